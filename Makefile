@@ -1,0 +1,68 @@
+# editfleet: `make test` and `make run` set up whatever is missing (venvs, stubs, tiny models).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+EDITOR_PY := $(VENV)/editor/bin/python
+SCORER_PY := $(VENV)/scorer/bin/python
+ORCH_PY := $(VENV)/orchestrator/bin/python
+PIP_FLAGS := -q --disable-pip-version-check
+PYTEST_ARGS ?=
+
+.PHONY: setup venvs protos models test test-editor test-scorer test-orchestrator run images clean
+
+setup: venvs protos models
+
+venvs: $(VENV)/editor/.installed $(VENV)/scorer/.installed $(VENV)/orchestrator/.installed
+
+# One environment per service; the repo root and gen/ are put on each one's path by a .pth file.
+define make_venv
+	@rm -rf $(VENV)/$(1)
+	$(PYTHON) -m venv $(VENV)/$(1)
+	$(VENV)/$(1)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(VENV)/$(1)/bin/pip install $(PIP_FLAGS) $(2)
+	$(VENV)/$(1)/bin/python -c "import site,sys; open(site.getsitepackages()[0]+'/editfleet.pth','w').write('$(CURDIR)\n$(CURDIR)/gen\n')"
+	touch $@
+endef
+
+$(VENV)/editor/.installed: requirements-torch.txt editor_service/requirements.txt requirements-dev.txt
+	$(call make_venv,editor,-r requirements-torch.txt -r editor_service/requirements.txt -r requirements-dev.txt)
+
+$(VENV)/scorer/.installed: requirements-torch.txt scorer_service/requirements.txt requirements-dev.txt
+	$(call make_venv,scorer,-r requirements-torch.txt -r scorer_service/requirements.txt -r requirements-dev.txt)
+
+$(VENV)/orchestrator/.installed: orchestrator/requirements.txt requirements-dev.txt
+	$(call make_venv,orchestrator,-r orchestrator/requirements.txt -r requirements-dev.txt)
+
+# Generated stubs: never edited by hand.
+PROTOS := $(wildcard protos/editfleet/v1/*.proto)
+protos: gen/.stamp
+gen/.stamp: $(PROTOS) $(VENV)/orchestrator/.installed
+	rm -rf gen && mkdir -p gen
+	$(ORCH_PY) -m grpc_tools.protoc -Iprotos --python_out=gen --grpc_python_out=gen --pyi_out=gen $(PROTOS)
+	touch gen/editfleet/__init__.py gen/editfleet/v1/__init__.py
+	touch $@
+
+models: models/tiny-qwen-image-edit/.done models/tiny-qwen3-vl/.done
+
+models/tiny-qwen-image-edit/.done: tools/make_tiny_qwen_image_edit.py tools/tiny_tokenizer.py $(VENV)/editor/.installed
+	$(EDITOR_PY) tools/make_tiny_qwen_image_edit.py models/tiny-qwen-image-edit
+	touch $@
+
+models/tiny-qwen3-vl/.done: tools/make_tiny_qwen3_vl.py tools/tiny_tokenizer.py $(VENV)/scorer/.installed
+	$(SCORER_PY) tools/make_tiny_qwen3_vl.py models/tiny-qwen3-vl
+	touch $@
+
+test: setup
+	$(MAKE) --no-print-directory test-editor test-scorer test-orchestrator
+
+test-editor: setup
+	$(EDITOR_PY) -m pytest -q tests/editor $(PYTEST_ARGS)
+
+test-scorer: setup
+	$(SCORER_PY) -m pytest -q tests/scorer $(PYTEST_ARGS)
+
+test-orchestrator: setup
+	$(ORCH_PY) -m pytest -q tests/orchestrator $(PYTEST_ARGS)
+
+clean:
+	rm -rf gen models/tiny-* $(VENV)

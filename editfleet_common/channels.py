@@ -1,0 +1,65 @@
+"""Client channels: the same size limits as the servers, optional (m)TLS, health checks."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from .grpc_server import DEFAULT_MAX_MESSAGE_BYTES, channel_options
+
+
+@dataclass
+class ClientTls:
+    ca_file: str
+    cert_file: str | None = None  # client certificate for mutual TLS
+    key_file: str | None = None
+    server_name: str | None = None  # override when the address is not the certificate's name
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        def read(path):
+            with open(path, "rb") as f:
+                return f.read()
+
+        return grpc.ssl_channel_credentials(
+            root_certificates=read(self.ca_file),
+            private_key=read(self.key_file) if self.key_file else None,
+            certificate_chain=read(self.cert_file) if self.cert_file else None,
+        )
+
+
+def make_channel(
+    address: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, tls: ClientTls | None = None
+) -> grpc.Channel:
+    options = channel_options(max_message_bytes)
+    if tls is None:
+        return grpc.insecure_channel(address, options=options)
+    if tls.server_name:
+        options.append(("grpc.ssl_target_name_override", tls.server_name))
+    return grpc.secure_channel(address, tls.credentials(), options=options)
+
+
+def health_status(channel: grpc.Channel, service: str = "", timeout: float = 2.0) -> str:
+    """'SERVING', 'NOT_SERVING', 'UNKNOWN', or the gRPC error code name when unreachable."""
+    stub = health_pb2_grpc.HealthStub(channel)
+    try:
+        resp = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+    except grpc.RpcError as exc:
+        return exc.code().name
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+
+
+def wait_serving(channel: grpc.Channel, timeout: float, *, service: str = "", alive=None) -> None:
+    """Block until health says SERVING; `alive()` returning False (process died) aborts early."""
+    deadline = time.monotonic() + timeout
+    last = "UNKNOWN"
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise RuntimeError(f"service exited before becoming healthy (last health: {last})")
+        last = health_status(channel, service, timeout=1.0)
+        if last == "SERVING":
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"service not SERVING after {timeout:.0f}s (last health: {last})")

@@ -1,0 +1,89 @@
+"""Start a service as a child process and wait until it is healthy (tests and the local fleet)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .channels import make_channel, wait_serving
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def venv_python(service: str) -> str:
+    """The interpreter of a service's own environment (.venv/<service>), else this one."""
+    candidate = REPO_ROOT / ".venv" / service / "bin" / "python"
+    return str(candidate) if candidate.exists() else sys.executable
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    argv: list[str]
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+    proc: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> "ServiceProcess":
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        # A session of its own: a Ctrl-C at the terminal reaches the orchestrator, which then
+        # stops its children in order instead of them all dying at once.
+        self.proc = subprocess.Popen(
+            self.argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO_ROOT
+        )
+        if out is not subprocess.DEVNULL:
+            out.close()
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_healthy(self, timeout: float = 300.0) -> None:
+        channel = make_channel(self.address)
+        try:
+            wait_serving(channel, timeout, alive=self.alive)
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"{self.name}: {exc}{self._log_tail()}") from None
+        finally:
+            channel.close()
+
+    def stop(self, grace: float = 30.0) -> int | None:
+        """SIGTERM, wait up to grace, then SIGKILL. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _log_tail(self, n: int = 30) -> str:
+        if not self.log_path or not Path(self.log_path).exists():
+            return ""
+        lines = Path(self.log_path).read_text(errors="replace").splitlines()[-n:]
+        return "\n--- last log lines (" + str(self.log_path) + ") ---\n" + "\n".join(lines)

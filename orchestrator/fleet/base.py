@@ -1,0 +1,44 @@
+"""What the orchestrator needs from a fleet, whatever runs it (local processes, Kubernetes, static
+addresses). The run phases use only this interface."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str     # shown in bars and logs, e.g. "GPU 0" or "editor-1"
+    address: str  # host:port
+
+
+class Fleet(ABC):
+    @abstractmethod
+    def start_editors(self, count: int) -> list[Endpoint]:
+        """Bring up `count` editors and return once each one is SERVING."""
+
+    @abstractmethod
+    def editor_alive(self, endpoint: Endpoint) -> bool:
+        """False once an editor is known to be gone (process died, pod deleted)."""
+
+    def restart_editor(self, endpoint: Endpoint) -> Endpoint | None:
+        """Replace a dead editor; None where the fleet cannot (static addresses)."""
+        return None
+
+    @abstractmethod
+    def stop_editors(self) -> None:
+        """Stop every editor and return only once they have exited (their GPU memory is free)."""
+
+    @abstractmethod
+    def start_scorer(self) -> Endpoint:
+        """Bring up the judge and return once it is SERVING."""
+
+    @abstractmethod
+    def stop_scorer(self) -> None:
+        """Stop the judge and wait until it has exited."""
+
+    def close(self) -> None:
+        """Release everything still running (called on every exit path)."""
+        self.stop_editors()
+        self.stop_scorer()
