@@ -1,0 +1,81 @@
+"""Speed modes: how one pipeline is made faster on a GPU without changing what it computes.
+
+- ``reference``: diffusers as shipped (the baseline every other mode is compared against).
+- ``default``:   same math, faster kernels: cuDNN attention through SDPA and regional
+                 ``torch.compile`` of the repeated transformer blocks. Output stays within bf16
+                 tolerance of ``reference`` (bench/RESULTS.md reports the pixel difference).
+- ``fast``:      opt-in, changes the numbers: ``default`` + FP8 (e4m3, dynamic per-row scales,
+                 torchao) for the transformer blocks' linear layers + a first-block cache that
+                 skips the remaining blocks on steps where the first block's output barely moved.
+                 Its deviation from ``reference`` must be measured on the user's real weights
+                 (``bench/fidelity.py``); the mode is recorded in every result's model identity.
+
+On CPU every mode is ``reference``: compilation would only slow tests and demos down.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+MODES = ("reference", "default", "fast")
+DEFAULT_ATTENTION_BACKEND = "_native_cudnn"
+DEFAULT_CACHE_THRESHOLD = 0.1
+
+
+def apply_speed_mode(
+    pipe,
+    mode: str,
+    *,
+    attention_backend: str | None = None,
+    compile_blocks: bool = True,
+    cache_threshold: float = DEFAULT_CACHE_THRESHOLD,
+) -> dict[str, str]:
+    """Configure `pipe` in place for `mode`; returns what was applied (recorded with results)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown speed mode {mode!r}; choose one of {', '.join(MODES)}")
+    applied = {"speed_mode": mode}
+    device = getattr(pipe, "device", None)
+    if mode == "reference" or device is None or device.type != "cuda":
+        if mode != "reference":
+            applied["speed_mode"] = "reference"
+            applied["note"] = f"{mode} needs a CUDA device; running reference"
+        return applied
+
+    transformer = pipe.transformer
+    backend = attention_backend or DEFAULT_ATTENTION_BACKEND
+    if backend != "native":
+        transformer.set_attention_backend(backend)
+    applied["attention_backend"] = backend
+
+    if mode == "fast":
+        applied.update(_quantize_fp8(transformer))
+        from diffusers import FirstBlockCacheConfig
+
+        transformer.enable_cache(FirstBlockCacheConfig(threshold=cache_threshold))
+        applied["cache"] = f"first_block(threshold={cache_threshold})"
+
+    if compile_blocks:
+        transformer.compile_repeated_blocks(fullgraph=True)
+        applied["compile"] = "repeated_blocks"
+    return applied
+
+
+def _quantize_fp8(transformer) -> dict[str, str]:
+    import torch
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
+
+    def is_block_linear(module: torch.nn.Module, fqn: str) -> bool:
+        # Only the big per-token projections; the modulation layers run on one token per step,
+        # where FP8 buys nothing and costs accuracy.
+        return (
+            isinstance(module, torch.nn.Linear)
+            and fqn.startswith("transformer_blocks.")
+            and "_mod." not in fqn
+            and module.in_features % 16 == 0
+            and module.out_features % 16 == 0
+        )
+
+    quantize_(transformer, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()), filter_fn=is_block_linear)
+    return {"quantization": "fp8_e4m3_dynamic_per_row(transformer_blocks linear)"}
