@@ -1,0 +1,100 @@
+"""Benchmark formats → one list of Samples, validated before any editor starts.
+
+Adding a format: a module with `load(path, options) -> (samples, problems)` and
+`looks_like(path, first_record) -> bool`, plus one entry in FORMATS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import gedit, native, seed
+from .base import BenchmarkError, Problem, Sample, safe_path_component, validate
+from .jsonl import first_record
+
+# Detection tries them in this order; gedit before native since both are JSON Lines.
+FORMATS = {"gedit": gedit, "native": native, "seed": seed}
+
+
+@dataclass
+class Benchmark:
+    path: Path
+    format: str
+    samples: list[Sample]
+    sha256: str
+
+    @property
+    def categories(self) -> list[str]:
+        """In order of first appearance."""
+        return list(dict.fromkeys(s.category for s in self.samples))
+
+    def describe(self) -> dict:
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "sha256": self.sha256,
+            "samples": len(self.samples),
+            "categories": {c: sum(s.category == c for s in self.samples) for c in self.categories},
+        }
+
+
+def detect_format(path: Path) -> str:
+    first = first_record(path) if path.suffix == ".jsonl" else None
+    for name, module in FORMATS.items():
+        if module.looks_like(path, first):
+            return name
+    raise BenchmarkError(
+        f"{path}: cannot tell the benchmark format (native .jsonl with id/image, GEdit .jsonl with "
+        f"key/task_type, seed .json list); set it with --benchmark-format {{{','.join(FORMATS)}}}"
+    )
+
+
+def load_benchmark(
+    path: str | Path,
+    fmt: str = "auto",
+    *,
+    categories: list[str] | None = None,
+    limit: int | None = None,
+    options: dict | None = None,
+) -> Benchmark:
+    """Load, filter and validate. Raises BenchmarkError listing every offending sample."""
+    path = Path(path)
+    if not path.exists():
+        raise BenchmarkError(f"benchmark file not found: {path}")
+    if not path.is_file():
+        raise BenchmarkError(f"benchmark must be a file (.jsonl or .json), got a folder: {path}")
+    if fmt == "auto":
+        fmt = detect_format(path)
+    if fmt not in FORMATS:
+        raise BenchmarkError(f"unknown benchmark format {fmt!r}; known: {', '.join(FORMATS)}")
+    samples, problems = FORMATS[fmt].load(path, options or {})
+    if categories:
+        wanted = set(categories)
+        unknown = wanted - {s.category for s in samples}
+        if unknown and not problems:
+            raise BenchmarkError(
+                f"{path}: categories not in the benchmark: {', '.join(sorted(unknown))} "
+                f"(it has: {', '.join(dict.fromkeys(s.category for s in samples))})"
+            )
+        samples = [s for s in samples if s.category in wanted]
+    if limit is not None:
+        samples = samples[:limit]
+    validate(samples, pre_problems=problems)
+    if not samples:
+        raise BenchmarkError(f"{path}: no samples to run")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return Benchmark(path=path.resolve(), format=fmt, samples=samples, sha256=digest)
+
+
+__all__ = [
+    "Benchmark",
+    "BenchmarkError",
+    "FORMATS",
+    "Problem",
+    "Sample",
+    "detect_format",
+    "load_benchmark",
+    "safe_path_component",
+]

@@ -1,0 +1,77 @@
+"""GEdit-Bench (stepfun-ai/GEdit-Bench) from a local copy, as JSON Lines:
+
+    {"key": "...", "task_type": "background_change", "instruction": "...",
+     "instruction_language": "en", "input_image": "images/<key>.png", "Intersection_exist": true}
+
+`input_image` is a path relative to the JSONL file (it may not leave its folder); a row may carry
+the image inline as `input_image_b64` instead. See the README ("GEdit-Bench") for a five-line
+export from the Hugging Face dataset. The category is `task_type`.
+
+Every key exists once per language. `language` (default "en") picks one; with "all" both are run
+and ids become `<key>_<language>` so they stay unique.
+"""
+
+from __future__ import annotations
+
+import binascii
+from pathlib import Path
+
+from .base import Problem, Sample, decode_b64, resolve_inside
+from .jsonl import read_json_lines
+
+REQUIRED = ("key", "task_type", "instruction", "instruction_language")
+
+
+def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
+    language = str(options.get("language") or "en")
+    samples, problems = [], []
+    base_dir = path.parent
+    for line_no, record, error in read_json_lines(path):
+        where = f"{path.name}:{line_no}"
+        if error:
+            problems.append(Problem(where, None, error))
+            continue
+        key = str(record.get("key") or "")
+        missing = [k for k in REQUIRED if not isinstance(record.get(k), str)]
+        if missing:
+            problems.append(Problem(where, key or None, f"missing or non-string field(s): {', '.join(missing)}"))
+            continue
+        lang = record["instruction_language"]
+        if language != "all" and lang != language:
+            continue
+        sample_id = key if language != "all" else f"{key}_{lang}"
+        image_path = image_bytes = None
+        if isinstance(record.get("input_image"), str):
+            image_path, issue = resolve_inside(base_dir, record["input_image"])
+            if issue:
+                problems.append(Problem(where, sample_id, issue))
+                continue
+        elif isinstance(record.get("input_image_b64"), str):
+            try:
+                image_bytes = decode_b64(record["input_image_b64"])
+            except (binascii.Error, ValueError) as exc:
+                problems.append(Problem(where, sample_id, f"input_image_b64 is not valid base64 ({exc})"))
+                continue
+            if not image_bytes:
+                problems.append(Problem(where, sample_id, "input_image_b64 is empty"))
+                continue
+        else:
+            problems.append(Problem(where, sample_id, "no input_image (path) or input_image_b64"))
+            continue
+        samples.append(
+            Sample(
+                id=sample_id,
+                category=record["task_type"],
+                instruction=record["instruction"],
+                image_path=image_path,
+                image_bytes=image_bytes,
+                language=lang,
+                where=where,
+                extras={"key": key, "intersection": bool(record.get("Intersection_exist", False))},
+            )
+        )
+    return samples, problems
+
+
+def looks_like(path: Path, first: dict | None) -> bool:
+    return path.suffix == ".jsonl" and first is not None and "key" in first and "task_type" in first
