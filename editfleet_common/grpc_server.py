@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from concurrent import futures
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
@@ -150,6 +151,8 @@ class ServiceHost:
         if self.port == 0:
             raise RuntimeError(f"could not bind {address}")
         self._stopped = threading.Event()
+        self._stop_lock = threading.Lock()
+        self._stopping = False
         self.set_serving(False)
 
     def add(self, register: Callable[[object, grpc.Server], None], servicer: object) -> None:
@@ -178,12 +181,15 @@ class ServiceHost:
 
     def stop(self, on_stop: Callable[[], None] | None = None) -> None:
         """Refuse new calls (health NOT_SERVING for good), let running ones finish within grace."""
-        if self._stopped.is_set():
-            return
+        with self._stop_lock:  # a second signal during the drain must not start another one
+            if self._stopping:
+                return
+            self._stopping = True
         self.health.enter_graceful_shutdown()
+        started = time.monotonic()
         if on_stop is not None:
-            on_stop()
-        self.server.stop(self.grace_s).wait()
+            on_stop()  # may drain work itself while health answers NOT_SERVING; it spends the grace
+        self.server.stop(max(0.0, self.grace_s - (time.monotonic() - started))).wait()
         self._stopped.set()
 
     def wait(self) -> None:
