@@ -27,6 +27,24 @@ def venv_python(service: str) -> str:
     return str(candidate) if candidate.exists() else sys.executable
 
 
+def _parent_death_signal():
+    """A preexec_fn asking the kernel for SIGTERM when the parent dies (no-op off Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here, not between fork and exec
+    parent = os.getpid()
+    pr_set_pdeathsig = 1
+
+    def preexec():
+        prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return preexec
+
+
 @dataclass
 class ServiceProcess:
     name: str
@@ -35,6 +53,9 @@ class ServiceProcess:
     env: dict[str, str] = field(default_factory=dict)
     log_path: Path | None = None
     proc: subprocess.Popen | None = None
+    # Linux: the child gets SIGTERM when the thread that started it dies (even by SIGKILL), so a
+    # killed orchestrator leaves no editors behind. Start such children from a long-lived thread.
+    die_with_parent: bool = False
 
     @property
     def address(self) -> str:
@@ -46,7 +67,13 @@ class ServiceProcess:
         # A session of its own: a Ctrl-C at the terminal reaches the orchestrator, which then
         # stops its children in order instead of them all dying at once.
         self.proc = subprocess.Popen(
-            self.argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO_ROOT
+            self.argv,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=REPO_ROOT,
+            preexec_fn=_parent_death_signal() if self.die_with_parent else None,
         )
         if out is not subprocess.DEVNULL:
             out.close()

@@ -7,6 +7,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 
+class FleetError(Exception):
+    """A service that could not be started or reached; the message says which and why."""
+
+
 @dataclass(frozen=True)
 class Endpoint:
     name: str     # shown in bars and logs, e.g. "GPU 0" or "editor-1"
@@ -37,6 +41,10 @@ class Fleet(ABC):
     @abstractmethod
     def stop_scorer(self) -> None:
         """Stop the judge and wait until it has exited."""
+
+    def describe(self) -> dict:
+        """What the manifest records about the fleet (kind, devices, service environments)."""
+        return {"kind": type(self).__name__}
 
     def close(self) -> None:
         """Release everything still running (called on every exit path)."""

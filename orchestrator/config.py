@@ -1,0 +1,315 @@
+"""Run configuration: a YAML file and command-line overrides, checked strictly.
+
+Relative paths in a YAML file are relative to that file's folder (a model value that is not an
+existing path there is taken as a model id, e.g. "Qwen/Qwen-Image-Edit"); paths given as flags are
+relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(Exception):
+    """A bad configuration value, named by file and key."""
+
+
+@dataclass
+class BenchmarkConfig:
+    path: str | None = None
+    format: str = "auto"            # auto | native | seed | gedit
+    categories: list[str] | None = None
+    limit: int | None = None
+    language: str = "en"            # GEdit-Bench: en | cn | all
+
+
+@dataclass
+class EditorConfig:
+    model: str | None = None
+    steps: int = 0                  # 0: the editor's default
+    guidance: float | None = None   # None: the editor's default
+    negative_prompt: str | None = None
+    seed: int = 0                   # base seed; each sample's seed is derived from it and the id
+    width: int = 0                  # 0: the pipeline's own choice
+    height: int = 0
+    extras: dict[str, Any] = field(default_factory=dict)  # pipeline-specific call arguments
+    dtype: str | None = None
+    load_format: str = "auto"       # auto | dummy
+    threads: int = 1                # CPU threads per editor: fixed so results don't depend on N
+    server_args: list[str] = field(default_factory=list)  # extra editor_service flags
+    max_attempts: int = 3           # per sample, over editors that die or answer UNAVAILABLE
+    timeout_s: float = 1800.0       # deadline of one edit call
+
+
+@dataclass
+class JudgeConfig:
+    model: str | None = None
+    protocol: str = ""              # empty: the scorer's default protocol
+    max_batch: int = 4
+    max_in_flight: int = 0          # requests on the stream at once; 0: 4 x max_batch
+    threads: int = 2
+    dtype: str | None = None
+    load_format: str = "auto"
+    server_args: list[str] = field(default_factory=list)
+    max_attempts: int = 3           # scorer restarts / reconnects before giving up
+    failures: str = "exclude"       # summary: exclude failures from means, or count them as "zero"
+
+
+@dataclass
+class DevicesConfig:
+    gpus: list[int] | None = None   # one editor per GPU (CUDA_VISIBLE_DEVICES)
+    editors: int | None = None      # CPU: this many editor processes
+    judge_gpu: int | None = None    # GPU for the judge (default: the first editor GPU, freed by then)
+
+
+@dataclass
+class FleetConfig:
+    kind: str = "local"             # local | static | kubernetes
+    editor_addresses: list[str] = field(default_factory=list)  # static
+    scorer_address: str | None = None                            # static
+    options: dict[str, Any] = field(default_factory=dict)        # fleet-specific (e.g. kubernetes)
+
+
+@dataclass
+class RunConfig:
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    editor: EditorConfig = field(default_factory=EditorConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    devices: DevicesConfig = field(default_factory=DevicesConfig)
+    fleet: FleetConfig = field(default_factory=FleetConfig)
+    output: str | None = None
+    progress: str = "auto"          # auto | bars | plain
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def device_kind(self) -> str:
+        return "gpu" if self.devices.gpus else "cpu"
+
+    @property
+    def editor_count(self) -> int:
+        if self.devices.gpus:
+            return len(self.devices.gpus)
+        if self.fleet.kind == "static" and self.fleet.editor_addresses and not self.devices.editors:
+            return len(self.fleet.editor_addresses)
+        return self.devices.editors or 1
+
+    def edit_settings(self) -> dict:
+        """What decides the edited pixels: a resumed run must use exactly these."""
+        e = self.editor
+        return {
+            "model": e.model, "steps": e.steps, "guidance": e.guidance, "negative_prompt": e.negative_prompt,
+            "seed": e.seed, "width": e.width, "height": e.height, "extras": e.extras, "dtype": e.dtype,
+            "load_format": e.load_format, "threads": e.threads,
+        }
+
+    def judge_settings(self) -> dict:
+        """What decides the scores: a resumed run must use these (re-judge with `score` instead)."""
+        return {"model": self.judge.model, "protocol": self.judge.protocol, "dtype": self.judge.dtype,
+                "load_format": self.judge.load_format}
+
+
+SECTIONS = {
+    "benchmark": BenchmarkConfig,
+    "editor": EditorConfig,
+    "judge": JudgeConfig,
+    "devices": DevicesConfig,
+    "fleet": FleetConfig,
+}
+CHOICES = {
+    ("benchmark", "format"): ("auto", "native", "seed", "gedit"),
+    ("editor", "load_format"): ("auto", "dummy"),
+    ("judge", "load_format"): ("auto", "dummy"),
+    ("judge", "failures"): ("exclude", "zero"),
+    ("", "progress"): ("auto", "bars", "plain"),
+}
+PATH_KEYS = {("benchmark", "path"), ("", "output")}
+MODEL_KEYS = {("editor", "model"), ("judge", "model")}
+
+
+def load_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return _resolve_paths(data, path.resolve().parent, str(path))
+
+
+def _resolve_paths(data: dict, base: Path, origin: str) -> dict:
+    data = copy.deepcopy(data)
+    for section, key in PATH_KEYS | MODEL_KEYS:
+        holder = data.get(section) if section else data
+        if not isinstance(holder, dict) or not isinstance(holder.get(key), str):
+            continue
+        value = holder[key]
+        candidate = base / value
+        if (section, key) in PATH_KEYS:
+            holder[key] = str(candidate) if not Path(value).is_absolute() else value
+        elif not Path(value).is_absolute() and (candidate.exists() or value.startswith(".")):
+            holder[key] = str(candidate)
+    data.setdefault("_origin", origin)
+    return data
+
+
+def merge_overrides(data: dict, overrides: dict[str, Any]) -> dict:
+    """Apply dotted-key overrides ("editor.steps": 4); None values leave the config alone."""
+    data = copy.deepcopy(data)
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        *parents, key = dotted.split(".")
+        holder = data
+        for part in parents:
+            holder = holder.setdefault(part, {})
+            if not isinstance(holder, dict):
+                raise ConfigError(f"{part}: expected a mapping")
+        holder[key] = value
+    return data
+
+
+def build_config(data: dict) -> RunConfig:
+    origin = data.pop("_origin", "config") if isinstance(data, dict) else "config"
+    top_fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+    unknown = [k for k in data if k not in top_fields]
+    if unknown:
+        raise ConfigError(f"{origin}: unknown key(s) {', '.join(map(repr, unknown))} (known: {', '.join(top_fields)})")
+    kwargs = {}
+    for name, value in data.items():
+        if name in SECTIONS:
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise ConfigError(f"{origin}: '{name}' must be a mapping, got {type(value).__name__}")
+            kwargs[name] = _build_section(SECTIONS[name], value, name, origin)
+        else:
+            kwargs[name] = _coerce(top_fields[name], value, name, origin)
+            _check_choice("", name, kwargs[name], origin)
+    config = RunConfig(**kwargs)
+    _check(config, origin)
+    return config
+
+
+def _build_section(cls, values: dict, section: str, origin: str):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in values if k not in fields]
+    if unknown:
+        raise ConfigError(
+            f"{origin}: unknown key(s) {', '.join(f'{section}.{k}' for k in unknown)} "
+            f"(known in '{section}': {', '.join(fields)})"
+        )
+    kwargs = {}
+    for key, value in values.items():
+        kwargs[key] = _coerce(fields[key], value, f"{section}.{key}", origin)
+        _check_choice(section, key, kwargs[key], origin)
+    return cls(**kwargs)
+
+
+def _check_choice(section: str, key: str, value, origin: str) -> None:
+    choices = CHOICES.get((section, key))
+    if choices and value not in choices:
+        name = f"{section}.{key}" if section else key
+        raise ConfigError(f"{origin}: {name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _coerce(f: dataclasses.Field, value, name: str, origin: str):
+    """Check a value against the field's annotation (a small set of types is used above)."""
+    kind = str(f.type)
+    if value is None:
+        if "None" in kind:
+            return None
+        raise ConfigError(f"{origin}: {name} may not be empty")
+
+    def fail(expected: str):
+        raise ConfigError(f"{origin}: {name} must be {expected}, got {value!r}")
+
+    if kind.startswith("list"):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            fail("a list")
+        if "int" in kind:
+            try:
+                return [int(v) for v in value]
+            except (TypeError, ValueError):
+                fail("a list of integers")
+        return [str(v) for v in value]
+    if kind.startswith("dict"):
+        if not isinstance(value, dict):
+            fail("a mapping")
+        return dict(value)
+    if kind.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            fail("an integer")
+        try:
+            return int(value)
+        except ValueError:
+            fail("an integer")
+    if kind.startswith("float"):
+        if isinstance(value, bool):
+            fail("a number")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            fail("a number")
+    if kind.startswith("str"):
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            fail("a string")
+        return str(value)
+    return value
+
+
+def _check(config: RunConfig, origin: str) -> None:
+    e, j, d, fl = config.editor, config.judge, config.devices, config.fleet
+    for name, value, low in (
+        ("editor.steps", e.steps, 0), ("editor.width", e.width, 0), ("editor.height", e.height, 0),
+        ("editor.seed", e.seed, 0), ("editor.threads", e.threads, 1), ("editor.max_attempts", e.max_attempts, 1),
+        ("judge.max_batch", j.max_batch, 1), ("judge.threads", j.threads, 1), ("judge.max_attempts", j.max_attempts, 1),
+        ("judge.max_in_flight", j.max_in_flight, 0),
+    ):
+        if value < low:
+            raise ConfigError(f"{origin}: {name} must be >= {low}, got {value}")
+    if e.seed >= 2**63:
+        raise ConfigError(f"{origin}: editor.seed must be < 2**63")
+    if (e.width == 0) != (e.height == 0):
+        raise ConfigError(f"{origin}: editor.width and editor.height go together (both 0 or both set)")
+    if config.benchmark.limit is not None and config.benchmark.limit < 1:
+        raise ConfigError(f"{origin}: benchmark.limit must be >= 1")
+    if d.gpus is not None and d.editors is not None:
+        raise ConfigError(f"{origin}: give devices.gpus or devices.editors, not both")
+    if d.gpus is not None and (not d.gpus or len(set(d.gpus)) != len(d.gpus) or min(d.gpus) < 0):
+        raise ConfigError(f"{origin}: devices.gpus must be distinct GPU indices, got {d.gpus}")
+    if d.editors is not None and d.editors < 1:
+        raise ConfigError(f"{origin}: devices.editors must be >= 1")
+    if fl.kind == "static":
+        if not fl.editor_addresses and not fl.scorer_address:
+            raise ConfigError(f"{origin}: the static fleet needs fleet.editor_addresses (--editor-address) "
+                              "and/or fleet.scorer_address (--scorer-address)")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'512x384' (width x height) or '512' (square)."""
+    parts = text.lower().split("x")
+    try:
+        if len(parts) == 1:
+            return int(parts[0]), int(parts[0])
+        if len(parts) == 2:
+            return int(parts[0]), int(parts[1])
+    except ValueError:
+        pass
+    raise ConfigError(f"--size must look like 512 or 512x384 (width x height), got {text!r}")

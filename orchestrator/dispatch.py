@@ -1,0 +1,294 @@
+"""The editing phase: a dynamic queue feeding every editor, with retries and per-sample seeds.
+
+Each editor has a worker thread that pulls the next sample as soon as its editor is free: no static
+shards and no barrier, so a slow or restarted editor never holds the others up. A sample whose editor
+dies or answers a transient status goes back to the queue (at most `max_attempts` tries in all);
+a permanent failure (INVALID_ARGUMENT, ...) is recorded in edits.jsonl, never hidden.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+import grpc
+from PIL import Image
+
+from editfleet.v1 import editor_pb2
+
+from .benchmarks import Sample
+from .config import EditorConfig
+from .fleet.base import Endpoint, Fleet
+from .results import RunDir
+
+# Worth another try, on this editor or another: the editor went away, is draining, or is busy.
+TRANSIENT_CODES = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.UNKNOWN,
+}
+# An editor that fails this many samples in a row while still running is taken out of the pool.
+MAX_CONSECUTIVE_FAILURES = 3
+
+
+def sample_seed(base_seed: int, sample_id: str) -> int:
+    """The seed of one sample: the first 8 bytes of sha256("<base>:<id>"), kept below 2**63.
+
+    It depends only on the base seed and the sample id, never on which editor runs the sample or
+    in which order, so results do not depend on the number of editors.
+    """
+    digest = hashlib.sha256(f"{base_seed}:{sample_id}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") & (2**63 - 1)
+
+
+def build_request(sample: Sample, settings: EditorConfig) -> editor_pb2.EditRequest:
+    request = editor_pb2.EditRequest(
+        sample_id=sample.id,
+        source_image=sample.source_bytes(),
+        instruction=sample.instruction,
+        num_inference_steps=settings.steps,
+        seed=sample_seed(settings.seed, sample.id),
+        width=settings.width,
+        height=settings.height,
+        extras={k: json.dumps(v) for k, v in settings.extras.items()},
+    )
+    if settings.negative_prompt is not None:
+        request.negative_prompt = settings.negative_prompt
+    if settings.guidance is not None:
+        request.guidance_scale = settings.guidance
+    return request
+
+
+class EditFailed(Exception):
+    """The editor's answer is unusable (treated like a transient error: tried again elsewhere)."""
+
+
+# (address) -> object with .edit(request, on_progress, timeout) -> EditResult; .close()
+ClientFactory = Callable[[str], object]
+
+
+@dataclass
+class Job:
+    sample: Sample
+    attempts: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DispatchOutcome:
+    edited: int = 0
+    failed: int = 0
+    remaining: list[Sample] = field(default_factory=list)  # not done: every editor is gone
+    editors_lost: list[str] = field(default_factory=list)
+    restarts: int = 0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        fleet: Fleet,
+        endpoints: list[Endpoint],
+        samples: list[Sample],
+        *,
+        settings: EditorConfig,
+        run_dir: RunDir,
+        ui,
+        client_factory: ClientFactory,
+        on_identity: Callable[[Endpoint, dict], None] | None = None,
+    ):
+        self.fleet = fleet
+        self.endpoints = list(endpoints)
+        self.settings = settings
+        self.run_dir = run_dir
+        self.ui = ui
+        self.client_factory = client_factory
+        self.pending: deque[Job] = deque(Job(s) for s in samples)
+        self.in_flight = 0
+        self.cond = threading.Condition()
+        self.outcome = DispatchOutcome()
+        self.fatal: BaseException | None = None
+        self.live_workers = 0
+
+    # -- the queue -----------------------------------------------------------------------------
+    def _take(self) -> Job | None:
+        with self.cond:
+            while True:
+                if self.fatal is not None:
+                    return None
+                if self.pending:
+                    self.in_flight += 1
+                    return self.pending.popleft()
+                if self.in_flight == 0:
+                    return None  # all done
+                self.cond.wait()  # a sample in flight elsewhere may come back
+
+    def _settle(self, job: Job, requeue: bool) -> None:
+        with self.cond:
+            self.in_flight -= 1
+            if requeue:
+                self.pending.appendleft(job)  # first in line: it has waited longest
+            self.cond.notify_all()
+
+    # -- running -------------------------------------------------------------------------------
+    def run(self) -> DispatchOutcome:
+        threads = []
+        self.live_workers = len(self.endpoints)
+        for slot, endpoint in enumerate(self.endpoints):
+            t = threading.Thread(target=self._worker, args=(slot, endpoint), name=f"editor-{slot}", daemon=True)
+            t.start()
+            threads.append(t)
+        for t in threads:
+            t.join()
+        if self.fatal is not None:
+            raise self.fatal
+        self.outcome.remaining = [job.sample for job in self.pending]
+        return self.outcome
+
+    def _worker(self, slot: int, endpoint: Endpoint) -> None:
+        client = self.client_factory(endpoint.address)
+        consecutive_failures = 0
+        try:
+            while True:
+                job = self._take()
+                if job is None:
+                    return
+                try:
+                    status = self._edit_one(slot, endpoint, client, job)
+                except BaseException as exc:  # a local failure (disk full, bug): stop the whole run
+                    with self.cond:
+                        self.fatal = self.fatal or exc
+                    self._settle(job, requeue=True)
+                    return
+                self._settle(job, requeue=status == "retry")
+                consecutive_failures = consecutive_failures + 1 if status == "retry" else 0
+                editor_gone = status == "retry" and not self.fleet.editor_alive(endpoint)
+                if editor_gone or consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
+                    reason = "exited" if editor_gone else f"failed {consecutive_failures} samples in a row"
+                    client.close()
+                    replacement = self._replace(slot, endpoint, reason)
+                    if replacement is None:
+                        return
+                    endpoint, consecutive_failures = replacement, 0
+                    client = self.client_factory(endpoint.address)
+                elif status == "retry":
+                    time.sleep(0.5)  # a live editor refusing work (busy, draining): let it breathe
+        finally:
+            client.close()
+            with self.cond:
+                self.live_workers -= 1
+                if self.live_workers == 0:
+                    self.cond.notify_all()
+
+    def _replace(self, slot: int, endpoint: Endpoint, reason: str) -> Endpoint | None:
+        self.ui.log(f"[{endpoint.name}] editor {reason}; restarting it")
+        try:
+            replacement = self.fleet.restart_editor(endpoint)
+        except Exception as exc:  # the fleet could not bring it back: go on with the others
+            self.ui.log(f"[{endpoint.name}] restart failed: {exc}")
+            replacement = None
+        if replacement is None:
+            self.ui.log(f"[{endpoint.name}] taken out of the pool; the other editors go on")
+            self.outcome.editors_lost.append(endpoint.name)
+            with self.cond:
+                # The last editor gone: nobody will take what is left.
+                if self.live_workers == 1:
+                    self.cond.notify_all()
+            return None
+        self.outcome.restarts += 1
+        self.ui.log(f"[{replacement.name}] editor back at {replacement.address}")
+        return replacement
+
+    def _edit_one(self, slot: int, endpoint: Endpoint, client, job: Job) -> str:
+        """'ok', 'failed' (recorded) or 'retry' (back to the queue)."""
+        sample = job.sample
+        job.attempts += 1
+        request = build_request(sample, self.settings)
+        total = self.settings.steps or 0
+        self.ui.editor_begin(slot, endpoint.name, sample, total)
+        started = time.monotonic()
+        try:
+            result = client.edit(
+                request,
+                on_progress=lambda p: self.ui.editor_step(slot, p.step, p.total_steps),
+                timeout=self.settings.timeout_s,
+            )
+            if result.sample_id != sample.id:
+                raise EditFailed(f"result for {result.sample_id!r}, asked for {sample.id!r}")
+            _check_png(result.image_png)
+        except (grpc.RpcError, EditFailed) as exc:
+            code = exc.code() if isinstance(exc, grpc.RpcError) else None
+            message = _describe(exc)
+            job.errors.append(f"{endpoint.name}: {message}")
+            if code is not None and code not in TRANSIENT_CODES:
+                self.run_dir.record_edit_failure(
+                    sample, message, final=True, code=code.name, attempts=job.attempts, editor=endpoint.name
+                )
+                self.outcome.failed += 1
+                self.ui.editor_end(slot, endpoint.name, sample, ok=False, text=f"failed: {message}", done=True)
+                return "failed"
+            if job.attempts >= self.settings.max_attempts:
+                error = f"gave up after {job.attempts} attempts: " + " | ".join(job.errors)
+                # Not final: the next run on this output dir tries it again.
+                self.run_dir.record_edit_failure(
+                    sample, error, final=False, code=code.name if code else "BAD_RESULT", attempts=job.attempts
+                )
+                self.outcome.failed += 1
+                self.ui.editor_end(slot, endpoint.name, sample, ok=False, text=error, done=True)
+                return "failed"
+            self.ui.editor_end(
+                slot, endpoint.name, sample, ok=False, done=False,
+                text=f"{message}; back to the queue (attempt {job.attempts}/{self.settings.max_attempts})",
+            )
+            return "retry"
+        timings = result.timings
+        self.run_dir.save_edit(
+            sample,
+            result.image_png,
+            {
+                "seed": result.seed,
+                "width": result.width,
+                "height": result.height,
+                "steps": result.num_inference_steps,
+                "editor": endpoint.name,
+                "attempts": job.attempts,
+                "model_hash": result.model.content_hash,
+                "call_arguments": dict(result.call_arguments),
+                "timings": {
+                    "queue_s": round(timings.queue_s, 4), "run_s": round(timings.run_s, 4),
+                    "denoise_s": round(timings.denoise_s, 4), "encode_s": round(timings.encode_s, 4),
+                    "wall_s": round(time.monotonic() - started, 4),
+                },
+            },
+        )
+        self.outcome.edited += 1
+        self.ui.editor_end(
+            slot, endpoint.name, sample, ok=True, done=True,
+            text=f"{result.width}x{result.height} in {time.monotonic() - started:.1f}s",
+        )
+        return "ok"
+
+
+def _check_png(data: bytes) -> None:
+    if not data:
+        raise EditFailed("empty image in the result")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.verify()
+    except Exception as exc:  # PIL raises many kinds for corrupt data
+        raise EditFailed(f"result image does not decode ({type(exc).__name__}: {exc})") from None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, grpc.RpcError):
+        details = exc.details() if hasattr(exc, "details") else str(exc)
+        return f"{exc.code().name}: {details}"
+    return str(exc)

@@ -1,0 +1,207 @@
+"""Services as local processes: one editor per GPU (its own CUDA_VISIBLE_DEVICES), or N editors on
+the CPU, each with a fixed thread count so that results do not depend on N; then one scorer.
+
+Each service runs in its own virtualenv (.venv/editor, .venv/scorer) and logs to <run>/logs/.
+Children are started from one long-lived thread with a parent-death signal, so an orchestrator
+killed outright takes its services with it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from editfleet_common.launch import ServiceProcess, free_port, venv_python
+
+from .base import Endpoint, Fleet, FleetError
+
+MAX_RESTARTS_PER_EDITOR = 3
+PACKAGES = ("torch", "torchvision", "diffusers", "transformers", "accelerate", "safetensors", "grpcio",
+            "protobuf", "pillow", "numpy")
+
+
+class LocalFleet(Fleet):
+    def __init__(self, config, logs_dir: Path, *, start_timeout: float = 600.0, stop_grace: float = 60.0):
+        self.config = config
+        self.logs_dir = Path(logs_dir)
+        self.start_timeout = start_timeout
+        self.stop_grace = stop_grace
+        self.editors: dict[str, ServiceProcess] = {}  # endpoint name -> process
+        self.devices: dict[str, dict] = {}            # endpoint name -> how it runs
+        self.restarts: dict[str, int] = {}
+        self.scorer: ServiceProcess | None = None
+        self._lock = threading.Lock()
+        # Parent-death signals fire when the *thread* that forked dies: fork from one that lives on.
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spawner")
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _spawn(self, proc: ServiceProcess) -> ServiceProcess:
+        return self._spawner.submit(proc.start).result()
+
+    def _editor_process(self, name: str) -> ServiceProcess:
+        e, device = self.config.editor, self.devices[name]
+        port = free_port()
+        argv = [venv_python("editor"), "-m", "editor_service", "--model", e.model, "--device", device["device"],
+                "--port", str(port), "--threads", str(e.threads)]
+        if e.dtype:
+            argv += ["--dtype", e.dtype]
+        if e.load_format != "auto":
+            argv += ["--load-format", e.load_format]
+        argv += list(e.server_args)
+        slug = name.lower().replace(" ", "-")
+        return ServiceProcess(
+            name=f"editor {name}", argv=argv, port=port, env=device["env"],
+            log_path=self.logs_dir / f"editor-{slug}.log", die_with_parent=True,
+        )
+
+    def _wait_all(self, procs: list[ServiceProcess]) -> None:
+        errors = []
+
+        def wait(proc):
+            try:
+                proc.wait_healthy(self.start_timeout)
+            except RuntimeError as exc:
+                errors.append(str(exc))
+
+        threads = [threading.Thread(target=wait, args=(p,)) for p in procs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise FleetError("\n\n".join(errors))
+
+    # -- editors -------------------------------------------------------------------------------
+    def start_editors(self, count: int) -> list[Endpoint]:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        gpus = self.config.devices.gpus
+        if gpus:
+            if count > len(gpus):
+                raise FleetError(f"{count} editors asked for, but only GPUs {gpus} given")
+            for gpu in gpus[:count]:
+                self.devices[f"GPU {gpu}"] = {"device": "cuda:0", "env": {"CUDA_VISIBLE_DEVICES": str(gpu)}, "gpu": gpu}
+        else:
+            for i in range(count):
+                self.devices[f"CPU {i}"] = {"device": "cpu", "env": {"CUDA_VISIBLE_DEVICES": ""}}
+        procs = []
+        for name in self.devices:
+            proc = self._editor_process(name)
+            self.editors[name] = proc
+            procs.append(self._spawn(proc))
+        try:
+            self._wait_all(procs)
+        except FleetError:
+            self.stop_editors()
+            raise
+        return [Endpoint(name, proc.address) for name, proc in self.editors.items()]
+
+    def editor_alive(self, endpoint: Endpoint) -> bool:
+        proc = self.editors.get(endpoint.name)
+        return proc is not None and proc.address == endpoint.address and proc.alive()
+
+    def restart_editor(self, endpoint: Endpoint) -> Endpoint | None:
+        with self._lock:
+            count = self.restarts.get(endpoint.name, 0)
+            if count >= MAX_RESTARTS_PER_EDITOR:
+                return None
+            self.restarts[endpoint.name] = count + 1
+            old = self.editors.get(endpoint.name)
+        if old is not None:
+            old.stop(grace=5.0)
+        proc = self._editor_process(endpoint.name)
+        with self._lock:
+            self.editors[endpoint.name] = proc
+        self._spawn(proc)
+        try:
+            proc.wait_healthy(self.start_timeout)
+        except RuntimeError as exc:
+            proc.stop(grace=5.0)
+            raise FleetError(str(exc)) from None
+        return Endpoint(endpoint.name, proc.address)
+
+    def stop_editors(self) -> None:
+        self._stop_all(list(self.editors.values()))
+
+    def _stop_all(self, procs: list[ServiceProcess]) -> None:
+        # SIGTERM all at once, then wait for every one: the devices are free only when all have exited.
+        threads = [threading.Thread(target=p.stop, args=(self.stop_grace,)) for p in procs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    # -- scorer --------------------------------------------------------------------------------
+    def start_scorer(self) -> Endpoint:
+        j, d = self.config.judge, self.config.devices
+        gpu = d.judge_gpu if d.judge_gpu is not None else (d.gpus[0] if d.gpus else None)
+        device = "cuda:0" if gpu is not None else "cpu"
+        env = {"CUDA_VISIBLE_DEVICES": str(gpu) if gpu is not None else ""}
+        port = free_port()
+        argv = [venv_python("scorer"), "-m", "scorer_service", "--model", j.model, "--device", device,
+                "--port", str(port), "--max-batch", str(j.max_batch), "--threads", str(j.threads)]
+        if j.dtype:
+            argv += ["--dtype", j.dtype]
+        if j.load_format != "auto":
+            argv += ["--load-format", j.load_format]
+        argv += list(j.server_args)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.scorer = ServiceProcess(
+            name="scorer", argv=argv, port=port, env=env, log_path=self.logs_dir / "scorer.log", die_with_parent=True
+        )
+        self.scorer_device = f"GPU {gpu}" if gpu is not None else "CPU"
+        self._spawn(self.scorer)
+        try:
+            self.scorer.wait_healthy(self.start_timeout)
+        except RuntimeError as exc:
+            self.scorer.stop(grace=5.0)
+            raise FleetError(str(exc)) from None
+        return Endpoint("scorer", self.scorer.address)
+
+    def scorer_alive(self) -> bool:
+        return self.scorer is not None and self.scorer.alive()
+
+    def stop_scorer(self) -> None:
+        if self.scorer is not None:
+            self._stop_all([self.scorer])
+
+    def close(self) -> None:
+        self._stop_all(list(self.editors.values()) + ([self.scorer] if self.scorer else []))
+        self._spawner.shutdown(wait=False)
+
+    # -- record --------------------------------------------------------------------------------
+    def pids(self) -> dict[str, int]:
+        out = {f"editor {n}": p.proc.pid for n, p in self.editors.items() if p.proc is not None}
+        if self.scorer is not None and self.scorer.proc is not None:
+            out["scorer"] = self.scorer.proc.pid
+        return out
+
+    def describe(self) -> dict:
+        return {
+            "kind": "local",
+            "editors": {name: dict(dev) for name, dev in self.devices.items()},
+            "threads_per_editor": self.config.editor.threads,
+            "environments": {svc: service_packages(svc) for svc in ("editor", "scorer")},
+        }
+
+
+def service_packages(service: str) -> dict:
+    """Package versions in a service's own environment, read without importing them."""
+    code = (
+        "import importlib.metadata as m, json, sys\n"
+        "out = {'python': sys.version.split()[0]}\n"
+        f"for p in {PACKAGES!r}:\n"
+        "    try: out[p] = m.version(p)\n"
+        "    except m.PackageNotFoundError: pass\n"
+        "print(json.dumps(out))\n"
+    )
+    try:
+        done = subprocess.run([venv_python(service), "-c", code], capture_output=True, text=True, timeout=60)
+        return json.loads(done.stdout) if done.returncode == 0 else {"error": done.stderr.strip()[-300:]}
+    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+        return {"error": str(exc)}
+
+
+__all__ = ["LocalFleet", "service_packages"]

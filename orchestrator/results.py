@@ -1,0 +1,294 @@
+"""The output directory: manifest, append-only JSONL stores, atomically written edits, summary.
+
+    <out>/manifest.json       config, benchmark, models, protocol hash, packages, git, devices
+    <out>/edits/<category>/<id>.png
+    <out>/edits.jsonl         one line per edit attempt outcome (ok or failed), last line per id wins
+    <out>/scores.jsonl        one line per judged sample, last line per id wins
+    <out>/summary.json        per-category and overall statistics
+    <out>/report.html
+    <out>/logs/               service logs
+
+Crash safety: an image is written to a temporary file, fsynced and renamed before its line is
+appended; lines are appended with one write and fsynced. A crash can therefore leave at most a torn
+last line (ignored on read and cut off before the next append) or an image without a line (redone).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from .benchmarks import Sample, safe_path_component
+
+
+class ResultsError(Exception):
+    """A results file that cannot be trusted (named, with the line)."""
+
+
+class JsonlStore:
+    """Append-only JSON Lines, safe against being killed at any moment."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._repaired = False
+
+    def read(self) -> list[dict]:
+        """Every complete record. A last line without its newline is a write cut short by a crash:
+        it is not a record (and the next append cuts it off). Any other bad line is an error."""
+        if not self.path.exists():
+            return []
+        data = self.path.read_bytes()
+        complete = data[: data.rfind(b"\n") + 1]
+        records = []
+        for line_no, raw in enumerate(complete.split(b"\n")[:-1], start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except ValueError as exc:
+                raise ResultsError(f"{self.path}:{line_no}: unreadable line ({exc})") from None
+            if not isinstance(record, dict):
+                raise ResultsError(f"{self.path}:{line_no}: expected a JSON object")
+            records.append(record)
+        return records
+
+    def _repair_tail(self) -> None:
+        """Cut a torn last line so the next record starts on a line of its own."""
+        if self._repaired or not self.path.exists():
+            self._repaired = True
+            return
+        with open(self.path, "rb+") as f:
+            data = f.read()
+            if data and not data.endswith(b"\n"):
+                f.truncate(data.rfind(b"\n") + 1)
+                f.flush()
+                os.fsync(f.fileno())
+        self._repaired = True
+
+    def append(self, record: dict) -> None:
+        line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+        with self._lock:
+            self._repair_tail()
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def latest_by_id(records: Iterable[dict]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for record in records:
+        if "id" in record:
+            out[record["id"]] = record
+    return out
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    write_atomic(path, (json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# Score statuses as written to scores.jsonl (the ScoreStatus enum without its prefix).
+SCORE_OK = "OK"
+# A judge ERROR may be transient (device trouble): it is retried on the next run; the others are final.
+FINAL_SCORE_STATUSES = {"OK", "PARSE_FAILED", "INVALID"}
+
+
+class RunDir:
+    def __init__(self, path: str | Path, *, edits_from: Path | None = None):
+        self.path = Path(path)
+        # A re-judge directory reads the edits of the run it re-judges.
+        self.edits_root = Path(edits_from) if edits_from else self.path
+        self.edits = JsonlStore(self.edits_root / "edits.jsonl")
+        self.scores = JsonlStore(self.path / "scores.jsonl")
+        self.manifest_path = self.path / "manifest.json"
+        self.summary_path = self.path / "summary.json"
+        self.report_path = self.path / "report.html"
+        self.logs = self.path / "logs"
+
+    def create(self) -> "RunDir":
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(exist_ok=True)
+        return self
+
+    # -- edits ---------------------------------------------------------------------------------
+    def edit_relpath(self, sample: Sample) -> str:
+        return f"edits/{safe_path_component(sample.category)}/{sample.id}.png"
+
+    def edit_path(self, sample: Sample) -> Path:
+        return self.edits_root / self.edit_relpath(sample)
+
+    def save_edit(self, sample: Sample, png: bytes, record: dict) -> dict:
+        """Write the image atomically, then append its line; returns the line written."""
+        write_atomic(self.edit_path(sample), png)
+        line = {
+            **record,
+            "id": sample.id,
+            "category": sample.category,
+            "status": "ok",
+            "path": self.edit_relpath(sample),
+            "sha256": sha256_hex(png),
+        }
+        self.edits.append(line)
+        return line
+
+    def record_edit_failure(self, sample: Sample, error: str, *, final: bool, **extra) -> dict:
+        line = {**extra, "id": sample.id, "category": sample.category, "status": "failed", "error": error, "final": final}
+        self.edits.append(line)
+        return line
+
+    def edit_state(self, samples: list[Sample], *, retry_failed: bool = False) -> tuple[dict, dict]:
+        """(done, failed): the valid edit line per finished sample, and final failures to keep.
+
+        An edit counts as done only when its image exists and has the recorded sha256.
+        """
+        latest = latest_by_id(self.edits.read())
+        done, failed = {}, {}
+        for sample in samples:
+            record = latest.get(sample.id)
+            if record is None:
+                continue
+            if record.get("status") == "ok":
+                path = self.edit_path(sample)
+                if path.is_file() and sha256_hex(path.read_bytes()) == record.get("sha256"):
+                    done[sample.id] = record
+            elif record.get("final") and not retry_failed:
+                failed[sample.id] = record
+        return done, failed
+
+    # -- scores --------------------------------------------------------------------------------
+    def score_state(self, done_edits: dict, *, retry_failed: bool = False) -> dict:
+        """The score line per sample that need not be judged again: final, and of the current edit."""
+        latest = latest_by_id(self.scores.read())
+        keep = {}
+        for sample_id, edit in done_edits.items():
+            record = latest.get(sample_id)
+            if record is None or record.get("edit_sha256") != edit.get("sha256"):
+                continue
+            status = record.get("status")
+            if status == SCORE_OK or (status in FINAL_SCORE_STATUSES and not retry_failed):
+                keep[sample_id] = record
+        return keep
+
+    # -- manifest ------------------------------------------------------------------------------
+    def read_manifest(self) -> dict | None:
+        if not self.manifest_path.exists():
+            return None
+        try:
+            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ResultsError(f"{self.manifest_path}: unreadable ({exc})") from None
+
+    def write_manifest(self, manifest: dict) -> None:
+        write_json_atomic(self.manifest_path, manifest)
+
+
+# -- summary -----------------------------------------------------------------------------------
+@dataclass
+class _Stats:
+    samples: int = 0
+    edited: int = 0
+    edit_failures: int = 0
+    scored: int = 0
+    score_failures: int = 0
+    pending: int = 0
+
+    def as_dict(self, values: list[float], expected: list[float]) -> dict:
+        return {
+            "samples": self.samples,
+            "edited": self.edited,
+            "edit_failures": self.edit_failures,
+            "scored": self.scored,
+            "score_failures": self.score_failures,
+            "pending": self.pending,
+            "mean": _mean(values),
+            "min": min(values) if values else None,
+            "max": max(values) if values else None,
+            "expected_mean": _mean(expected),
+        }
+
+
+def _mean(values: list[float]) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
+def summarize(samples: list[Sample], edits: dict, scores: dict, *, failures_as: str = "exclude") -> dict:
+    """Statistics over the latest edit and score line per sample.
+
+    A sample is an edit failure (failed edit line), a score failure (score line not OK), scored (OK),
+    or pending (neither: the run has not finished it). Means are over OK scores; with
+    failures_as="zero", edit and score failures count as 0.0 instead of being left out.
+    `macro_mean` is the mean of the category means; `micro_mean` pools every sample.
+    """
+    if failures_as not in ("exclude", "zero"):
+        raise ValueError(f"failures_as must be 'exclude' or 'zero', got {failures_as!r}")
+    categories: dict[str, tuple[_Stats, list[float], list[float]]] = {}
+    for sample in samples:
+        stats, values, expected = categories.setdefault(sample.category, (_Stats(), [], []))
+        stats.samples += 1
+        edit = edits.get(sample.id)
+        score = scores.get(sample.id)
+        if edit is not None and edit.get("status") == "ok":
+            stats.edited += 1
+        if edit is not None and edit.get("status") == "failed":
+            stats.edit_failures += 1
+            if failures_as == "zero":
+                values.append(0.0)
+        elif score is None:
+            stats.pending += 1
+        elif score.get("status") == SCORE_OK and score.get("score") is not None:
+            stats.scored += 1
+            values.append(float(score["score"]))
+        else:
+            stats.score_failures += 1
+            if failures_as == "zero":
+                values.append(0.0)
+        if score is not None and score.get("expected_score") is not None:
+            expected.append(float(score["expected_score"]))
+
+    per_category = {name: s.as_dict(v, e) for name, (s, v, e) in categories.items()}
+    all_values = [v for _, values, _ in categories.values() for v in values]
+    all_expected = [v for _, _, expected in categories.values() for v in expected]
+    category_means = [c["mean"] for c in per_category.values() if c["mean"] is not None]
+    totals = _Stats()
+    for s, _, _ in categories.values():
+        for field in ("samples", "edited", "edit_failures", "scored", "score_failures", "pending"):
+            setattr(totals, field, getattr(totals, field) + getattr(s, field))
+    overall = totals.as_dict(all_values, all_expected)
+    return {
+        "failures_as": failures_as,
+        **overall,
+        "micro_mean": overall["mean"],
+        "macro_mean": _mean(category_means),
+        "complete": totals.pending == 0,
+        "categories": per_category,
+    }

@@ -1,0 +1,183 @@
+"""What the user sees: live per-editor bars (or plain lines without a terminal) while editing,
+then the judge's lines in the seed's format and the summary tables."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+from tqdm import tqdm
+
+from .benchmarks import Sample
+
+RULE = "=" * 70
+
+
+def make_ui(mode: str = "auto", stream=None):
+    stream = stream or sys.stdout
+    if mode == "auto":
+        mode = "bars" if sys.stderr.isatty() else "plain"
+    return BarsUI(stream) if mode == "bars" else PlainUI(stream)
+
+
+class _Base:
+    def __init__(self, stream):
+        self.stream = stream
+        self.lock = threading.RLock()
+        self.total = 0
+        self.finished = 0
+
+    def print(self, text: str = "") -> None:
+        with self.lock:
+            print(text, file=self.stream, flush=True)
+
+    log = print
+
+
+class PlainUI(_Base):
+    """One line per event: for logs, CI and `kubectl logs`."""
+
+    def start_editing(self, total: int, already_done: int, names: list[str]) -> None:
+        self.total, self.finished = total, already_done
+        self.started = time.monotonic()
+        self.print(f"Editing {total - already_done} of {total} samples on {len(names)} editor(s): {', '.join(names)}")
+
+    def editor_begin(self, slot: int, name: str, sample: Sample, total_steps: int) -> None:
+        self.print(f"[{name}] {sample.category}/{sample.id}: editing")
+
+    def editor_step(self, slot: int, step: int, total: int) -> None:
+        pass  # one line per step would drown the log
+
+    def editor_end(self, slot: int, name: str, sample: Sample, *, ok: bool, text: str, done: bool) -> None:
+        with self.lock:
+            if done:
+                self.finished += 1
+            progress = f" [{self.finished}/{self.total}]" if done else ""
+            self.print(f"[{name}] {sample.category}/{sample.id}: {'done, ' if ok else ''}{text}{progress}")
+
+    def finish_editing(self) -> None:
+        pass
+
+
+class BarsUI(_Base):
+    """A tqdm bar per editor (its denoise steps, from the Edit progress stream) and an overall bar."""
+
+    def start_editing(self, total: int, already_done: int, names: list[str]) -> None:
+        self.total, self.finished = total, already_done
+        tqdm.set_lock(self.lock)
+        self.bars = [
+            tqdm(total=1, desc=f"[{name}] Denoising", unit="step", position=i, leave=False, dynamic_ncols=True)
+            for i, name in enumerate(names)
+        ]
+        self.overall = tqdm(
+            total=total, initial=already_done, desc="Editing images", unit="img", position=len(names),
+            dynamic_ncols=True,
+        )
+
+    def editor_begin(self, slot: int, name: str, sample: Sample, total_steps: int) -> None:
+        with self.lock:
+            bar = self.bars[slot]
+            bar.set_description(f"[{name}] Denoising", refresh=False)
+            bar.reset(total=total_steps or 1)
+            bar.set_postfix_str(sample.id, refresh=True)
+
+    def editor_step(self, slot: int, step: int, total: int) -> None:
+        with self.lock:
+            bar = self.bars[slot]
+            if bar.total != total:
+                bar.reset(total=total)
+            bar.update(step - bar.n)
+
+    def editor_end(self, slot: int, name: str, sample: Sample, *, ok: bool, text: str, done: bool) -> None:
+        with self.lock:
+            if not ok:
+                tqdm.write(f"[{name}] {sample.category}/{sample.id}: {text}", file=sys.stderr)
+            if done:
+                self.finished += 1
+                self.overall.update(1)
+
+    def log(self, text: str = "") -> None:
+        with self.lock:
+            if getattr(self, "overall", None) is not None:
+                tqdm.write(text, file=sys.stderr)
+            else:
+                self.print(text)
+
+    def finish_editing(self) -> None:
+        with self.lock:
+            for bar in self.bars:
+                bar.close()
+            self.overall.close()
+            self.overall = None
+
+
+# -- the judge's lines, in the seed's format --------------------------------------------------
+def short(text: str, width: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def score_line(index: int, record: dict) -> str:
+    """`  [Sample   0] Score: 8.50 | Response: ...  (category/id)`; failures say so, with the raw text."""
+    where = f"({record['category']}/{record['id']})"
+    if record["status"] == "OK":
+        return f"  [Sample {index:3d}] Score: {record['score']:.2f} | Response: {short(record.get('response', ''))}  {where}"
+    expected = record.get("expected_score")
+    extra = f" (expected {expected:.2f})" if expected is not None else ""
+    raw = record.get("error") or (record.get("raw_responses") or [""])[-1]
+    return f"  [Sample {index:3d}] Score: {record['status']}{extra} | Raw: {short(raw)}  {where}"
+
+
+def batch_line(batch_no: int, first: int, last: int, scores: list[float]) -> str:
+    avg = f"{sum(scores) / len(scores):.3f}" if scores else "n/a"
+    failed = (last - first + 1) - len(scores)
+    tail = f" ({failed} failed)" if failed else ""
+    return f"[Batch {batch_no}] Images {first}-{last} done, avg_score={avg}{tail}"
+
+
+def _fmt(value, spec: str = ".3f") -> str:
+    return format(value, spec) if value is not None else "n/a"
+
+
+def summary_block(summary: dict, title: str = "[Qwen3-VL Scoring] Completed!") -> str:
+    lines = [
+        RULE,
+        title,
+        f"  Total images: {summary['samples']}",
+        f"  Scored: {summary['scored']}   edit failures: {summary['edit_failures']}   "
+        f"score failures: {summary['score_failures']}"
+        + (f"   pending: {summary['pending']}" if summary["pending"] else ""),
+        f"  Average score: {_fmt(summary['micro_mean'])}   (micro: every sample pooled)",
+        f"  Macro average: {_fmt(summary['macro_mean'])}   (mean of the category means)",
+        f"  Min score: {_fmt(summary['min'])}",
+        f"  Max score: {_fmt(summary['max'])}",
+    ]
+    if summary.get("expected_mean") is not None:
+        lines.append(f"  Expected-score mean: {_fmt(summary['expected_mean'])}   (probability-weighted)")
+    if summary.get("failures_as") == "zero":
+        lines.append("  (failures count as 0.0 in the means)")
+    lines.append(RULE)
+    return "\n".join(lines)
+
+
+def category_table(summary: dict) -> str:
+    cats = summary["categories"]
+    width = max([len("category")] + [_display_width(c) for c in cats])
+    header = f"  {'category'.ljust(width)}  samples  scored  failed    mean     min     max   E[score]"
+    lines = [header, "  " + "-" * (len(header) - 2)]
+    for name, c in cats.items():
+        failed = c["edit_failures"] + c["score_failures"]
+        pad = " " * (width - _display_width(name))
+        lines.append(
+            f"  {name}{pad}  {c['samples']:7d}  {c['scored']:6d}  {failed:6d}  {_fmt(c['mean']):>6}  "
+            f"{_fmt(c['min']):>6}  {_fmt(c['max']):>6}  {_fmt(c['expected_mean']):>8}"
+        )
+    return "\n".join(lines)
+
+
+def _display_width(text: str) -> int:
+    """Columns in a terminal: CJK characters (物理) take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
