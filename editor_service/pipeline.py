@@ -1,0 +1,602 @@
+"""The editor's core: one diffusers edit pipeline on one device, no gRPC.
+
+`EditPipeline.load()` loads any diffusers image-edit pipeline (`DiffusionPipeline.from_pretrained`)
+or, with ``load_format="dummy"``, builds one from configs with random weights. `edit()` maps a
+generic `EditRequest` onto the pipeline's own ``__call__`` signature, reports progress through
+``callback_on_step_end`` and stops within a step when ``should_stop()`` turns true.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from PIL import Image
+
+from editfleet_common.errors import Cancelled, InvalidInput, NotFound
+from editfleet_common.images import DEFAULT_MAX_PIXELS, decode_image, encode_png
+
+log = logging.getLogger(__name__)
+
+CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
+# Hub ids (and short names) whose real architecture ships in configs/ for --load-format dummy.
+SHIPPED_CONFIGS = {
+    "Qwen/Qwen-Image-Edit": "qwen-image-edit",
+    "qwen-image-edit": "qwen-image-edit",
+    "Qwen/Qwen-Image-Edit-2509": "qwen-image-edit-2509",
+    "qwen-image-edit-2509": "qwen-image-edit-2509",
+}
+
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+LOAD_FORMATS = ("auto", "dummy")
+MAX_SEED = 2**63 - 1  # fits every consumer (JSON, int64 columns) and torch.Generator.manual_seed
+
+# Arguments the wrapper sets itself; a request's extras may not override them.
+_RESERVED_ARGUMENTS = {
+    "image",
+    "prompt",
+    "negative_prompt",
+    "num_inference_steps",
+    "width",
+    "height",
+    "generator",
+    "num_images_per_prompt",
+    "output_type",
+    "return_dict",
+    "callback_on_step_end",
+    "callback_on_step_end_tensor_inputs",
+    "callback",
+    "callback_steps",
+}
+
+
+@dataclass
+class EditRequest:
+    instruction: str
+    image: bytes  # encoded source image
+    sample_id: str = ""
+    negative_prompt: str | None = None  # None: the server's default
+    num_inference_steps: int = 0  # 0: the server's default
+    guidance_scale: float | None = None  # None: the server's default
+    seed: int | None = None  # None: drawn and reported
+    width: int = 0  # 0: the pipeline's own choice
+    height: int = 0
+    extras: dict[str, str] = field(default_factory=dict)  # JSON-encoded values
+
+
+@dataclass
+class EditDefaults:
+    num_inference_steps: int = 50
+    guidance_scale: float = 4.0
+    negative_prompt: str = " "
+    min_steps: int = 1
+    max_steps: int = 200
+
+
+@dataclass
+class ModelIdentity:
+    model: str
+    revision: str
+    content_hash: str
+    model_class: str
+    dtype: str
+    device: str
+    load_format: str
+
+
+@dataclass
+class EditTimings:
+    queue_s: float = 0.0
+    run_s: float = 0.0
+    denoise_s: float = 0.0
+    encode_s: float = 0.0
+
+
+@dataclass
+class EditOutput:
+    sample_id: str
+    image_png: bytes
+    width: int
+    height: int
+    seed: int
+    num_inference_steps: int
+    timings: EditTimings
+    model: ModelIdentity
+    call_arguments: dict[str, str]  # JSON values
+
+
+@dataclass
+class PreparedEdit:
+    """A validated request: decoded image and the exact pipeline call arguments (minus callbacks)."""
+
+    request: EditRequest
+    image: Image.Image
+    seed: int
+    steps: int
+    kwargs: dict[str, Any]
+    decode_s: float
+
+
+class _StopDenoising(Exception):
+    """Raised from the step callback to leave the denoise loop at once (skipping the VAE decode)."""
+
+
+OnStep = Callable[[int, int, float], None]
+
+
+class EditPipeline:
+    """A loaded pipeline plus everything needed to run generic edit requests on it, one at a time."""
+
+    def __init__(
+        self,
+        pipe,
+        identity: ModelIdentity,
+        *,
+        defaults: EditDefaults | None = None,
+        max_input_pixels: int = DEFAULT_MAX_PIXELS,
+    ):
+        self.pipe = pipe
+        self.identity = identity
+        self.max_input_pixels = max_input_pixels
+        self.call_parameters = list(inspect.signature(pipe.__call__).parameters)
+        self.guidance_parameter = self._guidance_parameter()
+        self.defaults = defaults or self._pipeline_defaults()
+        if not 1 <= self.defaults.min_steps <= self.defaults.num_inference_steps <= self.defaults.max_steps:
+            raise ValueError(
+                f"default steps {self.defaults.num_inference_steps} outside "
+                f"[{self.defaults.min_steps}, {self.defaults.max_steps}]"
+            )
+        self.size_multiple = self._size_multiple()
+        self._lock = threading.Lock()  # one edit at a time: the pipeline object holds per-call state
+        self._denoise_started: float | None = None
+        denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
+        if denoiser is not None:
+            # The first denoiser forward marks the start of the denoise loop (text encoding and
+            # VAE encoding come before it).
+            denoiser.register_forward_pre_hook(self._on_denoiser_forward)
+        pipe.set_progress_bar_config(disable=True)
+
+    # ---------------------------------------------------------------- loading
+
+    @classmethod
+    def load(
+        cls,
+        model: str,
+        *,
+        device: str = "cpu",
+        dtype: str = "auto",
+        load_format: str = "auto",
+        revision: str | None = None,
+        threads: int | None = None,
+        defaults: EditDefaults | None = None,
+        max_input_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> "EditPipeline":
+        if threads:
+            torch.set_num_threads(threads)
+        if load_format not in LOAD_FORMATS:
+            raise ValueError(f"unknown load format {load_format!r}; choose one of {', '.join(LOAD_FORMATS)}")
+        torch_device = torch.device(device)
+        dtype_name = resolve_dtype_name(dtype, torch_device)
+        torch_dtype = DTYPES[dtype_name]
+        started = time.perf_counter()
+        if load_format == "dummy":
+            config_dir = resolve_config_dir(model)
+            pipe = build_dummy_pipeline(config_dir, torch_device, torch_dtype)
+            revision_used = ""
+            content_hash = "dummy:" + hash_files(config_dir, config_only=True)
+        else:
+            from diffusers import DiffusionPipeline
+            from diffusers.utils import logging as diffusers_logging
+
+            diffusers_logging.disable_progress_bar()  # per-component bars are noise in a service log
+            pipe = DiffusionPipeline.from_pretrained(model, dtype=torch_dtype, revision=revision)
+            pipe.to(torch_device)
+            revision_used, content_hash = model_revision_and_hash(model, revision)
+        log.info("loaded %s (%s) in %.1fs", model, type(pipe).__name__, time.perf_counter() - started)
+        identity = ModelIdentity(
+            model=model,
+            revision=revision_used,
+            content_hash=content_hash,
+            model_class=type(pipe).__name__,
+            dtype=dtype_name,
+            device=str(torch_device),
+            load_format=load_format,
+        )
+        return cls(pipe, identity, defaults=defaults, max_input_pixels=max_input_pixels)
+
+    def _guidance_parameter(self) -> str | None:
+        """Which call argument the generic guidance scale drives.
+
+        Guidance-distilled models (FLUX Kontext: the transformer embeds the guidance) take
+        ``guidance_scale``; models with true classifier-free guidance (Qwen-Image-Edit) take
+        ``true_cfg_scale`` together with a negative prompt.
+        """
+        params = self.call_parameters
+        denoiser = getattr(self.pipe, "transformer", None)
+        distilled = bool(getattr(getattr(denoiser, "config", None), "guidance_embeds", False))
+        if distilled and "guidance_scale" in params:
+            return "guidance_scale"
+        if "true_cfg_scale" in params:
+            return "true_cfg_scale"
+        if "guidance_scale" in params:
+            return "guidance_scale"
+        return None
+
+    def _pipeline_defaults(self) -> EditDefaults:
+        signature = inspect.signature(self.pipe.__call__).parameters
+        steps = signature.get("num_inference_steps")
+        guidance = signature.get(self.guidance_parameter) if self.guidance_parameter else None
+        defaults = EditDefaults()
+        if steps is not None and isinstance(steps.default, int):
+            defaults.num_inference_steps = steps.default
+        if guidance is not None and isinstance(guidance.default, (int, float)):
+            defaults.guidance_scale = float(guidance.default)
+        # True CFG needs a negative prompt to be on at all; " " is the model card's choice.
+        defaults.negative_prompt = " " if self.guidance_parameter == "true_cfg_scale" else ""
+        return defaults
+
+    def _size_multiple(self) -> int:
+        processor = getattr(self.pipe, "image_processor", None)
+        factor = getattr(getattr(processor, "config", None), "vae_scale_factor", None)
+        return int(factor or 8)
+
+    # ---------------------------------------------------------------- requests
+
+    def prepare(self, request: EditRequest) -> PreparedEdit:
+        """Validate a request and work out the pipeline call; raises InvalidInput naming the field."""
+        started = time.perf_counter()
+        instruction = (request.instruction or "").strip()
+        if not instruction:
+            raise InvalidInput("instruction: empty")
+        steps = request.num_inference_steps or self.defaults.num_inference_steps
+        if not self.defaults.min_steps <= steps <= self.defaults.max_steps:
+            raise InvalidInput(
+                f"num_inference_steps: {steps} outside the allowed range "
+                f"[{self.defaults.min_steps}, {self.defaults.max_steps}]"
+            )
+        for name, value in (("width", request.width), ("height", request.height)):
+            if value and value % self.size_multiple:
+                raise InvalidInput(f"{name}: {value} is not a multiple of {self.size_multiple} for this pipeline")
+        if bool(request.width) != bool(request.height):
+            raise InvalidInput("width/height: give both or neither")
+        if request.width and request.width * request.height > self.max_input_pixels:
+            raise InvalidInput(
+                f"width x height: {request.width}x{request.height} exceeds the limit of {self.max_input_pixels} pixels"
+            )
+        if request.seed is not None and not 0 <= request.seed <= 2**64 - 1:
+            raise InvalidInput(f"seed: {request.seed} is not an unsigned 64-bit integer")
+        extras = self._decode_extras(request.extras)
+        image = decode_image(request.image, max_pixels=self.max_input_pixels, field="source_image")
+
+        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        kwargs: dict[str, Any] = {"image": image, "prompt": instruction, "num_inference_steps": steps}
+        if request.width:
+            kwargs["width"], kwargs["height"] = request.width, request.height
+        if self.guidance_parameter is not None:
+            scale = request.guidance_scale if request.guidance_scale is not None else self.defaults.guidance_scale
+            kwargs[self.guidance_parameter] = float(scale)
+        negative = request.negative_prompt if request.negative_prompt is not None else self.defaults.negative_prompt
+        if "negative_prompt" in self.call_parameters and negative:
+            kwargs["negative_prompt"] = negative
+        elif request.negative_prompt:
+            raise InvalidInput(f"negative_prompt: {self.identity.model_class} takes no negative prompt")
+        kwargs.update(extras)
+        return PreparedEdit(request, image, seed, steps, kwargs, time.perf_counter() - started)
+
+    def _decode_extras(self, extras: dict[str, str]) -> dict[str, Any]:
+        unknown = sorted(k for k in extras if k not in self.call_parameters)
+        if unknown:
+            raise InvalidInput(
+                f"extras: unknown argument(s) {', '.join(unknown)} for {self.identity.model_class}; "
+                f"it takes {', '.join(self.call_parameters)}"
+            )
+        reserved = sorted(k for k in extras if k in _RESERVED_ARGUMENTS or k == self.guidance_parameter)
+        tensors = sorted(k for k in extras if k.endswith(("embeds", "embeds_mask", "latents")))
+        if reserved or tensors:
+            raise InvalidInput(
+                f"extras: {', '.join(reserved + tensors)} cannot be set through extras "
+                "(use the request's own fields; tensors cannot be passed)"
+            )
+        decoded = {}
+        for key, raw in extras.items():
+            try:
+                decoded[key] = json.loads(raw)
+            except ValueError as exc:
+                raise InvalidInput(f"extras[{key!r}]: not valid JSON ({exc})") from None
+        return decoded
+
+    def edit(
+        self,
+        request: EditRequest | PreparedEdit,
+        on_step: OnStep | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        *,
+        queue_s: float = 0.0,
+    ) -> EditOutput:
+        """Run one edit. `on_step(step, total, elapsed_s)` after each denoise step (1-based);
+        `should_stop()` is polled after each step and turns the edit into `Cancelled`."""
+        prepared = request if isinstance(request, PreparedEdit) else self.prepare(request)
+        with self._lock:
+            return self._run(prepared, on_step, should_stop, queue_s)
+
+    def _run(self, prepared: PreparedEdit, on_step, should_stop, queue_s: float) -> EditOutput:
+        if should_stop is not None and should_stop():
+            raise Cancelled("cancelled before the edit started")
+        pipe = self.pipe
+        generator = torch.Generator("cpu").manual_seed(prepared.seed)  # same noise on any device
+        started = time.perf_counter()
+        last_step_at = [started]
+        steps_done = [0]
+        self._denoise_started = None
+
+        def callback(pipeline, index: int, _timestep, callback_kwargs):
+            now = time.perf_counter()
+            last_step_at[0] = now
+            steps_done[0] = index + 1
+            total = int(getattr(pipeline, "_num_timesteps", None) or prepared.steps)
+            if on_step is not None:
+                on_step(index + 1, total, now - started)
+            if should_stop is not None and should_stop():
+                # The pipeline's own flag skips the remaining steps; raising also skips the
+                # VAE decode of a result nobody will read.
+                pipeline._interrupt = True
+                raise _StopDenoising()
+            return callback_kwargs
+
+        call = dict(prepared.kwargs, generator=generator, callback_on_step_end=callback, output_type="pil")
+        try:
+            result = pipe(**call)
+        except _StopDenoising:
+            raise Cancelled(f"cancelled after {steps_done[0]} of {prepared.steps} denoise steps") from None
+        except ValueError as exc:
+            # diffusers validates arguments (e.g. an extra with a wrong type) with ValueError
+            raise InvalidInput(f"pipeline rejected the arguments: {exc}") from None
+        finished = time.perf_counter()
+        image = result.images[0]
+        if prepared.request.width and image.size != (prepared.request.width, prepared.request.height):
+            raise RuntimeError(
+                f"pipeline produced {image.size[0]}x{image.size[1]}, asked "
+                f"{prepared.request.width}x{prepared.request.height}"
+            )
+        encode_started = time.perf_counter()
+        png = encode_png(image)
+        encode_s = time.perf_counter() - encode_started + prepared.decode_s
+        denoise_s = last_step_at[0] - (self._denoise_started or started)
+        return EditOutput(
+            sample_id=prepared.request.sample_id,
+            image_png=png,
+            width=image.size[0],
+            height=image.size[1],
+            seed=prepared.seed,
+            num_inference_steps=prepared.steps,
+            timings=EditTimings(queue_s=queue_s, run_s=finished - started, denoise_s=denoise_s, encode_s=encode_s),
+            model=self.identity,
+            call_arguments=self.describe_call(prepared),
+        )
+
+    def _on_denoiser_forward(self, _module, _args):
+        if self._denoise_started is None:
+            self._denoise_started = time.perf_counter()
+
+    @staticmethod
+    def describe_call(prepared: PreparedEdit) -> dict[str, str]:
+        """The call arguments as JSON values (the image as its size), for the result record."""
+        described = {}
+        for key, value in prepared.kwargs.items():
+            if key == "image":
+                value = {"width": prepared.image.size[0], "height": prepared.image.size[1]}
+            described[key] = json.dumps(value, sort_keys=True)
+        described["seed"] = json.dumps(prepared.seed)
+        return described
+
+    def warm_up(self) -> EditOutput:
+        """One small edit so the first real request does not pay for lazy initialisation."""
+        side = self.size_multiple * 4
+        gradient = Image.linear_gradient("L").resize((side, side)).convert("RGB")
+        steps = min(max(self.defaults.min_steps, 2), self.defaults.max_steps)
+        request = EditRequest(
+            instruction="warm up",
+            image=encode_png(gradient),
+            sample_id="warm-up",
+            num_inference_steps=steps,
+            seed=0,
+            width=side,
+            height=side,
+        )
+        return self.edit(request)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "model": asdict(self.identity),
+            "defaults": asdict(self.defaults),
+            "max_input_pixels": self.max_input_pixels,
+            "call_parameters": list(self.call_parameters),
+        }
+
+
+# -------------------------------------------------------------------- helpers
+
+
+def resolve_dtype_name(dtype: str, device: torch.device) -> str:
+    if dtype == "auto":
+        # bf16 is what the models are released in; CPUs run it slowly, so tests use fp32 there.
+        return "float32" if device.type == "cpu" else "bfloat16"
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; choose auto or one of {', '.join(DTYPES)}")
+    return dtype
+
+
+def resolve_config_dir(model: str) -> Path:
+    """Where the configs for a dummy load come from: a local model directory, or shipped configs."""
+    path = Path(model)
+    if (path / "model_index.json").is_file():
+        return path
+    if model in SHIPPED_CONFIGS:
+        return CONFIGS_DIR / SHIPPED_CONFIGS[model]
+    shipped = ", ".join(sorted(SHIPPED_CONFIGS))
+    raise NotFound(
+        f"--load-format dummy: {model!r} is neither a directory with model_index.json nor a model "
+        f"with shipped configs ({shipped})"
+    )
+
+
+_CONFIG_SUFFIXES = (".json", ".txt", ".model", ".jinja")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+
+
+def _model_files(root: Path, config_only: bool) -> list[Path]:
+    suffixes = _CONFIG_SUFFIXES if config_only else _CONFIG_SUFFIXES + _WEIGHT_SUFFIXES
+    files = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+            continue
+        if path.name.endswith(suffixes):
+            files.append(path)
+    return files
+
+
+def hash_files(root: Path, *, config_only: bool = False) -> str:
+    """sha256 over the config (and weight) files of a model directory, cached by size and mtime."""
+    root = Path(root).resolve()
+    files = _model_files(root, config_only)
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            [str(root), config_only]
+            + [(str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+        ).encode()
+    ).hexdigest()
+    cache_file = _cache_dir() / "content-hash" / f"{fingerprint}.txt"
+    if cache_file.is_file():
+        return cache_file.read_text().strip()
+    total = hashlib.sha256()
+    for f in files:
+        digest = hashlib.sha256()
+        with open(f, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        total.update(f"{f.relative_to(root).as_posix()}\t{digest.hexdigest()}\n".encode())
+    value = total.hexdigest()
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(value)
+        tmp.replace(cache_file)
+    except OSError as exc:  # a read-only home only costs a re-hash next time
+        log.warning("could not cache the content hash: %s", exc)
+    return value
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("EDITFLEET_CACHE_DIR") or Path.home() / ".cache" / "editfleet")
+
+
+def model_revision_and_hash(model: str, revision: str | None) -> tuple[str, str]:
+    """(HF snapshot hash, "") for hub models; ("", sha256 of the files) for local directories."""
+    if Path(model).is_dir():
+        return "", hash_files(Path(model))
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot = snapshot_download(model, revision=revision, local_files_only=True)
+        return Path(snapshot).name, ""
+    except Exception as exc:  # noqa: BLE001 - the identity is still useful without a revision
+        log.warning("could not resolve the snapshot revision of %s: %s", model, exc)
+        return revision or "", ""
+
+
+# -------------------------------------------------------------------- dummy load
+
+
+class _default_dtype:
+    def __init__(self, dtype: torch.dtype):
+        self.dtype = dtype
+
+    def __enter__(self):
+        self.previous = torch.get_default_dtype()
+        torch.set_default_dtype(self.dtype)
+
+    def __exit__(self, *exc):
+        torch.set_default_dtype(self.previous)
+
+
+def build_dummy_pipeline(config_dir: Path, device: torch.device, dtype: torch.dtype):
+    """Build the pipeline of `config_dir/model_index.json` with random weights.
+
+    Models are constructed directly on `device` in `dtype` (a 20B-parameter transformer never
+    exists in fp32 on the CPU). Schedulers, processors and tokenizers load through their usual
+    `from_pretrained`; where a config directory ships no tokenizer files (the real vocabulary
+    cannot be downloaded here), the project's tiny Qwen tokenizer stands in and the text
+    encoder's special-token ids are set to match it.
+    """
+    import diffusers
+    import transformers
+
+    config_dir = Path(config_dir)
+    index = json.loads((config_dir / "model_index.json").read_text())
+    pipeline_class = getattr(diffusers, index["_class_name"])
+    with tempfile.TemporaryDirectory(prefix="editfleet-dummy-") as tmp:
+        staged = Path(tmp)
+        shutil.copytree(config_dir, staged, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*[f"*{s}" for s in _WEIGHT_SUFFIXES]))
+        substituted_tokens = _add_missing_tokenizers(staged, index)
+
+        components = {}
+        for name, spec in index.items():
+            if name.startswith("_") or not isinstance(spec, list) or spec[0] is None:
+                continue
+            library, class_name = spec
+            module = diffusers if library == "diffusers" else transformers
+            component_class = getattr(module, class_name)
+            sub = staged / name
+            if isinstance(component_class, type) and issubclass(component_class, diffusers.ModelMixin):
+                config = component_class.load_config(sub)
+                with torch.device(device), _default_dtype(dtype):
+                    components[name] = component_class.from_config(config).to(device=device, dtype=dtype).eval()
+            elif isinstance(component_class, type) and issubclass(component_class, transformers.PreTrainedModel):
+                config = transformers.AutoConfig.from_pretrained(sub)
+                if substituted_tokens:
+                    for key, value in substituted_tokens.items():
+                        if hasattr(config, key):
+                            setattr(config, key, value)
+                with torch.device(device):
+                    model = component_class._from_config(config, dtype=dtype)
+                components[name] = model.to(device=device, dtype=dtype).eval()
+            else:
+                components[name] = component_class.from_pretrained(sub)
+        return pipeline_class(**components)
+
+
+def _add_missing_tokenizers(staged: Path, index: dict) -> dict[str, int]:
+    """Write the tiny tokenizer into tokenizer/processor folders that have no vocabulary.
+
+    Returns the special-token ids the text encoder must use with it ({} when nothing was added).
+    """
+    needs = [
+        name
+        for name, spec in index.items()
+        if isinstance(spec, list)
+        and spec[0] == "transformers"
+        and ("Tokenizer" in spec[1] or "Processor" in spec[1])
+        and not any((staged / name / f).exists() for f in ("tokenizer.json", "vocab.json", "tokenizer.model"))
+    ]
+    if not needs:
+        return {}
+    from tools.tiny_tokenizer import special_token_ids, train_tiny_qwen_tokenizer
+
+    tokenizer = train_tiny_qwen_tokenizer()
+    for name in needs:
+        tokenizer.save_pretrained(staged / name)
+    ids = special_token_ids(tokenizer)
+    return {k: ids[k] for k in ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")}
