@@ -1,0 +1,151 @@
+"""Dynamic batching: requests from any number of concurrent callers share device batches.
+
+One worker thread owns the device. It takes the oldest waiting item, then keeps collecting until
+the batch holds `max_batch` items or the oldest item has waited `max_wait_s`, and runs the batch.
+While the device is busy new items pile up, so under load batches fill at once and nobody waits
+for the timer; when idle, a lone request waits at most `max_wait_s`.
+
+The queue is bounded: `submit(block=False)` raises Overloaded when it is full (unary calls get
+RESOURCE_EXHAUSTED); `submit(block=True)` waits for room (streams: back-pressure to the client).
+Cancelled futures are dropped before they reach the device.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Callable, Generic, Sequence, TypeVar
+
+from editfleet_common.errors import NotReady, Overloaded
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass
+class Completed(Generic[R]):
+    value: R
+    batch_size: int  # how many items shared the device batch
+    queued_s: float  # time from submit to the batch starting
+    run_s: float  # time the batch took on the device
+
+
+@dataclass
+class _Job(Generic[T]):
+    item: T
+    future: Future
+    submitted: float
+
+
+class Batcher(Generic[T, R]):
+    def __init__(
+        self,
+        run_batch: Callable[[list[T]], Sequence[R]],
+        *,
+        max_batch: int = 8,
+        max_wait_s: float = 0.05,
+        max_queue: int = 256,
+        name: str = "batcher",
+    ):
+        if max_batch < 1:
+            raise ValueError("max_batch must be >= 1")
+        self.run_batch = run_batch
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self.max_queue = max_queue
+        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=max_queue)
+        self._stats_lock = threading.Lock()
+        self._batches = 0
+        self._samples = 0
+        self._size_counts: dict[int, int] = {}
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    # -- public -------------------------------------------------------------------------------
+
+    def start(self) -> "Batcher":
+        self._thread.start()
+        return self
+
+    def submit(self, item: T, *, block: bool = False, timeout: float | None = None) -> Future:
+        if self._stopping.is_set():
+            raise NotReady("scorer is shutting down")
+        job = _Job(item, Future(), time.monotonic())
+        try:
+            self._queue.put(job, block=block, timeout=timeout)
+        except queue.Full:
+            raise Overloaded(
+                f"scorer queue is full ({self.max_queue} waiting); retry later or raise --max-queue"
+            ) from None
+        return job.future
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Finish what is queued, then end the worker."""
+        self._stopping.set()
+        self._queue.put(None)  # wakes the worker; it drains everything queued before this
+        self._thread.join(timeout)
+
+    def stats(self) -> dict:
+        with self._stats_lock:
+            return {
+                "batches": self._batches,
+                "samples": self._samples,
+                "batch_size_counts": dict(self._size_counts),
+            }
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    # -- worker -------------------------------------------------------------------------------
+
+    def _collect(self) -> tuple[list[_Job], bool]:
+        """The next batch, and whether the stop marker was seen."""
+        first = self._queue.get()
+        if first is None:
+            return [], True
+        jobs = [first]
+        deadline = first.submitted + self.max_wait_s
+        while len(jobs) < self.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                return jobs, True
+            jobs.append(job)
+        return jobs, False
+
+    def _loop(self) -> None:
+        stop_seen = False
+        while not stop_seen:
+            jobs, stop_seen = self._collect()
+            live = [j for j in jobs if j.future.set_running_or_notify_cancel()]
+            if live:
+                self._run(live)
+
+    def _run(self, jobs: list[_Job]) -> None:
+        started = time.monotonic()
+        try:
+            results = list(self.run_batch([j.item for j in jobs]))
+            if len(results) != len(jobs):
+                raise RuntimeError(f"run_batch returned {len(results)} results for {len(jobs)} items")
+        except BaseException as exc:  # noqa: BLE001 - every waiting caller learns of the failure
+            log.exception("batch of %d failed", len(jobs))
+            for job in jobs:
+                job.future.set_exception(exc)
+            return
+        run_s = time.monotonic() - started
+        with self._stats_lock:
+            self._batches += 1
+            self._samples += len(jobs)
+            self._size_counts[len(jobs)] = self._size_counts.get(len(jobs), 0) + 1
+        for job, value in zip(jobs, results):
+            job.future.set_result(Completed(value, len(jobs), started - job.submitted, run_s))

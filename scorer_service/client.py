@@ -1,0 +1,154 @@
+"""Client for the scorer service. Imports no torch: the orchestrator's environment uses it.
+
+    from scorer_service.client import ScorerClient
+
+    with ScorerClient("127.0.0.1:50052") as scorer:
+        scorer.wait_ready(timeout=600)
+        result = scorer.score("s1", edited_image=png, source_image=src_png,
+                              instruction="make the sky red", category="physical",
+                              variables={"original_description": "a beach"})
+        for result in scorer.score_many(requests):   # ScoreStream: results in any order
+            print(result.sample_id, status_name(result), result.score)
+        print(scorer.info().batch_stats)
+
+Calls raise grpc.RpcError on call-level failures (INVALID_ARGUMENT for a bad unary request,
+RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE while loading or unreachable). In a stream,
+a bad item comes back as a result with status SCORE_STATUS_INVALID and the stream goes on.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator, Mapping
+
+from editfleet.v1 import common_pb2, scorer_pb2, scorer_pb2_grpc
+
+from editfleet_common.channels import ClientTls, health_status, make_channel, wait_serving
+from editfleet_common.grpc_server import DEFAULT_MAX_MESSAGE_BYTES
+
+ScoreRequest = scorer_pb2.ScoreRequest
+ScoreResult = scorer_pb2.ScoreResult
+ScorerInfo = scorer_pb2.ScorerInfo
+
+_REQUEST_FIELDS = ("sample_id", "source_image", "edited_image", "instruction", "category", "protocol", "variables")
+
+
+def make_request(
+    sample_id: str,
+    *,
+    edited_image: bytes = b"",
+    source_image: bytes = b"",
+    instruction: str = "",
+    category: str = "",
+    protocol: str = "",
+    variables: Mapping[str, str] | None = None,
+) -> scorer_pb2.ScoreRequest:
+    return scorer_pb2.ScoreRequest(
+        sample_id=sample_id,
+        source_image=source_image,
+        edited_image=edited_image,
+        instruction=instruction,
+        category=category,
+        protocol=protocol,
+        variables=dict(variables or {}),
+    )
+
+
+def _as_request(item) -> scorer_pb2.ScoreRequest:
+    if isinstance(item, scorer_pb2.ScoreRequest):
+        return item
+    if isinstance(item, Mapping):
+        unknown = set(item) - set(_REQUEST_FIELDS)
+        if unknown:
+            raise TypeError(f"unknown ScoreRequest field(s): {', '.join(sorted(unknown))}")
+        return make_request(**item)
+    raise TypeError(f"expected a ScoreRequest or a mapping, got {type(item).__name__}")
+
+
+def status_name(result: scorer_pb2.ScoreResult) -> str:
+    """'OK', 'PARSE_FAILED', 'INVALID', 'ERROR' (or 'UNSPECIFIED')."""
+    return scorer_pb2.ScoreStatus.Name(result.status).removeprefix("SCORE_STATUS_")
+
+
+def result_to_dict(result: scorer_pb2.ScoreResult) -> dict:
+    """A JSON-ready record of a result; absent optional scores are None, never a default."""
+    return {
+        "sample_id": result.sample_id,
+        "status": status_name(result),
+        "score": result.score if result.HasField("score") else None,
+        "sub_scores": {s.name: s.value for s in result.sub_scores},
+        "expected_score": result.expected_score if result.HasField("expected_score") else None,
+        "response": result.response,
+        "raw_responses": list(result.raw_responses),
+        "protocol": result.protocol,
+        "protocol_hash": result.protocol_hash,
+        "attempts": result.attempts,
+        "batch_size": result.batch_size,
+        "latency_s": result.latency_s,
+        "error": result.error,
+    }
+
+
+def info_to_dict(info: scorer_pb2.ScorerInfo) -> dict:
+    m = info.model
+    return {
+        "model": {
+            "model": m.model, "revision": m.revision, "content_hash": m.content_hash,
+            "model_class": m.model_class, "dtype": m.dtype, "device": m.device, "load_format": m.load_format,
+        },
+        "protocols": {p.name: {"sha256": p.sha256, "description": p.description, "variables": list(p.variables)}
+                      for p in info.protocols},
+        "default_protocol": info.default_protocol,
+        "max_batch_size": info.max_batch_size,
+        "max_wait_s": info.max_wait_s,
+        "batch_stats": {
+            "batches": info.batch_stats.batches,
+            "samples": info.batch_stats.samples,
+            "batch_size_counts": dict(sorted(info.batch_stats.batch_size_counts.items())),
+        },
+        "max_message_bytes": info.max_message_bytes,
+    }
+
+
+class ScorerClient:
+    def __init__(
+        self,
+        address: str,
+        tls: ClientTls | None = None,
+        *,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        timeout: float | None = None,
+    ):
+        self.address = address
+        self.timeout = timeout  # default per-call deadline (seconds); None: no deadline
+        self.channel = make_channel(address, max_message_bytes=max_message_bytes, tls=tls)
+        self.stub = scorer_pb2_grpc.ScorerStub(self.channel)
+
+    def score(self, sample_id: str | scorer_pb2.ScoreRequest, *, timeout: float | None = None,
+              **fields) -> scorer_pb2.ScoreResult:
+        """Score one sample: pass a ScoreRequest, or a sample_id and the request's fields."""
+        request = sample_id if isinstance(sample_id, scorer_pb2.ScoreRequest) else make_request(sample_id, **fields)
+        return self.stub.Score(request, timeout=timeout or self.timeout)
+
+    def score_many(self, requests: Iterable, *, timeout: float | None = None) -> Iterator[scorer_pb2.ScoreResult]:
+        """Stream requests (ScoreRequest or mappings of its fields), read lazily; yield results
+        as they finish, in any order, one per request, each tagged with its sample_id."""
+        return self.stub.ScoreStream((_as_request(r) for r in requests), timeout=timeout or self.timeout)
+
+    def info(self, *, timeout: float | None = 10.0) -> scorer_pb2.ScorerInfo:
+        return self.stub.GetInfo(common_pb2.GetInfoRequest(), timeout=timeout)
+
+    def health(self) -> str:
+        """'SERVING', 'NOT_SERVING' (loading or draining), or a gRPC code name when unreachable."""
+        return health_status(self.channel)
+
+    def wait_ready(self, timeout: float = 600.0) -> None:
+        wait_serving(self.channel, timeout)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> "ScorerClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

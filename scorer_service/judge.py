@@ -1,0 +1,536 @@
+"""The judge: a chat VLM that scores image edits in batches. Knows nothing of gRPC.
+
+    judge = Judge.load("Qwen/Qwen3-VL-8B-Instruct", device="cuda", dtype="bfloat16")
+    samples = [prepare(ScoreInput(...), registry), ...]   # validation: raises InvalidInput
+    outcomes = judge.score(samples)                        # one ScoreOutcome per sample, same order
+
+Any chat VLM whose processor takes images through `apply_chat_template` works
+(`AutoModelForImageTextToText` + `AutoProcessor`); Qwen3-VL is the default. `load_format="dummy"`
+builds the real Qwen3-VL-8B architecture from the configs shipped in configs/qwen3-vl-8b with random
+weights (for performance work where no checkpoint can be downloaded).
+
+Scoring a batch:
+  1. every (sample, question) becomes one chat prompt; all prompts run as one batch: left padding,
+     greedy decoding, `max_new_tokens`; the prompt ids are trimmed and the raw text is kept;
+  2. replies that cannot be parsed are asked again, once, with the protocol's stricter suffix
+     (batched too); if that fails as well the sample is PARSE_FAILED with every raw text: never a
+     default, never a guess;
+  3. for questions with one score and an `expected_score_prefix`, the expected score (below).
+
+Expected score. With p(· | context) the judge's next-token distribution, the context being the
+question's first-attempt prompt followed by the prefix (e.g. `{"score": `) teacher-forced as the
+start of the assistant's reply:
+  * each integer s in the protocol's range is spelled by the tokens of str(s) (in Qwen's tokenizer
+    digits are single tokens, so "10" is "1" then "0"); these spellings form a tree;
+  * at every node of the tree the valid outcomes are its children and, if the digits so far are
+    themselves a score, "the number ends here" (any token that does not start with a digit);
+    the probabilities of the valid outcomes are renormalised to sum to 1 (an out-of-range spelling
+    such as "11" is thus excluded, like a token that is no digit at the first position);
+  * P(s) is the product along the path of s (times the end probability where s is also a prefix
+    of a longer score), and expected_score = sum_s s * P(s).
+With Qwen that is one forward pass per batch over prompt + prefix + "1": the last two positions
+give the first-digit distribution and the distribution after "1". The value exists whether or not
+the generated text parses; it is computed from the first-attempt prompt only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from editfleet_common.errors import InvalidInput
+from editfleet_common.images import decode_image
+
+from .parsing import parse_reply
+from .protocol import Protocol, ProtocolRegistry, Question
+
+log = logging.getLogger(__name__)
+
+DUMMY_CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "qwen3-vl-8b"
+DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
+
+STATUS_OK = "OK"
+STATUS_PARSE_FAILED = "PARSE_FAILED"
+STATUS_INVALID = "INVALID"
+STATUS_ERROR = "ERROR"
+
+
+# ----------------------------------------------------------------------------------------------
+# Inputs and outputs (plain data; the gRPC layer converts messages to and from these)
+
+
+@dataclass
+class ScoreInput:
+    sample_id: str
+    source_image: bytes = b""
+    edited_image: bytes = b""
+    instruction: str = ""
+    category: str = ""
+    protocol: str = ""
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PreparedSample:
+    sample_id: str
+    protocol: Protocol
+    category: str
+    variables: dict[str, str]
+    images: dict[str, Image.Image]
+
+
+@dataclass
+class ScoreOutcome:
+    sample_id: str
+    status: str
+    protocol: str = ""
+    protocol_hash: str = ""
+    score: float | None = None
+    sub_scores: list[tuple[str, float]] = field(default_factory=list)
+    expected_score: float | None = None
+    response: str = ""
+    raw_responses: list[str] = field(default_factory=list)
+    attempts: int = 0
+    error: str = ""
+    batch_size: int = 0
+    latency_s: float = 0.0
+
+
+def prepare(inp: ScoreInput, registry: ProtocolRegistry, *, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> PreparedSample:
+    """Validate a request and decode its images; every problem is an InvalidInput naming it."""
+    if not inp.sample_id:
+        raise InvalidInput("sample_id is empty")
+    protocol = registry.get(inp.protocol)
+    variables = dict(inp.variables)
+    if inp.instruction:
+        if variables.get("edit_instruction", inp.instruction) != inp.instruction:
+            raise InvalidInput("instruction and variables['edit_instruction'] disagree")
+        variables["edit_instruction"] = inp.instruction
+    variables.setdefault("category", inp.category)
+    protocol.check_variables(inp.category, variables)
+
+    images: dict[str, Image.Image] = {}
+    given = {"source": inp.source_image, "edited": inp.edited_image}
+    for role in protocol.images:
+        if not given[role]:
+            raise InvalidInput(f"{role}_image: missing (protocol {protocol.name!r} needs it)")
+    for role, data in given.items():
+        if data:  # an image that is sent is checked even where the protocol does not show it
+            images[role] = decode_image(data, max_pixels=max_image_pixels, field=f"{role}_image")
+    return PreparedSample(inp.sample_id, protocol, inp.category, variables, images)
+
+
+# ----------------------------------------------------------------------------------------------
+# Model loading and identity
+
+
+def resolve_dtype(name: str, device: str) -> torch.dtype:
+    if name in ("", "auto"):
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    try:
+        dtype = getattr(torch, name)
+    except AttributeError:
+        dtype = None
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"unknown dtype {name!r} (float32, bfloat16, float16, auto)")
+    return dtype
+
+
+def _hash_files(directory: Path) -> str:
+    """sha256 over the names and contents of the model's files (weights, configs, tokenizer)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and not any(
+            part.startswith(".") for part in p.relative_to(directory).parts)):
+        digest.update(str(path.relative_to(directory)).encode() + b"\0")
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 24), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _resolve_model_dir(model: str, revision: str | None) -> tuple[Path, str]:
+    """(local directory, hub commit hash or '') for a path or a hub id."""
+    path = Path(model)
+    if path.is_dir():
+        parts = path.resolve().parts
+        commit = parts[-1] if len(parts) > 1 and parts[-2] == "snapshots" else ""
+        return path, commit
+    from huggingface_hub import snapshot_download
+
+    local = Path(snapshot_download(model, revision=revision))
+    return local, local.name  # hub cache layout: .../snapshots/<commit>
+
+
+@dataclass
+class ModelIdentity:
+    model: str
+    revision: str
+    content_hash: str
+    model_class: str
+    dtype: str
+    device: str
+    load_format: str
+
+
+class ScoreTokenTree:
+    """The spellings of the protocol's integer scores as token paths (see the module docstring)."""
+
+    def __init__(self, tokenizer, prefix: str, low: float, high: float, digit_start: torch.Tensor):
+        encode = lambda s: tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+        self.prefix_ids = encode(prefix)
+        self.root: dict = {"children": {}, "value": None}
+        for value in range(math.ceil(low), math.floor(high) + 1):
+            full = encode(prefix + str(value))
+            if full[: len(self.prefix_ids)] != self.prefix_ids:
+                raise ValueError(f"tokenizer merges the prefix {prefix!r} with the score {value}")
+            node = self.root
+            for tok in full[len(self.prefix_ids):]:
+                node = node["children"].setdefault(tok, {"children": {}, "value": None})
+            node["value"] = value
+        # paths to feed: the deepest path to each internal node covers all internal nodes above it
+        internal: list[tuple[int, ...]] = []
+
+        def collect(node, path):
+            if node["children"]:
+                internal.append(path)
+                for tok, child in node["children"].items():
+                    collect(child, path + (tok,))
+
+        collect(self.root, ())
+        self.paths = [p for p in internal if not any(q[: len(p)] == p and q != p for q in internal)]
+        self.end_mask = ~digit_start  # "the number ends here": tokens that do not start with a digit
+
+    def expected(self, dists: dict[tuple[int, ...], torch.Tensor]) -> float | None:
+        """dists: node path -> probability vector over the vocabulary at that node."""
+        probs: dict[int, float] = {}
+
+        def walk(node, path, p):
+            if not node["children"]:
+                probs[node["value"]] = probs.get(node["value"], 0.0) + p
+                return
+            dist = dists[path]
+            mass = {tok: float(dist[tok]) for tok in node["children"]}
+            end = 0.0
+            if node["value"] is not None:  # ids past the tokenizer (embedding padding) are no outcome
+                n = min(dist.shape[0], self.end_mask.shape[0])
+                end = float(dist[:n][self.end_mask[:n]].sum())
+            total = sum(mass.values()) + end
+            if total <= 0.0:
+                raise ArithmeticError("no probability on any score token")
+            if node["value"] is not None:
+                probs[node["value"]] = probs.get(node["value"], 0.0) + p * end / total
+            for tok, child in node["children"].items():
+                walk(child, path + (tok,), p * mass[tok] / total)
+
+        try:
+            walk(self.root, (), 1.0)
+        except ArithmeticError:
+            return None
+        return sum(v * p for v, p in probs.items())
+
+
+@dataclass
+class _Prompt:
+    sample_index: int
+    question: Question
+    system: str | None
+    user: str
+    images: list[Image.Image]
+
+
+class Judge:
+    def __init__(self, model, processor, identity: ModelIdentity, *, max_new_tokens: int = 128):
+        self.model = model
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.tokenizer.padding_side = "left"  # batched generation needs the prompt ends aligned
+        self.identity = identity
+        self.max_new_tokens = max_new_tokens
+        self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
+        self._trees: dict[tuple, ScoreTokenTree] = {}
+        self._digit_start: torch.Tensor | None = None
+        self._lock = threading.Lock()  # one batch on the device at a time
+        gen = model.generation_config
+        pad = gen.pad_token_id if gen.pad_token_id is not None else self.tokenizer.pad_token_id
+        if pad is None:
+            pad = gen.eos_token_id if isinstance(gen.eos_token_id, int) else gen.eos_token_id[0]
+        from transformers import GenerationConfig
+
+        self.generation_config = GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=gen.eos_token_id,
+            pad_token_id=pad,
+            bos_token_id=gen.bos_token_id,
+        )
+
+    # -- loading ------------------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        model: str,
+        *,
+        device: str = "cpu",
+        dtype: str = "auto",
+        load_format: str = "auto",
+        revision: str | None = None,
+        max_new_tokens: int = 128,
+        seed: int = 0,
+    ) -> "Judge":
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        torch_dtype = resolve_dtype(dtype, device)
+        if load_format == "dummy":
+            return cls._load_dummy(model, device, torch_dtype, max_new_tokens, seed)
+        if load_format != "auto":
+            raise ValueError(f"unknown load format {load_format!r} (auto, dummy)")
+        directory, commit = _resolve_model_dir(model, revision)
+        hashed: dict[str, str] = {}
+        hasher = threading.Thread(target=lambda: hashed.setdefault("h", _hash_files(directory)), daemon=True)
+        hasher.start()  # hashing the weights overlaps with loading them
+        t0 = time.monotonic()
+        net = AutoModelForImageTextToText.from_pretrained(directory, dtype=torch_dtype, device_map=device)
+        net.eval()
+        processor = AutoProcessor.from_pretrained(directory)
+        hasher.join()
+        log.info("loaded %s (%s) in %.1fs", model, type(net).__name__, time.monotonic() - t0)
+        identity = ModelIdentity(
+            model=model,
+            revision=commit,
+            content_hash=hashed["h"],
+            model_class=type(net).__name__,
+            dtype=str(torch_dtype).removeprefix("torch."),
+            device=str(device),
+            load_format="auto",
+        )
+        return cls(net, processor, identity, max_new_tokens=max_new_tokens)
+
+    @classmethod
+    def _load_dummy(cls, model: str, device: str, torch_dtype, max_new_tokens: int, seed: int) -> "Judge":
+        """The real Qwen3-VL-8B architecture with random weights and the tiny test tokenizer
+        (no real tokenizer can be downloaded here): for throughput and memory measurements only."""
+        import json
+
+        from transformers import AutoConfig, AutoModelForImageTextToText, GenerationConfig, Qwen3VLProcessor
+        from transformers.models.qwen2_vl.image_processing_qwen2_vl import Qwen2VLImageProcessor
+        from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
+
+        from tools.tiny_tokenizer import special_token_ids, train_tiny_qwen_tokenizer
+
+        config_dir = Path(model) if Path(model).is_dir() else DUMMY_CONFIG_DIR
+        config_text = (config_dir / "config.json").read_text()
+        tokenizer = train_tiny_qwen_tokenizer()
+        ids = special_token_ids(tokenizer)
+        config = AutoConfig.from_pretrained(config_dir)
+        for key in ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id"):
+            setattr(config, key, ids[key])  # the tokenizer's ids, the checkpoint's sizes
+        torch.manual_seed(seed)
+        t0 = time.monotonic()
+        with torch.device(device):
+            net = AutoModelForImageTextToText.from_config(config, dtype=torch_dtype)
+        net.eval()
+        net.generation_config = GenerationConfig(
+            eos_token_id=[ids["eos_token_id"], ids["pad_token_id"]], pad_token_id=ids["pad_token_id"],
+            bos_token_id=ids["bos_token_id"], do_sample=False,
+        )
+        log.info("built dummy %s on %s in %.1fs", type(net).__name__, device, time.monotonic() - t0)
+        pre = json.loads((config_dir / "preprocessor_config.json").read_text())
+        vid = json.loads((config_dir / "video_preprocessor_config.json").read_text())
+        keep = ("size", "patch_size", "temporal_patch_size", "merge_size", "image_mean", "image_std")
+        processor = Qwen3VLProcessor(
+            image_processor=Qwen2VLImageProcessor(**{k: pre[k] for k in keep if k in pre}),
+            tokenizer=tokenizer,
+            video_processor=Qwen3VLVideoProcessor(**{k: vid[k] for k in keep if k in vid}),
+            chat_template=(config_dir / "chat_template.jinja").read_text(),
+        )
+        identity = ModelIdentity(
+            model=str(model),
+            revision="",
+            content_hash="dummy:" + hashlib.sha256(config_text.encode()).hexdigest(),
+            model_class=type(net).__name__,
+            dtype=str(torch_dtype).removeprefix("torch."),
+            device=str(device),
+            load_format="dummy",
+        )
+        return cls(net, processor, identity, max_new_tokens=max_new_tokens)
+
+    # -- scoring ------------------------------------------------------------------------------
+
+    def score(self, samples: list[PreparedSample]) -> list[ScoreOutcome]:
+        """Score a batch; a failure of the whole batch is retried sample by sample so that one bad
+        sample cannot take the others down (those failing alone get status ERROR)."""
+        with self._lock:
+            try:
+                return self._score_batch(samples)
+            except Exception as exc:  # noqa: BLE001 - isolate, then report per sample
+                if len(samples) == 1:
+                    log.exception("judge failed on sample %s", samples[0].sample_id)
+                    return [self._error(samples[0], exc)]
+                log.warning("batch of %d failed (%s: %s); retrying one by one", len(samples), type(exc).__name__, exc)
+            outcomes = []
+            for sample in samples:
+                try:
+                    outcomes.extend(self._score_batch([sample]))
+                except Exception as exc:  # noqa: BLE001
+                    log.exception("judge failed on sample %s", sample.sample_id)
+                    outcomes.append(self._error(sample, exc))
+            return outcomes
+
+    @staticmethod
+    def _error(sample: PreparedSample, exc: BaseException) -> ScoreOutcome:
+        return ScoreOutcome(
+            sample_id=sample.sample_id, status=STATUS_ERROR, protocol=sample.protocol.name,
+            protocol_hash=sample.protocol.sha256, error=f"{type(exc).__name__}: {exc}",
+        )
+
+    def _prompts(self, samples: list[PreparedSample], strict: bool = False) -> list[_Prompt]:
+        prompts = []
+        for i, sample in enumerate(samples):
+            for question in sample.protocol.questions:
+                system, user = sample.protocol.render_question(question, sample.category, sample.variables, strict=strict)
+                prompts.append(_Prompt(i, question, system, user, [sample.images[r] for r in question.images]))
+        return prompts
+
+    @staticmethod
+    def _conversation(prompt: _Prompt) -> list[dict]:
+        conv = []
+        if prompt.system:
+            conv.append({"role": "system", "content": [{"type": "text", "text": prompt.system}]})
+        content = [{"type": "image", "image": img} for img in prompt.images]
+        content.append({"type": "text", "text": prompt.user})
+        conv.append({"role": "user", "content": content})
+        return conv
+
+    def _inputs(self, prompts: list[_Prompt]):
+        inputs = self.processor.apply_chat_template(
+            [self._conversation(p) for p in prompts],
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=True,
+            return_tensors="pt",
+            processor_kwargs={"padding": True},
+        )
+        return inputs.to(self.device, dtype=self.dtype)
+
+    @torch.inference_mode()
+    def _generate(self, prompts: list[_Prompt]) -> list[str]:
+        inputs = self._inputs(prompts)
+        out = self.model.generate(**inputs, generation_config=self.generation_config)
+        new_tokens = out[:, inputs["input_ids"].shape[1]:]  # trim the prompt (left-padded: same length)
+        return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+
+    def _tree(self, protocol: Protocol, question: Question) -> ScoreTokenTree:
+        key = (question.expected_score_prefix, protocol.low, protocol.high)
+        if key not in self._trees:
+            if self._digit_start is None:
+                n = len(self.tokenizer)
+                texts = self.tokenizer.batch_decode([[i] for i in range(n)])
+                self._digit_start = torch.tensor([bool(t) and t[0].isdigit() for t in texts])
+            self._trees[key] = ScoreTokenTree(self.tokenizer, question.expected_score_prefix, protocol.low,
+                                              protocol.high, self._digit_start)
+        return self._trees[key]
+
+    @torch.inference_mode()
+    def _expected_scores(self, samples: list[PreparedSample], prompts: list[_Prompt]) -> dict[int, float | None]:
+        """prompt index -> expected score, for prompts whose question has an expected_score_prefix."""
+        groups: dict[int, list[int]] = {}
+        trees: dict[int, ScoreTokenTree] = {}
+        for idx, prompt in enumerate(prompts):
+            if prompt.question.expected_score_prefix is not None:
+                tree = self._tree(samples[prompt.sample_index].protocol, prompt.question)
+                groups.setdefault(id(tree), []).append(idx)
+                trees[id(tree)] = tree
+        results: dict[int, float | None] = {}
+        for key, indices in groups.items():
+            tree = trees[key]
+            base = self._inputs([prompts[i] for i in indices])
+            dists: list[dict[tuple[int, ...], torch.Tensor]] = [{} for _ in indices]
+            for path in tree.paths:
+                extra = torch.tensor([tree.prefix_ids + list(path)], device=self.device)
+                logits = self._forward_with_suffix(base, extra, keep=len(path) + 1)
+                probs = torch.softmax(logits.float(), dim=-1).cpu()
+                for row in range(len(indices)):
+                    for depth in range(len(path) + 1):
+                        dists[row][path[:depth]] = probs[row, depth]
+            for row, idx in enumerate(indices):
+                results[idx] = tree.expected(dists[row])
+        return results
+
+    def _forward_with_suffix(self, base, extra: torch.Tensor, keep: int) -> torch.Tensor:
+        """Logits at the last `keep` positions of prompt + extra tokens (teacher-forced)."""
+        batch = base["input_ids"].shape[0]
+        length = base["input_ids"].shape[1]
+        suffix = extra.expand(batch, -1)
+        inputs = dict(base)
+        inputs["input_ids"] = torch.cat([base["input_ids"], suffix], dim=1)
+        for name, value in base.items():
+            if name == "input_ids" or not isinstance(value, torch.Tensor) or value.dim() != 2:
+                continue
+            if value.shape == (batch, length):  # per-token side inputs: mask ones, type ids zeros
+                fill = torch.ones_like(suffix) if name == "attention_mask" else torch.zeros_like(suffix)
+                inputs[name] = torch.cat([value, fill.to(value.dtype)], dim=1)
+        out = self.model(**inputs, logits_to_keep=keep, use_cache=False)
+        return out.logits[:, -keep:]
+
+    def _score_batch(self, samples: list[PreparedSample]) -> list[ScoreOutcome]:
+        prompts = self._prompts(samples)
+        texts = self._generate(prompts)
+        raw: list[list[str]] = [[t] for t in texts]
+        parsed = [parse_reply(t, len(p.question.scores), samples[p.sample_index].protocol.low,
+                              samples[p.sample_index].protocol.high) for p, t in zip(prompts, texts)]
+        retry = [i for i, p in enumerate(parsed) if not p.ok]
+        if retry:
+            strict_prompts = self._prompts(samples, strict=True)
+            retry_texts = self._generate([strict_prompts[i] for i in retry])
+            for i, text in zip(retry, retry_texts):
+                raw[i].append(text)
+                p = prompts[i]
+                protocol = samples[p.sample_index].protocol
+                parsed[i] = parse_reply(text, len(p.question.scores), protocol.low, protocol.high)
+        expected = self._expected_scores(samples, prompts)
+
+        outcomes = []
+        for s_idx, sample in enumerate(samples):
+            mine = [i for i, p in enumerate(prompts) if p.sample_index == s_idx]
+            protocol = sample.protocol
+            outcome = ScoreOutcome(
+                sample_id=sample.sample_id,
+                status=STATUS_OK,
+                protocol=protocol.name,
+                protocol_hash=protocol.sha256,
+                raw_responses=[text for i in mine for text in raw[i]],
+                attempts=max(len(raw[i]) for i in mine),
+            )
+            exp = [expected[i] for i in mine if i in expected]
+            if exp and exp[0] is not None:
+                outcome.expected_score = exp[0]
+            failed = [i for i in mine if not parsed[i].ok]
+            if failed:
+                outcome.status = STATUS_PARSE_FAILED
+                outcome.error = "; ".join(
+                    f"{prompts[i].question.name}: {parsed[i].reason}" for i in failed
+                )
+            else:
+                scores = {prompts[i].question.name: parsed[i].scores for i in mine}
+                outcome.score, outcome.sub_scores = protocol.combine_scores(scores)
+                outcome.response = "\n".join(parsed[i].response for i in mine if parsed[i].response)
+            outcomes.append(outcome)
+        return outcomes
+
+
+def set_threads(threads: int) -> None:
+    """Fix torch's CPU thread count so results and timings do not depend on what else runs."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))

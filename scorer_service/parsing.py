@@ -1,0 +1,208 @@
+"""Judge reply -> score(s), or a failure with a reason. Never a guess.
+
+Tolerant of the ways real judges answer:
+  * JSON, bare or in a ``` fence, possibly surrounded by prose: {"score": 7, "response": "..."};
+    a list where the protocol asks for several numbers: {"score": [7, 8], "reasoning": "..."};
+    VIEScore's ||V^=^V|| delimiters around the JSON
+  * a labelled number: "Score: 7", "Final score: 7/10", "评分：7"
+  * a rating with its scale: "7/10", "7 out of 10"
+  * a reply that is just the number(s): "7", "[7, 8]"
+and strict about everything else:
+  * several different candidate scores (JSON objects that disagree, prose such as "between 6 and
+    8") -> failure: ambiguous
+  * a number outside the protocol's range, or a rating on another scale ("4/5") -> failure
+  * a single number somewhere in prose ("The image shows 3 cats") -> failure: not a score
+When several sources agree (the JSON says 7 and the prose says "7/10"), that value is used.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+_NUMBER = r"[-+]?\d+(?:\.\d+)?"
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
+_VIESCORE_DELIM = re.compile(r"\|\|V\^=\^V\|\|(.*?)\|\|V\^=\^V\|\|", re.S)
+_SCORE_KEYS = ("score", "scores", "final_score", "overall_score", "rating", "评分", "分数")
+_TEXT_KEYS = ("response", "reasoning", "reason", "explanation", "rationale", "comment")
+# "Score: 7", "final score is 7/10", "Rating - 8 out of 10", "**Score**: 7", "评分：7"
+_LABELLED = re.compile(
+    r"(?:final\s+|overall\s+)?(?:score|rating|评分|分数|得分)\**\s*(?:is|of|[:：=\-])?\s*\**\s*"
+    r"(" + _NUMBER + r")(?:\s*(?:/|out\s+of)\s*(" + _NUMBER + r"))?",
+    re.I,
+)
+_RATED = re.compile(r"(" + _NUMBER + r")\s*(?:/|out\s+of)\s*(" + _NUMBER + r")", re.I)
+_BARE_LIST = re.compile(r"\[\s*(" + _NUMBER + r"(?:\s*,\s*" + _NUMBER + r")*)\s*\]")
+
+
+@dataclass
+class Parsed:
+    ok: bool
+    scores: list[float] = field(default_factory=list)
+    response: str = ""
+    reason: str = ""  # why parsing failed (or which rule matched, when ok)
+
+
+def _fail(reason: str) -> Parsed:
+    return Parsed(ok=False, reason=reason)
+
+
+def _json_objects(text: str) -> list[dict]:
+    """Every JSON object in the text: fenced, delimited or embedded in prose (outermost braces)."""
+    chunks = [m.group(1) for m in _VIESCORE_DELIM.finditer(text)] + [m.group(1) for m in _FENCE.finditer(text)]
+    chunks.append(text)
+    found: list[dict] = []
+    seen: set[str] = set()
+    decoder = json.JSONDecoder()
+    for chunk in chunks:
+        i = chunk.find("{")
+        while i != -1:
+            try:
+                obj, end = decoder.raw_decode(chunk, i)
+            except json.JSONDecodeError:
+                obj, end = _lenient_object(chunk, i)
+            if isinstance(obj, dict):
+                key = json.dumps(obj, sort_keys=True, ensure_ascii=False)
+                if key not in seen:
+                    seen.add(key)
+                    found.append(obj)
+                i = chunk.find("{", end)
+            else:
+                i = chunk.find("{", i + 1)
+    return found
+
+
+def _lenient_object(chunk: str, start: int):
+    """Single quotes / trailing commas, as small models write them; None if still not JSON."""
+    depth = 0
+    for j in range(start, len(chunk)):
+        if chunk[j] == "{":
+            depth += 1
+        elif chunk[j] == "}":
+            depth -= 1
+            if depth == 0:
+                candidate = chunk[start : j + 1]
+                candidate = re.sub(r",\s*([}\]])", r"\1", candidate)
+                if "'" in candidate and '"' not in candidate:
+                    candidate = candidate.replace("'", '"')
+                try:
+                    return json.loads(candidate), j + 1
+                except json.JSONDecodeError:
+                    return None, start + 1
+    return None, start + 1
+
+
+def _as_number(value) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(" + _NUMBER + r")\s*(?:/\s*10)?\s*", value)
+        if m:
+            return float(m.group(1))
+    return None
+
+
+def _scores_from_object(obj: dict, n: int) -> list[float] | None:
+    lowered = {str(k).lower(): v for k, v in obj.items()}
+    for key in _SCORE_KEYS:
+        if key not in lowered:
+            continue
+        value = lowered[key]
+        if isinstance(value, list):
+            numbers = [_as_number(v) for v in value]
+            if len(numbers) == n and all(v is not None for v in numbers):
+                return numbers  # type: ignore[return-value]
+            return None
+        number = _as_number(value)
+        if number is not None and n == 1:
+            return [number]
+        return None
+    return None
+
+
+def _text_from_object(obj: dict) -> str:
+    lowered = {str(k).lower(): v for k, v in obj.items()}
+    for key in _TEXT_KEYS:
+        if isinstance(lowered.get(key), str):
+            return lowered[key].strip()
+    return ""
+
+
+def _check_range(scores: list[float], low: float, high: float, rule: str) -> Parsed | None:
+    bad = [s for s in scores if not (low <= s <= high)]
+    if bad:
+        return _fail(f"{rule}: score(s) {', '.join(f'{b:g}' for b in bad)} outside [{low:g}, {high:g}]")
+    return None
+
+
+def _agree(candidates: list[list[float]]) -> list[float] | None:
+    unique = {tuple(c) for c in candidates}
+    return list(next(iter(unique))) if len(unique) == 1 else None
+
+
+def parse_reply(text: str, n_scores: int = 1, low: float = 0.0, high: float = 10.0) -> Parsed:
+    """Read `n_scores` numbers in [low, high] from a judge reply, or fail with a reason."""
+    if not text or not text.strip():
+        return _fail("empty reply")
+
+    # 1. JSON objects that carry a score field
+    objects = _json_objects(text)
+    json_hits = [(s, obj) for obj in objects if (s := _scores_from_object(obj, n_scores)) is not None]
+    if json_hits:
+        agreed = _agree([s for s, _ in json_hits])
+        if agreed is None:
+            return _fail(f"ambiguous: JSON objects give different scores {[s for s, _ in json_hits]}")
+        bad = _check_range(agreed, low, high, "json")
+        if bad:
+            return bad
+        response = next((t for _, obj in json_hits if (t := _text_from_object(obj))), "")
+        return Parsed(ok=True, scores=agreed, response=response, reason="json")
+    if any(str(k).lower() in _SCORE_KEYS for obj in objects for k in obj):
+        return _fail(f"JSON score field is not {n_scores} number(s)")
+
+    stripped = text.strip().rstrip(".").strip()
+    if n_scores == 1:
+        # 2. the whole reply is a number
+        if re.fullmatch(_NUMBER, stripped):
+            value = [float(stripped)]
+            return _check_range(value, low, high, "bare number") or Parsed(True, value, "", "bare number")
+
+        # 3. labelled numbers ("Score: 7/10"); an explicit label wins over other numbers in prose
+        labelled = []
+        for m in _LABELLED.finditer(text):
+            if m.group(2) is not None and float(m.group(2)) != high:
+                return _fail(f"labelled score {m.group(0)!r} is on another scale than 0-{high:g}")
+            labelled.append([float(m.group(1))])
+        if labelled:
+            agreed = _agree(labelled)
+            if agreed is None:
+                return _fail(f"ambiguous: labelled scores {sorted({c[0] for c in labelled})}")
+            return _check_range(agreed, low, high, "label") or Parsed(True, agreed, text.strip(), "label")
+
+        # 4. ratings with their scale ("7/10", "7 out of 10")
+        rated = [m for m in _RATED.finditer(text) if float(m.group(2)) == high]
+        if rated:
+            agreed = _agree([[float(m.group(1))] for m in rated])
+            if agreed is None:
+                return _fail(f"ambiguous: several ratings {sorted({float(m.group(1)) for m in rated})}")
+            return _check_range(agreed, low, high, "rating") or Parsed(True, agreed, text.strip(), "rating")
+        other_scale = _RATED.search(text)
+        if other_scale:
+            return _fail(f"rating {other_scale.group(0)!r} is on another scale than 0-{high:g}")
+        numbers = re.findall(_NUMBER, text)
+        if numbers:
+            return _fail(f"no score label, JSON or rating; {len(numbers)} number(s) in prose: not a score")
+        return _fail("no number in reply")
+
+    # several scores: a bare list "[7, 8]" (VIEScore's last resort), only when there is one such list
+    lists = [[float(x) for x in m.group(1).split(",")] for m in _BARE_LIST.finditer(text)]
+    lists = [lst for lst in lists if len(lst) == n_scores]
+    if lists:
+        agreed = _agree(lists)
+        if agreed is None:
+            return _fail(f"ambiguous: several lists {lists}")
+        return _check_range(agreed, low, high, "list") or Parsed(True, agreed, text.strip(), "list")
+    return _fail(f"no JSON score list or bare list of {n_scores} numbers")

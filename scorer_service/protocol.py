@@ -1,0 +1,296 @@
+"""Judge protocols: data files (YAML or JSON) that say what to ask the judge and how to combine
+the answers. One file per protocol in `scorer_service/protocols/` (or a directory given with
+`--protocols-dir`); the file's name (without extension) is the protocol's name. Results record the
+name and the sha256 of the file's text, so a score can always be traced to the exact prompts.
+
+File format (see protocols/seed-0-10.yaml and protocols/viescore.yaml):
+
+    name: my-protocol                # must equal the file name
+    description: one line
+    range: [0, 10]                   # every score the judge gives must lie in this closed range
+    combine: single                  # how question scores become the headline (COMBINERS below)
+    category_aliases: {物理: physical}
+    strict_suffix: "..."             # appended to the user text when re-asking after a parse failure
+    questions:                       # one judge call each, in this order
+      score:
+        images: [edited]             # which request images, in order: source and/or edited
+        scores: [score]              # names of the numbers the reply must contain, in order
+        expected_score_prefix: '{"score": '   # optional, only with one score: see judge.py
+        system: "..."                # optional; a string or {category: text, default: text}
+        user: "..."                  # a string or {category: text, default: text}
+
+Templates use `{name}` placeholders (identifier names only, so literal JSON braces such as
+`{"score": 7}` need no escaping). Every request supplies `edit_instruction` (ScoreRequest.instruction)
+and `category`; other names come from ScoreRequest.variables. A missing one is an InvalidInput
+naming it. This module imports no torch: the orchestrator may read protocols too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from editfleet_common.errors import InvalidInput
+
+BUILTIN_DIR = Path(__file__).resolve().parent / "protocols"
+IMAGE_ROLES = ("source", "edited")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_EXTENSIONS = (".yaml", ".yml", ".json")
+
+
+class ProtocolError(ValueError):
+    """A protocol file is malformed (raised at load time, naming the file)."""
+
+
+def template_variables(text: str) -> list[str]:
+    return sorted(set(_PLACEHOLDER.findall(text)))
+
+
+def render(text: str, variables: dict[str, str], *, where: str) -> str:
+    missing = [name for name in template_variables(text) if name not in variables]
+    if missing:
+        raise InvalidInput(f"{where}: missing template variable(s): {', '.join(missing)}")
+    return _PLACEHOLDER.sub(lambda m: str(variables[m.group(1)]), text)
+
+
+def _combine_single(protocol: "Protocol", scores: dict[str, list[float]]) -> tuple[float, list[tuple[str, float]]]:
+    (question,) = protocol.questions
+    return scores[question.name][0], []
+
+
+def _combine_viescore(protocol: "Protocol", scores: dict[str, list[float]]) -> tuple[float, list[tuple[str, float]]]:
+    # GEdit-Bench / VIEScore: SC = min(SC parts), PQ = min(PQ parts), O = sqrt(SC * PQ)
+    subs: list[tuple[str, float]] = []
+    for question in protocol.questions:
+        for name, value in zip(question.scores, scores[question.name]):
+            subs.append((f"{question.name}.{name}", value))
+    sc = min(scores["SC"])
+    pq = min(scores["PQ"])
+    overall = math.sqrt(sc * pq)
+    subs += [("SC", sc), ("PQ", pq), ("O", overall)]
+    return overall, subs
+
+
+# name -> (function, question names it needs or None for "exactly one question with one score")
+COMBINERS = {
+    "single": _combine_single,
+    "viescore": _combine_viescore,
+}
+
+
+@dataclass(frozen=True)
+class Question:
+    name: str
+    images: tuple[str, ...]
+    scores: tuple[str, ...]
+    system: dict[str, str]  # category -> text ("default" as fallback); empty: no system message
+    user: dict[str, str]
+    expected_score_prefix: str | None = None
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    sha256: str
+    path: str
+    description: str
+    low: float
+    high: float
+    combine: str
+    strict_suffix: str
+    questions: tuple[Question, ...]
+    category_aliases: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def variables(self) -> list[str]:
+        names: set[str] = set()
+        for q in self.questions:
+            for text in [*q.system.values(), *q.user.values()]:
+                names.update(template_variables(text))
+        return sorted(names)
+
+    @property
+    def images(self) -> list[str]:
+        return [role for role in IMAGE_ROLES if any(role in q.images for q in self.questions)]
+
+    @property
+    def categories(self) -> list[str]:
+        keys: set[str] = set()
+        for q in self.questions:
+            keys.update(q.system)
+            keys.update(q.user)
+        return sorted(keys)
+
+    def resolve_category(self, category: str) -> str:
+        """The prompt key for a request's category: itself, an alias, or 'default'."""
+        known = set(self.categories)
+        for candidate in (category, self.category_aliases.get(category), category.lower(),
+                          self.category_aliases.get(category.lower())):
+            if candidate and candidate in known:
+                return candidate
+        if "default" in known:
+            return "default"
+        raise InvalidInput(
+            f"protocol {self.name!r} has no prompt for category {category!r} and no default; "
+            f"known: {', '.join(sorted(known | set(self.category_aliases)))}"
+        )
+
+    def combine_scores(self, scores: dict[str, list[float]]) -> tuple[float, list[tuple[str, float]]]:
+        return COMBINERS[self.combine](self, scores)
+
+    def render_question(self, question: Question, category: str, variables: dict[str, str],
+                        *, strict: bool = False) -> tuple[str | None, str]:
+        """(system text or None, user text) for one question, with the strict suffix when re-asking."""
+        key = self.resolve_category(category)
+        where = f"protocol {self.name!r}, question {question.name!r}"
+        system = None
+        if question.system:
+            text = question.system.get(key, question.system.get("default"))
+            system = render(text, variables, where=where) if text is not None else None
+        user_text = question.user.get(key, question.user.get("default"))
+        if user_text is None:
+            raise InvalidInput(f"{where}: no user prompt for category {category!r}")
+        user = render(user_text, variables, where=where)
+        if strict and self.strict_suffix:
+            user = user.rstrip() + "\n\n" + self.strict_suffix.strip()
+        return system, user
+
+    def check_variables(self, category: str, variables: dict[str, str]) -> None:
+        """Fail early, naming every missing variable across all questions."""
+        key = self.resolve_category(category)
+        needed: set[str] = set()
+        for q in self.questions:
+            for table in (q.system, q.user):
+                text = table.get(key, table.get("default"))
+                if text:
+                    needed.update(template_variables(text))
+        missing = sorted(n for n in needed if n not in variables)
+        if missing:
+            raise InvalidInput(
+                f"protocol {self.name!r} (category {category!r}): missing template variable(s): "
+                f"{', '.join(missing)}"
+            )
+
+
+def _prompt_table(value, *, where: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return {"default": value}
+    if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        return dict(value)
+    raise ProtocolError(f"{where}: expected a string or a mapping category -> string")
+
+
+def parse_protocol(text: str, path: Path) -> Protocol:
+    where = str(path)
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # noqa: BLE001 - any syntax error becomes a named ProtocolError
+        raise ProtocolError(f"{where}: cannot parse: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{where}: top level must be a mapping")
+    name = data.get("name")
+    if name != path.stem:
+        raise ProtocolError(f"{where}: name {name!r} must equal the file name {path.stem!r}")
+    try:
+        low, high = (float(x) for x in data.get("range", [0, 10]))
+    except (TypeError, ValueError):
+        raise ProtocolError(f"{where}: range must be [low, high]") from None
+    combine = data.get("combine", "single")
+    if combine not in COMBINERS:
+        raise ProtocolError(f"{where}: unknown combine {combine!r}; known: {', '.join(COMBINERS)}")
+    raw_questions = data.get("questions")
+    if not isinstance(raw_questions, dict) or not raw_questions:
+        raise ProtocolError(f"{where}: questions must be a non-empty mapping")
+    questions = []
+    for qname, q in raw_questions.items():
+        qwhere = f"{where}: question {qname!r}"
+        if not isinstance(q, dict):
+            raise ProtocolError(f"{qwhere}: must be a mapping")
+        images = tuple(q.get("images", ["edited"]))
+        bad = [r for r in images if r not in IMAGE_ROLES]
+        if bad or not images:
+            raise ProtocolError(f"{qwhere}: images must be a non-empty list of {IMAGE_ROLES}, got {list(images)}")
+        scores = tuple(q.get("scores", ["score"]))
+        if not scores:
+            raise ProtocolError(f"{qwhere}: scores must name at least one number")
+        prefix = q.get("expected_score_prefix")
+        if prefix is not None and len(scores) != 1:
+            raise ProtocolError(f"{qwhere}: expected_score_prefix needs exactly one score")
+        user = _prompt_table(q.get("user"), where=f"{qwhere}.user")
+        if not user:
+            raise ProtocolError(f"{qwhere}: user prompt is required")
+        questions.append(
+            Question(
+                name=str(qname),
+                images=images,
+                scores=scores,
+                system=_prompt_table(q.get("system"), where=f"{qwhere}.system"),
+                user=user,
+                expected_score_prefix=prefix,
+            )
+        )
+    if combine == "single" and (len(questions) != 1 or len(questions[0].scores) != 1):
+        raise ProtocolError(f"{where}: combine 'single' needs one question with one score")
+    if combine == "viescore" and {q.name for q in questions} != {"SC", "PQ"}:
+        raise ProtocolError(f"{where}: combine 'viescore' needs questions SC and PQ")
+    aliases = data.get("category_aliases") or {}
+    return Protocol(
+        name=name,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        path=where,
+        description=str(data.get("description", "")).strip(),
+        low=low,
+        high=high,
+        combine=combine,
+        strict_suffix=str(data.get("strict_suffix", "")),
+        questions=tuple(questions),
+        category_aliases={str(k): str(v) for k, v in aliases.items()},
+    )
+
+
+class ProtocolRegistry:
+    """All protocols known to a server, by name; the default answers empty requests."""
+
+    def __init__(self, protocols: dict[str, Protocol], default: str):
+        if default not in protocols:
+            raise ProtocolError(f"default protocol {default!r} not found; known: {', '.join(sorted(protocols))}")
+        self.protocols = protocols
+        self.default = default
+
+    @classmethod
+    def load(cls, extra_dirs: list[str | Path] = (), default: str = "seed-0-10") -> "ProtocolRegistry":
+        found: dict[str, Protocol] = {}
+        for directory in [BUILTIN_DIR, *map(Path, extra_dirs)]:
+            if not directory.is_dir():
+                raise ProtocolError(f"protocols directory {directory} does not exist")
+            for path in sorted(directory.iterdir()):
+                if path.suffix not in _EXTENSIONS:
+                    continue
+                protocol = parse_protocol(path.read_text(encoding="utf-8"), path)
+                if protocol.name in found:
+                    raise ProtocolError(
+                        f"protocol {protocol.name!r} defined twice: {found[protocol.name].path} and {path}"
+                    )
+                found[protocol.name] = protocol
+        return cls(found, default)
+
+    def get(self, name: str) -> Protocol:
+        name = name or self.default
+        try:
+            return self.protocols[name]
+        except KeyError:
+            raise InvalidInput(f"unknown protocol {name!r}; known: {', '.join(sorted(self.protocols))}") from None
+
+    def names(self) -> list[str]:
+        return sorted(self.protocols)

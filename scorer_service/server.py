@@ -1,0 +1,220 @@
+"""The gRPC adapter: converts messages and codes; the judge and the batcher do the work.
+
+Score        validate -> batcher -> result; bad input raises InvalidInput -> INVALID_ARGUMENT
+             (the interceptor in editfleet_common.grpc_server maps it), a full queue Overloaded ->
+             RESOURCE_EXHAUSTED.
+ScoreStream  requests are read on a thread of their own and submitted as they arrive (waiting
+             for queue room: back-pressure); results are sent as they finish, in any order, each
+             tagged with its sample_id. A bad item gets a SCORE_STATUS_INVALID result and the
+             stream goes on.
+GetInfo      model identity, protocols with their hashes, batching settings and statistics.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+import grpc
+from editfleet.v1 import common_pb2, scorer_pb2, scorer_pb2_grpc
+
+from editfleet_common.errors import EditfleetError, InvalidInput, NotReady
+
+from .batcher import Batcher, Completed
+from .judge import (
+    STATUS_ERROR,
+    STATUS_INVALID,
+    Judge,
+    PreparedSample,
+    ScoreInput,
+    ScoreOutcome,
+    prepare,
+)
+from .protocol import ProtocolRegistry
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "editfleet.v1.Scorer"
+
+_STATUS = {
+    "OK": scorer_pb2.SCORE_STATUS_OK,
+    "PARSE_FAILED": scorer_pb2.SCORE_STATUS_PARSE_FAILED,
+    "INVALID": scorer_pb2.SCORE_STATUS_INVALID,
+    "ERROR": scorer_pb2.SCORE_STATUS_ERROR,
+}
+
+
+def to_input(request: scorer_pb2.ScoreRequest) -> ScoreInput:
+    return ScoreInput(
+        sample_id=request.sample_id,
+        source_image=request.source_image,
+        edited_image=request.edited_image,
+        instruction=request.instruction,
+        category=request.category,
+        protocol=request.protocol,
+        variables=dict(request.variables),
+    )
+
+
+def to_result(outcome: ScoreOutcome) -> scorer_pb2.ScoreResult:
+    result = scorer_pb2.ScoreResult(
+        sample_id=outcome.sample_id,
+        status=_STATUS[outcome.status],
+        sub_scores=[scorer_pb2.SubScore(name=n, value=v) for n, v in outcome.sub_scores],
+        response=outcome.response,
+        raw_responses=outcome.raw_responses,
+        protocol=outcome.protocol,
+        protocol_hash=outcome.protocol_hash,
+        attempts=outcome.attempts,
+        batch_size=outcome.batch_size,
+        latency_s=outcome.latency_s,
+        error=outcome.error,
+    )
+    if outcome.score is not None:
+        result.score = outcome.score
+    if outcome.expected_score is not None:
+        result.expected_score = outcome.expected_score
+    return result
+
+
+class ScorerService(scorer_pb2_grpc.ScorerServicer):
+    """Registered before the model loads (gRPC takes no services after start); until `attach`
+    every call is refused with UNAVAILABLE, matching health NOT_SERVING."""
+
+    def __init__(self, registry: ProtocolRegistry, *, max_message_bytes: int, max_image_pixels: int):
+        self.registry = registry
+        self.max_message_bytes = max_message_bytes
+        self.max_image_pixels = max_image_pixels
+        self.judge: Judge | None = None
+        self.batcher: Batcher[PreparedSample, ScoreOutcome] | None = None
+
+    def attach(self, judge: Judge, batcher: Batcher[PreparedSample, ScoreOutcome]) -> None:
+        self.judge, self.batcher = judge, batcher
+
+    def _ready(self) -> tuple[Judge, Batcher]:
+        if self.judge is None or self.batcher is None:
+            raise NotReady("the judge is still loading; wait for health SERVING")
+        return self.judge, self.batcher
+
+    def _prepare(self, request: scorer_pb2.ScoreRequest) -> PreparedSample:
+        return prepare(to_input(request), self.registry, max_image_pixels=self.max_image_pixels)
+
+    @staticmethod
+    def _finish(completed: Completed, submitted: float) -> ScoreOutcome:
+        outcome: ScoreOutcome = completed.value
+        outcome.batch_size = completed.batch_size
+        outcome.latency_s = time.monotonic() - submitted
+        return outcome
+
+    def Score(self, request, context):
+        _, batcher = self._ready()
+        submitted = time.monotonic()
+        sample = self._prepare(request)
+        future = batcher.submit(sample)
+        context.add_callback(future.cancel)  # a caller that hangs up frees its place in the queue
+        completed = future.result()
+        return to_result(self._finish(completed, submitted))
+
+    def ScoreStream(self, request_iterator, context):
+        _, batcher = self._ready()
+        results: queue.Queue = queue.Queue()
+        pending = 0  # items submitted or answered but not yet sent; guarded by `lock`
+        lock = threading.Lock()
+        reader_done = threading.Event()
+        futures = []
+
+        def deliver(outcome: ScoreOutcome):
+            results.put(outcome)
+
+        def on_done(future, sample_id, protocol, submitted):
+            if future.cancelled():
+                return
+            exc = future.exception()
+            if exc is not None:
+                deliver(ScoreOutcome(sample_id, STATUS_ERROR, protocol=protocol.name,
+                                     protocol_hash=protocol.sha256, error=f"{type(exc).__name__}: {exc}"))
+            else:
+                deliver(self._finish(future.result(), submitted))
+
+        def read():
+            nonlocal pending
+            try:
+                for request in request_iterator:
+                    submitted = time.monotonic()
+                    with lock:
+                        pending += 1
+                    try:
+                        sample = self._prepare(request)
+                    except InvalidInput as exc:
+                        deliver(ScoreOutcome(request.sample_id, STATUS_INVALID, protocol=request.protocol,
+                                             error=str(exc)))
+                        continue
+                    try:
+                        # wait for room: a stream slows down instead of being refused
+                        future = batcher.submit(sample, block=True)
+                    except EditfleetError as exc:
+                        deliver(ScoreOutcome(request.sample_id, STATUS_ERROR, protocol=sample.protocol.name,
+                                             protocol_hash=sample.protocol.sha256, error=str(exc)))
+                        continue
+                    futures.append(future)
+                    future.add_done_callback(
+                        lambda f, sid=sample.sample_id, p=sample.protocol, t=submitted: on_done(f, sid, p, t)
+                    )
+            except grpc.RpcError:
+                pass  # the client went away: the on-cancel callback cleans up
+            except Exception:  # noqa: BLE001 - keep the stream alive long enough to end cleanly
+                log.exception("reading the request stream failed")
+            finally:
+                reader_done.set()
+                results.put(None)  # wake the sender to re-check the end condition
+
+        def cancel_all():
+            for future in futures:
+                future.cancel()
+            results.put(None)  # wake the sender so it sees the call has ended
+
+        context.add_callback(cancel_all)
+        threading.Thread(target=read, name="score-stream-reader", daemon=True).start()
+        sent = 0
+        while True:
+            item = results.get()
+            if item is not None:
+                sent += 1
+                yield to_result(item)
+            with lock:
+                finished = reader_done.is_set() and sent == pending
+            if finished:
+                return
+            if not context.is_active():
+                return
+
+    def GetInfo(self, request, context):
+        judge, batcher = self._ready()
+        identity = judge.identity
+        stats = batcher.stats()
+        return scorer_pb2.ScorerInfo(
+            model=common_pb2.ModelIdentity(
+                model=identity.model,
+                revision=identity.revision,
+                content_hash=identity.content_hash,
+                model_class=identity.model_class,
+                dtype=identity.dtype,
+                device=identity.device,
+                load_format=identity.load_format,
+            ),
+            protocols=[
+                scorer_pb2.ProtocolInfo(name=p.name, sha256=p.sha256, description=p.description, variables=p.variables)
+                for p in (self.registry.protocols[n] for n in self.registry.names())
+            ],
+            default_protocol=self.registry.default,
+            max_batch_size=batcher.max_batch,
+            max_wait_s=batcher.max_wait_s,
+            batch_stats=scorer_pb2.BatchStats(
+                batches=stats["batches"],
+                samples=stats["samples"],
+                batch_size_counts=stats["batch_size_counts"],
+            ),
+            max_message_bytes=self.max_message_bytes,
+        )
