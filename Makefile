@@ -44,7 +44,7 @@ gen/.stamp: $(PROTOS) $(VENV)/orchestrator/.installed
 
 models: models/tiny-qwen-image-edit/.done models/tiny-qwen3-vl/.done
 
-models/tiny-qwen-image-edit/.done: tools/make_tiny_qwen_image_edit.py tools/tiny_tokenizer.py $(VENV)/editor/.installed
+models/tiny-qwen-image-edit/.done: tools/make_tiny_qwen_image_edit.py tools/tiny_tokenizer.py editor_service/configs/generate.py $(VENV)/editor/.installed
 	$(EDITOR_PY) tools/make_tiny_qwen_image_edit.py models/tiny-qwen-image-edit
 	touch $@
 

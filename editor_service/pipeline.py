@@ -563,7 +563,7 @@ def build_dummy_pipeline(config_dir: Path, device: torch.device, dtype: torch.dt
             if isinstance(component_class, type) and issubclass(component_class, diffusers.ModelMixin):
                 config = component_class.load_config(sub)
                 with torch.device(device), _default_dtype(dtype):
-                    components[name] = component_class.from_config(config).to(device=device, dtype=dtype).eval()
+                    components[name] = component_class.from_config(config).eval()  # already in place
             elif isinstance(component_class, type) and issubclass(component_class, transformers.PreTrainedModel):
                 config = transformers.AutoConfig.from_pretrained(sub)
                 if substituted_tokens:
@@ -572,7 +572,7 @@ def build_dummy_pipeline(config_dir: Path, device: torch.device, dtype: torch.dt
                             setattr(config, key, value)
                 with torch.device(device):
                     model = component_class._from_config(config, dtype=dtype)
-                components[name] = model.to(device=device, dtype=dtype).eval()
+                components[name] = model.eval()
             else:
                 components[name] = component_class.from_pretrained(sub)
         return pipeline_class(**components)

@@ -24,36 +24,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from editor_service.configs.generate import IMAGE_PROCESSOR, SCHEDULER  # noqa: E402
+
 SEED = 0
 
-# Qwen/Qwen-Image(-Edit) scheduler/scheduler_config.json: dynamic exponential shift.
-QWEN_IMAGE_SCHEDULER_CONFIG = {
-    "base_image_seq_len": 256,
-    "base_shift": 0.5,
-    "invert_sigmas": False,
-    "max_image_seq_len": 8192,
-    "max_shift": 0.9,
-    "num_train_timesteps": 1000,
-    "shift": 1.0,
-    "shift_terminal": 0.02,
-    "stochastic_sampling": False,
-    "time_shift_type": "exponential",
-    "use_beta_sigmas": False,
-    "use_dynamic_shifting": True,
-    "use_exponential_sigmas": False,
-    "use_karras_sigmas": False,
-}
-
-# Qwen/Qwen-Image-Edit processor/preprocessor_config.json (Qwen2-VL image processor).
-QWEN_IMAGE_PROCESSOR_CONFIG = {
-    "min_pixels": 3136,
-    "max_pixels": 12845056,
-    "patch_size": 14,
-    "temporal_patch_size": 2,
-    "merge_size": 2,
-    "image_mean": [0.48145466, 0.4578275, 0.40821073],
-    "image_std": [0.26862954, 0.26130258, 0.27577711],
-}
+# The real Qwen-Image(-Edit) scheduler and image-processor settings, as shipped for dummy loads.
+QWEN_IMAGE_SCHEDULER_CONFIG = {k: v for k, v in SCHEDULER.items() if not k.startswith("_")}
+QWEN_IMAGE_PROCESSOR_CONFIG = IMAGE_PROCESSOR
 
 TEXT_HIDDEN = 32  # the transformer's joint_attention_dim must equal the text encoder's hidden size
 

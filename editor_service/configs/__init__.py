@@ -1,0 +1,1 @@
+"""Shipped configs of real edit-model architectures (see generate.py)."""
