@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,18 @@ class RunConfig:
     fleet: FleetConfig = field(default_factory=FleetConfig)
     output: str | None = None
     progress: str = "auto"          # auto | bars | plain
+
+    def absolutize(self) -> "RunConfig":
+        """Paths made absolute (models only when they exist locally), so that a run's manifest
+        means the same thing from any working directory."""
+        if self.benchmark.path:
+            self.benchmark.path = os.path.abspath(self.benchmark.path)
+        if self.output:
+            self.output = os.path.abspath(self.output)
+        for section in (self.editor, self.judge):
+            if section.model and Path(section.model).exists():
+                section.model = os.path.abspath(section.model)
+        return self
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

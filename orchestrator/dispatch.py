@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import threading
 import time
 from collections import deque
@@ -20,22 +19,16 @@ from typing import Callable
 import grpc
 from PIL import Image
 
-from editfleet.v1 import editor_pb2
+from editor_service.client import EditError
 
 from .benchmarks import Sample
 from .config import EditorConfig
 from .fleet.base import Endpoint, Fleet
 from .results import RunDir
 
-# Worth another try, on this editor or another: the editor went away, is draining, or is busy.
-TRANSIENT_CODES = {
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
-    grpc.StatusCode.ABORTED,
-    grpc.StatusCode.CANCELLED,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-    grpc.StatusCode.UNKNOWN,
-}
+# Worth another try besides EditError.retryable (UNAVAILABLE, queue full, DEADLINE_EXCEEDED, ABORTED):
+# a connection cut by a dying editor can surface as CANCELLED or UNKNOWN.
+EXTRA_TRANSIENT = {grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN}
 # An editor that fails this many samples in a row while still running is taken out of the pool.
 MAX_CONSECUTIVE_FAILURES = 3
 
@@ -50,29 +43,25 @@ def sample_seed(base_seed: int, sample_id: str) -> int:
     return int.from_bytes(digest[:8], "big") & (2**63 - 1)
 
 
-def build_request(sample: Sample, settings: EditorConfig) -> editor_pb2.EditRequest:
-    request = editor_pb2.EditRequest(
-        sample_id=sample.id,
-        source_image=sample.source_bytes(),
-        instruction=sample.instruction,
-        num_inference_steps=settings.steps,
-        seed=sample_seed(settings.seed, sample.id),
-        width=settings.width,
-        height=settings.height,
-        extras={k: json.dumps(v) for k, v in settings.extras.items()},
-    )
-    if settings.negative_prompt is not None:
-        request.negative_prompt = settings.negative_prompt
-    if settings.guidance is not None:
-        request.guidance_scale = settings.guidance
-    return request
+def edit_fields(sample: Sample, settings: EditorConfig) -> dict:
+    """The EditorClient.edit keyword arguments for one sample."""
+    return {
+        "sample_id": sample.id,
+        "steps": settings.steps,
+        "seed": sample_seed(settings.seed, sample.id),
+        "negative_prompt": settings.negative_prompt,
+        "guidance_scale": settings.guidance,
+        "width": settings.width,
+        "height": settings.height,
+        "extras": settings.extras,
+    }
 
 
 class EditFailed(Exception):
-    """The editor's answer is unusable (treated like a transient error: tried again elsewhere)."""
+    """An editor answer that is unusable (wrong sample, bad image): tried again elsewhere."""
 
 
-# (address) -> object with .edit(request, on_progress, timeout) -> EditResult; .close()
+# (address) -> an editor_service.client.EditorClient (or anything with its edit/close)
 ClientFactory = Callable[[str], object]
 
 
@@ -211,26 +200,30 @@ class Dispatcher:
         """'ok', 'failed' (recorded) or 'retry' (back to the queue)."""
         sample = job.sample
         job.attempts += 1
-        request = build_request(sample, self.settings)
         total = self.settings.steps or 0
         self.ui.editor_begin(slot, endpoint.name, sample, total)
         started = time.monotonic()
         try:
             result = client.edit(
-                request,
+                sample.source_bytes(),
+                sample.instruction,
                 on_progress=lambda p: self.ui.editor_step(slot, p.step, p.total_steps),
                 timeout=self.settings.timeout_s,
+                **edit_fields(sample, self.settings),
             )
             if result.sample_id != sample.id:
                 raise EditFailed(f"result for {result.sample_id!r}, asked for {sample.id!r}")
             _check_png(result.image_png)
-        except (grpc.RpcError, EditFailed) as exc:
-            code = exc.code() if isinstance(exc, grpc.RpcError) else None
-            message = _describe(exc)
+        except (EditError, EditFailed) as exc:
+            message = str(exc)
+            code = exc.code.name if isinstance(exc, EditError) else "BAD_RESULT"
             job.errors.append(f"{endpoint.name}: {message}")
-            if code is not None and code not in TRANSIENT_CODES:
+            # A dead editor's error says nothing about the sample: always worth another try.
+            transient = (not isinstance(exc, EditError) or exc.retryable or exc.code in EXTRA_TRANSIENT
+                         or not self.fleet.editor_alive(endpoint))
+            if not transient:
                 self.run_dir.record_edit_failure(
-                    sample, message, final=True, code=code.name, attempts=job.attempts, editor=endpoint.name
+                    sample, message, final=True, code=code, attempts=job.attempts, editor=endpoint.name
                 )
                 self.outcome.failed += 1
                 self.ui.editor_end(slot, endpoint.name, sample, ok=False, text=f"failed: {message}", done=True)
@@ -238,9 +231,7 @@ class Dispatcher:
             if job.attempts >= self.settings.max_attempts:
                 error = f"gave up after {job.attempts} attempts: " + " | ".join(job.errors)
                 # Not final: the next run on this output dir tries it again.
-                self.run_dir.record_edit_failure(
-                    sample, error, final=False, code=code.name if code else "BAD_RESULT", attempts=job.attempts
-                )
+                self.run_dir.record_edit_failure(sample, error, final=False, code=code, attempts=job.attempts)
                 self.outcome.failed += 1
                 self.ui.editor_end(slot, endpoint.name, sample, ok=False, text=error, done=True)
                 return "failed"
@@ -249,24 +240,21 @@ class Dispatcher:
                 text=f"{message}; back to the queue (attempt {job.attempts}/{self.settings.max_attempts})",
             )
             return "retry"
-        timings = result.timings
+        timings = {k: round(v, 4) for k, v in result.timings.items()}
         self.run_dir.save_edit(
             sample,
             result.image_png,
             {
+                "instruction": sample.instruction,
                 "seed": result.seed,
                 "width": result.width,
                 "height": result.height,
                 "steps": result.num_inference_steps,
                 "editor": endpoint.name,
                 "attempts": job.attempts,
-                "model_hash": result.model.content_hash,
+                "model_hash": result.model.get("content_hash", ""),
                 "call_arguments": dict(result.call_arguments),
-                "timings": {
-                    "queue_s": round(timings.queue_s, 4), "run_s": round(timings.run_s, 4),
-                    "denoise_s": round(timings.denoise_s, 4), "encode_s": round(timings.encode_s, 4),
-                    "wall_s": round(time.monotonic() - started, 4),
-                },
+                "timings": {**timings, "wall_s": round(time.monotonic() - started, 4)},
             },
         )
         self.outcome.edited += 1
@@ -287,8 +275,3 @@ def _check_png(data: bytes) -> None:
         raise EditFailed(f"result image does not decode ({type(exc).__name__}: {exc})") from None
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, grpc.RpcError):
-        details = exc.details() if hasattr(exc, "details") else str(exc)
-        return f"{exc.code().name}: {details}"
-    return str(exc)

@@ -162,7 +162,8 @@ class RunDir:
         return line
 
     def record_edit_failure(self, sample: Sample, error: str, *, final: bool, **extra) -> dict:
-        line = {**extra, "id": sample.id, "category": sample.category, "status": "failed", "error": error, "final": final}
+        line = {**extra, "id": sample.id, "category": sample.category, "instruction": sample.instruction,
+                "status": "failed", "error": error, "final": final}
         self.edits.append(line)
         return line
 

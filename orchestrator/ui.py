@@ -125,8 +125,12 @@ def score_line(index: int, record: dict) -> str:
         return f"  [Sample {index:3d}] Score: {record['score']:.2f} | Response: {short(record.get('response', ''))}  {where}"
     expected = record.get("expected_score")
     extra = f" (expected {expected:.2f})" if expected is not None else ""
-    raw = record.get("error") or (record.get("raw_responses") or [""])[-1]
-    return f"  [Sample {index:3d}] Score: {record['status']}{extra} | Raw: {short(raw)}  {where}"
+    raw = (record.get("raw_responses") or [""])[-1]
+    if record["status"] == "PARSE_FAILED" and raw:
+        detail = f"Raw: {short(raw)}"
+    else:
+        detail = f"Error: {short(record.get('error') or raw)}"
+    return f"  [Sample {index:3d}] Score: {record['status']}{extra} | {detail}  {where}"
 
 
 def batch_line(batch_no: int, first: int, last: int, scores: list[float]) -> str:

@@ -39,7 +39,17 @@ class LocalFleet(Fleet):
 
     # -- helpers -------------------------------------------------------------------------------
     def _spawn(self, proc: ServiceProcess) -> ServiceProcess:
-        return self._spawner.submit(proc.start).result()
+        self._spawner.submit(proc.start).result()
+        self._record_pids()
+        return proc
+
+    def _record_pids(self) -> None:
+        """logs/processes.json: which pid serves which device right now (for operators and tests)."""
+        with self._lock:
+            pids = self.pids()
+        tmp = self.logs_dir / ".processes.json.tmp"
+        tmp.write_text(json.dumps(pids, indent=2) + "\n")
+        tmp.replace(self.logs_dir / "processes.json")
 
     def _editor_process(self, name: str) -> ServiceProcess:
         e, device = self.config.editor, self.devices[name]
@@ -172,11 +182,9 @@ class LocalFleet(Fleet):
         self._spawner.shutdown(wait=False)
 
     # -- record --------------------------------------------------------------------------------
-    def pids(self) -> dict[str, int]:
-        out = {f"editor {n}": p.proc.pid for n, p in self.editors.items() if p.proc is not None}
-        if self.scorer is not None and self.scorer.proc is not None:
-            out["scorer"] = self.scorer.proc.pid
-        return out
+    def pids(self) -> dict[str, dict]:
+        procs = [(f"editor {n}", p) for n, p in self.editors.items()] + ([("scorer", self.scorer)] if self.scorer else [])
+        return {name: {"pid": p.proc.pid, "address": p.address} for name, p in procs if p.proc is not None}
 
     def describe(self) -> dict:
         return {

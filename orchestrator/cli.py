@@ -1,0 +1,256 @@
+"""`python -m orchestrator run|score|report|validate`.
+
+Every error a user can cause (bad config, bad benchmark, a service that does not come up, an
+output dir made with other settings) ends in one clear message and a non-zero exit, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from .benchmarks import BenchmarkError, load_benchmark
+from .config import ConfigError, build_config, load_yaml, merge_overrides, parse_size
+from .fleet import FleetError
+from .results import ResultsError
+from .ui import make_ui
+
+USER_ERRORS = (ConfigError, BenchmarkError, FleetError, ResultsError)
+
+
+def _fail(exc: BaseException) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+def _terminate_as_interrupt(signum, frame):
+    # SIGTERM (docker stop, kill): stop the services in order, as for Ctrl-C.
+    raise KeyboardInterrupt
+
+
+def _csv_ints(text: str | None, flag: str) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise click.UsageError(f"{flag} takes comma-separated integers, e.g. 0,1,2,3; got {text!r}") from None
+
+
+def _guarded(fn):
+    """Run a command body: user errors become ClickExceptions, Ctrl-C/SIGTERM exit 130."""
+    from .run import RunError
+
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    try:
+        return fn()
+    except (RunError, *USER_ERRORS) as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:
+        click.echo("\nInterrupted: services stopped. Rerun the same command to resume.", err=True)
+        sys.exit(130)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+def main():
+    """editfleet orchestrator: edit a benchmark on a fleet of editors, judge every edit, report."""
+
+
+def _run_options(fn):
+    options = [
+        click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML run config."),
+        click.option("--benchmark", help="Benchmark file (.jsonl native or GEdit, .json seed format)."),
+        click.option("--benchmark-format", type=click.Choice(["auto", "native", "seed", "gedit"])),
+        click.option("--categories", help="Only these categories (comma-separated)."),
+        click.option("--limit", type=int, help="Only the first N samples."),
+        click.option("--language", help="GEdit-Bench: en, cn or all."),
+        click.option("--editor-model", help="Editor model: local path or hub id."),
+        click.option("--steps", type=int, help="Denoise steps (0: the editor's default)."),
+        click.option("--guidance", type=float, help="Guidance (true CFG for Qwen-Image-Edit)."),
+        click.option("--negative-prompt", help="Negative prompt."),
+        click.option("--seed", type=int, help="Base seed; each sample's seed = f(base seed, sample id)."),
+        click.option("--size", help="Output size WIDTHxHEIGHT (or N for square)."),
+        click.option("--threads", type=int, help="CPU threads per editor (fixed: results don't depend on N)."),
+        click.option("--judge-model", help="Judge model: local path or hub id."),
+        click.option("--protocol", help="Judge protocol (seed-0-10, viescore, ...)."),
+        click.option("--max-batch", type=int, help="Judge batch size."),
+        click.option("--gpus", help="One editor per GPU, e.g. 0,1,2,3."),
+        click.option("--editors", type=int, help="Number of CPU editors (without GPUs)."),
+        click.option("--fleet", type=click.Choice(["local", "static", "kubernetes"]), help="Who runs the services."),
+        click.option("--editor-address", multiple=True, help="static fleet: an editor HOST:PORT (repeatable)."),
+        click.option("--scorer-address", help="static fleet: the scorer HOST:PORT."),
+        click.option("--output", "-o", help="Output dir (rerun on the same dir to resume)."),
+        click.option("--progress", type=click.Choice(["auto", "bars", "plain"]), help="Live bars or plain lines."),
+        click.option("--failures", type=click.Choice(["exclude", "zero"]),
+                     help="Summary: leave failures out of the means (default) or count them as 0."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def config_from_flags(config_path, **flags) -> "RunConfig":  # noqa: F821
+    data = load_yaml(config_path) if config_path else {}
+    width = height = None
+    if flags.get("size"):
+        width, height = parse_size(flags["size"])
+    categories = [c.strip() for c in flags["categories"].split(",") if c.strip()] if flags.get("categories") else None
+    overrides = {
+        "benchmark.path": flags.get("benchmark"),
+        "benchmark.format": flags.get("benchmark_format"),
+        "benchmark.categories": categories,
+        "benchmark.limit": flags.get("limit"),
+        "benchmark.language": flags.get("language"),
+        "editor.model": flags.get("editor_model"),
+        "editor.steps": flags.get("steps"),
+        "editor.guidance": flags.get("guidance"),
+        "editor.negative_prompt": flags.get("negative_prompt"),
+        "editor.seed": flags.get("seed"),
+        "editor.width": width,
+        "editor.height": height,
+        "editor.threads": flags.get("threads"),
+        "judge.model": flags.get("judge_model"),
+        "judge.protocol": flags.get("protocol"),
+        "judge.max_batch": flags.get("max_batch"),
+        "judge.failures": flags.get("failures"),
+        "fleet.kind": flags.get("fleet"),
+        "fleet.editor_addresses": list(flags["editor_address"]) if flags.get("editor_address") else None,
+        "fleet.scorer_address": flags.get("scorer_address"),
+        "output": flags.get("output"),
+        "progress": flags.get("progress"),
+    }
+    gpus = _csv_ints(flags.get("gpus"), "--gpus")
+    if gpus is not None or flags.get("editors") is not None:
+        if gpus is not None and flags.get("editors") is not None:
+            raise click.UsageError("give --gpus or --editors, not both")
+        # A device flag replaces the config's device choice rather than adding to it.
+        data = {**data, "devices": {k: v for k, v in (data.get("devices") or {}).items() if k not in ("gpus", "editors")}}
+        overrides["devices.gpus"] = gpus
+        overrides["devices.editors"] = flags.get("editors")
+    if data.get("_origin") is None:
+        data["_origin"] = "command line"
+    return build_config(merge_overrides(data, overrides)).absolutize()
+
+
+def _require(config, *keys: str) -> None:
+    missing = []
+    for key in keys:
+        section, name = key.split(".")
+        if getattr(getattr(config, section), name) in (None, ""):
+            missing.append(key)
+    if missing:
+        flags = {"benchmark.path": "--benchmark", "editor.model": "--editor-model", "judge.model": "--judge-model"}
+        raise click.UsageError(
+            "missing: " + ", ".join(f"{k} (config) / {flags.get(k, '')}" for k in missing)
+        )
+
+
+@main.command()
+@_run_options
+@click.option("--no-score", is_flag=True, help="Edit only; judge later with `run` again or `score`.")
+@click.option("--retry-failed", is_flag=True, help="Redo samples whose edit or score failed for good.")
+def run(config_path, no_score, retry_failed, **flags):
+    """Edit every sample of a benchmark, judge every edit, write summary and report.
+
+    Rerunning on the same --output resumes: finished edits and scores are kept, nothing is done twice.
+    """
+
+    def body():
+        from .run import execute
+
+        config = config_from_flags(config_path, **flags)
+        needed = ["benchmark.path", "editor.model"]
+        if config.fleet.kind == "static":
+            needed = ["benchmark.path"]
+        if not no_score and config.fleet.kind != "static":
+            needed.append("judge.model")
+        _require(config, *needed)
+        ui = make_ui(config.progress)
+        result = execute(config, stages=("edit",) if no_score else ("edit", "score"), retry_failed=retry_failed, ui=ui)
+        sys.exit(result.exit_code)
+
+    _guarded(body)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--judge-model", help="Judge model (default: the run's).")
+@click.option("--protocol", help="Judge protocol (default: the run's).")
+@click.option("--max-batch", type=int)
+@click.option("--judge-load-format", type=click.Choice(["auto", "dummy"]))
+@click.option("--gpu", type=int, help="GPU for the judge (default: CPU, or the run's first GPU).")
+@click.option("--fleet", type=click.Choice(["local", "static", "kubernetes"]))
+@click.option("--scorer-address", help="static fleet: the scorer HOST:PORT.")
+@click.option("--output", "-o", help="Where the new scores go (default: RUN_DIR/rejudge/<judge>-<protocol>).")
+@click.option("--label", help="Name of the default output folder.")
+@click.option("--progress", type=click.Choice(["auto", "bars", "plain"]))
+@click.option("--failures", type=click.Choice(["exclude", "zero"]))
+@click.option("--retry-failed", is_flag=True)
+def score(run_dir, judge_model, protocol, max_batch, judge_load_format, gpu, fleet, scorer_address, output, label,
+          progress, failures, retry_failed):
+    """Re-judge the saved edits of RUN_DIR with another judge or protocol (no editing).
+
+    The new scores.jsonl, summary.json and report.html go to their own folder, which reads the
+    edits from RUN_DIR; rerunning resumes like `run`.
+    """
+
+    def body():
+        from .run import config_from_run_dir, execute
+
+        source = Path(run_dir)
+        config, manifest = config_from_run_dir(source)
+        if manifest.get("rejudge_of"):
+            raise click.UsageError(f"{source} is itself a re-judge folder; give the run's own output dir")
+        data = merge_overrides(config.to_dict(), {
+            "judge.model": judge_model, "judge.protocol": protocol, "judge.max_batch": max_batch,
+            "judge.load_format": judge_load_format, "judge.failures": failures,
+            "fleet.kind": fleet, "fleet.scorer_address": scorer_address, "progress": progress,
+        })
+        if gpu is not None:
+            data["devices"]["judge_gpu"] = gpu
+        new = build_config({**data, "_origin": "command line"})
+        name = label or "-".join(filter(None, [Path(new.judge.model or "judge").name, new.judge.protocol or "default"]))
+        new.output = output or str(source / "rejudge" / name)
+        if Path(new.output).resolve() == source.resolve():
+            raise click.UsageError("--output must differ from RUN_DIR (re-judged scores get their own folder)")
+        ui = make_ui(new.progress)
+        result = execute(new, stages=("score",), retry_failed=retry_failed, ui=ui, edits_from=source.resolve(),
+                         extra_manifest={"rejudge_of": str(source.resolve())})
+        sys.exit(result.exit_code)
+
+    _guarded(body)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+def report(run_dir):
+    """Rebuild summary.json and report.html of RUN_DIR (a run or a re-judge folder) from its files."""
+
+    def body():
+        from .run import rebuild_report
+
+        rebuild_report(Path(run_dir), make_ui("plain"))
+
+    _guarded(body)
+
+
+@main.command()
+@click.argument("benchmark", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["auto", "native", "seed", "gedit"]), default="auto")
+@click.option("--language", default="en", help="GEdit-Bench: en, cn or all.")
+def validate(benchmark, fmt, language):
+    """Check a benchmark file (images, ids, instructions, paths) without starting anything."""
+
+    def body():
+        b = load_benchmark(benchmark, fmt, options={"language": language})
+        cats = ", ".join(f"{c} ({n})" for c, n in b.describe()["categories"].items())
+        click.echo(f"{b.path}: {b.format} format, {len(b.samples)} samples OK; categories: {cats}")
+
+    _guarded(body)
+
+
+if __name__ == "__main__":
+    main()

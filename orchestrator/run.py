@@ -1,0 +1,320 @@
+"""The whole job, phase by phase: benchmark → edits (dynamic queue over the editors) → editors to
+zero → judge → summary and report. Every phase reads what the one before wrote, so a rerun on the
+same output dir picks up where a crash left off, and `score`/`report` re-run single phases."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from . import manifest as mf
+from . import ui as ui_lines
+from editor_service.client import EditError, EditorClient
+from scorer_service.client import ScorerClient, info_to_dict
+
+from .benchmarks import Benchmark, BenchmarkError, Sample, load_benchmark
+from .config import RunConfig, build_config
+from .dispatch import Dispatcher
+from .fleet import Fleet, FleetError, make_fleet
+from .report import write_report
+from .results import RunDir, latest_by_id, summarize, write_json_atomic
+from .scoring import ScoreItem, Scorer
+
+
+class RunError(Exception):
+    """Stops the run with a message for the user (no traceback)."""
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    summary: dict | None
+    run_dir: RunDir
+
+
+def load_samples(config: RunConfig) -> Benchmark:
+    b = config.benchmark
+    if not b.path:
+        raise RunError("no benchmark given (benchmark.path in the config, or --benchmark)")
+    return load_benchmark(b.path, b.format, categories=b.categories, limit=b.limit, options={"language": b.language})
+
+
+def default_output(benchmark: Benchmark) -> Path:
+    return Path("runs") / benchmark.path.stem
+
+
+# -- manifest ---------------------------------------------------------------------------------
+def open_run_dir(config: RunConfig, benchmark: Benchmark, *, edits_from: Path | None = None,
+                 extra: dict | None = None) -> tuple[RunDir, dict]:
+    """Create or reopen the output dir; refuse to mix results made with other settings."""
+    out = Path(config.output) if config.output else default_output(benchmark)
+    run_dir = RunDir(out, edits_from=edits_from).create()
+    prior = run_dir.read_manifest()
+    if prior is not None:
+        for key, current, hint in (
+            ("edit_settings", config.edit_settings(), "use another --output, or the same edit settings"),
+            ("judge_settings", config.judge_settings(),
+             "use another --output, or re-judge the edits with `orchestrator score`"),
+        ):
+            if edits_from is not None and key == "edit_settings":
+                continue
+            diffs = mf.differences(prior.get(key) or {}, current)
+            if diffs:
+                raise RunError(
+                    f"{run_dir.path} was made with other {key.replace('_', ' ')} ({'; '.join(diffs)}): {hint}"
+                )
+    manifest = dict(prior or {})
+    manifest.update({
+        "editfleet_manifest": 1,
+        "created": (prior or {}).get("created") or mf.now(),
+        "updated": mf.now(),
+        "command": mf.command_line(),
+        "config": config.to_dict(),
+        "edit_settings": config.edit_settings(),
+        "judge_settings": config.judge_settings(),
+        "seed_derivation": "sha256(f'{base_seed}:{sample_id}')[:8] big-endian, & (2**63-1)",
+        "benchmark": benchmark.describe(),
+        "git": mf.git_state(),
+        "packages": {"orchestrator": mf.orchestrator_packages()},
+        "host": mf.host(),
+        "devices": {"gpus": config.devices.gpus, "editors": config.editor_count, "judge_gpu": config.devices.judge_gpu},
+        **(extra or {}),
+    })
+    if prior and prior.get("benchmark", {}).get("sha256") not in (None, benchmark.sha256):
+        manifest.setdefault("notes", []).append(f"{mf.now()}: the benchmark file changed since the first session")
+    manifest.setdefault("sessions", []).append({"started": mf.now(), "status": "running"})
+    run_dir.write_manifest(manifest)
+    return run_dir, manifest
+
+
+def _same_identity_everywhere(infos: dict[str, dict], what: str) -> dict:
+    hashes = {name: info.get("model", {}).get("content_hash") for name, info in infos.items()}
+    if len(set(hashes.values())) > 1:
+        raise RunError(f"the {what}s do not run the same model: {hashes}")
+    return next(iter(infos.values()))
+
+
+# -- phases -----------------------------------------------------------------------------------
+def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict, samples: list[Sample],
+               todo: list[Sample], ui, session: dict) -> None:
+    count = min(config.editor_count, len(todo))
+    ui.print(f"Starting {count} editor(s) ({config.fleet.kind} fleet) for {len(todo)} sample(s)...")
+    t0 = time.monotonic()
+    endpoints = fleet.start_editors(count)
+    session["editors_up_s"] = round(time.monotonic() - t0, 2)
+    ui.print(f"{len(endpoints)} editor(s) SERVING in {session['editors_up_s']:.1f}s: "
+             + ", ".join(f"{e.name}={e.address}" for e in endpoints))
+
+    infos = {}
+    for endpoint in endpoints:
+        with EditorClient(endpoint.address) as client:
+            try:
+                infos[endpoint.name] = dataclasses.asdict(client.info())
+            except EditError as exc:
+                raise RunError(f"editor {endpoint.name} at {endpoint.address}: GetInfo failed: {exc}") from None
+    identity = _same_identity_everywhere(infos, "editor")
+    prior_hash = (manifest.get("editor") or {}).get("model", {}).get("content_hash")
+    if prior_hash and prior_hash != identity["model"].get("content_hash"):
+        raise RunError(
+            f"the editor model differs from the one {run_dir.path} was made with "
+            f"(content hash {prior_hash} -> {identity['model'].get('content_hash')}); use another --output"
+        )
+    manifest["editor"] = identity
+    manifest["fleet"] = fleet.describe()
+    manifest["packages"].update(manifest["fleet"].get("environments", {}))
+    run_dir.write_manifest(manifest)
+
+    ui.start_editing(len(samples), len(samples) - len(todo), [e.name for e in endpoints])
+    t1 = time.monotonic()
+    dispatcher = Dispatcher(fleet, endpoints, todo, settings=config.editor, run_dir=run_dir, ui=ui,
+                            client_factory=EditorClient)
+    try:
+        outcome = dispatcher.run()
+    finally:
+        ui.finish_editing()
+    session.update(edited=outcome.edited, edit_failures=outcome.failed, editor_restarts=outcome.restarts,
+                   editing_s=round(time.monotonic() - t1, 2))
+    ui.print(f"Edited {outcome.edited} sample(s) in {session['editing_s']:.1f}s"
+             + (f", {outcome.failed} failed" if outcome.failed else "")
+             + (f", {outcome.restarts} editor restart(s)" if outcome.restarts else ""))
+
+    # Editors to zero: the judge starts only once every editor process has exited.
+    t2 = time.monotonic()
+    fleet.stop_editors()
+    session["editors_down_s"] = round(time.monotonic() - t2, 2)
+    ui.print(f"Editors to zero: all editors stopped and exited in {session['editors_down_s']:.1f}s")
+    session["_edits_ended"] = t2
+    if outcome.remaining:
+        raise RunError(
+            f"every editor is gone ({', '.join(outcome.editors_lost)}); {len(outcome.remaining)} sample(s) "
+            f"not edited. See {run_dir.logs}/ and rerun the same command to finish."
+        )
+
+
+def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict, samples: list[Sample],
+                ui, session: dict, *, retry_failed: bool) -> None:
+    done, _ = run_dir.edit_state(samples)
+    keep = run_dir.score_state(done, retry_failed=retry_failed)
+    by_id = {s.id: s for s in samples}
+    todo_ids = [s.id for s in samples if s.id in done and s.id not in keep]
+    if not todo_ids:
+        ui.print(f"Judging: nothing to do ({len(keep)} sample(s) already scored)")
+        return
+    t0 = time.monotonic()
+    ui.print(f"Starting the judge ({config.judge.model}) for {len(todo_ids)} sample(s)...")
+    endpoint = fleet.start_scorer()
+    session["scorer_up_s"] = round(time.monotonic() - t0, 2)
+    swap = ""
+    if "_edits_ended" in session:
+        session["swap_s"] = round(time.monotonic() - session["_edits_ended"], 2)
+        swap = f"; swap (last edit -> judge SERVING) {session['swap_s']:.1f}s"
+    ui.print(f"Judge SERVING at {endpoint.address} in {session['scorer_up_s']:.1f}s{swap}")
+
+    with ScorerClient(endpoint.address) as client:
+        try:
+            info = info_to_dict(client.info())
+        except grpc.RpcError as exc:
+            raise RunError(f"judge at {endpoint.address}: GetInfo failed: {exc.code().name}: {exc.details()}") from None
+    protocol_name = config.judge.protocol or info["default_protocol"]
+    if protocol_name not in info["protocols"]:
+        raise RunError(f"the judge has no protocol {protocol_name!r} (it has: {', '.join(info['protocols'])})")
+    protocol = {"name": protocol_name, **info["protocols"][protocol_name]}
+    judge_hash = info["model"]["content_hash"]
+    manifest["judge"] = {
+        "model": info["model"],
+        "protocol": protocol,
+        "max_batch_size": info["max_batch_size"],
+        "max_wait_s": info["max_wait_s"],
+    }
+    manifest["protocol_sha256"] = protocol.get("sha256")
+    run_dir.write_manifest(manifest)
+
+    # Scores made by another judge build or another protocol text are not kept: judge them again.
+    current = {i: k for i, k in keep.items()
+               if k.get("judge_hash") == judge_hash and k.get("protocol_hash") == protocol.get("sha256")}
+    redo = [i for i in keep if i not in current]
+    todo_ids += [i for i in redo if i not in todo_ids]
+    if redo:
+        ui.print(f"Judging again {len(redo)} sample(s) scored by another judge build or protocol text")
+
+    items = [ScoreItem(index=n, sample=by_id[i], edit=done[i], edit_path=run_dir.edit_path(by_id[i]))
+             for n, i in enumerate(todo_ids)]
+    batch = config.judge.max_batch
+    ui.print(f"[Qwen3-VL Scoring] {len(items)} image(s), protocol {protocol_name}, batch size {batch}")
+
+    def restart():
+        fleet.stop_scorer()
+        return fleet.start_scorer().address
+
+    scorer = Scorer(run_dir=run_dir, ui=ui, protocol=protocol_name, batch_size=batch,
+                    max_in_flight=config.judge.max_in_flight or 4 * batch, max_attempts=config.judge.max_attempts,
+                    client_factory=ScorerClient, restart=restart, judge_hash=judge_hash)
+    t1 = time.monotonic()
+    outcome = scorer.run(endpoint.address, items)
+    session.update(scored=outcome.scored, score_failures=outcome.failed, scoring_s=round(time.monotonic() - t1, 2),
+                   scorer_restarts=outcome.restarts)
+    t2 = time.monotonic()
+    fleet.stop_scorer()
+    session["scorer_down_s"] = round(time.monotonic() - t2, 2)
+    if outcome.unscored:
+        raise RunError(f"the judge kept failing; {len(outcome.unscored)} sample(s) not scored. "
+                       f"See {run_dir.logs}/scorer.log and rerun the same command to finish.")
+
+
+# -- results ------------------------------------------------------------------------------------
+def current_results(run_dir: RunDir, samples: list[Sample]) -> tuple[dict, dict]:
+    """The latest edit line per sample (valid image or failure) and the score of that very edit."""
+    latest = latest_by_id(run_dir.edits.read())
+    done, _ = run_dir.edit_state(samples)
+    edits = {i: r for i, r in latest.items() if i in done or r.get("status") == "failed"}
+    edits.update(done)
+    scores = {i: r for i, r in latest_by_id(run_dir.scores.read()).items()
+              if i in done and r.get("edit_sha256") == done[i].get("sha256")}
+    return edits, scores
+
+
+def finish(config: RunConfig, run_dir: RunDir, manifest: dict, samples: list[Sample], ui,
+           *, print_summary: bool = True) -> dict:
+    edits, scores = current_results(run_dir, samples)
+    summary = summarize(samples, edits, scores, failures_as=config.judge.failures)
+    summary["run"] = {"output": str(run_dir.path), "judge": config.judge.model, "protocol": manifest.get(
+        "protocol_sha256") and (manifest.get("judge") or {}).get("protocol", {}).get("name"),
+                      "editor": config.editor.model}
+    write_json_atomic(run_dir.summary_path, summary)
+    write_report(run_dir, samples, edits, scores, summary, manifest)
+    if print_summary:
+        ui.print(ui_lines.summary_block(summary))
+        ui.print(ui_lines.category_table(summary))
+        ui.print(ui_lines.RULE)
+    return summary
+
+
+def execute(config: RunConfig, *, stages=("edit", "score"), retry_failed: bool = False, ui,
+            edits_from: Path | None = None, extra_manifest: dict | None = None) -> RunResult:
+    benchmark = load_samples(config)
+    samples = benchmark.samples
+    run_dir, manifest = open_run_dir(config, benchmark, edits_from=edits_from, extra=extra_manifest)
+    session = manifest["sessions"][-1]
+    ui.print(f"Benchmark {benchmark.path} ({benchmark.format}): {len(samples)} sample(s) in "
+             f"{len(benchmark.categories)} categories; output {run_dir.path}")
+    fleet = make_fleet(config, run_dir.logs)
+    status = "failed"
+    try:
+        if "edit" in stages:
+            done, failed = run_dir.edit_state(samples, retry_failed=retry_failed)
+            todo = [s for s in samples if s.id not in done and s.id not in failed]
+            if done or failed:
+                ui.print(f"Resuming: {len(done)} edit(s) done, {len(failed)} recorded failure(s) kept"
+                         + (" (use --retry-failed to redo them)" if failed else "") + f", {len(todo)} to edit")
+            if todo:
+                edit_phase(config, fleet, run_dir, manifest, samples, todo, ui, session)
+        if "score" in stages:
+            score_phase(config, fleet, run_dir, manifest, samples, ui, session, retry_failed=retry_failed)
+        summary = finish(config, run_dir, manifest, samples, ui)
+        status = "complete" if summary["complete"] else "incomplete"
+        ui.print(f"Report: {run_dir.report_path}")
+        return RunResult(0, summary, run_dir)
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        fleet.close()
+        session.pop("_edits_ended", None)
+        session.update(finished=mf.now(), status=status)
+        run_dir.write_manifest(manifest)
+
+
+def config_from_run_dir(run_dir: Path) -> tuple[RunConfig, dict]:
+    manifest = RunDir(run_dir).read_manifest()
+    if manifest is None:
+        raise RunError(f"{run_dir} has no manifest.json: not an output dir of `orchestrator run`")
+    data = dict(manifest.get("config") or {})
+    data["_origin"] = str(RunDir(run_dir).manifest_path)
+    return build_config(data), manifest
+
+
+def rebuild_report(path: Path, ui) -> dict:
+    config, manifest = config_from_run_dir(path)
+    edits_from = Path(manifest["rejudge_of"]) if manifest.get("rejudge_of") else None
+    run_dir = RunDir(path, edits_from=edits_from)
+    try:
+        samples = load_samples(config).samples
+    except (BenchmarkError, RunError) as exc:
+        ui.print(f"note: benchmark not readable ({str(exc).splitlines()[0]}); report without source images")
+        samples = samples_from_records(run_dir)
+    summary = finish(config, run_dir, manifest, samples, ui)
+    ui.print(f"Report: {run_dir.report_path}")
+    return summary
+
+
+def samples_from_records(run_dir: RunDir) -> list[Sample]:
+    records = {**latest_by_id(run_dir.edits.read()), **latest_by_id(run_dir.scores.read())}
+    return [Sample(id=r["id"], category=r.get("category", ""), instruction=r.get("instruction", ""))
+            for r in records.values()]
+
+
+__all__ = ["RunError", "execute", "rebuild_report", "config_from_run_dir", "FleetError"]
