@@ -119,8 +119,9 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
             expected = score.get("expected_score")
             score_cell = (f"<span class='fail'>{e(score['status'])}</span>"
                           + (f"<br><span class='muted'>E {expected:.2f}</span>" if expected is not None else ""))
-            raw = score.get("error") or (score.get("raw_responses") or [""])[-1]
-            response = f"<pre>{e(raw[:600])}</pre>"
+            raw = (score.get("raw_responses") or [""])[-1]
+            response = (f"<pre>{e(score.get('error') or '')}</pre>"
+                        + (f"<pre class='muted'>raw reply: {e(raw[:600])}</pre>" if raw else ""))
         if score is not None and score.get("sub_scores"):
             response += "<br><span class='muted'>" + e(", ".join(
                 f"{k} {v:.2f}" for k, v in score["sub_scores"].items())) + "</span>"

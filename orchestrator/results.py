@@ -37,7 +37,6 @@ class JsonlStore:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._repaired = False
 
     def read(self) -> list[dict]:
         """Every complete record. A last line without its newline is a write cut short by a crash:
@@ -60,17 +59,21 @@ class JsonlStore:
         return records
 
     def _repair_tail(self) -> None:
-        """Cut a torn last line so the next record starts on a line of its own."""
-        if self._repaired or not self.path.exists():
-            self._repaired = True
+        """Cut a torn last line (a crash mid-write) so the next record starts on a line of its own."""
+        if not self.path.exists():
             return
         with open(self.path, "rb+") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() == 0:
+                return
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) == b"\n":
+                return
+            f.seek(0)
             data = f.read()
-            if data and not data.endswith(b"\n"):
-                f.truncate(data.rfind(b"\n") + 1)
-                f.flush()
-                os.fsync(f.fileno())
-        self._repaired = True
+            f.truncate(data.rfind(b"\n") + 1)
+            f.flush()
+            os.fsync(f.fileno())
 
     def append(self, record: dict) -> None:
         line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")

@@ -25,6 +25,7 @@ class Sample:
     image_bytes: bytes | None = None  # the encoded source image itself (embedded formats)
     language: str = ""
     where: str = ""                   # "file:line" or "file[index]": for error messages
+    order: int = 0                    # line number or index in the file: problems are listed in file order
     extras: dict = field(default_factory=dict)  # format-specific fields kept for the record
 
     def source_bytes(self) -> bytes:
@@ -51,6 +52,7 @@ class Problem:
     where: str
     sample_id: str | None
     message: str
+    order: int = 0
 
     def __str__(self) -> str:
         who = f"sample {self.sample_id!r}" if self.sample_id else "record"
@@ -130,21 +132,26 @@ def validate(samples: list[Sample], *, pre_problems: list[Problem] | None = None
     problems = list(pre_problems or [])
     seen: dict[str, str] = {}
     for sample in samples:
+        def add(message: str, sample=sample):
+            problems.append(Problem(sample.where, sample.id or None, message, sample.order))
+
         issue = id_problem(sample.id)
         if issue:
-            problems.append(Problem(sample.where, sample.id or None, issue))
+            add(issue)
         elif sample.id in seen:
-            problems.append(Problem(sample.where, sample.id, f"duplicate id (first at {seen[sample.id]})"))
+            add(f"duplicate id (first at {seen[sample.id]})")
         else:
             seen[sample.id] = sample.where
         if not sample.instruction.strip():
-            problems.append(Problem(sample.where, sample.id or None, "empty instruction"))
+            add("empty instruction")
         if not sample.category.strip():
-            problems.append(Problem(sample.where, sample.id or None, "empty category"))
+            add("empty category")
+        # A sample without an image already has its problem listed by the loader.
         if sample.image_path is not None or sample.image_bytes is not None:
             issue = check_image(sample)
             if issue:
-                problems.append(Problem(sample.where, sample.id or None, issue))
+                add(issue)
+    problems.sort(key=lambda p: p.order)  # stable: a sample's problems stay together, in file order
     if problems:
         raise BenchmarkError(
             f"{len(problems)} problem(s) in the benchmark; nothing was started:\n"

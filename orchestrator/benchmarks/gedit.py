@@ -29,12 +29,12 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
     for line_no, record, error in read_json_lines(path):
         where = f"{path.name}:{line_no}"
         if error:
-            problems.append(Problem(where, None, error))
+            problems.append(Problem(where, None, error, line_no))
             continue
         key = str(record.get("key") or "")
         missing = [k for k in REQUIRED if not isinstance(record.get(k), str)]
         if missing:
-            problems.append(Problem(where, key or None, f"missing or non-string field(s): {', '.join(missing)}"))
+            problems.append(Problem(where, key or None, f"missing or non-string field(s): {', '.join(missing)}", line_no))
             continue
         lang = record["instruction_language"]
         if language != "all" and lang != language:
@@ -43,21 +43,16 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
         image_path = image_bytes = None
         if isinstance(record.get("input_image"), str):
             image_path, issue = resolve_inside(base_dir, record["input_image"])
-            if issue:
-                problems.append(Problem(where, sample_id, issue))
-                continue
         elif isinstance(record.get("input_image_b64"), str):
             try:
-                image_bytes = decode_b64(record["input_image_b64"])
+                image_bytes = decode_b64(record["input_image_b64"]) or None
+                issue = None if image_bytes else "input_image_b64 is empty"
             except (binascii.Error, ValueError) as exc:
-                problems.append(Problem(where, sample_id, f"input_image_b64 is not valid base64 ({exc})"))
-                continue
-            if not image_bytes:
-                problems.append(Problem(where, sample_id, "input_image_b64 is empty"))
-                continue
+                issue = f"input_image_b64 is not valid base64 ({exc})"
         else:
-            problems.append(Problem(where, sample_id, "no input_image (path) or input_image_b64"))
-            continue
+            issue = "no input_image (path) or input_image_b64"
+        if issue:  # listed here; the sample's other fields are still checked
+            problems.append(Problem(where, sample_id, issue, line_no))
         samples.append(
             Sample(
                 id=sample_id,
@@ -67,6 +62,7 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
                 image_bytes=image_bytes,
                 language=lang,
                 where=where,
+                order=line_no,
                 extras={"key": key, "intersection": bool(record.get("Intersection_exist", False))},
             )
         )

@@ -22,23 +22,22 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
     for line_no, record, error in read_json_lines(path):
         where = f"{path.name}:{line_no}"
         if error:
-            problems.append(Problem(where, None, error))
+            problems.append(Problem(where, None, error, line_no))
             continue
         missing = [k for k in REQUIRED if k not in record or record[k] is None]
         sample_id = str(record["id"]) if record.get("id") is not None else ""
         if missing:
-            problems.append(Problem(where, sample_id or None, f"missing field(s): {', '.join(missing)}"))
+            problems.append(Problem(where, sample_id or None, f"missing field(s): {', '.join(missing)}", line_no))
             continue
         wrong_type = [k for k in ("image", "instruction", "category") if not isinstance(record[k], str)]
         if wrong_type or not isinstance(record["id"], (str, int)):
-            problems.append(
-                Problem(where, sample_id or None, f"field(s) of the wrong type: {', '.join(wrong_type or ['id'])}")
-            )
+            problems.append(Problem(
+                where, sample_id or None, f"field(s) of the wrong type: {', '.join(wrong_type or ['id'])}", line_no
+            ))
             continue
         image_path, issue = resolve_inside(base_dir, record["image"])
-        if issue:
-            problems.append(Problem(where, sample_id, issue))
-            continue
+        if issue:  # listed here; the sample's other fields are still checked
+            problems.append(Problem(where, sample_id, issue, line_no))
         samples.append(
             Sample(
                 id=sample_id,
@@ -48,6 +47,7 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
                 image_path=image_path,
                 language=str(record.get("language") or ""),
                 where=where,
+                order=line_no,
                 extras={k: v for k, v in record.items() if k not in REQUIRED + ("description", "language")},
             )
         )

@@ -36,7 +36,7 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
     for index, item in enumerate(items):
         where = f"{path.name}[{index}]"
         if not isinstance(item, dict):
-            problems.append(Problem(where, None, f"expected an object, got {type(item).__name__}"))
+            problems.append(Problem(where, None, f"expected an object, got {type(item).__name__}", index))
             continue
         subset = item.get("subset")
         n = per_subset.get(str(subset), 0)
@@ -44,16 +44,15 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
         sample_id = str(item["id"]) if item.get("id") is not None else f"{subset}_{n:04d}"
         missing = [k for k in REQUIRED if not isinstance(item.get(k), str)]
         if missing:
-            problems.append(Problem(where, sample_id, f"missing or non-string field(s): {', '.join(missing)}"))
+            problems.append(Problem(where, sample_id, f"missing or non-string field(s): {', '.join(missing)}", index))
             continue
+        image = None
         try:
-            image = decode_b64(item["src_img_b64"])
+            image = decode_b64(item["src_img_b64"]) or None
+            if image is None:
+                problems.append(Problem(where, sample_id, "src_img_b64 is empty", index))
         except (binascii.Error, ValueError) as exc:
-            problems.append(Problem(where, sample_id, f"src_img_b64 is not valid base64 ({exc})"))
-            continue
-        if not image:
-            problems.append(Problem(where, sample_id, "src_img_b64 is empty"))
-            continue
+            problems.append(Problem(where, sample_id, f"src_img_b64 is not valid base64 ({exc})", index))
         samples.append(
             Sample(
                 id=sample_id,
@@ -63,6 +62,7 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
                 image_bytes=image,
                 language="en",
                 where=where,
+                order=index,
                 extras={k: v for k, v in item.items() if k not in REQUIRED + ("original_description_en", "id")},
             )
         )

@@ -1,0 +1,57 @@
+"""Shared helpers for the orchestrator tests (orchestrator venv: no torch)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "benchmark" / "benchmark.jsonl"
+TINY_EDITOR = REPO / "models" / "tiny-qwen-image-edit"
+TINY_JUDGE = REPO / "models" / "tiny-qwen3-vl"
+
+
+def png_bytes(size=(32, 32), color=(200, 50, 50)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_native(folder: Path, records: list[dict], images: dict[str, bytes] | None = None) -> Path:
+    """A native JSONL benchmark in `folder`; `images` maps relative paths to file contents."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for rel, data in (images or {}).items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    path = folder / "bench.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.fixture
+def example_copy(tmp_path) -> Path:
+    """A private copy of the example benchmark (tests may add to it)."""
+    dest = tmp_path / "bench"
+    shutil.copytree(EXAMPLE.parent, dest)
+    return dest / "benchmark.jsonl"
+
+
+def orchestrator_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "orchestrator", *args]
+
+
+def require_tiny_models():
+    missing = [str(p) for p in (TINY_EDITOR, TINY_JUDGE) if not (p / ".done").exists() and not p.exists()]
+    if missing:
+        pytest.fail(f"tiny models missing ({', '.join(missing)}): run `make models` first")

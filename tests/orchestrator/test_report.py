@@ -1,0 +1,70 @@
+"""report.html and `orchestrator report`: rebuilt from the files of a run, escaped, self-contained."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from click.testing import CliRunner
+
+from orchestrator.benchmarks import load_benchmark
+from orchestrator.cli import main
+from orchestrator.results import RunDir, write_json_atomic
+
+from conftest import png_bytes, write_native
+
+
+def make_run(tmp_path):
+    """A finished run's files, written through the same RunDir API the run uses."""
+    bench_path = write_native(
+        tmp_path / "bench",
+        [{"id": "s1", "image": "s1.png", "instruction": "make it <b>bold</b> & red", "category": "物理"},
+         {"id": "s2", "image": "s2.png", "instruction": "remove it", "category": "物理"},
+         {"id": "s3", "image": "s3.png", "instruction": "add snow", "category": "environmental"}],
+        {"s1.png": png_bytes(), "s2.png": png_bytes(color=(0, 9, 0)), "s3.png": png_bytes(color=(0, 0, 9))},
+    )
+    bench = load_benchmark(bench_path)
+    run = RunDir(tmp_path / "run").create()
+    s1, s2, s3 = bench.samples
+    e1 = run.save_edit(s1, png_bytes(color=(9, 9, 9)), {"seed": 1})
+    run.record_edit_failure(s2, "INVALID_ARGUMENT: source_image: 300x300 exceeds the limit", final=True)
+    e3 = run.save_edit(s3, png_bytes(color=(8, 8, 8)), {"seed": 3})
+    run.scores.append({"id": "s1", "category": "物理", "status": "OK", "score": 8.5, "expected_score": 8.1,
+                       "response": "<script>alert(1)</script>", "edit_sha256": e1["sha256"], "sub_scores": {}})
+    run.scores.append({"id": "s3", "category": "environmental", "status": "PARSE_FAILED", "score": None,
+                       "expected_score": 4.2, "raw_responses": ["gibberish ∂∂"], "error": "no number",
+                       "edit_sha256": e3["sha256"]})
+    config = {"benchmark": {"path": str(bench_path)}, "editor": {"model": "m"}, "judge": {"model": "j"},
+              "output": str(run.path)}
+    write_json_atomic(run.manifest_path, {"config": config, "benchmark": bench.describe()})
+    return run, bench_path
+
+
+def test_report_command_rebuilds_summary_and_html(tmp_path):
+    run, _ = make_run(tmp_path)
+    result = CliRunner().invoke(main, ["report", str(run.path)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(run.summary_path.read_text())
+    phys = summary["categories"]["物理"]
+    assert (phys["samples"], phys["scored"], phys["edit_failures"], phys["mean"]) == (2, 1, 1, 8.5)
+    env = summary["categories"]["environmental"]
+    assert (env["score_failures"], env["expected_mean"]) == (1, 4.2)
+    assert summary["macro_mean"] == 8.5 and summary["micro_mean"] == 8.5
+    page = run.report_path.read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert "make it &lt;b&gt;bold&lt;/b&gt; &amp; red" in page
+    assert "href='edits/物理/s1.png'" in page
+    assert page.count("data:image/jpeg;base64,") == 3 + 2  # 3 sources, 2 edits (s2's edit failed)
+    assert "INVALID_ARGUMENT: source_image: 300x300" in page and "PARSE_FAILED" in page and "raw reply: gibberish ∂∂" in page
+    assert "Macro mean" in page and "Micro mean" in page
+    assert "[Qwen3-VL Scoring] Completed!" in result.output and "物理" in result.output
+
+
+def test_report_survives_a_moved_benchmark(tmp_path):
+    run, bench_path = make_run(tmp_path)
+    shutil.rmtree(bench_path.parent)
+    result = CliRunner().invoke(main, ["report", str(run.path)])
+    assert result.exit_code == 0, result.output
+    assert "report without source images" in result.output
+    page = run.report_path.read_text(encoding="utf-8")
+    assert "unavailable" in page and page.count("data:image/jpeg;base64,") == 2
