@@ -26,9 +26,10 @@ _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
 _VIESCORE_DELIM = re.compile(r"\|\|V\^=\^V\|\|(.*?)\|\|V\^=\^V\|\|", re.S)
 _SCORE_KEYS = ("score", "scores", "final_score", "overall_score", "rating", "评分", "分数")
 _TEXT_KEYS = ("response", "reasoning", "reason", "explanation", "rationale", "comment")
-# "Score: 7", "final score is 7/10", "Rating - 8 out of 10", "**Score**: 7", "评分：7"
+# "Score: 7", "final score is 7/10", "Rating - 8 out of 10", "**Score**: 7", "评分：7", and the
+# `"score": 7` of a JSON reply cut short by max_new_tokens
 _LABELLED = re.compile(
-    r"(?:final\s+|overall\s+)?(?:score|rating|评分|分数|得分)\**\s*(?:is|of|[:：=\-])?\s*\**\s*"
+    r"(?:final\s+|overall\s+)?(?:score|rating|评分|分数|得分)[\"']?\**\s*(?:is|of|[:：=\-])?\s*\**\s*"
     r"(" + _NUMBER + r")(?:\s*(?:/|out\s+of)\s*(" + _NUMBER + r"))?",
     re.I,
 )

@@ -1,0 +1,58 @@
+"""Fixtures: the tiny Qwen3-VL judge (built by `make models`, else here) and real scorer servers
+on loopback, each a subprocess in the scorer environment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from editfleet_common.images import encode_png
+from editfleet_common.launch import REPO_ROOT, ServiceProcess, free_port, venv_python
+
+TEST_PROTOCOLS = Path(__file__).resolve().parent / "protocols"
+
+
+def png(size=(64, 64), color=(200, 30, 30)) -> bytes:
+    return encode_png(Image.new("RGB", size, color))
+
+
+@pytest.fixture(scope="session")
+def tiny_judge_dir(tmp_path_factory) -> Path:
+    built = REPO_ROOT / "models" / "tiny-qwen3-vl"
+    if (built / ".done").exists():
+        return built
+    out = tmp_path_factory.mktemp("tiny-qwen3-vl")
+    subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "make_tiny_qwen3_vl.py"), str(out)], check=True)
+    return out
+
+
+def start_scorer(model_dir: Path, log_path: Path, *extra: str, wait: bool = True) -> ServiceProcess:
+    port = free_port()
+    argv = [
+        venv_python("scorer"), "-m", "scorer_service",
+        "--model", str(model_dir), "--port", str(port),
+        "--max-batch", "4", "--max-wait-ms", "300", "--max-new-tokens", "12",
+        "--threads", "1", "--grace", "20",
+        "--protocols-dir", str(TEST_PROTOCOLS),
+        *extra,
+    ]
+    process = ServiceProcess("scorer", argv, port, log_path=log_path).start()
+    if wait:
+        try:
+            process.wait_healthy(120)
+        except BaseException:
+            process.kill()
+            raise
+    return process
+
+
+@pytest.fixture(scope="session")
+def scorer(tiny_judge_dir, tmp_path_factory):
+    """A scorer on the tiny random judge: it answers gibberish."""
+    process = start_scorer(tiny_judge_dir, tmp_path_factory.mktemp("logs") / "scorer.log")
+    yield process
+    process.stop(grace=20)
