@@ -22,10 +22,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from PIL import Image
 
-from editfleet_common.errors import Cancelled, InvalidInput, NotFound
+from editfleet_common.errors import Cancelled, EditfleetError, InvalidInput, NotFound
 from editfleet_common.images import DEFAULT_MAX_PIXELS, decode_image, encode_png
 
 log = logging.getLogger(__name__)
@@ -355,7 +356,8 @@ class EditPipeline:
                 raise _StopDenoising()
             return callback_kwargs
 
-        call = dict(prepared.kwargs, generator=generator, callback_on_step_end=callback, output_type="pil")
+        # numpy output: non-finite pixels are caught here instead of silently becoming black
+        call = dict(prepared.kwargs, generator=generator, callback_on_step_end=callback, output_type="np")
         try:
             result = pipe(**call)
         except _StopDenoising:
@@ -364,7 +366,13 @@ class EditPipeline:
             # diffusers validates arguments (e.g. an extra with a wrong type) with ValueError
             raise InvalidInput(f"pipeline rejected the arguments: {exc}") from None
         finished = time.perf_counter()
-        image = result.images[0]
+        pixels = result.images[0]
+        if not np.isfinite(pixels).all():
+            raise EditfleetError(
+                f"the pipeline produced non-finite pixels after {prepared.steps} steps (a scheduler that needs "
+                "more steps, e.g. Qwen-Image's shift_terminal with 1 step, or fp16 overflow)"
+            )
+        image = Image.fromarray((np.clip(pixels, 0.0, 1.0) * 255).round().astype(np.uint8))
         if prepared.request.width and image.size != (prepared.request.width, prepared.request.height):
             raise RuntimeError(
                 f"pipeline produced {image.size[0]}x{image.size[1]}, asked "

@@ -1,0 +1,80 @@
+"""Shared pieces of the editor tests: the tiny model, a real editor server process, images."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from editfleet_common.launch import REPO_ROOT, ServiceProcess, free_port, venv_python
+
+TINY_MODEL = REPO_ROOT / "models" / "tiny-qwen-image-edit"
+THREADS = "2"
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    if not (TINY_MODEL / "model_index.json").is_file():
+        pytest.fail(
+            f"{TINY_MODEL} is missing: run `make models` (or `make test`, which makes it first)",
+            pytrace=False,
+        )
+    return TINY_MODEL
+
+
+def start_editor(log_dir: Path, *extra_args: str, name: str = "editor") -> ServiceProcess:
+    """Start `python -m editor_service` on the tiny model in the editor venv (not yet waited for)."""
+    port = free_port()
+    argv = [
+        venv_python("editor"), "-m", "editor_service",
+        "--model", str(TINY_MODEL), "--device", "cpu", "--port", str(port), "--threads", THREADS,
+        *extra_args,
+    ]
+    env = {"EDITFLEET_CACHE_DIR": str(log_dir / "cache"), "OMP_NUM_THREADS": THREADS}
+    return ServiceProcess(name=name, argv=argv, port=port, env=env, log_path=log_dir / f"{name}.log").start()
+
+
+def png_bytes(width: int, height: int, color=(200, 40, 40)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def photo_like_png(width: int = 96, height: int = 64) -> bytes:
+    """A source with structure (a gradient and a square), so edits of it are not all flat."""
+    img = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    img.paste((30, 90, 220), (width // 4, height // 4, width // 2, height // 2))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def zero_width_png() -> bytes:
+    """A well-formed PNG whose header says 0x16 (PIL refuses to write one)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 0, 16, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def big_png(width: int, height: int) -> bytes:
+    """A large-dimension image that compresses to almost nothing (a decompression-bomb shape)."""
+    buf = io.BytesIO()
+    Image.new("1", (width, height)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def read_log(proc: ServiceProcess) -> str:
+    return Path(proc.log_path).read_text(errors="replace") if proc.log_path else ""
+
+
+def pytest_configure(config):
+    # The services run in their own processes; keep this one from fighting them for the 2 cores.
+    os.environ.setdefault("OMP_NUM_THREADS", THREADS)

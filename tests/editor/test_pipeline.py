@@ -1,0 +1,184 @@
+"""The editor core in-process (no network): request mapping, validation, identity, dummy loads."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import pytest
+import torch
+from PIL import Image
+
+from editfleet_common.errors import Cancelled, InvalidInput, NotFound
+from editor_service.pipeline import (
+    EditDefaults,
+    EditPipeline,
+    EditRequest,
+    build_dummy_pipeline,
+    hash_files,
+    resolve_config_dir,
+)
+
+from .conftest import big_png, photo_like_png, png_bytes, zero_width_png
+
+
+@pytest.fixture(scope="module")
+def editor(tiny_model, tmp_path_factory, monkeypatch_module):
+    monkeypatch_module.setenv("EDITFLEET_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    return EditPipeline.load(
+        str(tiny_model),
+        device="cpu",
+        threads=2,
+        defaults=EditDefaults(num_inference_steps=2, min_steps=1, max_steps=8),
+        max_input_pixels=500_000,
+    )
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+def request(**overrides) -> EditRequest:
+    fields = dict(instruction="Make the square red", image=photo_like_png(), num_inference_steps=2, seed=5,
+                  width=32, height=32)
+    fields.update(overrides)
+    return EditRequest(**fields)
+
+
+def test_generic_request_maps_onto_qwen_true_cfg(editor):
+    prepared = editor.prepare(request(guidance_scale=2.5))
+    assert editor.guidance_parameter == "true_cfg_scale"
+    assert prepared.kwargs["true_cfg_scale"] == 2.5
+    # true CFG is only on with a negative prompt: the default one is sent
+    assert prepared.kwargs["negative_prompt"] == " "
+    assert "guidance_scale" not in prepared.kwargs
+    assert prepared.kwargs["num_inference_steps"] == 2
+    assert (prepared.kwargs["width"], prepared.kwargs["height"]) == (32, 32)
+
+    defaults = editor.prepare(request(num_inference_steps=0, guidance_scale=None, seed=None))
+    assert defaults.steps == 2  # the configured default
+    assert defaults.kwargs["true_cfg_scale"] == 4.0  # the pipeline's own default
+    assert 0 <= defaults.seed < 2**63  # drawn, to be reported
+
+
+def test_extras_are_decoded_and_checked(editor):
+    prepared = editor.prepare(request(extras={"max_sequence_length": "256"}))
+    assert prepared.kwargs["max_sequence_length"] == 256
+
+    with pytest.raises(InvalidInput, match="unknown argument.*strength"):
+        editor.prepare(request(extras={"strength": "0.5"}))
+    with pytest.raises(InvalidInput, match="not valid JSON"):
+        editor.prepare(request(extras={"max_sequence_length": "two hundred"}))
+    with pytest.raises(InvalidInput, match="num_inference_steps.*cannot be set through extras"):
+        editor.prepare(request(extras={"num_inference_steps": "3"}))
+    with pytest.raises(InvalidInput, match="latents"):
+        editor.prepare(request(extras={"latents": "null"}))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(instruction="  "), "instruction: empty"),
+        (dict(num_inference_steps=9), r"num_inference_steps: 9 outside the allowed range \[1, 8\]"),
+        (dict(image=b""), "source_image: empty"),
+        (dict(image=b"not an image at all"), "source_image: cannot decode"),
+        (dict(image=zero_width_png()), "source_image"),
+        (dict(image=big_png(1000, 600)), "source_image: 1000x600 = 600000 pixels exceeds the limit of 500000"),
+        (dict(width=40, height=32), "width: 40 is not a multiple of 16"),
+        (dict(width=32, height=0), "give both or neither"),
+        (dict(width=1024, height=1024), "exceeds the limit of 500000 pixels"),
+    ],
+)
+def test_bad_requests_are_invalid_input(editor, overrides, message):
+    with pytest.raises(InvalidInput, match=message):
+        editor.prepare(request(**overrides))
+
+
+def test_edit_reports_each_step_then_the_image(editor):
+    steps = []
+    out = editor.edit(request(num_inference_steps=3, width=48, height=32), on_step=lambda *a: steps.append(a))
+    assert [(s, t) for s, t, _ in steps] == [(1, 3), (2, 3), (3, 3)]
+    assert [e for _, _, e in steps] == sorted(e for _, _, e in steps)
+    image = Image.open(io.BytesIO(out.image_png))
+    assert image.size == (48, 32) == (out.width, out.height)
+    assert out.seed == 5 and out.num_inference_steps == 3
+    assert 0 < out.timings.denoise_s <= out.timings.run_s
+    assert json.loads(out.call_arguments["true_cfg_scale"]) == 4.0
+    assert json.loads(out.call_arguments["image"]) == {"width": 96, "height": 64}
+
+
+
+def test_should_stop_interrupts_within_a_step(editor):
+    steps = []
+    with pytest.raises(Cancelled, match="after 2 of 8"):
+        editor.edit(
+            request(num_inference_steps=8),
+            on_step=lambda *a: steps.append(a),
+            should_stop=lambda: len(steps) >= 2,
+        )
+    assert len(steps) == 2
+
+
+def test_content_hash_covers_configs_and_weights(tmp_path, tiny_model, monkeypatch):
+    monkeypatch.setenv("EDITFLEET_CACHE_DIR", str(tmp_path / "cache"))
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_model, copy)
+    first = hash_files(copy)
+    assert len(first) == 64 and hash_files(copy) == first
+    assert list((tmp_path / "cache" / "content-hash").iterdir())  # cached for the next load
+
+    weights = copy / "transformer" / "diffusion_pytorch_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    assert hash_files(copy) != first
+    assert hash_files(copy, config_only=True) == hash_files(tiny_model, config_only=True)
+
+
+def test_dummy_load_builds_random_weights_from_a_config_dir(tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDITFLEET_CACHE_DIR", str(tmp_path))
+    # configs only: a dummy load must not need (or read) any weights
+    config_dir = tmp_path / "configs"
+    shutil.copytree(tiny_model, config_dir, ignore=shutil.ignore_patterns("*.safetensors"))
+    dummy = EditPipeline.load(str(config_dir), device="cpu", load_format="dummy", threads=2)
+    assert dummy.identity.load_format == "dummy"
+    assert dummy.identity.content_hash.startswith("dummy:")
+    assert dummy.identity.model_class == "QwenImageEditPipeline"
+
+    from safetensors.torch import load_file
+
+    saved = load_file(str(tiny_model / "transformer" / "diffusion_pytorch_model.safetensors"))
+    built = dummy.pipe.transformer.state_dict()
+    assert saved.keys() == built.keys()
+    name = "transformer_blocks.0.attn.to_q.weight"
+    assert saved[name].shape == built[name].shape and not torch.equal(saved[name], built[name])
+
+    out = dummy.edit(request(num_inference_steps=2, width=32, height=16))
+    assert (out.width, out.height) == (32, 16)
+
+
+def test_shipped_configs_are_the_real_architecture():
+    # Built on the meta device: the full-size shapes without allocating 28B parameters.
+    for name, pipeline_class in (("Qwen/Qwen-Image-Edit", "QwenImageEditPipeline"),
+                                 ("Qwen/Qwen-Image-Edit-2509", "QwenImageEditPlusPipeline")):
+        pipe = build_dummy_pipeline(resolve_config_dir(name), torch.device("meta"), torch.bfloat16)
+        assert type(pipe).__name__ == pipeline_class
+        transformer = pipe.transformer
+        assert len(transformer.transformer_blocks) == 60
+        assert transformer.config.num_attention_heads * transformer.config.attention_head_dim == 3072
+        assert transformer.config.joint_attention_dim == pipe.text_encoder.config.text_config.hidden_size == 3584
+        assert pipe.vae_scale_factor == 8 and pipe.vae.config.base_dim == 96
+        params = sum(p.numel() for p in transformer.parameters())
+        assert 20.0e9 < params < 20.9e9
+        assert all(p.device.type == "meta" and p.dtype == torch.bfloat16 for p in transformer.parameters())
+        # the stand-in tokenizer's special tokens are the ones the text encoder looks for
+        image_pad = pipe.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+        assert pipe.text_encoder.config.image_token_id == image_pad
+
+
+def test_unknown_dummy_model_is_not_found():
+    with pytest.raises(NotFound, match="no-such/model"):
+        resolve_config_dir("no-such/model")
