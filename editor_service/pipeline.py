@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from editfleet_common.errors import Cancelled, EditfleetError, InvalidInput, NotFound
+from editfleet_common.errors import Cancelled, EditfleetError, InvalidInput, NotFound, TooLarge
 from editfleet_common.images import DEFAULT_MAX_PIXELS, decode_image, encode_png
 
 log = logging.getLogger(__name__)
@@ -363,8 +363,17 @@ class EditPipeline:
         except _StopDenoising:
             raise Cancelled(f"cancelled after {steps_done[0]} of {prepared.steps} denoise steps") from None
         except ValueError as exc:
-            # diffusers validates arguments (e.g. an extra with a wrong type) with ValueError
+            # diffusers validates call arguments with ValueError
             raise InvalidInput(f"pipeline rejected the arguments: {exc}") from None
+        except TypeError as exc:
+            if not prepared.request.extras:
+                raise
+            raise InvalidInput(f"pipeline rejected the arguments (check extras): {exc}") from None
+        except torch.OutOfMemoryError as exc:
+            if pipe.device.type == "cuda":
+                torch.cuda.empty_cache()  # the next (smaller) request must not inherit the fragments
+            first_line = str(exc).splitlines()[0] if str(exc) else ""
+            raise TooLarge(f"out of memory on {pipe.device} for this request: {first_line}") from None
         finished = time.perf_counter()
         pixels = result.images[0]
         if not np.isfinite(pixels).all():

@@ -16,6 +16,8 @@ import time
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Callable, Iterator
 
+import numpy as np
+
 from editfleet.v1 import common_pb2, editor_pb2, editor_pb2_grpc
 
 from editfleet_common.errors import Cancelled, NotReady, Overloaded
@@ -53,6 +55,10 @@ class EditWorker:
         self._running: Job | None = None
         self._draining = False
         self._thread = threading.Thread(target=self._loop, name="edit-worker", daemon=True)
+
+    @property
+    def ready(self) -> bool:
+        return self.pipeline is not None and self._thread.is_alive()
 
     def start(self, pipeline: EditPipeline) -> None:
         self.pipeline = pipeline
@@ -137,7 +143,7 @@ class EditorServicer(editor_pb2_grpc.EditorServicer):
         self.max_message_bytes = max_message_bytes
 
     def _pipeline(self) -> EditPipeline:
-        if self.worker.pipeline is None or not self.worker._thread.is_alive():
+        if not self.worker.ready:
             raise NotReady("editor is loading its model")
         return self.worker.pipeline
 
@@ -191,7 +197,9 @@ def request_from_proto(msg: editor_pb2.EditRequest) -> EditRequest:
         sample_id=msg.sample_id,
         negative_prompt=msg.negative_prompt if msg.HasField("negative_prompt") else None,
         num_inference_steps=msg.num_inference_steps,
-        guidance_scale=msg.guidance_scale if msg.HasField("guidance_scale") else None,
+        # proto floats are float32: take the shortest decimal that round-trips (what the client
+        # wrote, 0.1 rather than 0.10000000149...), so call arguments and records read naturally
+        guidance_scale=float(str(np.float32(msg.guidance_scale))) if msg.HasField("guidance_scale") else None,
         seed=msg.seed if msg.HasField("seed") else None,
         width=msg.width,
         height=msg.height,
