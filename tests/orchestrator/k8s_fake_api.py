@@ -86,6 +86,11 @@ class FakeKubeAPI:
     # -- set-up --------------------------------------------------------------------------------
     def add_statefulset(self, manifest: dict, scenario: Scenario | None = None) -> None:
         sts = copy.deepcopy(manifest)
+        # The API server stores quantities and answers them as strings (`nvidia.com/gpu: 1` -> "1").
+        for c in sts["spec"]["template"]["spec"]["containers"]:
+            for kind in ("limits", "requests"):
+                quantities = c.get("resources", {}).get(kind, {})
+                quantities.update({k: str(v) for k, v in quantities.items()})
         sts["metadata"].setdefault("namespace", self.namespace)
         sts["metadata"]["uid"] = str(uuid.uuid4())
         sts["metadata"]["resourceVersion"] = str(next(self._rv))

@@ -1,0 +1,189 @@
+"""The Kubernetes fleet, driven through the real `kubernetes` client over HTTP against a local
+stand-in for the API server (k8s_fake_api.py) seeded with the StatefulSets and the Role that
+k8s/base renders to. No cluster here: pods are simulated, nothing is scheduled or probed."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+from k8s_fake_api import FakeKubeAPI, Scenario, _is_ready
+from k8s_render import BASE, find, render
+
+from orchestrator.fleet import FleetError, make_fleet
+from orchestrator.fleet.kubernetes import fleet_options
+
+NS = "editfleet"
+
+
+def base_role_rules() -> list[dict]:
+    return find(render(BASE), "Role")["rules"]
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """make(editor=Scenario(...), scorer=..., rules=...) -> (fake API, fleet)."""
+    started = []
+
+    def make(editor: Scenario | None = None, scorer: Scenario | None = None, rules=None, **options):
+        docs = render(BASE)
+        api = FakeKubeAPI(role_rules=rules if rules is not None else base_role_rules(), namespace=NS)
+        api.add_statefulset(find(docs, "StatefulSet", "editor"), editor)
+        api.add_statefulset(find(docs, "StatefulSet", "scorer"), scorer)
+        api.start()
+        started.append(api)
+        options = {"kubeconfig": api.kubeconfig(tmp_path / "kubeconfig"), "ready_timeout_s": 10,
+                   "stop_timeout_s": 10, "stuck_after_s": 0.5, **options}
+        config = SimpleNamespace(fleet=SimpleNamespace(kind="kubernetes", options=options))
+        fleet = make_fleet(config, tmp_path / "logs")
+        return api, fleet
+
+    yield make
+    for api in started:
+        api.stop()
+
+
+def scale_patches(api: FakeKubeAPI, name: str) -> list[tuple[str, int]]:
+    return [(r.content_type, r.body["spec"]["replicas"]) for r in api.requests
+            if r.method == "PATCH" and r.path.endswith(f"/statefulsets/{name}/scale")]
+
+
+def test_editors_up_down_then_judge_up_down(cluster):
+    api, fleet = cluster(editor=Scenario(ready_after_s=0.4, terminate_after_s=0.4))
+
+    endpoints = fleet.start_editors(3)
+    assert [(e.name, e.address) for e in endpoints] == [
+        (f"editor-{i}", f"editor-{i}.editor.{NS}.svc:50051") for i in range(3)
+    ]
+    assert api.replicas("editor") == 3
+    assert all(_is_ready(api.pods[e.name]) for e in endpoints)
+    assert all(fleet.editor_alive(e) for e in endpoints)
+    described = fleet.describe()
+    assert described["namespace"] == NS and sorted(described["editors"]) == ["editor-0", "editor-1", "editor-2"]
+    assert described["editors"]["editor-0"]["uid"] == api.pods["editor-0"]["metadata"]["uid"]
+
+    fleet.stop_editors()
+    returned = time.monotonic()
+    assert api.pod_names("editor") == [], "stop_editors returns only once the pods are gone"
+    assert max(api.deleted_at[f"editor-{i}"] for i in range(3)) <= returned
+    assert not any(fleet.editor_alive(e) for e in endpoints)
+
+    scorer = fleet.start_scorer()
+    assert (scorer.name, scorer.address) == ("scorer", f"scorer-0.scorer.{NS}.svc:50052")
+    (scorer_up,) = [r.at for r in api.requests if r.method == "PATCH" and r.path.endswith("/scorer/scale")]
+    assert scorer_up > max(api.deleted_at[f"editor-{i}"] for i in range(3)), "judge only after the editors left"
+    fleet.stop_scorer()
+    assert api.pod_names("scorer") == []
+
+    assert scale_patches(api, "editor") == [("application/merge-patch+json", 3), ("application/merge-patch+json", 0)]
+    assert scale_patches(api, "scorer") == [("application/merge-patch+json", 1), ("application/merge-patch+json", 0)]
+    assert [r for r in api.requests if r.status in (401, 403)] == [], "everything within the Role from k8s/base"
+    assert any(r.query.get("watch") == "true" for r in api.requests), "waits by watching, not only polling"
+    fleet.close()  # nothing left to do: no further scale requests
+    assert len(scale_patches(api, "editor")) == 2
+
+
+def test_unschedulable_pods_time_out_with_the_schedulers_reason(cluster):
+    api, fleet = cluster(editor=Scenario(outcome="unschedulable"), ready_timeout_s=1.5)
+    t0 = time.monotonic()
+    with pytest.raises(FleetError) as err:
+        fleet.start_editors(2)
+    message = str(err.value)
+    assert 1.5 <= time.monotonic() - t0 < 8
+    assert "not Ready after 1.5s (fleet.options.ready_timeout_s)" in message
+    for pod in ("editor-0", "editor-1"):
+        assert f"{pod}: Pending; Unschedulable: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu." in message
+    assert api.replicas("editor") == 0, "what was asked for is given back"
+
+
+def test_image_pull_backoff_fails_early_with_the_image_name(cluster):
+    api, fleet = cluster(editor=Scenario(outcome="image_pull"), ready_timeout_s=60, stuck_after_s=0.5)
+    t0 = time.monotonic()
+    with pytest.raises(FleetError) as err:
+        fleet.start_editors(1)
+    assert time.monotonic() - t0 < 10, "a stuck pull must not wait for the long model-load timeout"
+    message = str(err.value)
+    assert "editor pod editor-0 is stuck" in message
+    assert 'container editor ImagePullBackOff: Back-off pulling image "localhost/editfleet-editor:dev"' in message
+    assert api.replicas("editor") == 0
+
+
+def test_crash_loop_reports_the_last_exit(cluster):
+    api, fleet = cluster(scorer=Scenario(outcome="crash_loop"), ready_timeout_s=60, stuck_after_s=0.3)
+    with pytest.raises(FleetError) as err:
+        fleet.start_scorer()
+    message = str(err.value)
+    assert "scorer pod scorer-0 is stuck" in message and "CrashLoopBackOff: back-off 10s restarting" in message
+    assert "restarted 1x, last exit: Error (exit code 1): FileNotFoundError: /models/" in message
+    assert api.replicas("scorer") == 0
+
+
+def test_a_lost_pod_is_noticed_and_its_replacement_awaited(cluster):
+    api, fleet = cluster(editor=Scenario(ready_after_s=0.3))
+    endpoints = fleet.start_editors(2)
+    old_uid = api.pods["editor-1"]["metadata"]["uid"]
+    api.evict("editor-1")  # node lost: the controller recreates editor-1 under a new uid
+    assert fleet.editor_alive(endpoints[0]) and not fleet.editor_alive(endpoints[1])
+    replacement = fleet.restart_editor(endpoints[1])
+    assert replacement == endpoints[1], "same pod name, same DNS name"
+    assert api.pods["editor-1"]["metadata"]["uid"] != old_uid
+    assert fleet.editor_alive(replacement)
+    fleet.close()
+    assert api.pod_names("editor") == [] and api.replicas("editor") == 0
+
+
+def test_restarts_per_editor_are_bounded(cluster):
+    api, fleet = cluster(editor=Scenario(ready_after_s=0.1), max_restarts_per_editor=1)
+    (endpoint,) = fleet.start_editors(1)
+    api.evict("editor-0")
+    assert fleet.restart_editor(endpoint) == endpoint
+    api.evict("editor-0")
+    assert fleet.restart_editor(endpoint) is None, "out of restarts: taken out of the pool"
+    fleet.close()
+
+
+def test_close_scales_down_whatever_is_still_up(cluster):
+    api, fleet = cluster(editor=Scenario(ready_after_s=0.1, terminate_after_s=0.2))
+    fleet.start_editors(2)
+    fleet.close()  # e.g. the run failed in the middle of the edit phase
+    assert api.replicas("editor") == 0 and api.pod_names("editor") == []
+
+
+def test_an_expired_watch_is_recovered_by_listing_again(cluster):
+    api, fleet = cluster(editor=Scenario(ready_after_s=0.3))
+    api.expire_watches_older_than = 10**9  # every watch answers ERROR 410 Expired
+    endpoints = fleet.start_editors(2)
+    assert [e.name for e in endpoints] == ["editor-0", "editor-1"]
+    assert any(r.query.get("watch") == "true" for r in api.requests)
+    fleet.close()
+
+
+def test_rbac_denial_is_reported_with_the_api_message(cluster):
+    rules = [dict(r, verbs=[v for v in r["verbs"] if v != "watch"]) if r["resources"] == ["pods"] else r
+             for r in base_role_rules()]
+    api, fleet = cluster(editor=Scenario(ready_after_s=5), rules=rules)
+    with pytest.raises(FleetError) as err:
+        fleet.start_editors(1)
+    assert ('403 pods is forbidden: User "system:serviceaccount:editfleet:editfleet-orchestrator" cannot watch '
+            'resource "pods"') in str(err.value)
+    assert api.replicas("editor") == 0
+
+
+def test_missing_statefulset_and_bad_options_are_clear_errors(cluster, tmp_path):
+    api, fleet = cluster(editor_statefulset="editors")
+    with pytest.raises(FleetError, match=r'reading StatefulSet editors .* 404 statefulsets.apps "editors" not found'):
+        fleet.start_editors(1)
+    with pytest.raises(FleetError, match=r"unknown option\(s\) ready_timeout for the kubernetes fleet"):
+        fleet_options({"ready_timeout": 5})
+    with pytest.raises(FleetError, match=r"fleet.options.editor_port: expected int, got '50051'"):
+        fleet_options({"editor_port": "50051"})
+    with pytest.raises(FleetError, match=r"fleet.options.stop_timeout_s: must be > 0"):
+        fleet_options({"stop_timeout_s": 0})
+
+
+def test_no_api_server_is_a_clear_error(cluster):
+    api, fleet = cluster()
+    api.stop()
+    with pytest.raises(FleetError, match="cannot reach the API server"):
+        fleet.start_editors(1)
