@@ -64,5 +64,11 @@ test-scorer: setup
 test-orchestrator: setup
 	$(ORCH_PY) -m pytest -q tests/orchestrator $(PYTEST_ARGS)
 
+# The example benchmark end to end on this machine: 2 CPU editors, tiny models, then the judge.
+# Rerunning resumes in runs/example (nothing is redone); RUN_ARGS adds flags, e.g. RUN_ARGS="--editors 1".
+RUN_ARGS ?=
+run: setup
+	$(ORCH_PY) -m orchestrator run --config examples/config.yaml $(RUN_ARGS)
+
 clean:
 	rm -rf gen models/tiny-* $(VENV)
