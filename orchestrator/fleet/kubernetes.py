@@ -17,6 +17,7 @@ k8s/base/orchestrator-rbac.yaml lists all it may do) or a kubeconfig outside the
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -232,13 +233,13 @@ class KubernetesFleet(Fleet):
                 return pods
             # Short watches (<= 5 s), so that stuck pods and the deadline are checked against the
             # clock even when nothing changes; each quiet end is followed by a fresh list.
-            remaining = max(deadline - time.monotonic(), 0.0)
+            window = min(deadline - time.monotonic(), 5.0, self.stuck_after_s if stuck else 5.0)
             w = watch.Watch()
             try:
                 for event in w.stream(self.core.list_namespaced_pod, self.namespace, label_selector=s.selector,
                                       resource_version=listing.metadata.resource_version,
-                                      timeout_seconds=max(1, int(min(remaining, 5))),
-                                      _request_timeout=min(remaining, 5) + self.request_timeout_s):
+                                      timeout_seconds=max(1, math.ceil(window)),
+                                      _request_timeout=max(1.0, window) + self.request_timeout_s):
                     pod = event["object"]
                     if event["type"] == "DELETED":
                         pods.pop(pod.metadata.name, None)
@@ -280,12 +281,12 @@ class KubernetesFleet(Fleet):
                     continue
                 since = first_stuck.setdefault((name, reason), now)
                 if now - since >= self.stuck_after_s:
-                    return (f"{role} pod {name} is stuck ({now - since:.0f}s): {describe_pod(pods[name])}\n"
-                            + self._not_ready_report(s, wanted, pods))
+                    return (f"{role} pod {name} stuck in {reason} for {now - since:.0f}s "
+                            f"(fleet.options.stuck_after_s):\n" + self._not_ready_report(s, wanted, pods))
             return None
 
         def on_timeout(pods):
-            return (f"{role}s not Ready after {self.ready_timeout_s:.0f}s "
+            return (f"{role}s not Ready after {self.ready_timeout_s:g}s "
                     f"(fleet.options.ready_timeout_s):\n" + self._not_ready_report(s, wanted, pods))
 
         self._scale(role, max(count, 0))
@@ -316,7 +317,7 @@ class KubernetesFleet(Fleet):
         s = self._statefulset(role)
 
         def on_timeout(pods):
-            return (f"{role} pods still present {self.stop_timeout_s:.0f}s after scaling {s.name} to 0 "
+            return (f"{role} pods still present {self.stop_timeout_s:g}s after scaling {s.name} to 0 "
                     f"(their GPUs are not free yet):\n"
                     + "\n".join(f"  {n}: {describe_pod(p)}" for n, p in sorted(pods.items())))
 
@@ -372,7 +373,7 @@ class KubernetesFleet(Fleet):
         def on_timeout(pods):
             pod = pods.get(endpoint.name)
             state = describe_pod(pod) if pod is not None else "no such pod (was the StatefulSet scaled down?)"
-            return f"editor pod {endpoint.name} not back after {self.ready_timeout_s:.0f}s: {state}"
+            return f"editor pod {endpoint.name} not back after {self.ready_timeout_s:g}s: {state}"
 
         pods = self._wait(s, replaced_and_ready, self.ready_timeout_s, on_timeout)
         with self._lock:
@@ -461,6 +462,8 @@ def describe_pod(pod) -> str:
     if status is None:
         return "no status yet"
     parts = [status.phase or "Unknown"]
+    if pod_ready(pod):
+        parts.append("Ready")
     scheduled = _condition(pod, "PodScheduled")
     if scheduled is not None and scheduled.status != "True":
         parts.append(f"{scheduled.reason or 'not scheduled'}: {scheduled.message or ''}".rstrip(": "))
