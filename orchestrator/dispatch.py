@@ -105,13 +105,14 @@ class Dispatcher:
         self.cond = threading.Condition()
         self.outcome = DispatchOutcome()
         self.fatal: BaseException | None = None
+        self.stopping = False  # interrupted: workers leave quietly, nothing more is recorded
         self.live_workers = 0
 
     # -- the queue -----------------------------------------------------------------------------
     def _take(self) -> Job | None:
         with self.cond:
             while True:
-                if self.fatal is not None:
+                if self.fatal is not None or self.stopping:
                     return None
                 if self.pending:
                     self.in_flight += 1
@@ -135,8 +136,15 @@ class Dispatcher:
             t = threading.Thread(target=self._worker, args=(slot, endpoint), name=f"editor-{slot}", daemon=True)
             t.start()
             threads.append(t)
-        for t in threads:
-            t.join()
+        try:
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.5)
+        except BaseException:  # Ctrl-C / SIGTERM: the editors are about to be stopped under the workers
+            with self.cond:
+                self.stopping = True
+                self.cond.notify_all()
+            raise
         if self.fatal is not None:
             raise self.fatal
         self.outcome.remaining = [job.sample for job in self.pending]
@@ -155,6 +163,9 @@ class Dispatcher:
                 except BaseException as exc:  # a local failure (disk full, bug): stop the whole run
                     with self.cond:
                         self.fatal = self.fatal or exc
+                    self._settle(job, requeue=True)
+                    return
+                if status == "stopped":
                     self._settle(job, requeue=True)
                     return
                 self._settle(job, requeue=status == "retry")
@@ -197,7 +208,7 @@ class Dispatcher:
         return replacement
 
     def _edit_one(self, slot: int, endpoint: Endpoint, client, job: Job) -> str:
-        """'ok', 'failed' (recorded) or 'retry' (back to the queue)."""
+        """'ok', 'failed' (recorded), 'retry' (back to the queue) or 'stopped' (interrupted)."""
         sample = job.sample
         job.attempts += 1
         total = self.settings.steps or 0
@@ -215,6 +226,8 @@ class Dispatcher:
                 raise EditFailed(f"result for {result.sample_id!r}, asked for {sample.id!r}")
             _check_png(result.image_png)
         except (EditError, EditFailed) as exc:
+            if self.stopping:  # the error is our own shutdown, not the sample's or the editor's fault
+                return "stopped"
             message = str(exc)
             code = exc.code.name if isinstance(exc, EditError) else "BAD_RESULT"
             job.errors.append(f"{endpoint.name}: {message}")

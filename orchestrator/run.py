@@ -238,7 +238,7 @@ def current_results(run_dir: RunDir, samples: list[Sample]) -> tuple[dict, dict]
 
 
 def finish(config: RunConfig, run_dir: RunDir, manifest: dict, samples: list[Sample], ui,
-           *, print_summary: bool = True) -> dict:
+           *, title: str = "Summary") -> dict:
     edits, scores = current_results(run_dir, samples)
     summary = summarize(samples, edits, scores, failures_as=config.judge.failures)
     summary["run"] = {"output": str(run_dir.path), "judge": config.judge.model, "protocol": manifest.get(
@@ -246,10 +246,9 @@ def finish(config: RunConfig, run_dir: RunDir, manifest: dict, samples: list[Sam
                       "editor": config.editor.model}
     write_json_atomic(run_dir.summary_path, summary)
     write_report(run_dir, samples, edits, scores, summary, manifest)
-    if print_summary:
-        ui.print(ui_lines.summary_block(summary))
-        ui.print(ui_lines.category_table(summary))
-        ui.print(ui_lines.RULE)
+    ui.print(ui_lines.summary_block(summary, title))
+    ui.print(ui_lines.category_table(summary))
+    ui.print(ui_lines.RULE)
     return summary
 
 
@@ -274,7 +273,9 @@ def execute(config: RunConfig, *, stages=("edit", "score"), retry_failed: bool =
                 edit_phase(config, fleet, run_dir, manifest, samples, todo, ui, session)
         if "score" in stages:
             score_phase(config, fleet, run_dir, manifest, samples, ui, session, retry_failed=retry_failed)
-        summary = finish(config, run_dir, manifest, samples, ui)
+        judged = "score" in stages
+        summary = finish(config, run_dir, manifest, samples, ui,
+                         title="[Qwen3-VL Scoring] Completed!" if judged else "Summary (edits only, not judged yet)")
         status = "complete" if summary["complete"] else "incomplete"
         ui.print(f"Report: {run_dir.report_path}")
         return RunResult(0, summary, run_dir)

@@ -3,6 +3,7 @@ then the judge's lines in the seed's format and the summary tables."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 import time
@@ -17,7 +18,8 @@ RULE = "=" * 70
 def make_ui(mode: str = "auto", stream=None):
     stream = stream or sys.stdout
     if mode == "auto":
-        mode = "bars" if sys.stderr.isatty() else "plain"
+        # Bars need a terminal that reports its width; a 0-column pty would swallow them.
+        mode = "bars" if sys.stderr.isatty() and shutil.get_terminal_size((0, 0)).columns > 0 else "plain"
     return BarsUI(stream) if mode == "bars" else PlainUI(stream)
 
 

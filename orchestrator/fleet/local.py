@@ -33,6 +33,7 @@ class LocalFleet(Fleet):
         self.devices: dict[str, dict] = {}            # endpoint name -> how it runs
         self.restarts: dict[str, int] = {}
         self.scorer: ServiceProcess | None = None
+        self.closing = False  # set by close(): no restarts while everything is being stopped
         self._lock = threading.Lock()
         # Parent-death signals fire when the *thread* that forked dies: fork from one that lives on.
         self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spawner")
@@ -114,6 +115,8 @@ class LocalFleet(Fleet):
 
     def restart_editor(self, endpoint: Endpoint) -> Endpoint | None:
         with self._lock:
+            if self.closing:
+                return None
             count = self.restarts.get(endpoint.name, 0)
             if count >= MAX_RESTARTS_PER_EDITOR:
                 return None
@@ -178,6 +181,7 @@ class LocalFleet(Fleet):
             self._stop_all([self.scorer])
 
     def close(self) -> None:
+        self.closing = True
         self._stop_all(list(self.editors.values()) + ([self.scorer] if self.scorer else []))
         self._spawner.shutdown(wait=False)
 

@@ -3,7 +3,7 @@ real CLI as a subprocess, real kills. Runs are shared between assertions to keep
 
   run A: the example config (10 samples, 2 CPU editors, tiny judge); one editor SIGKILLed mid-run.
   run B: 1 editor, 4 example samples + 1 oversized one the editor refuses; the CLI is SIGKILLed
-         while editing, rerun, SIGKILLed while judging, rerun.
+         while editing, rerun, SIGTERMed while editing, rerun, SIGKILLed while judging, rerun.
 """
 
 from __future__ import annotations
@@ -209,7 +209,17 @@ def run_b(tmp_path_factory, run_a):
         result["edits_after_kill_1"] = len(lines(out / "edits.jsonl"))
         # the editor goes with its orchestrator (parent-death signal), not left running
         wait_for(lambda: not pid_alive(editor_pid), 60, "the orphaned editor to exit")
-        # 2. rerun, killed while judging
+        # 2. rerun, SIGTERM while editing: a clean stop, services down, nothing recorded as failed
+        cli = Cli(args, base / "cli-term.log")
+        wait_for(lambda: len(lines(out / "edits.jsonl")) > result["edits_after_kill_1"], 240, "one more edit",
+                 cli.proc, cli.log)
+        editor_pid = processes(out)["editor CPU 0"]["pid"]
+        cli.proc.send_signal(signal.SIGTERM)
+        result["term_output"] = cli.wait(timeout=120)
+        result["term_rc"] = cli.proc.returncode
+        result["term_editor_alive"] = pid_alive(editor_pid)
+        result["edits_after_term"] = len(lines(out / "edits.jsonl"))
+        # 3. rerun, killed while judging
         cli = Cli(args, base / "cli-2.log")
         wait_for(lambda: lines(out / "scores.jsonl"), 300, "the first score", cli.proc, cli.log)
         scorer_pid = processes(out)["scorer"]["pid"]
@@ -217,7 +227,7 @@ def run_b(tmp_path_factory, run_a):
         result["output_2"] = cli.log.read_text()
         result["scores_after_kill_2"] = len(lines(out / "scores.jsonl"))
         wait_for(lambda: not pid_alive(scorer_pid), 60, "the orphaned scorer to exit")
-        # 3. rerun to completion
+        # 4. rerun to completion
         cli = Cli(args, base / "cli-3.log")
         result["output_3"] = cli.wait()
         result["rc"] = cli.proc.returncode
@@ -230,13 +240,22 @@ def test_run_b_killed_twice_then_rerun_completes_without_doing_anything_twice(ru
     out = run_b["out"]
     assert run_b["rc"] == 0, run_b["output_3"]
     assert 2 <= run_b["edits_after_kill_1"] < 5
-    assert "Resuming: " in run_b["output_2"] and f"{run_b['edits_after_kill_1']} edit(s) done" in run_b["output_2"]
+    assert f"Resuming: {run_b['edits_after_term']} edit(s) done" in run_b["output_2"]
     assert 1 <= run_b["scores_after_kill_2"] < 4
     edit_lines, score_lines = lines(out / "edits.jsonl"), lines(out / "scores.jsonl")
     assert Counter(l["id"] for l in edit_lines) == Counter(
         {"phys-01": 1, "phys-02": 1, "env-01": 1, "env-02": 1, "big-01": 1})
     assert Counter(l["id"] for l in score_lines) == Counter({"phys-01": 1, "phys-02": 1, "env-01": 1, "env-02": 1})
     assert "Resuming: 4 edit(s) done, 1 recorded failure(s) kept" in run_b["output_3"]
+
+
+def test_run_b_sigterm_stops_services_in_order_and_records_nothing_false(run_b):
+    assert run_b["term_rc"] == 130, run_b["term_output"]
+    assert "Interrupted: services stopped. Rerun the same command to resume." in run_b["term_output"]
+    assert "Traceback" not in run_b["term_output"]
+    assert not run_b["term_editor_alive"]  # stopped and waited for before the CLI exited
+    assert f"Resuming: {run_b['edits_after_kill_1']} edit(s) done" in run_b["term_output"]
+    assert not [l for l in lines(run_b["out"] / "edits.jsonl") if l["status"] == "failed" and l["id"] != "big-01"]
 
 
 def test_run_b_permanent_failure_is_recorded_and_counted(run_b):

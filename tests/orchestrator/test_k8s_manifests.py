@@ -225,3 +225,14 @@ def test_dockerfiles_exec_entrypoint_own_requirements_only(service):
     assert ("requirements-torch.txt" in text) == (service != "orchestrator")
     assert re.search(r"^ARG BASE_IMAGE=", text, re.M)
     assert "PYTHONPATH=/app:/app/gen" in text
+
+
+def test_orchestrator_image_has_every_service_module_the_orchestrator_imports():
+    text = (REPO / "docker" / "orchestrator.Dockerfile").read_text()
+    copied = {f"{pkg}/{mod}" for line in re.findall(r"^COPY (.+) /app/\w+_service/$", text, re.M)
+              for pkg, mod in (p.split("/") for p in line.split())}
+    imported = set()
+    for path in (REPO / "orchestrator").rglob("*.py"):
+        for pkg, mod in re.findall(r"^\s*from (editor_service|scorer_service)\.(\w+) import", path.read_text(), re.M):
+            imported.add(f"{pkg}/{mod}.py")
+    assert imported and imported | {"editor_service/__init__.py", "scorer_service/__init__.py"} <= copied

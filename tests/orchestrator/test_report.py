@@ -57,7 +57,7 @@ def test_report_command_rebuilds_summary_and_html(tmp_path):
     assert page.count("data:image/jpeg;base64,") == 3 + 2  # 3 sources, 2 edits (s2's edit failed)
     assert "INVALID_ARGUMENT: source_image: 300x300" in page and "PARSE_FAILED" in page and "raw reply: gibberish ∂∂" in page
     assert "Macro mean" in page and "Micro mean" in page
-    assert "[Qwen3-VL Scoring] Completed!" in result.output and "物理" in result.output
+    assert result.output.startswith("=" * 70 + "\nSummary\n") and "物理" in result.output
 
 
 def test_report_survives_a_moved_benchmark(tmp_path):
