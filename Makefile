@@ -8,7 +8,7 @@ ORCH_PY := $(VENV)/orchestrator/bin/python
 PIP_FLAGS := -q --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: setup venvs protos models test test-editor test-scorer test-orchestrator run images clean
+.PHONY: setup venvs protos models test test-editor test-scorer test-orchestrator run images wheelhouse container-demo clean
 
 setup: venvs protos models
 
@@ -69,6 +69,25 @@ test-orchestrator: setup
 RUN_ARGS ?=
 run: setup
 	$(ORCH_PY) -m orchestrator run --config examples/config.yaml $(RUN_ARGS)
+
+# -- containers (docker/, README "Containers") ----------------------------------------------------
+# Wheels for the images, resolved once on the host (Python 3.11, like the images' base); the image
+# builds install from here with --no-index. Engine, base and names: see docker/build-images.sh.
+WHEELHOUSE := .cache/wheelhouse
+SERVICE_REQUIREMENTS := requirements-torch.txt editor_service/requirements.txt scorer_service/requirements.txt orchestrator/requirements.txt
+wheelhouse: $(WHEELHOUSE)/.stamp
+$(WHEELHOUSE)/.stamp: $(SERVICE_REQUIREMENTS)
+	mkdir -p $(WHEELHOUSE)
+	$(PYTHON) -m pip wheel $(PIP_FLAGS) -w $(WHEELHOUSE) $(addprefix -r ,$(SERVICE_REQUIREMENTS))
+	touch $@
+
+images: protos wheelhouse
+	docker/build-images.sh
+
+# Editor + scorer containers with the tiny models, the example benchmark through the orchestrator
+# container (static fleet), and a SIGTERM check. Minutes: not part of `make test`.
+container-demo: images models
+	docker/demo.sh
 
 clean:
 	rm -rf gen models/tiny-* $(VENV)

@@ -7,7 +7,7 @@ set -euo pipefail
 
 image=${1:?usage: make-base.sh IMAGE [MIRROR]}
 mirror=${2:-http://deb.debian.org/debian}
-engine=${CONTAINER_ENGINE:-$(command -v podman || command -v docker)}
+engine=${CONTAINER_ENGINE:-podman}
 work=$(mktemp -d "${TMPDIR:-/tmp}/editfleet-base.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 

@@ -21,6 +21,9 @@ RUN --mount=type=bind,source=.cache/wheelhouse,target=/wheels \
 COPY editfleet_common /app/editfleet_common
 COPY gen /app/gen
 COPY orchestrator /app/orchestrator
+# The services' torch-free client libraries, and nothing else of the services.
+COPY editor_service/__init__.py editor_service/client.py /app/editor_service/
+COPY scorer_service/__init__.py scorer_service/client.py /app/scorer_service/
 
 ENV PYTHONPATH=/app:/app/gen \
     PYTHONUNBUFFERED=1 \
