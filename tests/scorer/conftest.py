@@ -8,12 +8,17 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from editfleet_common.images import encode_png
 from editfleet_common.launch import REPO_ROOT, ServiceProcess, free_port, venv_python
 
 TEST_PROTOCOLS = Path(__file__).resolve().parent / "protocols"
+
+# In-process model work (teaching the tiny judge, judge-core tests) on one thread: on a small shared
+# machine more threads only spin against each other (10x slower under load). Servers get --threads 1.
+torch.set_num_threads(1)
 
 
 def png(size=(64, 64), color=(200, 30, 30)) -> bytes:
