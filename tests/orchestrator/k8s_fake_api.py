@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -99,7 +100,8 @@ class FakeKubeAPI:
         self.statefulsets[sts["metadata"]["name"]] = sts
         self.scenarios[sts["metadata"]["name"]] = scenario or Scenario()
 
-    def start(self) -> "FakeKubeAPI":
+    def start(self, tls: tuple[str, str] | None = None) -> "FakeKubeAPI":
+        """Serve plain HTTP, or HTTPS with tls=(certfile, keyfile) as in a cluster."""
         api = self
 
         class Handler(_Handler):
@@ -107,13 +109,23 @@ class FakeKubeAPI:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         threading.Thread(target=self._control_loop, daemon=True).start()
         return self
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
 
     def kubeconfig(self, path) -> str:
         path.write_text(json.dumps({
@@ -366,7 +378,8 @@ class _Handler(BaseHTTPRequestHandler):
                                self.headers.get("Content-Type"), body)
         with self.fake.cond:
             self.fake.requests.append(self._record)
-        if self.headers.get("Authorization") != f"Bearer {self.fake.token}":
+        scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or token.strip() != self.fake.token:  # the scheme is case-insensitive
             self._send(401, status_body(401, "Unauthorized", "Unauthorized"))
             return None
         return url.path.strip("/").split("/"), self._record.query, body

@@ -5,6 +5,7 @@ k8s/base renders to. No cluster here: pods are simulated, nothing is scheduled o
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from types import SimpleNamespace
 
@@ -188,3 +189,56 @@ def test_no_api_server_is_a_clear_error(cluster):
     api.stop()
     with pytest.raises(FleetError, match="cannot reach the API server"):
         fleet.start_editors(1)
+
+
+def test_in_cluster_credentials_over_tls(tmp_path, monkeypatch):
+    """The Job's path: service-account token, CA and namespace files, HTTPS to the API server."""
+    from kubernetes.config import incluster_config
+
+    from orchestrator.fleet import kubernetes as k8s_fleet
+
+    cert, key = tmp_path / "ca.crt", tmp_path / "tls.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    docs = render(BASE)
+    api = FakeKubeAPI(role_rules=base_role_rules(), namespace=NS)
+    api.add_statefulset(find(docs, "StatefulSet", "editor"), Scenario(ready_after_s=0.1, terminate_after_s=0.1))
+    api.add_statefulset(find(docs, "StatefulSet", "scorer"))
+    api.start(tls=(str(cert), str(key)))
+    try:
+        (tmp_path / "token").write_text(api.token)
+        (tmp_path / "namespace").write_text(NS)
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(api.port))
+        monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(tmp_path / "token"))
+        monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(cert))
+        monkeypatch.setattr(k8s_fleet, "IN_CLUSTER_NAMESPACE_FILE", tmp_path / "namespace")
+        config = SimpleNamespace(fleet=SimpleNamespace(kind="kubernetes", options={"ready_timeout_s": 10}))
+        fleet = make_fleet(config, tmp_path)
+        assert fleet.namespace == NS
+        assert [e.address for e in fleet.start_editors(1)] == [f"editor-0.editor.{NS}.svc:50051"]
+        fleet.close()
+        assert api.pod_names("editor") == []
+        assert [r for r in api.requests if r.status in (401, 403)] == []
+    finally:
+        api.stop()
+
+
+def test_the_stand_in_serves_objects_shaped_like_the_real_api(cluster):
+    """Every pod state and Scale the stand-in produced in these scenarios validates against the
+    Kubernetes schema (strict: no unknown fields), so the fleet is tested on well-formed objects."""
+    import kubernetes_validate
+
+    version = kubernetes_validate.latest_version()
+    for outcome in ("ready", "unschedulable", "image_pull", "crash_loop"):
+        api, fleet = cluster(editor=Scenario(outcome=outcome), ready_timeout_s=0.6, stuck_after_s=0.3)
+        try:
+            fleet.start_editors(1)
+        except FleetError:
+            pass
+        fleet.close()
+        assert api.events, outcome
+        for _rv, _kind, pod in api.events:
+            kubernetes_validate.validate(pod, version, strict=True)
+        kubernetes_validate.validate(api.scale_of(api.statefulsets["editor"]), version, strict=True)
