@@ -146,7 +146,10 @@ def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict,
     t2 = time.monotonic()
     fleet.stop_editors()
     session["editors_down_s"] = round(time.monotonic() - t2, 2)
-    ui.print(f"Editors to zero: all editors stopped and exited in {session['editors_down_s']:.1f}s")
+    if fleet.stops_services:
+        ui.print(f"Editors to zero: all editors stopped and exited in {session['editors_down_s']:.1f}s")
+    else:
+        ui.print(f"Editors left running ({config.fleet.kind} fleet: stopping them is up to whoever runs them)")
     session["_edits_ended"] = t2
     if outcome.remaining:
         raise RunError(
@@ -165,7 +168,7 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
         ui.print(f"Judging: nothing to do ({len(keep)} sample(s) already scored)")
         return
     t0 = time.monotonic()
-    ui.print(f"Starting the judge ({config.judge.model}) for {len(todo_ids)} sample(s)...")
+    ui.print(f"Starting the judge ({config.judge.model or config.fleet.kind + ' fleet'}) for {len(todo_ids)} sample(s)...")
     endpoint = fleet.start_scorer()
     session["scorer_up_s"] = round(time.monotonic() - t0, 2)
     swap = ""

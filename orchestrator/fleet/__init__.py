@@ -16,7 +16,13 @@ from .base import Endpoint, Fleet, FleetError
 def _local(config, logs_dir: Path) -> Fleet:
     from .local import LocalFleet
 
-    return LocalFleet(config, logs_dir)
+    options = config.fleet.options
+    unknown = set(options) - {"start_timeout_s", "stop_grace_s"}
+    if unknown:
+        raise FleetError(f"fleet.options for the local fleet: unknown {', '.join(sorted(unknown))} "
+                         "(known: start_timeout_s, stop_grace_s)")
+    return LocalFleet(config, logs_dir, start_timeout=float(options.get("start_timeout_s", 900)),
+                      stop_grace=float(options.get("stop_grace_s", 60)))
 
 
 def _static(config, logs_dir: Path) -> Fleet:

@@ -18,6 +18,9 @@ class Endpoint:
 
 
 class Fleet(ABC):
+    # False where the services belong to someone else (static addresses): nothing is stopped.
+    stops_services: bool = True
+
     @abstractmethod
     def start_editors(self, count: int) -> list[Endpoint]:
         """Bring up `count` editors and return once each one is SERVING."""

@@ -24,7 +24,7 @@ PACKAGES = ("torch", "torchvision", "diffusers", "transformers", "accelerate", "
 
 
 class LocalFleet(Fleet):
-    def __init__(self, config, logs_dir: Path, *, start_timeout: float = 600.0, stop_grace: float = 60.0):
+    def __init__(self, config, logs_dir: Path, *, start_timeout: float = 900.0, stop_grace: float = 60.0):
         self.config = config
         self.logs_dir = Path(logs_dir)
         self.start_timeout = start_timeout

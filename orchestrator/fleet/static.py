@@ -13,6 +13,8 @@ from .base import Endpoint, Fleet, FleetError
 
 
 class StaticFleet(Fleet):
+    stops_services = False
+
     def __init__(self, editor_addresses: list[str], scorer_address: str | None, *, wait_timeout: float = 120.0):
         self.editor_addresses = list(editor_addresses)
         self.scorer_address = scorer_address

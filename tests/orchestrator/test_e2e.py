@@ -275,3 +275,39 @@ def test_one_editor_and_two_editors_give_byte_identical_images(run_a, run_b):
         a = (run_a["out"] / "edits" / category / f"{sample_id}.png").read_bytes()
         b = (run_b["out"] / "edits" / category / f"{sample_id}.png").read_bytes()
         assert a == b, sample_id
+
+
+# -- static fleet ------------------------------------------------------------------------------
+def test_static_fleet_uses_given_services_and_stops_none(tmp_path, run_b):
+    """Services someone else started (here: the test) are used by address and left running."""
+    from editfleet_common.launch import ServiceProcess, free_port, venv_python
+
+    port_e, port_s = free_port(), free_port()
+    editor = ServiceProcess("editor", [venv_python("editor"), "-m", "editor_service", "--model", str(TINY_EDITOR),
+                                       "--device", "cpu", "--port", str(port_e), "--threads", "1"],
+                            port_e, log_path=tmp_path / "editor.log")
+    scorer = ServiceProcess("scorer", [venv_python("scorer"), "-m", "scorer_service", "--model", str(TINY_JUDGE),
+                                       "--device", "cpu", "--port", str(port_s), "--threads", "2"],
+                            port_s, log_path=tmp_path / "scorer.log")
+    try:
+        editor.start()
+        scorer.start()
+        out = tmp_path / "out"
+        done = subprocess.run(
+            orchestrator_cmd("run", "--benchmark", str(EXAMPLE), "--limit", "2", "--steps", "2", "--size", "256",
+                             "--negative-prompt", " ", "--guidance", "4", "--fleet", "static",
+                             "--editor-address", editor.address, "--scorer-address", scorer.address,
+                             "--output", str(out), "--progress", "plain"),
+            cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "Editors left running (static fleet" in done.stdout
+        assert editor.alive() and scorer.alive()
+        assert len(lines(out / "edits.jsonl")) == 2 and len(lines(out / "scores.jsonl")) == 2
+        # the same seed and settings as run B's editor: the same bytes, whoever runs the editor
+        for sample_id in ("phys-01", "phys-02"):
+            assert (out / "edits" / "physical" / f"{sample_id}.png").read_bytes() == \
+                (run_b["out"] / "edits" / "physical" / f"{sample_id}.png").read_bytes()
+        assert json.loads((out / "manifest.json").read_text())["fleet"]["kind"] == "static"
+    finally:
+        editor.stop(10)
+        scorer.stop(10)
