@@ -78,3 +78,17 @@ def read_log(proc: ServiceProcess) -> str:
 def pytest_configure(config):
     # The services run in their own processes; keep this one from fighting them for the 2 cores.
     os.environ.setdefault("OMP_NUM_THREADS", THREADS)
+
+
+def wait_for_log(proc: ServiceProcess, pattern: str, timeout: float = 30.0):
+    """The first match of `pattern` in the service log, waiting for it to be written."""
+    import re
+    import time
+
+    until = time.monotonic() + timeout
+    while True:
+        found = re.search(pattern, read_log(proc))
+        if found or time.monotonic() > until:
+            assert found, f"{pattern!r} not in the log:\n{read_log(proc)[-3000:]}"
+            return found
+        time.sleep(0.2)

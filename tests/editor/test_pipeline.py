@@ -20,7 +20,7 @@ from editor_service.pipeline import (
     resolve_config_dir,
 )
 
-from .conftest import big_png, photo_like_png, png_bytes, zero_width_png
+from .conftest import big_png, photo_like_png, zero_width_png
 
 
 @pytest.fixture(scope="module")
