@@ -8,6 +8,8 @@ set -euo pipefail
 image=${1:?usage: make-base.sh IMAGE [MIRROR]}
 mirror=${2:-http://deb.debian.org/debian}
 engine=${CONTAINER_ENGINE:-podman}
+command -v debootstrap >/dev/null || { echo "make-base.sh: needs debootstrap (apt-get install debootstrap)" >&2; exit 1; }
+[[ $(id -u) == 0 ]] || { echo "make-base.sh: debootstrap needs root" >&2; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/editfleet-base.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
