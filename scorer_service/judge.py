@@ -257,7 +257,7 @@ class Judge:
         self.max_new_tokens = max_new_tokens
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
-        self._trees: dict[tuple, ScoreTokenTree] = {}
+        self._trees: dict[tuple, ScoreTokenTree | None] = {}
         self._digit_start: torch.Tensor | None = None
         self._lock = threading.Lock()  # one batch on the device at a time
         gen = model.generation_config
@@ -430,15 +430,21 @@ class Judge:
         new_tokens = out[:, inputs["input_ids"].shape[1]:]  # trim the prompt (left-padded: same length)
         return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
 
-    def _tree(self, protocol: Protocol, question: Question) -> ScoreTokenTree:
+    def _tree(self, protocol: Protocol, question: Question) -> ScoreTokenTree | None:
+        """The score token tree for a question, or None where this tokenizer cannot give one (then
+        results carry no expected score; said once in the log)."""
         key = (question.expected_score_prefix, protocol.low, protocol.high)
         if key not in self._trees:
             if self._digit_start is None:
                 n = len(self.tokenizer)
                 texts = self.tokenizer.batch_decode([[i] for i in range(n)])
                 self._digit_start = torch.tensor([bool(t) and t[0].isdigit() for t in texts])
-            self._trees[key] = ScoreTokenTree(self.tokenizer, question.expected_score_prefix, protocol.low,
-                                              protocol.high, self._digit_start)
+            try:
+                self._trees[key] = ScoreTokenTree(self.tokenizer, question.expected_score_prefix, protocol.low,
+                                                  protocol.high, self._digit_start)
+            except ValueError as exc:
+                log.warning("protocol %s: no expected score with this tokenizer: %s", protocol.name, exc)
+                self._trees[key] = None
         return self._trees[key]
 
     @torch.inference_mode()
@@ -449,6 +455,8 @@ class Judge:
         for idx, prompt in enumerate(prompts):
             if prompt.question.expected_score_prefix is not None:
                 tree = self._tree(samples[prompt.sample_index].protocol, prompt.question)
+                if tree is None:
+                    continue
                 groups.setdefault(id(tree), []).append(idx)
                 trees[id(tree)] = tree
         results: dict[int, float | None] = {}

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 import queue
+from concurrent.futures import CancelledError
 import threading
 import time
 
 import grpc
 from editfleet.v1 import common_pb2, scorer_pb2, scorer_pb2_grpc
 
-from editfleet_common.errors import EditfleetError, InvalidInput, NotReady
+from editfleet_common.errors import Cancelled, EditfleetError, InvalidInput, NotReady
 
 from .batcher import Batcher, Completed
 from .judge import (
@@ -114,7 +115,10 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
         sample = self._prepare(request)
         future = batcher.submit(sample)
         context.add_callback(future.cancel)  # a caller that hangs up frees its place in the queue
-        completed = future.result()
+        try:
+            completed = future.result()
+        except CancelledError:
+            raise Cancelled("the call was cancelled before its batch ran") from None
         return to_result(self._finish(completed, submitted))
 
     def ScoreStream(self, request_iterator, context):
