@@ -48,7 +48,7 @@ models/tiny-qwen-image-edit/.done: tools/make_tiny_qwen_image_edit.py tools/tiny
 	$(EDITOR_PY) tools/make_tiny_qwen_image_edit.py models/tiny-qwen-image-edit
 	touch $@
 
-models/tiny-qwen3-vl/.done: tools/make_tiny_qwen3_vl.py tools/tiny_tokenizer.py $(VENV)/scorer/.installed
+models/tiny-qwen3-vl/.done: tools/make_tiny_qwen3_vl.py tools/tiny_tokenizer.py scorer_service/configs/qwen3-vl-8b/chat_template.jinja $(VENV)/scorer/.installed
 	$(SCORER_PY) tools/make_tiny_qwen3_vl.py models/tiny-qwen3-vl
 	touch $@
 
