@@ -17,9 +17,10 @@ from .benchmarks import BenchmarkError, load_benchmark
 from .config import ConfigError, build_config, load_yaml, merge_overrides, parse_size
 from .fleet import FleetError
 from .results import ResultsError
+from .scoring import ScoringError
 from .ui import make_ui
 
-USER_ERRORS = (ConfigError, BenchmarkError, FleetError, ResultsError)
+USER_ERRORS = (ConfigError, BenchmarkError, FleetError, ResultsError, ScoringError)
 
 
 def _fail(exc: BaseException) -> click.ClickException:
@@ -49,6 +50,8 @@ def _guarded(fn):
         return fn()
     except (RunError, *USER_ERRORS) as exc:
         raise _fail(exc) from None
+    except OSError as exc:  # disk full, permissions, a file removed under the run: a message, not a traceback
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
     except KeyboardInterrupt:
         click.echo("\nInterrupted: services stopped. Rerun the same command to resume.", err=True)
         sys.exit(130)
@@ -218,7 +221,7 @@ def score(run_dir, judge_model, protocol, max_batch, judge_load_format, gpu, fle
             raise click.UsageError("--output must differ from RUN_DIR (re-judged scores get their own folder)")
         ui = make_ui(new.progress)
         result = execute(new, stages=("score",), retry_failed=retry_failed, ui=ui, edits_from=source.resolve(),
-                         extra_manifest={"rejudge_of": str(source.resolve())})
+                         extra_manifest={"rejudge_of": str(source.resolve()), "editor": manifest.get("editor")})
         sys.exit(result.exit_code)
 
     _guarded(body)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import grpc
 
-from . import manifest as mf
-from . import ui as ui_lines
 from editor_service.client import EditError, EditorClient
 from scorer_service.client import ScorerClient, info_to_dict
 
+from . import manifest as mf
+from . import ui as ui_lines
 from .benchmarks import Benchmark, BenchmarkError, Sample, load_benchmark
 from .config import RunConfig, build_config
 from .dispatch import Dispatcher
@@ -79,7 +79,8 @@ def open_run_dir(config: RunConfig, benchmark: Benchmark, *, edits_from: Path | 
         "seed_derivation": "sha256(f'{base_seed}:{sample_id}')[:8] big-endian, & (2**63-1)",
         "benchmark": benchmark.describe(),
         "git": mf.git_state(),
-        "packages": {"orchestrator": mf.orchestrator_packages()},
+        # service environments are added by the fleet when services start (kept from earlier sessions)
+        "packages": {**(prior or {}).get("packages", {}), "orchestrator": mf.orchestrator_packages()},
         "host": mf.host(),
         "devices": {"gpus": config.devices.gpus, "editors": config.editor_count, "judge_gpu": config.devices.judge_gpu},
         **(extra or {}),
@@ -244,9 +245,8 @@ def finish(config: RunConfig, run_dir: RunDir, manifest: dict, samples: list[Sam
            *, title: str = "Summary") -> dict:
     edits, scores = current_results(run_dir, samples)
     summary = summarize(samples, edits, scores, failures_as=config.judge.failures)
-    summary["run"] = {"output": str(run_dir.path), "judge": config.judge.model, "protocol": manifest.get(
-        "protocol_sha256") and (manifest.get("judge") or {}).get("protocol", {}).get("name"),
-                      "editor": config.editor.model}
+    summary["run"] = {"output": str(run_dir.path), "editor": config.editor.model, "judge": config.judge.model,
+                      "protocol": ((manifest.get("judge") or {}).get("protocol") or {}).get("name")}
     write_json_atomic(run_dir.summary_path, summary)
     write_report(run_dir, samples, edits, scores, summary, manifest)
     ui.print(ui_lines.summary_block(summary, title))

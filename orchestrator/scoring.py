@@ -22,6 +22,10 @@ from .results import RunDir
 from . import ui as ui_lines
 
 
+class ScoringError(Exception):
+    """A problem on the orchestrator's side of the judging phase (named sample, no retry)."""
+
+
 @dataclass
 class ScoreItem:
     index: int        # position in this scoring pass: the number in "[Sample   i]"
@@ -135,6 +139,8 @@ class Scorer:
         slots = threading.Semaphore(self.max_in_flight)
         stop = threading.Event()
 
+        local_error: list[BaseException] = []
+
         def requests():
             for item in items:
                 while not slots.acquire(timeout=0.5):
@@ -142,7 +148,12 @@ class Scorer:
                         return
                 if stop.is_set():
                     return
-                yield build_score_request(item, self.protocol)
+                try:
+                    request = build_score_request(item, self.protocol)
+                except OSError as exc:  # our side (a file gone): not the judge's fault, say so
+                    local_error.append(ScoringError(f"sample {item.sample.id!r}: cannot read its images: {exc}"))
+                    return
+                yield request
 
         client = self.client_factory(address)
         try:
@@ -159,8 +170,12 @@ class Scorer:
                 else:
                     outcome.failed += 1
                 printer.add(item.index, record)
+            if local_error:
+                raise local_error[0]
             return "stream ended early" if left else ""
         except grpc.RpcError as exc:
+            if local_error:
+                raise local_error[0] from None
             return f"{exc.code().name}: {exc.details()}"
         finally:
             stop.set()
