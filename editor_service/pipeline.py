@@ -500,11 +500,7 @@ def hash_files(root: Path, *, config_only: bool = False) -> str:
         return cache_file.read_text().strip()
     total = hashlib.sha256()
     for f in files:
-        digest = hashlib.sha256()
-        with open(f, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        total.update(f"{f.relative_to(root).as_posix()}\t{digest.hexdigest()}\n".encode())
+        total.update(f"{f.relative_to(root).as_posix()}\t{_file_sha256(f)}\n".encode())
     value = total.hexdigest()
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
@@ -516,22 +512,36 @@ def hash_files(root: Path, *, config_only: bool = False) -> str:
     return value
 
 
+def _file_sha256(path: Path) -> str:
+    # In the HF hub cache, large files are symlinks to blobs named by their sha256: no need to
+    # read 50 GB of weights to know it (the same digest a local copy of the files would give).
+    if path.is_symlink():
+        target = Path(os.path.realpath(path))
+        if target.parent.name == "blobs" and len(target.name) == 64 and all(c in "0123456789abcdef" for c in target.name):
+            return target.name
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _cache_dir() -> Path:
     return Path(os.environ.get("EDITFLEET_CACHE_DIR") or Path.home() / ".cache" / "editfleet")
 
 
 def model_revision_and_hash(model: str, revision: str | None) -> tuple[str, str]:
-    """(HF snapshot hash, "") for hub models; ("", sha256 of the files) for local directories."""
+    """(revision, content hash): the HF snapshot commit (hub models) and sha256 over the files."""
     if Path(model).is_dir():
         return "", hash_files(Path(model))
     try:
         from huggingface_hub import snapshot_download
 
         snapshot = snapshot_download(model, revision=revision, local_files_only=True)
-        return Path(snapshot).name, ""
-    except Exception as exc:  # noqa: BLE001 - the identity is still useful without a revision
-        log.warning("could not resolve the snapshot revision of %s: %s", model, exc)
+    except Exception as exc:  # noqa: BLE001 - the identity is still useful without them
+        log.warning("could not resolve the snapshot of %s: %s", model, exc)
         return revision or "", ""
+    return Path(snapshot).name, hash_files(Path(snapshot))
 
 
 # -------------------------------------------------------------------- dummy load

@@ -182,3 +182,37 @@ def test_shipped_configs_are_the_real_architecture():
 def test_unknown_dummy_model_is_not_found():
     with pytest.raises(NotFound, match="no-such/model"):
         resolve_config_dir("no-such/model")
+
+
+def _as_hub_cache(model_dir, cache, repo_id, commit):
+    """Lay `model_dir` out the way huggingface_hub caches a download (blobs + snapshot links)."""
+    import hashlib
+    import os
+
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    for path in sorted(p for p in model_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        shutil.copyfile(path, repo / "blobs" / digest)
+        link = repo / "snapshots" / commit / path.relative_to(model_dir)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(os.path.relpath(repo / "blobs" / digest, link.parent), link)
+
+
+def test_hub_model_identity_has_snapshot_revision_and_content_hash(tiny_model, tmp_path, monkeypatch):
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    _as_hub_cache(tiny_model, tmp_path / "hub", "editfleet/tiny-qwen-image-edit", commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("EDITFLEET_CACHE_DIR", str(tmp_path / "cache"))
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+
+    loaded = EditPipeline.load("editfleet/tiny-qwen-image-edit", device="cpu", threads=2)
+    assert loaded.identity.revision == commit
+    # the hash of the linked blobs equals the hash of the same files in a plain directory
+    assert loaded.identity.content_hash == hash_files(tiny_model)
