@@ -492,6 +492,7 @@ class Judge:
         return out.logits[:, -keep:]
 
     def _score_batch(self, samples: list[PreparedSample]) -> list[ScoreOutcome]:
+        started = time.monotonic()
         prompts = self._prompts(samples)
         texts = self._generate(prompts)
         raw: list[list[str]] = [[t] for t in texts]
@@ -534,6 +535,9 @@ class Judge:
                 outcome.score, outcome.sub_scores = protocol.combine_scores(scores)
                 outcome.response = "\n".join(parsed[i].response for i in mine if parsed[i].response)
             outcomes.append(outcome)
+        ok = sum(o.status == STATUS_OK for o in outcomes)
+        log.info("batch: %d sample(s), %d prompt(s), %d re-asked, %d OK, %d PARSE_FAILED in %.2fs",
+                 len(samples), len(prompts), len(retry), ok, len(outcomes) - ok, time.monotonic() - started)
         return outcomes
 
 
