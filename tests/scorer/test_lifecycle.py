@@ -96,3 +96,35 @@ def test_client_and_package_import_without_torch():
     proc = subprocess.run([venv_python("orchestrator"), "-c", code], cwd=REPO_ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_a_full_queue_refuses_unary_calls_with_resource_exhausted(tiny_judge_dir, tmp_path):
+    process = start_scorer(tiny_judge_dir, tmp_path / "scorer.log", "--max-queue", "1", "--max-batch", "1",
+                           "--max-wait-ms", "0")
+    outcomes = []
+    lock = threading.Lock()
+
+    def call(i):
+        with ScorerClient(process.address) as client:
+            try:
+                r = client.score(f"q{i}", edited_image=png(), instruction="x",
+                                 variables={"original_description": "y"}, timeout=60)
+                outcome = status_name(r)
+            except grpc.RpcError as exc:
+                outcome = exc.code().name
+                assert "queue is full" in exc.details()
+        with lock:
+            outcomes.append(outcome)
+
+    try:
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        process.stop(grace=20)
+    assert len(outcomes) == 8
+    assert "RESOURCE_EXHAUSTED" in outcomes
+    assert "PARSE_FAILED" in outcomes  # the ones admitted were judged
+    assert set(outcomes) <= {"RESOURCE_EXHAUSTED", "PARSE_FAILED"}
