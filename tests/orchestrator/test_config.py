@@ -80,3 +80,14 @@ def test_cli_usage_errors_are_messages(tmp_path):
     assert result.exit_code == 1 and "--size must look like 512 or 512x384" in result.output
     for r in (result,):
         assert "Traceback" not in r.output
+
+
+def test_the_orchestrator_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, orchestrator.cli, orchestrator.run, orchestrator.fleet.local, orchestrator.fleet.static; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'diffusers')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
