@@ -124,6 +124,8 @@ class _Set:
 
 
 class KubernetesFleet(Fleet):
+    STOP_MARGIN_S = 30.0  # beyond a pod's terminationGracePeriodSeconds, before a scale-down is late
+
     def __init__(self, api_client, namespace: str, *, editor_statefulset: str = "editor",
                  scorer_statefulset: str = "scorer", editor_port: int | None = None,
                  scorer_port: int | None = None, cluster_domain: str = "", ready_timeout_s: float = 1200.0,
@@ -179,6 +181,9 @@ class KubernetesFleet(Fleet):
             port = named[0] if named else (ports[0].container_port if len(ports) == 1 else None)
         if port is None:
             raise FleetError(f"StatefulSet {name}: no container port named 'grpc'; set fleet.options.{role}_port")
+        if not spec.service_name:
+            raise FleetError(f"StatefulSet {name}: no serviceName, so its pods have no DNS names; "
+                             f"give it a headless Service (k8s/base/{role}.yaml)")
         grace = pod_spec.termination_grace_period_seconds
         self._sets[role] = _Set(
             name=name, service=spec.service_name, port=int(port),
@@ -315,15 +320,17 @@ class KubernetesFleet(Fleet):
 
     def _scale_down_and_wait(self, role: str) -> None:
         s = self._statefulset(role)
+        # Never give up before Kubernetes itself would have killed the pods (grace + a margin).
+        timeout_s = max(self.stop_timeout_s, s.grace_s + self.STOP_MARGIN_S)
 
         def on_timeout(pods):
-            return (f"{role} pods still present {self.stop_timeout_s:g}s after scaling {s.name} to 0 "
+            return (f"{role} pods still present {timeout_s:g}s after scaling {s.name} to 0 "
                     f"(their GPUs are not free yet):\n"
                     + "\n".join(f"  {n}: {describe_pod(p)}" for n, p in sorted(pods.items())))
 
         self._scale(role, 0)
         # Pods leave only once their containers have exited: no pod, no process, GPU memory free.
-        self._wait(s, lambda pods: not pods, self.stop_timeout_s, on_timeout)
+        self._wait(s, lambda pods: not pods, timeout_s, on_timeout)
         self._scaled.discard(role)
 
     # -- Fleet: editors ------------------------------------------------------------------------

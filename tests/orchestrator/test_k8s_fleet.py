@@ -242,3 +242,18 @@ def test_the_stand_in_serves_objects_shaped_like_the_real_api(cluster):
         for _rv, _kind, pod in api.events:
             kubernetes_validate.validate(pod, version, strict=True)
         kubernetes_validate.validate(api.scale_of(api.statefulsets["editor"]), version, strict=True)
+
+
+def test_pods_that_never_leave_are_reported_with_their_state(cluster, monkeypatch):
+    from orchestrator.fleet.kubernetes import KubernetesFleet
+
+    monkeypatch.setattr(KubernetesFleet, "STOP_MARGIN_S", 0.0)
+    api, fleet = cluster(editor=Scenario(ready_after_s=0.1, terminate_after_s=3600), stop_timeout_s=0.5)
+    api.statefulsets["editor"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 1
+    fleet.start_editors(1)
+    t0 = time.monotonic()
+    with pytest.raises(FleetError) as err:
+        fleet.stop_editors()
+    assert 1.0 <= time.monotonic() - t0 < 5, "waits out the pod's own grace period, not only stop_timeout_s"
+    assert "editor pods still present 1s after scaling editor to 0 (their GPUs are not free yet)" in str(err.value)
+    assert "editor-0: terminating (phase Running)" in str(err.value)
