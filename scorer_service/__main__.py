@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-wait-ms", type=float, default=50.0, help="how long a lone request waits for company")
     p.add_argument("--max-queue", type=int, default=256, help="waiting samples before RESOURCE_EXHAUSTED")
     p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--min-new-tokens", type=int, default=0,
+                   help="force replies to at least this many tokens (benchmarks: a fixed output length)")
+    p.add_argument("--max-attempts", type=int, choices=[1, 2], default=2,
+                   help="2: re-ask once with a stricter suffix when no score can be parsed")
     p.add_argument("--protocols-dir", action="append", default=[], help="extra protocol files (repeatable)")
     p.add_argument("--default-protocol", default="seed-0-10")
     p.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES)
@@ -115,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot load judge {args.model!r}: {type(exc).__name__}: {exc}", file=sys.stderr)
         host.stop()
         return 1
+    judge.max_attempts = args.max_attempts
+    if args.min_new_tokens:
+        judge.generation_config.min_new_tokens = args.min_new_tokens
     log.info("judge: %s", judge.identity)
     if not args.no_warmup:
         outcome = judge.score([_warmup_sample(registry)])[0]

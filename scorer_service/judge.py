@@ -255,6 +255,7 @@ class Judge:
         self.tokenizer.padding_side = "left"  # batched generation needs the prompt ends aligned
         self.identity = identity
         self.max_new_tokens = max_new_tokens
+        self.max_attempts = 2  # 1: no re-ask (benchmarks comparing against a loop that never re-asks)
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
         self._trees: dict[tuple, ScoreTokenTree | None] = {}
@@ -498,7 +499,7 @@ class Judge:
         raw: list[list[str]] = [[t] for t in texts]
         parsed = [parse_reply(t, len(p.question.scores), samples[p.sample_index].protocol.low,
                               samples[p.sample_index].protocol.high) for p, t in zip(prompts, texts)]
-        retry = [i for i, p in enumerate(parsed) if not p.ok]
+        retry = [i for i, p in enumerate(parsed) if not p.ok] if self.max_attempts > 1 else []
         if retry:
             strict_prompts = self._prompts(samples, strict=True)
             retry_texts = self._generate([strict_prompts[i] for i in retry])

@@ -1,0 +1,152 @@
+"""Editor speed in-process: reference diffusers vs the `default` and `fast` speed modes.
+
+Per mode: seconds per denoise step (median of step-to-step times, device-synchronised), seconds per
+image (whole pipeline call), and the output's difference from `reference` on the same seed.
+
+    python bench/editor_speed.py --model models/tiny-qwen-image-edit --device cpu --steps 2 --size 256  # dry run
+    python bench/editor_speed.py --load-format dummy --device cuda --steps 20 --size 1024 --out $OUT/editor_speed.json
+
+Fidelity of the fast mode on real weights (random weights give a numerical, not a perceptual, measure):
+
+    python bench/editor_speed.py --model Qwen/Qwen-Image-Edit --modes reference,fast --image your.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from bench.common import StepTimer, card_name, compare_images, git_commit, source_image, write_json  # noqa: E402
+from editor_service.speed import apply_speed_mode  # noqa: E402
+
+
+def load_pipeline(model: str, load_format: str, device: str, dtype: torch.dtype):
+    if load_format == "dummy":
+        from editor_service.pipeline import build_dummy_pipeline, resolve_config_dir
+
+        return build_dummy_pipeline(resolve_config_dir(model), torch.device(device), dtype)
+    from diffusers import DiffusionPipeline
+
+    return DiffusionPipeline.from_pretrained(model, torch_dtype=dtype).to(device)
+
+
+def run_edit(pipe, image, args, sync, *, steps: int, seed: int = 1234):
+    timer = StepTimer(sync)
+    sync()
+    t0 = time.perf_counter()
+    out = pipe(
+        image=image,
+        prompt=args.prompt,
+        negative_prompt=" ",
+        true_cfg_scale=args.cfg,
+        num_inference_steps=steps,
+        generator=torch.Generator("cpu").manual_seed(seed),
+        output_type="np",
+        callback_on_step_end=timer,
+    ).images[0]
+    sync()
+    total = time.perf_counter() - t0
+    per_step = timer.per_step()
+    return out, {
+        "image_s": total,
+        "step_s_median": float(np.median(per_step)) if per_step else float("nan"),
+        "step_s_mean": float(np.mean(per_step)) if per_step else float("nan"),
+        "denoise_s": timer.stamps[-1] - t0 if timer.stamps else float("nan"),
+        "steps": steps,
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="editor_service/configs/qwen-image-edit")
+    p.add_argument("--load-format", default="auto", choices=["auto", "dummy"])
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--dtype", default="bfloat16")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--size", type=int, default=1024)
+    p.add_argument("--cfg", type=float, default=4.0)
+    p.add_argument("--prompt", default="Change the sky to a sunset and make the car red.")
+    p.add_argument("--modes", default="reference,default,fast")
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--image", default=None, help="source image file (default: a drawn 1024² test image)")
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+
+    dtype = getattr(torch, args.dtype)
+    cuda = args.device.startswith("cuda")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    t0 = time.perf_counter()
+    pipe = load_pipeline(args.model, args.load_format, args.device, dtype)
+    load_s = time.perf_counter() - t0
+    if args.image:
+        from PIL import Image
+
+        image = Image.open(args.image).convert("RGB")
+    else:
+        image = source_image(args.size)
+    results = {
+        "bench": "editor_speed",
+        "card": card_name(),
+        "date": time.strftime("%Y-%m-%d"),
+        "git": git_commit(),
+        "command": " ".join(sys.argv),
+        "torch": torch.__version__,
+        "load_s": load_s,
+        "settings": {"size": args.size, "steps": args.steps, "true_cfg_scale": args.cfg, "dtype": args.dtype},
+        "modes": {},
+    }
+    if cuda:
+        results["memory_after_load_gb"] = torch.cuda.memory_allocated() / 1e9
+    reference_image = None
+    for mode in args.modes.split(","):
+        # Modes stack: default adds kernels/compile to reference, fast adds FP8 + cache to default.
+        applied = apply_speed_mode(pipe, mode) if mode != "fast" else _apply_fast_on_top(pipe)
+        t_warm = time.perf_counter()
+        run_edit(pipe, image, args, sync, steps=2)  # warm-up: compilation, autotuning, allocator
+        warm_s = time.perf_counter() - t_warm
+        runs = [run_edit(pipe, image, args, sync, steps=args.steps) for _ in range(args.repeats)]
+        out, timing = min(runs, key=lambda r: r[1]["image_s"])
+        row = {"applied": applied, "warmup_s": warm_s, **timing}
+        if cuda:
+            row["peak_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9
+        if reference_image is None:
+            reference_image = out
+        else:
+            row["vs_reference"] = compare_images(out, reference_image)
+        results["modes"][mode] = row
+        print(f"[{mode}] {timing['step_s_median']:.3f} s/step, {timing['image_s']:.2f} s/image", flush=True)
+    ref = results["modes"].get("reference")
+    if ref:
+        for mode, row in results["modes"].items():
+            row["speedup_step"] = ref["step_s_median"] / row["step_s_median"]
+            row["speedup_image"] = ref["image_s"] / row["image_s"]
+    write_json(args.out, results)
+    del pipe
+    gc.collect()
+    return 0
+
+
+def _apply_fast_on_top(pipe):
+    from editor_service import speed
+
+    if pipe.device.type != "cuda":
+        return {"speed_mode": "reference", "note": "fast needs CUDA"}
+    applied = speed._quantize_fp8(pipe.transformer)
+    from diffusers import FirstBlockCacheConfig
+
+    pipe.transformer.enable_cache(FirstBlockCacheConfig(threshold=speed.DEFAULT_CACHE_THRESHOLD))
+    applied["cache"] = f"first_block(threshold={speed.DEFAULT_CACHE_THRESHOLD})"
+    applied["speed_mode"] = "fast"
+    return applied
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
