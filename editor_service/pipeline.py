@@ -32,6 +32,7 @@ from editfleet_common.images import DEFAULT_MAX_PIXELS, decode_image, encode_png
 log = logging.getLogger(__name__)
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
+STAND_IN_TOKENIZER = "stand-in-tokenizer"  # configs/<this>: used where a config dir ships no vocabulary
 # Hub ids (and short names) whose real architecture ships in configs/ for --load-format dummy.
 SHIPPED_CONFIGS = {
     "Qwen/Qwen-Image-Edit": "qwen-image-edit",
@@ -565,8 +566,8 @@ def build_dummy_pipeline(config_dir: Path, device: torch.device, dtype: torch.dt
     Models are constructed directly on `device` in `dtype` (a 20B-parameter transformer never
     exists in fp32 on the CPU). Schedulers, processors and tokenizers load through their usual
     `from_pretrained`; where a config directory ships no tokenizer files (the real vocabulary
-    cannot be downloaded here), the project's tiny Qwen tokenizer stands in and the text
-    encoder's special-token ids are set to match it.
+    cannot be downloaded here), configs/stand-in-tokenizer (the project's tiny Qwen tokenizer)
+    stands in and the text encoder's special-token ids are set to match it.
     """
     import diffusers
     import transformers
@@ -606,7 +607,7 @@ def build_dummy_pipeline(config_dir: Path, device: torch.device, dtype: torch.dt
 
 
 def _add_missing_tokenizers(staged: Path, index: dict) -> dict[str, int]:
-    """Write the tiny tokenizer into tokenizer/processor folders that have no vocabulary.
+    """Copy the stand-in tokenizer into tokenizer/processor folders that have no vocabulary.
 
     Returns the special-token ids the text encoder must use with it ({} when nothing was added).
     """
@@ -620,10 +621,17 @@ def _add_missing_tokenizers(staged: Path, index: dict) -> dict[str, int]:
     ]
     if not needs:
         return {}
-    from tools.tiny_tokenizer import special_token_ids, train_tiny_qwen_tokenizer
+    from transformers import AutoTokenizer
 
-    tokenizer = train_tiny_qwen_tokenizer()
+    stand_in = CONFIGS_DIR / STAND_IN_TOKENIZER
     for name in needs:
-        tokenizer.save_pretrained(staged / name)
-    ids = special_token_ids(tokenizer)
-    return {k: ids[k] for k in ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")}
+        for f in stand_in.iterdir():
+            shutil.copy(f, staged / name / f.name)
+    tokenizer = AutoTokenizer.from_pretrained(stand_in)
+    tokens = {
+        "image_token_id": "<|image_pad|>",
+        "video_token_id": "<|video_pad|>",
+        "vision_start_token_id": "<|vision_start|>",
+        "vision_end_token_id": "<|vision_end|>",
+    }
+    return {key: tokenizer.convert_tokens_to_ids(token) for key, token in tokens.items()}

@@ -120,6 +120,7 @@ IMAGE_PROCESSOR = {
     "image_std": [0.26862954, 0.26130258, 0.27577711],
 }
 
+STAND_IN_TOKENIZER = "stand-in-tokenizer"
 VARIANTS = {"qwen-image-edit": "QwenImageEditPipeline", "qwen-image-edit-2509": "QwenImageEditPlusPipeline"}
 
 
@@ -167,12 +168,24 @@ def write_variant(out: Path, pipeline_class: str) -> None:
     )
 
 
+def write_stand_in_tokenizer(out: Path) -> None:
+    """The tokenizer dummy loads use where no vocabulary ships: the project's tiny Qwen tokenizer
+    (same special tokens), saved here so the service never needs tools/ at run time."""
+    from tools.tiny_tokenizer import train_tiny_qwen_tokenizer
+
+    if out.exists():
+        shutil.rmtree(out)
+    train_tiny_qwen_tokenizer().save_pretrained(out)
+
+
 def _write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def main() -> None:
+    write_stand_in_tokenizer(HERE / STAND_IN_TOKENIZER)
+    print(f"wrote {HERE / STAND_IN_TOKENIZER}")
     for name, pipeline_class in VARIANTS.items():
         write_variant(HERE / name, pipeline_class)
         print(f"wrote {HERE / name}")
