@@ -169,8 +169,14 @@ class Dispatcher:
                     self._settle(job, requeue=True)
                     return
                 self._settle(job, requeue=status == "retry")
-                consecutive_failures = consecutive_failures + 1 if status == "retry" else 0
-                editor_gone = status == "retry" and not self.fleet.editor_alive(endpoint)
+                if status != "retry":
+                    consecutive_failures = 0
+                    continue
+                consecutive_failures += 1
+                # A pause before judging the editor: a process killed outright closes its sockets a
+                # moment before it can be seen to have exited; a live one refusing work gets a breather.
+                time.sleep(0.5)
+                editor_gone = not self.fleet.editor_alive(endpoint)
                 if editor_gone or consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
                     reason = "exited" if editor_gone else f"failed {consecutive_failures} samples in a row"
                     client.close()
@@ -179,8 +185,6 @@ class Dispatcher:
                         return
                     endpoint, consecutive_failures = replacement, 0
                     client = self.client_factory(endpoint.address)
-                elif status == "retry":
-                    time.sleep(0.5)  # a live editor refusing work (busy, draining): let it breathe
         finally:
             client.close()
             with self.cond:
