@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The editor service: one container per GPU hosting a diffusers edit pipeline.
 #
 # BASE_IMAGE picks the base:

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The orchestrator CLI (no torch): shards a benchmark over the editors, then has the judge score.
 # In Kubernetes it runs as a Job that scales the editor/scorer StatefulSets itself.
 # BASE_IMAGE: any Python 3.11 image (it needs no GPU); see editor.Dockerfile for the wheel options.

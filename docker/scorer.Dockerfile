@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The scorer service: the VLM judge (Qwen3-VL and kin), dynamically batched.
 #
 # BASE_IMAGE picks the base:
