@@ -23,6 +23,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="auto: bfloat16 on GPUs, float32 on CPU")
     p.add_argument("--load-format", default="auto", choices=["auto", "dummy"],
                    help="dummy: random weights built from configs (capacity planning without weights)")
+    p.add_argument("--speed-mode", default="default", choices=["reference", "default", "fast"],
+                   help="GPU only (CPU always runs reference): default = same outputs, faster kernels + "
+                        "compiled blocks; fast = FP8 + first-block cache, changes outputs (see editor_service/speed.py)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in containers)")
     p.add_argument("--port", type=int, default=50051)
     p.add_argument("--max-queue", type=int, default=4, help="edits that may wait beyond the running one")
@@ -82,6 +85,7 @@ def main(argv=None) -> int:
             revision=args.revision,
             threads=args.threads,
             max_input_pixels=args.max_input_pixels,
+            speed_mode=args.speed_mode,
         )
         defaults = pipeline.defaults
         defaults.min_steps, defaults.max_steps = args.min_steps, args.max_steps
@@ -107,5 +111,15 @@ def main(argv=None) -> int:
     )
 
 
+def exit_now(code: int) -> None:
+    """Exit without interpreter teardown: once the server has drained, nothing is left to save, and
+    tearing down torch/CUDA state object by object can take seconds that the fleet waits on
+    (editors to zero before the judge starts). The driver frees the GPU memory at process exit."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

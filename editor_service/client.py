@@ -144,7 +144,7 @@ def _result_from_proto(msg: editor_pb2.EditResult, progress: list[Progress]) -> 
     )
 
 
-def _identity(m) -> dict[str, str]:
+def _identity(m) -> dict:
     return {
         "model": m.model,
         "revision": m.revision,
@@ -153,6 +153,7 @@ def _identity(m) -> dict[str, str]:
         "dtype": m.dtype,
         "device": m.device,
         "load_format": m.load_format,
+        "runtime": dict(sorted(m.runtime.items())),
     }
 
 

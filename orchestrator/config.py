@@ -42,6 +42,7 @@ class EditorConfig:
     extras: dict[str, Any] = field(default_factory=dict)  # pipeline-specific call arguments
     dtype: str | None = None
     load_format: str = "auto"       # auto | dummy
+    speed_mode: str = "default"     # reference | default | fast (GPU only; see editor_service/speed.py)
     threads: int = 1                # CPU threads per editor: fixed so results don't depend on N
     server_args: list[str] = field(default_factory=list)  # extra editor_service flags
     max_attempts: int = 3           # per sample, over editors that die or answer UNAVAILABLE
@@ -120,7 +121,7 @@ class RunConfig:
         return {
             "model": e.model, "steps": e.steps, "guidance": e.guidance, "negative_prompt": e.negative_prompt,
             "seed": e.seed, "width": e.width, "height": e.height, "extras": e.extras, "dtype": e.dtype,
-            "load_format": e.load_format, "threads": e.threads,
+            "load_format": e.load_format, "speed_mode": e.speed_mode, "threads": e.threads,
         }
 
     def judge_settings(self) -> dict:
@@ -139,6 +140,7 @@ SECTIONS = {
 CHOICES = {
     ("benchmark", "format"): ("auto", "native", "seed", "gedit"),
     ("editor", "load_format"): ("auto", "dummy"),
+    ("editor", "speed_mode"): ("reference", "default", "fast"),
     ("judge", "load_format"): ("auto", "dummy"),
     ("judge", "failures"): ("exclude", "zero"),
     ("", "progress"): ("auto", "bars", "plain"),

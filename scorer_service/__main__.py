@@ -143,5 +143,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def exit_now(code: int) -> None:
+    """Exit without interpreter teardown: once the server has drained, nothing is left to save, and
+    tearing down torch/CUDA state object by object can take seconds that the fleet waits on
+    (editors to zero before the judge starts). The driver frees the GPU memory at process exit."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

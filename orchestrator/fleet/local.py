@@ -61,6 +61,7 @@ class LocalFleet(Fleet):
             argv += ["--dtype", e.dtype]
         if e.load_format != "auto":
             argv += ["--load-format", e.load_format]
+        argv += ["--speed-mode", e.speed_mode]
         argv += list(e.server_args)
         slug = name.lower().replace(" ", "-")
         return ServiceProcess(
