@@ -73,7 +73,7 @@ def through_service(args, source: bytes) -> dict:
         service.wait_healthy(timeout=900)
         rows["startup_s"] = time.perf_counter() - t_up
         client = EditorClient(service.address)
-        client.edit(source, PROMPT, num_inference_steps=args.steps, seed=0)  # warm-up at the measured size
+        client.edit(source, PROMPT, steps=args.steps, seed=0)  # warm-up at the measured size
         for in_flight in (1, 2):
             seeds = list(range(1, args.n + 1))
             lock = threading.Lock()
@@ -84,7 +84,7 @@ def through_service(args, source: bytes) -> dict:
                         if not seeds:
                             return
                         seed = seeds.pop(0)
-                    client.edit(source, PROMPT, num_inference_steps=args.steps, seed=seed)
+                    client.edit(source, PROMPT, steps=args.steps, seed=seed)
 
             t0 = time.perf_counter()
             threads = [threading.Thread(target=worker) for _ in range(in_flight)]

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from editfleet_common.model_files import WEIGHT_SUFFIXES, hash_files
 from editfleet_common.errors import Cancelled, EditfleetError, InvalidInput, NotFound, TooLarge
 from editfleet_common.images import DEFAULT_MAX_PIXELS, decode_image, encode_png
 
@@ -488,67 +489,6 @@ def resolve_config_dir(model: str) -> Path:
     )
 
 
-_CONFIG_SUFFIXES = (".json", ".txt", ".model", ".jinja")
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
-
-
-def _model_files(root: Path, config_only: bool) -> list[Path]:
-    suffixes = _CONFIG_SUFFIXES if config_only else _CONFIG_SUFFIXES + _WEIGHT_SUFFIXES
-    files = []
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
-            continue
-        if path.name.endswith(suffixes):
-            files.append(path)
-    return files
-
-
-def hash_files(root: Path, *, config_only: bool = False) -> str:
-    """sha256 over the config (and weight) files of a model directory, cached by size and mtime."""
-    root = Path(root).resolve()
-    files = _model_files(root, config_only)
-    fingerprint = hashlib.sha256(
-        json.dumps(
-            [str(root), config_only]
-            + [(str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-        ).encode()
-    ).hexdigest()
-    cache_file = _cache_dir() / "content-hash" / f"{fingerprint}.txt"
-    if cache_file.is_file():
-        return cache_file.read_text().strip()
-    total = hashlib.sha256()
-    for f in files:
-        total.update(f"{f.relative_to(root).as_posix()}\t{_file_sha256(f)}\n".encode())
-    value = total.hexdigest()
-    try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(value)
-        tmp.replace(cache_file)
-    except OSError as exc:  # a read-only home only costs a re-hash next time
-        log.warning("could not cache the content hash: %s", exc)
-    return value
-
-
-def _file_sha256(path: Path) -> str:
-    # In the HF hub cache, large files are symlinks to blobs named by their sha256: no need to
-    # read 50 GB of weights to know it (the same digest a local copy of the files would give).
-    if path.is_symlink():
-        target = Path(os.path.realpath(path))
-        if target.parent.name == "blobs" and len(target.name) == 64 and all(c in "0123456789abcdef" for c in target.name):
-            return target.name
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("EDITFLEET_CACHE_DIR") or Path.home() / ".cache" / "editfleet")
-
-
 def model_revision_and_hash(model: str, revision: str | None) -> tuple[str, str]:
     """(revision, content hash): the HF snapshot commit (hub models) and sha256 over the files."""
     if Path(model).is_dir():
@@ -595,7 +535,7 @@ def build_dummy_pipeline(config_dir: Path, device: torch.device, dtype: torch.dt
     pipeline_class = getattr(diffusers, index["_class_name"])
     with tempfile.TemporaryDirectory(prefix="editfleet-dummy-") as tmp:
         staged = Path(tmp)
-        shutil.copytree(config_dir, staged, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*[f"*{s}" for s in _WEIGHT_SUFFIXES]))
+        shutil.copytree(config_dir, staged, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*[f"*{s}" for s in WEIGHT_SUFFIXES]))
         substituted_tokens = _add_missing_tokenizers(staged, index)
 
         components = {}

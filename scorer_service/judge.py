@@ -47,6 +47,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from editfleet_common.model_files import hash_files
 from editfleet_common.errors import InvalidInput
 from editfleet_common.images import decode_image
 
@@ -143,18 +144,6 @@ def resolve_dtype(name: str, device: str) -> torch.dtype:
     if not isinstance(dtype, torch.dtype):
         raise ValueError(f"unknown dtype {name!r} (float32, bfloat16, float16, auto)")
     return dtype
-
-
-def _hash_files(directory: Path) -> str:
-    """sha256 over the names and contents of the model's files (weights, configs, tokenizer)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file() and not any(
-            part.startswith(".") for part in p.relative_to(directory).parts)):
-        digest.update(str(path.relative_to(directory)).encode() + b"\0")
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 24), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _resolve_model_dir(model: str, revision: str | None) -> tuple[Path, str]:
@@ -298,7 +287,7 @@ class Judge:
             raise ValueError(f"unknown load format {load_format!r} (auto, dummy)")
         directory, commit = _resolve_model_dir(model, revision)
         hashed: dict[str, str] = {}
-        hasher = threading.Thread(target=lambda: hashed.setdefault("h", _hash_files(directory)), daemon=True)
+        hasher = threading.Thread(target=lambda: hashed.setdefault("h", hash_files(directory)), daemon=True)
         hasher.start()  # hashing the weights overlaps with loading them
         t0 = time.monotonic()
         net = AutoModelForImageTextToText.from_pretrained(directory, dtype=torch_dtype, device_map=device)
