@@ -108,11 +108,18 @@ def main(argv=None) -> int:
     reference_image = None
     for mode in args.modes.split(","):
         # Modes stack: default adds kernels/compile to reference, fast adds FP8 + cache to default.
-        applied = apply_speed_mode(pipe, mode) if mode != "fast" else _apply_fast_on_top(pipe)
-        t_warm = time.perf_counter()
-        run_edit(pipe, image, args, sync, steps=2)  # warm-up: compilation, autotuning, allocator
-        warm_s = time.perf_counter() - t_warm
-        runs = [run_edit(pipe, image, args, sync, steps=args.steps) for _ in range(args.repeats)]
+        try:
+            applied = apply_speed_mode(pipe, mode) if mode != "fast" else _apply_fast_on_top(pipe)
+            t_warm = time.perf_counter()
+            run_edit(pipe, image, args, sync, steps=2)  # warm-up: compilation, autotuning, allocator
+            warm_s = time.perf_counter() - t_warm
+            runs = [run_edit(pipe, image, args, sync, steps=args.steps) for _ in range(args.repeats)]
+        except Exception as exc:  # noqa: BLE001 - keep the modes measured so far
+            import traceback
+
+            traceback.print_exc()
+            results["modes"][mode] = {"error": f"{type(exc).__name__}: {exc}"}
+            break
         out, timing = min(runs, key=lambda r: r[1]["image_s"])
         row = {"applied": applied, "warmup_s": warm_s, **timing}
         if cuda:
@@ -124,8 +131,10 @@ def main(argv=None) -> int:
         results["modes"][mode] = row
         print(f"[{mode}] {timing['step_s_median']:.3f} s/step, {timing['image_s']:.2f} s/image", flush=True)
     ref = results["modes"].get("reference")
-    if ref:
+    if ref and "error" not in ref:
         for mode, row in results["modes"].items():
+            if "error" in row:
+                continue
             row["speedup_step"] = ref["step_s_median"] / row["step_s_median"]
             row["speedup_image"] = ref["image_s"] / row["image_s"]
     write_json(args.out, results)
