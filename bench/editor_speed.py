@@ -152,6 +152,9 @@ def _apply_fast_on_top(pipe):
     from diffusers import FirstBlockCacheConfig
 
     pipe.transformer.enable_cache(FirstBlockCacheConfig(threshold=speed.DEFAULT_CACHE_THRESHOLD))
+    for block in pipe.transformer.transformer_blocks:  # recompile: the cache's decision is a graph break
+        block._compiled_call_impl = None
+        block.compile(fullgraph=False)
     applied["cache"] = f"first_block(threshold={speed.DEFAULT_CACHE_THRESHOLD})"
     applied["speed_mode"] = "fast"
     return applied

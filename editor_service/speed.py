@@ -57,7 +57,8 @@ def apply_speed_mode(
         applied["cache"] = f"first_block(threshold={cache_threshold})"
 
     if compile_blocks:
-        transformer.compile_repeated_blocks(fullgraph=True)
+        # The cache's skip decision is a deliberate graph break (torch.compiler.disable in diffusers)
+        transformer.compile_repeated_blocks(fullgraph=mode != "fast")
         applied["compile"] = "repeated_blocks"
     return applied
 
@@ -79,3 +80,31 @@ def _quantize_fp8(transformer) -> dict[str, str]:
 
     quantize_(transformer, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()), filter_fn=is_block_linear)
     return {"quantization": "fp8_e4m3_dynamic_per_row(transformer_blocks linear)"}
+
+
+def _apply_rotary_emb_real(x, freqs_cis, use_real: bool = True, use_real_unbind_dim: int = -1):
+    """Qwen-Image's complex RoPE (x as complex pairs times freqs_cis) in real fp32 arithmetic: the same
+    products and sums as the complex multiply, but a form the compiler fuses into neighbouring ops
+    (complex tensors are left as separate kernels)."""
+    if use_real:
+        return _ORIGINAL_ROPE[0](x, freqs_cis, use_real=use_real, use_real_unbind_dim=use_real_unbind_dim)
+    import torch
+
+    pairs = x.float().reshape(*x.shape[:-1], -1, 2)
+    real, imag = pairs.unbind(-1)
+    freqs = freqs_cis.unsqueeze(1)
+    cos, sin = freqs.real, freqs.imag
+    out = torch.stack([real * cos - imag * sin, real * sin + imag * cos], dim=-1)
+    return out.flatten(3).type_as(x)
+
+
+_ORIGINAL_ROPE: list = []
+
+
+def use_real_rope(enabled: bool) -> None:
+    """Swap Qwen-Image's RoPE for the real-arithmetic form (process-wide: one pipeline per process)."""
+    from diffusers.models.transformers import transformer_qwenimage as qwen
+
+    if not _ORIGINAL_ROPE:
+        _ORIGINAL_ROPE.append(qwen.apply_rotary_emb_qwen)
+    qwen.apply_rotary_emb_qwen = _apply_rotary_emb_real if enabled else _ORIGINAL_ROPE[0]
