@@ -26,6 +26,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--speed-mode", default="default", choices=["reference", "default", "fast"],
                    help="GPU only (CPU always runs reference): default = same outputs, faster kernels + "
                         "compiled blocks; fast = FP8 + first-block cache, changes outputs (see editor_service/speed.py)")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="allow the model folder's own Python code to run (custom pipelines/components); off by "
+                        "default: a model is data, and pickled weights are refused by torch.load(weights_only=True)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in containers)")
     p.add_argument("--port", type=int, default=50051)
     p.add_argument("--max-queue", type=int, default=4, help="edits that may wait beyond the running one")
@@ -86,6 +89,7 @@ def main(argv=None) -> int:
             threads=args.threads,
             max_input_pixels=args.max_input_pixels,
             speed_mode=args.speed_mode,
+            trust_remote_code=args.trust_remote_code,
         )
         defaults = pipeline.defaults
         defaults.min_steps, defaults.max_steps = args.min_steps, args.max_steps

@@ -187,6 +187,7 @@ class EditPipeline:
         defaults: EditDefaults | None = None,
         max_input_pixels: int = DEFAULT_MAX_PIXELS,
         speed_mode: str = "default",
+        trust_remote_code: bool = False,
     ) -> "EditPipeline":
         from .speed import apply_speed_mode
 
@@ -208,7 +209,10 @@ class EditPipeline:
             from diffusers.utils import logging as diffusers_logging
 
             diffusers_logging.disable_progress_bar()  # per-component bars are noise in a service log
-            pipe = DiffusionPipeline.from_pretrained(model, dtype=torch_dtype, revision=revision)
+            # Said explicitly, not left to library defaults: no code from the model folder runs
+            # unless the user opted in (--trust-remote-code).
+            pipe = DiffusionPipeline.from_pretrained(model, dtype=torch_dtype, revision=revision,
+                                                     trust_remote_code=trust_remote_code)
             pipe.to(torch_device)
             revision_used, content_hash = model_revision_and_hash(model, revision)
         log.info("loaded %s (%s) in %.1fs", model, type(pipe).__name__, time.perf_counter() - started)
@@ -551,7 +555,7 @@ def build_dummy_pipeline(config_dir: Path, device: torch.device, dtype: torch.dt
                 with torch.device(device), _default_dtype(dtype):
                     components[name] = component_class.from_config(config).eval()  # already in place
             elif isinstance(component_class, type) and issubclass(component_class, transformers.PreTrainedModel):
-                config = transformers.AutoConfig.from_pretrained(sub)
+                config = transformers.AutoConfig.from_pretrained(sub, trust_remote_code=False)
                 if substituted_tokens:
                     for key, value in substituted_tokens.items():
                         if hasattr(config, key):

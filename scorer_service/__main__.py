@@ -1,7 +1,17 @@
 """python -m scorer_service --model ID_OR_PATH [--device cuda] [--port 50052] ...
 
-Starts the gRPC server at once with health NOT_SERVING, loads the judge, runs a warm-up batch,
-then reports SERVING. SIGTERM/SIGINT: refuse new calls, let running ones finish within --grace.
+Starts the gRPC server at once with health NOT_SERVING, loads the judge, runs a short warm-up
+(one sample, 2 new tokens), then reports SERVING. SIGTERM/SIGINT: refuse new calls, let running
+ones finish within --grace.
+
+Staged start (--stage-on-host), for a judge that takes over a GPU from the editors:
+  1. while the GPU is still busy: imports, CUDA context (a few hundred MB on the GPU), protocols,
+     processor, weights read into host memory in the target dtype (page-locked on CUDA); then the
+     health service "editfleet.v1.Scorer.staged" turns SERVING and the log says "STAGED";
+  2. SIGUSR1 (the go signal, sent once the GPU is free; one sent earlier is remembered): the
+     weights are copied to the device, the short warm-up runs, health turns SERVING.
+Until SERVING, health answers NOT_SERVING and Score/GetInfo answer UNAVAILABLE. Each phase's time
+is logged ("phase ...").
 """
 
 from __future__ import annotations
@@ -26,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="auto", help="auto (bfloat16 on cuda, float32 on cpu), float32, bfloat16, float16")
     p.add_argument("--load-format", choices=["auto", "dummy"], default="auto",
                    help="dummy: the real architecture with random weights (performance work only)")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="allow the model folder's own Python code to run (auto_map); off by default: a model "
+                        "is data, and pickled weights are refused by torch.load(weights_only=True)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)")
     p.add_argument("--port", type=int, default=50052)
     p.add_argument("--max-batch", type=int, default=8, help="samples per device batch")
@@ -45,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch CPU threads (default $EDITFLEET_THREADS or 4)")
     p.add_argument("--seed", type=int, default=0, help="seed for --load-format dummy weights")
     p.add_argument("--no-warmup", action="store_true", help="report SERVING without a warm-up batch")
+    p.add_argument("--stage-on-host", action="store_true",
+                   help="staged start: prepare everything that needs no free GPU (weights in host memory), "
+                        "then wait for SIGUSR1 before moving the judge to --device (see the module doc)")
     p.add_argument("--tls-cert", help="server certificate (PEM); enables TLS")
     p.add_argument("--tls-key", help="server private key (PEM)")
     p.add_argument("--tls-client-ca", help="CA for client certificates: enables mutual TLS")
@@ -70,6 +86,20 @@ def _warmup_sample(registry):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import time
+
+    started = time.monotonic()
+    from .staging import StagedStart  # no torch yet: the SIGUSR1 handler goes in before anything slow
+
+    staged = StagedStart(args.stage_on_host)
+    phases: dict[str, float] = {}
+
+    def phase(name: str, since: float) -> float:
+        now = time.monotonic()
+        phases[name] = now - since
+        log.info("phase %s: %.2fs", name, phases[name])
+        return now
+
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if bool(args.tls_cert) != bool(args.tls_key):
         print("error: --tls-cert and --tls-key go together", file=sys.stderr)
@@ -104,32 +134,74 @@ def main(argv: list[str] | None = None) -> int:
     # Scorer calls get UNAVAILABLE until then.
     host.start()
     log.info("listening on %s:%d (NOT_SERVING while loading %s)", args.host, host.port, args.model)
+    mark = phase("imports+server", started)
+
+    from grpc_health.v1 import health_pb2
 
     from .batcher import Batcher
+    from .client import STAGED_HEALTH_SERVICE
     from .judge import Judge, set_threads
+    from .staging import pack_into_pinned, prepare_device, release_host_cache
 
     set_threads(args.threads)
+    pinned = False
     try:
+        if args.stage_on_host:
+            service.not_ready_reason = "the judge is staged in host memory, waiting for the go signal (SIGUSR1)"
+            prepare_device(args.device)
+            mark = phase("device context", mark)
         judge = Judge.load(
             args.model, device=args.device, dtype=args.dtype, load_format=args.load_format,
             revision=args.revision, max_new_tokens=args.max_new_tokens, seed=args.seed,
+            trust_remote_code=args.trust_remote_code, stage_on_host=args.stage_on_host,
         )
+        mark = phase("load" + (" to host memory" if args.stage_on_host else ""), mark)
+        if args.stage_on_host and args.device.startswith("cuda"):
+            try:
+                sizes = pack_into_pinned(judge.model)
+                pinned = True
+                log.info("pinned %.2f GB of weights in %d block(s) (%.2f GB page-locked)",
+                         sizes["weights_bytes"] / 1e9, sizes["blocks"], sizes["bytes"] / 1e9)
+            except Exception as exc:  # noqa: BLE001 - pageable memory only makes the copy slower
+                log.warning("could not pin the weights (%s: %s); the copy to the device will be slower",
+                            type(exc).__name__, exc)
+            mark = phase("pin", mark)
     except Exception as exc:  # noqa: BLE001 - a clear one-line reason, then exit non-zero
         log.exception("cannot load the judge")
         print(f"error: cannot load judge {args.model!r}: {type(exc).__name__}: {exc}", file=sys.stderr)
         host.stop()
         return 1
+    if args.stage_on_host:
+        host.health.set(STAGED_HEALTH_SERVICE, health_pb2.HealthCheckResponse.SERVING)
+        log.info("STAGED in %.2fs (go signal %s); waiting for SIGUSR1 to move the judge to %s",
+                 time.monotonic() - started, "already received" if staged.go.is_set() else "not yet received",
+                 args.device)
+        if not staged.wait_for_go(lambda: host.stopped):
+            log.info("stopped while staged")
+            return 0
+        go_at = max(staged.go_at or mark, mark)  # a signal sent before staging ended waited for it
+        log.info("go signal: moving the judge to %s", args.device)
+        try:
+            judge.move_to_device()
+        except Exception as exc:  # noqa: BLE001
+            log.exception("cannot move the judge to %s", args.device)
+            print(f"error: cannot move judge to {args.device}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            host.stop()
+            return 1
+        if pinned:
+            release_host_cache()
+        mark = phase("to device", go_at)
     judge.max_attempts = args.max_attempts
     if args.min_new_tokens:
         judge.generation_config.min_new_tokens = args.min_new_tokens
     log.info("judge: %s", judge.identity)
     if not args.no_warmup:
-        outcome = judge.score([_warmup_sample(registry)])[0]
+        outcome = judge.warm_up(_warmup_sample(registry))
         if outcome.status == "ERROR":
             print(f"error: warm-up batch failed: {outcome.error}", file=sys.stderr)
             host.stop()
             return 1
-        log.info("warm-up done (%s)", outcome.status)
+        mark = phase("warm-up", mark)
 
     batcher = Batcher(judge.score, max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1000.0,
                       max_queue=args.max_queue, name="judge-device").start()
@@ -137,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     host.set_serving(True)
     log.info("SERVING on port %d: protocols %s, max batch %d, max wait %.0f ms",
              host.port, ", ".join(registry.names()), args.max_batch, args.max_wait_ms)
+    log.info("phases: %s; process start -> SERVING %.2fs%s",
+             ", ".join(f"{k} {v:.2f}s" for k, v in phases.items()), time.monotonic() - started,
+             f"; go signal -> SERVING {time.monotonic() - go_at:.2f}s" if args.stage_on_host else "")
     host.wait()
     batcher.stop(timeout=args.grace)
     log.info("stopped")

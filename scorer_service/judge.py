@@ -246,6 +246,7 @@ class Judge:
         self.max_new_tokens = max_new_tokens
         self.max_attempts = 2  # 1: no re-ask (benchmarks comparing against a loop that never re-asks)
         self.device = next(model.parameters()).device
+        self.target_device = str(self.device)  # where move_to_device() puts a staged model
         self.dtype = next(model.parameters()).dtype
         self._trees: dict[tuple, ScoreTokenTree | None] = {}
         self._digit_start: torch.Tensor | None = None
@@ -277,12 +278,20 @@ class Judge:
         revision: str | None = None,
         max_new_tokens: int = 128,
         seed: int = 0,
+        trust_remote_code: bool = False,
+        stage_on_host: bool = False,
     ) -> "Judge":
+        """stage_on_host: load into host memory in the dtype of `device` (bfloat16 for cuda) and
+        stay there until move_to_device(); the identity names `device` either way."""
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         torch_dtype = resolve_dtype(dtype, device)
+        # staged: no device_map (no dispatch hooks), so that a plain .to(device) moves it later
+        load_device, device_map = ("cpu", None) if stage_on_host else (device, device)
         if load_format == "dummy":
-            return cls._load_dummy(model, device, torch_dtype, max_new_tokens, seed)
+            judge = cls._load_dummy(model, load_device, torch_dtype, max_new_tokens, seed)
+            judge.identity.device = judge.target_device = str(device)
+            return judge
         if load_format != "auto":
             raise ValueError(f"unknown load format {load_format!r} (auto, dummy)")
         directory, commit = _resolve_model_dir(model, revision)
@@ -290,11 +299,13 @@ class Judge:
         hasher = threading.Thread(target=lambda: hashed.setdefault("h", hash_files(directory)), daemon=True)
         hasher.start()  # hashing the weights overlaps with loading them
         t0 = time.monotonic()
-        net = AutoModelForImageTextToText.from_pretrained(directory, dtype=torch_dtype, device_map=device)
+        # trust_remote_code said explicitly: no code from the model folder runs unless opted in.
+        net = AutoModelForImageTextToText.from_pretrained(directory, dtype=torch_dtype, device_map=device_map,
+                                                          trust_remote_code=trust_remote_code)
         net.eval()
-        processor = AutoProcessor.from_pretrained(directory)
+        processor = AutoProcessor.from_pretrained(directory, trust_remote_code=trust_remote_code)
         hasher.join()
-        log.info("loaded %s (%s) in %.1fs", model, type(net).__name__, time.monotonic() - t0)
+        log.info("loaded %s (%s) on %s in %.1fs", model, type(net).__name__, load_device, time.monotonic() - t0)
         identity = ModelIdentity(
             model=model,
             revision=commit,
@@ -304,7 +315,9 @@ class Judge:
             device=str(device),
             load_format="auto",
         )
-        return cls(net, processor, identity, max_new_tokens=max_new_tokens)
+        judge = cls(net, processor, identity, max_new_tokens=max_new_tokens)
+        judge.target_device = str(device)
+        return judge
 
     @classmethod
     def _load_dummy(cls, model: str, device: str, torch_dtype, max_new_tokens: int, seed: int) -> "Judge":
@@ -322,7 +335,7 @@ class Judge:
         config_text = (config_dir / "config.json").read_text()
         tokenizer = train_tiny_qwen_tokenizer()
         ids = special_token_ids(tokenizer)
-        config = AutoConfig.from_pretrained(config_dir)
+        config = AutoConfig.from_pretrained(config_dir, trust_remote_code=False)
         for key in ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id"):
             setattr(config, key, ids[key])  # the tokenizer's ids, the checkpoint's sizes
         torch.manual_seed(seed)
@@ -354,6 +367,34 @@ class Judge:
             load_format="dummy",
         )
         return cls(net, processor, identity, max_new_tokens=max_new_tokens)
+
+    def move_to_device(self) -> float:
+        """Move a model staged in host memory to its target device; seconds taken (0 if there)."""
+        target = torch.device(self.target_device)
+        if self.device.type == target.type and target.index in (None, self.device.index):
+            return 0.0
+        t0 = time.monotonic()
+        with self._lock:
+            self.model.to(target, non_blocking=True)  # async from pinned blocks: DMA at bus speed
+            if target.type == "cuda":
+                torch.cuda.synchronize(target)
+            self.device = next(self.model.parameters()).device
+        return time.monotonic() - t0
+
+    def warm_up(self, sample: PreparedSample) -> ScoreOutcome:
+        """One sample through every path a batch takes (processor, vision tower, prefill, one decode
+        step, the expected-score forward) with 2 new tokens and no re-ask: the first real batch pays
+        no lazy initialisation, and start-up does not pay a full-length reply."""
+        from copy import deepcopy
+
+        saved = self.generation_config, self.max_attempts
+        short = deepcopy(self.generation_config)
+        short.max_new_tokens, short.min_new_tokens = 2, None
+        self.generation_config, self.max_attempts = short, 1
+        try:
+            return self.score([sample])[0]
+        finally:
+            self.generation_config, self.max_attempts = saved
 
     # -- scoring ------------------------------------------------------------------------------
 
