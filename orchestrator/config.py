@@ -47,6 +47,7 @@ class EditorConfig:
     server_args: list[str] = field(default_factory=list)  # extra editor_service flags
     max_attempts: int = 3           # per sample, over editors that die or answer UNAVAILABLE
     timeout_s: float = 1800.0       # deadline of one edit call
+    tls: dict[str, Any] = field(default_factory=dict)  # {ca, cert, key, server_name}: (m)TLS to the editors
 
 
 @dataclass
@@ -61,6 +62,7 @@ class JudgeConfig:
     server_args: list[str] = field(default_factory=list)
     max_attempts: int = 3           # scorer restarts / reconnects before giving up
     failures: str = "exclude"       # summary: exclude failures from means, or count them as "zero"
+    tls: dict[str, Any] = field(default_factory=dict)  # {ca, cert, key, server_name}: (m)TLS to the judge
 
 
 @dataclass
@@ -146,6 +148,8 @@ CHOICES = {
     ("", "progress"): ("auto", "bars", "plain"),
 }
 PATH_KEYS = {("benchmark", "path"), ("", "output")}
+TLS_KEYS = ("ca", "cert", "key", "server_name")
+TLS_FILES = ("ca", "cert", "key")
 MODEL_KEYS = {("editor", "model"), ("judge", "model")}
 
 
@@ -178,6 +182,12 @@ def _resolve_paths(data: dict, base: Path, origin: str) -> dict:
             holder[key] = str(candidate) if not Path(value).is_absolute() else value
         elif not Path(value).is_absolute() and (candidate.exists() or value.startswith(".")):
             holder[key] = str(candidate)
+    for section in ("editor", "judge"):
+        tls = (data.get(section) or {}).get("tls") if isinstance(data.get(section), dict) else None
+        if isinstance(tls, dict):
+            for key in TLS_FILES:
+                if isinstance(tls.get(key), str) and not Path(tls[key]).is_absolute():
+                    tls[key] = str(base / tls[key])
     data.setdefault("_origin", origin)
     return data
 
@@ -311,10 +321,40 @@ def _check(config: RunConfig, origin: str) -> None:
         raise ConfigError(f"{origin}: devices.gpus must be distinct GPU indices, got {d.gpus}")
     if d.editors is not None and d.editors < 1:
         raise ConfigError(f"{origin}: devices.editors must be >= 1")
+    for section, tls in (("editor", e.tls), ("judge", j.tls)):
+        _check_tls(section, tls, fl.kind, origin)
     if fl.kind == "static":
         if not fl.editor_addresses and not fl.scorer_address:
             raise ConfigError(f"{origin}: the static fleet needs fleet.editor_addresses (--editor-address) "
                               "and/or fleet.scorer_address (--scorer-address)")
+
+
+def _check_tls(section: str, tls: dict, fleet_kind: str, origin: str) -> None:
+    if not tls:
+        return
+    unknown = [k for k in tls if k not in TLS_KEYS]
+    if unknown:
+        raise ConfigError(f"{origin}: unknown key(s) {', '.join(f'{section}.tls.{k}' for k in unknown)} "
+                          f"(known: {', '.join(TLS_KEYS)})")
+    if not tls.get("ca"):
+        raise ConfigError(f"{origin}: {section}.tls.ca is required (the CA that signed the server certificate)")
+    if bool(tls.get("cert")) != bool(tls.get("key")):
+        raise ConfigError(f"{origin}: {section}.tls.cert and {section}.tls.key go together (mutual TLS)")
+    for key in TLS_FILES:
+        if tls.get(key) and not os.path.isfile(tls[key]):
+            raise ConfigError(f"{origin}: {section}.tls.{key}: no such file: {tls[key]}")
+    if fleet_kind == "local":
+        raise ConfigError(f"{origin}: {section}.tls: the local fleet starts its services on loopback without TLS; "
+                          "TLS is for services reached over a network (static or kubernetes fleet)")
+
+
+def client_tls(tls: dict):
+    """The channel credentials of an `editor.tls` / `judge.tls` section (None: plaintext)."""
+    from editfleet_common.channels import ClientTls
+
+    if not tls:
+        return None
+    return ClientTls(tls["ca"], tls.get("cert"), tls.get("key"), tls.get("server_name"))
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from scorer_service.client import ScorerClient, info_to_dict
 from . import manifest as mf
 from . import ui as ui_lines
 from .benchmarks import Benchmark, BenchmarkError, Sample, load_benchmark
-from .config import RunConfig, build_config
+from .config import RunConfig, build_config, client_tls
 from .dispatch import Dispatcher
 from .fleet import Fleet, FleetError, make_fleet
 from .report import write_report
@@ -112,7 +113,7 @@ def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict,
 
     infos = {}
     for endpoint in endpoints:
-        with EditorClient(endpoint.address) as client:
+        with EditorClient(endpoint.address, tls=client_tls(config.editor.tls)) as client:
             try:
                 infos[endpoint.name] = dataclasses.asdict(client.info())
             except EditError as exc:
@@ -132,7 +133,7 @@ def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict,
     ui.start_editing(len(samples), len(samples) - len(todo), [e.name for e in endpoints])
     t1 = time.monotonic()
     dispatcher = Dispatcher(fleet, endpoints, todo, settings=config.editor, run_dir=run_dir, ui=ui,
-                            client_factory=EditorClient)
+                            client_factory=partial(EditorClient, tls=client_tls(config.editor.tls)))
     try:
         outcome = dispatcher.run()
     finally:
@@ -178,7 +179,7 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
         swap = f"; swap (last edit -> judge SERVING) {session['swap_s']:.1f}s"
     ui.print(f"Judge SERVING at {endpoint.address} in {session['scorer_up_s']:.1f}s{swap}")
 
-    with ScorerClient(endpoint.address) as client:
+    with ScorerClient(endpoint.address, tls=client_tls(config.judge.tls)) as client:
         try:
             info = info_to_dict(client.info())
         except grpc.RpcError as exc:
@@ -216,7 +217,7 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
 
     scorer = Scorer(run_dir=run_dir, ui=ui, protocol=protocol_name, batch_size=batch,
                     max_in_flight=config.judge.max_in_flight or 4 * batch, max_attempts=config.judge.max_attempts,
-                    client_factory=ScorerClient, restart=restart, judge_hash=judge_hash)
+                    client_factory=partial(ScorerClient, tls=client_tls(config.judge.tls)), restart=restart, judge_hash=judge_hash)
     t1 = time.monotonic()
     outcome = scorer.run(endpoint.address, items)
     session.update(scored=outcome.scored, score_failures=outcome.failed, scoring_s=round(time.monotonic() - t1, 2),

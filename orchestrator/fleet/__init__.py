@@ -26,9 +26,11 @@ def _local(config, logs_dir: Path) -> Fleet:
 
 
 def _static(config, logs_dir: Path) -> Fleet:
+    from ..config import client_tls
     from .static import StaticFleet
 
-    return StaticFleet(config.fleet.editor_addresses, config.fleet.scorer_address)
+    return StaticFleet(config.fleet.editor_addresses, config.fleet.scorer_address,
+                       editor_tls=client_tls(config.editor.tls), scorer_tls=client_tls(config.judge.tls))
 
 
 def _kubernetes(config, logs_dir: Path) -> Fleet:

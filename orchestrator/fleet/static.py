@@ -15,13 +15,15 @@ from .base import Endpoint, Fleet, FleetError
 class StaticFleet(Fleet):
     stops_services = False
 
-    def __init__(self, editor_addresses: list[str], scorer_address: str | None, *, wait_timeout: float = 120.0):
+    def __init__(self, editor_addresses: list[str], scorer_address: str | None, *, wait_timeout: float = 120.0,
+                 editor_tls=None, scorer_tls=None):
         self.editor_addresses = list(editor_addresses)
         self.scorer_address = scorer_address
         self.wait_timeout = wait_timeout
+        self.editor_tls, self.scorer_tls = editor_tls, scorer_tls  # ClientTls or None (plaintext)
 
-    def _wait(self, what: str, address: str) -> None:
-        channel = make_channel(address)
+    def _wait(self, what: str, address: str, tls) -> None:
+        channel = make_channel(address, tls=tls)
         try:
             wait_serving(channel, self.wait_timeout)
         except TimeoutError as exc:
@@ -34,11 +36,11 @@ class StaticFleet(Fleet):
             raise FleetError("the static fleet has no editor addresses (--editor-address HOST:PORT)")
         endpoints = [Endpoint(f"editor-{i}", a) for i, a in enumerate(self.editor_addresses[:count])]
         for endpoint in endpoints:
-            self._wait(f"editor {endpoint.name}", endpoint.address)
+            self._wait(f"editor {endpoint.name}", endpoint.address, self.editor_tls)
         return endpoints
 
     def editor_alive(self, endpoint: Endpoint) -> bool:
-        channel = make_channel(endpoint.address)
+        channel = make_channel(endpoint.address, tls=self.editor_tls)
         try:
             return health_status(channel, timeout=2.0) in ("SERVING", "NOT_SERVING", "SERVICE_UNKNOWN")
         finally:
@@ -50,11 +52,12 @@ class StaticFleet(Fleet):
     def start_scorer(self) -> Endpoint:
         if not self.scorer_address:
             raise FleetError("the static fleet has no scorer address (--scorer-address HOST:PORT)")
-        self._wait("scorer", self.scorer_address)
+        self._wait("scorer", self.scorer_address, self.scorer_tls)
         return Endpoint("scorer", self.scorer_address)
 
     def stop_scorer(self) -> None:
         """Nothing to stop (see the module note)."""
 
     def describe(self) -> dict:
-        return {"kind": "static", "editors": self.editor_addresses, "scorer": self.scorer_address}
+        return {"kind": "static", "editors": self.editor_addresses, "scorer": self.scorer_address,
+                "tls": {"editors": self.editor_tls is not None, "scorer": self.scorer_tls is not None}}
