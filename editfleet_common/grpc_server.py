@@ -192,6 +192,11 @@ class ServiceHost:
         self.server.stop(max(0.0, self.grace_s - (time.monotonic() - started))).wait()
         self._stopped.set()
 
+    @property
+    def stopped(self) -> bool:
+        """True once stop() has completed."""
+        return self._stopped.is_set()
+
     def wait(self) -> None:
         """Block until stop() has completed (signals stay deliverable while waiting)."""
         while not self._stopped.wait(0.5):

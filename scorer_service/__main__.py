@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)")
     p.add_argument("--port", type=int, default=50052)
     p.add_argument("--max-batch", type=int, default=8, help="samples per device batch")
-    p.add_argument("--max-wait-ms", type=float, default=50.0, help="how long a lone request waits for company")
+    p.add_argument("--max-wait-ms", type=float, default=500.0,
+                   help="how long the first request of a batch waits for company while the device is idle "
+                        "(a judge batch takes seconds on a GPU: filling it is worth a fraction of that)")
     p.add_argument("--max-queue", type=int, default=256, help="waiting samples before RESOURCE_EXHAUSTED")
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--min-new-tokens", type=int, default=0,
@@ -54,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES)
     p.add_argument("--max-image-pixels", type=int, default=40_000_000)
     p.add_argument("--grace", type=float, default=30.0, help="seconds to finish running calls on SIGTERM")
+    p.add_argument("--decode-threads", type=int, default=min(8, os.cpu_count() or 1),
+                   help="threads decoding the images of streamed requests, several at once")
     p.add_argument("--threads", type=int, default=int(env("EDITFLEET_THREADS", "4")),
                    help="torch CPU threads (default $EDITFLEET_THREADS or 4)")
     p.add_argument("--seed", type=int, default=0, help="seed for --load-format dummy weights")
@@ -127,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         tls=tls,
     )
     service = ScorerService(registry, max_message_bytes=args.max_message_bytes,
-                            max_image_pixels=args.max_image_pixels)
+                            max_image_pixels=args.max_image_pixels, decode_threads=args.decode_threads)
     host.add(scorer_pb2_grpc.add_ScorerServicer_to_server, service)
     host.install_signal_handlers()
     # Health answers NOT_SERVING while the model loads, so orchestrators can tell "loading" from "down";

@@ -3,7 +3,9 @@
 One worker thread owns the device. It takes the oldest waiting item, then keeps collecting until
 the batch holds `max_batch` items or the oldest item has waited `max_wait_s`, and runs the batch.
 While the device is busy new items pile up, so under load batches fill at once and nobody waits
-for the timer; when idle, a lone request waits at most `max_wait_s`.
+for the timer; when idle, a lone request waits at most `max_wait_s` for company. For a judge whose
+batch takes seconds, a wait of a fraction of that (the service's default is 0.5 s) lets a burst of
+streamed requests (decoded several at once by the server) become one full batch.
 
 The queue is bounded: `submit(block=False)` raises Overloaded when it is full (unary calls get
 RESOURCE_EXHAUSTED); `submit(block=True)` waits for room (streams: back-pressure to the client).
@@ -49,7 +51,7 @@ class Batcher(Generic[T, R]):
         run_batch: Callable[[list[T]], Sequence[R]],
         *,
         max_batch: int = 8,
-        max_wait_s: float = 0.05,
+        max_wait_s: float = 0.5,
         max_queue: int = 256,
         name: str = "batcher",
     ):

@@ -29,6 +29,10 @@ ScoreRequest = scorer_pb2.ScoreRequest
 ScoreResult = scorer_pb2.ScoreResult
 ScorerInfo = scorer_pb2.ScorerInfo
 
+# Health service name that a scorer started with --stage-on-host reports SERVING once the judge is
+# staged in host memory and only the go signal (SIGUSR1) is missing.
+STAGED_HEALTH_SERVICE = "editfleet.v1.Scorer.staged"
+
 _REQUEST_FIELDS = ("sample_id", "source_image", "edited_image", "instruction", "category", "protocol", "variables")
 
 

@@ -3,10 +3,12 @@
 Score        validate -> batcher -> result; bad input raises InvalidInput -> INVALID_ARGUMENT
              (the interceptor in editfleet_common.grpc_server maps it), a full queue Overloaded ->
              RESOURCE_EXHAUSTED.
-ScoreStream  requests are read on a thread of their own and submitted as they arrive (waiting
-             for queue room: back-pressure); results are sent as they finish, in any order, each
-             tagged with its sample_id. A bad item gets a SCORE_STATUS_INVALID result and the
-             stream goes on.
+ScoreStream  requests are read on a thread of their own and decoded (PNG -> image, `prepare`) on a
+             shared pool of decode threads, several at once, so that a burst of requests reaches
+             the batcher together instead of one decode after another; each is submitted as soon
+             as it is decoded (waiting for queue room: back-pressure). Results are sent as they
+             finish, in any order, each tagged with its sample_id. A bad item gets a
+             SCORE_STATUS_INVALID result and the stream goes on.
 GetInfo      model identity, protocols with their hashes, batching settings and statistics.
 """
 
@@ -14,9 +16,9 @@ from __future__ import annotations
 
 import logging
 import queue
-from concurrent.futures import CancelledError
 import threading
 import time
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 
 import grpc
 from editfleet.v1 import common_pb2, scorer_pb2, scorer_pb2_grpc
@@ -84,19 +86,24 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
     """Registered before the model loads (gRPC takes no services after start); until `attach`
     every call is refused with UNAVAILABLE, matching health NOT_SERVING."""
 
-    def __init__(self, registry: ProtocolRegistry, *, max_message_bytes: int, max_image_pixels: int):
+    def __init__(self, registry: ProtocolRegistry, *, max_message_bytes: int, max_image_pixels: int,
+                 decode_threads: int = 4):
         self.registry = registry
         self.max_message_bytes = max_message_bytes
         self.max_image_pixels = max_image_pixels
         self.judge: Judge | None = None
         self.batcher: Batcher[PreparedSample, ScoreOutcome] | None = None
+        self.not_ready_reason = "the judge is still loading"
+        # Image decoding releases the GIL: streams decode several requests at once on these threads.
+        self.decode_threads = max(1, decode_threads)
+        self._decoder = ThreadPoolExecutor(self.decode_threads, thread_name_prefix="decode")
 
     def attach(self, judge: Judge, batcher: Batcher[PreparedSample, ScoreOutcome]) -> None:
         self.judge, self.batcher = judge, batcher
 
     def _ready(self) -> tuple[Judge, Batcher]:
         if self.judge is None or self.batcher is None:
-            raise NotReady("the judge is still loading; wait for health SERVING")
+            raise NotReady(f"{self.not_ready_reason}; wait for health SERVING")
         return self.judge, self.batcher
 
     def _prepare(self, request: scorer_pb2.ScoreRequest) -> PreparedSample:
@@ -142,6 +149,43 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
             else:
                 deliver(self._finish(future.result(), submitted))
 
+        # requests of this stream being decoded or waiting for queue room: bounds what is read
+        # ahead of the batcher (back-pressure reaches the client), while keeping the decoders busy
+        window = threading.BoundedSemaphore(2 * self.decode_threads)
+        ended = threading.Event()  # the call was cancelled or finished
+
+        def admit(request, submitted):
+            """On a decode thread: validate and decode, then queue for the device."""
+            try:
+                try:
+                    sample = self._prepare(request)
+                except InvalidInput as exc:
+                    deliver(ScoreOutcome(request.sample_id, STATUS_INVALID, protocol=request.protocol,
+                                         error=str(exc)))
+                    return
+                if ended.is_set():
+                    return
+                try:
+                    # wait for room: a stream slows down instead of being refused
+                    future = batcher.submit(sample, block=True)
+                except EditfleetError as exc:
+                    deliver(ScoreOutcome(request.sample_id, STATUS_ERROR, protocol=sample.protocol.name,
+                                         protocol_hash=sample.protocol.sha256, error=str(exc)))
+                    return
+                with lock:
+                    futures.append(future)
+                if ended.is_set():
+                    future.cancel()
+                future.add_done_callback(
+                    lambda f, sid=sample.sample_id, p=sample.protocol, t=submitted: on_done(f, sid, p, t)
+                )
+            except Exception as exc:  # noqa: BLE001 - every request read gets exactly one result
+                log.exception("admitting sample %s failed", request.sample_id)
+                deliver(ScoreOutcome(request.sample_id, STATUS_ERROR, protocol=request.protocol,
+                                     error=f"{type(exc).__name__}: {exc}"))
+            finally:
+                window.release()
+
         def read():
             nonlocal pending
             try:
@@ -149,23 +193,8 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
                     submitted = time.monotonic()
                     with lock:
                         pending += 1
-                    try:
-                        sample = self._prepare(request)
-                    except InvalidInput as exc:
-                        deliver(ScoreOutcome(request.sample_id, STATUS_INVALID, protocol=request.protocol,
-                                             error=str(exc)))
-                        continue
-                    try:
-                        # wait for room: a stream slows down instead of being refused
-                        future = batcher.submit(sample, block=True)
-                    except EditfleetError as exc:
-                        deliver(ScoreOutcome(request.sample_id, STATUS_ERROR, protocol=sample.protocol.name,
-                                             protocol_hash=sample.protocol.sha256, error=str(exc)))
-                        continue
-                    futures.append(future)
-                    future.add_done_callback(
-                        lambda f, sid=sample.sample_id, p=sample.protocol, t=submitted: on_done(f, sid, p, t)
-                    )
+                    window.acquire()
+                    self._decoder.submit(admit, request, submitted)
             except grpc.RpcError:
                 pass  # the client went away: the on-cancel callback cleans up
             except Exception:  # noqa: BLE001 - keep the stream alive long enough to end cleanly
@@ -175,8 +204,10 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
                 results.put(None)  # wake the sender to re-check the end condition
 
         def cancel_all():
-            for future in futures:
-                future.cancel()
+            ended.set()
+            with lock:
+                for future in futures:
+                    future.cancel()
             results.put(None)  # wake the sender so it sees the call has ended
 
         context.add_callback(cancel_all)

@@ -94,3 +94,17 @@ def test_a_failing_batch_fails_every_caller():
         with pytest.raises(RuntimeError, match="device lost"):
             f.result(5)
     batcher.stop()
+
+
+def test_requests_arriving_one_by_one_while_idle_fill_one_batch():
+    run = Recorder()
+    batcher = Batcher(run, max_batch=6, max_wait_s=1.0).start()
+    futures = []
+    for i in range(6):  # a stream whose items arrive 30 ms apart (decoding, network)
+        futures.append(batcher.submit(i))
+        time.sleep(0.03)
+    sizes = [f.result(5).batch_size for f in futures]
+    batcher.stop()
+    assert run.batches == [list(range(6))]
+    assert sizes == [6] * 6
+    assert batcher.stats()["batch_size_counts"] == {6: 1}

@@ -11,7 +11,7 @@ import pytest
 
 from scorer_service.client import ScorerClient, info_to_dict, make_request, status_name
 
-from .conftest import TEST_PROTOCOLS, png
+from .conftest import TEST_PROTOCOLS, png, start_scorer
 
 SEED_VARS = {"original_description": "a red square on a white table"}
 PROTOCOL_DIR = Path(__file__).resolve().parents[2] / "scorer_service" / "protocols"
@@ -169,3 +169,20 @@ def test_default_protocol_is_used_when_none_is_named(scorer):
     with ScorerClient(scorer.address) as client:
         result = client.score(seed_request("default", protocol=""), timeout=120)
     assert result.protocol == "seed-0-10"
+
+
+def test_a_stream_of_up_to_max_batch_requests_forms_one_device_batch(tiny_judge_dir, tmp_path):
+    # Requests are decoded several at once and the idle device waits (up to --max-wait-ms) for company:
+    # a burst of max_batch samples is one batch, not 1 + the rest.
+    process = start_scorer(tiny_judge_dir, tmp_path / "scorer.log", "--max-batch", "6", "--max-wait-ms", "1500")
+    try:
+        big = png((512, 512), (10, 120, 240))
+        with ScorerClient(process.address) as client:
+            results = list(client.score_many(
+                (seed_request(f"b{j}", edited_image=big, source_image=big) for j in range(6)), timeout=120))
+            stats = client.info().batch_stats
+    finally:
+        process.stop(grace=20)
+    assert sorted(r.sample_id for r in results) == [f"b{j}" for j in range(6)]
+    assert {r.batch_size for r in results} == {6}
+    assert dict(stats.batch_size_counts) == {6: 1}  # the warm-up does not count
