@@ -102,7 +102,10 @@ def resolve_inside(base_dir: Path, relative: str) -> tuple[Path | None, str | No
     candidate = Path(relative)
     if candidate.is_absolute():
         return None, f"image path {relative!r} is absolute; paths are relative to the benchmark file"
-    resolved = (base_dir / candidate).resolve()
+    try:
+        resolved = (base_dir / candidate).resolve()
+    except (OSError, RuntimeError) as exc:  # e.g. a symlink loop
+        return None, f"image path {relative!r} cannot be resolved ({exc})"
     try:
         resolved.relative_to(base_dir.resolve())
     except ValueError:
@@ -113,11 +116,14 @@ def resolve_inside(base_dir: Path, relative: str) -> tuple[Path | None, str | No
 def check_image(sample: Sample) -> str | None:
     """None when the source image exists and decodes, else what is wrong with it."""
     if sample.image_path is not None:
-        if not sample.image_path.exists():
-            return f"image not found: {sample.image_path}"
-        if not sample.image_path.is_file():
-            return f"image is not a file: {sample.image_path}"
-        data = sample.image_path.read_bytes()
+        try:
+            if not sample.image_path.exists():
+                return f"image not found: {sample.image_path}"
+            if not sample.image_path.is_file():
+                return f"image is not a file: {sample.image_path}"
+            data = sample.image_path.read_bytes()
+        except OSError as exc:  # a name too long, no permission, ...: this sample's problem, listed with the rest
+            return f"cannot read image {sample.image_path}: {exc.strerror or exc}"
     elif sample.image_bytes is not None:
         data = sample.image_bytes
     else:
