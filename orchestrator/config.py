@@ -62,6 +62,7 @@ class JudgeConfig:
     server_args: list[str] = field(default_factory=list)
     max_attempts: int = 3           # scorer restarts / reconnects before giving up
     failures: str = "exclude"       # summary: exclude failures from means, or count them as "zero"
+    prestart: bool = True           # local fleet: stage the judge in host memory while editing (RAM: ~its weights)
     tls: dict[str, Any] = field(default_factory=dict)  # {ca, cert, key, server_name}: (m)TLS to the judge
 
 
@@ -292,6 +293,13 @@ def _coerce(f: dataclasses.Field, value, name: str, origin: str):
             return float(value)
         except (TypeError, ValueError):
             fail("a number")
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        words = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+        if isinstance(value, (str, int)) and str(value).lower() in words:
+            return words[str(value).lower()]
+        fail("true or false")
     if kind.startswith("str"):
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             fail("a string")

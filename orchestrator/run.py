@@ -102,7 +102,8 @@ def _same_identity_everywhere(infos: dict[str, dict], what: str) -> dict:
 
 # -- phases -----------------------------------------------------------------------------------
 def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict, samples: list[Sample],
-               todo: list[Sample], ui, session: dict) -> None:
+               todo: list[Sample], ui, session: dict, *, judge_next: bool = False) -> None:
+    """judge_next: the score phase follows; a fleet that can stages the judge while editing."""
     count = min(config.editor_count, len(todo))
     ui.print(f"Starting {count} editor(s) ({config.fleet.kind} fleet) for {len(todo)} sample(s)...")
     t0 = time.monotonic()
@@ -110,6 +111,9 @@ def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict,
     session["editors_up_s"] = round(time.monotonic() - t0, 2)
     ui.print(f"{len(endpoints)} editor(s) SERVING in {session['editors_up_s']:.1f}s: "
              + ", ".join(f"{e.name}={e.address}" for e in endpoints))
+    # After the editors are up, so that staging does not slow their start (disk, CPU).
+    if judge_next and fleet.prestart_scorer():
+        ui.print("Staging the judge in host memory while editing (judge.prestart); it takes the GPU once the editors are down")
 
     infos = {}
     for endpoint in endpoints:
@@ -147,7 +151,10 @@ def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict,
     # Editors to zero: the judge starts only once every editor process has exited.
     t2 = time.monotonic()
     fleet.stop_editors()
-    session["editors_down_s"] = round(time.monotonic() - t2, 2)
+    session["_editors_down"] = time.monotonic()
+    session["editors_down_s"] = round(session["_editors_down"] - t2, 2)
+    if judge_next and not outcome.remaining:
+        fleet.scorer_go()  # at once: what runs until score_phase starts the judge overlaps with its start
     if fleet.stops_services:
         ui.print(f"Editors to zero: all editors stopped and exited in {session['editors_down_s']:.1f}s")
     else:
@@ -172,12 +179,21 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
     t0 = time.monotonic()
     ui.print(f"Starting the judge ({config.judge.model or config.fleet.kind + ' fleet'}) for {len(todo_ids)} sample(s)...")
     endpoint = fleet.start_scorer()
-    session["scorer_up_s"] = round(time.monotonic() - t0, 2)
+    serving = time.monotonic()
+    # From the moment the editors were down (a staged judge got its go signal then), else from here.
+    session["scorer_up_s"] = round(serving - session.get("_editors_down", t0), 2)
+    mode = fleet.scorer_start_mode()
+    if mode:
+        session["scorer_start"] = mode
+    if mode.startswith("normal start: the staged judge failed"):
+        ui.print(f"warning: {mode}")
     swap = ""
     if "_edits_ended" in session:
-        session["swap_s"] = round(time.monotonic() - session["_edits_ended"], 2)
+        session["swap_s"] = round(serving - session["_edits_ended"], 2)
         swap = f"; swap (last edit -> judge SERVING) {session['swap_s']:.1f}s"
-    ui.print(f"Judge SERVING at {endpoint.address} in {session['scorer_up_s']:.1f}s{swap}")
+    ui.print(f"Judge SERVING at {endpoint.address} in {session['scorer_up_s']:.1f}s"
+             + (" from editors down" if "_editors_down" in session else "")
+             + (" (staged while editing)" if mode == "staged" else "") + swap)
 
     with ScorerClient(endpoint.address, tls=client_tls(config.judge.tls)) as client:
         try:
@@ -274,7 +290,8 @@ def execute(config: RunConfig, *, stages=("edit", "score"), retry_failed: bool =
                 ui.print(f"Resuming: {len(done)} edit(s) done, {len(failed)} recorded failure(s) kept"
                          + (" (use --retry-failed to redo them)" if failed else "") + f", {len(todo)} to edit")
             if todo:
-                edit_phase(config, fleet, run_dir, manifest, samples, todo, ui, session)
+                edit_phase(config, fleet, run_dir, manifest, samples, todo, ui, session,
+                           judge_next="score" in stages)
         if "score" in stages:
             score_phase(config, fleet, run_dir, manifest, samples, ui, session, retry_failed=retry_failed)
         judged = "score" in stages
@@ -289,6 +306,7 @@ def execute(config: RunConfig, *, stages=("edit", "score"), retry_failed: bool =
     finally:
         fleet.close()
         session.pop("_edits_ended", None)
+        session.pop("_editors_down", None)
         session.update(finished=mf.now(), status=status)
         run_dir.write_manifest(manifest)
 

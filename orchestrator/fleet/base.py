@@ -37,6 +37,21 @@ class Fleet(ABC):
     def stop_editors(self) -> None:
         """Stop every editor and return only once they have exited (their GPU memory is free)."""
 
+    def prestart_scorer(self) -> bool:
+        """Begin bringing up the judge where it needs no device (imports, weights in host memory)
+        while the editors still run; start_scorer() finishes it. True if something was started.
+        Default: nothing (the judge starts from scratch in start_scorer)."""
+        return False
+
+    def scorer_go(self) -> None:
+        """The editors have exited: a pre-started judge may take the devices now. Returns at once;
+        start_scorer() waits for SERVING. Default: nothing."""
+
+    def scorer_start_mode(self) -> str:
+        """How the last start_scorer() brought the judge up, for the console and the manifest
+        (e.g. "staged", or why a staged judge was replaced); "" where the fleet does not say."""
+        return ""
+
     @abstractmethod
     def start_scorer(self) -> Endpoint:
         """Bring up the judge and return once it is SERVING."""

@@ -4,19 +4,34 @@ the CPU, each with a fixed thread count so that results do not depend on N; then
 Each service runs in its own virtualenv (.venv/editor, .venv/scorer) and logs to <run>/logs/.
 Children are started from one long-lived thread with a parent-death signal, so an orchestrator
 killed outright takes its services with it.
+
+Judge pre-start (judge.prestart, default on): when the editing phase begins, the scorer is started
+with --stage-on-host: it imports, creates its CUDA context, loads the processor and reads the
+weights into (pinned) host memory while the editors work, then waits. Once the editors have exited,
+scorer_go() sends it SIGUSR1 and it only has to copy the weights to the GPU and warm up. The cost is
+host RAM of about the judge's weight size for the whole editing phase (plus its CUDA context, a few
+hundred MB, on the judge's GPU). Started at the beginning of editing rather than near its end: the
+remaining time of a dynamic queue is not known, and a judge not yet staged at the go signal would
+make the swap slower than a normal start. A staged judge that dies is replaced by a normal start.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import signal
 import subprocess
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from editfleet_common.channels import health_status, make_channel
 from editfleet_common.launch import ServiceProcess, free_port, venv_python
 
 from .base import Endpoint, Fleet, FleetError
+
+log = logging.getLogger(__name__)
 
 MAX_RESTARTS_PER_EDITOR = 3
 PACKAGES = ("torch", "torchvision", "diffusers", "transformers", "accelerate", "safetensors", "grpcio",
@@ -33,6 +48,9 @@ class LocalFleet(Fleet):
         self.devices: dict[str, dict] = {}            # endpoint name -> how it runs
         self.restarts: dict[str, int] = {}
         self.scorer: ServiceProcess | None = None
+        self._scorer_staged = False  # self.scorer was started with --stage-on-host and not yet told to go
+        self._scorer_mode = ""
+        self._go_sent = False
         self.closing = False  # set by close(): no restarts while everything is being stopped
         self._lock = threading.Lock()
         # Parent-death signals fire when the *thread* that forked dies: fork from one that lives on.
@@ -148,7 +166,7 @@ class LocalFleet(Fleet):
             t.join()
 
     # -- scorer --------------------------------------------------------------------------------
-    def start_scorer(self) -> Endpoint:
+    def _scorer_process(self, *, staged: bool) -> ServiceProcess:
         j, d = self.config.judge, self.config.devices
         gpu = d.judge_gpu if d.judge_gpu is not None else (d.gpus[0] if d.gpus else None)
         device = "cuda:0" if gpu is not None else "cpu"
@@ -160,13 +178,64 @@ class LocalFleet(Fleet):
             argv += ["--dtype", j.dtype]
         if j.load_format != "auto":
             argv += ["--load-format", j.load_format]
+        if staged:
+            argv.append("--stage-on-host")
         argv += list(j.server_args)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        self.scorer = ServiceProcess(
-            name="scorer", argv=argv, port=port, env=env, log_path=self.logs_dir / "scorer.log", die_with_parent=True
-        )
         self.scorer_device = f"GPU {gpu}" if gpu is not None else "CPU"
-        self._spawn(self.scorer)
+        return ServiceProcess(name="scorer" + (" (staged)" if staged else ""), argv=argv, port=port, env=env,
+                              log_path=self.logs_dir / "scorer.log", die_with_parent=True)
+
+    def prestart_scorer(self) -> bool:
+        if not self.config.judge.prestart or self.scorer is not None or self.closing:
+            return False
+        self.scorer = self._spawn(self._scorer_process(staged=True))
+        self._scorer_staged = True
+        self._go_sent = False
+        return True
+
+    def scorer_go(self) -> None:
+        if self._scorer_staged:
+            self._send_go()  # a dead staged judge is replaced in start_scorer
+
+    def _send_go(self) -> None:
+        if self._go_sent or not self.scorer.alive():
+            return
+        # SIGUSR1 kills a Python process that has no handler for it yet: the handler is in place once
+        # the scorer's health server answers (normally long since, the editing phase took a while).
+        channel = make_channel(self.scorer.address)
+        try:
+            deadline = time.monotonic() + self.start_timeout
+            while self.scorer.alive() and time.monotonic() < deadline:
+                if health_status(channel, timeout=1.0) in ("NOT_SERVING", "SERVING"):
+                    self.scorer.proc.send_signal(signal.SIGUSR1)
+                    self._go_sent = True
+                    return
+                time.sleep(0.05)
+        finally:
+            channel.close()
+
+    def scorer_start_mode(self) -> str:
+        return self._scorer_mode
+
+    def start_scorer(self) -> Endpoint:
+        if self._scorer_staged:
+            self._scorer_staged = False
+            staged, self._scorer_mode = self.scorer, "staged"
+            try:
+                self._send_go()
+                if not self._go_sent:
+                    raise RuntimeError(f"exited with code {staged.proc.poll()} while staged")
+                staged.wait_healthy(self.start_timeout)
+                return Endpoint("scorer", staged.address)
+            except RuntimeError as exc:
+                reason = str(exc).splitlines()[0]
+                self._scorer_mode = f"normal start: the staged judge failed ({reason}; see {staged.log_path})"
+                log.warning("the staged judge failed (%s); starting it normally", reason)
+                staged.stop(grace=5.0)
+        else:
+            self._scorer_mode = "normal"
+        self.scorer = self._spawn(self._scorer_process(staged=False))
         try:
             self.scorer.wait_healthy(self.start_timeout)
         except RuntimeError as exc:
@@ -178,6 +247,7 @@ class LocalFleet(Fleet):
         return self.scorer is not None and self.scorer.alive()
 
     def stop_scorer(self) -> None:
+        self._scorer_staged = False
         if self.scorer is not None:
             self._stop_all([self.scorer])
 
