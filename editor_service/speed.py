@@ -44,6 +44,9 @@ def apply_speed_mode(
         return applied
 
     transformer = pipe.transformer
+    if type(transformer).__name__ == "QwenImageTransformer2DModel":
+        use_real_rope(True)
+        applied["rope"] = "real_arithmetic"
     backend = attention_backend or DEFAULT_ATTENTION_BACKEND
     if backend != "native":
         transformer.set_attention_backend(backend)
