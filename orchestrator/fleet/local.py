@@ -189,7 +189,8 @@ class LocalFleet(Fleet):
     def prestart_scorer(self) -> bool:
         if not self.config.judge.prestart or self.scorer is not None or self.closing:
             return False
-        self.scorer = self._spawn(self._scorer_process(staged=True))
+        self.scorer = self._scorer_process(staged=True)
+        self._spawn(self.scorer)  # assigned first: processes.json then lists the scorer
         self._scorer_staged = True
         self._go_sent = False
         return True
@@ -235,7 +236,8 @@ class LocalFleet(Fleet):
                 staged.stop(grace=5.0)
         else:
             self._scorer_mode = "normal"
-        self.scorer = self._spawn(self._scorer_process(staged=False))
+        self.scorer = self._scorer_process(staged=False)
+        self._spawn(self.scorer)
         try:
             self.scorer.wait_healthy(self.start_timeout)
         except RuntimeError as exc:
