@@ -273,6 +273,7 @@ class EditPipeline:
         instruction = (request.instruction or "").strip()
         if not instruction:
             raise InvalidInput("instruction: empty")
+        self._check_text_length("instruction", instruction)
         steps = request.num_inference_steps or self.defaults.num_inference_steps
         if not self.defaults.min_steps <= steps <= self.defaults.max_steps:
             raise InvalidInput(
@@ -302,11 +303,24 @@ class EditPipeline:
             kwargs[self.guidance_parameter] = float(scale)
         negative = request.negative_prompt if request.negative_prompt is not None else self.defaults.negative_prompt
         if "negative_prompt" in self.call_parameters and negative:
+            self._check_text_length("negative_prompt", negative)
             kwargs["negative_prompt"] = negative
         elif request.negative_prompt:
             raise InvalidInput(f"negative_prompt: {self.identity.model_class} takes no negative prompt")
         kwargs.update(extras)
         return PreparedEdit(request, image, seed, steps, kwargs, time.perf_counter() - started)
+
+    def _check_text_length(self, field: str, text: str) -> None:
+        """Refuse text longer than the pipeline's max_sequence_length: past it Qwen-Image-Edit does
+        not truncate but fails deep in the transformer (its rotary position table is fixed)."""
+        signature = inspect.signature(self.pipe.__call__).parameters.get("max_sequence_length")
+        limit = signature.default if signature is not None and isinstance(signature.default, int) else None
+        tokenizer = getattr(self.pipe, "tokenizer", None)
+        if not limit or tokenizer is None or len(text) <= limit:  # a token is at least one character
+            return
+        count = len(tokenizer(text, add_special_tokens=False).input_ids)
+        if count > limit:
+            raise InvalidInput(f"{field}: {count} tokens, more than this pipeline's limit of {limit}")
 
     def _decode_extras(self, extras: dict[str, str]) -> dict[str, Any]:
         unknown = sorted(k for k in extras if k not in self.call_parameters)

@@ -78,6 +78,15 @@ def read_log(proc: ServiceProcess) -> str:
 def pytest_configure(config):
     # The services run in their own processes; keep this one from fighting them for the 2 cores.
     os.environ.setdefault("OMP_NUM_THREADS", THREADS)
+    config.addinivalue_line("markers", "soak: long memory soak (`make soak`), left out of `make test`")
+
+
+def pytest_collection_modifyitems(config, items):
+    if "soak" not in (config.getoption("markexpr") or ""):
+        skip = pytest.mark.skip(reason="soak test: run with `make soak` (pytest -m soak)")
+        for item in items:
+            if "soak" in item.keywords:
+                item.add_marker(skip)
 
 
 def wait_for_log(proc: ServiceProcess, pattern: str, timeout: float = 30.0):
