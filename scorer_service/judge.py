@@ -112,7 +112,7 @@ def prepare(inp: ScoreInput, registry: ProtocolRegistry, *, max_image_pixels: in
         raise InvalidInput("sample_id is empty")
     protocol = registry.get(inp.protocol)
     variables = dict(inp.variables)
-    if inp.instruction:
+    if inp.instruction.strip():  # a blank instruction is a missing one (not judged as "   ")
         if variables.get("edit_instruction", inp.instruction) != inp.instruction:
             raise InvalidInput("instruction and variables['edit_instruction'] disagree")
         variables["edit_instruction"] = inp.instruction
