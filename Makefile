@@ -8,7 +8,7 @@ ORCH_PY := $(VENV)/orchestrator/bin/python
 PIP_FLAGS := -q --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: setup venvs protos models test test-editor test-scorer test-orchestrator run images wheelhouse container-demo clean
+.PHONY: setup venvs protos models test test-editor test-scorer test-orchestrator soak run images wheelhouse container-demo clean
 
 setup: venvs protos models
 
@@ -63,6 +63,10 @@ test-scorer: setup
 
 test-orchestrator: setup
 	$(ORCH_PY) -m pytest -q tests/orchestrator $(PYTEST_ARGS)
+
+# Memory soak of a real editor (~6 min here): 120+ edits and ~440 refused/invalid requests, RSS flat.
+soak: setup
+	$(EDITOR_PY) -m pytest -q -s -m soak tests/editor/test_reliability_server.py $(PYTEST_ARGS)
 
 # The example benchmark end to end on this machine: 2 CPU editors, tiny models, then the judge.
 # Rerunning resumes in runs/example (nothing is redone); RUN_ARGS adds flags, e.g. RUN_ARGS="--editors 1".
