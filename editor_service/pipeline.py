@@ -385,7 +385,10 @@ class EditPipeline:
         # numpy output: non-finite pixels are caught here instead of silently becoming black
         call = dict(prepared.kwargs, generator=generator, callback_on_step_end=callback, output_type="np")
         try:
-            result = pipe(**call)
+            # inference_mode, not the pipeline's own no_grad: no version counters or autograd
+            # bookkeeping on any tensor, less host work per compiled block call
+            with torch.inference_mode():
+                result = pipe(**call)
         except _StopDenoising:
             raise Cancelled(f"cancelled after {steps_done[0]} of {prepared.steps} denoise steps") from None
         except ValueError as exc:
