@@ -8,7 +8,9 @@ Handlers stay thin: they convert messages and let domain exceptions (errors.py) 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from concurrent import futures
@@ -201,3 +203,13 @@ class ServiceHost:
         """Block until stop() has completed (signals stay deliverable while waiting)."""
         while not self._stopped.wait(0.5):
             pass
+
+
+def exit_now(code: int) -> None:
+    """Exit without interpreter teardown: once the server has drained, nothing is left to save, and
+    tearing down torch/CUDA state object by object can take seconds that the fleet waits on
+    (editors to zero before the judge starts). The driver frees the GPU memory at process exit."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)

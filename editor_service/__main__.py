@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 
-from editfleet_common.grpc_server import DEFAULT_MAX_MESSAGE_BYTES, TlsConfig
+from editfleet_common.grpc_server import DEFAULT_MAX_MESSAGE_BYTES, TlsConfig, exit_now
 from editfleet_common.images import DEFAULT_MAX_PIXELS
 
 
@@ -113,16 +113,6 @@ def main(argv=None) -> int:
         grace_s=args.grace,
         tls=tls,
     )
-
-
-def exit_now(code: int) -> None:
-    """Exit without interpreter teardown: once the server has drained, nothing is left to save, and
-    tearing down torch/CUDA state object by object can take seconds that the fleet waits on
-    (editors to zero before the judge starts). The driver frees the GPU memory at process exit."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    logging.shutdown()
-    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from editfleet_common.identity import ModelIdentity
 from editfleet_common.model_files import WEIGHT_SUFFIXES, hash_files
 from editfleet_common.errors import Cancelled, EditfleetError, InvalidInput, NotFound, TooLarge
 from editfleet_common.images import DEFAULT_MAX_PIXELS, decode_image, encode_png
@@ -86,18 +87,6 @@ class EditDefaults:
     negative_prompt: str = " "
     min_steps: int = 1
     max_steps: int = 200
-
-
-@dataclass
-class ModelIdentity:
-    model: str
-    revision: str
-    content_hash: str
-    model_class: str
-    dtype: str
-    device: str
-    load_format: str
-    runtime: dict[str, str] = field(default_factory=dict)  # speed mode and what it applied
 
 
 @dataclass

@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 
-from editfleet_common.grpc_server import DEFAULT_MAX_MESSAGE_BYTES, ServiceHost, TlsConfig
+from editfleet_common.grpc_server import DEFAULT_MAX_MESSAGE_BYTES, ServiceHost, TlsConfig, exit_now
 
 log = logging.getLogger("scorer_service")
 
@@ -220,16 +220,6 @@ def main(argv: list[str] | None = None) -> int:
     batcher.stop(timeout=args.grace)
     log.info("stopped")
     return 0
-
-
-def exit_now(code: int) -> None:
-    """Exit without interpreter teardown: once the server has drained, nothing is left to save, and
-    tearing down torch/CUDA state object by object can take seconds that the fleet waits on
-    (editors to zero before the judge starts). The driver frees the GPU memory at process exit."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    logging.shutdown()
-    os._exit(code)
 
 
 if __name__ == "__main__":

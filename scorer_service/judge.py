@@ -47,6 +47,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from editfleet_common.identity import ModelIdentity
 from editfleet_common.model_files import hash_files
 from editfleet_common.errors import InvalidInput
 from editfleet_common.images import decode_image
@@ -157,17 +158,6 @@ def _resolve_model_dir(model: str, revision: str | None) -> tuple[Path, str]:
 
     local = Path(snapshot_download(model, revision=revision))
     return local, local.name  # hub cache layout: .../snapshots/<commit>
-
-
-@dataclass
-class ModelIdentity:
-    model: str
-    revision: str
-    content_hash: str
-    model_class: str
-    dtype: str
-    device: str
-    load_format: str
 
 
 class ScoreTokenTree:
