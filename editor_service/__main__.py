@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 
 from editfleet_common.grpc_server import DEFAULT_MAX_MESSAGE_BYTES, TlsConfig, exit_now
 from editfleet_common.images import DEFAULT_MAX_PIXELS

@@ -8,11 +8,9 @@ generic `EditRequest` onto the pipeline's own ``__call__`` signature, reports pr
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import logging
-import os
 import secrets
 import shutil
 import tempfile

@@ -9,12 +9,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import torch
 
 from editfleet_common.launch import REPO_ROOT, free_port, venv_python
 from scorer_service.__main__ import build_parser
-from scorer_service.judge import Judge
 
 
 class _Planted:
@@ -64,8 +62,13 @@ def test_planted_code_and_pickle_are_refused_by_the_service(tiny_judge_dir, tmp_
 
 def test_positive_controls_the_planted_code_would_run(tiny_judge_dir, tmp_path):
     folder, marks = planted_judge(tiny_judge_dir, tmp_path)
-    with pytest.raises(Exception):  # opted in: the folder's code runs (then the pickle is still refused)
-        Judge.load(str(folder), trust_remote_code=True)
+    # In a process of its own: loading remote code registers the model classes for auto-saving
+    # process-wide, which would change how later tests in this session save models.
+    opted_in = subprocess.run(
+        [venv_python("scorer"), "-c",
+         "import sys; from scorer_service.judge import Judge; Judge.load(sys.argv[1], trust_remote_code=True)",
+         str(folder)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+    assert opted_in.returncode != 0  # opted in: the folder's code runs, then the pickle is still refused
     assert (marks / "code-ran").exists() and not (marks / "pickle-ran").exists()
     torch.load(folder / "pytorch_model.bin", weights_only=False)
     assert (marks / "pickle-ran").exists()
