@@ -29,10 +29,13 @@ _TEXT_KEYS = ("response", "reasoning", "reason", "explanation", "rationale", "co
 # "Score: 7", "final score is 7/10", "Rating - 8 out of 10", "**Score**: 7", "评分：7", and the
 # `"score": 7` of a JSON reply cut short by max_new_tokens
 _LABELLED = re.compile(
-    r"(?:final\s+|overall\s+)?(?:score|rating|评分|分数|得分)[\"']?\**\s*(?:is|of|[:：=\-])?\s*\**\s*"
+    # a dash separates only when no digit follows it: in "Score -1" it is the number's sign
+    r"(?:final\s+|overall\s+)?(?:score|rating|评分|分数|得分)[\"']?\**\s*(?:is|of|[:：=]|-(?!\d))?\s*\**\s*"
     r"(" + _NUMBER + r")(?:\s*(?:/|out\s+of)\s*(" + _NUMBER + r"))?",
     re.I,
 )
+# "Score: 6-8", "7 or 8", "6 to 8": a labelled number that opens a range or an alternative
+_RANGE_AFTER = re.compile(r"\s*(?:/\s*" + _NUMBER + r"\s*)?(?:-|–|—|~|to\b|or\b)\s*\(?\s*\d", re.I)
 _RATED = re.compile(r"(" + _NUMBER + r")\s*(?:/|out\s+of)\s*(" + _NUMBER + r")", re.I)
 _BARE_LIST = re.compile(r"\[\s*(" + _NUMBER + r"(?:\s*,\s*" + _NUMBER + r")*)\s*\]")
 
@@ -176,8 +179,12 @@ def parse_reply(text: str, n_scores: int = 1, low: float = 0.0, high: float = 10
         for m in _LABELLED.finditer(text):
             if m.group(2) is not None and float(m.group(2)) != high:
                 return _fail(f"labelled score {m.group(0)!r} is on another scale than 0-{high:g}")
+            if _RANGE_AFTER.match(text, m.end(1) if m.group(2) is None else m.end()):
+                return _fail(f"ambiguous: labelled score {m.group(0)!r} opens a range or an alternative")
             labelled.append([float(m.group(1))])
         if labelled:
+            # a rating on the same scale elsewhere in the reply is another candidate ("7/10 (or 8/10)")
+            labelled += [[float(r.group(1))] for r in _RATED.finditer(text) if float(r.group(2)) == high]
             agreed = _agree(labelled)
             if agreed is None:
                 return _fail(f"ambiguous: labelled scores {sorted({c[0] for c in labelled})}")

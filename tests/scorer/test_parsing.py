@@ -47,6 +47,13 @@ SINGLE_FAIL = [
     ("I'd say 6/10, maybe 8/10 on a good day.", "ambiguous"),
     ("Score: 6. On reflection, score: 8.", "ambiguous"),
     ('{"score": 7} {"score": 3}', "ambiguous"),
+    # a labelled range or alternative is a guess, not a score (the first number is not the answer)
+    ("Score: 6-8", "ambiguous"),
+    ("Score: 7 or 8", "ambiguous"),
+    ("Final score: 6 to 8, depending on taste.", "ambiguous"),
+    ("Score: 7/10 (or 8/10 if the lighting counts)", "ambiguous"),
+    # the label's dash separator must not swallow the minus sign
+    ("Score -1", "outside"),
     ('{"score": 15, "response": "great"}', "outside"),
     ('{"score": -1, "response": "bad"}', "outside"),
     ("Score: 11/10", "outside"),
