@@ -53,6 +53,7 @@ class LocalFleet(Fleet):
         self._go_sent = False
         self.closing = False  # set by close(): no restarts while everything is being stopped
         self._lock = threading.Lock()
+        self._pids_lock = threading.Lock()  # logs/processes.json writers
         # Parent-death signals fire when the *thread* that forked dies: fork from one that lives on.
         self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spawner")
 
@@ -64,11 +65,14 @@ class LocalFleet(Fleet):
 
     def _record_pids(self) -> None:
         """logs/processes.json: which pid serves which device right now (for operators and tests)."""
-        with self._lock:
-            pids = self.pids()
-        tmp = self.logs_dir / ".processes.json.tmp"
-        tmp.write_text(json.dumps(pids, indent=2) + "\n")
-        tmp.replace(self.logs_dir / "processes.json")
+        # Worker threads restart editors concurrently: one writer at a time, or one thread's rename
+        # takes another's temporary file away and its restart fails (editor lost, process left up).
+        with self._pids_lock:
+            with self._lock:
+                pids = self.pids()
+            tmp = self.logs_dir / ".processes.json.tmp"
+            tmp.write_text(json.dumps(pids, indent=2) + "\n")
+            tmp.replace(self.logs_dir / "processes.json")
 
     def _editor_process(self, name: str) -> ServiceProcess:
         e, device = self.config.editor, self.devices[name]
