@@ -97,6 +97,12 @@ def latest_by_id(records: Iterable[dict]) -> dict[str, dict]:
     return out
 
 
+def made_for(record: dict, sample: Sample) -> bool:
+    """False when an edits.jsonl line was made for another instruction of this id (the benchmark
+    was changed between sessions): its image shows the old instruction, so the sample is redone."""
+    return record.get("instruction", sample.instruction) == sample.instruction
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
@@ -173,13 +179,14 @@ class RunDir:
     def edit_state(self, samples: list[Sample], *, retry_failed: bool = False) -> tuple[dict, dict]:
         """(done, failed): the valid edit line per finished sample, and final failures to keep.
 
-        An edit counts as done only when its image exists and has the recorded sha256.
+        An edit counts as done only when its image exists and has the recorded sha256, and a line
+        (edit or failure) counts only when it was made for the sample's current instruction.
         """
         latest = latest_by_id(self.edits.read())
         done, failed = {}, {}
         for sample in samples:
             record = latest.get(sample.id)
-            if record is None:
+            if record is None or not made_for(record, sample):
                 continue
             if record.get("status") == "ok":
                 path = self.edit_path(sample)

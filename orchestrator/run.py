@@ -22,7 +22,7 @@ from .config import RunConfig, build_config, client_tls
 from .dispatch import Dispatcher
 from .fleet import Fleet, FleetError, make_fleet
 from .report import write_report
-from .results import RunDir, latest_by_id, summarize, write_json_atomic
+from .results import RunDir, latest_by_id, made_for, summarize, write_json_atomic
 from .scoring import ScoreItem, Scorer
 
 
@@ -251,7 +251,9 @@ def current_results(run_dir: RunDir, samples: list[Sample]) -> tuple[dict, dict]
     """The latest edit line per sample (valid image or failure) and the score of that very edit."""
     latest = latest_by_id(run_dir.edits.read())
     done, _ = run_dir.edit_state(samples)
-    edits = {i: r for i, r in latest.items() if i in done or r.get("status") == "failed"}
+    current = {s.id: s for s in samples}
+    edits = {i: r for i, r in latest.items()
+             if i in done or (r.get("status") == "failed" and (i not in current or made_for(r, current[i])))}
     edits.update(done)
     scores = {i: r for i, r in latest_by_id(run_dir.scores.read()).items()
               if i in done and r.get("edit_sha256") == done[i].get("sha256")}

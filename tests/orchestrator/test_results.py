@@ -129,3 +129,18 @@ def test_summary_failures_as_zero():
     assert s["micro_mean"] == pytest.approx((8 + 6 + 0 + 2 + 0) / 5)
     assert s["macro_mean"] == pytest.approx(((14 / 3) + 2.0 + 0.0) / 3)
     assert s["min"] == 0.0
+
+
+def test_an_edit_made_for_another_instruction_is_redone(tmp_path):
+    # The benchmark was fixed between sessions (same id, new instruction): the old image shows the
+    # old instruction and must not be judged against the new one.
+    run = RunDir(tmp_path / "run").create()
+    old, kept_failure = sample("a"), sample("b")
+    run.save_edit(old, png_bytes(), {"instruction": old.instruction})
+    run.record_edit_failure(kept_failure, "INVALID_ARGUMENT: instruction too long", final=True)
+    unchanged = sample("c")
+    run.save_edit(unchanged, png_bytes(color=(9, 9, 9)), {"instruction": unchanged.instruction})
+    fixed_a = Sample(id="a", category="c", instruction="make the sky red")
+    fixed_b = Sample(id="b", category="c", instruction="a shorter instruction")
+    done, failed = run.edit_state([fixed_a, fixed_b, unchanged])
+    assert set(done) == {"c"} and failed == {}
