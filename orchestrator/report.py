@@ -49,6 +49,12 @@ def _num(value, spec=".3f") -> str:
     return format(value, spec) if value is not None else "n/a"
 
 
+def _url_path(relative: str) -> str:
+    """A relative file path as an href: '%', '#' and '?' (legal in ids) escaped, the rest kept
+    readable (non-ASCII category names included)."""
+    return relative.replace("%", "%25").replace("#", "%23").replace("?", "%3F")
+
+
 def _source_bytes(sample: Sample) -> bytes | None:
     try:
         return sample.source_bytes() if (sample.image_path or sample.image_bytes) else None
@@ -105,7 +111,7 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
         if edit is not None and edit.get("status") == "ok":
             path = run_dir.edits_root / edit["path"]
             data = path.read_bytes() if path.is_file() else None
-            link = os.path.relpath(path, run_dir.path)
+            link = _url_path(os.path.relpath(path, run_dir.path))
             edit_cell = f"<a href='{e(link)}'>{_thumb(data)}</a>"
         elif edit is not None:
             edit_cell = f"<span class='fail'>edit failed</span><pre>{e(edit.get('error', ''))}</pre>"

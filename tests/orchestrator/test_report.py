@@ -68,3 +68,26 @@ def test_report_survives_a_moved_benchmark(tmp_path):
     assert "report without source images" in result.output
     page = run.report_path.read_text(encoding="utf-8")
     assert "unavailable" in page and page.count("data:image/jpeg;base64,") == 2
+
+
+def test_edit_links_work_for_ids_with_url_characters(tmp_path):
+    # '#', '?' and '%' are legal in ids and file names, but in an href they start a fragment, a
+    # query or an escape: the thumbnail would link to a file that does not exist.
+    from urllib.parse import unquote
+
+    from orchestrator.report import render
+    from orchestrator.results import summarize
+
+    bench_path = write_native(
+        tmp_path / "bench",
+        [{"id": "shot#1?v=50%", "image": "a.png", "instruction": "add snow", "category": "a#b"}],
+        {"a.png": png_bytes()},
+    )
+    bench = load_benchmark(bench_path)
+    run = RunDir(tmp_path / "run").create()
+    (s,) = bench.samples
+    edit = run.save_edit(s, png_bytes(color=(9, 9, 9)), {"seed": 1})
+    page = render(run, bench.samples, {s.id: edit}, {}, summarize(bench.samples, {s.id: edit}, {}), {})
+    href = page.split("<a href='", 1)[1].split("'", 1)[0]
+    assert "#" not in href and "?" not in href
+    assert (run.path / unquote(href)).is_file()
