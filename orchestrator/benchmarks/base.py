@@ -85,7 +85,8 @@ def safe_path_component(name: str) -> str:
     ).strip()
     if cleaned in ("", ".", ".."):
         cleaned = "_" + cleaned.replace(".", "_")
-    return cleaned[:120]
+    # 120 characters, and at most 240 bytes: file names are limited to 255 bytes, not characters.
+    return cleaned[:120].encode("utf-8")[:240].decode("utf-8", errors="ignore")
 
 
 def decode_b64(text: str) -> bytes:

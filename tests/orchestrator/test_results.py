@@ -144,3 +144,15 @@ def test_an_edit_made_for_another_instruction_is_redone(tmp_path):
     fixed_b = Sample(id="b", category="c", instruction="a shorter instruction")
     done, failed = run.edit_state([fixed_a, fixed_b, unchanged])
     assert set(done) == {"c"} and failed == {}
+
+
+def test_a_long_non_ascii_category_still_makes_a_valid_folder_name(tmp_path):
+    # 120 characters of CJK are 360 bytes: over the 255-byte file name limit, the first edit's
+    # write would fail mid-run (after the editors did the work) instead of being saved.
+    run = RunDir(tmp_path / "run").create()
+    s = sample("a", category="物理" * 60)
+    run.save_edit(s, png_bytes(), {"instruction": s.instruction})
+    assert set(run.edit_state([s])[0]) == {"a"}
+    assert len(run.edit_path(s).parent.name.encode()) <= 255
+    short = sample("b", category="物理" * 20)  # short enough: the folder name is the category
+    assert run.edit_path(short).parent.name == "物理" * 20
