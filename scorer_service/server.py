@@ -121,7 +121,10 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
         submitted = time.monotonic()
         sample = self._prepare(request)
         future = batcher.submit(sample)
-        context.add_callback(future.cancel)  # a caller that hangs up frees its place in the queue
+        # a caller that hangs up frees its place in the queue; one that went away (cancelled, past
+        # its deadline) while its images were decoding is dropped before it reaches the device
+        if not context.add_callback(future.cancel):
+            future.cancel()
         try:
             completed = future.result()
         except CancelledError:
@@ -210,7 +213,8 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
                     future.cancel()
             results.put(None)  # wake the sender so it sees the call has ended
 
-        context.add_callback(cancel_all)
+        if not context.add_callback(cancel_all):
+            cancel_all()  # the call already ended
         threading.Thread(target=read, name="score-stream-reader", daemon=True).start()
         sent = 0
         while True:
