@@ -50,11 +50,16 @@ def default_output(benchmark: Benchmark) -> Path:
 
 # -- manifest ---------------------------------------------------------------------------------
 def open_run_dir(config: RunConfig, benchmark: Benchmark, *, edits_from: Path | None = None,
-                 extra: dict | None = None) -> tuple[RunDir, dict]:
-    """Create or reopen the output dir; refuse to mix results made with other settings."""
+                 extra: dict | None = None, judging: bool = True) -> tuple[RunDir, dict]:
+    """Create or reopen the output dir; refuse to mix results made with other settings.
+
+    judging: this session judges. The judge settings bind a dir only once it holds scores, and only
+    a session that judges: `run --no-score` (no judge needed) then `run --judge-model J` is fine.
+    """
     out = Path(config.output) if config.output else default_output(benchmark)
     run_dir = RunDir(out, edits_from=edits_from).create()
     prior = run_dir.read_manifest()
+    judge_bound = judging and prior is not None and bool(run_dir.scores.read())
     if prior is not None:
         for key, current, hint in (
             ("edit_settings", config.edit_settings(), "use another --output, or the same edit settings"),
@@ -62,6 +67,8 @@ def open_run_dir(config: RunConfig, benchmark: Benchmark, *, edits_from: Path | 
              "use another --output, or re-judge the edits with `orchestrator score`"),
         ):
             if edits_from is not None and key == "edit_settings":
+                continue
+            if key == "judge_settings" and not judge_bound:
                 continue
             diffs = mf.differences(prior.get(key) or {}, current)
             if diffs:
@@ -76,7 +83,8 @@ def open_run_dir(config: RunConfig, benchmark: Benchmark, *, edits_from: Path | 
         "command": mf.command_line(),
         "config": config.to_dict(),
         "edit_settings": config.edit_settings(),
-        "judge_settings": config.judge_settings(),
+        "judge_settings": (config.judge_settings() if judging or not (prior or {}).get("judge_settings")
+                           else prior["judge_settings"]),
         "seed_derivation": "sha256(f'{base_seed}:{sample_id}')[:8] big-endian, & (2**63-1)",
         "benchmark": benchmark.describe(),
         "git": mf.git_state(),
@@ -278,7 +286,8 @@ def execute(config: RunConfig, *, stages=("edit", "score"), retry_failed: bool =
             edits_from: Path | None = None, extra_manifest: dict | None = None) -> RunResult:
     benchmark = load_samples(config)
     samples = benchmark.samples
-    run_dir, manifest = open_run_dir(config, benchmark, edits_from=edits_from, extra=extra_manifest)
+    run_dir, manifest = open_run_dir(config, benchmark, edits_from=edits_from, extra=extra_manifest,
+                                     judging="score" in stages)
     session = manifest["sessions"][-1]
     ui.print(f"Benchmark {benchmark.path} ({benchmark.format}): {len(samples)} sample(s) in "
              f"{len(benchmark.categories)} categories; output {run_dir.path}")

@@ -1,0 +1,48 @@
+"""Reopening an output dir (run.open_run_dir): which setting changes are refused, in-process."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.benchmarks import load_benchmark
+from orchestrator.config import build_config
+from orchestrator.run import RunError, open_run_dir
+
+from conftest import png_bytes, write_native
+
+
+@pytest.fixture
+def bench(tmp_path):
+    path = write_native(tmp_path / "bench", [{"id": "s1", "image": "s1.png", "instruction": "add snow", "category": "c"}],
+                        {"s1.png": png_bytes()})
+    return load_benchmark(path)
+
+
+def config(tmp_path, judge=None, protocol=""):
+    return build_config({"editor": {"model": "m"}, "judge": {"model": judge, "protocol": protocol},
+                         "output": str(tmp_path / "run")})
+
+
+def test_edit_only_then_judge_later_on_the_same_dir(tmp_path, bench):
+    # `run --no-score` needs no judge model; `run --judge-model J` on that dir later is the
+    # documented way to judge the edits, not a change of judge.
+    open_run_dir(config(tmp_path), bench, judging=False)
+    _, manifest = open_run_dir(config(tmp_path, judge="J"), bench, judging=True)
+    assert manifest["judge_settings"]["model"] == "J"
+
+
+def test_finishing_edits_without_a_judge_keeps_the_judge_of_a_judged_dir(tmp_path, bench):
+    run_dir, _ = open_run_dir(config(tmp_path, judge="J"), bench, judging=True)
+    run_dir.scores.append({"id": "s1", "status": "OK", "score": 7.0, "edit_sha256": "x"})
+    _, manifest = open_run_dir(config(tmp_path), bench, judging=False)
+    assert manifest["judge_settings"]["model"] == "J"
+    with pytest.raises(RunError, match="other judge settings"):  # still one judge per dir
+        open_run_dir(config(tmp_path, judge="K"), bench, judging=True)
+
+
+def test_edit_settings_changes_are_still_refused(tmp_path, bench):
+    open_run_dir(config(tmp_path), bench, judging=False)
+    changed = config(tmp_path, judge="J")
+    changed.editor.steps = 7
+    with pytest.raises(RunError, match="other edit settings"):
+        open_run_dir(changed, bench, judging=True)
