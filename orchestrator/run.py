@@ -346,7 +346,8 @@ def rebuild_report(path: Path, ui) -> dict:
 
 
 def samples_from_records(run_dir: RunDir) -> list[Sample]:
-    records = {**latest_by_id(run_dir.edits.read()), **latest_by_id(run_dir.scores.read())}
+    # The edit line last: it is the one edit_state() checks the instruction of.
+    records = {**latest_by_id(run_dir.scores.read()), **latest_by_id(run_dir.edits.read())}
     return [Sample(id=r["id"], category=r.get("category", ""), instruction=r.get("instruction", ""))
             for r in records.values()]
 

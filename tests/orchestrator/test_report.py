@@ -91,3 +91,17 @@ def test_edit_links_work_for_ids_with_url_characters(tmp_path):
     href = page.split("<a href='", 1)[1].split("'", 1)[0]
     assert "#" not in href and "?" not in href
     assert (run.path / unquote(href)).is_file()
+
+
+def test_report_without_the_benchmark_takes_each_sample_from_its_latest_edit(tmp_path):
+    # The instruction was changed and the sample re-edited, but not judged again yet; then the
+    # benchmark went away. The rebuilt report must still show the current edit, not "not edited".
+    run, bench_path = make_run(tmp_path)
+    s3 = next(s for s in load_benchmark(bench_path).samples if s.id == "s3")
+    s3.instruction = "add heavy snow"
+    run.save_edit(s3, png_bytes(color=(7, 7, 7)), {"instruction": s3.instruction})
+    shutil.rmtree(bench_path.parent)
+    result = CliRunner().invoke(main, ["report", str(run.path)])
+    assert result.exit_code == 0, result.output
+    env = json.loads(run.summary_path.read_text())["categories"]["environmental"]
+    assert (env["edited"], env["pending"], env["score_failures"]) == (1, 1, 0)
