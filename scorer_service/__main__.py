@@ -20,6 +20,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 
 from editfleet_common.grpc_server import DEFAULT_MAX_MESSAGE_BYTES, ServiceHost, TlsConfig, exit_now
 
@@ -133,7 +134,18 @@ def main(argv: list[str] | None = None) -> int:
     service = ScorerService(registry, max_message_bytes=args.max_message_bytes,
                             max_image_pixels=args.max_image_pixels, decode_threads=args.decode_threads)
     host.add(scorer_pb2_grpc.add_ScorerServicer_to_server, service)
-    host.install_signal_handlers()
+    signalled = threading.Event()
+    host.install_signal_handlers(on_stop=signalled.set)
+
+    def exit_if_stopped_before_serving() -> None:
+        # The load runs on this (main) thread and cannot be interrupted; a SIGTERM that comes
+        # before the judge serves has nothing to drain, so the process ends as soon as the server has.
+        host.wait()
+        if signalled.is_set() and service.batcher is None:
+            log.info("stopped before the judge was serving")
+            exit_now(0)
+
+    threading.Thread(target=exit_if_stopped_before_serving, name="stop-watch", daemon=True).start()
     # Health answers NOT_SERVING while the model loads, so orchestrators can tell "loading" from "down";
     # Scorer calls get UNAVAILABLE until then.
     host.start()

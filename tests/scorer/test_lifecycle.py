@@ -128,3 +128,25 @@ def test_a_full_queue_refuses_unary_calls_with_resource_exhausted(tiny_judge_dir
     assert "RESOURCE_EXHAUSTED" in outcomes
     assert "PARSE_FAILED" in outcomes  # the ones admitted were judged
     assert set(outcomes) <= {"RESOURCE_EXHAUSTED", "PARSE_FAILED"}
+
+
+
+def test_sigterm_while_the_model_is_still_loading_stops_the_load(tiny_judge_dir, tmp_path):
+    """SIGTERM while the judge loads (an 8B load takes minutes): nothing was accepted, so there is
+    nothing to drain; the process exits 0 at once instead of finishing the load and warm-up first."""
+    log_path = tmp_path / "scorer.log"
+    process = start_scorer(tiny_judge_dir, log_path, wait=False)
+    channel = make_channel(process.address)
+    try:
+        deadline = time.monotonic() + 60
+        while health_status(channel, timeout=1.0) != "NOT_SERVING":  # the server is up: loading
+            assert time.monotonic() < deadline and process.alive(), "scorer never answered health"
+            time.sleep(0.02)
+        code = process.stop(grace=30)
+        assert code == 0
+        log = log_path.read_text()
+        assert "SIGTERM" in log
+        assert "SERVING on port" not in log, "the judge went on loading and serving after SIGTERM"
+    finally:
+        channel.close()
+        process.kill()
