@@ -291,9 +291,10 @@ def execute(config: RunConfig, *, stages=("edit", "score"), retry_failed: bool =
     session = manifest["sessions"][-1]
     ui.print(f"Benchmark {benchmark.path} ({benchmark.format}): {len(samples)} sample(s) in "
              f"{len(benchmark.categories)} categories; output {run_dir.path}")
-    fleet = make_fleet(config, run_dir.logs)
+    fleet = None
     status = "failed"
     try:
+        fleet = make_fleet(config, run_dir.logs)
         if "edit" in stages:
             done, failed = run_dir.edit_state(samples, retry_failed=retry_failed)
             todo = [s for s in samples if s.id not in done and s.id not in failed]
@@ -315,11 +316,14 @@ def execute(config: RunConfig, *, stages=("edit", "score"), retry_failed: bool =
         status = "interrupted"
         raise
     finally:
-        fleet.close()
-        session.pop("_edits_ended", None)
-        session.pop("_editors_down", None)
-        session.update(finished=mf.now(), status=status)
-        run_dir.write_manifest(manifest)
+        try:
+            if fleet is not None:
+                fleet.close()
+        finally:  # the session is closed in the manifest even when stopping the services fails
+            session.pop("_edits_ended", None)
+            session.pop("_editors_down", None)
+            session.update(finished=mf.now(), status=status)
+            run_dir.write_manifest(manifest)
 
 
 def config_from_run_dir(run_dir: Path) -> tuple[RunConfig, dict]:

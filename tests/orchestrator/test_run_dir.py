@@ -46,3 +46,19 @@ def test_edit_settings_changes_are_still_refused(tmp_path, bench):
     changed.editor.steps = 7
     with pytest.raises(RunError, match="other edit settings"):
         open_run_dir(changed, bench, judging=True)
+
+
+def test_a_fleet_that_cannot_be_made_ends_the_session_as_failed(tmp_path, bench):
+    # The session entry is written as "running" when the dir is opened; every way out must close it,
+    # or the manifest claims a run is still going.
+    from orchestrator.fleet import FleetError
+    from orchestrator.results import RunDir
+    from orchestrator.run import execute
+    from orchestrator.ui import make_ui
+
+    cfg = build_config({"benchmark": {"path": str(bench.path)}, "editor": {"model": "m"},
+                        "fleet": {"options": {"no_such_option": 1}}, "output": str(tmp_path / "run")})
+    with pytest.raises(FleetError):
+        execute(cfg, stages=("edit",), ui=make_ui("plain"))
+    session = RunDir(tmp_path / "run").read_manifest()["sessions"][-1]
+    assert session["status"] == "failed" and "finished" in session
