@@ -77,6 +77,26 @@ def _json_objects(text: str) -> list[dict]:
     return found
 
 
+def _outside_json(text: str) -> str:
+    """The text with every JSON object in it cut out: the prose around the JSON."""
+    decoder = json.JSONDecoder()
+    kept, pos = [], 0
+    i = text.find("{")
+    while i != -1:
+        try:
+            obj, end = decoder.raw_decode(text, i)
+        except json.JSONDecodeError:
+            obj, end = _lenient_object(text, i)
+        if isinstance(obj, dict):
+            kept.append(text[pos:i])
+            pos = end
+            i = text.find("{", end)
+        else:
+            i = text.find("{", i + 1)
+    kept.append(text[pos:])
+    return " ".join(kept)
+
+
 def _lenient_object(chunk: str, start: int):
     """Single quotes / trailing commas, as small models write them; None if still not JSON."""
     depth = 0
@@ -162,6 +182,12 @@ def parse_reply(text: str, n_scores: int = 1, low: float = 0.0, high: float = 10
         bad = _check_range(agreed, low, high, "json")
         if bad:
             return bad
+        if n_scores == 1:  # a labelled score or a rating in the prose around the JSON must agree
+            prose = _outside_json(text)
+            others = {float(m.group(1)) for m in _LABELLED.finditer(prose)}
+            others |= {float(m.group(1)) for m in _RATED.finditer(prose) if float(m.group(2)) == high}
+            if others - {agreed[0]}:
+                return _fail(f"ambiguous: JSON gives {agreed[0]:g}, the text around it {sorted(others)}")
         response = next((t for _, obj in json_hits if (t := _text_from_object(obj))), "")
         return Parsed(ok=True, scores=agreed, response=response, reason="json")
     if any(str(k).lower() in _SCORE_KEYS for obj in objects for k in obj):

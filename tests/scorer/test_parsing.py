@@ -52,6 +52,9 @@ SINGLE_FAIL = [
     ("Score: 7 or 8", "ambiguous"),
     ("Final score: 6 to 8, depending on taste.", "ambiguous"),
     ("Score: 7/10 (or 8/10 if the lighting counts)", "ambiguous"),
+    # the JSON and the prose around it disagree: neither is the answer
+    ('{"score": 7, "response": "ok"}\nOn reflection, final score: 3', "ambiguous"),
+    ('```json\n{"score": 8}\n```\nI would rather say 5/10.', "ambiguous"),
     # the label's dash separator must not swallow the minus sign
     ("Score -1", "outside"),
     ('{"score": 15, "response": "great"}', "outside"),
