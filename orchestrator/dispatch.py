@@ -27,8 +27,12 @@ from .fleet.base import Endpoint, Fleet
 from .results import RunDir
 
 # Worth another try besides EditError.retryable (UNAVAILABLE, queue full, DEADLINE_EXCEEDED, ABORTED):
-# a connection cut by a dying editor can surface as CANCELLED or UNKNOWN.
-EXTRA_TRANSIENT = {grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN}
+# a connection cut by a dying editor can surface as CANCELLED or UNKNOWN; INTERNAL is the editor's
+# own trouble (a CUDA error breaks its context and it then fails every request at once): as a final
+# failure, one sick editor would drain the queue into failures kept by every rerun. Retried, it
+# counts towards that editor's failures in a row (restart), and a sample that fails everywhere
+# ends as a non-final failure after max_attempts.
+EXTRA_TRANSIENT = {grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL}
 # An editor that fails this many samples in a row while still running is taken out of the pool.
 MAX_CONSECUTIVE_FAILURES = 3
 

@@ -171,3 +171,16 @@ def test_the_same_seeds_whatever_the_number_of_editors(tmp_path, editors):
     three = run_dispatch(tmp_path / "three", [editors("b"), editors("c"), editors("d")], samples(6))[1]
     by_id = lambda lines: {l["id"]: (l["seed"], l["sha256"]) for l in lines}  # noqa: E731
     assert by_id(one) == by_id(three)
+
+
+def test_an_editor_answering_internal_to_everything_does_not_fail_the_benchmark(tmp_path, editors):
+    # INTERNAL is the editor's own trouble (a CUDA error leaves its context broken, every later
+    # request fails at once). It says nothing about the sample: the sample goes to another editor,
+    # and the sick editor, failing fast, must not drain the queue into final failures.
+    items = samples(8)
+    sick = editors("sick", script={s.id: [grpc.StatusCode.INTERNAL] * 9 for s in items})
+    healthy = editors("healthy", delay=0.1)
+    outcome, lines, log = run_dispatch(tmp_path, [sick, healthy], items)
+    assert outcome.edited == 8 and outcome.failed == 0
+    assert not [l for l in lines if l["status"] == "failed"]
+    assert "scripted INTERNAL; back to the queue" in log
