@@ -64,7 +64,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):
                 except EditfleetError as exc:
                     _abort(context, exc)
                 except Exception as exc:  # noqa: BLE001 - becomes INTERNAL, never a traceback to the client
-                    if _is_abort(exc):
+                    if _is_abort(exc, context):
                         raise
                     _abort(context, exc)
 
@@ -77,7 +77,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):
                 except EditfleetError as exc:
                     _abort(context, exc)
                 except Exception as exc:  # noqa: BLE001
-                    if _is_abort(exc):
+                    if _is_abort(exc, context):
                         raise
                     _abort(context, exc)
 
@@ -94,9 +94,12 @@ class ErrorInterceptor(grpc.ServerInterceptor):
         return handler
 
 
-def _is_abort(exc: BaseException) -> bool:
-    # context.abort() raises a bare Exception subclass from grpc internals; let it through.
-    return type(exc).__module__.startswith("grpc")
+def _is_abort(exc: BaseException, context: grpc.ServicerContext) -> bool:
+    # context.abort() records the code on the context, then raises a bare `Exception()` (grpcio's
+    # _server.py); let it through so that the handler's own code is kept.
+    if type(exc).__module__.startswith("grpc"):
+        return True
+    return type(exc) is Exception and not exc.args and context.code() is not None
 
 
 @dataclass
