@@ -218,6 +218,8 @@ def score(run_dir, judge_model, protocol, max_batch, judge_load_format, gpu, fle
         if gpu is not None:
             data["devices"]["judge_gpu"] = gpu
         new = build_config({**data, "_origin": "command line"})
+        if new.fleet.kind != "static":  # an edit-only run (`run --no-score`) may have recorded no judge
+            _require(new, "judge.model")
         name = label or "-".join(filter(None, [Path(new.judge.model or "judge").name, new.judge.protocol or "default"]))
         new.output = output or str(source / "rejudge" / name)
         if Path(new.output).resolve() == source.resolve():

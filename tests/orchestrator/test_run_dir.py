@@ -62,3 +62,19 @@ def test_a_fleet_that_cannot_be_made_ends_the_session_as_failed(tmp_path, bench)
         execute(cfg, stages=("edit",), ui=make_ui("plain"))
     session = RunDir(tmp_path / "run").read_manifest()["sessions"][-1]
     assert session["status"] == "failed" and "finished" in session
+
+
+def test_score_on_an_edit_only_run_without_a_judge_model_says_what_is_missing(tmp_path, bench):
+    # `run --no-score` needs no judge model, so the run's config has none; `score RUN_DIR` must
+    # then ask for --judge-model instead of starting a judge with no model (a traceback).
+    from click.testing import CliRunner
+
+    from orchestrator.cli import main
+
+    cfg = build_config({"benchmark": {"path": str(bench.path)}, "editor": {"model": "m"},
+                        "output": str(tmp_path / "run")})
+    run_dir, _ = open_run_dir(cfg, bench, judging=False)
+    run_dir.save_edit(bench.samples[0], png_bytes(), {"instruction": bench.samples[0].instruction})
+    result = CliRunner().invoke(main, ["score", str(run_dir.path), "--progress", "plain"])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "--judge-model" in result.output
