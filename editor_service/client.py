@@ -319,6 +319,11 @@ def main(argv=None) -> int:
         print(f"error: --image {args.image}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     tls = ClientTls(args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name) if args.tls_ca else None
+    for flag in ("tls_ca", "tls_cert", "tls_key"):  # read when the channel is made: check them first
+        path = getattr(args, flag)
+        if path and not Path(path).is_file():
+            print(f"error: --{flag.replace('_', '-')} {path}: no such file", file=sys.stderr)
+            return 2
 
     from tqdm import tqdm
 

@@ -74,3 +74,15 @@ def test_edit_over_mutual_tls(tiny_model, tmp_path):
             assert refused.value.code == grpc.StatusCode.UNAVAILABLE
     finally:
         assert proc.stop(grace=20) == 0
+
+
+def test_client_cli_names_a_missing_tls_file_instead_of_a_traceback(tmp_path, capsys):
+    from editor_service.client import main
+
+    image = tmp_path / "in.png"
+    image.write_bytes(b"not read past the TLS files")
+    missing = tmp_path / "no-ca.pem"
+    code = main(["--address", "127.0.0.1:1", "--image", str(image), "--instruction", "x",
+                 "--out", str(tmp_path / "out.png"), "--tls-ca", str(missing)])
+    assert code == 2
+    assert f"--tls-ca {missing}" in capsys.readouterr().err
