@@ -67,6 +67,7 @@ class Batcher(Generic[T, R]):
         self._samples = 0
         self._size_counts: dict[int, int] = {}
         self._stopping = threading.Event()
+        self._closed = threading.Event()  # the worker has ended: nothing queued from now on runs
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     # -- public -------------------------------------------------------------------------------
@@ -85,6 +86,8 @@ class Batcher(Generic[T, R]):
             raise Overloaded(
                 f"scorer queue is full ({self.max_queue} waiting); retry later or raise --max-queue"
             ) from None
+        if self._closed.is_set():  # stop() came between the check above and the put
+            self._refuse_leftovers()
         return job.future
 
     def stop(self, timeout: float | None = None) -> None:
@@ -132,6 +135,19 @@ class Batcher(Generic[T, R]):
             live = [j for j in jobs if j.future.set_running_or_notify_cancel()]
             if live:
                 self._run(live)
+        self._closed.set()
+        self._refuse_leftovers()
+
+    def _refuse_leftovers(self) -> None:
+        """Answer items queued behind the stop marker (their submit raced stop()) instead of
+        leaving their callers waiting for ever."""
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None and job.future.set_running_or_notify_cancel():
+                job.future.set_exception(NotReady("scorer is shutting down"))
 
     def _run(self, jobs: list[_Job]) -> None:
         started = time.monotonic()

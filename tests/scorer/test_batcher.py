@@ -108,3 +108,31 @@ def test_requests_arriving_one_by_one_while_idle_fill_one_batch():
     assert run.batches == [list(range(6))]
     assert sizes == [6] * 6
     assert batcher.stats()["batch_size_counts"] == {6: 1}
+
+
+def test_a_submit_that_races_stop_is_refused_not_stranded():
+    """submit() checks for stop, then queues; a stop() that slips in between puts its marker first.
+    The late item must be answered (NotReady), never left with a future that stays pending."""
+    import queue as queue_module
+
+    in_put, release = threading.Event(), threading.Event()
+
+    class PausingQueue(queue_module.Queue):
+        def put(self, item, block=True, timeout=None):
+            if item is not None and item.item == "late":
+                in_put.set()
+                release.wait(5)  # stop() runs here, between submit's check and its put
+            super().put(item, block, timeout)
+
+    batcher = Batcher(Recorder(), max_batch=2, max_wait_s=0.0)
+    batcher._queue = PausingQueue(maxsize=8)
+    batcher.start()
+    late: list = []
+    submitter = threading.Thread(target=lambda: late.append(batcher.submit("late")))
+    submitter.start()
+    assert in_put.wait(5)
+    batcher.stop(timeout=5)
+    release.set()
+    submitter.join(5)
+    with pytest.raises(NotReady):
+        late[0].result(timeout=2)
