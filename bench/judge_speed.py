@@ -92,7 +92,6 @@ def through_service(args, samples) -> dict:
             "--max-new-tokens", str(args.new_tokens), "--min-new-tokens", str(args.new_tokens),
             "--max-attempts", "1"]
     log = Path(args.log_dir) / "scorer_service.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
     service = ServiceProcess("scorer", argv, port, log_path=log).start()
     rows = {}
     try:

@@ -133,7 +133,6 @@ def main(argv=None) -> int:
         argv = [sys.executable, "-m", "scorer_service", "--model", str(directory), "--device", args.device,
                 "--port", str(port)]
         service = ServiceProcess("scorer", argv, port, log_path=Path(args.log_dir) / f"judge_startup_{i}.log")
-        Path(args.log_dir).mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         service.start()
         service.wait_healthy(timeout=600)

@@ -65,7 +65,6 @@ def through_service(args, source: bytes) -> dict:
             "--dtype", args.dtype, "--load-format", args.load_format, "--port", str(port),
             "--speed-mode", args.speed_mode, "--max-queue", "4"]
     log = Path(args.log_dir) / "editor_service.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
     service = ServiceProcess("editor", argv, port, log_path=log).start()
     rows = {}
     try:

@@ -63,6 +63,8 @@ class ServiceProcess:
 
     def start(self) -> "ServiceProcess":
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        if self.log_path:
+            Path(self.log_path).parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         # A session of its own: a Ctrl-C at the terminal reaches the orchestrator, which then
         # stops its children in order instead of them all dying at once.
