@@ -38,8 +38,74 @@ def load_pipeline(model: str, load_format: str, device: str, dtype: torch.dtype)
     return DiffusionPipeline.from_pretrained(model, torch_dtype=dtype).to(device)
 
 
-def run_edit(pipe, image, args, sync, *, steps: int, seed: int = 1234):
+class ForwardTimer:
+    """CUDA-event time of every transformer forward inside a pipeline call: separates the transformer's
+    share of a denoise step from the pipeline's own per-step work."""
+
+    def __init__(self, transformer, cuda: bool):
+        self.cuda = cuda
+        self.events: list[tuple] = []
+        self._open = None
+        self._handles = [
+            transformer.register_forward_pre_hook(self._before),
+            transformer.register_forward_hook(self._after),
+        ]
+
+    def _stamp(self):
+        if not self.cuda:
+            return time.perf_counter()
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def _before(self, *_):
+        self._open = self._stamp()
+
+    def _after(self, *_):
+        self.events.append((self._open, self._stamp()))
+
+    def seconds(self) -> list[float]:
+        if not self.cuda:
+            return [b - a for a, b in self.events]
+        torch.cuda.synchronize()
+        return [a.elapsed_time(b) / 1000 for a, b in self.events]
+
+    def remove(self):
+        for h in self._handles:
+            h.remove()
+
+
+class StepProfiler:
+    """Wraps a step callback: profiles (CPU + CUDA) the denoise steps between two callbacks."""
+
+    def __init__(self, inner, first_step: int, trace_path: str | None):
+        self.inner, self.first_step, self.trace_path = inner, first_step, trace_path
+        self.prof = None
+        self.table_cpu = self.table_cuda = ""
+
+    def __call__(self, pipe, step, timestep, callback_kwargs):
+        out = self.inner(pipe, step, timestep, callback_kwargs)
+        from torch.profiler import ProfilerActivity, profile
+
+        if step == self.first_step - 1:
+            activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+            self.prof = profile(activities=activities)
+            self.prof.start()
+        elif step == self.first_step and self.prof is not None:
+            self.prof.stop()
+            avg = self.prof.key_averages()
+            self.table_cpu = avg.table(sort_by="self_cpu_time_total", row_limit=30, max_name_column_width=60)
+            self.table_cuda = avg.table(sort_by="cuda_time_total", row_limit=30, max_name_column_width=60)
+            if self.trace_path:
+                self.prof.export_chrome_trace(self.trace_path)
+        return out
+
+
+def run_edit(pipe, image, args, sync, *, steps: int, seed: int = 1234, profile_step: int | None = None,
+             trace_path: str | None = None):
     timer = StepTimer(sync)
+    callback = timer if profile_step is None else StepProfiler(timer, profile_step, trace_path)
+    forwards = ForwardTimer(pipe.transformer, cuda=args.device.startswith("cuda"))
     sync()
     t0 = time.perf_counter()
     out = pipe(
@@ -50,17 +116,32 @@ def run_edit(pipe, image, args, sync, *, steps: int, seed: int = 1234):
         num_inference_steps=steps,
         generator=torch.Generator("cpu").manual_seed(seed),
         output_type="np",
-        callback_on_step_end=timer,
+        callback_on_step_end=callback,
     ).images[0]
     sync()
     total = time.perf_counter() - t0
     per_step = timer.per_step()
-    return out, {
+    extra = {}
+    forwards.remove()
+    fwd = forwards.seconds()
+    extra["forward_s"] = fwd
+    if fwd:
+        # a first-block cache shows as forwards far shorter than a full one
+        full = max(fwd)
+        extra["forwards_cached"] = sum(1 for f in fwd if f < 0.3 * full)
+        per_step_fwd = [sum(fwd[i:i + 2]) for i in range(0, len(fwd) - 1, 2)]
+        extra["transformer_s_per_step_median"] = float(np.median(per_step_fwd[1:] or per_step_fwd))
+    if profile_step is not None and callback.prof is not None:
+        extra["profile_cpu"] = callback.table_cpu
+        extra["profile_cuda"] = callback.table_cuda
+        print(callback.table_cpu, callback.table_cuda, sep="\n", flush=True)
+    return out, {**extra,
         "image_s": total,
         "step_s_median": float(np.median(per_step)) if per_step else float("nan"),
         "step_s_mean": float(np.mean(per_step)) if per_step else float("nan"),
         "denoise_s": timer.stamps[-1] - t0 if timer.stamps else float("nan"),
         "steps": steps,
+        "step_s": per_step,
     }
 
 
@@ -76,6 +157,8 @@ def main(argv=None) -> int:
     p.add_argument("--prompt", default="Change the sky to a sunset and make the car red.")
     p.add_argument("--modes", default="reference,default,fast")
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--profile-mode", default=None, help="profile (CPU+CUDA) one denoise step of this mode's run")
+    p.add_argument("--trace-dir", default=None, help="where the profiled step's chrome trace goes")
     p.add_argument("--image", default=None, help="source image file (default: a drawn 1024² test image)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
@@ -109,11 +192,26 @@ def main(argv=None) -> int:
     for mode in args.modes.split(","):
         # Modes stack: default adds kernels/compile to reference, fast adds FP8 + cache to default.
         try:
-            applied = apply_speed_mode(pipe, mode) if mode != "fast" else _apply_fast_on_top(pipe)
+            if mode == "fast":
+                applied = _apply_fast_on_top(pipe)
+            elif mode == "fp8":  # fast without its cache: the FP8 share of the gain (after fast: no recompile)
+                if getattr(pipe.transformer, "is_cache_enabled", False):
+                    pipe.transformer.disable_cache()
+                applied = {**results["modes"]["fast"]["applied"], "speed_mode": "fp8", "cache": "none"}
+            else:
+                applied = apply_speed_mode(pipe, mode)
             t_warm = time.perf_counter()
             run_edit(pipe, image, args, sync, steps=2)  # warm-up: compilation, autotuning, allocator
             warm_s = time.perf_counter() - t_warm
             runs = [run_edit(pipe, image, args, sync, steps=args.steps) for _ in range(args.repeats)]
+            if mode == args.profile_mode:
+                if args.trace_dir:
+                    Path(args.trace_dir).mkdir(parents=True, exist_ok=True)
+                trace = str(Path(args.trace_dir) / f"{mode}_step.json") if args.trace_dir else None
+                prof_run = run_edit(pipe, image, args, sync, steps=min(args.steps, 6), profile_step=4,
+                                    trace_path=trace)[1]
+                results.setdefault("profiles", {})[mode] = {k: prof_run[k] for k in ("profile_cpu", "profile_cuda")
+                                                            if k in prof_run}
         except Exception as exc:  # noqa: BLE001 - keep the modes measured so far
             import traceback
 
@@ -129,7 +227,9 @@ def main(argv=None) -> int:
         else:
             row["vs_reference"] = compare_images(out, reference_image)
         results["modes"][mode] = row
-        print(f"[{mode}] {timing['step_s_median']:.3f} s/step, {timing['image_s']:.2f} s/image", flush=True)
+        print(f"[{mode}] {timing['step_s_median']:.3f} s/step, {timing['image_s']:.2f} s/image, transformer "
+              f"{timing.get('transformer_s_per_step_median', float('nan')):.3f} s/step, "
+              f"cached forwards {timing.get('forwards_cached', '-')}", flush=True)
     ref = results["modes"].get("reference")
     if ref and "error" not in ref:
         for mode, row in results["modes"].items():
