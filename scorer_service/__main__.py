@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--min-new-tokens", type=int, default=0,
                    help="force replies to at least this many tokens (benchmarks: a fixed output length)")
+    p.add_argument("--decode", choices=["dynamic", "static"], default="dynamic",
+                   help="KV cache for decoding: dynamic (transformers' default) or static (preallocated, reused "
+                        "across batches; on CUDA the decode step is compiled with CUDA graphs, which changes "
+                        "bf16 numerics slightly); recorded in the model identity's runtime")
     p.add_argument("--max-attempts", type=int, choices=[1, 2], default=2,
                    help="2: re-ask once with a stricter suffix when no score can be parsed")
     p.add_argument("--protocols-dir", action="append", default=[], help="extra protocol files (repeatable)")
@@ -169,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         judge = Judge.load(
             args.model, device=args.device, dtype=args.dtype, load_format=args.load_format,
             revision=args.revision, max_new_tokens=args.max_new_tokens, seed=args.seed,
-            trust_remote_code=args.trust_remote_code, stage_on_host=args.stage_on_host,
+            trust_remote_code=args.trust_remote_code, stage_on_host=args.stage_on_host, decode=args.decode,
         )
         mark = phase("load" + (" to host memory" if args.stage_on_host else ""), mark)
         if args.stage_on_host and args.device.startswith("cuda"):

@@ -98,6 +98,7 @@ def info_to_dict(info: scorer_pb2.ScorerInfo) -> dict:
         "model": {
             "model": m.model, "revision": m.revision, "content_hash": m.content_hash,
             "model_class": m.model_class, "dtype": m.dtype, "device": m.device, "load_format": m.load_format,
+            "runtime": dict(sorted(m.runtime.items())),
         },
         "protocols": {p.name: {"sha256": p.sha256, "description": p.description, "variables": list(p.variables)}
                       for p in info.protocols},

@@ -31,6 +31,20 @@ start of the assistant's reply:
 With Qwen that is one forward pass per batch over prompt + prefix + "1": the last two positions
 give the first-digit distribution and the distribution after "1". The value exists whether or not
 the generated text parses; it is computed from the first-attempt prompt only.
+
+One prefill per prompt (Qwen3-VL). The first attempt's prompts are prefilled once, all but their
+last token (the "\n" of the assistant header, always text), into a KV cache. The tree's paths are
+then fed on that cache as [last prompt token] + prefix + path (the cache is cut back after each),
+and `generate` continues from the same cache: it processes only the last prompt token, then decodes.
+The positions of the fed tokens follow Qwen3-VL's multimodal rope: text after the prompt continues
+at (valid prompt tokens + rope delta), the delta being what the prefill computed for the images.
+Other models score with a separate full forward over prompt + prefix + path (`_expected_scores`,
+also the reference the shared path is tested against).
+
+Decoding (`decode`): "dynamic" is transformers' default growing cache. "static" preallocates the
+cache (transformers' StaticCache, reused across batches of the same size); on CUDA `generate` then
+compiles the decode step (torch.compile, mode reduce-overhead: CUDA graphs), on CPU it runs eagerly.
+Both are recorded in the model identity's `runtime`.
 """
 
 from __future__ import annotations
@@ -41,6 +55,7 @@ import math
 import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +74,12 @@ log = logging.getLogger(__name__)
 
 DUMMY_CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "qwen3-vl-8b"
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
+DECODE_MODES = ("dynamic", "static")
+# Static caches are sized in steps of this many tokens and never shrink, so that prompts of
+# slightly different lengths reuse one cache (and one compiled decode graph).
+STATIC_CACHE_STEP = 128
+# Models whose cached continuation (multimodal rope positions) the shared prefill is written for.
+SHARED_PREFILL_MODEL_TYPES = ("qwen3_vl",)
 
 STATUS_OK = "OK"
 STATUS_PARSE_FAILED = "PARSE_FAILED"
@@ -227,7 +248,10 @@ class _Prompt:
 
 
 class Judge:
-    def __init__(self, model, processor, identity: ModelIdentity, *, max_new_tokens: int = 128):
+    def __init__(self, model, processor, identity: ModelIdentity, *, max_new_tokens: int = 128,
+                 decode: str = "dynamic", target_device: str | None = None):
+        if decode not in DECODE_MODES:
+            raise ValueError(f"unknown decode mode {decode!r} ({', '.join(DECODE_MODES)})")
         self.model = model
         self.processor = processor
         self.tokenizer = processor.tokenizer
@@ -236,8 +260,12 @@ class Judge:
         self.max_new_tokens = max_new_tokens
         self.max_attempts = 2  # 1: no re-ask (benchmarks comparing against a loop that never re-asks)
         self.device = next(model.parameters()).device
-        self.target_device = str(self.device)  # where move_to_device() puts a staged model
+        # where move_to_device() puts a staged model
+        self.target_device = str(target_device) if target_device is not None else str(self.device)
         self.dtype = next(model.parameters()).dtype
+        self.decode = decode
+        self._static_caches: OrderedDict[tuple[int, int], object] = OrderedDict()  # (batch, length) -> StaticCache
+        self._static_cache_len = 0
         self._trees: dict[tuple, ScoreTokenTree | None] = {}
         self._digit_start: torch.Tensor | None = None
         self._lock = threading.Lock()  # one batch on the device at a time
@@ -254,6 +282,22 @@ class Judge:
             pad_token_id=pad,
             bos_token_id=gen.bos_token_id,
         )
+        identity.runtime.update(self._runtime())
+
+    def _runtime(self) -> dict[str, str]:
+        """How this judge runs where that changes its numbers or speed (recorded with every result)."""
+        runtime = {
+            "decode": self.decode,
+            "expected_score": "shared_prefill" if self._shares_prefill() else "separate_forward",
+        }
+        if self.decode == "static":
+            # generate() compiles the decode step of a static cache on these devices only (not on CPU)
+            compiled = torch.device(self.target_device).type in ("cuda", "xpu")
+            runtime["decode_compile"] = "torch.compile(mode=reduce-overhead)" if compiled else "none"
+        return runtime
+
+    def _shares_prefill(self) -> bool:
+        return getattr(self.model.config, "model_type", "") in SHARED_PREFILL_MODEL_TYPES
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -270,6 +314,7 @@ class Judge:
         seed: int = 0,
         trust_remote_code: bool = False,
         stage_on_host: bool = False,
+        decode: str = "dynamic",
     ) -> "Judge":
         """stage_on_host: load into host memory in the dtype of `device` (bfloat16 for cuda) and
         stay there until move_to_device(); the identity names `device` either way."""
@@ -278,9 +323,11 @@ class Judge:
         torch_dtype = resolve_dtype(dtype, device)
         # staged: no device_map (no dispatch hooks), so that a plain .to(device) moves it later
         load_device, device_map = ("cpu", None) if stage_on_host else (device, device)
+        if decode not in DECODE_MODES:  # before minutes of loading
+            raise ValueError(f"unknown decode mode {decode!r} ({', '.join(DECODE_MODES)})")
         if load_format == "dummy":
-            judge = cls._load_dummy(model, load_device, torch_dtype, max_new_tokens, seed)
-            judge.identity.device = judge.target_device = str(device)
+            judge = cls._load_dummy(model, load_device, torch_dtype, max_new_tokens, seed, decode, str(device))
+            judge.identity.device = str(device)
             return judge
         if load_format != "auto":
             raise ValueError(f"unknown load format {load_format!r} (auto, dummy)")
@@ -305,12 +352,11 @@ class Judge:
             device=str(device),
             load_format="auto",
         )
-        judge = cls(net, processor, identity, max_new_tokens=max_new_tokens)
-        judge.target_device = str(device)
-        return judge
+        return cls(net, processor, identity, max_new_tokens=max_new_tokens, decode=decode, target_device=str(device))
 
     @classmethod
-    def _load_dummy(cls, model: str, device: str, torch_dtype, max_new_tokens: int, seed: int) -> "Judge":
+    def _load_dummy(cls, model: str, device: str, torch_dtype, max_new_tokens: int, seed: int,
+                    decode: str = "dynamic", target_device: str | None = None) -> "Judge":
         """The real Qwen3-VL-8B architecture with random weights and the tiny test tokenizer
         (no real tokenizer can be downloaded here): for throughput and memory measurements only."""
         import json
@@ -356,7 +402,7 @@ class Judge:
             device=str(device),
             load_format="dummy",
         )
-        return cls(net, processor, identity, max_new_tokens=max_new_tokens)
+        return cls(net, processor, identity, max_new_tokens=max_new_tokens, decode=decode, target_device=target_device)
 
     def move_to_device(self) -> float:
         """Move a model staged in host memory to its target device; seconds taken (0 if there)."""
@@ -365,6 +411,7 @@ class Judge:
             return 0.0
         t0 = time.monotonic()
         with self._lock:
+            self._static_caches.clear()  # caches live on the device they were made on
             self.model.to(target, non_blocking=True)  # async from pinned blocks: DMA at bus speed
             if target.type == "cuda":
                 torch.cuda.synchronize(target)
@@ -446,10 +493,102 @@ class Judge:
 
     @torch.inference_mode()
     def _generate(self, prompts: list[_Prompt]) -> list[str]:
+        """Greedy replies to `prompts` (one batch, left padded); generate() does its own prefill."""
         inputs = self._inputs(prompts)
-        out = self.model.generate(**inputs, generation_config=self.generation_config)
-        new_tokens = out[:, inputs["input_ids"].shape[1]:]  # trim the prompt (left-padded: same length)
+        cache = self._static_cache(*inputs["input_ids"].shape) if self.decode == "static" else None
+        extra = {} if cache is None else {"past_key_values": cache}
+        out = self.model.generate(**inputs, **extra, generation_config=self.generation_config)
+        return self._replies(out, inputs["input_ids"].shape[1])
+
+    def _replies(self, out: torch.Tensor, prompt_length: int) -> list[str]:
+        new_tokens = out[:, prompt_length:]  # trim the prompt (left-padded: same length)
         return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+
+    @torch.inference_mode()
+    def _generate_with_expected(
+        self, prompts: list[_Prompt], trees: dict[int, ScoreTokenTree]
+    ) -> tuple[list[str], dict[int, float | None]]:
+        """Replies and expected scores (prompt index -> value, for the prompts in `trees`) from one
+        prefill per prompt (see the module docstring); the fallback is generate + a separate forward."""
+        inputs = self._inputs(prompts)
+        ids, mask = inputs["input_ids"], inputs.get("attention_mask")
+        mm_types = inputs.get("mm_token_type_ids")
+        if mask is None or mm_types is None or bool(mm_types[:, -1].any()):
+            return self._generate(prompts), self._expected_from_full_forward(prompts, trees)
+        batch, length = ids.shape
+        longest_suffix = max(1 + len(t.prefix_ids) + max(map(len, t.paths)) for t in trees.values())
+        if self.decode == "static":
+            cache = self._static_cache(batch, length, longest_suffix)
+        else:
+            from transformers import DynamicCache
+
+            cache = DynamicCache(config=self.model.config.get_text_config(decoder=True))
+        # 1. prefill all but the last prompt token; this computes (and keeps in the model) the rope deltas
+        head = {name: value[:, :-1] if self._per_token(value, batch, length) else value for name, value in inputs.items()}
+        self.model(**head, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        rope_deltas = self.model.model.rope_deltas
+        # 2. each path of each tree: [last prompt token] + prefix + path, then cut the cache back
+        dists: dict[int, dict[tuple[int, ...], torch.Tensor]] = {i: {} for i in trees}
+        for tree in {id(t): t for t in trees.values()}.values():
+            rows = [i for i, t in trees.items() if t is tree]
+            for path in tree.paths:
+                extra = torch.tensor([tree.prefix_ids + list(path)], device=self.device).expand(batch, -1)
+                fed = torch.cat([ids[:, -1:], extra], dim=1)
+                fed_mask = torch.cat([mask, torch.ones_like(extra, dtype=mask.dtype)], dim=1)
+                # text positions continue after the prompt's last valid position (as in generate's decode)
+                positions = (fed_mask.long().cumsum(-1) - 1)[:, -fed.shape[1]:] + rope_deltas.to(self.device)
+                keep = len(path) + 1
+                out = self.model(input_ids=fed, attention_mask=fed_mask, position_ids=positions[None].expand(3, -1, -1),
+                                 past_key_values=cache, use_cache=True, logits_to_keep=keep)
+                self._rewind(cache, fed.shape[1])
+                probs = torch.softmax(out.logits[:, -keep:].float(), dim=-1).cpu()
+                for row in rows:
+                    for depth in range(keep):
+                        dists[row][path[:depth]] = probs[row, depth]
+        expected = {row: trees[row].expected(dists[row]) for row in trees}
+        # 3. generate continues from the cache: it runs only the last prompt token, then decodes (no images:
+        # they are in the cache, and its positions come from the rope deltas the prefill left in the model)
+        out = self.model.generate(input_ids=ids, attention_mask=mask, past_key_values=cache,
+                                  generation_config=self.generation_config)
+        return self._replies(out, length), expected
+
+    @staticmethod
+    def _per_token(value, batch: int, length: int) -> bool:
+        return isinstance(value, torch.Tensor) and value.dim() == 2 and value.shape == (batch, length)
+
+    @staticmethod
+    def _rewind(cache, tokens: int) -> None:
+        """Drop the last `tokens` positions of a cache."""
+        if cache.is_croppable:
+            cache.crop(-tokens)
+            return
+        from transformers.cache_utils import StaticLayer
+
+        for layer in cache.layers:
+            if type(layer) is not StaticLayer:
+                raise TypeError(f"cannot rewind a {type(layer).__name__}")
+            # the next update overwrites from here; positions past the length are masked out meanwhile
+            layer.cumulative_length.sub_(tokens)
+
+    def _static_cache(self, batch: int, prompt_length: int, fed_after_prompt: int = 0):
+        """A static cache for `batch` prompts of `prompt_length` tokens, reused across batches of the
+        same size (one allocation, and stable addresses for compiled decoding / CUDA graphs)."""
+        from transformers import StaticCache
+
+        new_tokens = max(self.max_new_tokens, self.generation_config.max_new_tokens or 0)
+        need = prompt_length + max(new_tokens, fed_after_prompt)
+        self._static_cache_len = max(self._static_cache_len, -(-need // STATIC_CACHE_STEP) * STATIC_CACHE_STEP)
+        key = (batch, self._static_cache_len)
+        cache = self._static_caches.pop(key, None)
+        if cache is None:
+            while len(self._static_caches) >= 2:  # the full batch size and one other (a tail, a re-ask)
+                self._static_caches.popitem(last=False)
+            cache = StaticCache(config=self.model.config.get_text_config(decoder=True),
+                                max_cache_len=self._static_cache_len)
+        else:
+            cache.reset()
+        self._static_caches[key] = cache
+        return cache
 
     def _tree(self, protocol: Protocol, question: Question) -> ScoreTokenTree | None:
         """The score token tree for a question, or None where this tokenizer cannot give one (then
@@ -468,21 +607,29 @@ class Judge:
                 self._trees[key] = None
         return self._trees[key]
 
-    @torch.inference_mode()
-    def _expected_scores(self, samples: list[PreparedSample], prompts: list[_Prompt]) -> dict[int, float | None]:
-        """prompt index -> expected score, for prompts whose question has an expected_score_prefix."""
-        groups: dict[int, list[int]] = {}
-        trees: dict[int, ScoreTokenTree] = {}
+    def _trees_for(self, samples: list[PreparedSample], prompts: list[_Prompt]) -> dict[int, ScoreTokenTree]:
+        """prompt index -> score token tree, for prompts whose question asks for an expected score."""
+        trees = {}
         for idx, prompt in enumerate(prompts):
             if prompt.question.expected_score_prefix is not None:
                 tree = self._tree(samples[prompt.sample_index].protocol, prompt.question)
-                if tree is None:
-                    continue
-                groups.setdefault(id(tree), []).append(idx)
-                trees[id(tree)] = tree
+                if tree is not None:
+                    trees[idx] = tree
+        return trees
+
+    def _expected_scores(self, samples: list[PreparedSample], prompts: list[_Prompt]) -> dict[int, float | None]:
+        """prompt index -> expected score, each from a full forward over prompt + prefix + path (no
+        cache): the probability-weighted path on its own, and the reference for the shared prefill."""
+        return self._expected_from_full_forward(prompts, self._trees_for(samples, prompts))
+
+    @torch.inference_mode()
+    def _expected_from_full_forward(self, prompts: list[_Prompt], trees: dict[int, ScoreTokenTree]) -> dict[int, float | None]:
+        groups: dict[int, list[int]] = {}
+        for idx, tree in trees.items():
+            groups.setdefault(id(tree), []).append(idx)
         results: dict[int, float | None] = {}
-        for key, indices in groups.items():
-            tree = trees[key]
+        for indices in groups.values():
+            tree = trees[indices[0]]
             base = self._inputs([prompts[i] for i in indices])
             dists: list[dict[tuple[int, ...], torch.Tensor]] = [{} for _ in indices]
             for path in tree.paths:
@@ -504,18 +651,24 @@ class Judge:
         inputs = dict(base)
         inputs["input_ids"] = torch.cat([base["input_ids"], suffix], dim=1)
         for name, value in base.items():
-            if name == "input_ids" or not isinstance(value, torch.Tensor) or value.dim() != 2:
+            if name == "input_ids" or not self._per_token(value, batch, length):
                 continue
-            if value.shape == (batch, length):  # per-token side inputs: mask ones, type ids zeros
-                fill = torch.ones_like(suffix) if name == "attention_mask" else torch.zeros_like(suffix)
-                inputs[name] = torch.cat([value, fill.to(value.dtype)], dim=1)
+            # per-token side inputs: mask ones, type ids zeros
+            fill = torch.ones_like(suffix) if name == "attention_mask" else torch.zeros_like(suffix)
+            inputs[name] = torch.cat([value, fill.to(value.dtype)], dim=1)
         out = self.model(**inputs, logits_to_keep=keep, use_cache=False)
         return out.logits[:, -keep:]
 
     def _score_batch(self, samples: list[PreparedSample]) -> list[ScoreOutcome]:
         started = time.monotonic()
         prompts = self._prompts(samples)
-        texts = self._generate(prompts)
+        trees = self._trees_for(samples, prompts)
+        if not trees:
+            texts, expected = self._generate(prompts), {}
+        elif self._shares_prefill():
+            texts, expected = self._generate_with_expected(prompts, trees)
+        else:
+            texts, expected = self._generate(prompts), self._expected_from_full_forward(prompts, trees)
         raw: list[list[str]] = [[t] for t in texts]
         parsed = [parse_reply(t, len(p.question.scores), samples[p.sample_index].protocol.low,
                               samples[p.sample_index].protocol.high) for p, t in zip(prompts, texts)]
@@ -528,7 +681,6 @@ class Judge:
                 p = prompts[i]
                 protocol = samples[p.sample_index].protocol
                 parsed[i] = parse_reply(text, len(p.question.scores), protocol.low, protocol.high)
-        expected = self._expected_scores(samples, prompts)
 
         outcomes = []
         for s_idx, sample in enumerate(samples):

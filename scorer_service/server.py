@@ -242,6 +242,7 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
                 dtype=identity.dtype,
                 device=identity.device,
                 load_format=identity.load_format,
+                runtime=identity.runtime,
             ),
             protocols=[
                 scorer_pb2.ProtocolInfo(name=p.name, sha256=p.sha256, description=p.description, variables=p.variables)

@@ -1,0 +1,88 @@
+"""One prefill per prompt and the static-cache decode, against the computation they replace:
+`generate` with its own prefill over the whole prompt, and the expected score from a full forward
+over prompt + prefix + path without a cache. Prompts of different lengths (left padding), images
+of different sizes (different rope deltas) and a protocol without an expected score in one batch."""
+
+from __future__ import annotations
+
+import pytest
+
+from scorer_service.judge import Judge, ScoreInput, prepare
+from scorer_service.protocol import ProtocolRegistry
+
+from .conftest import png
+
+# fp32 on CPU: the shared prefill differs from the reference by ~1e-7; a position off by one token
+# moves the tiny judge's expected score by ~1e-3, a missing rope delta by ~5e-3.
+TOLERANCE = 1e-5
+
+
+def _sample(registry, i, size, instruction, category, protocol="seed-0-10"):
+    image = png(size, (40 * i % 255, 120, 200))
+    return prepare(ScoreInput(f"s{i}", image, image, instruction, category, protocol,
+                              {"original_description": "a scene " * i}), registry)
+
+
+@pytest.fixture(scope="module")
+def samples():
+    registry = ProtocolRegistry.load()
+    return [
+        _sample(registry, 1, (64, 64), "make it red", "physical"),
+        _sample(registry, 2, (200, 100), "a much longer instruction, so that this prompt is longer than the others",
+                "causal"),
+        _sample(registry, 3, (32, 90), "x", ""),
+        _sample(registry, 4, (64, 64), "y", "", "viescore"),  # two questions, no expected score
+    ]
+
+
+def _judge(model_dir, decode: str) -> Judge:
+    judge = Judge.load(str(model_dir), device="cpu", max_new_tokens=12, decode=decode)
+    judge.max_attempts = 1  # first attempts only: those are what the shared prefill serves
+    return judge
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_judge_dir, samples):
+    judge = _judge(tiny_judge_dir, "dynamic")
+    prompts = judge._prompts(samples)
+    texts = judge._generate(prompts)  # generate's own prefill, transformers' default cache
+    expected = judge._expected_scores(samples, prompts)  # one full forward per tree path
+    by_sample = []
+    for index in range(len(samples)):
+        mine = [i for i, p in enumerate(prompts) if p.sample_index == index]
+        by_sample.append(([texts[i] for i in mine], expected.get(mine[0])))
+    assert by_sample[0][1] is not None and by_sample[3][1] is None
+    return prompts, texts, by_sample
+
+
+@pytest.mark.parametrize("decode", ["dynamic", "static"])
+def test_one_prefill_gives_the_replies_and_expected_scores_of_the_separate_passes(tiny_judge_dir, samples,
+                                                                                  reference, decode):
+    prompts, texts, by_sample = reference
+    judge = _judge(tiny_judge_dir, decode)
+    assert judge.identity.runtime["decode"] == decode
+    assert judge.identity.runtime["expected_score"] == "shared_prefill"
+
+    outcomes = judge.score(samples)
+    assert [o.status for o in outcomes] == ["PARSE_FAILED"] * 4, [o.error for o in outcomes]  # none fell back to ERROR
+    for outcome, (replies, expected) in zip(outcomes, by_sample):
+        assert outcome.raw_responses == replies
+        if expected is None:
+            assert outcome.expected_score is None
+        else:
+            assert outcome.expected_score == pytest.approx(expected, abs=TOLERANCE)
+
+    # another batch size (static: a second cache), then the first again (static: the reused cache, reset)
+    again = judge.score(samples[1:3])
+    assert [o.raw_responses for o in again] == [r for r, _ in by_sample[1:3]]
+    assert [o.expected_score for o in again] == pytest.approx([e for _, e in by_sample[1:3]], abs=TOLERANCE)
+    assert [o.raw_responses for o in judge.score(samples)] == [r for r, _ in by_sample]
+    # the re-ask path: generate alone, with this judge's cache
+    assert judge._generate(prompts) == texts
+
+
+def test_static_decode_is_recorded_with_no_compilation_on_cpu(tiny_judge_dir):
+    judge = Judge.load(str(tiny_judge_dir), device="cpu", max_new_tokens=4, decode="static")
+    assert judge.identity.runtime == {"decode": "static", "decode_compile": "none", "expected_score": "shared_prefill"}
+    with pytest.raises(ValueError, match="decode mode"):
+        Judge.load(str(tiny_judge_dir), device="cpu", decode="paged")
