@@ -3,8 +3,21 @@ loop like the seed's, same GPU, same prompts (seed-0-10 protocol, two images per
 output length (every reply forced to exactly --new-tokens tokens, one attempt per sample). The
 probability-weighted score path (one prompt forward per sample, no decoding) is timed on its own.
 
+Parts (--only, comma-separated; default all):
+  seed      the seed-style loop: plain `generate` in batches of 4, transformers' default cache
+  expected  the expected score alone (a full forward over prompt + prefix + "1"), per --expected-batches
+  service   one scorer service per --decodes mode (dynamic, static), each its own process, started,
+            warmed up with one batch of --max-batch requests (static on CUDA: compiles), then timed
+Each service row also says how its answers compare with the other parts of the same run: replies
+identical to the seed loop's (`same_replies_as_seed_loop`), to the dynamic service's, and the
+largest expected-score difference from the full-forward computation (`max_abs_expected_diff_vs_full_forward`).
+In bf16 on a GPU another batch size alone can flip a greedy token of a random-weight judge (its
+next-token distributions are nearly flat), so replies that differ from the batch-4 seed loop's are
+a prompt to look, not by themselves a defect; the static row against the dynamic one (same batches)
+is the sharper comparison.
+
     python bench/judge_speed.py --model models/tiny-qwen3-vl --device cpu --n 8 --size 64 --new-tokens 8
-    python bench/judge_speed.py --load-format dummy --device cuda:0 --n 128 --size 1024 --out $OUT/judge.json
+    python bench/judge_speed.py --load-format dummy --device cuda:0 --n 64 --expected-batches 32 --out $OUT/judge.json
 """
 
 from __future__ import annotations
@@ -26,6 +39,7 @@ from scorer_service.client import ScorerClient, make_request  # noqa: E402
 from scorer_service.judge import Judge, ScoreInput, prepare  # noqa: E402
 from scorer_service.protocol import ProtocolRegistry  # noqa: E402
 
+PARTS = ("seed", "expected", "service")
 INSTRUCTION = "Make the apple look frozen in a block of ice."
 DESCRIPTION = "A red apple on a wooden table next to a glass of water."
 
@@ -42,35 +56,45 @@ def inputs(n: int, size: int) -> list[ScoreInput]:
                        category="physical", variables={"original_description": DESCRIPTION}) for i in range(n)]
 
 
-def in_process(args, samples, sync) -> dict:
+def in_process(args, samples, sync, parts) -> tuple[dict, dict]:
+    """(rows, answers): answers are the seed loop's replies and the full-forward expected scores,
+    by sample id, to compare the services' answers with."""
+    # the baseline is the seed's way: plain generate, transformers' default (dynamic) cache
     judge = Judge.load(args.model, device=args.device, dtype=args.dtype, load_format=args.load_format,
-                       max_new_tokens=args.new_tokens)
+                       max_new_tokens=args.new_tokens, decode="dynamic")
     judge.generation_config.min_new_tokens = args.new_tokens  # same output length for every reply
     registry = ProtocolRegistry.load()
     prepared = [prepare(s, registry) for s in samples]
     rows = {}
+    answers: dict[str, dict] = {"replies": {}, "expected": {}}
 
-    def seed_loop(batch: int, items):
-        for i in range(0, len(items), batch):
-            judge._generate(judge._prompts(items[i:i + batch]))
-
-    seed_loop(4, prepared[:4])  # warm-up
-    sync()
-    t0 = time.perf_counter()
-    seed_loop(4, prepared)
-    sync()
-    rows["seed_batch4_generate"] = {"samples": len(prepared), "seconds": time.perf_counter() - t0}
-
-    def expected_only(batch: int, items):
+    def seed_loop(batch: int, items, keep: bool = False):
         for i in range(0, len(items), batch):
             chunk = items[i:i + batch]
-            judge._expected_scores(chunk, judge._prompts(chunk))
+            texts = judge._generate(judge._prompts(chunk))  # seed-0-10: one prompt per sample
+            if keep:
+                answers["replies"].update({s.sample_id: t for s, t in zip(chunk, texts)})
 
-    for batch in args.expected_batches:
+    if "seed" in parts:
+        seed_loop(4, prepared[:4])  # warm-up
+        sync()
+        t0 = time.perf_counter()
+        seed_loop(4, prepared, keep=True)
+        sync()
+        rows["seed_batch4_generate"] = {"samples": len(prepared), "seconds": time.perf_counter() - t0}
+
+    def expected_only(batch: int, items, keep: bool = False):
+        for i in range(0, len(items), batch):
+            chunk = items[i:i + batch]
+            values = judge._expected_scores(chunk, judge._prompts(chunk))
+            if keep:
+                answers["expected"].update({s.sample_id: values.get(n) for n, s in enumerate(chunk)})
+
+    for batch in args.expected_batches if "expected" in parts else []:
         expected_only(batch, prepared[:batch])  # warm-up at this batch size
         sync()
         t0 = time.perf_counter()
-        expected_only(batch, prepared)
+        expected_only(batch, prepared, keep=batch == max(args.expected_batches))
         sync()
         rows[f"expected_score_only_batch{batch}"] = {"samples": len(prepared), "seconds": time.perf_counter() - t0}
     for row in rows.values():
@@ -81,19 +105,21 @@ def in_process(args, samples, sync) -> dict:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    return rows
+    return rows, answers
 
 
-def through_service(args, samples) -> dict:
+def through_service(args, samples, decode: str) -> tuple[dict, dict]:
+    """(row, answers by sample id: first reply and expected score) for a service with this decode mode."""
     port = free_port()
     argv = [sys.executable, "-m", "scorer_service", "--model", args.model, "--device", args.device,
             "--dtype", args.dtype, "--load-format", args.load_format, "--port", str(port),
-            "--max-batch", str(args.max_batch), "--max-wait-ms", "50", "--max-queue", str(4 * args.n),
-            "--max-new-tokens", str(args.new_tokens), "--min-new-tokens", str(args.new_tokens),
-            "--max-attempts", "1"]
-    log = Path(args.log_dir) / "scorer_service.log"
+            "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms),
+            "--max-queue", str(4 * args.n), "--max-new-tokens", str(args.new_tokens),
+            "--min-new-tokens", str(args.new_tokens), "--max-attempts", "1", "--decode", decode]
+    log = Path(args.log_dir) / f"scorer_service_{decode}.log"
     service = ServiceProcess("scorer", argv, port, log_path=log).start()
-    rows = {}
+    rows = {"decode": decode}
+    answers = {}
     try:
         t_up = time.perf_counter()
         service.wait_healthy(timeout=900)
@@ -102,20 +128,44 @@ def through_service(args, samples) -> dict:
                                  instruction=s.instruction, category=s.category, variables=s.variables)
                     for s in samples]
         with ScorerClient(service.address) as client:
+            t_warm = time.perf_counter()
             list(client.score_many(requests[: args.max_batch]))  # warm-up at the batch size used
+            rows["warmup_batch_s"] = time.perf_counter() - t_warm
+            warm_batches = dict(client.info().batch_stats.batch_size_counts)
             t0 = time.perf_counter()
             results = list(client.score_many(requests))
             elapsed = time.perf_counter() - t0
             info = client.info()
+        counts = dict(info.batch_stats.batch_size_counts)
         rows.update({
             "samples": len(results), "seconds": elapsed, "samples_per_s": len(results) / elapsed,
             "statuses": sorted({r.status for r in results}),
             "with_expected_score": sum(r.HasField("expected_score") for r in results),
-            "batch_size_counts": dict(info.batch_stats.batch_size_counts),
+            "batch_size_counts": counts,  # warm-up included, as before
+            "timed_batch_size_counts": {k: v - warm_batches.get(k, 0) for k, v in counts.items()
+                                        if v - warm_batches.get(k, 0)},
+            "runtime": dict(sorted(info.model.runtime.items())),
         })
+        answers = {r.sample_id: {"reply": r.raw_responses[0] if r.raw_responses else None,
+                                 "expected": r.expected_score if r.HasField("expected_score") else None}
+                   for r in results}
     finally:
         rows["exit_code"] = service.stop(grace=60)
-    return rows
+    return rows, answers
+
+
+def compare(answers: dict, replies: dict, expected: dict) -> dict:
+    """How a service's answers compare with replies / expected scores (by sample id) from elsewhere."""
+    out = {}
+    if replies:
+        same = sum(answers.get(i, {}).get("reply") == text for i, text in replies.items())
+        out["same_replies"] = f"{same}/{len(replies)}"
+    diffs = [abs(answers[i]["expected"] - value) for i, value in expected.items()
+             if value is not None and answers.get(i, {}).get("expected") is not None]
+    if expected:
+        out["max_abs_expected_diff"] = max(diffs) if diffs else None
+        out["expected_compared"] = len(diffs)
+    return out
 
 
 def main(argv=None) -> int:
@@ -128,25 +178,59 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=1024)
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--max-batch", type=int, default=32)
+    p.add_argument("--max-wait-ms", type=float, default=500.0, help="the service's batching wait (its default)")
     p.add_argument("--expected-batches", type=lambda s: [int(x) for x in s.split(",")], default=[8, 32])
-    p.add_argument("--skip-service", action="store_true")
+    p.add_argument("--only", type=lambda s: s.split(","), default=list(PARTS),
+                   help=f"parts to run, comma-separated: {','.join(PARTS)} (default all)")
+    p.add_argument("--decodes", type=lambda s: s.split(","), default=["dynamic", "static"],
+                   help="service rows, one process each: dynamic,static (default both, in that order)")
+    p.add_argument("--skip-service", action="store_true", help="same as leaving service out of --only")
     p.add_argument("--log-dir", default="/tmp/editfleet-bench")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
+    parts = [x for x in args.only if x != "service" or not args.skip_service]
+    unknown = [x for x in parts if x not in PARTS] + [d for d in args.decodes if d not in ("dynamic", "static")]
+    if unknown:
+        p.error(f"unknown part or decode mode: {', '.join(unknown)}")
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     samples = inputs(args.n, args.size)
     result = {"bench": "judge_speed", "card": card_name(), "date": time.strftime("%Y-%m-%d"), "git": git_commit(),
               "command": " ".join(sys.argv), "settings": {k: v for k, v in vars(args).items()}}
-    result["in_process"] = in_process(args, samples, sync)
-    base = result["in_process"]["seed_batch4_generate"]["samples_per_s"]
-    for key, row in result["in_process"].items():
-        if isinstance(row, dict):
+    answers = {"replies": {}, "expected": {}}
+    if "seed" in parts or "expected" in parts:
+        result["in_process"], answers = in_process(args, samples, sync, parts)
+    seed = result.get("in_process", {}).get("seed_batch4_generate")
+    base = seed["samples_per_s"] if seed else None
+
+    def show(key: str, row: dict) -> None:
+        if base:
             row["x_seed_loop"] = row["samples_per_s"] / base
-            print(f"[{key}] {row['samples_per_s']:.3f} samples/s ({row['x_seed_loop']:.2f}x)", flush=True)
-    if not args.skip_service:
-        result["service"] = svc = through_service(args, samples)
-        svc["x_seed_loop"] = svc["samples_per_s"] / base
-        print(f"[service max_batch={args.max_batch}] {svc['samples_per_s']:.3f} samples/s ({svc['x_seed_loop']:.2f}x)")
+        ratio = f" ({row['x_seed_loop']:.2f}x seed loop)" if base else ""
+        print(f"[{key}] {row['samples_per_s']:.3f} samples/s{ratio}", flush=True)
+
+    for key, row in result.get("in_process", {}).items():
+        if isinstance(row, dict):
+            show(key, row)
+    if "service" in parts:
+        result["services"] = {}
+        dynamic_answers = None
+        for decode in args.decodes:
+            row, got = through_service(args, samples, decode)
+            result["services"][decode] = row
+            vs_seed = compare(got, answers["replies"], answers["expected"])
+            row.update({f"{k}_as_seed_loop" if k == "same_replies" else f"{k}_vs_full_forward": v
+                        for k, v in vs_seed.items()})
+            if dynamic_answers is not None:
+                vs_dynamic = compare(got, {i: a["reply"] for i, a in dynamic_answers.items()},
+                                     {i: a["expected"] for i, a in dynamic_answers.items()})
+                row.update({f"{k}_vs_dynamic_service": v for k, v in vs_dynamic.items()})
+            if decode == "dynamic":
+                dynamic_answers = got
+            show(f"service decode={decode} max_batch={args.max_batch}", row)
+            print("   ", {k: v for k, v in row.items() if k.startswith(("same_", "max_abs", "timed_batch", "runtime"))},
+                  flush=True)
+        # the row earlier versions wrote as "service"
+        result["service"] = result["services"].get("dynamic") or next(iter(result["services"].values()), None)
     write_json(args.out, result)
     return 0
 
