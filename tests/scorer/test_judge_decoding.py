@@ -1,7 +1,8 @@
 """One prefill per prompt and the static-cache decode, against the computation they replace:
 `generate` with its own prefill over the whole prompt, and the expected score from a full forward
 over prompt + prefix + path without a cache. Prompts of different lengths (left padding), images
-of different sizes (different rope deltas) and a protocol without an expected score in one batch."""
+of different sizes (different rope deltas), two score trees (two prefixes; 1-20 needs two paths)
+and a protocol without an expected score, all in one batch."""
 
 from __future__ import annotations
 
@@ -17,6 +18,22 @@ from .conftest import png
 TOLERANCE = 1e-5
 
 
+# a second score tree: another prefix, and 1-20 has two internal nodes ("1" and "2": two fed paths)
+WIDE_PROTOCOL = """
+name: wide
+description: "test: one 1-20 score"
+range: [1, 20]
+combine: single
+strict_suffix: "Strict."
+questions:
+  score:
+    images: [source, edited]
+    scores: [score]
+    expected_score_prefix: 'Score: '
+    user: "Edit: {edit_instruction}. Reply as Score: <1-20>."
+"""
+
+
 def _sample(registry, i, size, instruction, category, protocol="seed-0-10"):
     image = png(size, (40 * i % 255, 120, 200))
     return prepare(ScoreInput(f"s{i}", image, image, instruction, category, protocol,
@@ -24,14 +41,17 @@ def _sample(registry, i, size, instruction, category, protocol="seed-0-10"):
 
 
 @pytest.fixture(scope="module")
-def samples():
-    registry = ProtocolRegistry.load()
+def samples(tmp_path_factory):
+    protocols = tmp_path_factory.mktemp("protocols")
+    (protocols / "wide.yaml").write_text(WIDE_PROTOCOL)
+    registry = ProtocolRegistry.load([protocols])
     return [
         _sample(registry, 1, (64, 64), "make it red", "physical"),
         _sample(registry, 2, (200, 100), "a much longer instruction, so that this prompt is longer than the others",
                 "causal"),
         _sample(registry, 3, (32, 90), "x", ""),
         _sample(registry, 4, (64, 64), "y", "", "viescore"),  # two questions, no expected score
+        _sample(registry, 5, (48, 48), "make it blue", "", "wide"),
     ]
 
 
@@ -51,7 +71,8 @@ def reference(tiny_judge_dir, samples):
     for index in range(len(samples)):
         mine = [i for i, p in enumerate(prompts) if p.sample_index == index]
         by_sample.append(([texts[i] for i in mine], expected.get(mine[0])))
-    assert by_sample[0][1] is not None and by_sample[3][1] is None
+    assert by_sample[0][1] is not None and by_sample[3][1] is None and by_sample[4][1] is not None
+    assert len(judge._tree(samples[4].protocol, samples[4].protocol.questions[0]).paths) == 2
     return prompts, texts, by_sample
 
 
@@ -64,7 +85,7 @@ def test_one_prefill_gives_the_replies_and_expected_scores_of_the_separate_passe
     assert judge.identity.runtime["expected_score"] == "shared_prefill"
 
     outcomes = judge.score(samples)
-    assert [o.status for o in outcomes] == ["PARSE_FAILED"] * 4, [o.error for o in outcomes]  # none fell back to ERROR
+    assert [o.status for o in outcomes] == ["PARSE_FAILED"] * 5, [o.error for o in outcomes]  # none fell back to ERROR
     for outcome, (replies, expected) in zip(outcomes, by_sample):
         assert outcome.raw_responses == replies
         if expected is None:
