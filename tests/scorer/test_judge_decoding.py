@@ -84,7 +84,13 @@ def test_one_prefill_gives_the_replies_and_expected_scores_of_the_separate_passe
     assert judge.identity.runtime["decode"] == decode
     assert judge.identity.runtime["expected_score"] == "shared_prefill"
 
-    outcomes = judge.score(samples)
+    vision_calls = []
+    hook = judge.model.model.visual.register_forward_hook(lambda *_: vision_calls.append(1))
+    try:
+        outcomes = judge.score(samples)
+    finally:
+        hook.remove()
+    assert len(vision_calls) == 1  # one prefill for replies and expected scores (before: one each)
     assert [o.status for o in outcomes] == ["PARSE_FAILED"] * 5, [o.error for o in outcomes]  # none fell back to ERROR
     for outcome, (replies, expected) in zip(outcomes, by_sample):
         assert outcome.raw_responses == replies
