@@ -126,7 +126,7 @@ def run_edit(pipe, image, args, sync, *, steps: int, seed: int = 1234, profile_s
     fwd = forwards.seconds()
     extra["forward_s"] = fwd
     if fwd:
-        # a first-block cache shows as forwards far shorter than a full one
+        # a forecast (cached) step shows as a forward far shorter than a full one
         full = max(fwd)
         extra["forwards_cached"] = sum(1 for f in fwd if f < 0.3 * full)
         per_step_fwd = [sum(fwd[i:i + 2]) for i in range(0, len(fwd) - 1, 2)]
@@ -195,8 +195,9 @@ def main(argv=None) -> int:
             if mode == "fast":
                 applied = _apply_fast_on_top(pipe)
             elif mode == "fp8":  # fast without its cache: the FP8 share of the gain (after fast: no recompile)
-                if getattr(pipe.transformer, "is_cache_enabled", False):
-                    pipe.transformer.disable_cache()
+                from editor_service.forecast import disable_output_forecast
+
+                disable_output_forecast(pipe)
                 applied = {**results["modes"]["fast"]["applied"], "speed_mode": "fp8", "cache": "none"}
             else:
                 applied = apply_speed_mode(pipe, mode)
@@ -244,18 +245,19 @@ def main(argv=None) -> int:
 
 
 def _apply_fast_on_top(pipe):
+    """default -> fast in the same process: FP8 + output forecast, blocks recompiled (fullgraph)."""
     from editor_service import speed
+    from editor_service.forecast import ForecastConfig, enable_output_forecast
 
     if pipe.device.type != "cuda":
         return {"speed_mode": "reference", "note": "fast needs CUDA"}
     applied = speed._quantize_fp8(pipe.transformer)
-    from diffusers import FirstBlockCacheConfig
-
-    pipe.transformer.enable_cache(FirstBlockCacheConfig(threshold=speed.DEFAULT_CACHE_THRESHOLD))
-    for block in pipe.transformer.transformer_blocks:  # recompile: the cache's decision is a graph break
+    config = ForecastConfig()
+    enable_output_forecast(pipe, config)
+    for block in pipe.transformer.transformer_blocks:  # recompile around the FP8 weights
         block._compiled_call_impl = None
-        block.compile(fullgraph=False)
-    applied["cache"] = f"first_block(threshold={speed.DEFAULT_CACHE_THRESHOLD})"
+        block.compile(fullgraph=True)
+    applied["cache"] = config.describe()
     applied["speed_mode"] = "fast"
     return applied
 

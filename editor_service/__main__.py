@@ -24,7 +24,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="dummy: random weights built from configs (capacity planning without weights)")
     p.add_argument("--speed-mode", default="default", choices=["reference", "default", "fast"],
                    help="GPU only (CPU always runs reference): default = same outputs, faster kernels + "
-                        "compiled blocks; fast = FP8 + first-block cache, changes outputs (see editor_service/speed.py)")
+                        "compiled blocks; fast = FP8 + output forecast (transformer on ~1 step in 3), changes outputs (see editor_service/speed.py)")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="allow the model folder's own Python code to run (custom pipelines/components); off by "
                         "default: a model is data, and pickled weights are refused by torch.load(weights_only=True)")

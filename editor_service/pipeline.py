@@ -369,6 +369,9 @@ class EditPipeline:
                 raise _StopDenoising()
             return callback_kwargs
 
+        reset_cache = getattr(pipe.transformer, "_reset_stateful_cache", None)
+        if reset_cache is not None:
+            reset_cache()  # a cancelled or failed call leaves cache state behind (diffusers resets only at the end)
         # numpy output: non-finite pixels are caught here instead of silently becoming black
         call = dict(prepared.kwargs, generator=generator, callback_on_step_end=callback, output_type="np")
         try:

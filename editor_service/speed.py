@@ -5,10 +5,11 @@
                  ``torch.compile`` of the repeated transformer blocks. Output stays within bf16
                  tolerance of ``reference`` (bench/RESULTS.md reports the pixel difference).
 - ``fast``:      opt-in, changes the numbers: ``default`` + FP8 (e4m3, dynamic per-row scales,
-                 torchao) for the transformer blocks' linear layers + a first-block cache that
-                 skips the remaining blocks on steps where the first block's output barely moved.
-                 Its deviation from ``reference`` must be measured on the user's real weights
-                 (``bench/fidelity.py``); the mode is recorded in every result's model identity.
+                 torchao) for the transformer blocks' linear layers + output forecasting on a fixed
+                 schedule (``forecast.py``: the transformer runs on about one step in three, the
+                 steps between extrapolate its output). Its deviation from ``reference`` must be
+                 measured on the user's real weights (``bench/editor_speed.py --modes
+                 reference,fast``); the mode is recorded in every result's model identity.
 
 On CPU every mode is ``reference``: compilation would only slow tests and demos down.
 """
@@ -21,7 +22,6 @@ log = logging.getLogger(__name__)
 
 MODES = ("reference", "default", "fast")
 DEFAULT_ATTENTION_BACKEND = "_native_cudnn"
-DEFAULT_CACHE_THRESHOLD = 0.1
 
 
 def apply_speed_mode(
@@ -30,7 +30,7 @@ def apply_speed_mode(
     *,
     attention_backend: str | None = None,
     compile_blocks: bool = True,
-    cache_threshold: float = DEFAULT_CACHE_THRESHOLD,
+    forecast: "ForecastConfig | None" = None,
 ) -> dict[str, str]:
     """Configure `pipe` in place for `mode`; returns what was applied (recorded with results)."""
     if mode not in MODES:
@@ -53,15 +53,15 @@ def apply_speed_mode(
     applied["attention_backend"] = backend
 
     if mode == "fast":
-        applied.update(_quantize_fp8(transformer))
-        from diffusers import FirstBlockCacheConfig
+        from .forecast import ForecastConfig, enable_output_forecast
 
-        transformer.enable_cache(FirstBlockCacheConfig(threshold=cache_threshold))
-        applied["cache"] = f"first_block(threshold={cache_threshold})"
+        applied.update(_quantize_fp8(transformer))
+        config = forecast or ForecastConfig()
+        enable_output_forecast(pipe, config)  # outside the compiled blocks: they stay fullgraph
+        applied["cache"] = config.describe()
 
     if compile_blocks:
-        # The cache's skip decision is a deliberate graph break (torch.compiler.disable in diffusers)
-        transformer.compile_repeated_blocks(fullgraph=mode != "fast")
+        transformer.compile_repeated_blocks(fullgraph=True)
         applied["compile"] = "repeated_blocks"
     return applied
 
