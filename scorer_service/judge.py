@@ -56,6 +56,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -269,6 +270,10 @@ class Judge:
         self._trees: dict[tuple, ScoreTokenTree | None] = {}
         self._digit_start: torch.Tensor | None = None
         self._lock = threading.Lock()  # one batch on the device at a time
+        # Every model call runs on this one thread: CUDA graphs recorded by a compiled static-cache decode
+        # belong to the thread that recorded them (the warm-up ran on the main thread, batches on the
+        # batcher's, and cudagraph trees failed with an AssertionError on the first real batch).
+        self._device_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge-device")
         gen = model.generation_config
         pad = gen.pad_token_id if gen.pad_token_id is not None else self.tokenizer.pad_token_id
         if pad is None:
@@ -438,6 +443,9 @@ class Judge:
     def score(self, samples: list[PreparedSample]) -> list[ScoreOutcome]:
         """Score a batch; a failure of the whole batch is retried sample by sample so that one bad
         sample cannot take the others down (those failing alone get status ERROR)."""
+        return self._device_thread.submit(self._score_isolating_failures, samples).result()
+
+    def _score_isolating_failures(self, samples: list[PreparedSample]) -> list[ScoreOutcome]:
         with self._lock:
             try:
                 return self._score_batch(samples)

@@ -113,3 +113,21 @@ def test_static_decode_is_recorded_with_no_compilation_on_cpu(tiny_judge_dir):
     assert judge.identity.runtime == {"decode": "static", "decode_compile": "none", "expected_score": "shared_prefill"}
     with pytest.raises(ValueError, match="decode mode"):
         Judge.load(str(tiny_judge_dir), device="cpu", decode="paged")
+
+
+def test_every_model_call_runs_on_the_judge_device_thread(tiny_judge_dir, samples):
+    """CUDA graphs of a compiled decode belong to the thread that recorded them: warm-up (main thread)
+    and batches (the batcher's thread) must reach the model on one and the same thread."""
+    import threading
+
+    judge = _judge(tiny_judge_dir, "static")
+    seen = set()
+    handle = judge.model.register_forward_pre_hook(lambda *_: seen.add(threading.current_thread().name))
+    try:
+        judge.warm_up(samples[0])
+        other = threading.Thread(target=lambda: judge.score(samples[:2]), name="batcher-like")
+        other.start()
+        other.join()
+    finally:
+        handle.remove()
+    assert len(seen) == 1 and next(iter(seen)).startswith("judge-device"), seen
