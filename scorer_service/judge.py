@@ -417,6 +417,11 @@ class Judge:
         t0 = time.monotonic()
         with self._lock:
             self._static_caches.clear()  # caches live on the device they were made on
+            if target.type == "cuda":
+                # One device allocation up front, freed into the caching allocator: the per-tensor
+                # copies below then take memory from that segment instead of one cudaMalloc each.
+                nbytes = sum(t.numel() * t.element_size() for t in (*self.model.parameters(), *self.model.buffers()))
+                torch.empty(nbytes + (64 << 20), dtype=torch.uint8, device=target)
             self.model.to(target, non_blocking=True)  # async from pinned blocks: DMA at bus speed
             if target.type == "cuda":
                 torch.cuda.synchronize(target)
