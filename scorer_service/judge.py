@@ -432,6 +432,9 @@ class Judge:
         """One sample through every path a batch takes (processor, vision tower, prefill, one decode
         step, the expected-score forward) with 2 new tokens and no re-ask: the first real batch pays
         no lazy initialisation, and start-up does not pay a full-length reply."""
+        return self._device_thread.submit(self._warm_up_on_this_thread, sample).result()
+
+    def _warm_up_on_this_thread(self, sample: PreparedSample) -> ScoreOutcome:
         from copy import deepcopy
 
         saved = self.generation_config, self.max_attempts
@@ -439,7 +442,7 @@ class Judge:
         short.max_new_tokens, short.min_new_tokens = 2, None
         self.generation_config, self.max_attempts = short, 1
         try:
-            return self.score([sample])[0]
+            return self._score_isolating_failures([sample])[0]
         finally:
             self.generation_config, self.max_attempts = saved
 

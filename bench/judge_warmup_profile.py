@@ -1,0 +1,64 @@
+"""Where the staged judge's warm-up batch spends its time after the go signal (the part of goal 5 left
+over once the weights are on the device): the staged path (load on host, pin, move), then the warm-up
+batch under the profiler (CPU + CUDA), twice: the first call pays the lazy initialisation.
+
+    python bench/judge_warmup_profile.py --model /tmp/judge --device cuda:0 --out $OUT/warmup_profile.json
+    python bench/judge_warmup_profile.py --model models/tiny-qwen3-vl --device cpu          # dry run
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+from bench.common import card_name, git_commit, write_json  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="/tmp/judge")
+    p.add_argument("--device", default="cuda:0")
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+    from torch.profiler import ProfilerActivity, profile
+
+    from scorer_service.__main__ import _warmup_sample
+    from scorer_service.judge import Judge
+    from scorer_service.protocol import ProtocolRegistry
+    from scorer_service.staging import pack_into_pinned, prepare_device
+
+    cuda = args.device.startswith("cuda")
+    prepare_device(args.device)
+    judge = Judge.load(args.model, device=args.device, stage_on_host=cuda)
+    if cuda:
+        pack_into_pinned(judge.model)
+    result = {"bench": "judge_warmup_profile", "card": card_name(), "date": time.strftime("%Y-%m-%d"),
+              "git": git_commit(), "command": " ".join(sys.argv), "move_s": judge.move_to_device(), "calls": []}
+    sample = _warmup_sample(ProtocolRegistry.load())
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+
+    def profiled_warm_up():  # on the judge's device thread, where the profiler sees the ops
+        t0 = time.perf_counter()
+        with profile(activities=activities) as prof:
+            judge._warm_up_on_this_thread(sample)
+            if cuda:
+                torch.cuda.synchronize()
+        return prof, time.perf_counter() - t0
+
+    for _ in range(2):
+        prof, seconds = judge._device_thread.submit(profiled_warm_up).result()
+        table = prof.key_averages().table(sort_by="cpu_time_total", row_limit=40, max_name_column_width=70)
+        print(f"warm-up call: {seconds:.2f}s\n{table}", flush=True)
+        result["calls"].append({"seconds": seconds, "top_cpu_total": table})
+    write_json(args.out, result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
