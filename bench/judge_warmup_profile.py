@@ -24,6 +24,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="/tmp/judge")
     p.add_argument("--device", default="cuda:0")
+    p.add_argument("--cudnn-attention", choices=["off", "on"], default="off", help="as the scorer's flag")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     from torch.profiler import ProfilerActivity, profile
@@ -34,6 +35,7 @@ def main(argv=None) -> int:
     from scorer_service.staging import pack_into_pinned, prepare_device
 
     cuda = args.device.startswith("cuda")
+    torch.backends.cuda.enable_cudnn_sdp(args.cudnn_attention == "on")
     prepare_device(args.device)
     judge = Judge.load(args.model, device=args.device, stage_on_host=cuda)
     if cuda:

@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--min-new-tokens", type=int, default=0,
                    help="force replies to at least this many tokens (benchmarks: a fixed output length)")
+    p.add_argument("--cudnn-attention", choices=["off", "on"], default="off",
+                   help="let SDPA pick cuDNN attention (off by default: on an H100 it builds an execution plan "
+                        "for every new shape, ~17 ms each, and a judge sees a new shape per batch and per decode "
+                        "step; the warm-up spent 3 s on it); recorded in the model identity's runtime")
     p.add_argument("--decode", choices=["dynamic", "static"], default="dynamic",
                    help="KV cache for decoding: dynamic (transformers' default) or static (preallocated, reused "
                         "across batches; on CUDA the decode step is compiled with CUDA graphs, which changes "
@@ -171,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     from .staging import pack_into_pinned, prepare_device, release_host_cache
 
     set_threads(args.threads)
+    if args.cudnn_attention == "off":
+        import torch
+
+        torch.backends.cuda.enable_cudnn_sdp(False)  # process-wide: this process hosts one judge
     pinned = False
     try:
         if args.stage_on_host:
@@ -219,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             release_host_cache()
         mark = phase("to device", go_at)
     judge.max_attempts = args.max_attempts
+    if args.device.startswith("cuda"):
+        judge.identity.runtime["sdpa_cudnn"] = args.cudnn_attention
     if args.min_new_tokens:
         judge.generation_config.min_new_tokens = args.min_new_tokens
     log.info("judge: %s", judge.identity)
