@@ -157,6 +157,7 @@ def main(argv=None) -> int:
     p.add_argument("--prompt", default="Change the sky to a sunset and make the car red.")
     p.add_argument("--modes", default="reference,default,fast")
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--forecast-interval", type=int, default=3, help="fast mode: transformer on one step in N")
     p.add_argument("--profile-mode", default=None, help="profile (CPU+CUDA) one denoise step of this mode's run")
     p.add_argument("--trace-dir", default=None, help="where the profiled step's chrome trace goes")
     p.add_argument("--image", default=None, help="source image file (default: a drawn 1024² test image)")
@@ -193,7 +194,7 @@ def main(argv=None) -> int:
         # Modes stack: default adds kernels/compile to reference, fast adds FP8 + cache to default.
         try:
             if mode == "fast":
-                applied = _apply_fast_on_top(pipe)
+                applied = _apply_fast_on_top(pipe, args.forecast_interval)
             elif mode == "fp8":  # fast without its cache: the FP8 share of the gain (after fast: no recompile)
                 from editor_service.forecast import disable_output_forecast
 
@@ -244,7 +245,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def _apply_fast_on_top(pipe):
+def _apply_fast_on_top(pipe, forecast_interval: int = 3):
     """default -> fast in the same process: FP8 + output forecast, blocks recompiled (fullgraph)."""
     from editor_service import speed
     from editor_service.forecast import ForecastConfig, enable_output_forecast
@@ -252,7 +253,7 @@ def _apply_fast_on_top(pipe):
     if pipe.device.type != "cuda":
         return {"speed_mode": "reference", "note": "fast needs CUDA"}
     applied = speed._quantize_fp8(pipe.transformer)
-    config = ForecastConfig()
+    config = ForecastConfig(interval=forecast_interval)
     enable_output_forecast(pipe, config)
     for block in pipe.transformer.transformer_blocks:  # recompile around the FP8 weights
         block._compiled_call_impl = None

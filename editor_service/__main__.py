@@ -25,6 +25,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--speed-mode", default="default", choices=["reference", "default", "fast"],
                    help="GPU only (CPU always runs reference): default = same outputs, faster kernels + "
                         "compiled blocks; fast = FP8 + output forecast (transformer on ~1 step in 3), changes outputs (see editor_service/speed.py)")
+    p.add_argument("--forecast-interval", type=int, default=3,
+                   help="fast mode: the transformer runs on one step in N once warm (the others extrapolate its "
+                        "output); 1 runs every step (FP8 only). Larger is faster and further from reference")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="allow the model folder's own Python code to run (custom pipelines/components); off by "
                         "default: a model is data, and pickled weights are refused by torch.load(weights_only=True)")
@@ -58,6 +61,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--min-steps {args.min_steps} / --max-steps {args.max_steps}: need 1 <= min <= max")
     if args.default_steps is not None and not args.min_steps <= args.default_steps <= args.max_steps:
         p.error(f"--default-steps {args.default_steps} outside [--min-steps, --max-steps]")
+    if args.forecast_interval < 1:
+        p.error(f"--forecast-interval {args.forecast_interval}: need >= 1")
     if args.max_queue < 0 or args.threads < 1 or args.max_input_pixels < 1 or args.max_message_bytes < 1024:
         p.error("--max-queue >= 0, --threads >= 1, --max-input-pixels >= 1, --max-message-bytes >= 1024")
     for flag in ("tls_cert", "tls_key", "tls_client_ca"):
@@ -88,6 +93,7 @@ def main(argv=None) -> int:
             threads=args.threads,
             max_input_pixels=args.max_input_pixels,
             speed_mode=args.speed_mode,
+            forecast_interval=args.forecast_interval,
             trust_remote_code=args.trust_remote_code,
         )
         defaults = pipeline.defaults

@@ -174,6 +174,7 @@ class EditPipeline:
         defaults: EditDefaults | None = None,
         max_input_pixels: int = DEFAULT_MAX_PIXELS,
         speed_mode: str = "default",
+        forecast_interval: int = 3,
         trust_remote_code: bool = False,
     ) -> "EditPipeline":
         from .speed import apply_speed_mode
@@ -203,7 +204,12 @@ class EditPipeline:
             pipe.to(torch_device)
             revision_used, content_hash = model_revision_and_hash(model, revision)
         log.info("loaded %s (%s) in %.1fs", model, type(pipe).__name__, time.perf_counter() - started)
-        runtime = apply_speed_mode(pipe, speed_mode)
+        forecast = None
+        if speed_mode == "fast":
+            from .forecast import ForecastConfig
+
+            forecast = ForecastConfig(interval=forecast_interval)
+        runtime = apply_speed_mode(pipe, speed_mode, forecast=forecast)
         identity = ModelIdentity(
             model=model,
             revision=revision_used,

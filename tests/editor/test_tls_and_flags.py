@@ -22,6 +22,7 @@ from .conftest import photo_like_png, start_editor
         (["--min-steps", "5", "--max-steps", "4"], "need 1 <= min <= max"),
         (["--default-steps", "300"], "--default-steps 300 outside"),
         (["--load-format", "gguf"], "invalid choice"),
+        (["--forecast-interval", "0"], "--forecast-interval 0: need >= 1"),
     ],
 )
 def test_bad_flags_are_refused_with_a_message(argv, message, capsys):
