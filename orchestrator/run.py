@@ -241,7 +241,8 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
 
     scorer = Scorer(run_dir=run_dir, ui=ui, protocol=protocol_name, batch_size=batch,
                     max_in_flight=config.judge.max_in_flight or 4 * batch, max_attempts=config.judge.max_attempts,
-                    client_factory=partial(ScorerClient, tls=client_tls(config.judge.tls)), restart=restart, judge_hash=judge_hash)
+                    client_factory=partial(ScorerClient, tls=client_tls(config.judge.tls)), restart=restart, judge_hash=judge_hash,
+                    stall_timeout_s=config.judge.stall_timeout_s)
     t1 = time.monotonic()
     outcome = scorer.run(endpoint.address, items)
     session.update(scored=outcome.scored, score_failures=outcome.failed, scoring_s=round(time.monotonic() - t1, 2),

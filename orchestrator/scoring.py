@@ -1,8 +1,9 @@
 """The judging phase: every finished edit goes to the scorer over one ScoreStream; results come
 back in any order and are appended to scores.jsonl as they arrive, printed in the seed's format.
 
-A scorer that dies or drops the stream is restarted (local fleet) and only the samples without a
-result are sent again, at most `judge.max_attempts` times. What the judge says is never replaced:
+A scorer that dies, drops the stream or stalls (no result for `judge.stall_timeout_s` while samples are
+out: a hung device or process) is restarted (local fleet) and only the samples without a result are
+sent again, at most `judge.max_attempts` times. What the judge says is never replaced:
 PARSE_FAILED stays PARSE_FAILED, with the raw text kept.
 """
 
@@ -101,7 +102,8 @@ class _Printer:
 
 class Scorer:
     def __init__(self, *, run_dir: RunDir, ui, protocol: str, batch_size: int, max_in_flight: int,
-                 max_attempts: int, client_factory, restart=None, judge_hash: str = ""):
+                 max_attempts: int, client_factory, restart=None, judge_hash: str = "",
+                 stall_timeout_s: float = 600.0):
         self.run_dir = run_dir
         self.ui = ui
         self.protocol = protocol
@@ -111,6 +113,7 @@ class Scorer:
         self.client_factory = client_factory
         self.restart = restart  # () -> new address, or None when the fleet cannot
         self.judge_hash = judge_hash
+        self.stall_timeout_s = stall_timeout_s  # 0: no watchdog
 
     def run(self, address: str, items: list[ScoreItem]) -> ScoringOutcome:
         outcome = ScoringOutcome()
@@ -156,8 +159,15 @@ class Scorer:
                 yield request
 
         client = self.client_factory(address)
+        call = client.score_many(requests())
+        last_result = [time.monotonic()]
+        stalled: list[str] = []
+        if self.stall_timeout_s > 0:
+            threading.Thread(target=self._watch_for_stall, args=(call, last_result, stop, stalled),
+                             name="scorer-stall-watch", daemon=True).start()
         try:
-            for result in client.score_many(requests()):
+            for result in call:
+                last_result[0] = time.monotonic()
                 item = left.pop(result.sample_id, None)
                 if item is None:
                     self.ui.log(f"[scorer] result for an unknown or repeated sample {result.sample_id!r}: ignored")
@@ -176,7 +186,19 @@ class Scorer:
         except grpc.RpcError as exc:
             if local_error:
                 raise local_error[0] from None
+            if stalled:
+                return stalled[0]
             return f"{exc.code().name}: {exc.details()}"
         finally:
             stop.set()
             client.close()
+
+    def _watch_for_stall(self, call, last_result: list[float], stop: threading.Event, stalled: list[str]) -> None:
+        """Cancel the stream when no result came for stall_timeout_s: a judge whose process or device
+        hangs keeps its connection open, and the run would otherwise wait for ever."""
+        while not stop.wait(min(1.0, self.stall_timeout_s / 4)):
+            idle = time.monotonic() - last_result[0]
+            if idle > self.stall_timeout_s:
+                stalled.append(f"no result for {idle:.0f}s (judge.stall_timeout_s {self.stall_timeout_s:g}): judge stalled")
+                call.cancel()
+                return

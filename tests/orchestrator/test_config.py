@@ -50,6 +50,7 @@ def test_flags_override_the_file(tmp_path):
         ("editor:\n  stepz: 3\n", "unknown key(s) editor.stepz"),
         ("editor:\n  steps: many\n", "editor.steps must be an integer"),
         ("judge:\n  failures: ignore\n", "judge.failures must be one of exclude, zero"),
+        ("judge:\n  stall_timeout_s: -1\n", "judge.stall_timeout_s must be >= 0"),
         ("devices:\n  gpus: [0, 0]\n", "devices.gpus must be distinct"),
         ("devices:\n  gpus: [0]\n  editors: 2\n", "devices.gpus or devices.editors, not both"),
         ("editor:\n  width: 256\n", "editor.width and editor.height go together"),
