@@ -27,22 +27,25 @@ def venv_python(service: str) -> str:
     return str(candidate) if candidate.exists() else sys.executable
 
 
-def _parent_death_signal():
-    """A preexec_fn asking the kernel for SIGTERM when the parent dies (no-op off Linux)."""
-    if not sys.platform.startswith("linux"):
-        return None
+PARENT_PID_ENV = "EDITFLEET_DIE_WITH_PARENT_PID"
+
+
+def die_with_parent_if_asked() -> None:
+    """First thing in a service's main: when its launcher asked (ServiceProcess(die_with_parent=True)),
+    ask the kernel for SIGTERM once the launching thread dies (Linux; a no-op elsewhere).
+
+    Done here, in the child, not in a preexec_fn between fork and exec: Python code there is unsafe in
+    a parent full of gRPC threads (a restarted editor once died in that window, its log holding only a
+    gRPC epoll error), and without a preexec_fn the child is spawned without running fork handlers."""
+    parent = os.environ.pop(PARENT_PID_ENV, None)  # not inherited by the service's own children
+    if not parent or not sys.platform.startswith("linux"):
+        return
     import ctypes
 
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here, not between fork and exec
-    parent = os.getpid()
     pr_set_pdeathsig = 1
-
-    def preexec():
-        prctl(pr_set_pdeathsig, int(signal.SIGTERM))
-        if os.getppid() != parent:  # the parent died before the request took effect
-            os._exit(1)
-
-    return preexec
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+    if os.getppid() != int(parent):  # the launcher died before the request took effect
+        os._exit(1)
 
 
 @dataclass
@@ -63,6 +66,8 @@ class ServiceProcess:
 
     def start(self) -> "ServiceProcess":
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        if self.die_with_parent:
+            env[PARENT_PID_ENV] = str(os.getpid())  # the service arms it: die_with_parent_if_asked()
         if self.log_path:
             Path(self.log_path).parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
@@ -75,7 +80,6 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             cwd=REPO_ROOT,
-            preexec_fn=_parent_death_signal() if self.die_with_parent else None,
         )
         if out is not subprocess.DEVNULL:
             out.close()

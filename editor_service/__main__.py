@@ -73,6 +73,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
+    from editfleet_common.launch import die_with_parent_if_asked
+
+    die_with_parent_if_asked()  # before anything slow: a launcher that dies now takes this service with it
     args = parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),

@@ -98,6 +98,9 @@ def _warmup_sample(registry):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from editfleet_common.launch import die_with_parent_if_asked
+
+    die_with_parent_if_asked()  # before anything slow: a launcher that dies now takes this service with it
     args = build_parser().parse_args(argv)
     import time
 
