@@ -58,8 +58,6 @@ class _ForecastState:
         self.step = -1
         self.last_computed: int | None = None
         self.factors: list[torch.Tensor] = []  # Taylor factors of the output, fp32
-        self.computed = 0
-        self.forecast = 0
 
 
 class OutputForecastHook(ModelHook):
@@ -79,11 +77,9 @@ class OutputForecastHook(ModelHook):
         state = self.state_manager.get_state()
         state.step += 1
         if not self.config.computes(state.step, self.total_steps_fn()) and state.factors:
-            state.forecast += 1
             return self._pack(self._extrapolate(state), kwargs)
         output = self.fn_ref.original_forward(*args, **kwargs)
         self._update(state, self._unpack(output))
-        state.computed += 1
         return output
 
     def _update(self, state: _ForecastState, sample: torch.Tensor) -> None:

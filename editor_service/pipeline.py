@@ -375,9 +375,11 @@ class EditPipeline:
                 raise _StopDenoising()
             return callback_kwargs
 
-        reset_cache = getattr(pipe.transformer, "_reset_stateful_cache", None)
-        if reset_cache is not None:
-            reset_cache()  # a cancelled or failed call leaves cache state behind (diffusers resets only at the end)
+        # Cache hooks keep state across denoise steps; diffusers resets it only at the end of a call,
+        # so a cancelled or failed edit would leave it to the next one (same reset, done first).
+        for component in pipe.components.values():
+            if hasattr(component, "_reset_stateful_cache"):
+                component._reset_stateful_cache()
         # numpy output: non-finite pixels are caught here instead of silently becoming black
         call = dict(prepared.kwargs, generator=generator, callback_on_step_end=callback, output_type="np")
         try:

@@ -17,6 +17,10 @@ On CPU every mode is ``reference``: compilation would only slow tests and demos 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .forecast import ForecastConfig
 
 log = logging.getLogger(__name__)
 

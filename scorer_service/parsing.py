@@ -52,35 +52,9 @@ def _fail(reason: str) -> Parsed:
     return Parsed(ok=False, reason=reason)
 
 
-def _json_objects(text: str) -> list[dict]:
-    """Every JSON object in the text: fenced, delimited or embedded in prose (outermost braces)."""
-    chunks = [m.group(1) for m in _VIESCORE_DELIM.finditer(text)] + [m.group(1) for m in _FENCE.finditer(text)]
-    chunks.append(text)
-    found: list[dict] = []
-    seen: set[str] = set()
+def _objects_in(text: str):
+    """(start, end, object) for every outermost JSON object in the text, strict or lenient."""
     decoder = json.JSONDecoder()
-    for chunk in chunks:
-        i = chunk.find("{")
-        while i != -1:
-            try:
-                obj, end = decoder.raw_decode(chunk, i)
-            except json.JSONDecodeError:
-                obj, end = _lenient_object(chunk, i)
-            if isinstance(obj, dict):
-                key = json.dumps(obj, sort_keys=True, ensure_ascii=False)
-                if key not in seen:
-                    seen.add(key)
-                    found.append(obj)
-                i = chunk.find("{", end)
-            else:
-                i = chunk.find("{", i + 1)
-    return found
-
-
-def _outside_json(text: str) -> str:
-    """The text with every JSON object in it cut out: the prose around the JSON."""
-    decoder = json.JSONDecoder()
-    kept, pos = [], 0
     i = text.find("{")
     while i != -1:
         try:
@@ -88,11 +62,33 @@ def _outside_json(text: str) -> str:
         except json.JSONDecodeError:
             obj, end = _lenient_object(text, i)
         if isinstance(obj, dict):
-            kept.append(text[pos:i])
-            pos = end
+            yield i, end, obj
             i = text.find("{", end)
         else:
             i = text.find("{", i + 1)
+
+
+def _json_objects(text: str) -> list[dict]:
+    """Every JSON object in the text: fenced, delimited or embedded in prose (outermost braces)."""
+    chunks = [m.group(1) for m in _VIESCORE_DELIM.finditer(text)] + [m.group(1) for m in _FENCE.finditer(text)]
+    chunks.append(text)
+    found: list[dict] = []
+    seen: set[str] = set()
+    for chunk in chunks:
+        for _, _, obj in _objects_in(chunk):
+            key = json.dumps(obj, sort_keys=True, ensure_ascii=False)
+            if key not in seen:
+                seen.add(key)
+                found.append(obj)
+    return found
+
+
+def _outside_json(text: str) -> str:
+    """The text with every JSON object in it cut out: the prose around the JSON."""
+    kept, pos = [], 0
+    for start, end, _ in _objects_in(text):
+        kept.append(text[pos:start])
+        pos = end
     kept.append(text[pos:])
     return " ".join(kept)
 

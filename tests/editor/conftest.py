@@ -27,6 +27,15 @@ def tiny_model() -> Path:
     return TINY_MODEL
 
 
+@pytest.fixture
+def client(server):
+    """A client of the test module's own `server` fixture (an editor process)."""
+    from editor_service.client import EditorClient
+
+    with EditorClient(server.address) as c:
+        yield c
+
+
 def start_editor(log_dir: Path, *extra_args: str, name: str = "editor") -> ServiceProcess:
     """Start `python -m editor_service` on the tiny model in the editor venv (not yet waited for)."""
     port = free_port()

@@ -5,12 +5,8 @@ matter end to end. The long soak is `make soak` (marked `soak`, not part of `mak
 
 from __future__ import annotations
 
-import io
 import os
-import struct
 import threading
-import time
-import zlib
 from collections import Counter
 
 import grpc
@@ -20,6 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from editor_service.client import EditError, EditorClient
+from tests.png_samples import encode, png_claiming
 
 from .conftest import photo_like_png, start_editor
 
@@ -39,30 +36,10 @@ def server(tiny_model, tmp_path_factory):
         proc.stop(grace=20)
 
 
-@pytest.fixture
-def client(server):
-    with EditorClient(server.address) as c:
-        yield c
-
-
 def edit(client, image=None, instruction="Make the square red", **kw):
     fields = dict(steps=2, seed=5, width=32, height=32, sample_id="r", timeout=60)
     fields.update(kw)
     return client.edit(photo_like_png() if image is None else image, instruction, **fields)
-
-
-def encode(img: Image.Image, fmt="PNG", **kw) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **kw)
-    return buf.getvalue()
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
 
 
 def rss_bytes(pid: int) -> int:

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from editfleet_common.launch import venv_python
-from editor_service.client import EditError, EditorClient, EditResult, Progress
+from editor_service.client import EditError, EditResult, Progress
 
 from .conftest import big_png, photo_like_png, png_bytes, read_log, start_editor, wait_for_log, zero_width_png
 
@@ -40,12 +40,6 @@ def server(tiny_model, tmp_path_factory):
         yield proc
     finally:
         proc.stop(grace=20)
-
-
-@pytest.fixture
-def client(server):
-    with EditorClient(server.address) as c:
-        yield c
 
 
 def edit_fields(**overrides):

@@ -461,9 +461,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if op.get("op") in ("replace", "add") and op.get("path") == "/spec/replicas":
                     return int(op["value"])
             return 422, status_body(422, "Invalid", "the JSON patch does not set /spec/replicas")
-        return 415, status_body(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
-                                f"accepted media types include: application/json-patch+json, "
-                                f"application/merge-patch+json, application/apply-patch+yaml")
+        return 415, status_body(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                                "accepted media types include: application/json-patch+json, "
+                                "application/merge-patch+json, application/apply-patch+yaml")
 
     def _watch(self, query: dict) -> None:
         f = self.fake

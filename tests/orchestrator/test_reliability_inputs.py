@@ -5,11 +5,8 @@ never another exception. The same cases against real servers: tests/editor/test_
 
 from __future__ import annotations
 
-import io
 import json
-import struct
 import subprocess
-import zlib
 
 import numpy as np
 import pytest
@@ -20,26 +17,11 @@ from PIL import Image
 from editfleet_common.errors import InvalidInput
 from editfleet_common.images import decode_image
 from orchestrator.benchmarks import BenchmarkError, load_benchmark
+from tests.png_samples import encode, png_claiming
 
 from conftest import REPO, orchestrator_cmd, png_bytes
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **kw)
-    return buf.getvalue()
-
-
-def png_claiming(width: int, height: int, bit_depth: int = 8, color_type: int = 2) -> bytes:
-    """A well-formed PNG header claiming any size, with (almost) no pixel data behind it."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
 
 
 # -- images -----------------------------------------------------------------------------------

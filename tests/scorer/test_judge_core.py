@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 
-from scorer_service.judge import DUMMY_CONFIG_DIR, Judge, ScoreInput, ScoreTokenTree, prepare
+from scorer_service.judge import DUMMY_CONFIG_DIR, Judge, ScoreInput, prepare
 from scorer_service.protocol import ProtocolRegistry
 
 from .conftest import png

@@ -4,32 +4,16 @@ The exhaustive decoder cases run in-process in tests/orchestrator/test_reliabili
 
 from __future__ import annotations
 
-import io
 import os
-import struct
-import zlib
 
 import grpc
 import pytest
 from PIL import Image
 
 from scorer_service.client import ScorerClient, make_request, status_name
+from tests.png_samples import encode, png_claiming
 
 from .conftest import png
-
-
-def encode(img: Image.Image, fmt="PNG", **kw) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **kw)
-    return buf.getvalue()
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
 
 
 def request(sample_id, **overrides):
