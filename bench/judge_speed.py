@@ -7,7 +7,8 @@ Parts (--only, comma-separated; default all):
   seed      the seed-style loop: plain `generate` in batches of 4, transformers' default cache
   expected  the expected score alone (a full forward over prompt + prefix + "1"), per --expected-batches
   service   one scorer service per --decodes mode (dynamic, static), each its own process, started,
-            warmed up with one batch of --max-batch requests (static on CUDA: compiles), then timed
+            warmed up with one batch of --max-batch requests (static on CUDA: captures its decode
+            graph), then timed; its log (with each batch's phases: inputs, prefill, decode) in --log-dir
 Each service row also says how its answers compare with the other parts of the same run: replies
 identical to the seed loop's (`same_replies_as_seed_loop`), to the dynamic service's, and the
 largest expected-score difference from the full-forward computation (`max_abs_expected_diff_vs_full_forward`).
@@ -62,6 +63,7 @@ def in_process(args, samples, sync, parts) -> tuple[dict, dict]:
     # the baseline is the seed's way: plain generate, transformers' default (dynamic) cache
     judge = Judge.load(args.model, device=args.device, dtype=args.dtype, load_format=args.load_format,
                        max_new_tokens=args.new_tokens, decode="dynamic")
+    judge.use_transformers_decode_attention()  # the seed's loop: transformers as it comes
     judge.generation_config.min_new_tokens = args.new_tokens  # same output length for every reply
     registry = ProtocolRegistry.load()
     prepared = [prepare(s, registry) for s in samples]

@@ -41,10 +41,12 @@ at (valid prompt tokens + rope delta), the delta being what the prefill computed
 Other models score with a separate full forward over prompt + prefix + path (`_expected_scores`,
 also the reference the shared path is tested against).
 
-Decoding (`decode`): "dynamic" is transformers' default growing cache. "static" preallocates the
-cache (transformers' StaticCache, reused across batches of the same size); on CUDA `generate` then
-compiles the decode step (torch.compile, mode reduce-overhead: CUDA graphs), on CPU it runs eagerly.
-Both are recorded in the model identity's `runtime`.
+Decoding (`decode`): "dynamic" is `generate` on transformers' default growing cache. "static"
+(Qwen3-VL) preallocates the cache (transformers' StaticCache, one per batch size, reused) and decodes
+greedily in fixed-shape steps that stay on the device (`decoding.StaticGreedyDecoder`); on CUDA each
+(batch size, cache length) captures its step once as a CUDA graph and replays it, with no compile
+warm-up. Both modes decode with `decoding.grouped_decode_attention` (the same attention without
+copying the KV cache once per query head). All of it is recorded in the model identity's `runtime`.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ from editfleet_common.model_files import hash_files
 from editfleet_common.errors import InvalidInput
 from editfleet_common.images import decode_image
 
+from .decoding import StaticGreedyDecoder, install_grouped_decode_attention
 from .parsing import parse_reply
 from .protocol import Protocol, ProtocolRegistry, Question
 
@@ -77,7 +80,7 @@ DUMMY_CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "qwen3-vl-8b"
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 DECODE_MODES = ("dynamic", "static")
 # Static caches are sized in steps of this many tokens and never shrink, so that prompts of
-# slightly different lengths reuse one cache (and one compiled decode graph).
+# slightly different lengths reuse one cache (and one captured decode graph).
 STATIC_CACHE_STEP = 128
 # Models whose cached continuation (multimodal rope positions) the shared prefill is written for.
 SHARED_PREFILL_MODEL_TYPES = ("qwen3_vl",)
@@ -265,14 +268,21 @@ class Judge:
         self.target_device = str(target_device) if target_device is not None else str(self.device)
         self.dtype = next(model.parameters()).dtype
         self.decode = decode
-        self._static_caches: OrderedDict[tuple[int, int], object] = OrderedDict()  # (batch, length) -> StaticCache
+        if decode == "static" and not self._shares_prefill():
+            raise ValueError(f"decode mode 'static' is written for {', '.join(SHARED_PREFILL_MODEL_TYPES)} models, "
+                             f"not {getattr(model.config, 'model_type', '?')!r}; use 'dynamic'")
+        self._decoders: OrderedDict[tuple[int, int], StaticGreedyDecoder] = OrderedDict()  # (batch, cache length)
         self._static_cache_len = 0
+        self._grouped_attention = install_grouped_decode_attention(model)
         self._trees: dict[tuple, ScoreTokenTree | None] = {}
+        # seconds spent per phase of the shared-prefill path (processor, prefill + score paths, decode),
+        # summed over batches: where a batch's time goes, in the batch log line
+        self.phase_seconds: dict[str, float] = {}
         self._digit_start: torch.Tensor | None = None
         self._lock = threading.Lock()  # one batch on the device at a time
-        # Every model call runs on this one thread: CUDA graphs recorded by a compiled static-cache decode
-        # belong to the thread that recorded them (the warm-up ran on the main thread, batches on the
-        # batcher's, and cudagraph trees failed with an AssertionError on the first real batch).
+        # Every model call runs on this one thread: one stream and one order for the device work, CUDA
+        # graphs included (torch.compile's cudagraph trees, used before, failed when the warm-up had
+        # recorded them on another thread than the batches').
         self._device_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge-device")
         gen = model.generation_config
         pad = gen.pad_token_id if gen.pad_token_id is not None else self.tokenizer.pad_token_id
@@ -296,10 +306,18 @@ class Judge:
             "expected_score": "shared_prefill" if self._shares_prefill() else "separate_forward",
         }
         if self.decode == "static":
-            # generate() compiles the decode step of a static cache on these devices only (not on CPU)
-            compiled = torch.device(self.target_device).type in ("cuda", "xpu")
-            runtime["decode_compile"] = "torch.compile(mode=reduce-overhead)" if compiled else "none"
+            runtime["decode_graphs"] = "cuda" if torch.device(self.target_device).type == "cuda" else "none"
+        if self._grouped_attention:
+            runtime["decode_attention"] = "grouped_sdpa"
         return runtime
+
+    def use_transformers_decode_attention(self) -> None:
+        """Decode with transformers' own SDPA path (KV heads repeated per query head), as a plain
+        transformers loop like the seed's does: the baseline benchmarks compare against."""
+        if self._grouped_attention:
+            self.model.config.get_text_config(decoder=True)._attn_implementation = "sdpa"
+            self._grouped_attention = False
+            self.identity.runtime.pop("decode_attention", None)
 
     def _shares_prefill(self) -> bool:
         return getattr(self.model.config, "model_type", "") in SHARED_PREFILL_MODEL_TYPES
@@ -416,7 +434,7 @@ class Judge:
             return 0.0
         t0 = time.monotonic()
         with self._lock:
-            self._static_caches.clear()  # caches live on the device they were made on
+            self._decoders.clear()  # caches live on the device they were made on
             if target.type == "cuda":
                 # One device allocation up front, freed into the caching allocator: the per-tensor
                 # copies below then take memory from that segment instead of one cudaMalloc each.
@@ -507,13 +525,16 @@ class Judge:
         )
         return inputs.to(self.device, dtype=self.dtype)
 
-    @torch.inference_mode()
     def _generate(self, prompts: list[_Prompt]) -> list[str]:
-        """Greedy replies to `prompts` (one batch, left padded); generate() does its own prefill."""
-        inputs = self._inputs(prompts)
-        cache = self._static_cache(*inputs["input_ids"].shape) if self.decode == "static" else None
-        extra = {} if cache is None else {"past_key_values": cache}
-        out = self.model.generate(**inputs, **extra, generation_config=self.generation_config)
+        """Greedy replies to `prompts` (one batch, left padded)."""
+        if self.decode == "static":
+            return self._generate_with_expected(prompts, {})[0]
+        return self._generate_plain(self._inputs(prompts))
+
+    @torch.inference_mode()
+    def _generate_plain(self, inputs) -> list[str]:
+        """`generate` with its own prefill, on transformers' default cache."""
+        out = self.model.generate(**inputs, generation_config=self.generation_config)
         return self._replies(out, inputs["input_ids"].shape[1])
 
     def _replies(self, out: torch.Tensor, prompt_length: int) -> list[str]:
@@ -526,15 +547,19 @@ class Judge:
     ) -> tuple[list[str], dict[int, float | None]]:
         """Replies and expected scores (prompt index -> value, for the prompts in `trees`) from one
         prefill per prompt (see the module docstring); the fallback is generate + a separate forward."""
+        t_start = time.monotonic()
         inputs = self._inputs(prompts)
+        t_inputs = time.monotonic()
         ids, mask = inputs["input_ids"], inputs.get("attention_mask")
         mm_types = inputs.get("mm_token_type_ids")
         if mask is None or mm_types is None or bool(mm_types[:, -1].any()):
-            return self._generate(prompts), self._expected_from_full_forward(prompts, trees)
+            return self._generate_plain(inputs), self._expected_from_full_forward(prompts, trees)
         batch, length = ids.shape
-        longest_suffix = max(1 + len(t.prefix_ids) + max(map(len, t.paths)) for t in trees.values())
+        longest_suffix = max((1 + len(t.prefix_ids) + max(map(len, t.paths)) for t in trees.values()), default=0)
+        decoder = None
         if self.decode == "static":
-            cache = self._static_cache(batch, length, longest_suffix)
+            decoder = self._decoder(batch, length, longest_suffix)
+            cache = decoder.cache
         else:
             from transformers import DynamicCache
 
@@ -562,11 +587,27 @@ class Judge:
                     for depth in range(keep):
                         dists[row][path[:depth]] = probs[row, depth]
         expected = {row: trees[row].expected(dists[row]) for row in trees}
-        # 3. generate continues from the cache: it runs only the last prompt token, then decodes (no images:
-        # they are in the cache, and its positions come from the rope deltas the prefill left in the model)
-        out = self.model.generate(input_ids=ids, attention_mask=mask, past_key_values=cache,
-                                  generation_config=self.generation_config)
-        return self._replies(out, length), expected
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        t_prefill = time.monotonic()
+        self._add_phases(inputs=t_inputs - t_start, prefill=t_prefill - t_inputs)
+        # 3. decoding continues from the cache: the last prompt token first (no images: they are in the
+        # cache, and text positions continue from the rope deltas the prefill computed)
+        if decoder is not None:
+            gen = self.generation_config
+            new = decoder.decode(ids[:, -1], mask, rope_deltas, new_tokens=gen.max_new_tokens,
+                                 min_new_tokens=gen.min_new_tokens or 0)
+            replies = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        else:
+            out = self.model.generate(input_ids=ids, attention_mask=mask, past_key_values=cache,
+                                      generation_config=self.generation_config)
+            replies = self._replies(out, length)
+        self._add_phases(decode=time.monotonic() - t_prefill)
+        return replies, expected
+
+    def _add_phases(self, **seconds: float) -> None:
+        for phase, value in seconds.items():
+            self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + value
 
     @staticmethod
     def _per_token(value, batch: int, length: int) -> bool:
@@ -586,25 +627,44 @@ class Judge:
             # the next update overwrites from here; positions past the length are masked out meanwhile
             layer.cumulative_length.sub_(tokens)
 
-    def _static_cache(self, batch: int, prompt_length: int, fed_after_prompt: int = 0):
-        """A static cache for `batch` prompts of `prompt_length` tokens, reused across batches of the
-        same size (one allocation, and stable addresses for compiled decoding / CUDA graphs)."""
+    def _decoder(self, batch: int, prompt_length: int, fed_after_prompt: int = 0) -> StaticGreedyDecoder:
+        """The decoder (and its static cache, reset) for `batch` prompts of `prompt_length` tokens,
+        reused across batches of the same size: one allocation, one CUDA graph, stable addresses."""
         from transformers import StaticCache
 
         new_tokens = max(self.max_new_tokens, self.generation_config.max_new_tokens or 0)
         need = prompt_length + max(new_tokens, fed_after_prompt)
         self._static_cache_len = max(self._static_cache_len, -(-need // STATIC_CACHE_STEP) * STATIC_CACHE_STEP)
         key = (batch, self._static_cache_len)
-        cache = self._static_caches.pop(key, None)
-        if cache is None:
-            while len(self._static_caches) >= 2:  # the full batch size and one other (a tail, a re-ask)
-                self._static_caches.popitem(last=False)
-            cache = StaticCache(config=self.model.config.get_text_config(decoder=True),
-                                max_cache_len=self._static_cache_len)
+        decoder = self._decoders.pop(key, None)
+        if decoder is None:
+            while len(self._decoders) >= 2:  # the full batch size and one other (a tail, a re-ask)
+                self._decoders.popitem(last=False)
+            if self.device.type == "cuda" and self._decoders:
+                # a new cache the size of the full batch's may not fit beside the old ones: free them first
+                free, _ = torch.cuda.mem_get_info(self.device)
+                if free < 1.2 * self._cache_bytes(batch, self._static_cache_len):
+                    self._decoders.clear()
+                    torch.cuda.empty_cache()
+            text = self.model.config.get_text_config(decoder=True)
+            eos = self.generation_config.eos_token_id
+            decoder = StaticGreedyDecoder(
+                self.model.model.language_model, self.model.lm_head,
+                StaticCache(config=text, max_cache_len=self._static_cache_len),
+                batch=batch, cache_len=self._static_cache_len, max_new_tokens=new_tokens,
+                eos_token_ids=[eos] if isinstance(eos, int) else list(eos or []),
+                pad_token_id=self.generation_config.pad_token_id, vocab_size=self.model.lm_head.out_features,
+                device=self.device)
         else:
-            cache.reset()
-        self._static_caches[key] = cache
-        return cache
+            decoder.cache.reset()
+        self._decoders[key] = decoder
+        return decoder
+
+    def _cache_bytes(self, batch: int, cache_len: int) -> int:
+        text = self.model.config.get_text_config(decoder=True)
+        head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+        per_token = 2 * text.num_hidden_layers * text.num_key_value_heads * head_dim * self.dtype.itemsize
+        return batch * cache_len * per_token
 
     def _tree(self, protocol: Protocol, question: Question) -> ScoreTokenTree | None:
         """The score token tree for a question, or None where this tokenizer cannot give one (then
@@ -677,6 +737,7 @@ class Judge:
 
     def _score_batch(self, samples: list[PreparedSample]) -> list[ScoreOutcome]:
         started = time.monotonic()
+        phases_before = dict(self.phase_seconds)
         prompts = self._prompts(samples)
         trees = self._trees_for(samples, prompts)
         if not trees:
@@ -725,8 +786,11 @@ class Judge:
                 outcome.response = "\n".join(parsed[i].response for i in mine if parsed[i].response)
             outcomes.append(outcome)
         ok = sum(o.status == STATUS_OK for o in outcomes)
-        log.info("batch: %d sample(s), %d prompt(s), %d re-asked, %d OK, %d PARSE_FAILED in %.2fs",
-                 len(samples), len(prompts), len(retry), ok, len(outcomes) - ok, time.monotonic() - started)
+        phases = ", ".join(f"{name} {value - phases_before.get(name, 0.0):.2f}s"
+                           for name, value in self.phase_seconds.items() if value > phases_before.get(name, 0.0))
+        log.info("batch: %d sample(s), %d prompt(s), %d re-asked, %d OK, %d PARSE_FAILED in %.2fs%s",
+                 len(samples), len(prompts), len(retry), ok, len(outcomes) - ok, time.monotonic() - started,
+                 f" ({phases})" if phases else "")
         return outcomes
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from scorer_service.decoding import FINISHED_CHECK_EVERY
 from scorer_service.judge import Judge, ScoreInput, prepare
 from scorer_service.protocol import ProtocolRegistry
 
@@ -108,11 +109,66 @@ def test_one_prefill_gives_the_replies_and_expected_scores_of_the_separate_passe
     assert judge._generate(prompts) == texts
 
 
-def test_static_decode_is_recorded_with_no_compilation_on_cpu(tiny_judge_dir):
+def test_static_decode_is_recorded_with_no_graphs_on_cpu(tiny_judge_dir):
     judge = Judge.load(str(tiny_judge_dir), device="cpu", max_new_tokens=4, decode="static")
-    assert judge.identity.runtime == {"decode": "static", "decode_compile": "none", "expected_score": "shared_prefill"}
+    assert judge.identity.runtime == {"decode": "static", "decode_graphs": "none", "decode_attention": "grouped_sdpa",
+                                      "expected_score": "shared_prefill"}
     with pytest.raises(ValueError, match="decode mode"):
         Judge.load(str(tiny_judge_dir), device="cpu", decode="paged")
+
+
+def test_static_decode_stops_at_eos_pads_finished_rows_and_honours_min_new_tokens(tiny_judge_dir, samples):
+    """Rows that finish early: pad after their EOS, as generate pads them. The tiny judge's first greedy
+    tokens become its EOS tokens here, so every row ends at once unless min_new_tokens holds it back."""
+    from copy import deepcopy
+
+    dynamic, static = _judge(tiny_judge_dir, "dynamic"), _judge(tiny_judge_dir, "static")
+    prompts = dynamic._prompts(samples[:3])
+    inputs = dynamic._inputs(prompts)
+    first = dynamic.model.generate(**inputs, generation_config=dynamic.generation_config)[:, inputs["input_ids"].shape[1]]
+    for judge in (dynamic, static):
+        judge.generation_config = deepcopy(judge.generation_config)
+        judge.generation_config.eos_token_id = [int(t) for t in first.unique()]
+    # each row: its EOS (an ordinary token here, so it shows in the text), then pads (skipped)
+    ended_at_once = dynamic.tokenizer.batch_decode(first[:, None])
+    assert dynamic._generate(prompts) == static._generate(prompts) == ended_at_once
+    decoder = next(reversed(static._decoders.values()))
+    assert int(decoder.step) == FINISHED_CHECK_EVERY < 12  # stopped at the first check, not after max_new_tokens
+    for judge in (dynamic, static):
+        judge.generation_config.min_new_tokens = 5
+    held = static._generate(prompts)
+    assert held == dynamic._generate(prompts)
+    assert all(len(h) > len(e) for h, e in zip(held, ended_at_once))
+
+
+def test_grouped_decode_attention_equals_repeated_kv_heads():
+    """One query token over grouped KV heads with a padding mask: the grouped layout gives what
+    transformers' SDPA path (KV heads repeated per query head) gives."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from scorer_service.decoding import grouped_decode_attention
+
+    class Attention(torch.nn.Module):
+        num_key_value_groups = 4
+        is_causal = True
+
+    gen = torch.Generator().manual_seed(0)
+    batch, kv_heads, length, dim = 3, 2, 17, 8
+    query = torch.randn(batch, kv_heads * 4, 1, dim, generator=gen)
+    key, value = (torch.randn(batch, kv_heads, length, dim, generator=gen) for _ in range(2))
+    mask = torch.ones(batch, 1, 1, length, dtype=torch.bool)
+    mask[0, ..., :5] = False  # left padding
+    mask[2, ..., 9:] = False  # unused static cache positions
+    module = Attention()
+    got, _ = grouped_decode_attention(module, query, key, value, mask, scaling=dim ** -0.5)
+    want, _ = sdpa_attention_forward(module, query, key, value, mask, scaling=dim ** -0.5)
+    assert got.shape == want.shape == (batch, 1, kv_heads * 4, dim)
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+    # a wrong head order (query head h with KV head h % kv_heads) would differ
+    crossed, _ = sdpa_attention_forward(module, query.view(batch, 4, kv_heads, 1, dim).transpose(1, 2)
+                                        .reshape(batch, 4 * kv_heads, 1, dim), key, value, mask, scaling=dim ** -0.5)
+    assert not torch.allclose(got, crossed, atol=1e-3)
 
 
 def test_every_model_call_runs_on_the_judge_device_thread(tiny_judge_dir, samples):
