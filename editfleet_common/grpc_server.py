@@ -1,5 +1,5 @@
 """The gRPC frame both services share: options, health, reflection, the error interceptor,
-TLS, and graceful shutdown on SIGTERM.
+a cap on long-running calls, TLS, and graceful shutdown on SIGTERM.
 
 Handlers stay thin: they convert messages and let domain exceptions (errors.py) propagate;
 `ErrorInterceptor` turns them into status codes.
@@ -21,11 +21,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from .errors import EditfleetError
+from .errors import EditfleetError, Overloaded
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# Handler threads beyond --max-streams: health checks (probes, wait_serving), reflection, GetInfo and
+# the calls refused at the cap always find one free, however many long calls are open.
+RESERVED_HANDLER_THREADS = 8
 
 
 def channel_options(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
@@ -102,6 +105,71 @@ def _is_abort(exc: BaseException, context: grpc.ServicerContext) -> bool:
     return type(exc) is Exception and not exc.args and context.code() is not None
 
 
+class StreamLimitInterceptor(grpc.ServerInterceptor):
+    """At most `limit` of the long-running methods (full names, "/pkg.Service/Method") open at once.
+
+    Each such call holds a handler thread for its whole life; a call over the limit raises
+    Overloaded (RESOURCE_EXHAUSTED through ErrorInterceptor, which must wrap this one) instead of
+    queueing for a thread in front of the health checks. A slot is held until the handler returns,
+    not merely until the RPC ends: a handler still unwinding after a cancel still holds its thread.
+    """
+
+    def __init__(self, methods: Iterable[str], limit: int):
+        if limit < 1:
+            raise ValueError(f"max streams must be >= 1, got {limit}")
+        self.methods = frozenset(methods)
+        self.limit = limit
+        self._open = 0
+        self._lock = threading.Lock()
+        names = sorted({m.rsplit("/", 1)[-1] for m in self.methods})
+        self._what = "/".join(names) + " calls" if names else "calls"
+
+    def _acquire(self) -> None:
+        with self._lock:
+            if self._open >= self.limit:
+                raise Overloaded(f"{self._open} {self._what} already open; the limit is --max-streams {self.limit}")
+            self._open += 1
+
+    def _release(self) -> None:
+        with self._lock:
+            self._open -= 1
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None or handler_call_details.method not in self.methods:
+            return handler
+
+        def limit_unary(fn):
+            def limited(request_or_iterator, context):
+                self._acquire()
+                try:
+                    return fn(request_or_iterator, context)
+                finally:
+                    self._release()
+
+            return limited
+
+        def limit_stream(fn):
+            def limited(request_or_iterator, context):
+                self._acquire()  # on the first next(): in the handler thread, like the body
+                try:
+                    yield from fn(request_or_iterator, context)
+                finally:
+                    self._release()
+
+            return limited
+
+        if handler.unary_unary:
+            return handler._replace(unary_unary=limit_unary(handler.unary_unary))
+        if handler.stream_unary:
+            return handler._replace(stream_unary=limit_unary(handler.stream_unary))
+        if handler.unary_stream:
+            return handler._replace(unary_stream=limit_stream(handler.unary_stream))
+        if handler.stream_stream:
+            return handler._replace(stream_stream=limit_stream(handler.stream_stream))
+        return handler
+
+
 @dataclass
 class TlsConfig:
     """Optional TLS; with client_ca set, clients must present a certificate signed by it (mTLS)."""
@@ -125,7 +193,12 @@ class TlsConfig:
 
 
 class ServiceHost:
-    """A grpc server with health + reflection that shuts down gracefully on SIGTERM/SIGINT."""
+    """A grpc server with health + reflection that shuts down gracefully on SIGTERM/SIGINT.
+
+    `long_running_methods` (full names) hold a handler thread for their whole life (streams, calls
+    that wait for a device); at most `max_streams` of them run at once, and the pool has
+    RESERVED_HANDLER_THREADS more threads, so health answers even when every slot is taken.
+    """
 
     def __init__(
         self,
@@ -134,16 +207,23 @@ class ServiceHost:
         host: str = "127.0.0.1",
         port: int = 0,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        max_workers: int = 16,
+        long_running_methods: Iterable[str] = (),
+        max_streams: int = 16,
+        max_workers: int | None = None,
         grace_s: float = 30.0,
         tls: TlsConfig | None = None,
         interceptors: Iterable[grpc.ServerInterceptor] = (),
     ):
         self.service_names = list(service_names)
         self.grace_s = grace_s
+        self.stream_limit = StreamLimitInterceptor(long_running_methods, max_streams)
+        threads = max_workers if max_workers is not None else max_streams + RESERVED_HANDLER_THREADS
+        if self.stream_limit.methods and threads <= max_streams:
+            raise ValueError(f"{threads} handler threads for up to {max_streams} long calls: none left for health")
         self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-            interceptors=[ErrorInterceptor(), *interceptors],
+            futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
+            # ErrorInterceptor first: it wraps the others, so their exceptions become status codes too
+            interceptors=[ErrorInterceptor(), self.stream_limit, *interceptors],
             options=channel_options(max_message_bytes),
         )
         self.health = health.HealthServicer()

@@ -34,6 +34,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in containers)")
     p.add_argument("--port", type=int, default=50051)
     p.add_argument("--max-queue", type=int, default=4, help="edits that may wait beyond the running one")
+    p.add_argument("--max-streams", type=int, default=16,
+                   help="Edit calls open at once (waiting, running or still sending their result); more get "
+                        "RESOURCE_EXHAUSTED, so that health checks always find a free handler thread")
     p.add_argument("--max-input-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help="bound on source and output pixels (decompression bombs)")
     p.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES)
@@ -65,6 +68,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--forecast-interval {args.forecast_interval}: need >= 1")
     if args.max_queue < 0 or args.threads < 1 or args.max_input_pixels < 1 or args.max_message_bytes < 1024:
         p.error("--max-queue >= 0, --threads >= 1, --max-input-pixels >= 1, --max-message-bytes >= 1024")
+    if args.max_streams < 1:
+        p.error(f"--max-streams {args.max_streams}: need >= 1")
     for flag in ("tls_cert", "tls_key", "tls_client_ca"):
         path = getattr(args, flag)
         if path and not os.path.isfile(path):
@@ -119,6 +124,7 @@ def main(argv=None) -> int:
         max_queue=args.max_queue,
         max_message_bytes=args.max_message_bytes,
         grace_s=args.grace,
+        max_streams=args.max_streams,
         tls=tls,
     )
 

@@ -236,6 +236,7 @@ def serve(
     max_queue: int,
     max_message_bytes: int,
     grace_s: float,
+    max_streams: int = 16,
     tls=None,
     on_bound: Callable[[int], None] | None = None,
 ) -> int:
@@ -249,9 +250,10 @@ def serve(
         host=host,
         port=port,
         max_message_bytes=max_message_bytes,
-        # every accepted call holds a handler thread while it waits; keep room for health,
-        # info and the calls that get refused
-        max_workers=max_queue + 9,
+        # an Edit holds a handler thread while it waits, runs and sends its result (a client that
+        # stops reading keeps it past the edit); capped so that health checks always find a thread
+        long_running_methods=[f"/{SERVICE_NAME}/Edit"],
+        max_streams=max_streams,
         grace_s=grace_s,
         tls=tls,
     )

@@ -27,6 +27,13 @@ from editfleet_common.grpc_server import DEFAULT_MAX_MESSAGE_BYTES, ServiceHost,
 log = logging.getLogger("scorer_service")
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: need >= 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
     p = argparse.ArgumentParser(prog="python -m scorer_service", description="VLM judge over gRPC")
@@ -47,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how long the first request of a batch waits for company while the device is idle "
                         "(a judge batch takes seconds on a GPU: filling it is worth a fraction of that)")
     p.add_argument("--max-queue", type=int, default=256, help="waiting samples before RESOURCE_EXHAUSTED")
+    p.add_argument("--max-streams", type=_at_least_one, default=32,
+                   help="Score and ScoreStream calls open at once; more get RESOURCE_EXHAUSTED, so that health "
+                        "checks always find a free handler thread (the orchestrator opens one stream)")
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--min-new-tokens", type=int, default=0,
                    help="force replies to at least this many tokens (benchmarks: a fixed output length)")
@@ -138,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    from .server import SERVICE_NAME, ScorerService
+    from .server import LONG_RUNNING_METHODS, SERVICE_NAME, ScorerService
 
     tls = TlsConfig(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
     host = ServiceHost(
@@ -146,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         max_message_bytes=args.max_message_bytes,
+        long_running_methods=LONG_RUNNING_METHODS,
+        max_streams=args.max_streams,
         grace_s=args.grace,
         tls=tls,
     )

@@ -40,6 +40,9 @@ from .protocol import ProtocolRegistry
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "editfleet.v1.Scorer"
+# Each holds a handler thread until its results are out (a stream for as long as the client keeps it
+# open): ServiceHost caps how many run at once (--max-streams).
+LONG_RUNNING_METHODS = (f"/{SERVICE_NAME}/Score", f"/{SERVICE_NAME}/ScoreStream")
 
 _STATUS = {
     "OK": scorer_pb2.SCORE_STATUS_OK,
