@@ -22,12 +22,16 @@ for base in "$BASE_IMAGE" "$ORCH_BASE_IMAGE"; do
     fi
 done
 
-revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# HEAD, or HEAD-dirty when the copied tree has changes HEAD does not describe (docker/revision.sh)
+revision=$(docker/revision.sh)
+if [[ $revision == *-dirty ]]; then
+    echo "note: uncommitted changes in the build context; images labelled $revision" >&2
+fi
 for service in ${SERVICES:-editor scorer orchestrator}; do
     base=$BASE_IMAGE
     [[ $service == orchestrator ]] && base=$ORCH_BASE_IMAGE
     image="${IMAGE_PREFIX}${service}:${IMAGE_TAG}"
-    echo "== $image (base $base, $CONTAINER_ENGINE)"
+    echo "== $image (base $base, $CONTAINER_ENGINE, revision $revision)"
     start=$SECONDS
     "$CONTAINER_ENGINE" build "${ENGINE_FLAGS[@]}" \
         -f "docker/$service.Dockerfile" \
