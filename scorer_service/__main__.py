@@ -256,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         mark = phase("warm-up", mark)
 
     batcher = Batcher(judge.score, max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1000.0,
-                      max_queue=args.max_queue, name="judge-device").start()
+                      max_queue=args.max_queue, name="judge-batches", max_in_flight=judge.batches_in_flight,
+                      ready_for_next=judge.ready_for_next).start()
     service.attach(judge, batcher)
     host.set_serving(True)
     log.info("SERVING on port %d: protocols %s, max batch %d, max wait %.0f ms",

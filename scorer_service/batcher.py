@@ -7,6 +7,12 @@ for the timer; when idle, a lone request waits at most `max_wait_s` for company.
 batch takes seconds, a wait of a fraction of that (the service's default is 0.5 s) lets a burst of
 streamed requests (decoded several at once by the server) become one full batch.
 
+Pipelining (`max_in_flight` > 1, for a judge whose batches go through stages on different
+resources, e.g. prefill and decode): up to that many batches run at once, each on its own runner
+thread. The next batch is collected while the others run; it closes when full, or once the oldest
+item has waited `max_wait_s` and `ready_for_next()` says the first stage can take it, so batches
+are as large as with one batch at a time.
+
 The queue is bounded: `submit(block=False)` raises Overloaded when it is full (unary calls get
 RESOURCE_EXHAUSTED); `submit(block=True)` waits for room (streams: back-pressure to the client).
 Cancelled futures are dropped before they reach the device.
@@ -54,9 +60,13 @@ class Batcher(Generic[T, R]):
         max_wait_s: float = 0.5,
         max_queue: int = 256,
         name: str = "batcher",
+        max_in_flight: int = 1,
+        ready_for_next: Callable[[], bool] | None = None,
     ):
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be >= 1")
         self.run_batch = run_batch
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
@@ -69,6 +79,11 @@ class Batcher(Generic[T, R]):
         self._stopping = threading.Event()
         self._closed = threading.Event()  # the worker has ended: nothing queued from now on runs
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self.max_in_flight = max_in_flight
+        self._ready_for_next = ready_for_next or (lambda: True)
+        self._in_flight = threading.Semaphore(max_in_flight)
+        self._runners: list[threading.Thread] = []
+        self._name = name
 
     # -- public -------------------------------------------------------------------------------
 
@@ -119,9 +134,13 @@ class Batcher(Generic[T, R]):
         deadline = first.submitted + self.max_wait_s
         while len(jobs) < self.max_batch:
             remaining = deadline - time.monotonic()
+            if remaining <= 0 and not self._ready_for_next():
+                remaining = 0.01  # past the wait, but the first stage is busy: keep filling meanwhile
             try:
                 job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
             except queue.Empty:
+                if time.monotonic() < deadline or not self._ready_for_next():
+                    continue
                 break
             if job is None:
                 return jobs, True
@@ -131,12 +150,28 @@ class Batcher(Generic[T, R]):
     def _loop(self) -> None:
         stop_seen = False
         while not stop_seen:
+            self._in_flight.acquire()  # at most max_in_flight batches collected or running
             jobs, stop_seen = self._collect()
             live = [j for j in jobs if j.future.set_running_or_notify_cancel()]
-            if live:
-                self._run(live)
+            if not live:
+                self._in_flight.release()
+            elif self.max_in_flight == 1:
+                self._run_and_release(live)
+            else:
+                runner = threading.Thread(target=self._run_and_release, args=(live,), daemon=True,
+                                          name=f"{self._name}-run")
+                self._runners = [r for r in self._runners if r.is_alive()] + [runner]
+                runner.start()
+        for runner in self._runners:
+            runner.join()
         self._closed.set()
         self._refuse_leftovers()
+
+    def _run_and_release(self, jobs: list[_Job]) -> None:
+        try:
+            self._run(jobs)
+        finally:
+            self._in_flight.release()
 
     def _refuse_leftovers(self) -> None:
         """Answer items queued behind the stop marker (their submit raced stop()) instead of

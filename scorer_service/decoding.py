@@ -141,7 +141,9 @@ class StaticGreedyDecoder:
             self._step()
         torch.cuda.current_stream(self.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):  # a private memory pool: graphs of other batch sizes replay in any order
+        # a private memory pool: graphs of other batch sizes replay in any order; thread_local: the
+        # device thread may prefill another batch meanwhile (its CUDA calls must not end this capture)
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             self._step()
         self.graph = graph
         return 1

@@ -58,6 +58,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,6 +252,18 @@ class _Prompt:
     images: list[Image.Image]
 
 
+@dataclass
+class _Prefilled:
+    """A batch between its prefill (device thread) and its decoding (decode thread)."""
+    decoder: object | None  # StaticGreedyDecoder, checked out; None: replies already generated
+    expected: dict[int, float | None]
+    last_token: torch.Tensor
+    mask: torch.Tensor
+    rope_deltas: torch.Tensor
+    replies: list[str] | None = None
+    ready: object | None = None  # torch.cuda.Event recorded after the prefill's last write
+
+
 class Judge:
     def __init__(self, model, processor, identity: ModelIdentity, *, max_new_tokens: int = 128,
                  decode: str = "dynamic", target_device: str | None = None):
@@ -271,19 +284,27 @@ class Judge:
         if decode == "static" and not self._shares_prefill():
             raise ValueError(f"decode mode 'static' is written for {', '.join(SHARED_PREFILL_MODEL_TYPES)} models, "
                              f"not {getattr(model.config, 'model_type', '?')!r}; use 'dynamic'")
-        self._decoders: OrderedDict[tuple[int, int], StaticGreedyDecoder] = OrderedDict()  # (batch, cache length)
+        # static decode: idle decoders by (batch, cache length), oldest first; one is checked out per
+        # batch from its prefill to the end of its decoding (two batches in flight: two of one size)
+        self._idle_decoders: OrderedDict[tuple[int, int], list[StaticGreedyDecoder]] = OrderedDict()
+        self._decoders_changed = threading.Condition()
         self._static_cache_len = 0
         self._grouped_attention = install_grouped_decode_attention(model)
         self._trees: dict[tuple, ScoreTokenTree | None] = {}
         # seconds spent per phase of the shared-prefill path (processor, prefill + score paths, decode),
-        # summed over batches: where a batch's time goes, in the batch log line
+        # summed over batches; each batch's own are in its log line
         self.phase_seconds: dict[str, float] = {}
+        self._phase_lock = threading.Lock()
         self._digit_start: torch.Tensor | None = None
-        self._lock = threading.Lock()  # one batch on the device at a time
-        # Every model call runs on this one thread: one stream and one order for the device work, CUDA
-        # graphs included (torch.compile's cudagraph trees, used before, failed when the warm-up had
-        # recorded them on another thread than the batches').
+        # Every forward of the model runs on this one thread, one batch after another (torch.compile's
+        # cudagraph trees, used before, failed when recorded on another thread than the batches'). With
+        # static decoding the decoding runs on a second thread and CUDA stream, so that one batch decodes
+        # (memory-bound) while the next is prefilled (compute-bound): see score().
         self._device_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge-device")
+        self._decode_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge-decode")
+        self._decode_stream = None  # made on first use, on the device the model is on by then
+        self._device_queue = 0  # calls submitted to the device thread and not yet finished
+        self._device_queue_lock = threading.Lock()
         gen = model.generation_config
         pad = gen.pad_token_id if gen.pad_token_id is not None else self.tokenizer.pad_token_id
         if pad is None:
@@ -433,26 +454,23 @@ class Judge:
         if self.device.type == target.type and target.index in (None, self.device.index):
             return 0.0
         t0 = time.monotonic()
-        with self._lock:
-            self._decoders.clear()  # caches live on the device they were made on
-            if target.type == "cuda":
-                # One device allocation up front, freed into the caching allocator: the per-tensor
-                # copies below then take memory from that segment instead of one cudaMalloc each.
-                nbytes = sum(t.numel() * t.element_size() for t in (*self.model.parameters(), *self.model.buffers()))
-                torch.empty(nbytes + (64 << 20), dtype=torch.uint8, device=target)
-            self.model.to(target, non_blocking=True)  # async from pinned blocks: DMA at bus speed
-            if target.type == "cuda":
-                torch.cuda.synchronize(target)
-            self.device = next(self.model.parameters()).device
+        with self._decoders_changed:
+            self._idle_decoders.clear()  # caches live on the device they were made on
+        if target.type == "cuda":
+            # One device allocation up front, freed into the caching allocator: the per-tensor
+            # copies below then take memory from that segment instead of one cudaMalloc each.
+            nbytes = sum(t.numel() * t.element_size() for t in (*self.model.parameters(), *self.model.buffers()))
+            torch.empty(nbytes + (64 << 20), dtype=torch.uint8, device=target)
+        self.model.to(target, non_blocking=True)  # async from pinned blocks: DMA at bus speed
+        if target.type == "cuda":
+            torch.cuda.synchronize(target)
+        self.device = next(self.model.parameters()).device
         return time.monotonic() - t0
 
     def warm_up(self, sample: PreparedSample) -> ScoreOutcome:
         """One sample through every path a batch takes (processor, vision tower, prefill, one decode
         step, the expected-score forward) with 2 new tokens and no re-ask: the first real batch pays
-        no lazy initialisation, and start-up does not pay a full-length reply."""
-        return self._device_thread.submit(self._warm_up_on_this_thread, sample).result()
-
-    def _warm_up_on_this_thread(self, sample: PreparedSample) -> ScoreOutcome:
+        no lazy initialisation, and start-up does not pay a full-length reply. Before serving only."""
         from copy import deepcopy
 
         saved = self.generation_config, self.max_attempts
@@ -466,28 +484,48 @@ class Judge:
 
     # -- scoring ------------------------------------------------------------------------------
 
+    @property
+    def batches_in_flight(self) -> int:
+        """How many batches score() can usefully run at once: two with static decoding (one prefilled
+        on the device thread while the other decodes), else one."""
+        return 2 if self.decode == "static" else 1
+
+    def ready_for_next(self) -> bool:
+        """Whether the device thread is idle, i.e. a new batch's prefill would start at once."""
+        return self._device_queue == 0
+
     def score(self, samples: list[PreparedSample]) -> list[ScoreOutcome]:
         """Score a batch; a failure of the whole batch is retried sample by sample so that one bad
-        sample cannot take the others down (those failing alone get status ERROR)."""
-        return self._device_thread.submit(self._score_isolating_failures, samples).result()
+        sample cannot take the others down (those failing alone get status ERROR). Callable from
+        several threads at once: the processor runs on the caller's thread, every model forward on
+        the device thread in call order, and static decoding on the decode thread."""
+        return self._score_isolating_failures(samples)
+
+    def _on_device_thread(self, fn, *args):
+        with self._device_queue_lock:
+            self._device_queue += 1
+        try:
+            return self._device_thread.submit(fn, *args).result()
+        finally:
+            with self._device_queue_lock:
+                self._device_queue -= 1
 
     def _score_isolating_failures(self, samples: list[PreparedSample]) -> list[ScoreOutcome]:
-        with self._lock:
+        try:
+            return self._score_batch(samples)
+        except Exception as exc:  # noqa: BLE001 - isolate, then report per sample
+            if len(samples) == 1:
+                log.exception("judge failed on sample %s", samples[0].sample_id)
+                return [self._error(samples[0], exc)]
+            log.warning("batch of %d failed (%s: %s); retrying one by one", len(samples), type(exc).__name__, exc)
+        outcomes = []
+        for sample in samples:
             try:
-                return self._score_batch(samples)
-            except Exception as exc:  # noqa: BLE001 - isolate, then report per sample
-                if len(samples) == 1:
-                    log.exception("judge failed on sample %s", samples[0].sample_id)
-                    return [self._error(samples[0], exc)]
-                log.warning("batch of %d failed (%s: %s); retrying one by one", len(samples), type(exc).__name__, exc)
-            outcomes = []
-            for sample in samples:
-                try:
-                    outcomes.extend(self._score_batch([sample]))
-                except Exception as exc:  # noqa: BLE001
-                    log.exception("judge failed on sample %s", sample.sample_id)
-                    outcomes.append(self._error(sample, exc))
-            return outcomes
+                outcomes.extend(self._score_batch([sample]))
+            except Exception as exc:  # noqa: BLE001
+                log.exception("judge failed on sample %s", sample.sample_id)
+                outcomes.append(self._error(sample, exc))
+        return outcomes
 
     @staticmethod
     def _error(sample: PreparedSample, exc: BaseException) -> ScoreOutcome:
@@ -525,11 +563,11 @@ class Judge:
         )
         return inputs.to(self.device, dtype=self.dtype)
 
-    def _generate(self, prompts: list[_Prompt]) -> list[str]:
+    def _generate(self, prompts: list[_Prompt], phases: dict[str, float] | None = None) -> list[str]:
         """Greedy replies to `prompts` (one batch, left padded)."""
         if self.decode == "static":
-            return self._generate_with_expected(prompts, {})[0]
-        return self._generate_plain(self._inputs(prompts))
+            return self._generate_with_expected(prompts, {}, phases)[0]
+        return self._on_device_thread(self._generate_plain, self._inputs(prompts))
 
     @torch.inference_mode()
     def _generate_plain(self, inputs) -> list[str]:
@@ -541,73 +579,111 @@ class Judge:
         new_tokens = out[:, prompt_length:]  # trim the prompt (left-padded: same length)
         return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
 
-    @torch.inference_mode()
     def _generate_with_expected(
-        self, prompts: list[_Prompt], trees: dict[int, ScoreTokenTree]
+        self, prompts: list[_Prompt], trees: dict[int, ScoreTokenTree], phases: dict[str, float] | None = None
     ) -> tuple[list[str], dict[int, float | None]]:
         """Replies and expected scores (prompt index -> value, for the prompts in `trees`) from one
-        prefill per prompt (see the module docstring); the fallback is generate + a separate forward."""
+        prefill per prompt (see the module docstring); the fallback is generate + a separate forward.
+        The processor runs on this thread, the forwards on the device thread, static decoding on the
+        decode thread (so that another batch's prefill can run meanwhile)."""
+        phases = {} if phases is None else phases
         t_start = time.monotonic()
         inputs = self._inputs(prompts)
         t_inputs = time.monotonic()
-        ids, mask = inputs["input_ids"], inputs.get("attention_mask")
-        mm_types = inputs.get("mm_token_type_ids")
+        self._add_phases(phases, inputs=t_inputs - t_start)
+        mask, mm_types = inputs.get("attention_mask"), inputs.get("mm_token_type_ids")
         if mask is None or mm_types is None or bool(mm_types[:, -1].any()):
-            return self._generate_plain(inputs), self._expected_from_full_forward(prompts, trees)
+            return (self._on_device_thread(self._generate_plain, inputs),
+                    self._on_device_thread(self._expected_from_full_forward, prompts, trees))
+        prefilled = self._on_device_thread(self._prefill_and_expected, inputs, trees)
+        t_prefill = time.monotonic()
+        self._add_phases(phases, prefill=t_prefill - t_inputs)
+        if prefilled.replies is None:
+            try:
+                prefilled.replies = self._decode_thread.submit(self._decode, prefilled).result()
+            finally:
+                self._check_in(prefilled.decoder)
+        self._add_phases(phases, decode=time.monotonic() - t_prefill)
+        return prefilled.replies, prefilled.expected
+
+    @torch.inference_mode()
+    def _prefill_and_expected(self, inputs, trees: dict[int, ScoreTokenTree]) -> _Prefilled:
+        """On the device thread: prefill all but the last prompt token, then the score trees' paths on
+        that cache; dynamic decoding continues here too (generate), static decoding is left to _decode."""
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
         batch, length = ids.shape
         longest_suffix = max((1 + len(t.prefix_ids) + max(map(len, t.paths)) for t in trees.values()), default=0)
         decoder = None
         if self.decode == "static":
-            decoder = self._decoder(batch, length, longest_suffix)
+            decoder = self._check_out(batch, length, longest_suffix)
             cache = decoder.cache
         else:
             from transformers import DynamicCache
 
             cache = DynamicCache(config=self.model.config.get_text_config(decoder=True))
-        # 1. prefill all but the last prompt token; this computes (and keeps in the model) the rope deltas
-        head = {name: value[:, :-1] if self._per_token(value, batch, length) else value for name, value in inputs.items()}
-        self.model(**head, past_key_values=cache, use_cache=True, logits_to_keep=1)
-        rope_deltas = self.model.model.rope_deltas
-        # 2. each path of each tree: [last prompt token] + prefix + path, then cut the cache back
-        dists: dict[int, dict[tuple[int, ...], torch.Tensor]] = {i: {} for i in trees}
-        for tree in {id(t): t for t in trees.values()}.values():
-            rows = [i for i, t in trees.items() if t is tree]
-            for path in tree.paths:
-                extra = torch.tensor([tree.prefix_ids + list(path)], device=self.device).expand(batch, -1)
-                fed = torch.cat([ids[:, -1:], extra], dim=1)
-                fed_mask = torch.cat([mask, torch.ones_like(extra, dtype=mask.dtype)], dim=1)
-                # text positions continue after the prompt's last valid position (as in generate's decode)
-                positions = (fed_mask.long().cumsum(-1) - 1)[:, -fed.shape[1]:] + rope_deltas.to(self.device)
-                keep = len(path) + 1
-                out = self.model(input_ids=fed, attention_mask=fed_mask, position_ids=positions[None].expand(3, -1, -1),
-                                 past_key_values=cache, use_cache=True, logits_to_keep=keep)
-                self._rewind(cache, fed.shape[1])
-                probs = torch.softmax(out.logits[:, -keep:].float(), dim=-1).cpu()
-                for row in rows:
-                    for depth in range(keep):
-                        dists[row][path[:depth]] = probs[row, depth]
-        expected = {row: trees[row].expected(dists[row]) for row in trees}
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        t_prefill = time.monotonic()
-        self._add_phases(inputs=t_inputs - t_start, prefill=t_prefill - t_inputs)
-        # 3. decoding continues from the cache: the last prompt token first (no images: they are in the
-        # cache, and text positions continue from the rope deltas the prefill computed)
-        if decoder is not None:
-            gen = self.generation_config
-            new = decoder.decode(ids[:, -1], mask, rope_deltas, new_tokens=gen.max_new_tokens,
-                                 min_new_tokens=gen.min_new_tokens or 0)
-            replies = self.tokenizer.batch_decode(new, skip_special_tokens=True)
-        else:
-            out = self.model.generate(input_ids=ids, attention_mask=mask, past_key_values=cache,
-                                      generation_config=self.generation_config)
-            replies = self._replies(out, length)
-        self._add_phases(decode=time.monotonic() - t_prefill)
-        return replies, expected
+        try:
+            # 1. prefill all but the last prompt token; this computes the rope deltas of the images
+            head = {name: value[:, :-1] if self._per_token(value, batch, length) else value
+                    for name, value in inputs.items()}
+            self.model(**head, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            rope_deltas = self.model.model.rope_deltas
+            # 2. each path of each tree: [last prompt token] + prefix + path, then cut the cache back
+            dists: dict[int, dict[tuple[int, ...], torch.Tensor]] = {i: {} for i in trees}
+            for tree in {id(t): t for t in trees.values()}.values():
+                rows = [i for i, t in trees.items() if t is tree]
+                for path in tree.paths:
+                    extra = torch.tensor([tree.prefix_ids + list(path)], device=self.device).expand(batch, -1)
+                    fed = torch.cat([ids[:, -1:], extra], dim=1)
+                    fed_mask = torch.cat([mask, torch.ones_like(extra, dtype=mask.dtype)], dim=1)
+                    # text positions continue after the prompt's last valid position (as in generate's decode)
+                    positions = (fed_mask.long().cumsum(-1) - 1)[:, -fed.shape[1]:] + rope_deltas.to(self.device)
+                    keep = len(path) + 1
+                    out = self.model(input_ids=fed, attention_mask=fed_mask,
+                                     position_ids=positions[None].expand(3, -1, -1),
+                                     past_key_values=cache, use_cache=True, logits_to_keep=keep)
+                    self._rewind(cache, fed.shape[1])
+                    probs = torch.softmax(out.logits[:, -keep:].float(), dim=-1).cpu()
+                    for row in rows:
+                        for depth in range(keep):
+                            dists[row][path[:depth]] = probs[row, depth]
+            expected = {row: trees[row].expected(dists[row]) for row in trees}
+            prefilled = _Prefilled(decoder, expected, ids[:, -1], mask, rope_deltas)
+            if decoder is None:
+                # 3. (dynamic) generate continues from the cache: the last prompt token first (no images:
+                # they are in the cache; positions continue from the rope deltas the prefill left in the model)
+                out = self.model.generate(input_ids=ids, attention_mask=mask, past_key_values=cache,
+                                          generation_config=self.generation_config)
+                prefilled.replies = self._replies(out, length)
+            elif self.device.type == "cuda":
+                prefilled.ready = torch.cuda.Event()
+                prefilled.ready.record()  # the decode stream starts once the cache is written
+            return prefilled
+        except BaseException:
+            self._check_in(decoder)
+            raise
 
-    def _add_phases(self, **seconds: float) -> None:
-        for phase, value in seconds.items():
-            self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + value
+    @torch.inference_mode()
+    def _decode(self, prefilled: _Prefilled) -> list[str]:
+        """On the decode thread, on its own CUDA stream: 3. (static) greedy decoding from the cache, the
+        last prompt token first."""
+        gen = self.generation_config
+        stream = None
+        if prefilled.ready is not None:
+            if self._decode_stream is None:
+                self._decode_stream = torch.cuda.Stream(device=self.device, priority=-1)  # the latency-bound one
+            stream = self._decode_stream
+            stream.wait_event(prefilled.ready)
+        with torch.cuda.stream(stream) if stream is not None else nullcontext():
+            new = prefilled.decoder.decode(prefilled.last_token, prefilled.mask, prefilled.rope_deltas,
+                                           new_tokens=gen.max_new_tokens, min_new_tokens=gen.min_new_tokens or 0)
+            new = new.cpu()  # waits for this stream only
+        return self.tokenizer.batch_decode(new, skip_special_tokens=True)
+
+    def _add_phases(self, phases: dict[str, float], **seconds: float) -> None:
+        with self._phase_lock:
+            for phase, value in seconds.items():
+                phases[phase] = phases.get(phase, 0.0) + value
+                self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + value
 
     @staticmethod
     def _per_token(value, batch: int, length: int) -> bool:
@@ -627,38 +703,62 @@ class Judge:
             # the next update overwrites from here; positions past the length are masked out meanwhile
             layer.cumulative_length.sub_(tokens)
 
-    def _decoder(self, batch: int, prompt_length: int, fed_after_prompt: int = 0) -> StaticGreedyDecoder:
-        """The decoder (and its static cache, reset) for `batch` prompts of `prompt_length` tokens,
-        reused across batches of the same size: one allocation, one CUDA graph, stable addresses."""
+    def _check_out(self, batch: int, prompt_length: int, fed_after_prompt: int = 0) -> StaticGreedyDecoder:
+        """A decoder (its static cache reset) for `batch` prompts of `prompt_length` tokens: an idle one
+        of that size (one allocation, one CUDA graph, stable addresses), else a new one. Check it in
+        again when its decoding is done."""
         from transformers import StaticCache
 
         new_tokens = max(self.max_new_tokens, self.generation_config.max_new_tokens or 0)
         need = prompt_length + max(new_tokens, fed_after_prompt)
         self._static_cache_len = max(self._static_cache_len, -(-need // STATIC_CACHE_STEP) * STATIC_CACHE_STEP)
         key = (batch, self._static_cache_len)
-        decoder = self._decoders.pop(key, None)
+        with self._decoders_changed:
+            while True:
+                idle = self._idle_decoders.get(key)
+                if idle:
+                    decoder = idle.pop()
+                    decoder.cache.reset()
+                    return decoder
+                # a new one: idle decoders of other sizes go first where memory is short (at most 2 kept)
+                while self._idle_decoders and (sum(map(len, self._idle_decoders.values())) >= 2
+                                               or not self._room_for(batch, self._static_cache_len)):
+                    oldest = next(iter(self._idle_decoders))
+                    self._idle_decoders[oldest].pop(0)
+                    if not self._idle_decoders[oldest]:
+                        del self._idle_decoders[oldest]
+                if self._room_for(batch, self._static_cache_len):
+                    break
+                # the other batch's cache is still decoding and a second one does not fit: wait for it
+                if not self._decoders_changed.wait(timeout=600):
+                    break  # try anyway: an out-of-memory error fails this batch, not the service
+        text = self.model.config.get_text_config(decoder=True)
+        eos = self.generation_config.eos_token_id
+        return StaticGreedyDecoder(
+            self.model.model.language_model, self.model.lm_head,
+            StaticCache(config=text, max_cache_len=self._static_cache_len),
+            batch=batch, cache_len=self._static_cache_len, max_new_tokens=new_tokens,
+            eos_token_ids=[eos] if isinstance(eos, int) else list(eos or []),
+            pad_token_id=self.generation_config.pad_token_id, vocab_size=self.model.lm_head.out_features,
+            device=self.device)
+
+    def _check_in(self, decoder: StaticGreedyDecoder | None) -> None:
         if decoder is None:
-            while len(self._decoders) >= 2:  # the full batch size and one other (a tail, a re-ask)
-                self._decoders.popitem(last=False)
-            if self.device.type == "cuda" and self._decoders:
-                # a new cache the size of the full batch's may not fit beside the old ones: free them first
-                free, _ = torch.cuda.mem_get_info(self.device)
-                if free < 1.2 * self._cache_bytes(batch, self._static_cache_len):
-                    self._decoders.clear()
-                    torch.cuda.empty_cache()
-            text = self.model.config.get_text_config(decoder=True)
-            eos = self.generation_config.eos_token_id
-            decoder = StaticGreedyDecoder(
-                self.model.model.language_model, self.model.lm_head,
-                StaticCache(config=text, max_cache_len=self._static_cache_len),
-                batch=batch, cache_len=self._static_cache_len, max_new_tokens=new_tokens,
-                eos_token_ids=[eos] if isinstance(eos, int) else list(eos or []),
-                pad_token_id=self.generation_config.pad_token_id, vocab_size=self.model.lm_head.out_features,
-                device=self.device)
-        else:
-            decoder.cache.reset()
-        self._decoders[key] = decoder
-        return decoder
+            return
+        with self._decoders_changed:
+            key = (decoder.batch, decoder.cache_len)
+            self._idle_decoders.setdefault(key, []).append(decoder)
+            self._idle_decoders.move_to_end(key)
+            self._decoders_changed.notify_all()
+
+    def _room_for(self, batch: int, cache_len: int) -> bool:
+        """Whether a new cache fits on the device beside what is there, with a tenth of the card left
+        for a prefill's activations (always, off CUDA)."""
+        if self.device.type != "cuda":
+            return True
+        free, total = torch.cuda.mem_get_info(self.device)
+        reusable = torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
+        return free + reusable >= self._cache_bytes(batch, cache_len) + total // 10
 
     def _cache_bytes(self, batch: int, cache_len: int) -> int:
         text = self.model.config.get_text_config(decoder=True)
@@ -737,22 +837,23 @@ class Judge:
 
     def _score_batch(self, samples: list[PreparedSample]) -> list[ScoreOutcome]:
         started = time.monotonic()
-        phases_before = dict(self.phase_seconds)
+        phases: dict[str, float] = {}
         prompts = self._prompts(samples)
         trees = self._trees_for(samples, prompts)
         if not trees:
-            texts, expected = self._generate(prompts), {}
+            texts, expected = self._generate(prompts, phases), {}
         elif self._shares_prefill():
-            texts, expected = self._generate_with_expected(prompts, trees)
+            texts, expected = self._generate_with_expected(prompts, trees, phases)
         else:
-            texts, expected = self._generate(prompts), self._expected_from_full_forward(prompts, trees)
+            texts = self._generate(prompts, phases)
+            expected = self._on_device_thread(self._expected_from_full_forward, prompts, trees)
         raw: list[list[str]] = [[t] for t in texts]
         parsed = [parse_reply(t, len(p.question.scores), samples[p.sample_index].protocol.low,
                               samples[p.sample_index].protocol.high) for p, t in zip(prompts, texts)]
         retry = [i for i, p in enumerate(parsed) if not p.ok] if self.max_attempts > 1 else []
         if retry:
             strict_prompts = self._prompts(samples, strict=True)
-            retry_texts = self._generate([strict_prompts[i] for i in retry])
+            retry_texts = self._generate([strict_prompts[i] for i in retry], phases)
             for i, text in zip(retry, retry_texts):
                 raw[i].append(text)
                 p = prompts[i]
@@ -786,8 +887,7 @@ class Judge:
                 outcome.response = "\n".join(parsed[i].response for i in mine if parsed[i].response)
             outcomes.append(outcome)
         ok = sum(o.status == STATUS_OK for o in outcomes)
-        phases = ", ".join(f"{name} {value - phases_before.get(name, 0.0):.2f}s"
-                           for name, value in self.phase_seconds.items() if value > phases_before.get(name, 0.0))
+        phases = ", ".join(f"{name} {value:.2f}s" for name, value in phases.items())
         log.info("batch: %d sample(s), %d prompt(s), %d re-asked, %d OK, %d PARSE_FAILED in %.2fs%s",
                  len(samples), len(prompts), len(retry), ok, len(outcomes) - ok, time.monotonic() - started,
                  f" ({phases})" if phases else "")

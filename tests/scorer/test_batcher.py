@@ -136,3 +136,56 @@ def test_a_submit_that_races_stop_is_refused_not_stranded():
     submitter.join(5)
     with pytest.raises(NotReady):
         late[0].result(timeout=2)
+
+
+def test_pipelined_batches_overlap_and_keep_filling_while_the_first_stage_is_busy():
+    """max_in_flight 2: a second batch runs while the first is still running; while ready_for_next()
+    says no, the batch being collected keeps filling past max_wait instead of closing small."""
+    started: list[list] = []
+    release = threading.Event()
+    first_stage_busy = threading.Event()
+
+    def run(items):
+        started.append(list(items))
+        if len(started) == 1:
+            release.wait(10)  # the first batch stays in flight
+        return list(items)
+
+    batcher = Batcher(run, max_batch=4, max_wait_s=0.05, max_in_flight=2,
+                      ready_for_next=lambda: not first_stage_busy.is_set()).start()
+    first = [batcher.submit(i) for i in range(4)]  # a full batch: starts, then blocks
+    deadline = time.monotonic() + 5
+    while not started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    first_stage_busy.set()
+    second = [batcher.submit(10)]
+    time.sleep(0.3)  # six times max_wait: the lone item keeps waiting for company meanwhile
+    assert len(started) == 1
+    second.append(batcher.submit(11))
+    first_stage_busy.clear()
+    assert [f.result(5).value for f in second] == [10, 11]  # ran while the first batch is in flight
+    assert not any(f.done() for f in first)
+    assert started[1] == [10, 11]
+    release.set()
+    assert [f.result(5).value for f in first] == [0, 1, 2, 3]
+    batcher.stop(5)
+
+
+def test_at_most_max_in_flight_batches_run_at_once():
+    running, peak = [0], [0]
+    lock = threading.Lock()
+
+    def run(items):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.1)
+        with lock:
+            running[0] -= 1
+        return list(items)
+
+    batcher = Batcher(run, max_batch=1, max_wait_s=0.0, max_in_flight=2).start()
+    futures = [batcher.submit(i) for i in range(6)]
+    assert [f.result(5).value for f in futures] == list(range(6))
+    batcher.stop(5)
+    assert peak[0] == 2

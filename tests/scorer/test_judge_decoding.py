@@ -132,7 +132,7 @@ def test_static_decode_stops_at_eos_pads_finished_rows_and_honours_min_new_token
     # each row: its EOS (an ordinary token here, so it shows in the text), then pads (skipped)
     ended_at_once = dynamic.tokenizer.batch_decode(first[:, None])
     assert dynamic._generate(prompts) == static._generate(prompts) == ended_at_once
-    decoder = next(reversed(static._decoders.values()))
+    decoder = next(reversed(static._idle_decoders.values()))[-1]  # the one just used
     assert int(decoder.step) == FINISHED_CHECK_EVERY < 12  # stopped at the first check, not after max_new_tokens
     for judge in (dynamic, static):
         judge.generation_config.min_new_tokens = 5
@@ -171,19 +171,48 @@ def test_grouped_decode_attention_equals_repeated_kv_heads():
     assert not torch.allclose(got, crossed, atol=1e-3)
 
 
-def test_every_model_call_runs_on_the_judge_device_thread(tiny_judge_dir, samples):
-    """CUDA graphs of a compiled decode belong to the thread that recorded them: warm-up (main thread)
-    and batches (the batcher's thread) must reach the model on one and the same thread."""
+def test_forwards_run_on_the_device_thread_and_static_decoding_on_the_decode_thread(tiny_judge_dir, samples):
+    """Whichever thread calls: every forward of the model on the judge's device thread (one order
+    for the device), the static decode steps on its decode thread (so the next batch can prefill)."""
     import threading
 
     judge = _judge(tiny_judge_dir, "static")
-    seen = set()
-    handle = judge.model.register_forward_pre_hook(lambda *_: seen.add(threading.current_thread().name))
+    model_threads, text_threads = set(), set()
+    hooks = [judge.model.register_forward_pre_hook(lambda *_: model_threads.add(threading.current_thread().name)),
+             judge.model.model.language_model.register_forward_pre_hook(
+                 lambda *_: text_threads.add(threading.current_thread().name.split("_")[0]))]
     try:
         judge.warm_up(samples[0])
         other = threading.Thread(target=lambda: judge.score(samples[:2]), name="batcher-like")
         other.start()
         other.join()
     finally:
-        handle.remove()
-    assert len(seen) == 1 and next(iter(seen)).startswith("judge-device"), seen
+        for hook in hooks:
+            hook.remove()
+    assert len(model_threads) == 1 and next(iter(model_threads)).startswith("judge-device"), model_threads
+    assert text_threads == {"judge-device", "judge-decode"}, text_threads
+
+
+def test_overlapping_batches_get_the_answers_they_get_one_at_a_time(tiny_judge_dir, samples, reference):
+    """Two batches scored at once from two threads, as the service's batcher runs them with static
+    decoding (one prefilled while the other decodes, two caches of one size): the same replies and
+    expected scores as alone, each batch its own."""
+    import threading
+
+    _, _, by_sample = reference
+    judge = _judge(tiny_judge_dir, "static")
+    assert judge.batches_in_flight == 2
+    halves = [samples[:2], samples[2:4]]  # the same batch size: both checked out at once
+    results: dict[int, list] = {}
+    for _ in range(3):
+        threads = [threading.Thread(target=lambda k=k: results.__setitem__(k, judge.score(halves[k])))
+                   for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        got = results[0] + results[1]
+        assert [o.raw_responses for o in got] == [r for r, _ in by_sample[:4]]
+        assert [o.expected_score for o in got] == pytest.approx([e for _, e in by_sample[:4]], abs=TOLERANCE)
+    assert judge.ready_for_next()
+    assert sum(map(len, judge._idle_decoders.values())) <= 2

@@ -151,7 +151,7 @@ def test_get_info_names_the_model_and_the_protocols_with_their_hashes(scorer, ti
     assert model["model"] == str(tiny_judge_dir)
     assert model["model_class"] == "Qwen3VLForConditionalGeneration"
     assert model["dtype"] == "float32" and model["device"] == "cpu" and model["load_format"] == "auto"
-    assert model["runtime"] == {"decode": "dynamic", "expected_score": "shared_prefill"}
+    assert model["runtime"] == {"decode": "dynamic", "decode_attention": "grouped_sdpa", "expected_score": "shared_prefill"}
     assert len(model["content_hash"]) == 64
     files = {
         "seed-0-10": PROTOCOL_DIR / "seed-0-10.yaml",
