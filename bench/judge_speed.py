@@ -117,7 +117,8 @@ def through_service(args, samples, decode: str) -> tuple[dict, dict]:
             "--dtype", args.dtype, "--load-format", args.load_format, "--port", str(port),
             "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms),
             "--max-queue", str(4 * args.n), "--max-new-tokens", str(args.new_tokens),
-            "--min-new-tokens", str(args.new_tokens), "--max-attempts", "1", "--decode", decode]
+            "--min-new-tokens", str(args.new_tokens), "--max-attempts", "1", "--decode", decode,
+            "--prefill-batch", str(args.prefill_batch)]
     log = Path(args.log_dir) / f"scorer_service_{decode}.log"
     service = ServiceProcess("scorer", argv, port, log_path=log).start()
     rows = {"decode": decode}
@@ -180,6 +181,7 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=1024)
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--max-batch", type=int, default=32)
+    p.add_argument("--prefill-batch", type=int, default=32, help="the service's --prefill-batch (static decoding)")
     p.add_argument("--max-wait-ms", type=float, default=500.0, help="the service's batching wait (its default)")
     p.add_argument("--expected-batches", type=lambda s: [int(x) for x in s.split(",")], default=[8, 32])
     p.add_argument("--only", type=lambda s: s.split(","), default=list(PARTS),

@@ -65,9 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "for every new shape, ~17 ms each, and a judge sees a new shape per batch and per decode "
                         "step; the warm-up spent 3 s on it); recorded in the model identity's runtime")
     p.add_argument("--decode", choices=["dynamic", "static"], default="dynamic",
-                   help="KV cache for decoding: dynamic (transformers' default) or static (preallocated, reused "
-                        "across batches; on CUDA the decode step is compiled with CUDA graphs, which changes "
-                        "bf16 numerics slightly); recorded in the model identity's runtime")
+                   help="dynamic: transformers' generate and growing cache. static (Qwen3-VL; the fast one, "
+                        "with a large --max-batch such as 128): a preallocated cache per batch size, prompts "
+                        "prefilled in chunks of --prefill-batch, greedy decode steps of the whole batch replayed "
+                        "as one CUDA graph; same replies as dynamic. Recorded in the model identity's runtime")
+    p.add_argument("--prefill-batch", type=int, default=32,
+                   help="static decoding: prompts per prefill forward (bounds the prefill's activation memory; "
+                        "the batch's KV cache is --max-batch rows)")
     p.add_argument("--max-attempts", type=int, choices=[1, 2], default=2,
                    help="2: re-ask once with a stricter suffix when no score can be parsed")
     p.add_argument("--protocols-dir", action="append", default=[], help="extra protocol files (repeatable)")
@@ -204,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             args.model, device=args.device, dtype=args.dtype, load_format=args.load_format,
             revision=args.revision, max_new_tokens=args.max_new_tokens, seed=args.seed,
             trust_remote_code=args.trust_remote_code, stage_on_host=args.stage_on_host, decode=args.decode,
+            prefill_batch=args.prefill_batch,
         )
         mark = phase("load" + (" to host memory" if args.stage_on_host else ""), mark)
         if args.stage_on_host and args.device.startswith("cuda"):

@@ -66,19 +66,28 @@ def install_grouped_decode_attention(model) -> bool:
 class StaticGreedyDecoder:
     """Greedy decoding of `batch` rows on one static cache of `cache_len` positions. Made once per
     (batch, cache length) and reused: its buffers, its cache and (on CUDA) its graph keep their
-    addresses; `decode` refills the buffers for each new batch."""
+    addresses. For each batch: `rows_cache` gives the prefill a cache over some of the rows (prompts
+    are prefilled in chunks of rows, each chunk left padded to its own length), `set_rows` records
+    what decoding starts from, then `decode`."""
 
-    def __init__(self, language_model, lm_head, cache, *, batch: int, cache_len: int, max_new_tokens: int,
-                 eos_token_ids: list[int], pad_token_id: int, vocab_size: int, device: torch.device):
+    def __init__(self, language_model, lm_head, text_config, *, batch: int, cache_len: int, max_new_tokens: int,
+                 eos_token_ids: list[int], pad_token_id: int, vocab_size: int, device: torch.device,
+                 dtype: torch.dtype):
+        from transformers import StaticCache
+
         self.language_model = language_model
         self.lm_head = lm_head
-        self.cache = cache
+        self.text_config = text_config
         self.batch = batch
         self.cache_len = cache_len
         self.max_new_tokens = max_new_tokens
         self.device = device
         self.use_graph = device.type == "cuda"
         self.graph: torch.cuda.CUDAGraph | None = None
+        head_dim = getattr(text_config, "head_dim", None) or text_config.hidden_size // text_config.num_attention_heads
+        self.cache = StaticCache(config=text_config, max_cache_len=cache_len)
+        self.cache.early_initialization(batch_size=batch, num_heads=text_config.num_key_value_heads,
+                                        head_dim=head_dim, dtype=dtype, device=device)
         long = dict(dtype=torch.long, device=device)
         self.token = torch.zeros(batch, 1, **long)  # the step's input token
         self.positions = torch.zeros(3, batch, 1, **long)  # its multimodal rope position (t, h, w alike)
@@ -95,27 +104,53 @@ class StaticGreedyDecoder:
         self.is_eos = torch.zeros(vocab_size, dtype=torch.bool, device=device)
         self.is_eos[eos_token_ids] = True
 
+    def rows_cache(self, start: int, stop: int):
+        """A static cache over rows start..stop of this one (views: what a prefill writes lands here)."""
+        from transformers import StaticCache
+
+        window = StaticCache(config=self.text_config, max_cache_len=self.cache_len)
+        for whole, part in zip(self.cache.layers, window.layers):
+            # the attributes StaticLayer.lazy_initialization sets, over a slice of the batch dimension
+            part.dtype, part.device = whole.dtype, whole.device
+            part.batch_size, part.num_heads = stop - start, whole.num_heads
+            part.k_head_dim, part.v_head_dim = whole.k_head_dim, whole.v_head_dim
+            part.keys, part.values = whole.keys[start:stop], whole.values[start:stop]
+            part.cumulative_length = torch.zeros((), dtype=torch.long, device=self.device)
+            part.is_initialized = True
+        return window
+
     @torch.inference_mode()
-    def decode(self, last_prompt_token: torch.Tensor, prompt_mask: torch.Tensor, rope_deltas: torch.Tensor,
-               *, new_tokens: int, min_new_tokens: int = 0) -> torch.Tensor:
-        """The greedy continuation (batch, n <= new_tokens) of prompts whose all-but-last tokens are in
-        the cache (left padded, `prompt_mask` over the whole prompt), fed `last_prompt_token` first.
+    def set_rows(self, start: int, prompt_mask: torch.Tensor, last_prompt_token: torch.Tensor,
+                 rope_deltas: torch.Tensor) -> None:
+        """Rows start.. hold prompts (left padded, `prompt_mask` over the whole prompt) whose all-but-last
+        tokens are in the cache from position 0; decoding feeds `last_prompt_token` first, at the
+        prompt's last valid position plus the rope delta of its images."""
+        rows, length = prompt_mask.shape
+        if length > self.cache_len:
+            raise ValueError(f"a prompt of {length} tokens overflows a cache of {self.cache_len} positions")
+        stop = start + rows
+        self.token[start:stop, 0] = last_prompt_token
+        last_position = prompt_mask.long().sum(-1) - 1 + rope_deltas.view(-1).to(self.device)
+        self.positions[:, start:stop, 0] = last_position
+        self.prompt_valid[start:stop] = False
+        self.prompt_valid[start:stop, : length - 1] = prompt_mask[:, :-1].bool()
+
+    @torch.inference_mode()
+    def decode(self, prompt_end: int, *, new_tokens: int, min_new_tokens: int = 0) -> torch.Tensor:
+        """The greedy continuation (batch, n <= new_tokens) of every row (see set_rows); decoded tokens
+        go to cache positions prompt_end.. for all rows (past a shorter prompt, the gap is masked).
         Rows that end early are padded with the pad token, as `generate` returns them."""
         if not 0 < new_tokens <= self.max_new_tokens:
             raise ValueError(f"new_tokens must be in 1..{self.max_new_tokens}, got {new_tokens}")
-        prompt_length = prompt_mask.shape[1]
-        if prompt_length - 1 + new_tokens > self.cache_len:
-            raise ValueError(f"a prompt of {prompt_length} tokens and {new_tokens} new ones overflow a cache "
+        if prompt_end + new_tokens > self.cache_len:
+            raise ValueError(f"prompts of {prompt_end + 1} tokens and {new_tokens} new ones overflow a cache "
                              f"of {self.cache_len} positions")
-        self.token.copy_(last_prompt_token.view(self.batch, 1))
-        last_position = prompt_mask.long().sum(-1) - 1 + rope_deltas.view(-1).to(self.device)
-        self.positions.copy_(last_position.view(1, self.batch, 1).expand(3, -1, -1))
+        for layer in self.cache.layers:
+            layer.cumulative_length.fill_(prompt_end)
         self.step.zero_()
-        self.write_at.fill_(prompt_length - 1)
-        self.prompt_end.fill_(prompt_length - 1)
+        self.write_at.fill_(prompt_end)
+        self.prompt_end.fill_(prompt_end)
         self.min_new_tokens.fill_(min_new_tokens)
-        self.prompt_valid.zero_()
-        self.prompt_valid[:, : prompt_length - 1] = prompt_mask[:, :-1].bool()
         self.tokens.fill_(self.pad_token_id)
         self.unfinished.fill_(True)
 

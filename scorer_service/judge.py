@@ -59,7 +59,7 @@ import threading
 import time
 from collections import OrderedDict
 from contextlib import nullcontext
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -252,21 +252,9 @@ class _Prompt:
     images: list[Image.Image]
 
 
-@dataclass
-class _Prefilled:
-    """A batch between its prefill (device thread) and its decoding (decode thread)."""
-    decoder: object | None  # StaticGreedyDecoder, checked out; None: replies already generated
-    expected: dict[int, float | None]
-    last_token: torch.Tensor
-    mask: torch.Tensor
-    rope_deltas: torch.Tensor
-    replies: list[str] | None = None
-    ready: object | None = None  # torch.cuda.Event recorded after the prefill's last write
-
-
 class Judge:
     def __init__(self, model, processor, identity: ModelIdentity, *, max_new_tokens: int = 128,
-                 decode: str = "dynamic", target_device: str | None = None):
+                 decode: str = "dynamic", target_device: str | None = None, prefill_batch: int = 32):
         if decode not in DECODE_MODES:
             raise ValueError(f"unknown decode mode {decode!r} ({', '.join(DECODE_MODES)})")
         self.model = model
@@ -281,6 +269,9 @@ class Judge:
         self.target_device = str(target_device) if target_device is not None else str(self.device)
         self.dtype = next(model.parameters()).dtype
         self.decode = decode
+        if prefill_batch < 1:
+            raise ValueError(f"prefill_batch must be >= 1, got {prefill_batch}")
+        self.prefill_batch = prefill_batch  # static decoding: prompts per prefill forward
         if decode == "static" and not self._shares_prefill():
             raise ValueError(f"decode mode 'static' is written for {', '.join(SHARED_PREFILL_MODEL_TYPES)} models, "
                              f"not {getattr(model.config, 'model_type', '?')!r}; use 'dynamic'")
@@ -328,6 +319,7 @@ class Judge:
         }
         if self.decode == "static":
             runtime["decode_graphs"] = "cuda" if torch.device(self.target_device).type == "cuda" else "none"
+            runtime["prefill_batch"] = str(self.prefill_batch)
         if self._grouped_attention:
             runtime["decode_attention"] = "grouped_sdpa"
         return runtime
@@ -359,6 +351,7 @@ class Judge:
         trust_remote_code: bool = False,
         stage_on_host: bool = False,
         decode: str = "dynamic",
+        prefill_batch: int = 32,
     ) -> "Judge":
         """stage_on_host: load into host memory in the dtype of `device` (bfloat16 for cuda) and
         stay there until move_to_device(); the identity names `device` either way."""
@@ -370,7 +363,8 @@ class Judge:
         if decode not in DECODE_MODES:  # before minutes of loading
             raise ValueError(f"unknown decode mode {decode!r} ({', '.join(DECODE_MODES)})")
         if load_format == "dummy":
-            judge = cls._load_dummy(model, load_device, torch_dtype, max_new_tokens, seed, decode, str(device))
+            judge = cls._load_dummy(model, load_device, torch_dtype, max_new_tokens, seed, decode, str(device),
+                                    prefill_batch)
             judge.identity.device = str(device)
             return judge
         if load_format != "auto":
@@ -396,11 +390,12 @@ class Judge:
             device=str(device),
             load_format="auto",
         )
-        return cls(net, processor, identity, max_new_tokens=max_new_tokens, decode=decode, target_device=str(device))
+        return cls(net, processor, identity, max_new_tokens=max_new_tokens, decode=decode, target_device=str(device),
+                   prefill_batch=prefill_batch)
 
     @classmethod
     def _load_dummy(cls, model: str, device: str, torch_dtype, max_new_tokens: int, seed: int,
-                    decode: str = "dynamic", target_device: str | None = None) -> "Judge":
+                    decode: str = "dynamic", target_device: str | None = None, prefill_batch: int = 32) -> "Judge":
         """The real Qwen3-VL-8B architecture with random weights and the tiny test tokenizer
         (no real tokenizer can be downloaded here): for throughput and memory measurements only."""
         import json
@@ -446,7 +441,8 @@ class Judge:
             device=str(device),
             load_format="dummy",
         )
-        return cls(net, processor, identity, max_new_tokens=max_new_tokens, decode=decode, target_device=target_device)
+        return cls(net, processor, identity, max_new_tokens=max_new_tokens, decode=decode, target_device=target_device,
+                   prefill_batch=prefill_batch)
 
     def move_to_device(self) -> float:
         """Move a model staged in host memory to its target device; seconds taken (0 if there)."""
@@ -502,13 +498,18 @@ class Judge:
         return self._score_isolating_failures(samples)
 
     def _on_device_thread(self, fn, *args):
+        return self._submit_to_device(fn, *args).result()
+
+    def _submit_to_device(self, fn, *args) -> Future:
         with self._device_queue_lock:
             self._device_queue += 1
-        try:
-            return self._device_thread.submit(fn, *args).result()
-        finally:
-            with self._device_queue_lock:
-                self._device_queue -= 1
+        future = self._device_thread.submit(fn, *args)
+        future.add_done_callback(self._device_call_done)
+        return future
+
+    def _device_call_done(self, _future) -> None:
+        with self._device_queue_lock:
+            self._device_queue -= 1
 
     def _score_isolating_failures(self, samples: list[PreparedSample]) -> list[ScoreOutcome]:
         try:
@@ -553,6 +554,11 @@ class Judge:
         return conv
 
     def _inputs(self, prompts: list[_Prompt]):
+        return self._on_device(self._processed(prompts))
+
+    def _processed(self, prompts: list[_Prompt]) -> dict[str, torch.Tensor]:
+        """The processor's tensors for `prompts` (left padded), in host memory (pinned for a CUDA judge,
+        so that the copy to the device does not wait for a staging buffer)."""
         inputs = self.processor.apply_chat_template(
             [self._conversation(p) for p in prompts],
             add_generation_prompt=True,
@@ -561,7 +567,14 @@ class Judge:
             return_tensors="pt",
             processor_kwargs={"padding": True},
         )
-        return inputs.to(self.device, dtype=self.dtype)
+        pin = self.device.type == "cuda"
+        return {name: value.to(self.dtype) if value.is_floating_point() else value
+                for name, value in inputs.items()} if not pin else {
+            name: (value.to(self.dtype) if value.is_floating_point() else value).pin_memory()
+            for name, value in inputs.items()}
+
+    def _on_device(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {name: value.to(self.device, non_blocking=True) for name, value in inputs.items()}
 
     def _generate(self, prompts: list[_Prompt], phases: dict[str, float] | None = None) -> list[str]:
         """Greedy replies to `prompts` (one batch, left padded)."""
@@ -585,97 +598,123 @@ class Judge:
         """Replies and expected scores (prompt index -> value, for the prompts in `trees`) from one
         prefill per prompt (see the module docstring); the fallback is generate + a separate forward.
         The processor runs on this thread, the forwards on the device thread, static decoding on the
-        decode thread (so that another batch's prefill can run meanwhile)."""
+        decode thread."""
         phases = {} if phases is None else phases
         t_start = time.monotonic()
-        inputs = self._inputs(prompts)
+        step = self.prefill_batch if self.decode == "static" else len(prompts)
+        chunks = [self._processed(prompts[start:start + step]) for start in range(0, len(prompts), step)]
         t_inputs = time.monotonic()
         self._add_phases(phases, inputs=t_inputs - t_start)
-        mask, mm_types = inputs.get("attention_mask"), inputs.get("mm_token_type_ids")
-        if mask is None or mm_types is None or bool(mm_types[:, -1].any()):
-            return (self._on_device_thread(self._generate_plain, inputs),
+        if any("attention_mask" not in c or "mm_token_type_ids" not in c or bool(c["mm_token_type_ids"][:, -1].any())
+               for c in chunks):
+            return (self._on_device_thread(self._generate_plain, self._inputs(prompts)),
                     self._on_device_thread(self._expected_from_full_forward, prompts, trees))
-        prefilled = self._on_device_thread(self._prefill_and_expected, inputs, trees)
+        if self.decode == "static":
+            return self._generate_static(prompts, trees, chunks, phases)
+        replies, expected = self._on_device_thread(self._prefill_and_generate, self._on_device(chunks[0]), trees)
+        self._add_phases(phases, device=time.monotonic() - t_inputs)
+        return replies, expected
+
+    def _generate_static(self, prompts: list[_Prompt], trees: dict[int, ScoreTokenTree],
+                         chunks: list[dict[str, torch.Tensor]], phases: dict[str, float]
+                         ) -> tuple[list[str], dict[int, float | None]]:
+        """Static decoding: the batch's rows are prefilled in chunks of `prefill_batch` prompts, each
+        left padded to its own length, into one decoder's cache; then all rows decode at once. A
+        prefill's activations stay those of a chunk while decoding gets the whole batch's rows."""
+        longest_suffix = max((1 + len(t.prefix_ids) + max(map(len, t.paths)) for t in trees.values()), default=0)
+        decoder = self._check_out(len(prompts), max(c["input_ids"].shape[1] for c in chunks), longest_suffix)
         t_prefill = time.monotonic()
-        self._add_phases(phases, prefill=t_prefill - t_inputs)
-        if prefilled.replies is None:
-            try:
-                prefilled.replies = self._decode_thread.submit(self._decode, prefilled).result()
-            finally:
-                self._check_in(prefilled.decoder)
-        self._add_phases(phases, decode=time.monotonic() - t_prefill)
-        return prefilled.replies, prefilled.expected
+        starts = range(0, len(prompts), self.prefill_batch)
+        pending = []
+        try:
+            for start, chunk in zip(starts, chunks):
+                chunk_trees = {i - start: t for i, t in trees.items() if start <= i < start + self.prefill_batch}
+                pending.append(self._submit_to_device(self._prefill_rows, decoder, start, chunk, chunk_trees))
+            expected, prompt_end, ready = {}, 0, None
+            for start, future in zip(starts, pending):
+                chunk_expected, chunk_end, ready = future.result()
+                expected.update({i + start: value for i, value in chunk_expected.items()})
+                prompt_end = max(prompt_end, chunk_end)
+            t_decode = time.monotonic()
+            self._add_phases(phases, prefill=t_decode - t_prefill)
+            replies = self._decode_thread.submit(self._decode, decoder, prompt_end, ready).result()
+            self._add_phases(phases, decode=time.monotonic() - t_decode)
+            return replies, expected
+        finally:
+            for future in pending:  # no chunk may still write into the cache once it is checked in
+                future.exception()
+            self._check_in(decoder)
 
     @torch.inference_mode()
-    def _prefill_and_expected(self, inputs, trees: dict[int, ScoreTokenTree]) -> _Prefilled:
-        """On the device thread: prefill all but the last prompt token, then the score trees' paths on
-        that cache; dynamic decoding continues here too (generate), static decoding is left to _decode."""
+    def _prefill_and_score_paths(self, inputs, trees: dict[int, ScoreTokenTree], cache) -> tuple[dict, torch.Tensor]:
+        """1. Prefill all but the last prompt token into `cache` (this computes the rope deltas of the
+        images), 2. each path of each tree on that cache: [last prompt token] + prefix + path, the cache
+        cut back after each. (expected scores by row, rope deltas)"""
         ids, mask = inputs["input_ids"], inputs["attention_mask"]
         batch, length = ids.shape
-        longest_suffix = max((1 + len(t.prefix_ids) + max(map(len, t.paths)) for t in trees.values()), default=0)
-        decoder = None
-        if self.decode == "static":
-            decoder = self._check_out(batch, length, longest_suffix)
-            cache = decoder.cache
-        else:
-            from transformers import DynamicCache
-
-            cache = DynamicCache(config=self.model.config.get_text_config(decoder=True))
-        try:
-            # 1. prefill all but the last prompt token; this computes the rope deltas of the images
-            head = {name: value[:, :-1] if self._per_token(value, batch, length) else value
-                    for name, value in inputs.items()}
-            self.model(**head, past_key_values=cache, use_cache=True, logits_to_keep=1)
-            rope_deltas = self.model.model.rope_deltas
-            # 2. each path of each tree: [last prompt token] + prefix + path, then cut the cache back
-            dists: dict[int, dict[tuple[int, ...], torch.Tensor]] = {i: {} for i in trees}
-            for tree in {id(t): t for t in trees.values()}.values():
-                rows = [i for i, t in trees.items() if t is tree]
-                for path in tree.paths:
-                    extra = torch.tensor([tree.prefix_ids + list(path)], device=self.device).expand(batch, -1)
-                    fed = torch.cat([ids[:, -1:], extra], dim=1)
-                    fed_mask = torch.cat([mask, torch.ones_like(extra, dtype=mask.dtype)], dim=1)
-                    # text positions continue after the prompt's last valid position (as in generate's decode)
-                    positions = (fed_mask.long().cumsum(-1) - 1)[:, -fed.shape[1]:] + rope_deltas.to(self.device)
-                    keep = len(path) + 1
-                    out = self.model(input_ids=fed, attention_mask=fed_mask,
-                                     position_ids=positions[None].expand(3, -1, -1),
-                                     past_key_values=cache, use_cache=True, logits_to_keep=keep)
-                    self._rewind(cache, fed.shape[1])
-                    probs = torch.softmax(out.logits[:, -keep:].float(), dim=-1).cpu()
-                    for row in rows:
-                        for depth in range(keep):
-                            dists[row][path[:depth]] = probs[row, depth]
-            expected = {row: trees[row].expected(dists[row]) for row in trees}
-            prefilled = _Prefilled(decoder, expected, ids[:, -1], mask, rope_deltas)
-            if decoder is None:
-                # 3. (dynamic) generate continues from the cache: the last prompt token first (no images:
-                # they are in the cache; positions continue from the rope deltas the prefill left in the model)
-                out = self.model.generate(input_ids=ids, attention_mask=mask, past_key_values=cache,
-                                          generation_config=self.generation_config)
-                prefilled.replies = self._replies(out, length)
-            elif self.device.type == "cuda":
-                prefilled.ready = torch.cuda.Event()
-                prefilled.ready.record()  # the decode stream starts once the cache is written
-            return prefilled
-        except BaseException:
-            self._check_in(decoder)
-            raise
+        head = {name: value[:, :-1] if self._per_token(value, batch, length) else value
+                for name, value in inputs.items()}
+        self.model(**head, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        rope_deltas = self.model.model.rope_deltas
+        dists: dict[int, dict[tuple[int, ...], torch.Tensor]] = {i: {} for i in trees}
+        for tree in {id(t): t for t in trees.values()}.values():
+            rows = [i for i, t in trees.items() if t is tree]
+            for path in tree.paths:
+                extra = torch.tensor([tree.prefix_ids + list(path)], device=self.device).expand(batch, -1)
+                fed = torch.cat([ids[:, -1:], extra], dim=1)
+                fed_mask = torch.cat([mask, torch.ones_like(extra, dtype=mask.dtype)], dim=1)
+                # text positions continue after the prompt's last valid position (as in generate's decode)
+                positions = (fed_mask.long().cumsum(-1) - 1)[:, -fed.shape[1]:] + rope_deltas.to(self.device)
+                keep = len(path) + 1
+                out = self.model(input_ids=fed, attention_mask=fed_mask, position_ids=positions[None].expand(3, -1, -1),
+                                 past_key_values=cache, use_cache=True, logits_to_keep=keep)
+                self._rewind(cache, fed.shape[1])
+                probs = torch.softmax(out.logits[:, -keep:].float(), dim=-1).cpu()
+                for row in rows:
+                    for depth in range(keep):
+                        dists[row][path[:depth]] = probs[row, depth]
+        return {row: trees[row].expected(dists[row]) for row in trees}, rope_deltas
 
     @torch.inference_mode()
-    def _decode(self, prefilled: _Prefilled) -> list[str]:
-        """On the decode thread, on its own CUDA stream: 3. (static) greedy decoding from the cache, the
-        last prompt token first."""
+    def _prefill_and_generate(self, inputs, trees: dict[int, ScoreTokenTree]) -> tuple[list[str], dict]:
+        """On the device thread (dynamic decoding): prefill and score paths, then 3. generate continues
+        from the cache: the last prompt token first (no images: they are in the cache; positions continue
+        from the rope deltas the prefill left in the model)."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.model.config.get_text_config(decoder=True))
+        expected, _ = self._prefill_and_score_paths(inputs, trees, cache)
+        out = self.model.generate(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                                  past_key_values=cache, generation_config=self.generation_config)
+        return self._replies(out, inputs["input_ids"].shape[1]), expected
+
+    @torch.inference_mode()
+    def _prefill_rows(self, decoder: StaticGreedyDecoder, start: int, inputs, trees: dict[int, ScoreTokenTree]):
+        """On the device thread: one chunk of a static batch into rows start.. of the decoder's cache.
+        (expected scores by chunk row, the chunk's prompt end, an event after its last write on CUDA)"""
+        inputs = self._on_device(inputs)
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+        rows, length = ids.shape
+        expected, rope_deltas = self._prefill_and_score_paths(inputs, trees, decoder.rows_cache(start, start + rows))
+        decoder.set_rows(start, mask, ids[:, -1], rope_deltas)
+        ready = None
+        if self.device.type == "cuda":
+            ready = torch.cuda.Event()
+            ready.record()  # the decode stream starts once the cache is written
+        return expected, length - 1, ready
+
+    @torch.inference_mode()
+    def _decode(self, decoder: StaticGreedyDecoder, prompt_end: int, ready) -> list[str]:
+        """On the decode thread, on its own CUDA stream: 3. (static) greedy decoding of every row."""
         gen = self.generation_config
         stream = None
-        if prefilled.ready is not None:
+        if ready is not None:
             if self._decode_stream is None:
-                self._decode_stream = torch.cuda.Stream(device=self.device, priority=-1)  # the latency-bound one
+                self._decode_stream = torch.cuda.Stream(device=self.device)
             stream = self._decode_stream
-            stream.wait_event(prefilled.ready)
+            stream.wait_event(ready)
         with torch.cuda.stream(stream) if stream is not None else nullcontext():
-            new = prefilled.decoder.decode(prefilled.last_token, prefilled.mask, prefilled.rope_deltas,
-                                           new_tokens=gen.max_new_tokens, min_new_tokens=gen.min_new_tokens or 0)
+            new = decoder.decode(prompt_end, new_tokens=gen.max_new_tokens, min_new_tokens=gen.min_new_tokens or 0)
             new = new.cpu()  # waits for this stream only
         return self.tokenizer.batch_decode(new, skip_special_tokens=True)
 
@@ -707,8 +746,6 @@ class Judge:
         """A decoder (its static cache reset) for `batch` prompts of `prompt_length` tokens: an idle one
         of that size (one allocation, one CUDA graph, stable addresses), else a new one. Check it in
         again when its decoding is done."""
-        from transformers import StaticCache
-
         new_tokens = max(self.max_new_tokens, self.generation_config.max_new_tokens or 0)
         need = prompt_length + max(new_tokens, fed_after_prompt)
         self._static_cache_len = max(self._static_cache_len, -(-need // STATIC_CACHE_STEP) * STATIC_CACHE_STEP)
@@ -732,15 +769,13 @@ class Judge:
                 # the other batch's cache is still decoding and a second one does not fit: wait for it
                 if not self._decoders_changed.wait(timeout=600):
                     break  # try anyway: an out-of-memory error fails this batch, not the service
-        text = self.model.config.get_text_config(decoder=True)
         eos = self.generation_config.eos_token_id
         return StaticGreedyDecoder(
-            self.model.model.language_model, self.model.lm_head,
-            StaticCache(config=text, max_cache_len=self._static_cache_len),
+            self.model.model.language_model, self.model.lm_head, self.model.config.get_text_config(decoder=True),
             batch=batch, cache_len=self._static_cache_len, max_new_tokens=new_tokens,
             eos_token_ids=[eos] if isinstance(eos, int) else list(eos or []),
             pad_token_id=self.generation_config.pad_token_id, vocab_size=self.model.lm_head.out_features,
-            device=self.device)
+            device=self.device, dtype=self.dtype)
 
     def _check_in(self, decoder: StaticGreedyDecoder | None) -> None:
         if decoder is None:

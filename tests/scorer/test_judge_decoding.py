@@ -57,7 +57,9 @@ def samples(tmp_path_factory):
 
 
 def _judge(model_dir, decode: str) -> Judge:
-    judge = Judge.load(str(model_dir), device="cpu", max_new_tokens=12, decode=decode)
+    # static: prompts prefilled two at a time, so that one batch's rows come from chunks of different
+    # lengths (left padded each to its own) into one cache, and a batch of 5 ends with a chunk of 1
+    judge = Judge.load(str(model_dir), device="cpu", max_new_tokens=12, decode=decode, prefill_batch=2)
     judge.max_attempts = 1  # first attempts only: those are what the shared prefill serves
     return judge
 
@@ -91,7 +93,8 @@ def test_one_prefill_gives_the_replies_and_expected_scores_of_the_separate_passe
         outcomes = judge.score(samples)
     finally:
         hook.remove()
-    assert len(vision_calls) == 1  # one prefill for replies and expected scores (before: one each)
+    # one prefill for replies and expected scores (before: one each); static: one per chunk of 2 prompts
+    assert len(vision_calls) == (1 if decode == "dynamic" else 3)
     assert [o.status for o in outcomes] == ["PARSE_FAILED"] * 5, [o.error for o in outcomes]  # none fell back to ERROR
     for outcome, (replies, expected) in zip(outcomes, by_sample):
         assert outcome.raw_responses == replies
@@ -112,7 +115,7 @@ def test_one_prefill_gives_the_replies_and_expected_scores_of_the_separate_passe
 def test_static_decode_is_recorded_with_no_graphs_on_cpu(tiny_judge_dir):
     judge = Judge.load(str(tiny_judge_dir), device="cpu", max_new_tokens=4, decode="static")
     assert judge.identity.runtime == {"decode": "static", "decode_graphs": "none", "decode_attention": "grouped_sdpa",
-                                      "expected_score": "shared_prefill"}
+                                      "prefill_batch": "32", "expected_score": "shared_prefill"}
     with pytest.raises(ValueError, match="decode mode"):
         Judge.load(str(tiny_judge_dir), device="cpu", decode="paged")
 
