@@ -66,9 +66,9 @@ def install_grouped_decode_attention(model) -> bool:
 class StaticGreedyDecoder:
     """Greedy decoding of `batch` rows on one static cache of `cache_len` positions. Made once per
     (batch, cache length) and reused: its buffers, its cache and (on CUDA) its graph keep their
-    addresses. For each batch: `rows_cache` gives the prefill a cache over some of the rows (prompts
-    are prefilled in chunks of rows, each chunk left padded to its own length), `set_rows` records
-    what decoding starts from, then `decode`."""
+    addresses. For each batch, per chunk of rows prefilled elsewhere (each chunk left padded to its
+    own length): `copy_rows` takes the chunk's cache, `set_rows` what decoding starts from; then
+    `decode`."""
 
     def __init__(self, language_model, lm_head, text_config, *, batch: int, cache_len: int, max_new_tokens: int,
                  eos_token_ids: list[int], pad_token_id: int, vocab_size: int, device: torch.device,
@@ -104,20 +104,14 @@ class StaticGreedyDecoder:
         self.is_eos = torch.zeros(vocab_size, dtype=torch.bool, device=device)
         self.is_eos[eos_token_ids] = True
 
-    def rows_cache(self, start: int, stop: int):
-        """A static cache over rows start..stop of this one (views: what a prefill writes lands here)."""
-        from transformers import StaticCache
-
-        window = StaticCache(config=self.text_config, max_cache_len=self.cache_len)
-        for whole, part in zip(self.cache.layers, window.layers):
-            # the attributes StaticLayer.lazy_initialization sets, over a slice of the batch dimension
-            part.dtype, part.device = whole.dtype, whole.device
-            part.batch_size, part.num_heads = stop - start, whole.num_heads
-            part.k_head_dim, part.v_head_dim = whole.k_head_dim, whole.v_head_dim
-            part.keys, part.values = whole.keys[start:stop], whole.values[start:stop]
-            part.cumulative_length = torch.zeros((), dtype=torch.long, device=self.device)
-            part.is_initialized = True
-        return window
+    @torch.inference_mode()
+    def copy_rows(self, start: int, prefilled) -> None:
+        """Copy a chunk's prefilled cache (any transformers cache whose layers hold `keys` and `values`
+        of (rows, KV heads, tokens, head dim)) into rows start.. of this cache, from position 0."""
+        for whole, part in zip(self.cache.layers, prefilled.layers):
+            rows, _, tokens, _ = part.keys.shape
+            whole.keys[start:start + rows, :, :tokens].copy_(part.keys)
+            whole.values[start:start + rows, :, :tokens].copy_(part.values)
 
     @torch.inference_mode()
     def set_rows(self, start: int, prompt_mask: torch.Tensor, last_prompt_token: torch.Tensor,

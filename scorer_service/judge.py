@@ -295,7 +295,9 @@ class Judge:
         self._decode_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge-decode")
         self._decode_stream = None  # made on first use, on the device the model is on by then
         self._device_queue = 0  # calls submitted to the device thread and not yet finished
+        self._batches_before_decode = 0  # batches in score() that have not started decoding
         self._device_queue_lock = threading.Lock()
+        self._batch_state = threading.local()
         gen = model.generation_config
         pad = gen.pad_token_id if gen.pad_token_id is not None else self.tokenizer.pad_token_id
         if pad is None:
@@ -487,15 +489,29 @@ class Judge:
         return 2 if self.decode == "static" else 1
 
     def ready_for_next(self) -> bool:
-        """Whether the device thread is idle, i.e. a new batch's prefill would start at once."""
-        return self._device_queue == 0
+        """Whether a new batch would start its prefill at once: no batch is being prepared or
+        prefilled (with static decoding, one that is decoding does not count)."""
+        return self._device_queue == 0 and self._batches_before_decode == 0
 
     def score(self, samples: list[PreparedSample]) -> list[ScoreOutcome]:
         """Score a batch; a failure of the whole batch is retried sample by sample so that one bad
         sample cannot take the others down (those failing alone get status ERROR). Callable from
         several threads at once: the processor runs on the caller's thread, every model forward on
         the device thread in call order, and static decoding on the decode thread."""
-        return self._score_isolating_failures(samples)
+        with self._device_queue_lock:
+            self._batches_before_decode += 1
+        self._batch_state.before_decode = True
+        try:
+            return self._score_isolating_failures(samples)
+        finally:
+            self._decoding_starts()
+
+    def _decoding_starts(self) -> None:
+        """This thread's batch is past its prefill (the next batch may start preparing)."""
+        if getattr(self._batch_state, "before_decode", False):
+            self._batch_state.before_decode = False
+            with self._device_queue_lock:
+                self._batches_before_decode -= 1
 
     def _on_device_thread(self, fn, *args):
         return self._submit_to_device(fn, *args).result()
@@ -637,6 +653,7 @@ class Judge:
                 prompt_end = max(prompt_end, chunk_end)
             t_decode = time.monotonic()
             self._add_phases(phases, prefill=t_decode - t_prefill)
+            self._decoding_starts()
             replies = self._decode_thread.submit(self._decode, decoder, prompt_end, ready).result()
             self._add_phases(phases, decode=time.monotonic() - t_decode)
             return replies, expected
@@ -692,10 +709,17 @@ class Judge:
     def _prefill_rows(self, decoder: StaticGreedyDecoder, start: int, inputs, trees: dict[int, ScoreTokenTree]):
         """On the device thread: one chunk of a static batch into rows start.. of the decoder's cache.
         (expected scores by chunk row, the chunk's prompt end, an event after its last write on CUDA)"""
+        from transformers import DynamicCache
+
         inputs = self._on_device(inputs)
         ids, mask = inputs["input_ids"], inputs["attention_mask"]
-        rows, length = ids.shape
-        expected, rope_deltas = self._prefill_and_score_paths(inputs, trees, decoder.rows_cache(start, start + rows))
+        length = ids.shape[1]
+        # the chunk's own (dynamic) cache, as the dynamic mode prefills: a prompt batch without padding
+        # gets SDPA's causal flash path, which a mask over the static cache's full length would rule out
+        cache = DynamicCache(config=self.model.config.get_text_config(decoder=True))
+        expected, rope_deltas = self._prefill_and_score_paths(inputs, trees, cache)
+        decoder.copy_rows(start, cache)
+        del cache
         decoder.set_rows(start, mask, ids[:, -1], rope_deltas)
         ready = None
         if self.device.type == "cuda":
