@@ -279,6 +279,7 @@ class Judge:
         # batch from its prefill to the end of its decoding (two batches in flight: two of one size)
         self._idle_decoders: OrderedDict[tuple[int, int], list[StaticGreedyDecoder]] = OrderedDict()
         self._decoders_changed = threading.Condition()
+        self._busy_decoders = 0
         self._static_cache_len = 0
         self._grouped_attention = install_grouped_decode_attention(model)
         self._trees: dict[tuple, ScoreTokenTree | None] = {}
@@ -776,10 +777,12 @@ class Judge:
         key = (batch, self._static_cache_len)
         with self._decoders_changed:
             while True:
-                idle = self._idle_decoders.get(key)
-                if idle:
-                    decoder = idle.pop()
+                if self._idle_decoders.get(key):
+                    decoder = self._idle_decoders[key].pop()
+                    if not self._idle_decoders[key]:
+                        del self._idle_decoders[key]
                     decoder.cache.reset()
+                    self._busy_decoders += 1
                     return decoder
                 # a new one: idle decoders of other sizes go first where memory is short (at most 2 kept)
                 while self._idle_decoders and (sum(map(len, self._idle_decoders.values())) >= 2
@@ -788,11 +791,12 @@ class Judge:
                     self._idle_decoders[oldest].pop(0)
                     if not self._idle_decoders[oldest]:
                         del self._idle_decoders[oldest]
-                if self._room_for(batch, self._static_cache_len):
+                if not self._busy_decoders or self._room_for(batch, self._static_cache_len):
                     break
-                # the other batch's cache is still decoding and a second one does not fit: wait for it
+                # another batch's cache is still decoding and a second one does not fit: wait for it
                 if not self._decoders_changed.wait(timeout=600):
                     break  # try anyway: an out-of-memory error fails this batch, not the service
+            self._busy_decoders += 1
         eos = self.generation_config.eos_token_id
         return StaticGreedyDecoder(
             self.model.model.language_model, self.model.lm_head, self.model.config.get_text_config(decoder=True),
@@ -805,19 +809,22 @@ class Judge:
         if decoder is None:
             return
         with self._decoders_changed:
+            self._busy_decoders -= 1
             key = (decoder.batch, decoder.cache_len)
             self._idle_decoders.setdefault(key, []).append(decoder)
             self._idle_decoders.move_to_end(key)
             self._decoders_changed.notify_all()
 
     def _room_for(self, batch: int, cache_len: int) -> bool:
-        """Whether a new cache fits on the device beside what is there, with a tenth of the card left
-        for a prefill's activations (always, off CUDA)."""
+        """Whether a new decode cache fits on the device beside what is there, with room left for a
+        prefill chunk's own cache (twice over: the tree paths grow it) and a twentieth of the card for
+        its activations (always, off CUDA)."""
         if self.device.type != "cuda":
             return True
         free, total = torch.cuda.mem_get_info(self.device)
         reusable = torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
-        return free + reusable >= self._cache_bytes(batch, cache_len) + total // 10
+        chunk = self._cache_bytes(min(batch, self.prefill_batch), cache_len)
+        return free + reusable >= self._cache_bytes(batch, cache_len) + 2 * chunk + total // 20
 
     def _cache_bytes(self, batch: int, cache_len: int) -> int:
         text = self.model.config.get_text_config(decoder=True)

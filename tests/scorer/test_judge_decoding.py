@@ -218,4 +218,8 @@ def test_overlapping_batches_get_the_answers_they_get_one_at_a_time(tiny_judge_d
         assert [o.raw_responses for o in got] == [r for r, _ in by_sample[:4]]
         assert [o.expected_score for o in got] == pytest.approx([e for _, e in by_sample[:4]], abs=TOLERANCE)
     assert judge.ready_for_next()
-    assert sum(map(len, judge._idle_decoders.values())) <= 2
+    # other batch sizes after the pair: idle decoders reused or evicted, never more than two kept
+    for size in (1, 3, 2, 1):
+        assert [o.raw_responses for o in judge.score(samples[:size])] == [r for r, _ in by_sample[:size]]
+        idle = judge._idle_decoders
+        assert judge._busy_decoders == 0 and all(idle.values()) and sum(map(len, idle.values())) <= 2, idle
