@@ -64,11 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let SDPA pick cuDNN attention (off by default: on an H100 it builds an execution plan "
                         "for every new shape, ~17 ms each, and a judge sees a new shape per batch and per decode "
                         "step; the warm-up spent 3 s on it); recorded in the model identity's runtime")
-    p.add_argument("--decode", choices=["dynamic", "static"], default="dynamic",
+    p.add_argument("--decode", choices=["auto", "dynamic", "static"], default="auto",
                    help="dynamic: transformers' generate and growing cache. static (Qwen3-VL; the fast one, "
-                        "with a large --max-batch such as 128): a preallocated cache per batch size, prompts "
-                        "prefilled in chunks of --prefill-batch, greedy decode steps of the whole batch replayed "
-                        "as one CUDA graph; same replies as dynamic. Recorded in the model identity's runtime")
+                        "more so with a large --max-batch, e.g. 96 on an 80 GB card): a preallocated cache per "
+                        "batch size, prompts prefilled in chunks of --prefill-batch, greedy decode steps of the "
+                        "whole batch replayed as one CUDA graph; same replies as dynamic. auto (default): static "
+                        "for Qwen3-VL on CUDA, else dynamic. Recorded in the model identity's runtime")
     p.add_argument("--prefill-batch", type=int, default=32,
                    help="static decoding: prompts per prefill forward (bounds the prefill's activation memory; "
                         "the batch's KV cache is --max-batch rows)")

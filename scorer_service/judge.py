@@ -79,7 +79,8 @@ log = logging.getLogger(__name__)
 
 DUMMY_CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "qwen3-vl-8b"
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
-DECODE_MODES = ("dynamic", "static")
+# auto: static where it is written for the model (Qwen3-VL) and runs on CUDA, else dynamic
+DECODE_MODES = ("auto", "dynamic", "static")
 # Static caches are sized in steps of this many tokens and never shrink, so that prompts of
 # slightly different lengths reuse one cache (and one captured decode graph).
 STATIC_CACHE_STEP = 128
@@ -254,7 +255,7 @@ class _Prompt:
 
 class Judge:
     def __init__(self, model, processor, identity: ModelIdentity, *, max_new_tokens: int = 128,
-                 decode: str = "dynamic", target_device: str | None = None, prefill_batch: int = 32):
+                 decode: str = "auto", target_device: str | None = None, prefill_batch: int = 32):
         if decode not in DECODE_MODES:
             raise ValueError(f"unknown decode mode {decode!r} ({', '.join(DECODE_MODES)})")
         self.model = model
@@ -268,6 +269,8 @@ class Judge:
         # where move_to_device() puts a staged model
         self.target_device = str(target_device) if target_device is not None else str(self.device)
         self.dtype = next(model.parameters()).dtype
+        if decode == "auto":
+            decode = "static" if self._shares_prefill() and torch.device(self.target_device).type == "cuda" else "dynamic"
         self.decode = decode
         if prefill_batch < 1:
             raise ValueError(f"prefill_batch must be >= 1, got {prefill_batch}")
@@ -353,7 +356,7 @@ class Judge:
         seed: int = 0,
         trust_remote_code: bool = False,
         stage_on_host: bool = False,
-        decode: str = "dynamic",
+        decode: str = "auto",
         prefill_batch: int = 32,
     ) -> "Judge":
         """stage_on_host: load into host memory in the dtype of `device` (bfloat16 for cuda) and
@@ -398,7 +401,7 @@ class Judge:
 
     @classmethod
     def _load_dummy(cls, model: str, device: str, torch_dtype, max_new_tokens: int, seed: int,
-                    decode: str = "dynamic", target_device: str | None = None, prefill_batch: int = 32) -> "Judge":
+                    decode: str = "auto", target_device: str | None = None, prefill_batch: int = 32) -> "Judge":
         """The real Qwen3-VL-8B architecture with random weights and the tiny test tokenizer
         (no real tokenizer can be downloaded here): for throughput and memory measurements only."""
         import json

@@ -120,6 +120,16 @@ def test_static_decode_is_recorded_with_no_graphs_on_cpu(tiny_judge_dir):
         Judge.load(str(tiny_judge_dir), device="cpu", decode="paged")
 
 
+def test_auto_decoding_is_static_for_a_qwen3_vl_judge_bound_for_cuda_and_dynamic_on_cpu(tiny_judge_dir):
+    on_cpu = Judge.load(str(tiny_judge_dir), device="cpu")
+    assert on_cpu.decode == "dynamic" and on_cpu.identity.runtime["decode"] == "dynamic"
+    assert on_cpu.batches_in_flight == 1
+    # staged in host memory for a CUDA device: nothing touches the device before move_to_device()
+    bound_for_cuda = Judge.load(str(tiny_judge_dir), device="cuda:0", stage_on_host=True)
+    assert bound_for_cuda.decode == "static" and bound_for_cuda.batches_in_flight == 2
+    assert bound_for_cuda.identity.runtime["decode_graphs"] == "cuda"
+
+
 def test_static_decode_stops_at_eos_pads_finished_rows_and_honours_min_new_tokens(tiny_judge_dir, samples):
     """Rows that finish early: pad after their EOS, as generate pads them. The tiny judge's first greedy
     tokens become its EOS tokens here, so every row ends at once unless min_new_tokens holds it back."""
