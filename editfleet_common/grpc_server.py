@@ -86,15 +86,18 @@ class ErrorInterceptor(grpc.ServerInterceptor):
 
             return wrapped
 
-        if handler.unary_unary:
-            return handler._replace(unary_unary=wrap_unary(handler.unary_unary))
-        if handler.stream_unary:
-            return handler._replace(stream_unary=wrap_unary(handler.stream_unary))
-        if handler.unary_stream:
-            return handler._replace(unary_stream=wrap_stream(handler.unary_stream))
-        if handler.stream_stream:
-            return handler._replace(stream_stream=wrap_stream(handler.stream_stream))
-        return handler
+        return _rewrapped(handler, wrap_unary, wrap_stream)
+
+
+def _rewrapped(handler: grpc.RpcMethodHandler, wrap_unary, wrap_stream) -> grpc.RpcMethodHandler:
+    """The handler with its behaviour wrapped: `wrap_unary` for a unary response, `wrap_stream` for a
+    streamed one."""
+    for kind, wrap in (("unary_unary", wrap_unary), ("stream_unary", wrap_unary),
+                       ("unary_stream", wrap_stream), ("stream_stream", wrap_stream)):
+        behaviour = getattr(handler, kind)
+        if behaviour:
+            return handler._replace(**{kind: wrap(behaviour)})
+    return handler
 
 
 def _is_abort(exc: BaseException, context: grpc.ServicerContext) -> bool:
@@ -159,15 +162,7 @@ class StreamLimitInterceptor(grpc.ServerInterceptor):
 
             return limited
 
-        if handler.unary_unary:
-            return handler._replace(unary_unary=limit_unary(handler.unary_unary))
-        if handler.stream_unary:
-            return handler._replace(stream_unary=limit_unary(handler.stream_unary))
-        if handler.unary_stream:
-            return handler._replace(unary_stream=limit_stream(handler.unary_stream))
-        if handler.stream_stream:
-            return handler._replace(stream_stream=limit_stream(handler.stream_stream))
-        return handler
+        return _rewrapped(handler, limit_unary, limit_stream)
 
 
 @dataclass
