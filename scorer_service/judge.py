@@ -35,18 +35,22 @@ the generated text parses; it is computed from the first-attempt prompt only.
 One prefill per prompt (Qwen3-VL). The first attempt's prompts are prefilled once, all but their
 last token (the "\n" of the assistant header, always text), into a KV cache. The tree's paths are
 then fed on that cache as [last prompt token] + prefix + path (the cache is cut back after each),
-and `generate` continues from the same cache: it processes only the last prompt token, then decodes.
+and decoding continues from the same cache: it processes only the last prompt token, then decodes.
 The positions of the fed tokens follow Qwen3-VL's multimodal rope: text after the prompt continues
 at (valid prompt tokens + rope delta), the delta being what the prefill computed for the images.
 Other models score with a separate full forward over prompt + prefix + path (`_expected_scores`,
 also the reference the shared path is tested against).
 
 Decoding (`decode`): "dynamic" is `generate` on transformers' default growing cache. "static"
-(Qwen3-VL) preallocates the cache (transformers' StaticCache, one per batch size, reused) and decodes
-greedily in fixed-shape steps that stay on the device (`decoding.StaticGreedyDecoder`); on CUDA each
-(batch size, cache length) captures its step once as a CUDA graph and replays it, with no compile
-warm-up. Both modes decode with `decoding.grouped_decode_attention` (the same attention without
-copying the KV cache once per query head). All of it is recorded in the model identity's `runtime`.
+(Qwen3-VL; "auto" picks it on CUDA) prefills a batch in chunks of `prefill_batch` prompts, each on its
+own cache, copies them into the rows of one preallocated decode cache (transformers' StaticCache, one
+per batch size, reused) and decodes all rows greedily in fixed-shape steps that stay on the device
+(`decoding.StaticGreedyDecoder`); on CUDA each (batch size, cache length) captures its step once as a
+CUDA graph and replays it, with no compile warm-up. Threads: the processor runs on the caller's
+thread, every forward on the device thread, static decoding on the decode thread (own CUDA stream), so
+that a second batch (the batcher keeps two in flight) is prepared while one decodes. Both modes decode
+with `decoding.grouped_decode_attention` (the same attention without copying the KV cache once per
+query head). All of it is recorded in the model identity's `runtime`.
 """
 
 from __future__ import annotations
