@@ -19,17 +19,37 @@ def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def git_state() -> dict:
+DIRTY_PATHS_SHOWN = 5
+
+
+def git_state(root: os.PathLike | str = REPO_ROOT) -> dict:
+    """The checkout's commit and whether the code that runs differs from it.
+
+    Untracked files count as dirty (a new module the run imports is code that ran); files git ignores
+    (.venv/, models/, gen/, runs/) do not. "normal" untracked mode reports a new directory as one
+    entry without walking it, and git never descends into ignored directories, so this stays cheap.
+    """
     def git(*args):
-        done = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, timeout=10)
-        return done.stdout.strip() if done.returncode == 0 else None
+        # --no-optional-locks: status would otherwise refresh the index under index.lock and could
+        # make a concurrent `git commit` in the same checkout fail.
+        done = subprocess.run(["git", "--no-optional-locks", "-C", str(root), *args],
+                              capture_output=True, text=True, timeout=10)
+        return done.stdout.strip("\n") if done.returncode == 0 else None
 
     try:
         commit = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        status = git("status", "--porcelain", "--untracked-files=normal")
     except (OSError, subprocess.TimeoutExpired):
         return {"commit": None}
-    return {"commit": commit, "dirty": bool(dirty) if dirty is not None else None}
+    if status is None:
+        return {"commit": commit, "dirty": None}
+    # One line per changed path ("?? new.py", " M changed.py"); names with odd characters come quoted.
+    changes = [line for line in status.split("\n") if line.strip()]
+    state = {"commit": commit, "dirty": bool(changes)}
+    if changes:
+        state["dirty_count"] = len(changes)
+        state["dirty_paths"] = changes[:DIRTY_PATHS_SHOWN]
+    return state
 
 
 def orchestrator_packages() -> dict:
