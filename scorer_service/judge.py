@@ -538,6 +538,17 @@ class Judge:
     def _score_isolating_failures(self, samples: list[PreparedSample]) -> list[ScoreOutcome]:
         try:
             return self._score_batch(samples)
+        except torch.OutOfMemoryError as exc:
+            if len(samples) == 1:
+                log.exception("judge ran out of device memory on sample %s", samples[0].sample_id)
+                return [self._error(samples[0], exc)]
+            # too large for this device, not a bad sample: halves (a 96-sample batch on a smaller card
+            # then costs a few retries, not 96 single-sample batches)
+            half = len(samples) // 2
+            log.warning("batch of %d ran out of device memory; retrying as %d + %d", len(samples), half,
+                        len(samples) - half)
+            self._free_idle_decoders()
+            return self._score_isolating_failures(samples[:half]) + self._score_isolating_failures(samples[half:])
         except Exception as exc:  # noqa: BLE001 - isolate, then report per sample
             if len(samples) == 1:
                 log.exception("judge failed on sample %s", samples[0].sample_id)
@@ -811,6 +822,12 @@ class Judge:
             eos_token_ids=[eos] if isinstance(eos, int) else list(eos or []),
             pad_token_id=self.generation_config.pad_token_id, vocab_size=self.model.lm_head.out_features,
             device=self.device, dtype=self.dtype)
+
+    def _free_idle_decoders(self) -> None:
+        with self._decoders_changed:
+            self._idle_decoders.clear()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     def _check_in(self, decoder: StaticGreedyDecoder | None) -> None:
         if decoder is None:

@@ -233,3 +233,34 @@ def test_overlapping_batches_get_the_answers_they_get_one_at_a_time(tiny_judge_d
         assert [o.raw_responses for o in judge.score(samples[:size])] == [r for r, _ in by_sample[:size]]
         idle = judge._idle_decoders
         assert judge._busy_decoders == 0 and all(idle.values()) and sum(map(len, idle.values())) <= 2, idle
+
+
+@pytest.mark.parametrize("decode", ["dynamic", "static"])
+def test_a_batch_out_of_device_memory_is_retried_in_halves(tiny_judge_dir, samples, reference, decode):
+    """A batch too large for the device (here: the tiny judge raises torch's OutOfMemoryError for any
+    forward over more than 2 prompts, standing in for a small card) is split in halves until it
+    fits, and every sample still gets its own answer, not an ERROR."""
+    import torch
+
+    _, _, by_sample = reference
+    judge = _judge(tiny_judge_dir, decode)
+    judge.prefill_batch = 8  # static: the whole batch in one prefill forward
+    rows_seen = []
+
+    def small_card(_module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        rows_seen.append(ids.shape[0])
+        if ids.shape[0] > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (test: more than 2 prompts)")
+
+    hook = judge.model.register_forward_pre_hook(small_card, with_kwargs=True)
+    try:
+        outcomes = judge.score(samples)
+    finally:
+        hook.remove()
+    assert [o.status for o in outcomes] == ["PARSE_FAILED"] * 5, [o.error for o in outcomes]
+    assert [o.raw_responses for o in outcomes] == [r for r, _ in by_sample]
+    assert [o.expected_score for o in outcomes] == pytest.approx([e for _, e in by_sample], abs=TOLERANCE)
+    # 5 samples (6 prompts: viescore asks 2) -> 2 + 3 samples (2 + 4 prompts) -> ...: halves, not singles
+    assert rows_seen[0] == 6 and 4 in rows_seen
+
