@@ -92,7 +92,6 @@ class StaticGreedyDecoder:
         self.token = torch.zeros(batch, 1, **long)  # the step's input token
         self.positions = torch.zeros(3, batch, 1, **long)  # its multimodal rope position (t, h, w alike)
         self.step = torch.zeros((), **long)  # index of the token this step produces
-        self.write_at = torch.zeros((), **long)  # the cache position the input token goes to
         self.prompt_end = torch.zeros((), **long)  # cache positions from here on hold decoded tokens
         self.min_new_tokens = torch.zeros((), **long)
         self.prompt_valid = torch.zeros(batch, cache_len, dtype=torch.bool, device=device)
@@ -110,6 +109,8 @@ class StaticGreedyDecoder:
         of (rows, KV heads, tokens, head dim)) into rows start.. of this cache, from position 0."""
         for whole, part in zip(self.cache.layers, prefilled.layers):
             rows, _, tokens, _ = part.keys.shape
+            if tokens > self.cache_len:
+                raise ValueError(f"a prompt of {tokens + 1} tokens overflows a cache of {self.cache_len} positions")
             whole.keys[start:start + rows, :, :tokens].copy_(part.keys)
             whole.values[start:start + rows, :, :tokens].copy_(part.values)
 
@@ -120,8 +121,6 @@ class StaticGreedyDecoder:
         tokens are in the cache from position 0; decoding feeds `last_prompt_token` first, at the
         prompt's last valid position plus the rope delta of its images."""
         rows, length = prompt_mask.shape
-        if length > self.cache_len:
-            raise ValueError(f"a prompt of {length} tokens overflows a cache of {self.cache_len} positions")
         stop = start + rows
         self.token[start:stop, 0] = last_prompt_token
         last_position = prompt_mask.long().sum(-1) - 1 + rope_deltas.view(-1).to(self.device)
@@ -142,7 +141,6 @@ class StaticGreedyDecoder:
         for layer in self.cache.layers:
             layer.cumulative_length.fill_(prompt_end)
         self.step.zero_()
-        self.write_at.fill_(prompt_end)
         self.prompt_end.fill_(prompt_end)
         self.min_new_tokens.fill_(min_new_tokens)
         self.tokens.fill_(self.pad_token_id)
@@ -179,7 +177,7 @@ class StaticGreedyDecoder:
 
     def _step(self) -> None:
         # attend to the prompt's valid positions and to every fed token up to this one
-        fed = (self.cache_index >= self.prompt_end) & (self.cache_index <= self.write_at)
+        fed = (self.cache_index >= self.prompt_end) & (self.cache_index <= self.prompt_end + self.step)
         mask = (self.prompt_valid | fed)[:, None, None, :]
         hidden = self.language_model(input_ids=self.token, attention_mask=mask, position_ids=self.positions,
                                      past_key_values=self.cache, use_cache=True).last_hidden_state
@@ -192,4 +190,3 @@ class StaticGreedyDecoder:
         self.token.copy_(chosen[:, None])
         self.positions.add_(1)
         self.step.add_(1)
-        self.write_at.add_(1)

@@ -290,10 +290,6 @@ class Judge:
         self._static_cache_len = 0
         self._grouped_attention = install_grouped_decode_attention(model)
         self._trees: dict[tuple, ScoreTokenTree | None] = {}
-        # seconds spent per phase of the shared-prefill path (processor, prefill + score paths, decode),
-        # summed over batches; each batch's own are in its log line
-        self.phase_seconds: dict[str, float] = {}
-        self._phase_lock = threading.Lock()
         self._digit_start: torch.Tensor | None = None
         # Every forward of the model runs on this one thread, one batch after another (torch.compile's
         # cudagraph trees, used before, failed when recorded on another thread than the batches'). With
@@ -602,11 +598,11 @@ class Judge:
             return_tensors="pt",
             processor_kwargs={"padding": True},
         )
-        pin = self.device.type == "cuda"
-        return {name: value.to(self.dtype) if value.is_floating_point() else value
-                for name, value in inputs.items()} if not pin else {
-            name: (value.to(self.dtype) if value.is_floating_point() else value).pin_memory()
-            for name, value in inputs.items()}
+        tensors = {name: value.to(self.dtype) if value.is_floating_point() else value
+                   for name, value in inputs.items()}
+        if self.device.type == "cuda":
+            tensors = {name: value.pin_memory() for name, value in tensors.items()}
+        return tensors
 
     def _on_device(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {name: value.to(self.device, non_blocking=True) for name, value in inputs.items()}
@@ -656,8 +652,7 @@ class Judge:
         """Static decoding: the batch's rows are prefilled in chunks of `prefill_batch` prompts, each
         left padded to its own length, into one decoder's cache; then all rows decode at once. A
         prefill's activations stay those of a chunk while decoding gets the whole batch's rows."""
-        longest_suffix = max((1 + len(t.prefix_ids) + max(map(len, t.paths)) for t in trees.values()), default=0)
-        decoder = self._check_out(len(prompts), max(c["input_ids"].shape[1] for c in chunks), longest_suffix)
+        decoder = self._check_out(len(prompts), max(c["input_ids"].shape[1] for c in chunks))
         t_prefill = time.monotonic()
         starts = range(0, len(prompts), self.prefill_batch)
         pending = []
@@ -682,10 +677,14 @@ class Judge:
             self._check_in(decoder)
 
     @torch.inference_mode()
-    def _prefill_and_score_paths(self, inputs, trees: dict[int, ScoreTokenTree], cache) -> tuple[dict, torch.Tensor]:
-        """1. Prefill all but the last prompt token into `cache` (this computes the rope deltas of the
-        images), 2. each path of each tree on that cache: [last prompt token] + prefix + path, the cache
-        cut back after each. (expected scores by row, rope deltas)"""
+    def _prefill_and_score_paths(self, inputs, trees: dict[int, ScoreTokenTree]):
+        """1. Prefill all but the last prompt token into a new (dynamic) cache, which computes the rope
+        deltas of the images; a prompt batch without padding gets SDPA's causal flash path. 2. Each path
+        of each tree on that cache: [last prompt token] + prefix + path, the cache cut back after each.
+        (expected scores by row, rope deltas, the cache)"""
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.model.config.get_text_config(decoder=True))
         ids, mask = inputs["input_ids"], inputs["attention_mask"]
         batch, length = ids.shape
         head = {name: value[:, :-1] if self._per_token(value, batch, length) else value
@@ -704,22 +703,19 @@ class Judge:
                 keep = len(path) + 1
                 out = self.model(input_ids=fed, attention_mask=fed_mask, position_ids=positions[None].expand(3, -1, -1),
                                  past_key_values=cache, use_cache=True, logits_to_keep=keep)
-                self._rewind(cache, fed.shape[1])
+                cache.crop(-fed.shape[1])  # drop the fed tokens again
                 probs = torch.softmax(out.logits[:, -keep:].float(), dim=-1).cpu()
                 for row in rows:
                     for depth in range(keep):
                         dists[row][path[:depth]] = probs[row, depth]
-        return {row: trees[row].expected(dists[row]) for row in trees}, rope_deltas
+        return {row: trees[row].expected(dists[row]) for row in trees}, rope_deltas, cache
 
     @torch.inference_mode()
     def _prefill_and_generate(self, inputs, trees: dict[int, ScoreTokenTree]) -> tuple[list[str], dict]:
         """On the device thread (dynamic decoding): prefill and score paths, then 3. generate continues
         from the cache: the last prompt token first (no images: they are in the cache; positions continue
         from the rope deltas the prefill left in the model)."""
-        from transformers import DynamicCache
-
-        cache = DynamicCache(config=self.model.config.get_text_config(decoder=True))
-        expected, _ = self._prefill_and_score_paths(inputs, trees, cache)
+        expected, _, cache = self._prefill_and_score_paths(inputs, trees)
         out = self.model.generate(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
                                   past_key_values=cache, generation_config=self.generation_config)
         return self._replies(out, inputs["input_ids"].shape[1]), expected
@@ -728,15 +724,11 @@ class Judge:
     def _prefill_rows(self, decoder: StaticGreedyDecoder, start: int, inputs, trees: dict[int, ScoreTokenTree]):
         """On the device thread: one chunk of a static batch into rows start.. of the decoder's cache.
         (expected scores by chunk row, the chunk's prompt end, an event after its last write on CUDA)"""
-        from transformers import DynamicCache
-
         inputs = self._on_device(inputs)
         ids, mask = inputs["input_ids"], inputs["attention_mask"]
-        length = ids.shape[1]
-        # the chunk's own (dynamic) cache, as the dynamic mode prefills: a prompt batch without padding
-        # gets SDPA's causal flash path, which a mask over the static cache's full length would rule out
-        cache = DynamicCache(config=self.model.config.get_text_config(decoder=True))
-        expected, rope_deltas = self._prefill_and_score_paths(inputs, trees, cache)
+        # the chunk prefills on its own cache, as the dynamic mode does (a mask over the static cache's
+        # full length would rule out the flash path), and is copied into the decoder's rows
+        expected, rope_deltas, cache = self._prefill_and_score_paths(inputs, trees)
         decoder.copy_rows(start, cache)
         del cache
         decoder.set_rows(start, mask, ids[:, -1], rope_deltas)
@@ -744,7 +736,7 @@ class Judge:
         if self.device.type == "cuda":
             ready = torch.cuda.Event()
             ready.record()  # the decode stream starts once the cache is written
-        return expected, length - 1, ready
+        return expected, ids.shape[1] - 1, ready
 
     @torch.inference_mode()
     def _decode(self, decoder: StaticGreedyDecoder, prompt_end: int, ready) -> list[str]:
@@ -761,36 +753,22 @@ class Judge:
             new = new.cpu()  # waits for this stream only
         return self.tokenizer.batch_decode(new, skip_special_tokens=True)
 
-    def _add_phases(self, phases: dict[str, float], **seconds: float) -> None:
-        with self._phase_lock:
-            for phase, value in seconds.items():
-                phases[phase] = phases.get(phase, 0.0) + value
-                self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + value
+    @staticmethod
+    def _add_phases(phases: dict[str, float], **seconds: float) -> None:
+        """Seconds per phase of a batch (processor, prefill, decode), for its log line."""
+        for phase, value in seconds.items():
+            phases[phase] = phases.get(phase, 0.0) + value
 
     @staticmethod
     def _per_token(value, batch: int, length: int) -> bool:
         return isinstance(value, torch.Tensor) and value.dim() == 2 and value.shape == (batch, length)
 
-    @staticmethod
-    def _rewind(cache, tokens: int) -> None:
-        """Drop the last `tokens` positions of a cache."""
-        if cache.is_croppable:
-            cache.crop(-tokens)
-            return
-        from transformers.cache_utils import StaticLayer
-
-        for layer in cache.layers:
-            if type(layer) is not StaticLayer:
-                raise TypeError(f"cannot rewind a {type(layer).__name__}")
-            # the next update overwrites from here; positions past the length are masked out meanwhile
-            layer.cumulative_length.sub_(tokens)
-
-    def _check_out(self, batch: int, prompt_length: int, fed_after_prompt: int = 0) -> StaticGreedyDecoder:
-        """A decoder (its static cache reset) for `batch` prompts of `prompt_length` tokens: an idle one
+    def _check_out(self, batch: int, prompt_length: int) -> StaticGreedyDecoder:
+        """A decoder for `batch` prompts of `prompt_length` tokens: an idle one
         of that size (one allocation, one CUDA graph, stable addresses), else a new one. Check it in
         again when its decoding is done."""
         new_tokens = max(self.max_new_tokens, self.generation_config.max_new_tokens or 0)
-        need = prompt_length + max(new_tokens, fed_after_prompt)
+        need = prompt_length + new_tokens  # the score paths run on each chunk's own cache, not this one
         self._static_cache_len = max(self._static_cache_len, -(-need // STATIC_CACHE_STEP) * STATIC_CACHE_STEP)
         key = (batch, self._static_cache_len)
         with self._decoders_changed:
@@ -799,7 +777,8 @@ class Judge:
                     decoder = self._idle_decoders[key].pop()
                     if not self._idle_decoders[key]:
                         del self._idle_decoders[key]
-                    decoder.cache.reset()
+                    # no reset: copy_rows overwrites every prompt position a row attends to, decode() sets
+                    # the write position, and stale values elsewhere are masked out
                     self._busy_decoders += 1
                     return decoder
                 # a new one: idle decoders of other sizes go first where memory is short (at most 2 kept)
