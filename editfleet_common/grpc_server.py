@@ -29,6 +29,13 @@ DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # Handler threads beyond --max-streams: health checks (probes, wait_serving), reflection, GetInfo and
 # the calls refused at the cap always find one free, however many long calls are open.
 RESERVED_HANDLER_THREADS = 8
+# Streams that last as long as their client keeps them (dashboards, grpcurl sessions left open):
+# capped at half the reserve by ServiceHost. Watch holds a thread here because the interceptors'
+# wrapping hides the servicer's non-blocking flag from grpcio.
+OPEN_ENDED_METHODS = (
+    f"/{health.SERVICE_NAME}/Watch",
+    f"/{reflection.SERVICE_NAME}/ServerReflectionInfo",
+)
 
 
 def channel_options(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
@@ -115,13 +122,15 @@ class StreamLimitInterceptor(grpc.ServerInterceptor):
     Overloaded (RESOURCE_EXHAUSTED through ErrorInterceptor, which must wrap this one) instead of
     queueing for a thread in front of the health checks. A slot is held until the handler returns,
     not merely until the RPC ends: a handler still unwinding after a cancel still holds its thread.
+    `limit_hint` ends the refusal's message ({limit} is filled in).
     """
 
-    def __init__(self, methods: Iterable[str], limit: int):
+    def __init__(self, methods: Iterable[str], limit: int, limit_hint: str = "the limit is --max-streams {limit}"):
         if limit < 1:
             raise ValueError(f"max streams must be >= 1, got {limit}")
         self.methods = frozenset(methods)
         self.limit = limit
+        self.limit_hint = limit_hint
         self._open = 0
         self._lock = threading.Lock()
         names = sorted({m.rsplit("/", 1)[-1] for m in self.methods})
@@ -130,7 +139,7 @@ class StreamLimitInterceptor(grpc.ServerInterceptor):
     def _acquire(self) -> None:
         with self._lock:
             if self._open >= self.limit:
-                raise Overloaded(f"{self._open} {self._what} already open; the limit is --max-streams {self.limit}")
+                raise Overloaded(f"{self._open} {self._what} already open; " + self.limit_hint.format(limit=self.limit))
             self._open += 1
 
     def _release(self) -> None:
@@ -193,6 +202,9 @@ class ServiceHost:
     `long_running_methods` (full names) hold a handler thread for their whole life (streams, calls
     that wait for a device); at most `max_streams` of them run at once, and the pool has
     RESERVED_HANDLER_THREADS more threads, so health answers even when every slot is taken.
+    The open-ended streams of health (Watch) and reflection live as long as their clients keep them,
+    each on one of those reserved threads: at most half of the reserve may hold them, so that unary
+    Check and GetInfo always find a thread.
     """
 
     def __init__(
@@ -215,10 +227,15 @@ class ServiceHost:
         threads = max_workers if max_workers is not None else max_streams + RESERVED_HANDLER_THREADS
         if self.stream_limit.methods and threads <= max_streams:
             raise ValueError(f"{threads} handler threads for up to {max_streams} long calls: none left for health")
+        reserved = threads - max_streams if self.stream_limit.methods else threads
+        self.open_stream_limit = StreamLimitInterceptor(
+            OPEN_ENDED_METHODS, max(1, reserved // 2),
+            "the limit is {limit} (health Watch and reflection streams), so that Health/Check always finds a "
+            "handler thread; poll Check instead of holding a Watch open")
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
             # ErrorInterceptor first: it wraps the others, so their exceptions become status codes too
-            interceptors=[ErrorInterceptor(), self.stream_limit, *interceptors],
+            interceptors=[ErrorInterceptor(), self.stream_limit, self.open_stream_limit, *interceptors],
             options=channel_options(max_message_bytes),
         )
         self.health = health.HealthServicer()
