@@ -62,6 +62,26 @@ def _source_bytes(sample: Sample) -> bytes | None:
         return None
 
 
+def _git_state(git: dict) -> str:
+    """The commit, and when the checkout differed from it, which paths did (as many as the manifest
+    kept). Manifests written before the count and paths were recorded say only "dirty"."""
+    text = html.escape(git.get("commit") or "unknown commit")
+    dirty = git.get("dirty")
+    if dirty is None and "dirty" in git:
+        return text + " (dirty: unknown, git status failed)"
+    if not dirty:
+        return text
+    count = git.get("dirty_count")
+    if count is None:
+        return text + " (dirty)"
+    # git status --porcelain lines: two status letters and a space, then the path ("old -> new" for renames)
+    paths = [line[3:] if line[2:3] == " " else line for line in git.get("dirty_paths") or []]
+    listed = [html.escape(p) for p in paths]
+    if paths and count > len(paths):
+        listed.append(f"and {count - len(paths)} more")
+    return text + f" (dirty: {count} changed path{'s' if count != 1 else ''}" + (" — " + ", ".join(listed) if listed else "") + ")"
+
+
 def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, summary: dict, manifest: dict) -> str:
     e = lambda text: html.escape(str(text))  # noqa: E731
     cfg = manifest.get("config", {})
@@ -81,8 +101,7 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
         f"<span class='muted'>{e((judge.get('model') or {}).get('content_hash', ''))}</span><br>"
         f"protocol {e(judge.get('protocol', {}).get('name', ''))} "
         f"<span class='muted'>sha256 {e(judge.get('protocol', {}).get('sha256', ''))}</span></td></tr>",
-        f"<tr><th>git</th><td>{e(manifest.get('git', {}).get('commit'))}"
-        f"{' (dirty)' if manifest.get('git', {}).get('dirty') else ''}</td></tr>",
+        f"<tr><th>git</th><td>{_git_state(manifest.get('git') or {})}</td></tr>",
         "</table>",
         "<h2>Per category</h2>",
         "<table><tr><th>category</th><th>samples</th><th>scored</th><th>edit failures</th><th>score failures</th>"
