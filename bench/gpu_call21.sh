@@ -4,10 +4,10 @@
 # no scoring; then the edits of the two runs compared file by file (same seed + same sample must give
 # the same edit whatever the number of GPUs).
 source bench/device_env.sh
-timeout 560 python3 bench/scaling.py --counts 1,2 --editors-flag gpus --workdir /tmp/scal --out $OUT/call21_scaling.json \
-  -- --config bench/gpu_run.yaml --limit 6 --no-score > $OUT/logs/call21_scaling.log 2>&1
+timeout 560 python3 bench/scaling.py --counts 1,2 --editors-flag gpus --workdir /tmp/scal --out $OUT/${TAG}_scaling.json \
+  -- --config bench/gpu_run.yaml --limit $LIMIT --no-score > $OUT/logs/${TAG}_scaling.log 2>&1
 echo "rc=$?"
-grep -E '^\{' $OUT/logs/call21_scaling.log
+grep -E '^\{' $OUT/logs/${TAG}_scaling.log
 python3 - <<'PY'
 import hashlib
 from pathlib import Path
@@ -21,4 +21,4 @@ for k in sorted(set(one) | set(two)):
     if one.get(k) != two.get(k):
         print("differs:", k)
 PY
-cp /tmp/scal/editors-2/manifest.json $OUT/call21_manifest_2editors.json 2>/dev/null
+cp /tmp/scal/editors-2/manifest.json $OUT/${TAG}_manifest_2editors.json 2>/dev/null

@@ -537,8 +537,11 @@ class _default_dtype:
         torch.set_default_dtype(self.previous)
 
 
-def build_dummy_pipeline(config_dir: Path, device: torch.device, dtype: torch.dtype):
-    """Build the pipeline of `config_dir/model_index.json` with random weights.
+def build_dummy_pipeline(config_dir: Path, device: torch.device, dtype: torch.dtype, seed: int = 0):
+    """Build the pipeline of `config_dir/model_index.json` with random weights drawn from `seed`.
+
+    The same seed gives the same weights in every process on every GPU, so a fleet of dummy editors
+    is one model and keeps "same seed + same sample => same edit, whatever the number of GPUs".
 
     Models are constructed directly on `device` in `dtype` (a 20B-parameter transformer never
     exists in fp32 on the CPU). Schedulers, processors and tokenizers load through their usual
@@ -557,6 +560,7 @@ def build_dummy_pipeline(config_dir: Path, device: torch.device, dtype: torch.dt
         shutil.copytree(config_dir, staged, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*[f"*{s}" for s in WEIGHT_SUFFIXES]))
         substituted_tokens = _add_missing_tokenizers(staged, index)
 
+        torch.manual_seed(seed)  # every device's generator: the weights are drawn where they live
         components = {}
         for name, spec in index.items():
             if name.startswith("_") or not isinstance(spec, list) or spec[0] is None:

@@ -161,6 +161,21 @@ def test_dummy_load_builds_random_weights_from_a_config_dir(tiny_model, tmp_path
     assert (out.width, out.height) == (32, 16)
 
 
+def test_dummy_weights_are_the_same_in_every_build(tiny_model):
+    # One dummy model per fleet: every editor process draws the same weights, whatever ran before it
+    # (found on two H100s: unseeded dummy editors gave different edits for the same seed and sample).
+    def weights(seed: int, global_state: int) -> dict[str, torch.Tensor]:
+        torch.manual_seed(global_state)  # whatever the process did before: the build must not depend on it
+        pipe = build_dummy_pipeline(tiny_model, torch.device("cpu"), torch.float32, seed=seed)
+        return {f"{name}.{key}": value for name in ("transformer", "vae", "text_encoder")
+                for key, value in getattr(pipe, name).state_dict().items()}
+
+    first, again, other = weights(0, global_state=1), weights(0, global_state=2), weights(1, global_state=1)
+    assert first.keys() == again.keys()
+    assert all(torch.equal(first[key], again[key]) for key in first)
+    assert not all(torch.equal(first[key], other[key]) for key in first)
+
+
 def test_shipped_configs_are_the_real_architecture(monkeypatch):
     # The service image ships editor_service/ only: a dummy load must not need tools/.
     monkeypatch.setitem(sys.modules, "tools", None)
