@@ -3,6 +3,9 @@
 # `orchestrator run`s with 1 then 2 editors (one per GPU), 6 samples, 20 steps at 1024², true CFG 4,
 # no scoring; then the edits of the two runs compared file by file (same seed + same sample must give
 # the same edit whatever the number of GPUs).
+# Call 22 re-ran it after the dummy weights were seeded: `bash bench/gpu_call21.sh 4 call22`.
+LIMIT=${1:-6}
+TAG=${2:-call21}
 source bench/device_env.sh
 timeout 560 python3 bench/scaling.py --counts 1,2 --editors-flag gpus --workdir /tmp/scal --out $OUT/${TAG}_scaling.json \
   -- --config bench/gpu_run.yaml --limit $LIMIT --no-score > $OUT/logs/${TAG}_scaling.log 2>&1
