@@ -133,6 +133,8 @@ def main(argv=None) -> int:
             transformer.set_attention_backend(backend if on_cuda else "native")
             speed.use_real_rope("realrope" in name or name == "autotune" or lever)
             if compiled:
+                # "_det": Inductor's deterministic mode (the service's default since call 23)
+                torch._inductor.config.deterministic = name.endswith("_det")
                 for block in transformer.transformer_blocks:
                     block._compiled_call_impl = None  # undo an earlier variant's compile
                 mode = "max-autotune-no-cudagraphs" if name == "autotune" else None

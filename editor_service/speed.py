@@ -2,7 +2,8 @@
 
 - ``reference``: diffusers as shipped (the baseline every other mode is compared against).
 - ``default``:   same math, faster kernels: cuDNN attention through SDPA and regional
-                 ``torch.compile`` of the repeated transformer blocks. Output stays within bf16
+                 ``torch.compile`` of the repeated transformer blocks (Inductor's deterministic mode:
+                 no launch config chosen by timing, so every editor computes the same bits). Output stays within bf16
                  tolerance of ``reference`` (bench/RESULTS.md reports the pixel difference).
 - ``fast``:      opt-in, changes the numbers: ``default`` + FP8 (e4m3, dynamic per-row scales,
                  torchao) for the transformer blocks' linear layers + output forecasting on a fixed
@@ -65,8 +66,15 @@ def apply_speed_mode(
         applied["cache"] = config.describe()
 
     if compile_blocks:
+        import torch._inductor.config as inductor_config
+
+        # Otherwise Inductor picks each reduction kernel's launch config by timing candidates on the
+        # device, and the winner (with its summation order) can differ between processes: the same
+        # seed and sample gave different edits on two editors of one H100 machine (RESULTS §9, call 22).
+        inductor_config.deterministic = True
         transformer.compile_repeated_blocks(fullgraph=True)
         applied["compile"] = "repeated_blocks"
+        applied["inductor"] = "deterministic"
     return applied
 
 
