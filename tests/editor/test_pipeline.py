@@ -155,7 +155,9 @@ def test_dummy_load_builds_random_weights_from_a_config_dir(tiny_model, tmp_path
     built = dummy.pipe.transformer.state_dict()
     assert saved.keys() == built.keys()
     name = "transformer_blocks.0.attn.to_q.weight"
-    assert saved[name].shape == built[name].shape and not torch.equal(saved[name], built[name])
+    # drawn, not left empty (the folder has no weights to read; the tiny model itself was made from
+    # the same seed and init, so the values may equal the saved ones)
+    assert saved[name].shape == built[name].shape and built[name].std() > 0
 
     out = dummy.edit(request(num_inference_steps=2, width=32, height=16))
     assert (out.width, out.height) == (32, 16)
