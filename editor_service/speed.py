@@ -66,15 +66,20 @@ def apply_speed_mode(
         applied["cache"] = config.describe()
 
     if compile_blocks:
+        import torch._dynamo.config as dynamo_config
         import torch._inductor.config as inductor_config
 
-        # Otherwise Inductor picks each reduction kernel's launch config by timing candidates on the
-        # device, and the winner (with its summation order) can differ between processes: the same
-        # seed and sample gave different edits on two editors of one H100 machine (RESULTS §9, call 22).
+        # Every editor must compile the same kernels, whatever ran before it on the machine: the same
+        # seed and sample gave different edits on two editors of one H100 machine (RESULTS §9).
+        # - Inductor otherwise picks each reduction kernel's launch config by timing candidates on the
+        #   device, and the winner (with its summation order) can differ between processes.
+        # - Dynamo's local profile (in the compile cache) otherwise lets a later process compile the
+        #   text-length-dynamic graph first, with another size hint, and so other kernel configs.
         inductor_config.deterministic = True
+        dynamo_config.automatic_dynamic_local_pgo = False
         transformer.compile_repeated_blocks(fullgraph=True)
         applied["compile"] = "repeated_blocks"
-        applied["inductor"] = "deterministic"
+        applied["inductor"] = "deterministic, no local dynamic-shape profile"
     return applied
 
 
