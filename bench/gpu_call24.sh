@@ -2,13 +2,15 @@
 # GPU call 24 (2-GPU machine, session 4): after Dynamo's local dynamic-shape profile was turned off for
 # the compiled blocks (on top of Inductor's deterministic mode): 2 editors then 1 editor, 4 samples,
 # default mode, on a fresh machine (empty compile cache), edits compared byte for byte.
+# Call 25 re-ran it after each editor stopped sharing compile caches: `bash bench/gpu_call24.sh call25`.
+TAG=${1:-call24}
 source bench/device_env.sh
 for n in 2 1; do
-  timeout 250 python3 bench/scaling.py --counts $n --editors-flag gpus --workdir /tmp/scal --out $OUT/call24_scaling$n.json \
-    -- --config bench/gpu_run.yaml --limit 4 --no-score > $OUT/logs/call24_scaling$n.log 2>&1
+  timeout 250 python3 bench/scaling.py --counts $n --editors-flag gpus --workdir /tmp/scal --out $OUT/${TAG}_scaling$n.json \
+    -- --config bench/gpu_run.yaml --limit 4 --no-score > $OUT/logs/${TAG}_scaling$n.log 2>&1
   echo "rc $n editor(s)=$?"
 done
-grep -hE '^\{"editors"|\[GPU [01]\] .*done' $OUT/logs/call24_scaling2.log $OUT/logs/call24_scaling1.log
+grep -hE '^\{"editors"|\[GPU [01]\] .*done' $OUT/logs/${TAG}_scaling2.log $OUT/logs/${TAG}_scaling1.log
 grep -h "compile\|runtime" /tmp/scal/editors-2/logs/*editor*GPU*0*.log 2>/dev/null | head -3
 python3 - <<'PY'
 import hashlib

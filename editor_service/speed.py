@@ -67,6 +67,7 @@ def apply_speed_mode(
 
     if compile_blocks:
         import torch._dynamo.config as dynamo_config
+        import torch._functorch.config as functorch_config
         import torch._inductor.config as inductor_config
 
         # Every editor must compile the same kernels, whatever ran before it on the machine: the same
@@ -75,11 +76,17 @@ def apply_speed_mode(
         #   device, and the winner (with its summation order) can differ between processes.
         # - Dynamo's local profile (in the compile cache) otherwise lets a later process compile the
         #   text-length-dynamic graph first, with another size hint, and so other kernel configs.
+        # - Compile artifacts cached by another process: in call 24 the editor that compiled first
+        #   computed other bits (max 3 of 255, mean 0.43) than those that started later and loaded
+        #   its cache. Every editor compiles for itself (≈ 15 s more at start on an H100).
         inductor_config.deterministic = True
         dynamo_config.automatic_dynamic_local_pgo = False
+        inductor_config.fx_graph_cache = False
+        inductor_config.autotune_local_cache = False
+        functorch_config.enable_autograd_cache = False
         transformer.compile_repeated_blocks(fullgraph=True)
         applied["compile"] = "repeated_blocks"
-        applied["inductor"] = "deterministic, no local dynamic-shape profile"
+        applied["inductor"] = "deterministic, no local dynamic-shape profile, no cross-process compile cache"
     return applied
 
 
