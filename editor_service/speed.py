@@ -67,26 +67,22 @@ def apply_speed_mode(
 
     if compile_blocks:
         import torch._dynamo.config as dynamo_config
-        import torch._functorch.config as functorch_config
         import torch._inductor.config as inductor_config
 
         # Every editor must compile the same kernels, whatever ran before it on the machine: the same
-        # seed and sample gave different edits on two editors of one H100 machine (RESULTS §9).
+        # seed and sample gave different edits on two editors of one H100 machine (RESULTS §9.2).
         # - Inductor otherwise picks each reduction kernel's launch config by timing candidates on the
-        #   device, and the winner (with its summation order) can differ between processes.
-        # - Dynamo's local profile (in the compile cache) otherwise lets a later process compile the
+        #   device, and the winner (with its summation order) can differ between compiles (call 23:
+        #   two compiles in one process differed by 0.5% of the output; in deterministic mode, 0).
+        # - Dynamo's local profile (in the compile cache) can let a later process compile the
         #   text-length-dynamic graph first, with another size hint, and so other kernel configs.
-        # - Compile artifacts cached by another process: in call 24 the editor that compiled first
-        #   computed other bits (max 3 of 255, mean 0.43) than those that started later and loaded
-        #   its cache. Every editor compiles for itself (≈ 15 s more at start on an H100).
+        # Neither closes the gap yet: one of two editors still computes other bits (max 3 of 255 levels),
+        # cause unknown (RESULTS §9.2; keeping compile caches private to each process did not help).
         inductor_config.deterministic = True
         dynamo_config.automatic_dynamic_local_pgo = False
-        inductor_config.fx_graph_cache = False
-        inductor_config.autotune_local_cache = False
-        functorch_config.enable_autograd_cache = False
         transformer.compile_repeated_blocks(fullgraph=True)
         applied["compile"] = "repeated_blocks"
-        applied["inductor"] = "deterministic, no local dynamic-shape profile, no cross-process compile cache"
+        applied["inductor"] = "deterministic, no local dynamic-shape profile"
     return applied
 
 
