@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -55,3 +56,29 @@ def require_tiny_models():
     missing = [str(p) for p in (TINY_EDITOR, TINY_JUDGE) if not (p / ".done").exists() and not p.exists()]
     if missing:
         pytest.fail(f"tiny models missing ({', '.join(missing)}): run `make models` first")
+
+
+def git(root, *args) -> str:
+    done = subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def isolated_git_config(monkeypatch):
+    # A developer's global excludesFile or status settings must not change what the tests see.
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+
+
+@pytest.fixture
+def git_repo(tmp_path, isolated_git_config) -> Path:
+    """A real checkout with one commit (tool.py) and the project's usual ignores."""
+    root = tmp_path / "checkout"
+    root.mkdir()
+    git(root, "init", "-q")
+    (root / ".gitignore").write_text(".venv/\nmodels/\ngen/\nruns/\n__pycache__/\n")
+    (root / "tool.py").write_text("print('v1')\n")
+    git(root, "add", ".gitignore", "tool.py")
+    git(root, "commit", "-q", "-m", "first")
+    return root

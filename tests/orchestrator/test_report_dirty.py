@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import re
-import subprocess
 
 import pytest
 from click.testing import CliRunner
@@ -15,30 +14,9 @@ from orchestrator.cli import main
 from orchestrator.manifest import git_state
 from orchestrator.results import RunDir, write_json_atomic
 
-from conftest import png_bytes, write_native
+from conftest import git, png_bytes, write_native
 
-
-def git(root, *args) -> str:
-    done = subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-                          capture_output=True, text=True, check=True)
-    return done.stdout.strip()
-
-
-@pytest.fixture(autouse=True)
-def no_user_git_config(monkeypatch):
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
-
-
-@pytest.fixture
-def repo(tmp_path):
-    root = tmp_path / "checkout"
-    root.mkdir()
-    git(root, "init", "-q")
-    (root / "tool.py").write_text("print('v1')\n")
-    git(root, "add", "tool.py")
-    git(root, "commit", "-q", "-m", "first")
-    return root
+pytestmark = pytest.mark.usefixtures("isolated_git_config")
 
 
 def report_git_row(tmp_path, git_info) -> tuple[str, str]:
@@ -59,22 +37,22 @@ def report_git_row(tmp_path, git_info) -> tuple[str, str]:
     return row, html.unescape(re.sub(r"<[^>]+>", "", row))
 
 
-def test_the_report_lists_the_changed_paths_escaped(repo, tmp_path):
-    (repo / "tool.py").write_text("print('v2')\n")
-    (repo / "a<b>.py").write_text("x = 1\n")
-    (repo / "c.txt").write_text("note\n")
-    state = git_state(repo)
+def test_the_report_lists_the_changed_paths_escaped(git_repo, tmp_path):
+    (git_repo / "tool.py").write_text("print('v2')\n")
+    (git_repo / "a<b>.py").write_text("x = 1\n")
+    (git_repo / "c.txt").write_text("note\n")
+    state = git_state(git_repo)
 
     row, seen = report_git_row(tmp_path, state)
-    commit = git(repo, "rev-parse", "HEAD")
+    commit = git(git_repo, "rev-parse", "HEAD")
     assert seen == f"{commit} (dirty: 3 changed paths — tool.py, a<b>.py, c.txt)"
     assert "a&lt;b&gt;.py" in row and "<b>" not in row
 
 
-def test_more_changes_than_the_manifest_kept_are_counted(repo, tmp_path):
+def test_more_changes_than_the_manifest_kept_are_counted(git_repo, tmp_path):
     for i in range(7):
-        (repo / f"new{i}.py").write_text("")
-    state = git_state(repo)
+        (git_repo / f"new{i}.py").write_text("")
+    state = git_state(git_repo)
 
     _, seen = report_git_row(tmp_path, state)
     assert seen.endswith(" (dirty: 7 changed paths — new0.py, new1.py, new2.py, new3.py, new4.py, and 2 more)")
