@@ -209,7 +209,7 @@ class EditPipeline:
             from .forecast import ForecastConfig
 
             forecast = ForecastConfig(interval=forecast_interval)
-        runtime = apply_speed_mode(pipe, speed_mode, forecast=forecast)
+        runtime = {**apply_speed_mode(pipe, speed_mode, forecast=forecast), **software_and_accelerator(torch_device)}
         identity = ModelIdentity(
             model=model,
             revision=revision_used,
@@ -535,6 +535,17 @@ class _default_dtype:
 
     def __exit__(self, *exc):
         torch.set_default_dtype(self.previous)
+
+
+def software_and_accelerator(device: torch.device) -> dict[str, str]:
+    """The rest of what decides an edit's last bits: editors that differ here run the same model the
+    same way, yet may give slightly different edits for the same seed and sample."""
+    import diffusers
+    import transformers
+
+    accelerator = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    return {"torch": torch.__version__, "diffusers": diffusers.__version__, "transformers": transformers.__version__,
+            "accelerator": accelerator}
 
 
 def build_dummy_pipeline(config_dir: Path, device: torch.device, dtype: torch.dtype, seed: int = 0):

@@ -101,11 +101,31 @@ def open_run_dir(config: RunConfig, benchmark: Benchmark, *, edits_from: Path | 
     return run_dir, manifest
 
 
-def _same_identity_everywhere(infos: dict[str, dict], what: str) -> dict:
-    hashes = {name: info.get("model", {}).get("content_hash") for name, info in infos.items()}
-    if len(set(hashes.values())) > 1:
-        raise RunError(f"the {what}s do not run the same model: {hashes}")
-    return next(iter(infos.values()))
+# Runtime entries that describe an editor's software and hardware rather than how it was told to run:
+# editors that differ only here run the same model the same way, but their edits may differ in the
+# last bits (same seed, same sample). Every other runtime entry (speed mode, attention, compile,
+# quantization) must be the same on every editor.
+ENVIRONMENT_RUNTIME_KEYS = frozenset({"torch", "diffusers", "transformers", "accelerator"})
+IDENTITY_KEYS = ("content_hash", "model_class", "dtype", "load_format")
+
+
+def same_identity_everywhere(infos: dict[str, dict], what: str) -> tuple[dict, dict[str, dict[str, str]]]:
+    """The info all services share, and the environment entries in which they differ ({} when none).
+
+    Raises RunError naming the field when they do not run the same model the same way."""
+    models = {name: info.get("model") or {} for name, info in infos.items()}
+    for key in IDENTITY_KEYS:
+        values = {name: model.get(key) for name, model in models.items()}
+        if len(set(values.values())) > 1:
+            raise RunError(f"the {what}s do not run the same model: {key} differs: {values}")
+    runtimes = {name: model.get("runtime") or {} for name, model in models.items()}
+    keys = sorted({key for runtime in runtimes.values() for key in runtime})
+    differing = {key: {name: runtime.get(key, "") for name, runtime in runtimes.items()} for key in keys
+                 if len({runtime.get(key) for runtime in runtimes.values()}) > 1}
+    settings = {key: values for key, values in differing.items() if key not in ENVIRONMENT_RUNTIME_KEYS}
+    if settings:
+        raise RunError(f"the {what}s do not run the model the same way: {settings}")
+    return next(iter(infos.values())), differing
 
 
 # -- phases -----------------------------------------------------------------------------------
@@ -130,7 +150,13 @@ def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict,
                 infos[endpoint.name] = dataclasses.asdict(client.info())
             except EditError as exc:
                 raise RunError(f"editor {endpoint.name} at {endpoint.address}: GetInfo failed: {exc}") from None
-    identity = _same_identity_everywhere(infos, "editor")
+    identity, environment_differs = same_identity_everywhere(infos, "editor")
+    if environment_differs:
+        ui.print(f"Warning: the editors differ in {', '.join(sorted(environment_differs))}; the same seed and "
+                 f"sample may give edits that differ in the last bits between them: {environment_differs}")
+        manifest["editor_environment_differs"] = environment_differs
+    else:
+        manifest.pop("editor_environment_differs", None)
     prior_hash = (manifest.get("editor") or {}).get("model", {}).get("content_hash")
     if prior_hash and prior_hash != identity["model"].get("content_hash"):
         raise RunError(

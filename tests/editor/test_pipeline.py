@@ -148,6 +148,12 @@ def test_dummy_load_builds_random_weights_from_a_config_dir(tiny_model, tmp_path
     assert dummy.identity.load_format == "dummy"
     assert dummy.identity.content_hash.startswith("dummy:")
     assert dummy.identity.model_class == "QwenImageEditPipeline"
+    # what else decides the last bits is reported, for the orchestrator to compare across editors
+    import diffusers
+
+    assert dummy.identity.runtime["accelerator"] == "cpu"
+    assert dummy.identity.runtime["torch"] == torch.__version__
+    assert dummy.identity.runtime["diffusers"] == diffusers.__version__
 
     from safetensors.torch import load_file
 
