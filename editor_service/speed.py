@@ -3,8 +3,8 @@
 - ``reference``: diffusers as shipped (the baseline every other mode is compared against).
 - ``default``:   same math, faster kernels: cuDNN attention through SDPA and regional
                  ``torch.compile`` of the repeated transformer blocks (Inductor's deterministic mode:
-                 no launch config chosen by timing, so every editor computes the same bits). Output stays within bf16
-                 tolerance of ``reference`` (bench/RESULTS.md reports the pixel difference).
+                 no launch config chosen by timing). Output stays within bf16 tolerance of
+                 ``reference`` (bench/RESULTS.md reports the pixel difference).
 - ``fast``:      opt-in, changes the numbers: ``default`` + FP8 (e4m3, dynamic per-row scales,
                  torchao) for the transformer blocks' linear layers + output forecasting on a fixed
                  schedule (``forecast.py``: the transformer runs on about one step in three, the
