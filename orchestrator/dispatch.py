@@ -8,6 +8,7 @@ a permanent failure (INVALID_ARGUMENT, ...) is recorded in edits.jsonl, never hi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import threading
@@ -24,6 +25,7 @@ from editor_service.client import EditError
 from .benchmarks import Sample
 from .config import EditorConfig
 from .fleet.base import Endpoint, Fleet
+from .identity import same_identity_everywhere
 from .results import RunDir
 
 # Worth another try besides EditError.retryable (UNAVAILABLE, queue full, DEADLINE_EXCEEDED, ABORTED):
@@ -96,9 +98,11 @@ class Dispatcher:
         run_dir: RunDir,
         ui,
         client_factory: ClientFactory,
-        on_identity: Callable[[Endpoint, dict], None] | None = None,
+        identity: dict | None = None,
     ):
+        """identity: the editors' GetInfo at the start; an editor restarted during the run must match it."""
         self.fleet = fleet
+        self.identity = identity
         self.endpoints = list(endpoints)
         self.settings = settings
         self.run_dir = run_dir
@@ -203,6 +207,8 @@ class Dispatcher:
         except Exception as exc:  # the fleet could not bring it back: go on with the others
             self.ui.log(f"[{endpoint.name}] restart failed: {exc}")
             replacement = None
+        if replacement is not None and self.identity is not None:
+            replacement = self._same_editor_as_before(replacement)
         if replacement is None:
             self.ui.log(f"[{endpoint.name}] taken out of the pool; the other editors go on")
             self.outcome.editors_lost.append(endpoint.name)
@@ -213,6 +219,21 @@ class Dispatcher:
             return None
         self.outcome.restarts += 1
         self.ui.log(f"[{replacement.name}] editor back at {replacement.address}")
+        return replacement
+
+    def _same_editor_as_before(self, replacement: Endpoint) -> Endpoint | None:
+        """The restarted editor, if it runs the run's model the same way (a pod rescheduled onto other
+        hardware is used, with a warning); None if it does not, or does not say."""
+        try:
+            with self.client_factory(replacement.address) as client:
+                info = dataclasses.asdict(client.info())
+            _, differs = same_identity_everywhere({"at the start": self.identity, "restarted": info}, "editor")
+        except Exception as exc:  # another model, another way of running it, or no answer
+            self.ui.log(f"[{replacement.name}] restarted editor not used: {exc}")
+            return None
+        if differs:
+            self.ui.log(f"[{replacement.name}] warning: the restarted editor differs in {', '.join(sorted(differs))}; "
+                        f"its edits may differ in the last bits: {differs}")
         return replacement
 
     def _edit_one(self, slot: int, endpoint: Endpoint, client, job: Job) -> str:

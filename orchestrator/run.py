@@ -21,6 +21,7 @@ from .benchmarks import Benchmark, BenchmarkError, Sample, load_benchmark
 from .config import RunConfig, build_config, client_tls
 from .dispatch import Dispatcher
 from .fleet import Fleet, FleetError, make_fleet
+from .identity import DifferentModel, same_identity_everywhere
 from .report import write_report
 from .results import RunDir, latest_by_id, made_for, summarize, write_json_atomic
 from .scoring import ScoreItem, Scorer
@@ -101,33 +102,6 @@ def open_run_dir(config: RunConfig, benchmark: Benchmark, *, edits_from: Path | 
     return run_dir, manifest
 
 
-# Runtime entries that describe an editor's software and hardware rather than how it was told to run:
-# editors that differ only here run the same model the same way, but their edits may differ in the
-# last bits (same seed, same sample). Every other runtime entry (speed mode, attention, compile,
-# quantization) must be the same on every editor.
-ENVIRONMENT_RUNTIME_KEYS = frozenset({"torch", "diffusers", "transformers", "accelerator"})
-IDENTITY_KEYS = ("content_hash", "model_class", "dtype", "load_format")
-
-
-def same_identity_everywhere(infos: dict[str, dict], what: str) -> tuple[dict, dict[str, dict[str, str]]]:
-    """The info all services share, and the environment entries in which they differ ({} when none).
-
-    Raises RunError naming the field when they do not run the same model the same way."""
-    models = {name: info.get("model") or {} for name, info in infos.items()}
-    for key in IDENTITY_KEYS:
-        values = {name: model.get(key) for name, model in models.items()}
-        if len(set(values.values())) > 1:
-            raise RunError(f"the {what}s do not run the same model: {key} differs: {values}")
-    runtimes = {name: model.get("runtime") or {} for name, model in models.items()}
-    keys = sorted({key for runtime in runtimes.values() for key in runtime})
-    differing = {key: {name: runtime.get(key, "") for name, runtime in runtimes.items()} for key in keys
-                 if len({runtime.get(key) for runtime in runtimes.values()}) > 1}
-    settings = {key: values for key, values in differing.items() if key not in ENVIRONMENT_RUNTIME_KEYS}
-    if settings:
-        raise RunError(f"the {what}s do not run the model the same way: {settings}")
-    return next(iter(infos.values())), differing
-
-
 # -- phases -----------------------------------------------------------------------------------
 def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict, samples: list[Sample],
                todo: list[Sample], ui, session: dict, *, judge_next: bool = False) -> None:
@@ -150,7 +124,10 @@ def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict,
                 infos[endpoint.name] = dataclasses.asdict(client.info())
             except EditError as exc:
                 raise RunError(f"editor {endpoint.name} at {endpoint.address}: GetInfo failed: {exc}") from None
-    identity, environment_differs = same_identity_everywhere(infos, "editor")
+    try:
+        identity, environment_differs = same_identity_everywhere(infos, "editor")
+    except DifferentModel as exc:
+        raise RunError(str(exc)) from None
     if environment_differs:
         ui.print(f"Warning: the editors differ in {', '.join(sorted(environment_differs))}; the same seed and "
                  f"sample may give edits that differ in the last bits between them: {environment_differs}")
@@ -171,7 +148,7 @@ def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict,
     ui.start_editing(len(samples), len(samples) - len(todo), [e.name for e in endpoints])
     t1 = time.monotonic()
     dispatcher = Dispatcher(fleet, endpoints, todo, settings=config.editor, run_dir=run_dir, ui=ui,
-                            client_factory=partial(EditorClient, tls=client_tls(config.editor.tls)))
+                            client_factory=partial(EditorClient, tls=client_tls(config.editor.tls)), identity=identity)
     try:
         outcome = dispatcher.run()
     finally:

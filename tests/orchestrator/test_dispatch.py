@@ -7,6 +7,7 @@ The real editor and a real SIGKILL are exercised in test_e2e.py.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
 import time
@@ -17,11 +18,12 @@ import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from PIL import Image
 
-from editfleet.v1 import editor_pb2, editor_pb2_grpc
+from editfleet.v1 import common_pb2, editor_pb2, editor_pb2_grpc
 from editfleet_common.launch import free_port
 from orchestrator.benchmarks import Sample
 from orchestrator.config import EditorConfig
 from orchestrator.dispatch import Dispatcher
+from orchestrator.fleet.base import Endpoint
 from editor_service.client import EditorClient
 from orchestrator.fleet.static import StaticFleet
 from orchestrator.results import RunDir
@@ -33,8 +35,8 @@ from conftest import png_bytes
 class ScriptedEditor(editor_pb2_grpc.EditorServicer):
     """`script[sample_id]` is a list of actions, one per call: "ok", a StatusCode, or "die"."""
 
-    def __init__(self, name: str, delay: float = 0.0, script: dict | None = None):
-        self.name, self.delay, self.script = name, delay, script or {}
+    def __init__(self, name: str, delay: float = 0.0, script: dict | None = None, content_hash: str = "sha256:m1"):
+        self.name, self.delay, self.script, self.content_hash = name, delay, script or {}, content_hash
         self.calls: list[str] = []
         self.lock = threading.Lock()
         self.port = free_port()
@@ -73,7 +75,8 @@ class ScriptedEditor(editor_pb2_grpc.EditorServicer):
             num_inference_steps=2))
 
     def GetInfo(self, request, context):
-        return editor_pb2.EditorInfo()
+        return editor_pb2.EditorInfo(model=common_pb2.ModelIdentity(content_hash=self.content_hash,
+                                                                     runtime={"accelerator": self.name}))
 
     def stop(self):
         self.server.stop(0)
@@ -97,13 +100,26 @@ def samples(n: int) -> list[Sample]:
     return [Sample(id=f"s{i:02d}", category="c", instruction="x", image_bytes=png_bytes()) for i in range(n)]
 
 
-def run_dispatch(tmp_path, servers, items, **settings):
-    fleet = StaticFleet([s.address for s in servers], None)
+class RestartingFleet(StaticFleet):
+    """Static addresses, but a dead editor "comes back" as `replacement` (a pod rescheduled elsewhere)."""
+
+    def __init__(self, addresses, replacement: ScriptedEditor):
+        super().__init__(addresses, None)
+        self.replacement = replacement
+
+    def restart_editor(self, endpoint: Endpoint) -> Endpoint | None:
+        return Endpoint(endpoint.name, self.replacement.address)
+
+
+def run_dispatch(tmp_path, servers, items, fleet=None, **settings):
+    fleet = fleet or StaticFleet([s.address for s in servers], None)
     endpoints = fleet.start_editors(len(servers))
+    with EditorClient(endpoints[0].address) as client:
+        identity = dataclasses.asdict(client.info())  # as the run takes it, from the first editor
     run_dir = RunDir(tmp_path / "run").create()
     out = io.StringIO()
     dispatcher = Dispatcher(fleet, endpoints, items, settings=EditorConfig(steps=2, **settings), run_dir=run_dir,
-                            ui=PlainUI(out), client_factory=EditorClient)
+                            ui=PlainUI(out), client_factory=EditorClient, identity=identity)
     dispatcher.ui.start_editing(len(items), 0, [e.name for e in endpoints])
     outcome = dispatcher.run()
     lines = run_dir.edits.read()
@@ -184,3 +200,25 @@ def test_an_editor_answering_internal_to_everything_does_not_fail_the_benchmark(
     assert outcome.edited == 8 and outcome.failed == 0
     assert not [l for l in lines if l["status"] == "failed"]
     assert "scripted INTERNAL; back to the queue" in log
+
+
+def test_a_restarted_editor_running_another_model_is_not_used(tmp_path, editors):
+    items = samples(6)
+    a = editors("a", script={s.id: ["die"] for s in items})  # dies on whichever sample it takes first
+    b = editors("b", delay=0.05)
+    other_model = editors("a-again", content_hash="sha256:m2")
+    outcome, lines, log = run_dispatch(tmp_path, [a, b], items,
+                                       fleet=RestartingFleet([a.address, b.address], other_model))
+    assert other_model.calls == []
+    assert outcome.edited == 6 and outcome.editors_lost == ["editor-0"]
+    assert "restarted editor not used" in log and "content_hash differs" in log
+
+
+def test_a_restarted_editor_on_other_hardware_is_used_with_a_warning(tmp_path, editors):
+    a = editors("a", script={"s01": ["die"]})
+    same_model = editors("a-on-another-gpu", delay=0.05)
+    outcome, lines, log = run_dispatch(tmp_path, [a], samples(4),
+                                       fleet=RestartingFleet([a.address], same_model))
+    assert outcome.edited == 4 and outcome.editors_lost == [] and outcome.restarts == 1
+    assert "s01" in same_model.calls
+    assert "warning: the restarted editor differs in accelerator" in log

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from orchestrator.run import RunError, same_identity_everywhere
+from orchestrator.identity import DifferentModel, same_identity_everywhere
 
 
 def info(**runtime_changes) -> dict:
@@ -29,12 +29,12 @@ def test_identical_editors_pass_with_no_differences():
 def test_a_different_model_is_refused_naming_the_field(field, value):
     other = copy.deepcopy(info())
     other["model"][field] = value
-    with pytest.raises(RunError, match=f"do not run the same model: {field} differs"):
+    with pytest.raises(DifferentModel, match=f"do not run the same model: {field} differs"):
         same_identity_everywhere({"GPU 0": info(), "GPU 1": other}, "editor")
 
 
 def test_a_different_speed_setting_is_refused():
-    with pytest.raises(RunError, match="do not run the model the same way: .*speed_mode"):
+    with pytest.raises(DifferentModel, match="do not run the model the same way: .*speed_mode"):
         same_identity_everywhere({"GPU 0": info(), "GPU 1": info(speed_mode="fast", quantization="fp8")}, "editor")
 
 
@@ -49,5 +49,5 @@ def test_different_gpus_or_libraries_are_reported_not_refused():
 def test_an_older_editor_without_runtime_entries_is_compared_on_what_it_reports():
     old = copy.deepcopy(info())
     del old["model"]["runtime"]
-    with pytest.raises(RunError, match="do not run the model the same way"):
+    with pytest.raises(DifferentModel, match="do not run the model the same way"):
         same_identity_everywhere({"GPU 0": info(), "GPU 1": old}, "editor")
