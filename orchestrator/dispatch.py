@@ -25,7 +25,7 @@ from editor_service.client import EditError
 from .benchmarks import Sample
 from .config import EditorConfig
 from .fleet.base import Endpoint, Fleet
-from .identity import same_identity_everywhere
+from .identity import environment_warning, same_identity_everywhere
 from .results import RunDir
 
 # Worth another try besides EditError.retryable (UNAVAILABLE, queue full, DEADLINE_EXCEEDED, ABORTED):
@@ -232,8 +232,7 @@ class Dispatcher:
             self.ui.log(f"[{replacement.name}] restarted editor not used: {exc}")
             return None
         if differs:
-            self.ui.log(f"[{replacement.name}] warning: the restarted editor differs in {', '.join(sorted(differs))}; "
-                        f"its edits may differ in the last bits: {differs}")
+            self.ui.log(f"[{replacement.name}] warning: " + environment_warning(differs, "the restarted editor differs"))
         return replacement
 
     def _edit_one(self, slot: int, endpoint: Endpoint, client, job: Job) -> str:

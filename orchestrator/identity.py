@@ -33,3 +33,10 @@ def same_identity_everywhere(infos: dict[str, dict], what: str) -> tuple[dict, d
     if settings:
         raise DifferentModel(f"the {what}s do not run the model the same way: {settings}")
     return next(iter(infos.values())), differing
+
+
+def environment_warning(differs: dict[str, dict[str, str]], subject_and_verb: str) -> str:
+    """The warning for editors that differ only in software or hardware (`differs` as returned above),
+    e.g. subject_and_verb="the editors differ"."""
+    return (f"{subject_and_verb} in {', '.join(sorted(differs))}; the same seed and sample may give edits that "
+            f"differ in the last bits: {differs}")

@@ -21,7 +21,7 @@ from .benchmarks import Benchmark, BenchmarkError, Sample, load_benchmark
 from .config import RunConfig, build_config, client_tls
 from .dispatch import Dispatcher
 from .fleet import Fleet, FleetError, make_fleet
-from .identity import DifferentModel, same_identity_everywhere
+from .identity import DifferentModel, environment_warning, same_identity_everywhere
 from .report import write_report
 from .results import RunDir, latest_by_id, made_for, summarize, write_json_atomic
 from .scoring import ScoreItem, Scorer
@@ -129,8 +129,7 @@ def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict,
     except DifferentModel as exc:
         raise RunError(str(exc)) from None
     if environment_differs:
-        ui.print(f"Warning: the editors differ in {', '.join(sorted(environment_differs))}; the same seed and "
-                 f"sample may give edits that differ in the last bits between them: {environment_differs}")
+        ui.print("Warning: " + environment_warning(environment_differs, "the editors differ"))
         manifest["editor_environment_differs"] = environment_differs
     else:
         manifest.pop("editor_environment_differs", None)
