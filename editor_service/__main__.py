@@ -31,6 +31,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--trust-remote-code", action="store_true",
                    help="allow the model folder's own Python code to run (custom pipelines/components); off by "
                         "default: a model is data, and pickled weights are refused by torch.load(weights_only=True)")
+    p.add_argument("--compile-cache", default=os.environ.get("EDITFLEET_COMPILE_CACHE") or None, metavar="DIR",
+                   help="compiled modes: a directory of portable compile caches (one entry per model, mode, GPU "
+                        "and software); the first editor of a kind compiles and saves, later ones start warm "
+                        "(default: $EDITFLEET_COMPILE_CACHE; none: every editor compiles)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in containers)")
     p.add_argument("--port", type=int, default=50051)
     p.add_argument("--max-queue", type=int, default=4, help="edits that may wait beyond the running one")
@@ -103,6 +107,7 @@ def main(argv=None) -> int:
             speed_mode=args.speed_mode,
             forecast_interval=args.forecast_interval,
             trust_remote_code=args.trust_remote_code,
+            compile_cache=args.compile_cache,
         )
         defaults = pipeline.defaults
         defaults.min_steps, defaults.max_steps = args.min_steps, args.max_steps

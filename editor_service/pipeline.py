@@ -150,6 +150,7 @@ class EditPipeline:
                 f"[{self.defaults.min_steps}, {self.defaults.max_steps}]"
             )
         self.size_multiple = self._size_multiple()
+        self.compile_cache = None  # a CompileCache when compiled blocks may start warm
         self._lock = threading.Lock()  # one edit at a time: the pipeline object holds per-call state
         self._denoise_started: float | None = None
         denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
@@ -176,6 +177,7 @@ class EditPipeline:
         speed_mode: str = "default",
         forecast_interval: int = 3,
         trust_remote_code: bool = False,
+        compile_cache: str | None = None,
     ) -> "EditPipeline":
         from .speed import apply_speed_mode
 
@@ -220,7 +222,12 @@ class EditPipeline:
             load_format=load_format,
             runtime=runtime,
         )
-        return cls(pipe, identity, defaults=defaults, max_input_pixels=max_input_pixels)
+        loaded = cls(pipe, identity, defaults=defaults, max_input_pixels=max_input_pixels)
+        if compile_cache and "compile" in runtime:
+            from .compile_cache import CompileCache, cache_key_fields
+
+            loaded.compile_cache = CompileCache(compile_cache, cache_key_fields(identity, torch_device))
+        return loaded
 
     def _guidance_parameter(self) -> str | None:
         """Which call argument the generic guidance scale drives.
@@ -450,8 +457,31 @@ class EditPipeline:
 
         A compiled pipeline is warmed at its default output size with two prompt lengths, so the
         compiler has seen a varying text length (and made it dynamic) before the first real
-        request: no recompilation in the middle of a benchmark.
+        request: no recompilation in the middle of a benchmark. With a compile cache the warm-up
+        first loads what an earlier editor of the same kind compiled (or, cold, compiles under the
+        entry's lock and saves it); how it started is recorded as ``runtime["compile_cache"]``.
         """
+        cache = self.compile_cache
+        if cache is None:
+            return self._warm_up()
+        import torch._dynamo.utils as dynamo_utils
+
+        cache.acquire()
+        try:
+            state = cache.load()
+            misses_before = dynamo_utils.counters["inductor"]["fxgraph_cache_miss"]
+            out = self._warm_up()
+            compiled_anew = dynamo_utils.counters["inductor"]["fxgraph_cache_miss"] - misses_before
+            if state.state == "warm" and compiled_anew:
+                state.problem = f"{compiled_anew} graph(s) not in the entry were compiled"
+                log.warning("compile cache %s: warm start, but %s", cache.key[:12], state.problem)
+            cache.save()
+        finally:
+            cache.release()
+        self.identity.runtime["compile_cache"] = state.describe()
+        return out
+
+    def _warm_up(self) -> EditOutput:
         if "compile" in self.identity.runtime:
             source = encode_png(Image.linear_gradient("L").convert("RGB"))
             steps = min(max(self.defaults.min_steps, 2), self.defaults.max_steps)

@@ -69,21 +69,50 @@ def apply_speed_mode(
         import torch._dynamo.config as dynamo_config
         import torch._inductor.config as inductor_config
 
-        # Every editor must compile the same kernels, whatever ran before it on the machine: the same
-        # seed and sample gave different edits on two editors of one H100 machine (RESULTS §9.2).
-        # - Inductor otherwise picks each reduction kernel's launch config by timing candidates on the
-        #   device, and the winner (with its summation order) can differ between compiles (call 23:
-        #   two compiles in one process differed by 0.5% of the output; in deterministic mode, 0).
-        # - Dynamo's local profile (in the compile cache) can let a later process compile the
-        #   text-length-dynamic graph first, with another size hint, and so other kernel configs.
-        # Neither closes the gap yet: one of two editors still computes other bits (max 3 of 255 levels),
-        # cause unknown (RESULTS §9.2; keeping compile caches private to each process did not help).
+        # Every editor must compute the same bits, whatever ran before it on the machine (issue 18):
+        # - Inductor's deterministic mode: no launch config chosen by on-device timing where Inductor
+        #   honours it, and no local dynamic-shape profile (a history dependence by construction).
+        # - It is not enough: with torch 2.11 a looped reduction (LayerNorm over 3072) still got two
+        #   candidate configs, R0_BLOCK 2048 and a persistent 4096, and each fresh compile kept the one
+        #   that timed faster on the device; the two sum in different orders, so editors that compiled
+        #   on their own differed by up to 3 of 255 levels (bench/determinism.py; RESULTS §10).
+        #   `deterministic_reduction_choice` takes that decision off the clock.
         inductor_config.deterministic = True
         dynamo_config.automatic_dynamic_local_pgo = False
+        applied["inductor"] = "deterministic, no local dynamic-shape profile, " + deterministic_reduction_choice()
         transformer.compile_repeated_blocks(fullgraph=True)
         applied["compile"] = "repeated_blocks"
-        applied["inductor"] = "deterministic, no local dynamic-shape profile"
     return applied
+
+
+def deterministic_reduction_choice() -> str:
+    """Make Inductor pick among a reduction kernel's candidate launch configs by a fixed rule (the
+    first candidate, in the order its heuristics list them) instead of by timing them on the device.
+
+    A reduction's launch config decides its summation order, so a timed pick makes the bits of a
+    compiled model depend on the process that compiled it. Pointwise kernels keep their timed pick:
+    each element is computed alone, whatever the block size. Process-wide and idempotent.
+    """
+    try:
+        from torch._inductor.runtime import triton_heuristics
+        from torch._inductor.runtime.hints import HeuristicType
+    except ImportError:  # no Triton (CPU-only builds): nothing is autotuned
+        return "no triton"
+    tuner = triton_heuristics.CachingAutotuner
+    if getattr(tuner, "_editfleet_fixed_reductions", False):
+        return "fixed reduction configs"
+    timed = tuner.benchmark_all_configs
+    order_matters = {HeuristicType.REDUCTION, HeuristicType.PERSISTENT_REDUCTION, HeuristicType.SPLIT_SCAN}
+
+    def benchmark_all_configs(self, *args, **kwargs):
+        if getattr(self, "heuristic_type", None) not in order_matters:
+            return timed(self, *args, **kwargs)
+        # "timings" that rank the candidates in their listed order: the autotuner keeps the first
+        return {launcher: float(rank) for rank, launcher in enumerate(self.launchers)}
+
+    tuner.benchmark_all_configs = benchmark_all_configs
+    tuner._editfleet_fixed_reductions = True
+    return "fixed reduction configs"
 
 
 def _quantize_fp8(transformer) -> dict[str, str]:

@@ -44,6 +44,7 @@ class EditorConfig:
     load_format: str = "auto"       # auto | dummy
     speed_mode: str = "default"     # reference | default | fast (GPU only; see editor_service/speed.py)
     threads: int = 1                # CPU threads per editor: fixed so results don't depend on N
+    compile_cache: str | None = None  # compiled modes: portable compile caches shared by the editors (a directory)
     server_args: list[str] = field(default_factory=list)  # extra editor_service flags
     max_attempts: int = 3           # per sample, over editors that die or answer UNAVAILABLE
     timeout_s: float = 1800.0       # deadline of one edit call
@@ -99,6 +100,8 @@ class RunConfig:
             self.benchmark.path = os.path.abspath(self.benchmark.path)
         if self.output:
             self.output = os.path.abspath(self.output)
+        if self.editor.compile_cache:
+            self.editor.compile_cache = os.path.abspath(self.editor.compile_cache)
         for section in (self.editor, self.judge):
             if section.model and Path(section.model).exists():
                 section.model = os.path.abspath(section.model)
@@ -149,7 +152,7 @@ CHOICES = {
     ("judge", "failures"): ("exclude", "zero"),
     ("", "progress"): ("auto", "bars", "plain"),
 }
-PATH_KEYS = {("benchmark", "path"), ("", "output")}
+PATH_KEYS = {("benchmark", "path"), ("", "output"), ("editor", "compile_cache")}
 TLS_KEYS = ("ca", "cert", "key", "server_name")
 TLS_FILES = ("ca", "cert", "key")
 MODEL_KEYS = {("editor", "model"), ("judge", "model")}

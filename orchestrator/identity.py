@@ -13,6 +13,8 @@ class DifferentModel(Exception):
 # last bits (same seed, same sample). Every other runtime entry (speed mode, attention, compile,
 # quantization) must be the same on every editor.
 ENVIRONMENT_RUNTIME_KEYS = frozenset({"torch", "diffusers", "transformers", "accelerator"})
+# How an editor started (a warm or cold compile cache): the same model run the same way either way.
+STARTUP_RUNTIME_KEYS = frozenset({"compile_cache"})
 IDENTITY_KEYS = ("content_hash", "model_class", "dtype", "load_format")
 
 
@@ -26,7 +28,7 @@ def same_identity_everywhere(infos: dict[str, dict], what: str) -> tuple[dict, d
         if len(set(values.values())) > 1:
             raise DifferentModel(f"the {what}s do not run the same model: {key} differs: {values}")
     runtimes = {name: model.get("runtime") or {} for name, model in models.items()}
-    keys = sorted({key for runtime in runtimes.values() for key in runtime})
+    keys = sorted({key for runtime in runtimes.values() for key in runtime} - STARTUP_RUNTIME_KEYS)
     differing = {key: {name: runtime.get(key, "") for name, runtime in runtimes.items()} for key in keys
                  if len({runtime.get(key) for runtime in runtimes.values()}) > 1}
     settings = {key: values for key, values in differing.items() if key not in ENVIRONMENT_RUNTIME_KEYS}

@@ -140,6 +140,9 @@ def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict,
             f"(content hash {prior_hash} -> {identity['model'].get('content_hash')}); use another --output"
         )
     manifest["editor"] = identity
+    # How each editor started (compiled modes with editor.compile_cache): warm or cold, and the key.
+    starts = {name: (info.get("model") or {}).get("runtime", {}).get("compile_cache") for name, info in infos.items()}
+    session["editor_compile_cache"] = {name: start for name, start in starts.items() if start}
     manifest["fleet"] = fleet.describe()
     manifest["packages"].update(manifest["fleet"].get("environments", {}))
     run_dir.write_manifest(manifest)

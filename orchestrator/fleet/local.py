@@ -84,6 +84,8 @@ class LocalFleet(Fleet):
         if e.load_format != "auto":
             argv += ["--load-format", e.load_format]
         argv += ["--speed-mode", e.speed_mode]
+        if e.compile_cache:
+            argv += ["--compile-cache", str(e.compile_cache)]
         argv += list(e.server_args)
         slug = name.lower().replace(" ", "-")
         return ServiceProcess(

@@ -92,3 +92,19 @@ def test_the_orchestrator_imports_no_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_compile_cache_is_a_path_relative_to_the_file_and_reaches_every_editor(tmp_path):
+    from orchestrator.fleet.local import LocalFleet
+
+    (tmp_path / "run.yaml").write_text("editor:\n  model: m\n  compile_cache: caches/compiled\n")
+    config = config_from_flags(str(tmp_path / "run.yaml"), **flags())
+    assert config.editor.compile_cache == str(tmp_path / "caches" / "compiled")
+    assert config_from_flags(str(tmp_path / "run.yaml"), **flags(compile_cache="/shared/cc")).editor.compile_cache == "/shared/cc"
+    fleet = LocalFleet(config, tmp_path / "logs")
+    try:
+        fleet.devices = {"CPU 0": {"device": "cpu", "env": {}}}
+        argv = fleet._editor_process("CPU 0").argv
+    finally:
+        fleet.close()
+    assert argv[argv.index("--compile-cache") + 1] == str(tmp_path / "caches" / "compiled")

@@ -51,3 +51,12 @@ def test_an_older_editor_without_runtime_entries_is_compared_on_what_it_reports(
     del old["model"]["runtime"]
     with pytest.raises(DifferentModel, match="do not run the model the same way"):
         same_identity_everywhere({"GPU 0": info(), "GPU 1": old}, "editor")
+
+
+def test_a_warm_and_a_cold_compile_cache_start_are_the_same_editor():
+    # one editor compiled and saved, the next loaded what it saved: the same model run the same way
+    identity, differs = same_identity_everywhere(
+        {"GPU 0": info(compile_cache="cold a6439dcaf82a"), "GPU 1": info(compile_cache="warm a6439dcaf82a")}, "editor")
+    assert differs == {}
+    with pytest.raises(DifferentModel, match="inductor"):
+        same_identity_everywhere({"GPU 0": info(compile_cache="warm a6"), "GPU 1": info(inductor="other")}, "editor")

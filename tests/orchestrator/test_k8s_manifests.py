@@ -43,7 +43,7 @@ def test_every_object_validates_against_the_kubernetes_schema(docs):
     kinds = sorted(d["kind"] for d in docs)
     assert kinds == sorted(["Namespace", "ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Service", "Service",
                             "PersistentVolumeClaim", "PersistentVolumeClaim", "PersistentVolumeClaim",
-                            "StatefulSet", "StatefulSet", "Job"])
+                            "PersistentVolumeClaim", "StatefulSet", "StatefulSet", "Job"])
     for version in K8S_VERSIONS:
         for doc in docs:
             kubernetes_validate.validate(doc, version, strict=True)
@@ -114,11 +114,17 @@ def test_termination_grace_outlasts_the_servers_drain_and_one_edit(docs, name):
 
 def test_weights_are_read_only_and_only_the_job_writes_outputs(docs):
     claims = {d["metadata"]["name"] for d in docs if d["kind"] == "PersistentVolumeClaim"}
-    assert claims == {"editfleet-models", "editfleet-benchmarks", "editfleet-runs"}
+    assert claims == {"editfleet-models", "editfleet-benchmarks", "editfleet-runs", "editfleet-compile-cache"}
     for name in GPU_SETS:
         sts = find(docs, "StatefulSet", name)
         volumes = {v["name"]: v for v in pod_spec(sts)["volumes"]}
         pvcs = {n: v["persistentVolumeClaim"] for n, v in volumes.items() if "persistentVolumeClaim" in v}
+        if name == "editor":
+            # the editors share one writable compile cache: the first of a kind writes, the rest read
+            (cache_volume,) = [n for n, p in pvcs.items() if p["claimName"] == "editfleet-compile-cache"]
+            (cache_mount,) = [m for m in container(sts)["volumeMounts"] if m["name"] == cache_volume]
+            assert not cache_mount.get("readOnly", False) and not pvcs.pop(cache_volume).get("readOnly", False)
+            assert arg_value(container(sts)["args"], "--compile-cache") == cache_mount["mountPath"]
         assert [p["claimName"] for p in pvcs.values()] == ["editfleet-models"]
         (volume_name, claim), = pvcs.items()
         assert claim["readOnly"] is True
