@@ -96,22 +96,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _warmup_sample(registry):
-    """A small synthetic request through the whole path (processor, generate, expected score)."""
-    from PIL import Image
-
-    from editfleet_common.images import encode_png
-
-    from .judge import ScoreInput, prepare
-
-    protocol = registry.get("")
-    variables = {name: "warm-up" for name in protocol.variables}
-    image = encode_png(Image.new("RGB", (64, 64), (128, 128, 128)))
-    return prepare(
-        ScoreInput("warm-up", image, image, "warm-up", "", protocol.name, variables), registry
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     from editfleet_common.launch import die_with_parent_if_asked
 
@@ -191,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from .batcher import Batcher
     from .client import STAGED_HEALTH_SERVICE
-    from .judge import Judge, set_threads
+    from .backends.transformers import set_threads
+    from .judge import Judge
+    from .samples import warmup_sample
     from .staging import pack_into_pinned, prepare_device, release_host_cache
 
     set_threads(args.threads)
@@ -209,12 +195,13 @@ def main(argv: list[str] | None = None) -> int:
             args.model, device=args.device, dtype=args.dtype, load_format=args.load_format,
             revision=args.revision, max_new_tokens=args.max_new_tokens, seed=args.seed,
             trust_remote_code=args.trust_remote_code, stage_on_host=args.stage_on_host, decode=args.decode,
-            prefill_batch=args.prefill_batch,
+            prefill_batch=args.prefill_batch, min_new_tokens=args.min_new_tokens or None,
+            max_attempts=args.max_attempts,
         )
         mark = phase("load" + (" to host memory" if args.stage_on_host else ""), mark)
         if args.stage_on_host and args.device.startswith("cuda"):
             try:
-                sizes = pack_into_pinned(judge.model)
+                sizes = pack_into_pinned(judge.backend.model)
                 pinned = True
                 log.info("pinned %.2f GB of weights in %d block(s) (%.2f GB page-locked)",
                          sizes["weights_bytes"] / 1e9, sizes["blocks"], sizes["bytes"] / 1e9)
@@ -247,14 +234,11 @@ def main(argv: list[str] | None = None) -> int:
         if pinned:
             release_host_cache()
         mark = phase("to device", go_at)
-    judge.max_attempts = args.max_attempts
     if args.device.startswith("cuda"):
         judge.identity.runtime["sdpa_cudnn"] = args.cudnn_attention
-    if args.min_new_tokens:
-        judge.generation_config.min_new_tokens = args.min_new_tokens
     log.info("judge: %s", judge.identity)
     if not args.no_warmup:
-        outcome = judge.warm_up(_warmup_sample(registry))
+        outcome = judge.warm_up(warmup_sample(registry))
         if outcome.status == "ERROR":
             print(f"error: warm-up batch failed: {outcome.error}", file=sys.stderr)
             host.stop()
