@@ -10,9 +10,9 @@ from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 
-from editor_service.client import EditError, EditorClient
+from editfleet_common.channels import ServiceError
+from editor_service.client import EditorClient
 from scorer_service.client import ScorerClient, info_to_dict
 
 from . import manifest as mf
@@ -122,7 +122,7 @@ def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict,
         with EditorClient(endpoint.address, tls=client_tls(config.editor.tls)) as client:
             try:
                 infos[endpoint.name] = dataclasses.asdict(client.info())
-            except EditError as exc:
+            except ServiceError as exc:
                 raise RunError(f"editor {endpoint.name} at {endpoint.address}: GetInfo failed: {exc}") from None
     try:
         identity, environment_differs = same_identity_everywhere(infos, "editor")
@@ -208,8 +208,8 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
     with ScorerClient(endpoint.address, tls=client_tls(config.judge.tls)) as client:
         try:
             info = info_to_dict(client.info())
-        except grpc.RpcError as exc:
-            raise RunError(f"judge at {endpoint.address}: GetInfo failed: {exc.code().name}: {exc.details()}") from None
+        except ServiceError as exc:
+            raise RunError(f"judge at {endpoint.address}: GetInfo failed: {exc}") from None
     protocol_name = config.judge.protocol or info["default_protocol"]
     if protocol_name not in info["protocols"]:
         raise RunError(f"the judge has no protocol {protocol_name!r} (it has: {', '.join(info['protocols'])})")
