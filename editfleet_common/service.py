@@ -31,14 +31,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from .dtypes import DTYPES
+from . import settings
 from .grpc_server import DEFAULT_MAX_MESSAGE_BYTES, ServiceHost, TlsConfig
 from .images import DEFAULT_MAX_PIXELS
 
 log = logging.getLogger(__name__)
-
-LOAD_FORMATS = ("auto", "dummy")
-
 
 class StartFailed(Exception):
     """A start that cannot go on, with the one line said to the user (exit 1)."""
@@ -67,19 +64,18 @@ def common_parser(*, port: int, threads: int, max_queue: int, max_streams: int,
     """The flags both services take (argparse parent: add_help=False); defaults are the service's."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("model and device (both services)")
-    g.add_argument("--model", required=True, help=model_help)
+    settings.MODEL.add_to(g, required=True, help=model_help)
     g.add_argument("--revision", default=None, help="hub revision (branch, tag or commit) to load")
     g.add_argument("--device", default=env_default("EDITFLEET_DEVICE", "cpu"),
                    help="cpu, cuda, cuda:N (default: $EDITFLEET_DEVICE or cpu)")
-    g.add_argument("--dtype", default="auto", choices=["auto", *DTYPES], help="auto: bfloat16 on GPUs, float32 on CPU")
-    g.add_argument("--load-format", default="auto", choices=LOAD_FORMATS, help=load_format_help)
+    settings.DTYPE.add_to(g)
+    settings.LOAD_FORMAT.add_to(g, help=load_format_help)
     g.add_argument("--trust-remote-code", action="store_true",
                    help="allow the model folder's own Python code to run (auto_map, custom pipelines); off by "
                         "default: a model is data, and pickled weights are refused by torch.load(weights_only=True)")
     g.add_argument("--seed", type=int, default=0, help="seed for --load-format dummy weights")
-    g.add_argument("--threads", type=int, default=int(env_default("EDITFLEET_THREADS", str(threads))),
-                   help=f"torch CPU threads (default: $EDITFLEET_THREADS or {threads}), fixed so results do not "
-                        "depend on how many processes share the machine")
+    settings.THREADS.add_to(g, default=int(env_default("EDITFLEET_THREADS", str(threads))),
+                            help=f"{settings.THREADS.help} (default: $EDITFLEET_THREADS or {threads})")
     g = p.add_argument_group("serving (both services)")
     g.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in containers)")
     g.add_argument("--port", type=int, default=port)

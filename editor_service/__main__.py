@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from editfleet_common import settings
 from editfleet_common.grpc_server import exit_now
 from editfleet_common.service import common_parser, parse_service_args
 
@@ -19,9 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m editor_service", description=__doc__.strip().splitlines()[2],
                                 parents=[common])
     g = p.add_argument_group("the editor's own")
-    g.add_argument("--speed-mode", default="default", choices=["reference", "default", "fast"],
-                   help="GPU only (CPU always runs reference): default = same outputs, faster kernels + "
-                        "compiled blocks; fast = FP8 + output forecast (transformer on ~1 step in 3), changes outputs (see editor_service/speed.py)")
+    settings.SPEED_MODE.add_to(g)
     g.add_argument("--forecast-interval", type=int, default=3,
                    help="fast mode: the transformer runs on one step in N once warm (the others extrapolate its "
                         "output); 1 runs every step (FP8 only). Larger is faster and further from reference")

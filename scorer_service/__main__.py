@@ -22,6 +22,7 @@ import os
 import sys
 import time
 
+from editfleet_common import settings
 from editfleet_common.grpc_server import exit_now
 from editfleet_common.service import Lifecycle, StartFailed, Stopped, common_parser, parse_service_args
 
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                            grace_help="seconds to finish running calls on SIGTERM")
     p = argparse.ArgumentParser(prog="python -m scorer_service", description="VLM judge over gRPC", parents=[common])
     g = p.add_argument_group("the scorer's own")
-    g.add_argument("--max-batch", type=int, default=8, help="samples per device batch")
+    settings.MAX_BATCH.add_to(g)
     g.add_argument("--max-wait-ms", type=float, default=500.0,
                    help="how long the first request of a batch waits for company while the device is idle "
                         "(a judge batch takes seconds on a GPU: filling it is worth a fraction of that)")
