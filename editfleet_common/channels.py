@@ -129,3 +129,29 @@ def wait_serving(channel: grpc.Channel, timeout: float, *, service: str = "", al
             return
         time.sleep(0.05)  # start-up times are reported: poll finely (a check costs well under 1 ms)
     raise TimeoutError(f"service not SERVING after {timeout:.0f}s (last health: {last})")
+
+
+class ServiceClient:
+    """What both clients share: a channel to one service (size limits, optional TLS), its health,
+    closing (also as a context manager). Subclasses add their stub and calls."""
+
+    def __init__(self, address: str, tls: ClientTls | None = None, *,
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
+        self.address = address
+        self.channel = make_channel(address, max_message_bytes=max_message_bytes, tls=tls)
+
+    def health(self, timeout: float = 2.0) -> str:
+        """'SERVING', 'NOT_SERVING' (loading or draining), or a gRPC code name when unreachable."""
+        return health_status(self.channel, timeout=timeout)
+
+    def wait_serving(self, timeout: float = 600.0) -> None:
+        wait_serving(self.channel, timeout)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

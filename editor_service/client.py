@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator
 import grpc
 from editfleet.v1 import common_pb2, editor_pb2, editor_pb2_grpc
 
-from editfleet_common.channels import ClientTls, ServiceError, health_status, make_channel, wait_serving
+from editfleet_common.channels import ClientTls, ServiceClient, ServiceError
 from editfleet_common.grpc_server import DEFAULT_MAX_MESSAGE_BYTES
 from editfleet_common.identity import identity_from_proto
 
@@ -148,7 +148,7 @@ class EditStream:
         self._call.cancel()
 
 
-class EditorClient:
+class EditorClient(ServiceClient):
     def __init__(
         self,
         address: str,
@@ -156,8 +156,7 @@ class EditorClient:
         tls: ClientTls | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ):
-        self.address = address
-        self.channel = make_channel(address, max_message_bytes=max_message_bytes, tls=tls)
+        super().__init__(address, tls, max_message_bytes=max_message_bytes)
         self.stub = editor_pb2_grpc.EditorStub(self.channel)
 
     def stream(self, image: bytes, instruction: str, *, timeout: float | None = None, **fields) -> EditStream:
@@ -207,7 +206,7 @@ class EditorClient:
         try:
             msg = self.stub.GetInfo(common_pb2.GetInfoRequest(), timeout=timeout)
         except grpc.RpcError as exc:
-            raise EditError(exc.code(), exc.details() or "") from None
+            raise ServiceError(exc.code(), exc.details() or "") from None
         d = msg.defaults
         return EditorInfo(
             model=identity_from_proto(msg.model),
@@ -223,22 +222,6 @@ class EditorClient:
             max_message_bytes=msg.max_message_bytes,
             call_parameters=list(msg.call_parameters),
         )
-
-    def health(self, timeout: float = 2.0) -> str:
-        """'SERVING', 'NOT_SERVING', or the gRPC code name when unreachable."""
-        return health_status(self.channel, timeout=timeout)
-
-    def wait_serving(self, timeout: float) -> None:
-        wait_serving(self.channel, timeout)
-
-    def close(self) -> None:
-        self.channel.close()
-
-    def __enter__(self) -> "EditorClient":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 # ------------------------------------------------------------------ command line

@@ -23,7 +23,7 @@ from typing import Iterable, Iterator, Mapping
 
 from editfleet.v1 import common_pb2, scorer_pb2, scorer_pb2_grpc
 
-from editfleet_common.channels import ClientTls, ServiceError, ServiceStream, health_status, make_channel, service_errors, wait_serving  # noqa: F401
+from editfleet_common.channels import ClientTls, ServiceClient, ServiceError, ServiceStream, service_errors  # noqa: F401
 from editfleet_common.grpc_server import DEFAULT_MAX_MESSAGE_BYTES
 from editfleet_common.identity import identity_from_proto
 
@@ -113,7 +113,7 @@ def info_to_dict(info: scorer_pb2.ScorerInfo) -> dict:
     }
 
 
-class ScorerClient:
+class ScorerClient(ServiceClient):
     def __init__(
         self,
         address: str,
@@ -122,9 +122,8 @@ class ScorerClient:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         timeout: float | None = None,
     ):
-        self.address = address
+        super().__init__(address, tls, max_message_bytes=max_message_bytes)
         self.timeout = timeout  # default per-call deadline (seconds); None: no deadline
-        self.channel = make_channel(address, max_message_bytes=max_message_bytes, tls=tls)
         self.stub = scorer_pb2_grpc.ScorerStub(self.channel)
 
     def score(self, sample_id: str | scorer_pb2.ScoreRequest, *, timeout: float | None = None,
@@ -143,18 +142,5 @@ class ScorerClient:
         with service_errors():
             return self.stub.GetInfo(common_pb2.GetInfoRequest(), timeout=timeout)
 
-    def health(self) -> str:
-        """'SERVING', 'NOT_SERVING' (loading or draining), or a gRPC code name when unreachable."""
-        return health_status(self.channel)
-
     def wait_ready(self, timeout: float = 600.0) -> None:
-        wait_serving(self.channel, timeout)
-
-    def close(self) -> None:
-        self.channel.close()
-
-    def __enter__(self) -> "ScorerClient":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        self.wait_serving(timeout)
