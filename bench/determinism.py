@@ -10,8 +10,7 @@ The driver compares every process with the first: identical edits, the first cal
 differ, the first submodule whose eager output differs, and (with `--cache private`) which generated
 Inductor/Triton source files differ between the processes' compile caches.
 
-    python bench/determinism.py --model models/tiny-qwen-image-edit --device cpu --mode reference \
-        --size 64 --steps 2 --processes 2 --workdir /tmp/det                                           # CPU dry run
+    python bench/determinism.py --model models/tiny-qwen-image-edit --device cpu --mode reference --size 64 --steps 2 --samples 1 --processes 2 --workdir $TMP/det  # dry run (editor)
     python bench/determinism.py --load-format dummy --model Qwen/Qwen-Image-Edit --device cuda \
         --mode default --size 1024 --steps 4 --processes 2,2 --cache private --out $OUT/det.json
 
