@@ -217,20 +217,21 @@ def worker(args) -> int:
     from bench.common import source_image
     from editfleet_common.identity import ModelIdentity
     from editfleet_common.images import encode_png
-    from editor_service.pipeline import (DTYPES, EditPipeline, EditRequest, build_dummy_pipeline,
-                                         resolve_config_dir, resolve_dtype_name, software_and_accelerator)
+    from editfleet_common.dtypes import resolve_dtype_name, torch_dtype
+    from editor_service.pipeline import (EditPipeline, EditRequest, build_dummy_pipeline, resolve_config_dir,
+                                         software_and_accelerator)
     from editor_service.speed import apply_speed_mode
 
     timings = {}
     t0 = time.perf_counter()
     device = torch.device(args.device)
-    dtype_name = resolve_dtype_name("auto", device)
+    dtype_name = resolve_dtype_name("auto", str(device))
     if args.load_format == "dummy":
-        pipe = build_dummy_pipeline(resolve_config_dir(args.model), device, DTYPES[dtype_name])
+        pipe = build_dummy_pipeline(resolve_config_dir(args.model), device, torch_dtype(dtype_name, str(device)))
     else:
         from diffusers import DiffusionPipeline
 
-        pipe = DiffusionPipeline.from_pretrained(args.model, dtype=DTYPES[dtype_name]).to(device)
+        pipe = DiffusionPipeline.from_pretrained(args.model, dtype=torch_dtype(dtype_name, str(device))).to(device)
     timings["load_s"] = time.perf_counter() - t0
     if args.intermediates:
         # Inductor's debug hooks: the compiled code calls back with every buffer it computes, so the
