@@ -194,9 +194,11 @@ def run(config_path, no_score, retry_failed, **flags):
 @click.option("--label", help="Name of the default output folder.")
 @click.option("--progress", type=click.Choice(["auto", "bars", "plain"]))
 @click.option("--failures", type=click.Choice(["exclude", "zero"]))
+@click.option("--repeats", type=click.IntRange(min=1),
+              help="Judge each edit K times (judges that sample); every repeat is recorded, the summary uses their mean.")
 @click.option("--retry-failed", is_flag=True)
 def score(run_dir, judge_model, protocol, max_batch, judge_load_format, gpu, fleet, scorer_address, output, label,
-          progress, failures, retry_failed):
+          progress, failures, repeats, retry_failed):
     """Re-judge the saved edits of RUN_DIR with another judge or protocol (no editing).
 
     The new scores.jsonl, summary.json and report.html go to their own folder, which reads the
@@ -212,7 +214,7 @@ def score(run_dir, judge_model, protocol, max_batch, judge_load_format, gpu, fle
             raise click.UsageError(f"{source} is itself a re-judge folder; give the run's own output dir")
         data = merge_overrides(config.to_dict(), {
             "judge.model": judge_model, "judge.protocol": protocol, "judge.max_batch": max_batch,
-            "judge.load_format": judge_load_format, "judge.failures": failures,
+            "judge.load_format": judge_load_format, "judge.failures": failures, "judge.repeats": repeats,
             "fleet.kind": fleet, "fleet.scorer_address": scorer_address, "progress": progress,
         })
         if gpu is not None:
