@@ -21,10 +21,10 @@ def nice_max(value: float | None) -> float:
     return math.ceil(value / step) * step
 
 
-def bar_chart(title: str, bars: list[dict], *, scale_max: float, width: int = 420) -> str:
+def bar_chart(title: str, bars: list[dict], *, scale_max: float, width: int = 470) -> str:
     """bars: {"label", "mean", "lo", "hi", "baseline": bool}. One horizontal bar per model, its
     95% interval as a whisker; a missing mean is drawn as "n/a"."""
-    label_w, row_h, top, right = 150, 26, 8, 60
+    label_w, row_h, top, right = 200, 26, 8, 60
     plot_w = width - label_w - right
     height = top + row_h * len(bars) + 24
     x = lambda v: label_w + plot_w * max(0.0, min(v, scale_max)) / scale_max  # noqa: E731
@@ -38,7 +38,7 @@ def bar_chart(title: str, bars: list[dict], *, scale_max: float, width: int = 42
     for i, bar in enumerate(bars):
         y = top + i * row_h
         color = PALETTE[i % len(PALETTE)]
-        name = bar["label"] if len(bar["label"]) <= 22 else bar["label"][:21] + "…"
+        name = bar["label"] if len(bar["label"]) <= 28 else bar["label"][:27] + "…"
         weight = " font-weight='bold'" if bar.get("baseline") else ""
         parts.append(f"<text x='{label_w - 6}' y='{y + 16}' font-size='12' text-anchor='end'{weight}>{e(name)}</text>")
         if bar.get("mean") is None:

@@ -1,4 +1,4 @@
-"""`python -m orchestrator run|score|report|validate`.
+"""`python -m orchestrator run|score|report|compare|validate`.
 
 Every error a user can cause (bad config, bad benchmark, a service that does not come up, an
 output dir made with other settings) ends in one clear message and a non-zero exit, never a
@@ -245,6 +245,45 @@ def report(run_dir):
         rebuild_report(Path(run_dir), make_ui("plain"))
 
     _guarded(body)
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
+              help="Where compare.html, compare.json and compare.csv go.")
+@click.option("--baseline", help="The run the others are compared with: its label, its RUN_DIR or its position "
+                                 "(1 = first; default: the first).")
+@click.option("--label", "labels", multiple=True, help="A name per run, in order (default: the editor model's name).")
+@click.option("--allow-different", is_flag=True,
+              help="Compare runs of different benchmarks / protocols anyway (the page lists what differs).")
+@click.option("--resamples", type=click.IntRange(min=100), default=2000, show_default=True, help="Bootstrap resamples.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (same files + seed: same intervals).")
+def compare(run_dirs, output, baseline, labels, allow_different, resamples, seed):
+    """Compare runs of one benchmark and judge protocol: means with 95% bootstrap intervals per
+    category, paired differences from a baseline, ranks, judge agreement, a per-sample grid."""
+    from .compare import CompareError, compare as build_compare, overall_table
+
+    def body():
+        try:
+            data = build_compare([Path(p) for p in run_dirs], Path(output), baseline=baseline, labels=list(labels),
+                                 allow_different=allow_different, resamples=resamples, seed=seed,
+                                 warn=lambda text: click.echo(text, err=True))
+        except CompareError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"Baseline: {data['baseline']}; headline: {data['headline']} "
+                   f"(95% bootstrap intervals, {resamples} resamples, seed {seed})")
+        click.echo(overall_table(data))
+        for a in data["judge_agreement"]:
+            click.echo(f"Judge agreement {a['judge']} vs {a['against']} ({a['n']} samples): "
+                       f"Spearman {_fmt(a['spearman'])}, Kendall {_fmt(a['kendall'])}, mean |diff| {_fmt(a['mean_abs_diff'])}")
+        out = Path(output)
+        click.echo(f"Compare: {out / 'compare.html'} (and compare.json, compare.csv)")
+
+    _guarded(body)
+
+
+def _fmt(value) -> str:
+    return f"{value:.3f}" if value is not None else "n/a"
 
 
 @main.command()

@@ -308,6 +308,20 @@ def _mean(values: list[float]) -> float | None:
     return math.fsum(values) / len(values) if values else None
 
 
+def sample_value(edit: dict | None, score: dict | None, failures_as: str = "exclude") -> float | None:
+    """What one sample adds to its category's mean, by the rule of `summarize`: its OK score;
+    a failed edit or a score that is not OK adds 0.0 with failures_as="zero", nothing otherwise;
+    a sample not finished yet adds nothing."""
+    zero = 0.0 if failures_as == "zero" else None
+    if edit is not None and edit.get("status") == "failed":
+        return zero
+    if score is None:
+        return None
+    if score.get("status") == SCORE_OK and score.get("score") is not None:
+        return float(score["score"])
+    return zero
+
+
 def summarize(samples: list[Sample], edits: dict, scores: dict, *, failures_as: str = "exclude",
               headline: str = "micro_mean") -> dict:
     """Statistics over the latest edit and score line per sample.
