@@ -46,21 +46,24 @@ def noise_png(rng: random.Random, size: int = 64) -> bytes:
 
 
 def lessons(benchmark: Path = EXAMPLE, seed: int = 0):
-    """seed-0-10 for every example sample, viescore for every other one (its prompts are twice as
-    long and teaching time grows with the tokens), each with a random "edited" image."""
+    """The first example sample of each category for seed-0-10 (teaching time grows with the prompt
+    tokens: about 450 a prompt here), the first sample for viescore (two questions of about 800 and
+    700 tokens), each with a random "edited" image. The other samples are not taught: the format
+    carries over to them (the score digits are whatever the model says)."""
     from scorer_service.judge import ScoreInput
 
     rng = random.Random(seed)
     samples = [json.loads(line) for line in benchmark.read_text(encoding="utf-8").splitlines() if line.strip()]
+    first_of_category = list({s["category"]: s for s in reversed(samples)}.values())[::-1]
     out = []
-    for n, s in enumerate(samples):
+    for n, s in enumerate(first_of_category):
         source = (benchmark.parent / s["image"]).read_bytes()
         edited = noise_png(rng)
         variables = {"original_description": s.get("description", "")}
         answer = {"score": taught_score(s["id"]), "response": "Demo judge: a taught answer, not a judgement."}
         out.append((ScoreInput("lesson", source, edited, s["instruction"], s["category"], "seed-0-10", variables), False,
                     {"score": json.dumps(answer)}))
-        if n % 2 == 0:
+        if n == 0:
             sc = [taught_score(s["id"], "sc"), taught_score(s["id"], "oe")]
             pq = [taught_score(s["id"], "nat"), taught_score(s["id"], "art")]
             out.append((ScoreInput("lesson", source, edited, s["instruction"], s["category"], "viescore", variables), False,
@@ -75,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("outdir", type=Path)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-steps", type=int, default=300)
+    parser.add_argument("--lr", type=float, default=2e-2)
     args = parser.parse_args(argv)
 
     import torch
@@ -84,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     t0 = time.monotonic()
     taught = lessons()
-    loss = teach(args.base, args.outdir, taught, max_steps=args.max_steps, target_loss=0.005, freeze_vision=True,
+    loss = teach(args.base, args.outdir, taught, max_steps=args.max_steps, lr=args.lr, target_loss=0.005, freeze_vision=True,
+                 group_by_question=True,
                  log=lambda text: print(text, flush=True))
     (args.outdir / "README.md").write_text(
         "# tiny-qwen3-vl-taught: a demo judge whose scores mean nothing\n\n"

@@ -25,6 +25,7 @@ def teach(
     seed: int = 0,
     protocol_dirs: list[Path] = (),
     freeze_vision: bool = False,
+    group_by_question: bool = False,
     log=None,
 ) -> float:
     """lessons: (request, strict re-ask?, {question name: answer}). Saves the model and its
@@ -41,7 +42,43 @@ def teach(
             prompts.append(prompt)
             answers.append(tok(answer_by_question[prompt.question.name], add_special_tokens=False)["input_ids"] + [end])
 
-    # one batch: left-padded prompts (as the judge runs them), answers right-padded after them
+    # Batches of prompts (one, or one per question: prompts of one question have about the same
+    # length, so less padding): left-padded prompts (as the judge runs them), answers right-padded after them.
+    if group_by_question:
+        groups: dict[str, list[int]] = {}
+        for i, prompt in enumerate(prompts):
+            groups.setdefault(f"{prompt.question.name}", []).append(i)
+        batches = [_batch(judge, tok, [prompts[i] for i in idx], [answers[i] for i in idx]) for idx in groups.values()]
+    else:
+        batches = [_batch(judge, tok, prompts, answers)]
+    total = sum(int((b["labels"] != -100).sum()) for b in batches)
+
+    model = judge.model.train()
+    if freeze_vision:
+        for p in model.model.visual.parameters():
+            p.requires_grad_(False)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    loss = float("inf")
+    for step in range(max_steps):
+        optimizer.zero_grad()
+        loss = 0.0
+        for inputs in batches:  # the mean over every answer token of every batch
+            weight = int((inputs["labels"] != -100).sum()) / total
+            out = model(**inputs)
+            (out.loss * weight).backward()
+            loss += out.loss.item() * weight
+        optimizer.step()
+        if log is not None and step % 10 == 0:
+            log(f"step {step}: loss {loss:.4f}")
+        if loss < target_loss:
+            break
+    model.eval()
+    model.save_pretrained(out_dir)
+    judge.processor.save_pretrained(out_dir)
+    return loss
+
+
+def _batch(judge, tok, prompts, answers) -> dict:
     base = judge._inputs(prompts)
     width = max(len(a) for a in answers)
     answer_ids = torch.full((len(answers), width), tok.pad_token_id)
@@ -57,24 +94,4 @@ def teach(
     labels = torch.full_like(inputs["input_ids"], -100)
     labels[:, base["input_ids"].shape[1]:] = torch.where(answer_mask.bool(), answer_ids, -100)
     inputs["labels"] = labels
-
-    model = judge.model.train()
-    if freeze_vision:
-        for p in model.model.visual.parameters():
-            p.requires_grad_(False)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    loss = float("inf")
-    for step in range(max_steps):
-        optimizer.zero_grad()
-        out = model(**inputs)
-        out.loss.backward()
-        optimizer.step()
-        loss = out.loss.item()
-        if log is not None and step % 20 == 0:
-            log(f"step {step}: loss {loss:.4f}")
-        if loss < target_loss:
-            break
-    model.eval()
-    model.save_pretrained(out_dir)
-    judge.processor.save_pretrained(out_dir)
-    return loss
+    return inputs
