@@ -178,6 +178,19 @@ def same_edits(a: LoadedRun, b: LoadedRun) -> bool:
     return bool(ids) and all((a.edits.get(i) or {}).get("sha256") == (b.edits.get(i) or {}).get("sha256") for i in ids)
 
 
+def edit_groups(runs: list[LoadedRun]) -> list[list[LoadedRun]]:
+    """Runs that judged the very same edits, in groups of two or more (in the order given)."""
+    groups: list[list[LoadedRun]] = []
+    for run in runs:
+        for group in groups:
+            if same_edits(group[0], run):
+                group.append(run)
+                break
+        else:
+            groups.append([run])
+    return [g for g in groups if len(g) > 1]
+
+
 def _ok_scores(run: LoadedRun) -> dict[str, float]:
     return {i: float(s["score"]) for i, s in run.scores.items() if s.get("status") == "OK" and s.get("score") is not None}
 
@@ -245,21 +258,20 @@ def build(runs: list[LoadedRun], baseline: LoadedRun, *, resamples: int = stats.
             rows[label]["rank"] = rank
         out["overall"][scope] = rows
 
-    # Judges of the same edits: agreement with the baseline's judge; per-sample spread.
-    judges = [r for r in runs if r is baseline or same_edits(r, baseline)]
+    # Judges of the same edits: each group's runs against its first (the baseline's group first).
+    groups = edit_groups([baseline, *[r for r in runs if r is not baseline]])
     out["judge_agreement"] = []
-    ids = [s.id for s in baseline.samples]
-    if len(judges) > 1:
-        base_scores = _ok_scores(baseline)
-        for run in judges:
-            if run is baseline:
-                continue
+    for head, *others in groups:
+        ids = [s.id for s in head.samples]
+        head_scores = _ok_scores(head)
+        for run in others:
             mine = _ok_scores(run)
-            entry = {"judge": run.label, "against": baseline.label, **agreement(mine, base_scores, ids),
-                     "categories": {c: agreement(mine, base_scores, [s.id for s in baseline.samples if s.category == c])
-                                    for c in categories}}
-            out["judge_agreement"].append(entry)
-    out["same_edits"] = [r.label for r in judges] if len(judges) > 1 else []
+            out["judge_agreement"].append({
+                "judge": run.label, "against": head.label, **agreement(mine, head_scores, ids),
+                "categories": {c: agreement(mine, head_scores, [s.id for s in head.samples if s.category == c])
+                               for c in categories}})
+    out["same_edits"] = [[r.label for r in group] for group in groups]
+    judges = groups[0] if groups else []
 
     out["repeats"] = {}
     for run in runs:

@@ -135,8 +135,9 @@ def _agreement(data: dict) -> str:
         return ""
     out = ["<h2>Judge agreement</h2>"]
     if data["judge_agreement"]:
-        out.append(f"<p>Runs judging the very same edits: {e(', '.join(data['same_edits']))}. Rank correlation of "
-                   "their scores with the baseline's over the samples both scored, and the absolute differences.</p>"
+        groups = "; ".join(", ".join(g) for g in data["same_edits"])
+        out.append(f"<p>Runs judging the very same edits: {e(groups)}. Rank correlation of each one's scores "
+                   "with the first of its group over the samples both scored, and the absolute differences.</p>"
                    "<table class='agreement'><tr><th>judge</th><th>against</th><th>category</th><th>n</th>"
                    "<th>Spearman ρ</th><th>Kendall τ-b</th><th>mean |diff|</th><th>max |diff|</th></tr>")
         for a in data["judge_agreement"]:
@@ -175,7 +176,8 @@ def _grid(data: dict, runs, output: Path) -> str:
            "<table id='grid' class='grid'><thead><tr><th class='sortable' data-type='text'>sample</th>"
            "<th class='sortable' data-type='text'>category</th><th>source</th>"
            + "".join(f"<th class='sortable' data-type='num'>{e(label)}</th>" for label in labels)
-           + ("<th class='sortable' data-type='num'>judge spread</th>" if spread else "")
+           + (f"<th class='sortable' data-type='num' title='largest minus smallest score of the judges of "
+              f"{e(data['same_edits'][0][0])}&#39;s edits'>judge spread</th>" if spread else "")
            + "</tr></thead><tbody>"]
     for row in data["samples"]:
         sample = sources.get(row["id"])

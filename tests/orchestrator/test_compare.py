@@ -186,7 +186,7 @@ def test_judges_of_the_same_edits_agree_or_not(tmp_path):
                     "--label", "B")
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "cmp" / "compare.json").read_text())
-    assert data["same_edits"] == ["A", "A by judge-y"]
+    assert data["same_edits"] == [["A", "A by judge-y"]]
     [pair] = data["judge_agreement"]
     samples = _samples(bench)
     mine = [sum(twice(s)) / 2 for s in samples]  # the repeats' mean is the sample's score
@@ -203,6 +203,13 @@ def test_judges_of_the_same_edits_agree_or_not(tmp_path):
     assert "Judge agreement A by judge-y vs A (18 samples): Spearman" in result.output
     page = (tmp_path / "cmp" / "compare.html").read_text(encoding="utf-8")
     assert "Spearman ρ" in page and "judge spread" in page and "repeats 6.0, 7.0" in page
+    # with another baseline, the judges of A's edits are still compared with each other
+    result = invoke("compare", a, j, b, "-o", tmp_path / "cmp2", "--label", "A", "--label", "A by judge-y",
+                    "--label", "B", "--baseline", "B")
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "cmp2" / "compare.json").read_text())
+    assert data["same_edits"] == [["A", "A by judge-y"]] and data["judge_agreement"][0]["against"] == "A"
+    assert data["judge_agreement"][0]["spearman"] == pytest.approx(pair["spearman"])
 
 
 def test_combine_repeats():

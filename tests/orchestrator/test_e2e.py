@@ -190,7 +190,7 @@ def test_rejudge_with_another_protocol_twice_then_compare(run_a, tmp_path):
                              cwd=REPO, capture_output=True, text=True, timeout=120)
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
     data = json.loads((tmp_path / "cmp" / "compare.json").read_text())
-    assert len(data["same_edits"]) == 2 and data["judge_agreement"][0]["n"] >= 1
+    assert len(data["same_edits"]) == 1 and len(data["same_edits"][0]) == 2 and data["judge_agreement"][0]["n"] >= 1
     assert "Judge agreement" in allowed.stdout and (tmp_path / "cmp" / "compare.html").exists()
     assert len(lines(out / "scores.jsonl")) == 10  # the run's own scores are untouched
     manifest = json.loads((rejudge / "manifest.json").read_text())
