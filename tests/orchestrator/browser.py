@@ -137,7 +137,9 @@ class Browser:
     def screenshot(self, path: Path, *, full_page: bool = False) -> None:
         params = {"format": "png"}
         if full_page:
-            params["captureBeyondViewport"] = True
+            size = self.call("Page.getLayoutMetrics", session=True)["cssContentSize"]
+            params.update(captureBeyondViewport=True,
+                          clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
         data = self.call("Page.captureScreenshot", session=True, **params)["data"]
         Path(path).write_bytes(base64.b64decode(data))
 

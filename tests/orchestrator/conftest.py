@@ -53,8 +53,10 @@ def orchestrator_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "orchestrator", *args]
 
 
-def require_tiny_models():
-    missing = [str(p) for p in (TINY_EDITOR, TINY_JUDGE, TAUGHT_JUDGE) if not (p / ".done").exists() and not p.exists()]
+def require_tiny_models(*, demo_judge: bool = False):
+    """demo_judge: the taught judge of examples/config.yaml too."""
+    needed = (TINY_EDITOR, TINY_JUDGE, TAUGHT_JUDGE) if demo_judge else (TINY_EDITOR, TINY_JUDGE)
+    missing = [str(p) for p in needed if not (p / ".done").exists() and not p.exists()]
     if missing:
         pytest.fail(f"tiny models missing ({', '.join(missing)}): run `make models` first")
 

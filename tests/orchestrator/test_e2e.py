@@ -1,7 +1,7 @@
 """End to end on the example benchmark: real editor and scorer processes (tiny models, CPU), the
 real CLI as a subprocess, real kills. Runs are shared between assertions to keep CI short:
 
-  run A: the example config (10 samples, 2 CPU editors, tiny judge); one editor SIGKILLed mid-run.
+  run A: the example config (10 samples, 2 CPU editors, the taught demo judge); one editor SIGKILLed mid-run.
   run B: 1 editor, 4 example samples + 1 oversized one the editor refuses; the CLI is SIGKILLed
          while editing, rerun, SIGTERMed while editing, rerun, SIGKILLed while judging, rerun.
 """
@@ -93,7 +93,7 @@ def cleanup(out: Path, cli: Cli | None):
 # -- run A -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def run_a(tmp_path_factory):
-    require_tiny_models()
+    require_tiny_models(demo_judge=True)
     out = tmp_path_factory.mktemp("run_a") / "out"
     log = out.parent / "cli.log"
     cli = Cli(["run", "--config", "examples/config.yaml", "--output", str(out), "--progress", "plain"], log)

@@ -51,7 +51,7 @@ def only_local(requests: list[str], page: Path) -> list[str]:
 
 def save_screenshot(browser, name: str, tmp_path: Path) -> Path:
     path = tmp_path / f"{name}.png"
-    browser.screenshot(path)
+    browser.screenshot(path, full_page=True)
     assert path.stat().st_size > 10_000  # a rendered page, not a blank one
     if os.environ.get("EDITFLEET_SCREENSHOTS"):
         Path(os.environ["EDITFLEET_SCREENSHOTS"]).mkdir(parents=True, exist_ok=True)
