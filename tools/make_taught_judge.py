@@ -4,19 +4,18 @@ that `make run` shows parsed scores, batch averages and the category table.
 
     python tools/make_taught_judge.py models/tiny-qwen3-vl models/tiny-qwen3-vl-taught
 
-ITS SCORES MEAN NOTHING. They are numbers it was taught for the example benchmark's instructions
-(a fixed function of the sample id), whatever the edited image shows. It exists to show the path that real
+ITS SCORES MEAN NOTHING. It was taught one answer per protocol (seed-0-10: 7; viescore: SC [8, 6],
+PQ [7, 9], so O = sqrt(6 * 7)) and gives about that whatever the edited image shows; only the
+expected score (the probability-weighted digits) moves a little from sample to sample. It exists to show the path that real
 scores take (parsing, expected score, summary, report, compare), not to judge anything.
 
-Lessons: the example samples' prompts with a random "edited" image, for both protocols (see
-lessons()); the vision tower stays as it is. Other benchmarks' prompts may get answers that do not
-parse (recorded as PARSE_FAILED, as ever). Deterministic (fixed seeds).
+Lessons: see lessons(); the vision tower stays as it is. A prompt far from the taught ones may get
+an answer that does not parse (recorded as PARSE_FAILED, as ever). Deterministic (fixed seeds).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import random
@@ -31,9 +30,10 @@ if str(REPO_ROOT) not in sys.path:
 EXAMPLE = REPO_ROOT / "examples" / "benchmark" / "benchmark.jsonl"
 
 
-def taught_score(sample_id: str, salt: str = "") -> int:
-    """The number taught for a sample: fixed, 2..9, and saying nothing about the edit."""
-    return 2 + int.from_bytes(hashlib.sha256(f"{salt}{sample_id}".encode()).digest()[:4], "big") % 8
+# What it answers, whatever it is shown.
+SEED_ANSWER = {"score": 7, "response": "Demo judge: a taught answer, not a judgement."}
+VIESCORE_SC = {"score": [8, 6], "reasoning": "Demo judge."}
+VIESCORE_PQ = {"score": [7, 9], "reasoning": "Demo judge."}
 
 
 def noise_png(rng: random.Random, size: int = 64) -> bytes:
@@ -46,29 +46,24 @@ def noise_png(rng: random.Random, size: int = 64) -> bytes:
 
 
 def lessons(benchmark: Path = EXAMPLE, seed: int = 0):
-    """The first example sample of each category for seed-0-10 (teaching time grows with the prompt
-    tokens: about 450 a prompt here), the first sample for viescore (two questions of about 800 and
-    700 tokens), each with a random "edited" image. The other samples are not taught: the format
-    carries over to them (the score digits are whatever the model says)."""
+    """One answer per protocol, taught on two example prompts of different categories for
+    seed-0-10 and one for viescore (the answers do not depend on the prompt, so they carry over to
+    the other prompts; teaching time grows with the prompt tokens: about 450 for a seed-0-10 prompt,
+    800 and 700 for viescore's two questions), each with a random "edited" image."""
     from scorer_service.judge import ScoreInput
 
     rng = random.Random(seed)
     samples = [json.loads(line) for line in benchmark.read_text(encoding="utf-8").splitlines() if line.strip()]
-    first_of_category = list({s["category"]: s for s in reversed(samples)}.values())[::-1]
     out = []
-    for n, s in enumerate(first_of_category):
+    for n, s in enumerate([samples[0], samples[-1]]):
         source = (benchmark.parent / s["image"]).read_bytes()
         edited = noise_png(rng)
         variables = {"original_description": s.get("description", "")}
-        answer = {"score": taught_score(s["id"]), "response": "Demo judge: a taught answer, not a judgement."}
         out.append((ScoreInput("lesson", source, edited, s["instruction"], s["category"], "seed-0-10", variables), False,
-                    {"score": json.dumps(answer)}))
+                    {"score": json.dumps(SEED_ANSWER)}))
         if n == 0:
-            sc = [taught_score(s["id"], "sc"), taught_score(s["id"], "oe")]
-            pq = [taught_score(s["id"], "nat"), taught_score(s["id"], "art")]
             out.append((ScoreInput("lesson", source, edited, s["instruction"], s["category"], "viescore", variables), False,
-                        {"SC": json.dumps({"score": sc, "reasoning": "Demo judge."}),
-                         "PQ": json.dumps({"score": pq, "reasoning": "Demo judge."})}))
+                        {"SC": json.dumps(VIESCORE_SC), "PQ": json.dumps(VIESCORE_PQ)}))
     return out
 
 
@@ -78,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("outdir", type=Path)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-steps", type=int, default=300)
-    parser.add_argument("--lr", type=float, default=2e-2)
+    parser.add_argument("--lr", type=float, default=1e-2)
     args = parser.parse_args(argv)
 
     import torch
@@ -88,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     t0 = time.monotonic()
     taught = lessons()
-    loss = teach(args.base, args.outdir, taught, max_steps=args.max_steps, lr=args.lr, target_loss=0.005, freeze_vision=True,
+    loss = teach(args.base, args.outdir, taught, max_steps=args.max_steps, lr=args.lr, target_loss=0.01, freeze_vision=True,
                  group_by_question=True,
                  log=lambda text: print(text, flush=True))
     (args.outdir / "README.md").write_text(

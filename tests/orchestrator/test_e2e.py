@@ -190,7 +190,10 @@ def test_rejudge_with_another_protocol_twice_then_compare(run_a, tmp_path):
                              cwd=REPO, capture_output=True, text=True, timeout=120)
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
     data = json.loads((tmp_path / "cmp" / "compare.json").read_text())
-    assert len(data["same_edits"]) == 1 and len(data["same_edits"][0]) == 2 and data["judge_agreement"][0]["n"] >= 1
+    assert len(data["same_edits"]) == 1 and len(data["same_edits"][0]) == 2
+    [pair] = data["judge_agreement"]  # n: the samples both judges scored (the demo judge's viescore SC often fails to parse)
+    assert pair["n"] == sum(s["runs"][pair["judge"]]["status"] == "OK" == s["runs"][pair["against"]]["status"]
+                            for s in data["samples"])
     assert "Judge agreement" in allowed.stdout and (tmp_path / "cmp" / "compare.html").exists()
     assert len(lines(out / "scores.jsonl")) == 10  # the run's own scores are untouched
     manifest = json.loads((rejudge / "manifest.json").read_text())
