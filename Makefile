@@ -59,12 +59,13 @@ models/tiny-qwen3-vl-taught/.done: tools/make_taught_judge.py tools/teach_judge.
 	touch $@
 
 # A real browser for the page tests (tests/orchestrator/test_pages_browser.py): Debian's chromium,
-# installed with apt-get where it is missing (as root, or through sudo).
+# installed with apt-get where it is missing (as root, or through sudo), with a small CJK font so
+# that screenshots show category names such as 物理.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
 	  echo "installing chromium for the browser tests (apt-get)"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; }
 
 test: setup
 	$(MAKE) --no-print-directory test-editor test-scorer test-orchestrator
