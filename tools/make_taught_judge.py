@@ -46,24 +46,23 @@ def noise_png(rng: random.Random, size: int = 64) -> bytes:
 
 
 def lessons(benchmark: Path = EXAMPLE, seed: int = 0):
-    """One answer per protocol, taught on two example prompts of different categories for
-    seed-0-10 and one for viescore (the answers do not depend on the prompt, so they carry over to
-    the other prompts; teaching time grows with the prompt tokens: about 450 for a seed-0-10 prompt,
-    800 and 700 for viescore's two questions), each with a random "edited" image."""
+    """One answer per protocol, taught on two example samples of different categories (the answers
+    do not depend on the prompt, so they carry over to the other prompts; one sample is not enough
+    for viescore's SC question). Teaching time grows with the prompt tokens: about 450 for a
+    seed-0-10 prompt, 800 and 700 for viescore's two questions. Each with a random "edited" image."""
     from scorer_service.judge import ScoreInput
 
     rng = random.Random(seed)
     samples = [json.loads(line) for line in benchmark.read_text(encoding="utf-8").splitlines() if line.strip()]
     out = []
-    for n, s in enumerate([samples[0], samples[-1]]):
+    for s in (samples[0], samples[-1]):
         source = (benchmark.parent / s["image"]).read_bytes()
         edited = noise_png(rng)
         variables = {"original_description": s.get("description", "")}
         out.append((ScoreInput("lesson", source, edited, s["instruction"], s["category"], "seed-0-10", variables), False,
                     {"score": json.dumps(SEED_ANSWER)}))
-        if n == 0:
-            out.append((ScoreInput("lesson", source, edited, s["instruction"], s["category"], "viescore", variables), False,
-                        {"SC": json.dumps(VIESCORE_SC), "PQ": json.dumps(VIESCORE_PQ)}))
+        out.append((ScoreInput("lesson", source, edited, s["instruction"], s["category"], "viescore", variables), False,
+                    {"SC": json.dumps(VIESCORE_SC), "PQ": json.dumps(VIESCORE_PQ)}))
     return out
 
 

@@ -253,3 +253,21 @@ def _samples(bench):
     from orchestrator.benchmarks import load_benchmark
 
     return load_benchmark(bench).samples
+
+
+def test_repeats_resume_per_repeat(tmp_path):
+    """score --repeats K: each (sample, repeat) is kept or judged on its own; the lines of a run
+    judged once count as repeat 0."""
+    from orchestrator.results import RunDir
+
+    bench = make_benchmark(tmp_path / "bench")
+    run_path = make_run(tmp_path, "a", bench, score_a)  # judged once: lines without "repeat"
+    run = RunDir(run_path)
+    done, _ = run.edit_state(_samples(bench))
+    first = next(iter(done))
+    run.scores.append({"id": first, "repeat": 1, "status": "OK", "score": 1.0, "edit_sha256": done[first]["sha256"]})
+    keep = run.score_state(done, repeats=2)
+    assert set(keep) == set(done) | {f"{first}/1"}  # every repeat 0, and the one repeat 1 recorded
+    assert set(run.score_state(done)) == set(done)
+    combined = run.current_scores(done)[first]
+    assert combined["repeat_scores"] == [score_a(_samples(bench)[0]), 1.0]
