@@ -46,23 +46,27 @@ def noise_png(rng: random.Random, size: int = 64) -> bytes:
 
 
 def lessons(benchmark: Path = EXAMPLE, seed: int = 0):
-    """One answer per protocol, taught on two example samples of different categories (the answers
-    do not depend on the prompt, so they carry over to the other prompts; one sample is not enough
-    for viescore's SC question). Teaching time grows with the prompt tokens: about 450 for a
-    seed-0-10 prompt, 800 and 700 for viescore's two questions. Each with a random "edited" image."""
+    """One answer per protocol, taught on two example prompts of different categories for
+    seed-0-10 and one for viescore, each with a random "edited" image. The answers do not depend on
+    the prompt, so they carry over to other prompts: every example prompt for seed-0-10; for
+    viescore most SC answers on other prompts do not parse (PARSE_FAILED, with the raw reply), and
+    teaching it a second sample did not change that but cost seed-0-10 two prompts. Teaching time
+    grows with the prompt tokens: about 450 for a seed-0-10 prompt, 800 and 700 for viescore's two
+    questions."""
     from scorer_service.judge import ScoreInput
 
     rng = random.Random(seed)
     samples = [json.loads(line) for line in benchmark.read_text(encoding="utf-8").splitlines() if line.strip()]
     out = []
-    for s in (samples[0], samples[-1]):
+    for n, s in enumerate((samples[0], samples[-1])):
         source = (benchmark.parent / s["image"]).read_bytes()
         edited = noise_png(rng)
         variables = {"original_description": s.get("description", "")}
         out.append((ScoreInput("lesson", source, edited, s["instruction"], s["category"], "seed-0-10", variables), False,
                     {"score": json.dumps(SEED_ANSWER)}))
-        out.append((ScoreInput("lesson", source, edited, s["instruction"], s["category"], "viescore", variables), False,
-                    {"SC": json.dumps(VIESCORE_SC), "PQ": json.dumps(VIESCORE_PQ)}))
+        if n == 0:
+            out.append((ScoreInput("lesson", source, edited, s["instruction"], s["category"], "viescore", variables), False,
+                        {"SC": json.dumps(VIESCORE_SC), "PQ": json.dumps(VIESCORE_PQ)}))
     return out
 
 
