@@ -8,7 +8,7 @@ ORCH_PY := $(VENV)/orchestrator/bin/python
 PIP_FLAGS := -q --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: setup venvs protos models test test-editor test-scorer test-orchestrator test-bench soak run images wheelhouse container-demo clean
+.PHONY: setup venvs protos models browser test test-editor test-scorer test-orchestrator test-bench soak run images wheelhouse container-demo clean
 
 setup: venvs protos models
 
@@ -42,7 +42,7 @@ gen/.stamp: $(PROTOS) $(VENV)/orchestrator/.installed
 	touch gen/editfleet/__init__.py gen/editfleet/v1/__init__.py
 	touch $@
 
-models: models/tiny-qwen-image-edit/.done models/tiny-qwen3-vl/.done
+models: models/tiny-qwen-image-edit/.done models/tiny-qwen3-vl/.done models/tiny-qwen3-vl-taught/.done
 
 models/tiny-qwen-image-edit/.done: tools/make_tiny_qwen_image_edit.py tools/tiny_tokenizer.py editor_service/configs/generate.py $(VENV)/editor/.installed
 	$(EDITOR_PY) tools/make_tiny_qwen_image_edit.py models/tiny-qwen-image-edit
@@ -51,6 +51,21 @@ models/tiny-qwen-image-edit/.done: tools/make_tiny_qwen_image_edit.py tools/tiny
 models/tiny-qwen3-vl/.done: tools/make_tiny_qwen3_vl.py tools/tiny_tokenizer.py scorer_service/configs/qwen3-vl-8b/chat_template.jinja $(VENV)/scorer/.installed
 	$(SCORER_PY) tools/make_tiny_qwen3_vl.py models/tiny-qwen3-vl
 	touch $@
+
+# The demo judge of `make run`: the tiny judge taught the shipped protocols' formats (its scores mean nothing).
+models/tiny-qwen3-vl-taught/.done: tools/make_taught_judge.py tools/teach_judge.py models/tiny-qwen3-vl/.done $(wildcard scorer_service/protocols/*.yaml) examples/benchmark/benchmark.jsonl
+	rm -rf models/tiny-qwen3-vl-taught
+	$(SCORER_PY) tools/make_taught_judge.py models/tiny-qwen3-vl models/tiny-qwen3-vl-taught
+	touch $@
+
+# A real browser for the page tests (tests/orchestrator/test_pages_browser.py): Debian's chromium,
+# installed with apt-get where it is missing (as root, or through sudo), with a small CJK font so
+# that screenshots show category names such as 物理.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "installing chromium for the browser tests (apt-get)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; }
 
 test: setup
 	$(MAKE) --no-print-directory test-editor test-scorer test-orchestrator test-bench
@@ -61,7 +76,7 @@ test-editor: setup
 test-scorer: setup
 	$(SCORER_PY) -m pytest -q tests/scorer $(PYTEST_ARGS)
 
-test-orchestrator: setup
+test-orchestrator: setup browser
 	$(ORCH_PY) -m pytest -q tests/orchestrator $(PYTEST_ARGS)
 
 # Every bench script's CPU dry run on the tiny models (each in its own service's venv)

@@ -1,4 +1,4 @@
-"""`python -m orchestrator run|score|report|validate`.
+"""`python -m orchestrator run|score|report|compare|validate`.
 
 Every error a user can cause (bad config, bad benchmark, a service that does not come up, an
 output dir made with other settings) ends in one clear message and a non-zero exit, never a
@@ -197,9 +197,11 @@ def run(config_path, no_score, retry_failed, **flags):
 @click.option("--label", help="Name of the default output folder.")
 @click.option("--progress", type=click.Choice(["auto", "bars", "plain"]))
 @click.option("--failures", type=click.Choice(["exclude", "zero"]))
+@click.option("--repeats", type=click.IntRange(min=1),
+              help="Judge each edit K times (judges that sample); every repeat is recorded, the summary uses their mean.")
 @click.option("--retry-failed", is_flag=True)
 def score(run_dir, judge_model, protocol, max_batch, judge_load_format, gpu, fleet, scorer_address, output, label,
-          progress, failures, retry_failed):
+          progress, failures, repeats, retry_failed):
     """Re-judge the saved edits of RUN_DIR with another judge or protocol (no editing).
 
     The new scores.jsonl, summary.json and report.html go to their own folder, which reads the
@@ -215,7 +217,7 @@ def score(run_dir, judge_model, protocol, max_batch, judge_load_format, gpu, fle
             raise click.UsageError(f"{source} is itself a re-judge folder; give the run's own output dir")
         data = merge_overrides(config.to_dict(), {
             "judge.model": judge_model, "judge.protocol": protocol, "judge.max_batch": max_batch,
-            "judge.load_format": judge_load_format, "judge.failures": failures,
+            "judge.load_format": judge_load_format, "judge.failures": failures, "judge.repeats": repeats,
             "fleet.kind": fleet, "fleet.scorer_address": scorer_address, "progress": progress,
         })
         if gpu is not None:
@@ -246,6 +248,45 @@ def report(run_dir):
         rebuild_report(Path(run_dir), make_ui("plain"))
 
     _guarded(body)
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
+              help="Where compare.html, compare.json and compare.csv go.")
+@click.option("--baseline", help="The run the others are compared with: its label, its RUN_DIR or its position "
+                                 "(1 = first; default: the first).")
+@click.option("--label", "labels", multiple=True, help="A name per run, in order (default: the editor model's name).")
+@click.option("--allow-different", is_flag=True,
+              help="Compare runs of different benchmarks / protocols anyway (the page lists what differs).")
+@click.option("--resamples", type=click.IntRange(min=100), default=2000, show_default=True, help="Bootstrap resamples.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (same files + seed: same intervals).")
+def compare(run_dirs, output, baseline, labels, allow_different, resamples, seed):
+    """Compare runs of one benchmark and judge protocol: means with 95% bootstrap intervals per
+    category, paired differences from a baseline, ranks, judge agreement, a per-sample grid."""
+    from .compare import CompareError, compare as build_compare, overall_table
+
+    def body():
+        try:
+            data = build_compare([Path(p) for p in run_dirs], Path(output), baseline=baseline, labels=list(labels),
+                                 allow_different=allow_different, resamples=resamples, seed=seed,
+                                 warn=lambda text: click.echo(text, err=True))
+        except CompareError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"Baseline: {data['baseline']}; headline: {data['headline']} "
+                   f"(95% bootstrap intervals, {resamples} resamples, seed {seed})")
+        click.echo(overall_table(data))
+        for a in data["judge_agreement"]:
+            click.echo(f"Judge agreement {a['judge']} vs {a['against']} ({a['n']} samples): "
+                       f"Spearman {_fmt(a['spearman'])}, Kendall {_fmt(a['kendall'])}, mean |diff| {_fmt(a['mean_abs_diff'])}")
+        out = Path(output)
+        click.echo(f"Compare: {out / 'compare.html'} (and compare.json, compare.csv)")
+
+    _guarded(body)
+
+
+def _fmt(value) -> str:
+    return f"{value:.3f}" if value is not None else "n/a"
 
 
 @main.command()

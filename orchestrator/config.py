@@ -64,6 +64,7 @@ class JudgeConfig:
     max_attempts: int = 3           # scorer restarts / reconnects before giving up
     stall_timeout_s: float = 600.0  # no result for this long while samples are out: the judge is stalled (0: wait for ever)
     failures: str = "exclude"       # summary: exclude failures from means, or count them as "zero"
+    repeats: int = 1                # judge each edit this many times (judges that sample); every repeat is recorded
     prestart: bool = True           # local fleet: stage the judge in host memory while editing (RAM: ~its weights)
     tls: dict[str, Any] = field(default_factory=dict)  # {ca, cert, key, server_name}: (m)TLS to the judge
 
@@ -317,6 +318,7 @@ def _check(config: RunConfig, origin: str) -> None:
         ("editor.steps", e.steps, 0), ("editor.width", e.width, 0), ("editor.height", e.height, 0),
         ("editor.seed", e.seed, 0), ("editor.threads", e.threads, 1), ("editor.max_attempts", e.max_attempts, 1),
         ("judge.max_batch", j.max_batch, 1), ("judge.threads", j.threads, 1), ("judge.max_attempts", j.max_attempts, 1),
+        ("judge.repeats", j.repeats, 1),
         ("judge.max_in_flight", j.max_in_flight, 0), ("judge.stall_timeout_s", j.stall_timeout_s, 0),
     ):
         if value < low:

@@ -12,7 +12,7 @@ import sys
 
 from editfleet_common.launch import REPO_ROOT
 
-ORCHESTRATOR_PACKAGES = ("grpcio", "protobuf", "click", "tqdm", "pyyaml", "pillow", "numpy", "kubernetes")
+ORCHESTRATOR_PACKAGES = ("grpcio", "protobuf", "click", "tqdm", "pyyaml", "pillow", "numpy", "pyarrow", "kubernetes")
 
 
 def now() -> str:

@@ -1,59 +1,17 @@
-"""report.html: one self-contained page (thumbnails inline) with the per-category table and a grid
-of source | edit | instruction | score | response for every sample. Each edit thumbnail links to
-the full-size PNG by its path relative to the report."""
+"""report.html: one self-contained page (thumbnails inline, charts inline SVG) with the
+per-category table, the sub-score means, a score histogram per category and a grid of
+source | edit | instruction | score | response for every sample. Each edit thumbnail links to the
+full-size PNG by its path relative to the report."""
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import os
 
-
-from editfleet_common.errors import InvalidInput
-from editfleet_common.images import decode_image
 from scorer_service import statuses
-
 from .benchmarks import Sample
+from .charts import histogram, nice_max
+from .html_parts import CSS, e, num as _num, reply_block, thumb as _thumb, url_path as _url_path
 from .results import RunDir, write_atomic
-
-THUMB = 192
-
-CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; vertical-align: top; }
-th { background: #f3f3f3; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.grid td { max-width: 28em; }
-.fail { color: #b00020; font-weight: bold; }
-.muted { color: #777; }
-img { display: block; }
-pre { white-space: pre-wrap; margin: 0; font-size: 85%; }
-"""
-
-
-def _thumb(data: bytes | None) -> str:
-    if not data:
-        return '<span class="muted">unavailable</span>'
-    try:
-        img = decode_image(data)
-    except InvalidInput as exc:
-        return f'<span class="fail">{html.escape(str(exc))}</span>'
-    img.thumbnail((THUMB, THUMB))
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=85)
-    return f'<img alt="" src="data:image/jpeg;base64,{base64.b64encode(buf.getvalue()).decode()}">'
-
-
-def _num(value, spec=".3f") -> str:
-    return format(value, spec) if value is not None else "n/a"
-
-
-def _url_path(relative: str) -> str:
-    """A relative file path as an href: '%', '#' and '?' (legal in ids) escaped, the rest kept
-    readable (non-ASCII category names included)."""
-    return relative.replace("%", "%25").replace("#", "%23").replace("?", "%3F")
 
 
 def _source_bytes(sample: Sample) -> bytes | None:
@@ -66,7 +24,7 @@ def _source_bytes(sample: Sample) -> bytes | None:
 def _git_state(git: dict) -> str:
     """The commit, and when the checkout differed from it, which paths did (as many as the manifest
     kept). Manifests written before the count and paths were recorded say only "dirty"."""
-    text = html.escape(git.get("commit") or "unknown commit")
+    text = e(git.get("commit") or "unknown commit")
     dirty = git.get("dirty")
     if dirty is None and "dirty" in git:
         return text + " (dirty: unknown, git status failed)"
@@ -77,14 +35,13 @@ def _git_state(git: dict) -> str:
         return text + " (dirty)"
     # git status --porcelain lines: two status letters and a space, then the path ("old -> new" for renames)
     paths = [line[3:] if line[2:3] == " " else line for line in git.get("dirty_paths") or []]
-    listed = [html.escape(p) for p in paths]
+    listed = [e(p) for p in paths]
     if paths and count > len(paths):
         listed.append(f"and {count - len(paths)} more")
     return text + f" (dirty: {count} changed path{'s' if count != 1 else ''}" + (" — " + ", ".join(listed) if listed else "") + ")"
 
 
 def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, summary: dict, manifest: dict) -> str:
-    e = lambda text: html.escape(str(text))  # noqa: E731
     cfg = manifest.get("config", {})
     editor_cfg, judge = cfg.get("editor", {}), manifest.get("judge") or {}
     parts = [
@@ -124,6 +81,8 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
            " &nbsp; (failures left out of the means, counted above)")
         + "</p>"
     )
+    parts.append(_sub_score_table(summary))
+    parts.append(_histograms(samples, edits, scores))
     parts.append("<h2>Samples</h2><table class='grid'><tr><th>source</th><th>edit</th><th>sample</th>"
                  "<th>score</th><th>response</th></tr>")
     for sample in samples:
@@ -140,14 +99,18 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
         if score is None:
             score_cell, response = "<span class='muted'>-</span>", ""
         elif score.get("status") == statuses.OK:
-            score_cell, response = f"<b>{score['score']:.2f}</b>", e(score.get("response", ""))
+            score_cell = f"<b>{score['score']:.2f}</b>"
+            response = f"<div class='reply'>{e(score.get('response', ''))}</div>"
         else:
             expected = score.get("expected_score")
             score_cell = (f"<span class='fail'>{e(score['status'])}</span>"
                           + (f"<br><span class='muted'>E {expected:.2f}</span>" if expected is not None else ""))
             raw = (score.get("raw_responses") or [""])[-1]
             response = (f"<pre>{e(score.get('error') or '')}</pre>"
-                        + (f"<pre class='muted'>raw reply: {e(raw[:600])}</pre>" if raw else ""))
+                        + reply_block(raw, css="muted", label="raw reply: "))
+        if score is not None and score.get("repeat_scores"):
+            score_cell += ("<br><span class='muted'>repeats " + ", ".join(_num(v, ".1f") for v in score["repeat_scores"])
+                           + (f"<br>sd {score['score_sd']:.2f}" if score.get("score_sd") is not None else "") + "</span>")
         if score is not None and score.get("sub_scores"):
             response += "<br><span class='muted'>" + e(", ".join(
                 f"{k} {v:.2f}" for k, v in score["sub_scores"].items())) + "</span>"
@@ -158,6 +121,36 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
         )
     parts.append("</table></body></html>\n")
     return "\n".join(parts)
+
+
+def _sub_score_table(summary: dict) -> str:
+    """Per category, the mean of each sub-score (VIEScore's SC, PQ, ...) over its OK scores."""
+    rows = list(summary["categories"].items()) + [("all (micro)", summary)]
+    names = list(dict.fromkeys(n for _, c in rows for n in c.get("sub_score_means") or {}))
+    if not names:
+        return ""
+    out = ["<h2>Sub-scores</h2><table class='subscores'><tr><th>category</th>"
+           + "".join(f"<th>{e(n)}</th>" for n in names) + "</tr>"]
+    for name, c in rows:
+        means = c.get("sub_score_means") or {}
+        out.append(f"<tr><td>{e(name)}</td>" + "".join(f"<td class='num'>{_num(means.get(n))}</td>" for n in names) + "</tr>")
+    out.append("</table><p class='muted'>Means over each category's OK scores.</p>")
+    return "".join(out)
+
+
+def _histograms(samples: list[Sample], edits: dict, scores: dict) -> str:
+    """One histogram of the OK scores per category (failures are counted in the table, not here)."""
+    by_category: dict[str, list[float]] = {}
+    for sample in samples:
+        score = scores.get(sample.id)
+        by_category.setdefault(sample.category, [])
+        if score is not None and score.get("status") == statuses.OK and score.get("score") is not None:
+            by_category[sample.category].append(float(score["score"]))
+    top = nice_max(max((v for values in by_category.values() for v in values), default=None))
+    charts = [f"<div class='chart'><h3>{e(name)} <span class='muted'>({len(values)} scored)</span></h3>"
+              + histogram(f"{name}: scores", values, scale_max=top) + "</div>"
+              for name, values in by_category.items()]
+    return "<h2>Score histograms</h2><div class='charts'>" + "".join(charts) + "</div>"
 
 
 def write_report(run_dir: RunDir, samples, edits, scores, summary, manifest) -> None:

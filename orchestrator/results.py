@@ -99,6 +99,47 @@ def latest_by_id(records: Iterable[dict]) -> dict[str, dict]:
     return out
 
 
+def score_key(sample_id: str, repeat: int = 0) -> str:
+    """A score line's key: the sample id, and for the repeats after the first (`score --repeats K`)
+    "<id>/<repeat>" (ids never hold a '/', so keys cannot collide). Also its sample_id on the wire."""
+    return sample_id if not repeat else f"{sample_id}/{repeat}"
+
+
+def latest_scores(records: Iterable[dict]) -> dict[str, dict]:
+    """The last line per (sample, repeat), by score_key; lines without "repeat" are repeat 0."""
+    out: dict[str, dict] = {}
+    for record in records:
+        if "id" in record:
+            out[score_key(record["id"], record.get("repeat", 0))] = record
+    return out
+
+
+def combine_repeats(lines: list[dict]) -> dict:
+    """One record for a sample's score lines (one per repeat). A single line without a repeat is
+    returned as it is. Otherwise the record is the first OK repeat's line with `score`,
+    `expected_score` and `sub_scores` replaced by their means over the OK repeats, plus
+    `repeat_scores` (each repeat's score, None where it failed), `repeat_statuses` and `score_sd`
+    (sample standard deviation over the OK repeats). With no OK repeat it is the first repeat's
+    failure line (with the same lists)."""
+    lines = sorted(lines, key=lambda r: r.get("repeat", 0))
+    if len(lines) == 1 and "repeat" not in lines[0]:
+        return lines[0]
+    ok = [r for r in lines if r.get("status") == SCORE_OK and r.get("score") is not None]
+    out = dict(ok[0] if ok else lines[0])
+    out["repeat_scores"] = [float(r["score"]) if r in ok else None for r in lines]
+    out["repeat_statuses"] = [r.get("status") for r in lines]
+    if ok:
+        values = [float(r["score"]) for r in ok]
+        out["score"] = _mean(values)
+        out["score_sd"] = (math.sqrt(math.fsum((v - out["score"]) ** 2 for v in values) / (len(values) - 1))
+                           if len(values) > 1 else None)
+        out["expected_score"] = _mean([float(r["expected_score"]) for r in ok if r.get("expected_score") is not None])
+        names = dict.fromkeys(k for r in ok for k in (r.get("sub_scores") or {}))
+        out["sub_scores"] = {k: _mean([float(r["sub_scores"][k]) for r in ok if k in (r.get("sub_scores") or {})])
+                             for k in names}
+    return out
+
+
 def made_for(record: dict, sample: Sample) -> bool:
     """False when an edits.jsonl line was made for another instruction of this id (the benchmark
     was changed between sessions): its image shows the old instruction, so the sample is redone."""
@@ -199,18 +240,31 @@ class RunDir:
         return done, failed
 
     # -- scores --------------------------------------------------------------------------------
-    def score_state(self, done_edits: dict, *, retry_failed: bool = False) -> dict:
-        """The score line per sample that need not be judged again: final, and of the current edit."""
-        latest = latest_by_id(self.scores.read())
+    def score_state(self, done_edits: dict, *, retry_failed: bool = False, repeats: int = 1) -> dict:
+        """The score line per score_key (sample, repeat) that need not be judged again: final, and
+        of the current edit. With repeats=1 the keys are the sample ids."""
+        latest = latest_scores(self.scores.read())
         keep = {}
         for sample_id, edit in done_edits.items():
-            record = latest.get(sample_id)
-            if record is None or record.get("edit_sha256") != edit.get("sha256"):
-                continue
-            status = record.get("status")
-            if status == SCORE_OK or (status in FINAL_SCORE_STATUSES and not retry_failed):
-                keep[sample_id] = record
+            for repeat in range(repeats):
+                key = score_key(sample_id, repeat)
+                record = latest.get(key)
+                if record is None or record.get("edit_sha256") != edit.get("sha256"):
+                    continue
+                status = record.get("status")
+                if status == SCORE_OK or (status in FINAL_SCORE_STATUSES and not retry_failed):
+                    keep[key] = record
         return keep
+
+    def current_scores(self, done_edits: dict) -> dict:
+        """One record per sample whose current edit was judged: its line, or its repeats combined
+        (combine_repeats)."""
+        by_sample: dict[str, list[dict]] = {}
+        for record in latest_scores(self.scores.read()).values():
+            edit = done_edits.get(record["id"])
+            if edit is not None and record.get("edit_sha256") == edit.get("sha256"):
+                by_sample.setdefault(record["id"], []).append(record)
+        return {sample_id: combine_repeats(lines) for sample_id, lines in by_sample.items()}
 
     # -- manifest ------------------------------------------------------------------------------
     def read_manifest(self) -> dict | None:
@@ -235,7 +289,7 @@ class _Stats:
     score_failures: int = 0
     pending: int = 0
 
-    def as_dict(self, values: list[float], expected: list[float]) -> dict:
+    def as_dict(self, values: list[float], expected: list[float], subs: dict[str, list[float]]) -> dict:
         return {
             "samples": self.samples,
             "edited": self.edited,
@@ -247,6 +301,8 @@ class _Stats:
             "min": min(values) if values else None,
             "max": max(values) if values else None,
             "expected_mean": _mean(expected),
+            # mean of each sub-score (VIEScore's SC, PQ, ...) over the OK scores that have it
+            "sub_score_means": {name: _mean(v) for name, v in subs.items()},
         }
 
 
@@ -254,19 +310,37 @@ def _mean(values: list[float]) -> float | None:
     return math.fsum(values) / len(values) if values else None
 
 
-def summarize(samples: list[Sample], edits: dict, scores: dict, *, failures_as: str = "exclude") -> dict:
+def sample_value(edit: dict | None, score: dict | None, failures_as: str = "exclude") -> float | None:
+    """What one sample adds to its category's mean, by the rule of `summarize`: its OK score;
+    a failed edit or a score that is not OK adds 0.0 with failures_as="zero", nothing otherwise;
+    a sample not finished yet adds nothing."""
+    zero = 0.0 if failures_as == "zero" else None
+    if edit is not None and edit.get("status") == "failed":
+        return zero
+    if score is None:
+        return None
+    if score.get("status") == SCORE_OK and score.get("score") is not None:
+        return float(score["score"])
+    return zero
+
+
+def summarize(samples: list[Sample], edits: dict, scores: dict, *, failures_as: str = "exclude",
+              headline: str = "micro_mean") -> dict:
     """Statistics over the latest edit and score line per sample.
 
     A sample is an edit failure (failed edit line), a score failure (score line not OK), scored (OK),
     or pending (neither: the run has not finished it). Means are over OK scores; with
     failures_as="zero", edit and score failures count as 0.0 instead of being left out.
-    `macro_mean` is the mean of the category means; `micro_mean` pools every sample.
+    `macro_mean` is the mean of the category means; `micro_mean` pools every sample; `headline`
+    names the one the benchmark's own report gives (GEdit-Bench: macro, the seed: micro).
     """
     if failures_as not in ("exclude", "zero"):
         raise ValueError(f"failures_as must be 'exclude' or 'zero', got {failures_as!r}")
-    categories: dict[str, tuple[_Stats, list[float], list[float]]] = {}
+    if headline not in ("micro_mean", "macro_mean"):
+        raise ValueError(f"headline must be 'micro_mean' or 'macro_mean', got {headline!r}")
+    categories: dict[str, tuple[_Stats, list[float], list[float], dict[str, list[float]]]] = {}
     for sample in samples:
-        stats, values, expected = categories.setdefault(sample.category, (_Stats(), [], []))
+        stats, values, expected, subs = categories.setdefault(sample.category, (_Stats(), [], [], {}))
         stats.samples += 1
         edit = edits.get(sample.id)
         score = scores.get(sample.id)
@@ -281,6 +355,9 @@ def summarize(samples: list[Sample], edits: dict, scores: dict, *, failures_as: 
         elif score.get("status") == SCORE_OK and score.get("score") is not None:
             stats.scored += 1
             values.append(float(score["score"]))
+            for name, value in (score.get("sub_scores") or {}).items():
+                if value is not None:
+                    subs.setdefault(name, []).append(float(value))
         else:
             stats.score_failures += 1
             if failures_as == "zero":
@@ -288,17 +365,22 @@ def summarize(samples: list[Sample], edits: dict, scores: dict, *, failures_as: 
         if score is not None and score.get("expected_score") is not None:
             expected.append(float(score["expected_score"]))
 
-    per_category = {name: s.as_dict(v, e) for name, (s, v, e) in categories.items()}
-    all_values = [v for _, values, _ in categories.values() for v in values]
-    all_expected = [v for _, _, expected in categories.values() for v in expected]
+    per_category = {name: s.as_dict(v, e, sub) for name, (s, v, e, sub) in categories.items()}
+    all_values = [v for _, values, _, _ in categories.values() for v in values]
+    all_expected = [v for _, _, expected, _ in categories.values() for v in expected]
+    all_subs: dict[str, list[float]] = {}
+    for *_, subs in categories.values():
+        for name, v in subs.items():
+            all_subs.setdefault(name, []).extend(v)
     category_means = [c["mean"] for c in per_category.values() if c["mean"] is not None]
     totals = _Stats()
-    for s, _, _ in categories.values():
+    for s, *_ in categories.values():
         for field in ("samples", "edited", "edit_failures", "scored", "score_failures", "pending"):
             setattr(totals, field, getattr(totals, field) + getattr(s, field))
-    overall = totals.as_dict(all_values, all_expected)
+    overall = totals.as_dict(all_values, all_expected, all_subs)
     return {
         "failures_as": failures_as,
+        "headline": headline,
         **overall,
         "micro_mean": overall["mean"],
         "macro_mean": _mean(category_means),

@@ -18,14 +18,15 @@ from scorer_service.client import ScorerClient, info_to_dict
 
 from . import manifest as mf
 from . import ui as ui_lines
-from .benchmarks import Benchmark, BenchmarkError, Sample, load_benchmark
+from .benchmarks import Benchmark, BenchmarkError, Sample, headline, load_benchmark
 from .config import RunConfig, build_config, client_tls
 from .dispatch import Dispatcher
 from .fleet import Fleet, FleetError, make_fleet
 from .identity import DifferentModel, environment_warning, same_identity_everywhere
 from .report import write_report
-from .results import RunDir, latest_by_id, made_for, summarize, write_json_atomic
+from .results import RunDir, latest_by_id, made_for, score_key, summarize, write_json_atomic
 from .scoring import ScoreItem, Scorer
+from .tables import write_tables
 
 
 class RunError(Exception):
@@ -196,9 +197,11 @@ def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict,
 def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict, samples: list[Sample],
                 ui, session: dict, *, retry_failed: bool) -> None:
     done, _ = run_dir.edit_state(samples)
-    keep = run_dir.score_state(done, retry_failed=retry_failed)
-    by_id = {s.id: s for s in samples}
-    todo_ids = [s.id for s in samples if s.id in done and s.id not in keep]
+    repeats = config.judge.repeats
+    keep = run_dir.score_state(done, retry_failed=retry_failed, repeats=repeats)
+    # (sample, repeat) by score key; with one repeat the keys are the sample ids
+    wanted = {score_key(s.id, r): (s, r) for s in samples if s.id in done for r in range(repeats)}
+    todo_ids = [key for key in wanted if key not in keep]
     if not todo_ids:
         ui.print(f"Judging: nothing to do ({len(keep)} sample(s) already scored)")
         return
@@ -249,10 +252,12 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
     if redo:
         ui.print(f"Judging again {len(redo)} sample(s) scored by another judge build or protocol text")
 
-    items = [ScoreItem(index=n, sample=by_id[i], edit=done[i], edit_path=run_dir.edit_path(by_id[i]))
-             for n, i in enumerate(todo_ids)]
+    items = [ScoreItem(index=n, sample=wanted[k][0], edit=done[wanted[k][0].id], edit_path=run_dir.edit_path(wanted[k][0]),
+                       repeat=wanted[k][1], repeats=repeats)
+             for n, k in enumerate(todo_ids)]
     batch = config.judge.max_batch
-    ui.print(f"[Qwen3-VL Scoring] {len(items)} image(s), protocol {protocol_name}, batch size {batch}")
+    ui.print(f"[Qwen3-VL Scoring] {len(items)} image(s), protocol {protocol_name}, batch size {batch}"
+             + (f", {repeats} judgements of each edit" if repeats > 1 else ""))
 
     def restart():
         fleet.stop_scorer()
@@ -283,18 +288,18 @@ def current_results(run_dir: RunDir, samples: list[Sample]) -> tuple[dict, dict]
     edits = {i: r for i, r in latest.items()
              if i in done or (r.get("status") == "failed" and (i not in current or made_for(r, current[i])))}
     edits.update(done)
-    scores = {i: r for i, r in latest_by_id(run_dir.scores.read()).items()
-              if i in done and r.get("edit_sha256") == done[i].get("sha256")}
-    return edits, scores
+    return edits, run_dir.current_scores(done)
 
 
 def finish(config: RunConfig, run_dir: RunDir, manifest: dict, samples: list[Sample], ui,
            *, title: str = "Summary") -> dict:
     edits, scores = current_results(run_dir, samples)
-    summary = summarize(samples, edits, scores, failures_as=config.judge.failures)
+    summary = summarize(samples, edits, scores, failures_as=config.judge.failures,
+                        headline=headline((manifest.get("benchmark") or {}).get("format")))
     summary["run"] = {"output": str(run_dir.path), "editor": config.editor.model, "judge": config.judge.model,
                       "protocol": ((manifest.get("judge") or {}).get("protocol") or {}).get("name")}
     write_json_atomic(run_dir.summary_path, summary)
+    write_tables(run_dir, samples, edits, scores, summary)
     write_report(run_dir, samples, edits, scores, summary, manifest)
     ui.print(ui_lines.summary_block(summary, title))
     ui.print(ui_lines.category_table(summary))

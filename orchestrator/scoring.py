@@ -19,7 +19,7 @@ from scorer_service import statuses
 from scorer_service.client import make_request, result_to_dict
 
 from .benchmarks import Sample
-from .results import RunDir
+from .results import RunDir, score_key
 from . import ui as ui_lines
 
 
@@ -33,6 +33,13 @@ class ScoreItem:
     sample: Sample
     edit: dict        # the edit's line in edits.jsonl
     edit_path: Path   # read when sent, so a large benchmark is never held in memory at once
+    repeat: int = 0   # `score --repeats K`: which of the K judgements of this edit (0-based)
+    repeats: int = 1  # K: with K > 1 every line records its repeat
+
+    @property
+    def key(self) -> str:
+        """Its sample_id on the stream and its key in scores.jsonl (results.score_key)."""
+        return score_key(self.sample.id, self.repeat)
 
 
 @dataclass
@@ -47,7 +54,7 @@ def build_score_request(item: ScoreItem, protocol: str):
     sample = item.sample
     variables = {"original_description": sample.description} if sample.description else {}
     return make_request(
-        sample.id,
+        item.key,
         source_image=sample.source_bytes(),
         edited_image=item.edit_path.read_bytes(),
         instruction=sample.instruction,
@@ -69,6 +76,8 @@ def result_record(item: ScoreItem, result, judge_hash: str) -> dict:
         edit_sha256=item.edit["sha256"],
         judge_hash=judge_hash,
     )
+    if item.repeats > 1:
+        record["repeat"] = item.repeat
     if record["status"] not in statuses.STATUSES:
         record["error"] = record["error"] or f"status {record['status']}"
         record["status"] = statuses.ERROR
@@ -118,7 +127,7 @@ class Scorer:
     def run(self, address: str, items: list[ScoreItem]) -> ScoringOutcome:
         outcome = ScoringOutcome()
         printer = _Printer(self.ui, len(items), self.batch_size)
-        left = {item.sample.id: item for item in items}
+        left = {item.key: item for item in items}
         attempt = 0
         while left:
             attempt += 1

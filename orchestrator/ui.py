@@ -124,7 +124,8 @@ def short(text: str, width: int = 80) -> str:
 
 def score_line(index: int, record: dict) -> str:
     """`  [Sample   0] Score: 8.50 | Response: ...  (category/id)`; failures say so, with the raw text."""
-    where = f"({record['category']}/{record['id']})"
+    repeat = f", repeat {record['repeat'] + 1}" if "repeat" in record else ""
+    where = f"({record['category']}/{record['id']}{repeat})"
     if record["status"] == statuses.OK:
         return f"  [Sample {index:3d}] Score: {record['score']:.2f} | Response: {short(record.get('response', ''))}  {where}"
     expected = record.get("expected_score")

@@ -40,6 +40,12 @@ class Benchmark:
         }
 
 
+def headline(fmt: str | None) -> str:
+    """The overall mean a suite's own report gives ("micro_mean" or "macro_mean"): its module's
+    HEADLINE; formats without one (native) pool every sample, as the seed does."""
+    return getattr(FORMATS.get(fmt or ""), "HEADLINE", "micro_mean")
+
+
 def detect_format(path: Path) -> str:
     first = first_record(path) if path.suffix == ".jsonl" else None
     for name, module in FORMATS.items():
@@ -95,6 +101,7 @@ __all__ = [
     "Problem",
     "Sample",
     "detect_format",
+    "headline",
     "load_benchmark",
     "safe_path_component",
 ]

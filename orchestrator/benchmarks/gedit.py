@@ -20,6 +20,8 @@ from .base import Problem, Sample, decode_b64, resolve_inside
 from .jsonl import read_json_lines
 
 REQUIRED = ("key", "task_type", "instruction", "instruction_language")
+# The overall figure GEdit-Bench reports (calculate_statistics.py): the unweighted mean of the group means.
+HEADLINE = "macro_mean"
 
 
 def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:

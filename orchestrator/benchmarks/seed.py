@@ -17,6 +17,8 @@ from pathlib import Path
 from .base import Problem, Sample, decode_b64
 
 REQUIRED = ("subset", "src_img_b64", "edit_instruction_en")
+# The seed's "Average score" pools every sample.
+HEADLINE = "micro_mean"
 
 
 def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:

@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "benchmark" / "benchmark.jsonl"
 TINY_EDITOR = REPO / "models" / "tiny-qwen-image-edit"
 TINY_JUDGE = REPO / "models" / "tiny-qwen3-vl"
+TAUGHT_JUDGE = REPO / "models" / "tiny-qwen3-vl-taught"  # examples/config.yaml's judge
 
 
 def png_bytes(size=(32, 32), color=(200, 50, 50)) -> bytes:
@@ -52,8 +53,10 @@ def orchestrator_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "orchestrator", *args]
 
 
-def require_tiny_models():
-    missing = [str(p) for p in (TINY_EDITOR, TINY_JUDGE) if not (p / ".done").exists() and not p.exists()]
+def require_tiny_models(*, demo_judge: bool = False):
+    """demo_judge: the taught judge of examples/config.yaml too."""
+    needed = (TINY_EDITOR, TINY_JUDGE, TAUGHT_JUDGE) if demo_judge else (TINY_EDITOR, TINY_JUDGE)
+    missing = [str(p) for p in needed if not (p / ".done").exists() and not p.exists()]
     if missing:
         pytest.fail(f"tiny models missing ({', '.join(missing)}): run `make models` first")
 

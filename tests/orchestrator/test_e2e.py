@@ -1,7 +1,7 @@
 """End to end on the example benchmark: real editor and scorer processes (tiny models, CPU), the
 real CLI as a subprocess, real kills. Runs are shared between assertions to keep CI short:
 
-  run A: the example config (10 samples, 2 CPU editors, tiny judge); one editor SIGKILLed mid-run.
+  run A: the example config (10 samples, 2 CPU editors, the taught demo judge); one editor SIGKILLed mid-run.
   run B: 1 editor, 4 example samples + 1 oversized one the editor refuses; the CLI is SIGKILLed
          while editing, rerun, SIGTERMed while editing, rerun, SIGKILLed while judging, rerun.
 """
@@ -93,7 +93,7 @@ def cleanup(out: Path, cli: Cli | None):
 # -- run A -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def run_a(tmp_path_factory):
-    require_tiny_models()
+    require_tiny_models(demo_judge=True)
     out = tmp_path_factory.mktemp("run_a") / "out"
     log = out.parent / "cli.log"
     cli = Cli(["run", "--config", "examples/config.yaml", "--output", str(out), "--progress", "plain"], log)
@@ -160,15 +160,41 @@ def test_run_a_console_speaks_the_seed_format(run_a):
     assert page.count("<tr><td><img") == 10
 
 
-def test_rejudge_with_another_protocol(run_a):
+def test_the_demo_judge_gives_parsed_scores(run_a):
+    """examples/config.yaml's judge is the taught demo judge: its (meaningless) scores parse."""
+    scores = lines(run_a["out"] / "scores.jsonl")
+    assert [l["status"] for l in scores].count("OK") >= 8, [l.get("raw_responses") for l in scores]
+    assert re.search(r"^\[Batch 1\] Images 0-3 done, avg_score=\d", run_a["output"], re.M)
+    assert re.search(r"^  Average score: \d+\.\d{3}", run_a["output"], re.M)
+
+
+def test_rejudge_with_another_protocol_twice_then_compare(run_a, tmp_path):
     out = run_a["out"]
-    done = subprocess.run(orchestrator_cmd("score", str(out), "--protocol", "viescore", "--progress", "plain"),
+    done = subprocess.run(orchestrator_cmd("score", str(out), "--protocol", "viescore", "--repeats", "2",
+                                           "--progress", "plain"),
                           cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT)
     assert done.returncode == 0, done.stdout + done.stderr
-    rejudge = out / "rejudge" / "tiny-qwen3-vl-viescore"
+    rejudge = out / "rejudge" / "tiny-qwen3-vl-taught-viescore"
     scores = lines(rejudge / "scores.jsonl")
-    assert sorted(l["id"] for l in scores) == sorted(l["id"] for l in lines(out / "scores.jsonl"))
+    # every repeat recorded: each sample twice, repeat 0 and 1
+    assert sorted((l["id"], l["repeat"]) for l in scores) == sorted(
+        (l["id"], r) for l in lines(out / "scores.jsonl") for r in (0, 1))
     assert {l["protocol"] for l in scores} == {"viescore"}
+    assert (rejudge / "scores.parquet").exists() and (rejudge / "summary.csv").exists()
+    # compare: another protocol is refused, naming it; allowed, the judges of the same edits are compared
+    refused = subprocess.run(orchestrator_cmd("compare", str(out), str(rejudge), "-o", str(tmp_path / "cmp")),
+                             cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "judge protocol: " in refused.stderr and "Traceback" not in refused.stderr
+    allowed = subprocess.run(orchestrator_cmd("compare", str(out), str(rejudge), "-o", str(tmp_path / "cmp"),
+                                              "--allow-different"),
+                             cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    data = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert len(data["same_edits"]) == 1 and len(data["same_edits"][0]) == 2
+    [pair] = data["judge_agreement"]  # n: the samples both judges scored (the demo judge's viescore SC often fails to parse)
+    assert pair["n"] == sum(s["runs"][pair["judge"]]["status"] == "OK" == s["runs"][pair["against"]]["status"]
+                            for s in data["samples"])
+    assert "Judge agreement" in allowed.stdout and (tmp_path / "cmp" / "compare.html").exists()
     assert len(lines(out / "scores.jsonl")) == 10  # the run's own scores are untouched
     manifest = json.loads((rejudge / "manifest.json").read_text())
     assert manifest["rejudge_of"] == str(out) and manifest["judge"]["protocol"]["name"] == "viescore"

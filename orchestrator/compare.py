@@ -1,0 +1,386 @@
+"""`orchestrator compare RUN_DIR... --output DIR`: several runs of one benchmark and judge protocol
+side by side, with the uncertainty of every number.
+
+For each category and overall (micro and macro; the suite's headline first), each run's mean with
+a 95% percentile-bootstrap interval over samples, the paired difference from a baseline run (over
+the samples both have a value for) with its interval, scored/failed counts and ranks. Runs whose
+edits are the same images (re-judgements of one run) are judges of the same edits: their
+agreement is the rank correlation (Spearman, Kendall tau-b) of their scores and the per-sample
+spread. A run judged with `score --repeats K` also shows its repeats' spread.
+
+The data lives here; compare_page.py renders it (compare.html); compare.json and compare.csv hold
+the same numbers.
+"""
+
+from scorer_service import statuses
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import stats
+from .benchmarks import BenchmarkError, Sample, headline as suite_headline
+from .results import RunDir, ResultsError, sample_value, summarize, write_atomic, write_json_atomic
+
+
+class CompareError(Exception):
+    """Runs that cannot be compared (named), or a bad argument."""
+
+
+@dataclass
+class LoadedRun:
+    label: str
+    path: Path
+    manifest: dict
+    run_dir: RunDir
+    samples: list[Sample]
+    edits: dict
+    scores: dict
+    summary: dict
+    failures_as: str
+    values: dict[str, float | None] = field(default_factory=dict)  # per sample, as the summary's means count it
+
+    @property
+    def editor(self) -> str:
+        return (self.manifest.get("config") or {}).get("editor", {}).get("model") or ""
+
+    @property
+    def judge(self) -> str:
+        return (self.manifest.get("config") or {}).get("judge", {}).get("model") or ""
+
+    @property
+    def protocol(self) -> dict:
+        return ((self.manifest.get("judge") or {}).get("protocol") or {})
+
+    def describe(self) -> dict:
+        return {"label": self.label, "path": str(self.path), "editor": self.editor,
+                "editor_hash": ((self.manifest.get("editor") or {}).get("model") or {}).get("content_hash"),
+                "judge": self.judge,
+                "judge_hash": (((self.manifest.get("judge") or {}).get("model")) or {}).get("content_hash"),
+                "protocol": self.protocol.get("name"), "protocol_sha256": self.protocol.get("sha256"),
+                "benchmark": (self.manifest.get("benchmark") or {}).get("path"),
+                "benchmark_sha256": (self.manifest.get("benchmark") or {}).get("sha256"),
+                "rejudge_of": self.manifest.get("rejudge_of"), "failures_as": self.failures_as,
+                "git": (self.manifest.get("git") or {}).get("commit")}
+
+
+def load_run(path: Path) -> LoadedRun:
+    from .run import RunError, config_from_run_dir, current_results, load_samples, samples_from_records
+
+    path = Path(path)
+    if not path.is_dir():
+        raise CompareError(f"{path}: not a folder (give the output dirs of `orchestrator run` or `score`)")
+    try:
+        config, manifest = config_from_run_dir(path)
+    except RunError as exc:
+        raise CompareError(str(exc)) from None
+    edits_from = Path(manifest["rejudge_of"]) if manifest.get("rejudge_of") else None
+    run_dir = RunDir(path, edits_from=edits_from)
+    try:
+        samples = load_samples(config).samples
+    except (BenchmarkError, RunError):  # the benchmark moved: compare what the run recorded
+        samples = samples_from_records(run_dir)
+    edits, scores = current_results(run_dir, samples)
+    failures_as = config.judge.failures
+    summary = summarize(samples, edits, scores, failures_as=failures_as,
+                        headline=suite_headline((manifest.get("benchmark") or {}).get("format")))
+    run = LoadedRun(label="", path=path, manifest=manifest, run_dir=run_dir, samples=samples, edits=edits,
+                    scores=scores, summary=summary, failures_as=failures_as)
+    run.values = {s.id: sample_value(edits.get(s.id), scores.get(s.id), failures_as) for s in samples}
+    return run
+
+
+# -- what must match ------------------------------------------------------------------------------
+def differences(runs: list[LoadedRun]) -> list[str]:
+    """Why these runs are not one benchmark under one protocol: one line per difference, naming
+    the runs (empty: comparable)."""
+    base, out = runs[0], []
+    checks = (
+        ("benchmark file (sha256)", lambda r: (r.manifest.get("benchmark") or {}).get("sha256")),
+        ("benchmark format", lambda r: (r.manifest.get("benchmark") or {}).get("format")),
+        ("judge protocol", lambda r: r.protocol.get("name")),
+        ("judge protocol text (sha256)", lambda r: r.protocol.get("sha256")),
+        ("failures in the means (judge.failures)", lambda r: r.failures_as),
+    )
+    for what, get in checks:
+        for run in runs[1:]:
+            if get(run) != get(base):
+                out.append(f"{what}: {base.label} has {get(base)!r}, {run.label} has {get(run)!r}")
+    base_ids = {s.id for s in base.samples}
+    for run in runs[1:]:
+        ids = {s.id for s in run.samples}
+        if ids != base_ids:
+            only_base, only_run = sorted(base_ids - ids), sorted(ids - base_ids)
+            out.append(f"samples: {len(only_base)} only in {base.label}{_examples(only_base)}, "
+                       f"{len(only_run)} only in {run.label}{_examples(only_run)}")
+    return out
+
+
+def _examples(ids: list[str]) -> str:
+    return f" (e.g. {', '.join(ids[:3])})" if ids else ""
+
+
+def assign_labels(runs: list[LoadedRun], labels: list[str]) -> None:
+    """Given labels, else the editor model's name; where two runs would share one, the judge's name
+    is added, then the folder's."""
+    if labels:
+        if len(labels) != len(runs):
+            raise CompareError(f"--label given {len(labels)} time(s) for {len(runs)} run(s): give one per run or none")
+        if len(set(labels)) != len(labels):
+            raise CompareError("--label: labels must differ")
+        for run, label in zip(runs, labels):
+            run.label = label
+        return
+    candidates = [
+        lambda r: Path(r.editor).name or r.path.name,
+        lambda r: f"{Path(r.editor).name} · {Path(r.judge).name or 'judge'} {r.protocol.get('name') or ''}".strip(),
+        lambda r: f"{Path(r.editor).name} · {r.path.name}",
+    ]
+    chosen = [candidates[0](r) for r in runs]
+    for better in candidates[1:]:
+        clashing = {c for c in chosen if chosen.count(c) > 1}
+        chosen = [better(r) if c in clashing else c for r, c in zip(runs, chosen)]
+    seen: dict[str, int] = {}
+    for run, label in zip(runs, chosen):
+        seen[label] = seen.get(label, 0) + 1
+        run.label = label if chosen.count(label) == 1 else f"{label} #{seen[label]}"
+
+
+def pick_baseline(runs: list[LoadedRun], baseline: str | None) -> LoadedRun:
+    if baseline is None:
+        return runs[0]
+    for run in runs:
+        if baseline == run.label or Path(baseline).resolve() == run.path.resolve():
+            return run
+    if baseline.isdigit() and 1 <= int(baseline) <= len(runs):
+        return runs[int(baseline) - 1]
+    raise CompareError(f"--baseline {baseline!r}: no such run (give a label, a RUN_DIR or a position 1..{len(runs)}; "
+                       f"labels: {', '.join(r.label for r in runs)})")
+
+
+# -- numbers ------------------------------------------------------------------------------------
+def _category_values(run: LoadedRun) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for sample in run.samples:
+        value = run.values.get(sample.id)
+        out.setdefault(sample.category, {})
+        if value is not None:
+            out[sample.category][sample.id] = value
+    return out
+
+
+def same_edits(a: LoadedRun, b: LoadedRun) -> bool:
+    """Both judged the very same images: every sample edited in either has the same image sha256
+    in both (re-judgements of one run, or byte-identical runs)."""
+    ids = {i for i, r in a.edits.items() if r.get("status") == "ok"} | {i for i, r in b.edits.items() if r.get("status") == "ok"}
+    return bool(ids) and all((a.edits.get(i) or {}).get("sha256") == (b.edits.get(i) or {}).get("sha256") for i in ids)
+
+
+def edit_groups(runs: list[LoadedRun]) -> list[list[LoadedRun]]:
+    """Runs that judged the very same edits, in groups of two or more (in the order given)."""
+    groups: list[list[LoadedRun]] = []
+    for run in runs:
+        for group in groups:
+            if same_edits(group[0], run):
+                group.append(run)
+                break
+        else:
+            groups.append([run])
+    return [g for g in groups if len(g) > 1]
+
+
+def _ok_scores(run: LoadedRun) -> dict[str, float]:
+    return {i: float(s["score"]) for i, s in run.scores.items() if s.get("status") == statuses.OK and s.get("score") is not None}
+
+
+def agreement(a: dict[str, float], b: dict[str, float], ids: list[str]) -> dict:
+    common = [i for i in ids if i in a and i in b]
+    x, y = [a[i] for i in common], [b[i] for i in common]
+    diffs = [abs(p - q) for p, q in zip(x, y)]
+    return {"n": len(common), "spearman": stats.spearman(x, y), "kendall": stats.kendall_tau_b(x, y),
+            "mean_abs_diff": math.fsum(diffs) / len(diffs) if diffs else None,
+            "max_abs_diff": max(diffs) if diffs else None}
+
+
+def build(runs: list[LoadedRun], baseline: LoadedRun, *, resamples: int = stats.RESAMPLES, seed: int = stats.SEED,
+          level: float = stats.LEVEL, differ: list[str] | None = None) -> dict:
+    boot = dict(seed=seed, resamples=resamples, level=level)
+    values = {r.label: _category_values(r) for r in runs}
+    categories = list(dict.fromkeys(s.category for r in [baseline, *runs] for s in r.samples))
+    headline = baseline.summary.get("headline", "micro_mean")
+    out: dict = {
+        "editfleet_compare": 1,
+        "baseline": baseline.label,
+        "headline": headline,
+        "failures_as": baseline.failures_as,
+        "bootstrap": {**boot, "method": "percentile bootstrap over samples (macro: stratified by category)"},
+        "differences_allowed": differ or [],
+        "runs": [{**r.describe(), "baseline": r is baseline} for r in runs],
+        "categories": {},
+        "overall": {},
+    }
+
+    def paired(run: LoadedRun, cats: list[str]) -> dict[str, list[float]]:
+        diffs = {}
+        for c in cats:
+            mine, theirs = values[run.label].get(c, {}), values[baseline.label].get(c, {})
+            diffs[c] = [mine[i] - theirs[i] for i in mine if i in theirs]
+        return diffs
+
+    for c in categories:
+        rows = {}
+        for run in runs:
+            counts = run.summary["categories"].get(c) or {}
+            ci = stats.bootstrap_mean({c: list(values[run.label].get(c, {}).values())}, key=f"{run.label}/{c}", **boot)
+            row = {"samples": counts.get("samples", 0), "scored": counts.get("scored", 0),
+                   "failed": counts.get("edit_failures", 0) + counts.get("score_failures", 0),
+                   "pending": counts.get("pending", 0), **ci}
+            if run is not baseline:
+                row["diff"] = stats.bootstrap_mean(paired(run, [c]), key=f"diff/{run.label}/{c}", **boot)
+            rows[run.label] = row
+        for label, rank in stats.competition_ranks({k: v["mean"] for k, v in rows.items()}).items():
+            rows[label]["rank"] = rank
+        out["categories"][c] = rows
+
+    for scope, macro in (("micro_mean", False), ("macro_mean", True)):
+        rows = {}
+        for run in runs:
+            groups = {c: list(values[run.label].get(c, {}).values()) for c in categories}
+            s = run.summary
+            row = {"samples": s["samples"], "scored": s["scored"], "failed": s["edit_failures"] + s["score_failures"],
+                   "pending": s["pending"], **stats.bootstrap_mean(groups, macro=macro, key=f"{run.label}/{scope}", **boot)}
+            if run is not baseline:
+                row["diff"] = stats.bootstrap_mean(paired(run, categories), macro=macro, key=f"diff/{run.label}/{scope}", **boot)
+            rows[run.label] = row
+        for label, rank in stats.competition_ranks({k: v["mean"] for k, v in rows.items()}).items():
+            rows[label]["rank"] = rank
+        out["overall"][scope] = rows
+
+    # Judges of the same edits: each group's runs against its first (the baseline's group first).
+    groups = edit_groups([baseline, *[r for r in runs if r is not baseline]])
+    out["judge_agreement"] = []
+    for head, *others in groups:
+        ids = [s.id for s in head.samples]
+        head_scores = _ok_scores(head)
+        for run in others:
+            mine = _ok_scores(run)
+            out["judge_agreement"].append({
+                "judge": run.label, "against": head.label, **agreement(mine, head_scores, ids),
+                "categories": {c: agreement(mine, head_scores, [s.id for s in head.samples if s.category == c])
+                               for c in categories}})
+    out["same_edits"] = [[r.label for r in group] for group in groups]
+    judges = groups[0] if groups else []
+
+    out["repeats"] = {}
+    for run in runs:
+        repeated = {i: s["repeat_scores"] for i, s in run.scores.items() if len(s.get("repeat_scores") or []) > 1}
+        if not repeated:
+            continue
+        sds = [s["score_sd"] for s in run.scores.values() if s.get("score_sd") is not None]
+        first = {i: r[0] for i, r in repeated.items() if r[0] is not None}
+        second = {i: r[1] for i, r in repeated.items() if r[1] is not None}
+        out["repeats"][run.label] = {
+            "samples": len(repeated), "repeats": max(len(r) for r in repeated.values()),
+            "mean_sd": math.fsum(sds) / len(sds) if sds else None, "max_sd": max(sds) if sds else None,
+            "first_vs_second": agreement(first, second, sorted(repeated)),
+        }
+
+    out["samples"] = _sample_rows(runs, baseline, judges)
+    return out
+
+
+def _sample_rows(runs: list[LoadedRun], baseline: LoadedRun, judges: list[LoadedRun]) -> list[dict]:
+    order = list(dict.fromkeys(s.id for r in [baseline, *runs] for s in r.samples))
+    by_id = {s.id: s for r in reversed([baseline, *runs]) for s in r.samples}
+    rows = []
+    for sample_id in order:
+        sample = by_id[sample_id]
+        cells = {}
+        for run in runs:
+            edit, score = run.edits.get(sample_id) or {}, run.scores.get(sample_id) or {}
+            cells[run.label] = {
+                "edit_status": edit.get("status"), "edit_sha256": edit.get("sha256"), "edit_error": edit.get("error"),
+                "status": score.get("status"), "score": score.get("score"), "value": run.values.get(sample_id),
+                "sub_scores": score.get("sub_scores") or {}, "repeat_scores": score.get("repeat_scores"),
+                "response": score.get("response") or "",
+            }
+        judged = [cells[r.label]["score"] for r in judges if cells[r.label]["status"] == statuses.OK]
+        rows.append({"id": sample_id, "category": sample.category, "instruction": sample.instruction,
+                     "spread": (max(judged) - min(judged)) if len(judged) > 1 else None, "runs": cells})
+    return rows
+
+
+# -- files --------------------------------------------------------------------------------------
+CSV_FIELDS = ("scope", "category", "label", "baseline", "samples", "scored", "failed", "pending", "mean", "ci_lo",
+              "ci_hi", "n", "diff", "diff_lo", "diff_hi", "n_paired", "rank")
+
+
+def to_csv(data: dict) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    scopes = [("category", c, rows) for c, rows in data["categories"].items()]
+    scopes += [(scope, "", rows) for scope, rows in data["overall"].items()]
+    for scope, category, rows in scopes:
+        for label, r in rows.items():
+            d = r.get("diff") or {}
+            writer.writerow([scope, category, label, label == data["baseline"], r["samples"], r["scored"], r["failed"],
+                             r["pending"], r["mean"], r["lo"], r["hi"], r["n"], d.get("mean"), d.get("lo"), d.get("hi"),
+                             d.get("n"), r["rank"]])
+    return buf.getvalue()
+
+
+def compare(paths: list[Path], output: Path, *, baseline: str | None = None, labels: list[str] = (),
+            allow_different: bool = False, resamples: int = stats.RESAMPLES, seed: int = stats.SEED,
+            warn=print) -> dict:
+    if not paths:
+        raise CompareError("give at least one RUN_DIR")
+    resolved = [Path(p).resolve() for p in paths]
+    if len(set(resolved)) != len(resolved):
+        raise CompareError("a RUN_DIR is given twice")
+    try:
+        runs = [load_run(Path(p)) for p in paths]
+    except ResultsError as exc:
+        raise CompareError(str(exc)) from None
+    assign_labels(runs, list(labels))
+    base = pick_baseline(runs, baseline)
+    differ = differences([base, *[r for r in runs if r is not base]])
+    if differ and not allow_different:
+        raise CompareError("these runs are not one benchmark under one judge protocol:\n  " + "\n  ".join(differ)
+                           + "\n(--allow-different compares them anyway; differences are then listed in the page)")
+    for line in differ:
+        warn(f"warning: {line}")
+    data = build(runs, base, resamples=resamples, seed=seed, differ=differ)
+    from .compare_page import render
+
+    output.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(output / "compare.json", data)
+    write_atomic(output / "compare.csv", to_csv(data).encode("utf-8"))
+    write_atomic(output / "compare.html", render(data, runs, output).encode("utf-8"))
+    return data
+
+
+def overall_table(data: dict) -> str:
+    """The terminal's view: the headline per run with its interval and the difference from the baseline."""
+    from .ui import _display_width
+
+    rows = data["overall"][data["headline"]]
+    width = max([5] + [_display_width(label) for label in rows])
+    scope = "macro" if data["headline"] == "macro_mean" else "micro"
+    lines = [f"  {'run'.ljust(width)}  rank  {scope + ' mean':>10}  {'95% CI':>17}  {'vs baseline':>12}  {'95% CI':>17}  scored  failed"]
+    for label, r in sorted(rows.items(), key=lambda kv: (kv[1]["rank"] is None, kv[1]["rank"] or 0)):
+        ci = f"[{_f(r['lo'])}, {_f(r['hi'])}]"
+        d = r.get("diff")
+        diff = "baseline" if d is None else _f(d["mean"], "+.3f")
+        dci = "" if d is None else f"[{_f(d['lo'], '+.3f')}, {_f(d['hi'], '+.3f')}]"
+        pad = " " * (width - _display_width(label))
+        lines.append(f"  {label}{pad}  {r['rank'] or '-':>4}  {_f(r['mean']):>10}  {ci:>17}  {diff:>12}  {dci:>17}  "
+                     f"{r['scored']:6d}  {r['failed']:6d}")
+    return "\n".join(lines)
+
+
+def _f(value, spec=".3f") -> str:
+    return format(value, spec) if value is not None else "n/a"
