@@ -89,6 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage-on-host", action="store_true",
                    help="staged start: prepare everything that needs no free GPU (weights in host memory), "
                         "then wait for SIGUSR1 before moving the judge to --device (see the module doc)")
+    api = p.add_argument_group("judge backend", "who answers: a local model (transformers) or an OpenAI-compatible "
+                               "chat-completions endpoint (openai; --model is then the model id sent to it)")
+    api.add_argument("--backend", choices=["transformers", "openai"], default="transformers")
+    api.add_argument("--base-url", default="", help="openai: the endpoint, e.g. https://api.openai.com/v1")
+    api.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                     help="openai: the NAME of the environment variable holding the key ('' : none); never the key")
+    api.add_argument("--max-concurrency", type=_at_least_one, default=8, help="openai: requests in flight at once")
+    api.add_argument("--request-timeout-s", type=float, default=120.0, help="openai: seconds per request")
+    api.add_argument("--max-retries", type=int, default=5,
+                     help="openai: retries of a request after 429, 5xx, a timeout or a dropped connection")
+    api.add_argument("--retry-base-s", type=float, default=1.0, help="openai: first backoff step (doubles per retry)")
+    api.add_argument("--top-logprobs", type=int, default=20,
+                     help="openai: top_logprobs asked for the expected score (0: none); absent where not returned")
     p.add_argument("--tls-cert", help="server certificate (PEM); enables TLS")
     p.add_argument("--tls-key", help="server private key (PEM)")
     p.add_argument("--tls-client-ca", help="CA for client certificates: enables mutual TLS")
@@ -110,6 +123,40 @@ def _warmup_sample(registry):
     return prepare(
         ScoreInput("warm-up", image, image, "warm-up", "", protocol.name, variables), registry
     )
+
+
+def _serve_over_api(args, host, service, registry) -> int:
+    """--backend openai: no model to load; the warm-up (one 1-token request) checks the key."""
+    from .backends.openai_api import ApiAuthError, ApiJudge, ApiSettings
+    from .batcher import Batcher
+
+    try:
+        judge = ApiJudge(ApiSettings(
+            base_url=args.base_url, model=args.model, api_key_env=args.api_key_env,
+            max_concurrency=args.max_concurrency, request_timeout_s=args.request_timeout_s,
+            max_retries=args.max_retries, retry_base_s=args.retry_base_s, max_new_tokens=args.max_new_tokens,
+            seed=args.seed, top_logprobs=args.top_logprobs), max_attempts=args.max_attempts)
+        if not args.no_warmup:
+            outcome = judge.warm_up(_warmup_sample(registry))
+            if outcome.status == "ERROR":
+                raise RuntimeError(f"warm-up request failed: {outcome.error}")
+    except (ApiAuthError, ValueError, RuntimeError) as exc:
+        log.error("cannot use the judge endpoint: %s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        host.stop()
+        return 2 if isinstance(exc, ApiAuthError) else 1
+    log.info("judge: %s", judge.identity)
+    # one sample per "batch", up to --max-concurrency at once: a slow or retried request holds up no other
+    batcher = Batcher(judge.score, max_batch=1, max_wait_s=0.0, max_queue=args.max_queue, name="api-requests",
+                      max_in_flight=judge.batches_in_flight).start()
+    service.attach(judge, batcher)
+    host.set_serving(True)
+    log.info("SERVING on port %d: judge %s at %s, protocols %s, %d request(s) at once",
+             host.port, args.model, judge.endpoint_host, ", ".join(registry.names()), args.max_concurrency)
+    host.wait()
+    batcher.stop(timeout=args.grace)
+    log.info("stopped")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         return now
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.backend == "openai" and (args.stage_on_host or not args.base_url):
+        print("error: --backend openai needs --base-url and takes no --stage-on-host", file=sys.stderr)
+        return 2
     if bool(args.tls_cert) != bool(args.tls_key):
         print("error: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
@@ -186,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     host.start()
     log.info("listening on %s:%d (NOT_SERVING while loading %s)", args.host, host.port, args.model)
     mark = phase("imports+server", started)
+    if args.backend == "openai":
+        return _serve_over_api(args, host, service, registry)
 
     from grpc_health.v1 import health_pb2
 

@@ -69,7 +69,7 @@ def _as_request(item) -> scorer_pb2.ScoreRequest:
 
 
 def status_name(result: scorer_pb2.ScoreResult) -> str:
-    """'OK', 'PARSE_FAILED', 'INVALID', 'ERROR' (or 'UNSPECIFIED')."""
+    """'OK', 'PARSE_FAILED', 'INVALID', 'ERROR', 'REFUSED' (or 'UNSPECIFIED')."""
     return scorer_pb2.ScoreStatus.Name(result.status).removeprefix("SCORE_STATUS_")
 
 
@@ -89,6 +89,10 @@ def result_to_dict(result: scorer_pb2.ScoreResult) -> dict:
         "batch_size": result.batch_size,
         "latency_s": result.latency_s,
         "error": result.error,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "served_model": result.served_model,
+        "system_fingerprint": result.system_fingerprint,
     }
 
 

@@ -95,6 +95,7 @@ STATUS_OK = "OK"
 STATUS_PARSE_FAILED = "PARSE_FAILED"
 STATUS_INVALID = "INVALID"
 STATUS_ERROR = "ERROR"
+STATUS_REFUSED = "REFUSED"  # the judge refused (an API model or its content filter): reason in `error`
 
 
 # ----------------------------------------------------------------------------------------------
@@ -136,6 +137,11 @@ class ScoreOutcome:
     error: str = ""
     batch_size: int = 0
     latency_s: float = 0.0
+    # reported by an API endpoint (backend openai), summed over the sample's requests
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    served_model: str = ""
+    system_fingerprint: str = ""
 
 
 def prepare(inp: ScoreInput, registry: ProtocolRegistry, *, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> PreparedSample:

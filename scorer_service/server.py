@@ -43,12 +43,16 @@ SERVICE_NAME = "editfleet.v1.Scorer"
 # Each holds a handler thread until its results are out (a stream for as long as the client keeps it
 # open): ServiceHost caps how many run at once (--max-streams).
 LONG_RUNNING_METHODS = (f"/{SERVICE_NAME}/Score", f"/{SERVICE_NAME}/ScoreStream")
+# Backend failures that end a whole stream with their status instead of failing one sample: every
+# other sample would fail the same way (an API that refuses the key or its rights).
+FATAL_CODES = ("UNAUTHENTICATED", "PERMISSION_DENIED")
 
 _STATUS = {
     "OK": scorer_pb2.SCORE_STATUS_OK,
     "PARSE_FAILED": scorer_pb2.SCORE_STATUS_PARSE_FAILED,
     "INVALID": scorer_pb2.SCORE_STATUS_INVALID,
     "ERROR": scorer_pb2.SCORE_STATUS_ERROR,
+    "REFUSED": scorer_pb2.SCORE_STATUS_REFUSED,
 }
 
 
@@ -77,6 +81,10 @@ def to_result(outcome: ScoreOutcome) -> scorer_pb2.ScoreResult:
         batch_size=outcome.batch_size,
         latency_s=outcome.latency_s,
         error=outcome.error,
+        prompt_tokens=outcome.prompt_tokens,
+        completion_tokens=outcome.completion_tokens,
+        served_model=outcome.served_model,
+        system_fingerprint=outcome.system_fingerprint,
     )
     if outcome.score is not None:
         result.score = outcome.score
@@ -145,10 +153,16 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
         def deliver(outcome: ScoreOutcome):
             results.put(outcome)
 
+        fatal: list[BaseException] = []  # a failure no other sample can escape (e.g. the API refused the key)
+
         def on_done(future, sample_id, protocol, submitted):
             if future.cancelled():
                 return
             exc = future.exception()
+            if getattr(exc, "grpc_code", "") in FATAL_CODES:
+                fatal.append(exc)
+                results.put(None)  # wake the sender: it ends the stream with that status
+                return
             if exc is not None:
                 deliver(ScoreOutcome(sample_id, STATUS_ERROR, protocol=protocol.name,
                                      protocol_hash=protocol.sha256, error=f"{type(exc).__name__}: {exc}"))
@@ -222,6 +236,9 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
         sent = 0
         while True:
             item = results.get()
+            if fatal:
+                cancel_all()
+                raise fatal[0]  # the interceptor maps it to its status code
             if item is not None:
                 sent += 1
                 yield to_result(item)
