@@ -23,6 +23,10 @@ from .results import RunDir
 from . import ui as ui_lines
 
 
+# Stream endings that stop the run at once (the samples without a result are judged by the next run).
+FATAL_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+
+
 class ScoringError(Exception):
     """A problem on the orchestrator's side of the judging phase (named sample, no retry)."""
 
@@ -69,7 +73,7 @@ def result_record(item: ScoreItem, result, judge_hash: str) -> dict:
         edit_sha256=item.edit["sha256"],
         judge_hash=judge_hash,
     )
-    if record["status"] not in ("OK", "PARSE_FAILED", "INVALID", "ERROR"):
+    if record["status"] not in ("OK", "PARSE_FAILED", "INVALID", "ERROR", "REFUSED"):
         record["error"] = record["error"] or f"status {record['status']}"
         record["status"] = "ERROR"
     if record["status"] == "OK" and record["score"] is None:  # a contract breach: never invent a score
@@ -114,6 +118,7 @@ class Scorer:
         self.restart = restart  # () -> new address, or None when the fleet cannot
         self.judge_hash = judge_hash
         self.stall_timeout_s = stall_timeout_s  # 0: no watchdog
+        self.tokens = {"prompt": 0, "completion": 0}  # what an API judge reported for the results so far
 
     def run(self, address: str, items: list[ScoreItem]) -> ScoringOutcome:
         outcome = ScoringOutcome()
@@ -175,6 +180,8 @@ class Scorer:
                 slots.release()
                 record = result_record(item, result, self.judge_hash)
                 self.run_dir.scores.append(record)
+                self.tokens["prompt"] += record.get("prompt_tokens") or 0
+                self.tokens["completion"] += record.get("completion_tokens") or 0
                 if record["status"] == "OK":
                     outcome.scored += 1
                 else:
@@ -188,6 +195,8 @@ class Scorer:
                 raise local_error[0] from None
             if stalled:
                 return stalled[0]
+            if exc.code() in FATAL_CODES:  # e.g. an API judge refusing the key: no retry can help
+                raise ScoringError(f"the judge stopped the run: {exc.details()}") from None
             return f"{exc.code().name}: {exc.details()}"
         finally:
             stop.set()

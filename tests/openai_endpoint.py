@@ -97,7 +97,7 @@ class Fault:
     """What the proxy does with one chat request instead of passing it through untouched.
 
     kind: "429" (Retry-After `retry_after`), "500", "401", "stall" (`seconds`, then the connection
-    closes unanswered), "filter400" (Azure's content-filter error), "filter200" (the server's answer
+    closes unanswered), "slow" (`seconds`, then passed through), "filter400" (Azure's content-filter error), "filter200" (the server's answer
     with finish_reason content_filter), "cut" (the server's answer cut off half-way, connection
     closed), "reply" (the server's answer with its text replaced by `text`, and `logprobs` as given).
     """
@@ -149,9 +149,10 @@ class FaultProxy:
             self.faults.extend(faults)
 
     def when(self, predicate, fault: Fault, times: int | None = None) -> None:
-        """A fault for every chat request whose JSON body satisfies `predicate` (`times` at most)."""
+        """A fault for every chat request whose JSON body satisfies `predicate` (`times` at most); the
+        rule given last is tried first."""
         with self.lock:
-            self.rules.append([predicate, fault, times])
+            self.rules.insert(0, [predicate, fault, times])
 
     @property
     def chat_requests(self) -> list[Seen]:
@@ -243,6 +244,8 @@ class FaultProxy:
                     time.sleep(fault.seconds)
                     self.close_connection = True
                     return
+                if kind == "slow":
+                    time.sleep(fault.seconds)
                 try:
                     status, headers, data = proxy._forward(self.command, self.path, raw, self.headers)
                 except OSError as exc:

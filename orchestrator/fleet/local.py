@@ -172,6 +172,8 @@ class LocalFleet(Fleet):
     # -- scorer --------------------------------------------------------------------------------
     def _scorer_process(self, *, staged: bool) -> ServiceProcess:
         j, d = self.config.judge, self.config.devices
+        if j.backend == "openai":
+            return self._api_scorer_process()
         gpu = d.judge_gpu if d.judge_gpu is not None else (d.gpus[0] if d.gpus else None)
         device = "cuda:0" if gpu is not None else "cpu"
         env = {"CUDA_VISIBLE_DEVICES": str(gpu) if gpu is not None else ""}
@@ -190,7 +192,23 @@ class LocalFleet(Fleet):
         return ServiceProcess(name="scorer" + (" (staged)" if staged else ""), argv=argv, port=port, env=env,
                               log_path=self.logs_dir / "scorer.log", die_with_parent=True)
 
+    def _api_scorer_process(self) -> ServiceProcess:
+        """A scorer whose judge is an OpenAI-compatible endpoint: no device. The key reaches it only as
+        the environment it inherits; its argv names the variable, never the value."""
+        j = self.config.judge
+        port = free_port()
+        argv = [venv_python("scorer"), "-m", "scorer_service", "--backend", "openai", "--model", j.model,
+                "--base-url", j.base_url, "--api-key-env", j.api_key_env, "--max-concurrency", str(j.max_concurrency),
+                "--request-timeout-s", str(j.request_timeout_s), "--max-retries", str(j.max_retries),
+                "--port", str(port), *j.server_args]
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.scorer_device = "API"
+        return ServiceProcess(name="scorer", argv=argv, port=port, env={"CUDA_VISIBLE_DEVICES": ""},
+                              log_path=self.logs_dir / "scorer.log", die_with_parent=True)
+
     def prestart_scorer(self) -> bool:
+        if self.config.judge.backend == "openai":
+            return False  # nothing to stage: no weights, no device
         if not self.config.judge.prestart or self.scorer is not None or self.closing:
             return False
         self.scorer = self._scorer_process(staged=True)
