@@ -125,7 +125,7 @@ class FaultProxy:
         self.prefix = parsed.path.rstrip("/")  # e.g. /v1
         self.api_key = api_key
         self.faults: deque[Fault] = deque()
-        self.rules: list = []  # (predicate(body) -> bool, Fault, remaining uses or None): faults by content
+        self.rules: list = []  # [predicate(body) -> bool, faults left, forever]: faults by content
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -148,11 +148,11 @@ class FaultProxy:
         with self.lock:
             self.faults.extend(faults)
 
-    def when(self, predicate, fault: Fault, times: int | None = None) -> None:
-        """A fault for every chat request whose JSON body satisfies `predicate` (`times` at most); the
-        rule given last is tried first."""
+    def when(self, predicate, *faults: Fault, forever: bool = False) -> None:
+        """Chat requests whose JSON body satisfies `predicate` get `faults`, one each, in order; with
+        forever=True the last one stays for every later match. The rule given last is tried first."""
         with self.lock:
-            self.rules.insert(0, [predicate, fault, times])
+            self.rules.insert(0, [predicate, deque(faults), forever])
 
     @property
     def chat_requests(self) -> list[Seen]:
@@ -161,12 +161,9 @@ class FaultProxy:
 
     def _next_fault(self, body: dict) -> Fault | None:
         with self.lock:
-            for rule in self.rules:
-                predicate, fault, times = rule
-                if times != 0 and predicate(body):
-                    if times is not None:
-                        rule[2] = times - 1
-                    return fault
+            for predicate, faults, forever in self.rules:
+                if faults and predicate(body):
+                    return faults[0] if forever and len(faults) == 1 else faults.popleft()
             return self.faults.popleft() if self.faults else None
 
     def _forward(self, method: str, path: str, body: bytes, headers) -> tuple[int, dict, bytes]:

@@ -96,10 +96,10 @@ def api_run(serve, proxy, tmp_path_factory):
         "output": str(base / "out"),
     }
     (base / "run.yaml").write_text(yaml.safe_dump(config))
-    proxy.when(about("phys-01"), Fault("429", retry_after=1), times=1)
-    proxy.when(about("phys-02"), Fault("500"), times=2)
-    proxy.when(about("env-01"), Fault("filter400"))
-    proxy.when(about("env-02"), Fault("reply", text='{"score": 6, "response": "fine"}'))
+    proxy.when(about("phys-01"), Fault("429", retry_after=1))
+    proxy.when(about("phys-02"), Fault("500"), Fault("500"))
+    proxy.when(about("env-01"), Fault("filter400"), forever=True)
+    proxy.when(about("env-02"), Fault("reply", text='{"score": 6, "response": "fine"}'), forever=True)
     code, output = cli(["run", "--config", str(base / "run.yaml"), "--progress", "plain"], base / "cli.log")
     return {"code": code, "output": output, "out": base / "out", "config": base / "run.yaml", "base": base}
 
@@ -163,7 +163,7 @@ def test_a_refused_key_stops_the_run_before_any_sample_naming_the_variable(api_r
 
 
 def test_a_key_revoked_mid_run_stops_it_and_a_rerun_finishes(api_run, serve, proxy, tmp_path):
-    proxy.when(about("env-01"), Fault("401"), times=1)
+    proxy.when(about("env-01"), Fault("401"))
     args = ["score", str(api_run["out"]), "--output", str(tmp_path / "rejudge"), "--progress", "plain"]
     code, output = cli(args, tmp_path / "cli.log")
     assert code != 0 and f"${KEY_ENV}" in output and "the judge stopped the run" in output, output
@@ -181,7 +181,7 @@ def test_the_server_killed_mid_run_every_sample_is_judged_once_after_a_rerun(api
     server = TransformersServe(TINY_JUDGE, tmp_path / "serve.log").start()
     proxy = FaultProxy(server.url, api_key=KEY).start()
     try:
-        proxy.when(lambda body: True, Fault("slow", seconds=0.4))  # a slow API: the kill lands mid-run
+        proxy.when(lambda body: True, Fault("slow", seconds=0.4), forever=True)  # a slow API: the kill lands mid-run
         out = tmp_path / "rejudge"
         args = ["score", str(api_run["out"]), "--output", str(out), "--judge-base-url", proxy.url,
                 "--progress", "plain"]

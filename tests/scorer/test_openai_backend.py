@@ -107,10 +107,8 @@ def test_a_stream_goes_through_the_api_with_the_protocols_prompts(scorer, proxy,
 
 
 def test_rate_limits_errors_stalls_and_cut_bodies_are_retried(scorer, proxy):
-    proxy.when(about("retry me"), Fault("429", retry_after=1), times=1)
-    proxy.when(about("retry me"), Fault("500"), times=1)
-    proxy.when(about("retry me"), Fault("stall", seconds=3), times=1)  # past --request-timeout-s 2
-    proxy.when(about("retry me"), Fault("cut"), times=1)
+    proxy.when(about("retry me"), Fault("429", retry_after=1), Fault("500"),
+               Fault("stall", seconds=3), Fault("cut"))  # the stall: past --request-timeout-s 2
     with ScorerClient(scorer.address) as client:
         result = client.score(request("r", "retry me"), timeout=60)
     assert status_name(result) == "PARSE_FAILED", result.error  # the judge's own answer, after 4 faults
@@ -120,7 +118,7 @@ def test_rate_limits_errors_stalls_and_cut_bodies_are_retried(scorer, proxy):
 
 
 def test_a_request_that_keeps_failing_is_error_after_max_retries(scorer, proxy):
-    proxy.when(about("always down"), Fault("500"))
+    proxy.when(about("always down"), Fault("500"), forever=True)
     with ScorerClient(scorer.address) as client:
         result = client.score(request("d", "always down"), timeout=60)
     assert status_name(result) == "ERROR"
@@ -129,8 +127,8 @@ def test_a_request_that_keeps_failing_is_error_after_max_retries(scorer, proxy):
 
 
 def test_a_content_filter_is_refused_with_the_providers_reason(scorer, proxy):
-    proxy.when(about("filter me"), Fault("filter400"))
-    proxy.when(about("finish filtered"), Fault("filter200"))
+    proxy.when(about("filter me"), Fault("filter400"), forever=True)
+    proxy.when(about("finish filtered"), Fault("filter200"), forever=True)
     with ScorerClient(scorer.address) as client:
         results = {r.sample_id: r for r in client.score_many(
             [request("f", "filter me"), request("g", "finish filtered")], timeout=60)}
@@ -145,7 +143,8 @@ def test_a_content_filter_is_refused_with_the_providers_reason(scorer, proxy):
 def test_a_scripted_answer_is_scored_with_its_expected_score_from_top_logprobs(scorer, proxy):
     top = [("7", math.log(0.6)), ("8", math.log(0.3)), ("x", math.log(0.1))]
     tokens = [('{"', []), ("score", []), ('":', []), (" ", []), ("7", top), (",", []), (' "response": "good"}', [])]
-    proxy.when(about("answer seven"), Fault("reply", text='{"score": 7, "response": "good"}', logprobs=tokens))
+    proxy.when(about("answer seven"), Fault("reply", text='{"score": 7, "response": "good"}', logprobs=tokens),
+               forever=True)
     with ScorerClient(scorer.address) as client:
         result = client.score(request("a", "answer seven"), timeout=60)
     assert status_name(result) == "OK", result.error
@@ -154,7 +153,7 @@ def test_a_scripted_answer_is_scored_with_its_expected_score_from_top_logprobs(s
 
 
 def test_a_key_refused_mid_run_ends_the_stream_naming_the_variable(scorer, proxy, scorer_log):
-    proxy.when(about("revoked"), Fault("401"), times=1)
+    proxy.when(about("revoked"), Fault("401"))
     with ScorerClient(scorer.address) as client:
         with pytest.raises(grpc.RpcError) as err:
             list(client.score_many([request("k", "revoked")], timeout=60))
