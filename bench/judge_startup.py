@@ -49,8 +49,8 @@ def save_dummy(directory: Path, device: str) -> float:
 
     t0 = time.perf_counter()
     judge = Judge.load("Qwen/Qwen3-VL-8B-Instruct", device=device, load_format="dummy")
-    judge.model.save_pretrained(directory)
-    judge.processor.save_pretrained(directory)
+    judge.backend.model.save_pretrained(directory)
+    judge.backend.processor.save_pretrained(directory)
     del judge
     torch.cuda.empty_cache()
     hash_files(directory)  # the content-hash cache a first start would fill

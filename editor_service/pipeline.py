@@ -28,11 +28,11 @@ from editfleet_common.identity import ModelIdentity
 from editfleet_common.model_files import WEIGHT_SUFFIXES, hash_files
 from editfleet_common.errors import Cancelled, EditfleetError, InvalidInput, NotFound, TooLarge
 from editfleet_common.images import DEFAULT_MAX_PIXELS, decode_image, encode_png
+from editfleet_common.stand_in_tokenizer import STAND_IN_TOKENIZER_DIR, load_stand_in_tokenizer, special_token_ids
 
 log = logging.getLogger(__name__)
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
-STAND_IN_TOKENIZER = "stand-in-tokenizer"  # configs/<this>: used where a config dir ships no vocabulary
 # Hub ids (and short names) whose real architecture ships in configs/ for --load-format dummy.
 SHIPPED_CONFIGS = {
     "Qwen/Qwen-Image-Edit": "qwen-image-edit",
@@ -557,7 +557,7 @@ def build_dummy_pipeline(config_dir: Path, device: torch.device, dtype: torch.dt
     Models are constructed directly on `device` in `dtype` (a 20B-parameter transformer never
     exists in fp32 on the CPU). Schedulers, processors and tokenizers load through their usual
     `from_pretrained`; where a config directory ships no tokenizer files (the real vocabulary
-    cannot be downloaded here), configs/stand-in-tokenizer (the project's tiny Qwen tokenizer)
+    cannot be downloaded here), editfleet_common/stand-in-tokenizer (the project's tiny Qwen tokenizer)
     stands in and the text encoder's special-token ids are set to match it.
     """
     import diffusers
@@ -613,17 +613,8 @@ def _add_missing_tokenizers(staged: Path, index: dict) -> dict[str, int]:
     ]
     if not needs:
         return {}
-    from transformers import AutoTokenizer
-
-    stand_in = CONFIGS_DIR / STAND_IN_TOKENIZER
     for name in needs:
-        for f in stand_in.iterdir():
+        for f in STAND_IN_TOKENIZER_DIR.iterdir():
             shutil.copy(f, staged / name / f.name)
-    tokenizer = AutoTokenizer.from_pretrained(stand_in)
-    tokens = {
-        "image_token_id": "<|image_pad|>",
-        "video_token_id": "<|video_pad|>",
-        "vision_start_token_id": "<|vision_start|>",
-        "vision_end_token_id": "<|vision_end|>",
-    }
-    return {key: tokenizer.convert_tokens_to_ids(token) for key, token in tokens.items()}
+    return special_token_ids(load_stand_in_tokenizer(),
+                             ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id"))

@@ -109,50 +109,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _warmup_sample(registry):
-    """A small synthetic request through the whole path (processor, generate, expected score)."""
-    from PIL import Image
-
-    from editfleet_common.images import encode_png
-
-    from .judge import ScoreInput, prepare
-
-    protocol = registry.get("")
-    variables = {name: "warm-up" for name in protocol.variables}
-    image = encode_png(Image.new("RGB", (64, 64), (128, 128, 128)))
-    return prepare(
-        ScoreInput("warm-up", image, image, "warm-up", "", protocol.name, variables), registry
-    )
-
-
 def _serve_over_api(args, host, service, registry) -> int:
-    """--backend openai: no model to load; the warm-up (one 1-token request) checks the key."""
-    from .backends.openai_api import ApiAuthError, ApiJudge, ApiSettings
+    """--backend openai: no model to load (and no torch); the warm-up, one 1-token request, checks the
+    key before any sample is spent."""
+    from .backends import load_backend
+    from .backends.base import JudgeUnusable
     from .batcher import Batcher
+    from .judge import Judge
+    from .samples import warmup_sample
 
     try:
-        judge = ApiJudge(ApiSettings(
-            base_url=args.base_url, model=args.model, api_key_env=args.api_key_env,
+        judge = Judge(load_backend(
+            "openai", args.model, base_url=args.base_url, api_key_env=args.api_key_env,
             max_concurrency=args.max_concurrency, request_timeout_s=args.request_timeout_s,
             max_retries=args.max_retries, retry_base_s=args.retry_base_s, max_new_tokens=args.max_new_tokens,
             seed=args.seed, top_logprobs=args.top_logprobs), max_attempts=args.max_attempts)
         if not args.no_warmup:
-            outcome = judge.warm_up(_warmup_sample(registry))
+            outcome = judge.warm_up(warmup_sample(registry))
             if outcome.status == "ERROR":
                 raise RuntimeError(f"warm-up request failed: {outcome.error}")
-    except (ApiAuthError, ValueError, RuntimeError) as exc:
+    except (JudgeUnusable, ValueError, RuntimeError) as exc:
         log.error("cannot use the judge endpoint: %s", exc)
         print(f"error: {exc}", file=sys.stderr)
         host.stop()
-        return 2 if isinstance(exc, ApiAuthError) else 1
+        return 2 if isinstance(exc, JudgeUnusable) else 1
     log.info("judge: %s", judge.identity)
-    # one sample per "batch", up to --max-concurrency at once: a slow or retried request holds up no other
+    # one sample per batch, up to --max-concurrency at once: a slow or retried request holds up no other,
+    # and a failed batch is never asked again for samples that were answered
     batcher = Batcher(judge.score, max_batch=1, max_wait_s=0.0, max_queue=args.max_queue, name="api-requests",
                       max_in_flight=judge.batches_in_flight).start()
     service.attach(judge, batcher)
     host.set_serving(True)
-    log.info("SERVING on port %d: judge %s at %s, protocols %s, %d request(s) at once",
-             host.port, args.model, judge.endpoint_host, ", ".join(registry.names()), args.max_concurrency)
+    log.info("SERVING on port %d: judge %s at %s, protocols %s, %d request(s) at once", host.port, args.model,
+             judge.identity.runtime.get("endpoint_host"), ", ".join(registry.names()), args.max_concurrency)
     host.wait()
     batcher.stop(timeout=args.grace)
     log.info("stopped")
@@ -243,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from .batcher import Batcher
     from .client import STAGED_HEALTH_SERVICE
-    from .judge import Judge, set_threads
+    from .backends.transformers import set_threads
+    from .judge import Judge
+    from .samples import warmup_sample
     from .staging import pack_into_pinned, prepare_device, release_host_cache
 
     set_threads(args.threads)
@@ -261,12 +252,13 @@ def main(argv: list[str] | None = None) -> int:
             args.model, device=args.device, dtype=args.dtype, load_format=args.load_format,
             revision=args.revision, max_new_tokens=args.max_new_tokens, seed=args.seed,
             trust_remote_code=args.trust_remote_code, stage_on_host=args.stage_on_host, decode=args.decode,
-            prefill_batch=args.prefill_batch,
+            prefill_batch=args.prefill_batch, min_new_tokens=args.min_new_tokens or None,
+            max_attempts=args.max_attempts,
         )
         mark = phase("load" + (" to host memory" if args.stage_on_host else ""), mark)
         if args.stage_on_host and args.device.startswith("cuda"):
             try:
-                sizes = pack_into_pinned(judge.model)
+                sizes = pack_into_pinned(judge.backend.model)
                 pinned = True
                 log.info("pinned %.2f GB of weights in %d block(s) (%.2f GB page-locked)",
                          sizes["weights_bytes"] / 1e9, sizes["blocks"], sizes["bytes"] / 1e9)
@@ -299,14 +291,11 @@ def main(argv: list[str] | None = None) -> int:
         if pinned:
             release_host_cache()
         mark = phase("to device", go_at)
-    judge.max_attempts = args.max_attempts
     if args.device.startswith("cuda"):
         judge.identity.runtime["sdpa_cudnn"] = args.cudnn_attention
-    if args.min_new_tokens:
-        judge.generation_config.min_new_tokens = args.min_new_tokens
     log.info("judge: %s", judge.identity)
     if not args.no_warmup:
-        outcome = judge.warm_up(_warmup_sample(registry))
+        outcome = judge.warm_up(warmup_sample(registry))
         if outcome.status == "ERROR":
             print(f"error: warm-up batch failed: {outcome.error}", file=sys.stderr)
             host.stop()

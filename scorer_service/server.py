@@ -8,7 +8,8 @@ ScoreStream  requests are read on a thread of their own and decoded (PNG -> imag
              the batcher together instead of one decode after another; each is submitted as soon
              as it is decoded (waiting for queue room: back-pressure). Results are sent as they
              finish, in any order, each tagged with its sample_id. A bad item gets a
-             SCORE_STATUS_INVALID result and the stream goes on.
+             SCORE_STATUS_INVALID result and the stream goes on. A JudgeUnusable (an API that refuses
+             the key) ends the stream with its status (UNAUTHENTICATED, ...): no sample is failed for it.
 GetInfo      model identity, protocols with their hashes, batching settings and statistics.
 """
 
@@ -25,6 +26,7 @@ from editfleet.v1 import common_pb2, scorer_pb2, scorer_pb2_grpc
 
 from editfleet_common.errors import Cancelled, EditfleetError, InvalidInput, NotReady
 
+from .backends.base import JudgeUnusable
 from .batcher import Batcher, Completed
 from .judge import (
     STATUS_ERROR,
@@ -43,9 +45,6 @@ SERVICE_NAME = "editfleet.v1.Scorer"
 # Each holds a handler thread until its results are out (a stream for as long as the client keeps it
 # open): ServiceHost caps how many run at once (--max-streams).
 LONG_RUNNING_METHODS = (f"/{SERVICE_NAME}/Score", f"/{SERVICE_NAME}/ScoreStream")
-# Backend failures that end a whole stream with their status instead of failing one sample: every
-# other sample would fail the same way (an API that refuses the key or its rights).
-FATAL_CODES = ("UNAUTHENTICATED", "PERMISSION_DENIED")
 
 _STATUS = {
     "OK": scorer_pb2.SCORE_STATUS_OK,
@@ -153,13 +152,13 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
         def deliver(outcome: ScoreOutcome):
             results.put(outcome)
 
-        fatal: list[BaseException] = []  # a failure no other sample can escape (e.g. the API refused the key)
+        fatal: list[BaseException] = []  # JudgeUnusable: the stream ends with its status
 
         def on_done(future, sample_id, protocol, submitted):
             if future.cancelled():
                 return
             exc = future.exception()
-            if getattr(exc, "grpc_code", "") in FATAL_CODES:
+            if isinstance(exc, JudgeUnusable):  # e.g. an API refusing the key: every sample would fail
                 fatal.append(exc)
                 results.put(None)  # wake the sender: it ends the stream with that status
                 return

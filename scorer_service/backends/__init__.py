@@ -1,18 +1,28 @@
-"""Judge backends: who answers the protocol's questions. Every backend takes the same prepared
-samples (protocol, category, variables, decoded images) and returns the same ScoreOutcomes, so the
-gRPC service, its ScoreStream contract and the orchestrator do not depend on which one runs.
+"""Judge backends: what answers the judge's prompts (see base.JudgeBackend).
 
-    transformers  (default) a local chat VLM, batched on one device: scorer_service.judge.Judge
-    openai        any OpenAI-compatible chat-completions endpoint (OpenAI, Azure OpenAI, vLLM, SGLang,
-                  `transformers serve`, gateways): openai_api.ApiJudge
+    backend = load_backend("transformers", "Qwen/Qwen3-VL-8B-Instruct", device="cuda:0")
 
-What the service needs from a backend (both classes have it):
-    identity: ModelIdentity          recorded in GetInfo and the run's manifest
-    max_attempts: int                2: re-ask once with the protocol's strict suffix
-    score(samples) -> outcomes       one ScoreOutcome per PreparedSample, same order; thread-safe
-    warm_up(sample) -> outcome       before serving (for an API: the key is checked here)
-    batches_in_flight: int           how many score() calls the batcher runs at once
-    ready_for_next() -> bool         whether a new batch would start at once
+A new backend is a module here with a class that has `load(model, **options)`, and one entry in
+BACKENDS ("module:Class", imported only when asked for: the torch-free orchestrator imports none).
 """
 
-BACKENDS = ("transformers", "openai")
+from __future__ import annotations
+
+import importlib
+
+BACKENDS = {
+    "transformers": "scorer_service.backends.transformers:TransformersBackend",  # local, batched
+    "openai": "scorer_service.backends.openai_api:OpenAIBackend",  # any OpenAI-compatible chat-completions endpoint
+}
+
+
+def backend_class(name: str):
+    try:
+        module, cls = BACKENDS[name].split(":")
+    except KeyError:
+        raise ValueError(f"unknown judge backend {name!r} ({', '.join(BACKENDS)})") from None
+    return getattr(importlib.import_module(module), cls)
+
+
+def load_backend(name: str, model: str, **options):
+    return backend_class(name).load(model, **options)

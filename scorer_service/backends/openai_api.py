@@ -1,33 +1,34 @@
-"""The judge over an OpenAI-compatible chat-completions endpoint, with the official `openai` client.
+"""A judge backend over an OpenAI-compatible chat-completions endpoint, with the official `openai` client.
 
-    judge = ApiJudge(ApiSettings(base_url="https://api.openai.com/v1", model="gpt-4.1-2025-04-14",
-                                 api_key_env="OPENAI_API_KEY"))
-    outcomes = judge.score([prepare(ScoreInput(...), registry)])   # one ScoreOutcome per sample
+    judge = Judge(load_backend("openai", "gpt-4.1-2025-04-14", base_url="https://api.openai.com/v1",
+                               api_key_env="OPENAI_API_KEY"))
 
-The same protocols, prompts, parsing and statuses as the local judge (scorer_service.judge):
-  * every question of the protocol is one chat request: the system text, then one user message with
-    the question's images (PNG, base64 data URLs, as `prepare` left them after the protocol's own
-    resizing) followed by its text; temperature 0, a fixed `seed`, `max_tokens` (the budget
-    `transformers serve` and vLLM honour; `max_completion_tokens` is ignored by some servers);
-  * a reply that does not parse is asked again once with the protocol's strict suffix; if that fails
-    too the sample is PARSE_FAILED with every raw text: never a guess;
-  * a refusal is REFUSED with the provider's reason, never scored: a content-filter error (HTTP 400
-    with code content_filter / content_policy_violation, Azure's wording), a reply whose
-    finish_reason is "content_filter", or a `refusal` in the message;
+The judge (judge.py) does what it does for every backend: the protocol's prompts, parsing, the one
+re-ask with the strict suffix, PARSE_FAILED with every raw text, combining. This backend answers:
+  * each prompt is one chat request: the system text, then one user message with the question's
+    images (PNG, base64 data URLs, as `prepare` left them after the protocol's own resizing)
+    followed by its text; temperature 0, a fixed `seed`, `max_tokens` (the budget `transformers
+    serve` and vLLM honour; some servers ignore `max_completion_tokens`); a batch's prompts go out
+    at once, up to `max_concurrency` requests in flight over all batches;
+  * a refusal raises samples.Refused with the provider's reason (the sample is REFUSED, never
+    scored): a content-filter error (HTTP 400 with code content_filter / content_policy_violation,
+    or Azure's "content management policy"), a reply whose finish_reason is "content_filter", or a
+    `refusal` in the message;
   * 429, 5xx (and 408/409), timeouts, dropped connections and cut-off or malformed bodies are
-    retried up to `max_retries` times with exponential backoff and jitter (attempt n waits
-    retry_base_s * 2**n, halved plus a random half, at most 60 s), never less than the server's
-    Retry-After / retry-after-ms; then the sample is ERROR (the next run retries it);
-  * 401/403 raise ApiAuthError (gRPC UNAUTHENTICATED / PERMISSION_DENIED): the service ends the
-    stream, the orchestrator stops the run. warm_up() makes one 1-token request before serving, so a
-    bad key stops the start, before any sample is spent. The message names the environment
-    variable; the key itself is never logged or returned (every message is scrubbed of it).
+    retried up to `max_retries` times with exponential backoff and jitter (retry n waits
+    retry_base_s * 2**n, half of it fixed and half random, at most 60 s), never less than the
+    server's Retry-After / retry-after-ms; then ApiFailure (the sample is ERROR; the next run retries
+    it); other 4xx fail at once;
+  * 401/403 raise ApiAuthError, a JudgeUnusable (gRPC UNAUTHENTICATED / PERMISSION_DENIED): the
+    warm-up (one 1-token request) fails the start before any sample is spent, a stream ends and the
+    orchestrator stops. The message names the environment variable; the key itself is never logged
+    nor returned (every message is scrubbed of it).
+Replies are samples.Reply texts carrying the tokens the endpoint reported, the model it says
+answered and its system_fingerprint (summed into each outcome). The first reply's model name and
+fingerprint go into the identity's runtime (`served_model`, `system_fingerprint`).
 
-Expected score: from `top_logprobs` where the server returns them (the position right after the
-question's expected_score_prefix in the reply), else absent: never estimated (expected_from_logprobs).
-
-Each outcome carries the tokens the endpoint reported (prompt and completion, summed over the
-sample's requests), the model the server says answered and its system_fingerprint.
+Expected score: from `top_logprobs` where the server returns them, at the position right after the
+question's expected_score_prefix in the reply; else absent, never estimated (expected_from_logprobs).
 """
 
 from __future__ import annotations
@@ -44,14 +45,15 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from editfleet_common.errors import EditfleetError
+from contextlib import contextmanager, nullcontext
+
 from editfleet_common.identity import ModelIdentity
 
-from ..judge import STATUS_ERROR, STATUS_OK, STATUS_PARSE_FAILED, STATUS_REFUSED, PreparedSample, ScoreOutcome
-from ..parsing import parse_reply
+from ..samples import Prompt, Refused, Reply
+from .base import JudgeUnusable
 
 log = logging.getLogger(__name__)
 
@@ -77,53 +79,14 @@ class ApiSettings:
     top_logprobs: int = 20           # asked for where a question has an expected-score prefix (0: never)
 
 
-class ApiAuthError(EditfleetError):
+class ApiAuthError(JudgeUnusable):
     """The endpoint refused the key (401) or its rights (403): nothing else can succeed."""
-
-    def __init__(self, message: str, grpc_code: str):
-        super().__init__(message)
-        self.grpc_code = grpc_code
 
 
 class ApiFailure(Exception):
     """A request that kept failing (or failed for good): the sample is ERROR."""
 
 
-class _Refused(Exception):
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass
-class _Reply:
-    text: str
-    usage: tuple[int, int]
-    model: str
-    fingerprint: str
-    logprobs: list | None  # [(token, [(token, logprob), ...]), ...] or None
-
-
-@dataclass
-class _Tally:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    models: list[str] = field(default_factory=list)
-    fingerprints: list[str] = field(default_factory=list)
-
-    def add(self, reply: _Reply) -> None:
-        self.prompt_tokens += reply.usage[0]
-        self.completion_tokens += reply.usage[1]
-        if reply.model and reply.model not in self.models:
-            self.models.append(reply.model)
-        if reply.fingerprint and reply.fingerprint not in self.fingerprints:
-            self.fingerprints.append(reply.fingerprint)
-
-    def into(self, outcome: ScoreOutcome) -> ScoreOutcome:
-        outcome.prompt_tokens, outcome.completion_tokens = self.prompt_tokens, self.completion_tokens
-        outcome.served_model = ",".join(self.models)
-        outcome.system_fingerprint = ",".join(self.fingerprints)
-        return outcome
 
 
 def backoff_delay(retry: int, base_s: float, retry_after_s: float | None = None, rng=random) -> float:
@@ -226,19 +189,24 @@ def _data_url(image) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-class ApiJudge:
-    """A judge behind an OpenAI-compatible endpoint (see the module docstring)."""
+@dataclass
+class _Answer:
+    reply: Reply
+    logprobs: list | None  # [(token, [(candidate, logprob), ...]), ...] or None
 
-    def __init__(self, settings: ApiSettings, *, max_attempts: int = 2):
-        import openai  # the scorer environment has it; imported here so that listing backends needs none
+
+class OpenAIBackend:
+    """Answers the judge's prompts over an OpenAI-compatible endpoint (see the module docstring)."""
+
+    def __init__(self, settings: ApiSettings):
+        import openai  # the scorer environment has it; imported here so that the registry needs none
 
         self._openai = openai
         self.settings = settings
-        self.max_attempts = max_attempts
-        parsed = urlparse(settings.base_url)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        url = urlparse(settings.base_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"judge base URL must be http(s)://host[:port]/..., got {settings.base_url!r}")
-        self.endpoint_host = parsed.hostname + (f":{parsed.port}" if parsed.port else "")
+        self.endpoint_host = url.hostname + (f":{url.port}" if url.port else "")
         key = ""
         if settings.api_key_env:
             key = os.environ.get(settings.api_key_env, "")
@@ -250,6 +218,7 @@ class ApiJudge:
                                     timeout=settings.request_timeout_s, max_retries=0)
         self._slots = threading.BoundedSemaphore(max(1, settings.max_concurrency))
         self._pool = ThreadPoolExecutor(max(1, settings.max_concurrency), thread_name_prefix="api")
+        self._max_tokens = settings.max_new_tokens
         self.identity = ModelIdentity(
             model=settings.model,
             revision="",
@@ -268,7 +237,23 @@ class ApiJudge:
             },
         )
 
-    # -- what the service needs ---------------------------------------------------------------
+    @classmethod
+    def load(cls, model: str, **options) -> "OpenAIBackend":
+        return cls(ApiSettings(model=model, **options))
+
+    # -- JudgeBackend ---------------------------------------------------------------------------
+
+    def generate_with_expected(self, prompts: list[Prompt], phases: dict[str, float] | None = None
+                               ) -> tuple[list[str], dict[int, float | None]]:
+        want = [p.question.expected_score_prefix is not None and self.settings.top_logprobs > 0 for p in prompts]
+        answers = self._answer_all(prompts, want, phases)
+        expected = {i: expected_from_logprobs(a.logprobs, p.question.expected_score_prefix, p.protocol.low,
+                                              p.protocol.high)
+                    for i, (p, a) in enumerate(zip(prompts, answers)) if want[i]}
+        return [a.reply for a in answers], expected
+
+    def generate(self, prompts: list[Prompt], phases: dict[str, float] | None = None) -> list[str]:
+        return [a.reply for a in self._answer_all(prompts, [False] * len(prompts), phases)]
 
     @property
     def batches_in_flight(self) -> int:
@@ -277,93 +262,55 @@ class ApiJudge:
     def ready_for_next(self) -> bool:
         return True
 
-    def warm_up(self, sample: PreparedSample) -> ScoreOutcome:
-        """One 1-token request: checks the key (ApiAuthError) and learns the server's model name."""
-        question = sample.protocol.questions[0]
-        system, user = sample.protocol.render_question(question, sample.category, sample.variables)
+    def batch(self):
+        return nullcontext()
+
+    @contextmanager
+    def short_replies(self):
+        """The warm-up: one-token replies (it runs alone, before serving)."""
+        saved, self._max_tokens = self._max_tokens, 1
         try:
-            reply = self._request(self._messages(system, user, [sample.images[r] for r in question.images]),
-                                  max_tokens=1, logprobs=False)
-        except _Refused as exc:  # the endpoint works; the warm-up image was filtered
-            return ScoreOutcome(sample.sample_id, STATUS_REFUSED, error=exc.reason)
-        except ApiFailure as exc:
-            return ScoreOutcome(sample.sample_id, STATUS_ERROR, error=str(exc))
-        self.identity.runtime["served_model"] = reply.model
-        if reply.fingerprint:
-            self.identity.runtime["system_fingerprint"] = reply.fingerprint
-        log.info("endpoint %s answers as model %r (asked for %r), %d prompt token(s) for the warm-up",
-                 self.endpoint_host, reply.model, self.settings.model, reply.usage[0])
-        return ScoreOutcome(sample.sample_id, STATUS_OK, prompt_tokens=reply.usage[0],
-                            completion_tokens=reply.usage[1], served_model=reply.model)
+            yield
+        finally:
+            self._max_tokens = saved
 
-    def score(self, samples: list[PreparedSample]) -> list[ScoreOutcome]:
-        if len(samples) == 1:
-            return [self._score_one(samples[0])]
-        return list(self._pool.map(self._score_one, samples))
+    def too_large(self, exc: BaseException) -> bool:
+        return False
 
-    # -- one sample ---------------------------------------------------------------------------
+    def move_to_device(self) -> float:
+        return 0.0
 
-    def _score_one(self, sample: PreparedSample) -> ScoreOutcome:
-        protocol = sample.protocol
-        tally = _Tally()
-        outcome = ScoreOutcome(sample.sample_id, STATUS_OK, protocol=protocol.name, protocol_hash=protocol.sha256)
-        scores: dict[str, list[float]] = {}
-        failures, responses = [], []
-        try:
-            for question in protocol.questions:
-                images = [sample.images[r] for r in question.images]
-                want_logprobs = question.expected_score_prefix is not None and self.settings.top_logprobs > 0
-                asked = 0
-                for strict in (False, True)[: self.max_attempts]:
-                    system, user = protocol.render_question(question, sample.category, sample.variables, strict=strict)
-                    reply = self._request(self._messages(system, user, images), logprobs=want_logprobs and not strict)
-                    tally.add(reply)
-                    asked += 1
-                    outcome.raw_responses.append(reply.text)
-                    if not strict and want_logprobs and outcome.expected_score is None:
-                        outcome.expected_score = expected_from_logprobs(
-                            reply.logprobs, question.expected_score_prefix, protocol.low, protocol.high)
-                    parsed = parse_reply(reply.text, len(question.scores), protocol.low, protocol.high)
-                    if parsed.ok:
-                        break
-                outcome.attempts = max(outcome.attempts, asked)
-                if parsed.ok:
-                    scores[question.name] = parsed.scores
-                    if parsed.response:
-                        responses.append(parsed.response)
-                else:
-                    failures.append(f"{question.name}: {parsed.reason}")
-        except _Refused as exc:
-            outcome.status, outcome.error = STATUS_REFUSED, exc.reason
-            outcome.attempts = max(outcome.attempts, 1)
-            return tally.into(outcome)
-        except ApiFailure as exc:
-            outcome.status, outcome.error = STATUS_ERROR, str(exc)
-            return tally.into(outcome)
-        if failures:
-            outcome.status, outcome.error = STATUS_PARSE_FAILED, "; ".join(failures)
-        else:
-            outcome.score, outcome.sub_scores = protocol.combine_scores(scores)
-            outcome.response = "\n".join(responses)
-        return tally.into(outcome)
+    # -- requests -------------------------------------------------------------------------------
 
-    @staticmethod
-    def _messages(system: str | None, user: str, images: list) -> list[dict]:
-        messages = [{"role": "system", "content": system}] if system else []
-        content = [{"type": "image_url", "image_url": {"url": _data_url(img)}} for img in images]
-        content.append({"type": "text", "text": user})
+    def _answer_all(self, prompts: list[Prompt], want_logprobs: list[bool], phases) -> list[_Answer]:
+        started = time.monotonic()
+        jobs = list(zip(prompts, want_logprobs))
+        if len(jobs) == 1:
+            answers = [self._answer(*jobs[0])]
+        else:  # at once (viescore's two questions; batches of several samples)
+            answers = list(self._pool.map(lambda job: self._answer(*job), jobs))
+        if phases is not None:
+            phases["api"] = phases.get("api", 0.0) + time.monotonic() - started
+        for answer in answers:
+            if answer.reply.served_model:
+                self.identity.runtime.setdefault("served_model", answer.reply.served_model)
+            if answer.reply.system_fingerprint:
+                self.identity.runtime.setdefault("system_fingerprint", answer.reply.system_fingerprint)
+        return answers
+
+    def _answer(self, prompt: Prompt, logprobs: bool) -> _Answer:
+        messages = [{"role": "system", "content": prompt.system}] if prompt.system else []
+        content = [{"type": "image_url", "image_url": {"url": _data_url(img)}} for img in prompt.images]
+        content.append({"type": "text", "text": prompt.user})
         messages.append({"role": "user", "content": content})
-        return messages
-
-    # -- one request, with retries --------------------------------------------------------------
+        return self._request(messages, logprobs=logprobs)
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
 
-    def _request(self, messages: list[dict], *, max_tokens: int | None = None, logprobs: bool = False) -> _Reply:
+    def _request(self, messages: list[dict], *, logprobs: bool) -> _Answer:
         s = self.settings
-        kwargs = dict(model=s.model, messages=messages, temperature=0, seed=s.seed,
-                      max_tokens=max_tokens or s.max_new_tokens)
+        kwargs = dict(model=s.model, messages=messages, temperature=0, seed=s.seed, max_tokens=self._max_tokens)
         if logprobs:
             kwargs.update(logprobs=True, top_logprobs=s.top_logprobs)
         last = ""
@@ -372,8 +319,8 @@ class ApiJudge:
             try:
                 with self._slots:
                     response = self.client.chat.completions.create(**kwargs)
-                return self._reply(response)
-            except _Refused:
+                return self._read(response)
+            except Refused:
                 raise
             except self._openai.APIStatusError as exc:
                 code = exc.status_code
@@ -381,11 +328,11 @@ class ApiJudge:
                     raise ApiAuthError(
                         f"the judge endpoint {self.endpoint_host} refused the API key from ${s.api_key_env or '(none)'} "
                         f"(HTTP {code}{': not authenticated' if code == 401 else ': not allowed'}); "
-                        f"check judge.api_key_env and the key it names", AUTH_STATUS[code]) from None
+                        "check judge.api_key_env and the key it names", AUTH_STATUS[code]) from None
                 body = exc.body if isinstance(exc.body, dict) else {}
-                reason = self._filter_reason(code, body, str(exc.message or ""))
+                reason = _filter_reason(code, body, str(exc.message or ""))
                 if reason:
-                    raise _Refused(self._scrub(reason)) from None
+                    raise Refused(self._scrub(reason)) from None
                 last = self._scrub(f"HTTP {code}: {exc.message}")[:500]
                 if code not in RETRY_STATUS and code < 500:
                     raise ApiFailure(last) from None
@@ -404,22 +351,7 @@ class ApiJudge:
             time.sleep(delay)
         raise ApiFailure(f"{last} (after {s.max_retries + 1} attempt(s); judge.max_retries {s.max_retries})")
 
-    @staticmethod
-    def _filter_reason(code: int, body: dict, message: str) -> str:
-        """The provider's reason when an error is a content-filter refusal, else ''."""
-        error = body.get("error", body) if isinstance(body, dict) else {}
-        error = error if isinstance(error, dict) else {}
-        codes = {str(error.get("code") or ""), str(error.get("type") or "")}
-        inner = error.get("innererror") if isinstance(error.get("innererror"), dict) else {}
-        codes.add(str(inner.get("code") or ""))
-        text = str(error.get("message") or message)
-        if code == 400 and (codes & FILTER_CODES or "content management policy" in text.lower()):
-            detail = inner.get("content_filter_result") or error.get("param")
-            return f"content filter (HTTP 400, {next(iter(codes & FILTER_CODES), 'content_filter')}): {text}" + (
-                f" [{json.dumps(detail, sort_keys=True)}]" if detail else "")
-        return ""
-
-    def _reply(self, response) -> _Reply:
+    def _read(self, response) -> _Answer:
         choices = getattr(response, "choices", None)
         if not choices:
             raise ValueError("the response has no choices")
@@ -427,16 +359,34 @@ class ApiJudge:
         message = choice.message
         refusal = getattr(message, "refusal", None)
         if refusal:
-            raise _Refused(f"refusal: {refusal}")
+            raise Refused(self._scrub(f"refusal: {refusal}"))
         if choice.finish_reason == "content_filter":
-            extra = getattr(choice, "content_filter_results", None) or (choice.model_extra or {}).get("content_filter_results")
-            raise _Refused("content filter (finish_reason content_filter)"
-                           + (f": {json.dumps(extra, sort_keys=True)}" if extra else ""))
+            extra = (choice.model_extra or {}).get("content_filter_results")
+            raise Refused("content filter (finish_reason content_filter)"
+                          + (f": {json.dumps(extra, sort_keys=True)}" if extra else ""))
         usage = getattr(response, "usage", None)
-        tokens = (int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0))
+        reply = Reply.of(message.content or "",
+                         prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                         completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+                         served_model=str(getattr(response, "model", "") or ""),
+                         system_fingerprint=str(getattr(response, "system_fingerprint", "") or ""))
         logprobs = None
         lp = getattr(choice, "logprobs", None)
         if lp is not None and getattr(lp, "content", None):
             logprobs = [(c.token, [(t.token, t.logprob) for t in (c.top_logprobs or [])]) for c in lp.content]
-        return _Reply(text=message.content or "", usage=tokens, model=str(getattr(response, "model", "") or ""),
-                      fingerprint=str(getattr(response, "system_fingerprint", "") or ""), logprobs=logprobs)
+        return _Answer(reply, logprobs)
+
+
+def _filter_reason(code: int, body: dict, message: str) -> str:
+    """The provider's reason when an error is a content-filter refusal, else ''."""
+    error = body.get("error", body) if isinstance(body, dict) else {}
+    error = error if isinstance(error, dict) else {}
+    codes = {str(error.get("code") or ""), str(error.get("type") or "")}
+    inner = error.get("innererror") if isinstance(error.get("innererror"), dict) else {}
+    codes.add(str(inner.get("code") or ""))
+    text = str(error.get("message") or message)
+    if code == 400 and (codes & FILTER_CODES or "content management policy" in text.lower()):
+        detail = inner.get("content_filter_result")
+        return f"content filter (HTTP 400, {next(iter(codes & FILTER_CODES), 'content_filter')}): {text}" + (
+            f" [{json.dumps(detail, sort_keys=True)}]" if detail else "")
+    return ""

@@ -1,0 +1,191 @@
+"""What the judge is asked: requests validated into samples, samples into chat prompts, and the
+outcome each sample gets. Plain data, no model and no gRPC (the server converts messages to and
+from these; every backend reads the same prompts).
+
+    sample = prepare(ScoreInput(...), registry)   # validation: raises InvalidInput naming the field
+    prompts = build_prompts([sample, ...])        # one Prompt per (sample, question), in order
+    conversation(prompts[0])                      # the chat messages (role/content parts) it stands for
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from editfleet_common.errors import InvalidInput
+from editfleet_common.images import decode_image
+
+from .protocol import Protocol, ProtocolRegistry, Question
+
+DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
+
+STATUS_OK = "OK"
+STATUS_PARSE_FAILED = "PARSE_FAILED"
+STATUS_INVALID = "INVALID"
+STATUS_ERROR = "ERROR"
+STATUS_REFUSED = "REFUSED"  # the judge refused (an API's model or its content filter): the reason in `error`
+
+
+@dataclass
+class ScoreInput:
+    sample_id: str
+    source_image: bytes = b""
+    edited_image: bytes = b""
+    instruction: str = ""
+    category: str = ""
+    protocol: str = ""
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PreparedSample:
+    sample_id: str
+    protocol: Protocol
+    category: str
+    variables: dict[str, str]
+    images: dict[str, Image.Image]
+
+
+@dataclass
+class ScoreOutcome:
+    sample_id: str
+    status: str
+    protocol: str = ""
+    protocol_hash: str = ""
+    score: float | None = None
+    sub_scores: list[tuple[str, float]] = field(default_factory=list)
+    expected_score: float | None = None
+    response: str = ""
+    raw_responses: list[str] = field(default_factory=list)
+    attempts: int = 0
+    error: str = ""
+    batch_size: int = 0
+    latency_s: float = 0.0
+    # what an API endpoint reported (backend openai), summed over the sample's requests
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    served_model: str = ""          # the model the server says answered, as it names it
+    system_fingerprint: str = ""
+
+
+class Reply(str):
+    """A reply text that also carries what an API endpoint said about it; a backend may return these
+    instead of plain strings (add_usage sums them into the outcome)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    served_model: str = ""
+    system_fingerprint: str = ""
+
+    @classmethod
+    def of(cls, text: str, *, prompt_tokens: int = 0, completion_tokens: int = 0, served_model: str = "",
+           system_fingerprint: str = "") -> "Reply":
+        reply = cls(text)
+        reply.prompt_tokens, reply.completion_tokens = prompt_tokens, completion_tokens
+        reply.served_model, reply.system_fingerprint = served_model, system_fingerprint
+        return reply
+
+
+class Refused(Exception):
+    """The judge refused to answer a prompt (a refusal, a content filter): its sample is REFUSED with
+    `reason`, never scored and never guessed."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def add_usage(outcome: ScoreOutcome, replies) -> ScoreOutcome:
+    """Sum the tokens, and collect the served models and fingerprints, of a sample's replies."""
+    models, prints = [], []
+    for reply in replies:
+        outcome.prompt_tokens += getattr(reply, "prompt_tokens", 0)
+        outcome.completion_tokens += getattr(reply, "completion_tokens", 0)
+        for seen, value in ((models, getattr(reply, "served_model", "")), (prints, getattr(reply, "system_fingerprint", ""))):
+            if value and value not in seen:
+                seen.append(value)
+    outcome.served_model, outcome.system_fingerprint = ",".join(models), ",".join(prints)
+    return outcome
+
+
+@dataclass
+class Prompt:
+    """One question of one sample, rendered: what a backend sends to its model."""
+
+    sample_index: int  # index of the sample in the batch the prompts were built from
+    protocol: Protocol
+    question: Question
+    system: str | None
+    user: str
+    images: list[Image.Image]
+
+
+def prepare(inp: ScoreInput, registry: ProtocolRegistry, *, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> PreparedSample:
+    """Validate a request and decode its images; every problem is an InvalidInput naming it."""
+    if not inp.sample_id:
+        raise InvalidInput("sample_id is empty")
+    protocol = registry.get(inp.protocol)
+    variables = dict(inp.variables)
+    if inp.instruction.strip():  # a blank instruction is a missing one (not judged as "   ")
+        if variables.get("edit_instruction", inp.instruction) != inp.instruction:
+            raise InvalidInput("instruction and variables['edit_instruction'] disagree")
+        variables["edit_instruction"] = inp.instruction
+    variables.setdefault("category", inp.category)
+    protocol.check_variables(inp.category, variables)
+
+    images: dict[str, Image.Image] = {}
+    given = {"source": inp.source_image, "edited": inp.edited_image}
+    for role in protocol.images:
+        if not given[role]:
+            raise InvalidInput(f"{role}_image: missing (protocol {protocol.name!r} needs it)")
+    for role, data in given.items():
+        if data:  # an image that is sent is checked even where the protocol does not show it
+            images[role] = decode_image(data, max_pixels=max_image_pixels, field=f"{role}_image")
+    return PreparedSample(inp.sample_id, protocol, inp.category, variables, images)
+
+
+def build_prompts(samples: list[PreparedSample], strict: bool = False) -> list[Prompt]:
+    """Every (sample, question) as one prompt, samples in order, questions in protocol order;
+    strict: the protocol's stricter wording, for the re-ask."""
+    prompts = []
+    for i, sample in enumerate(samples):
+        for question in sample.protocol.questions:
+            system, user = sample.protocol.render_question(question, sample.category, sample.variables, strict=strict)
+            prompts.append(Prompt(i, sample.protocol, question, system, user,
+                                  [sample.images[r] for r in question.images]))
+    return prompts
+
+
+def conversation(prompt: Prompt) -> list[dict]:
+    """The prompt as chat messages: an optional system text, then the user's images and text."""
+    conv = []
+    if prompt.system:
+        conv.append({"role": "system", "content": [{"type": "text", "text": prompt.system}]})
+    content = [{"type": "image", "image": img} for img in prompt.images]
+    content.append({"type": "text", "text": prompt.user})
+    conv.append({"role": "user", "content": content})
+    return conv
+
+
+def error_outcome(sample: PreparedSample, exc: BaseException) -> ScoreOutcome:
+    """A sample the judge failed on (status ERROR, the exception as the error), or refused (REFUSED,
+    the judge's reason)."""
+    if isinstance(exc, Refused):
+        return ScoreOutcome(sample_id=sample.sample_id, status=STATUS_REFUSED, protocol=sample.protocol.name,
+                            protocol_hash=sample.protocol.sha256, error=exc.reason, attempts=1)
+    return ScoreOutcome(
+        sample_id=sample.sample_id, status=STATUS_ERROR, protocol=sample.protocol.name,
+        protocol_hash=sample.protocol.sha256, error=f"{type(exc).__name__}: {exc}",
+    )
+
+
+def warmup_sample(registry: ProtocolRegistry) -> PreparedSample:
+    """A small synthetic sample of the default protocol: the whole path of a batch (processor,
+    generation, expected score) for a warm-up."""
+    from editfleet_common.images import encode_png
+
+    protocol = registry.get("")
+    variables = {name: "warm-up" for name in protocol.variables}
+    image = encode_png(Image.new("RGB", (64, 64), (128, 128, 128)))
+    return prepare(ScoreInput("warm-up", image, image, "warm-up", "", protocol.name, variables), registry)
