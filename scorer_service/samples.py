@@ -142,7 +142,26 @@ def prepare(inp: ScoreInput, registry: ProtocolRegistry, *, max_image_pixels: in
     for role, data in given.items():
         if data:  # an image that is sent is checked even where the protocol does not show it
             images[role] = decode_image(data, max_pixels=max_image_pixels, field=f"{role}_image")
-    return PreparedSample(inp.sample_id, protocol, inp.category, variables, images)
+    return PreparedSample(inp.sample_id, protocol, inp.category, variables, resize_images(images, protocol.resize))
+
+
+def resize_images(images: dict[str, Image.Image], rule: dict) -> dict[str, Image.Image]:
+    """The protocol's own resizing rule, before any backend sees the images (a local processor may
+    resize further; an API gets them as they are here): `edited: source` gives the edited image the
+    source image's size (GEdit-Bench's scorer does so before judging), `max_pixels: N` scales each
+    image down, aspect kept, to at most N pixels. PIL's default resampling (bicubic)."""
+    images = dict(images)
+    if rule.get("edited") == "source" and "source" in images and "edited" in images:
+        if images["edited"].size != images["source"].size:
+            images["edited"] = images["edited"].resize(images["source"].size)
+    limit = rule.get("max_pixels")
+    if limit:
+        for role, img in images.items():
+            w, h = img.size
+            if w * h > limit:
+                scale = (limit / (w * h)) ** 0.5
+                images[role] = img.resize((max(1, int(w * scale)), max(1, int(h * scale))))
+    return images
 
 
 def build_prompts(samples: list[PreparedSample], strict: bool = False) -> list[Prompt]:
