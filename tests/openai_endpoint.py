@@ -107,6 +107,7 @@ class Fault:
     seconds: float = 0.0
     text: str = ""
     logprobs: list | None = None  # [(token, [(candidate, logprob), ...]), ...]
+    fingerprint: str = ""         # "reply": the system_fingerprint to report
 
 
 @dataclass
@@ -256,6 +257,8 @@ class FaultProxy:
                     else:
                         choice["message"]["content"] = fault.text
                         choice["finish_reason"] = "stop"
+                        if fault.fingerprint:
+                            reply["system_fingerprint"] = fault.fingerprint
                         if fault.logprobs is not None:
                             choice["logprobs"] = {"content": [
                                 {"token": tok, "logprob": max((lp for t, lp in cands if t == tok), default=-0.1),

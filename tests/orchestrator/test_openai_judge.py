@@ -99,7 +99,8 @@ def api_run(serve, proxy, tmp_path_factory):
     proxy.when(about("phys-01"), Fault("429", retry_after=1))
     proxy.when(about("phys-02"), Fault("500"), Fault("500"))
     proxy.when(about("env-01"), Fault("filter400"), forever=True)
-    proxy.when(about("env-02"), Fault("reply", text='{"score": 6, "response": "fine"}'), forever=True)
+    proxy.when(about("env-02"), Fault("reply", text='{"score": 6, "response": "fine"}', fingerprint="fp_0a1b2c"),
+               forever=True)
     code, output = cli(["run", "--config", str(base / "run.yaml"), "--progress", "plain"], base / "cli.log")
     return {"code": code, "output": output, "out": base / "out", "config": base / "run.yaml", "base": base}
 
@@ -134,6 +135,7 @@ def test_a_whole_run_is_judged_over_the_api(api_run, serve, proxy):
     api = judge["api"]
     assert api["endpoint_host"] == proxy.url.split("//")[1].split("/")[0]
     assert api["model_requested"] == serve.model and api["served_models"] == [f"{serve.model}@main"]
+    assert api["system_fingerprints"] == ["fp_0a1b2c"] and scores["env-02"]["system_fingerprint"] == "fp_0a1b2c"
     assert api["tokens"]["prompt"] == tokens["prompt"] and set(api["tokens"]["per_sample"]) == set(scores)
     assert api["tokens"]["per_sample"]["phys-02"]["prompt"] == scores["phys-02"]["prompt_tokens"]
     assert manifest["sessions"][-1]["judge_tokens"] == tokens
