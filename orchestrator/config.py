@@ -60,6 +60,7 @@ class JudgeConfig:
     max_concurrency: int = 8        # openai: requests in flight at once
     request_timeout_s: float = 120.0  # openai: seconds per request
     max_retries: int = 5            # openai: retries of a request (429, 5xx, timeouts, dropped connections)
+    replicas: int = 0               # judge processes for the judging phase; 0: one per GPU of the run (else 1)
     protocol: str = ""              # empty: the scorer's default protocol
     max_batch: int = 4
     max_in_flight: int = 0          # requests on the stream at once; 0: 4 x max_batch
@@ -117,6 +118,16 @@ class RunConfig:
     @property
     def device_kind(self) -> str:
         return "gpu" if self.devices.gpus else "cpu"
+
+    @property
+    def judge_replicas(self) -> int:
+        """judge.replicas, or by default one per GPU of the run once the editors are down; one on the
+        CPU, on a chosen devices.judge_gpu, and for an API judge (its concurrency is max_concurrency)."""
+        if self.judge.replicas:
+            return self.judge.replicas
+        if self.judge.backend != "transformers" or self.devices.judge_gpu is not None or not self.devices.gpus:
+            return 1
+        return len(self.devices.gpus)
 
     @property
     def editor_count(self) -> int:
@@ -327,6 +338,7 @@ def _check(config: RunConfig, origin: str) -> None:
         ("judge.max_batch", j.max_batch, 1), ("judge.threads", j.threads, 1), ("judge.max_attempts", j.max_attempts, 1),
         ("judge.max_in_flight", j.max_in_flight, 0), ("judge.stall_timeout_s", j.stall_timeout_s, 0),
         ("judge.max_concurrency", j.max_concurrency, 1), ("judge.max_retries", j.max_retries, 0),
+        ("judge.replicas", j.replicas, 0),
     ):
         if value < low:
             raise ConfigError(f"{origin}: {name} must be >= {low}, got {value}")
@@ -347,6 +359,10 @@ def _check(config: RunConfig, origin: str) -> None:
         if j.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", j.api_key_env):
             raise ConfigError(f"{origin}: judge.api_key_env is the NAME of an environment variable "
                               "(letters, digits, _), not the key itself")
+    if j.replicas > 1 and d.gpus and j.replicas > len(d.gpus):
+        raise ConfigError(f"{origin}: judge.replicas {j.replicas} is more than the run's GPUs {d.gpus} (one GPU each)")
+    if j.replicas > 1 and d.judge_gpu is not None:
+        raise ConfigError(f"{origin}: devices.judge_gpu puts the judge on one GPU: give it or judge.replicas > 1, not both")
     if e.seed >= 2**63:
         raise ConfigError(f"{origin}: editor.seed must be < 2**63")
     if (e.width == 0) != (e.height == 0):

@@ -188,7 +188,8 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
         return
     t0 = time.monotonic()
     ui.print(f"Starting the judge ({config.judge.model or config.fleet.kind + ' fleet'}) for {len(todo_ids)} sample(s)...")
-    endpoint = fleet.start_scorer()
+    replicas = config.judge_replicas
+    scorers = fleet.start_scorers(replicas)
     serving = time.monotonic()
     # From the moment the editors were down (a staged judge got its go signal then), else from here.
     session["scorer_up_s"] = round(serving - session.get("_editors_down", t0), 2)
@@ -201,15 +202,22 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
     if "_edits_ended" in session:
         session["swap_s"] = round(serving - session["_edits_ended"], 2)
         swap = f"; swap (last edit -> judge SERVING) {session['swap_s']:.1f}s"
-    ui.print(f"Judge SERVING at {endpoint.address} in {session['scorer_up_s']:.1f}s"
+    ui.print(f"Judge SERVING at {', '.join(e.address for e in scorers)} in {session['scorer_up_s']:.1f}s"
              + (" from editors down" if "_editors_down" in session else "")
              + (" (staged while editing)" if mode == "staged" else "") + swap)
 
-    with ScorerClient(endpoint.address, tls=client_tls(config.judge.tls)) as client:
-        try:
-            info = info_to_dict(client.info())
-        except grpc.RpcError as exc:
-            raise RunError(f"judge at {endpoint.address}: GetInfo failed: {exc.code().name}: {exc.details()}") from None
+    infos = {}
+    for endpoint in scorers:
+        with ScorerClient(endpoint.address, tls=client_tls(config.judge.tls)) as client:
+            try:
+                infos[endpoint.name] = info_to_dict(client.info())
+            except grpc.RpcError as exc:
+                raise RunError(f"judge at {endpoint.address}: GetInfo failed: {exc.code().name}: {exc.details()}") from None
+    info = infos[scorers[0].name]
+    for name, other in infos.items():  # one judge, however many replicas: the same model and protocols
+        if (other["model"]["content_hash"], other["protocols"]) != (info["model"]["content_hash"], info["protocols"]):
+            raise RunError(f"judge replica {name} runs another model or other protocols than {scorers[0].name} "
+                           f"({other['model']['content_hash']} vs {info['model']['content_hash']})")
     protocol_name = config.judge.protocol or info["default_protocol"]
     if protocol_name not in info["protocols"]:
         raise RunError(f"the judge has no protocol {protocol_name!r} (it has: {', '.join(info['protocols'])})")
@@ -221,6 +229,7 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
         "max_batch_size": info["max_batch_size"],
         "max_wait_s": info["max_wait_s"],
         "backend": info["model"]["runtime"].get("backend", "transformers"),
+        "replicas": {e.name: e.address for e in scorers},
         **api_judge_record(info, (manifest.get("judge") or {}).get("api")),
     }
     manifest["protocol_sha256"] = protocol.get("sha256")
@@ -237,11 +246,12 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
     items = [ScoreItem(index=n, sample=by_id[i], edit=done[i], edit_path=run_dir.edit_path(by_id[i]))
              for n, i in enumerate(todo_ids)]
     batch = config.judge.max_batch
-    ui.print(f"[Qwen3-VL Scoring] {len(items)} image(s), protocol {protocol_name}, batch size {batch}")
+    ui.print(f"[Qwen3-VL Scoring] {len(items)} image(s), protocol {protocol_name}, batch size {batch}"
+             + (f", {len(scorers)} judge replicas" if len(scorers) > 1 else ""))
 
-    def restart():
-        fleet.stop_scorer()
-        return fleet.start_scorer().address
+    def restart(endpoint):
+        replaced = fleet.restart_scorer(endpoint)
+        return replaced.address if replaced is not None else None
 
     # requests on the stream at once: enough to keep the device batches (or the API's requests) full
     concurrency = batch if config.judge.backend == "transformers" else config.judge.max_concurrency
@@ -251,7 +261,7 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
                     stall_timeout_s=config.judge.stall_timeout_s)
     t1 = time.monotonic()
     try:
-        outcome = scorer.run(endpoint.address, items)
+        outcome = scorer.run(scorers, items)
     finally:
         if "api" in manifest["judge"]:
             session["judge_tokens"] = dict(scorer.tokens)
