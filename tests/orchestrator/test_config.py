@@ -67,6 +67,8 @@ def test_flags_override_the_file(tmp_path):
          "NAME of an environment variable"),
         ("judge:\n  max_concurrency: 0\n", "judge.max_concurrency must be >= 1"),
         ("judge:\n  request_timeout_s: 0\n", "judge.request_timeout_s must be > 0"),
+        ("judge:\n  replicas: 3\ndevices:\n  gpus: [0, 1]\n", "judge.replicas 3 is more than the run's GPUs"),
+        ("judge:\n  replicas: 2\ndevices:\n  gpus: [0, 1]\n  judge_gpu: 1\n", "devices.judge_gpu puts the judge"),
     ],
 )
 def test_bad_config_names_file_and_key(tmp_path, yaml_text, message):
@@ -95,6 +97,19 @@ def test_an_api_judge_is_configured_by_name_and_url(tmp_path):
                                 **flags(judge_backend="openai", judge_base_url="http://127.0.0.1:8000/v1",
                                         judge_model="Qwen/Qwen3-VL-8B-Instruct"))
     assert (flagged.judge.backend, flagged.judge.base_url) == ("openai", "http://127.0.0.1:8000/v1")
+
+
+def test_judge_replicas_default_to_one_per_gpu_of_the_run(tmp_path):
+    example = str(REPO / "examples" / "config.yaml")
+    assert config_from_flags(example, **flags()).judge_replicas == 1  # CPU editors: one judge
+    assert config_from_flags(example, **flags(gpus="0,1,2")).judge_replicas == 3  # the editors' GPUs, freed
+    path = tmp_path / "run.yaml"
+    path.write_text("devices:\n  gpus: [0, 1, 2]\n  judge_gpu: 2\n")
+    assert config_from_flags(str(path), **flags()).judge_replicas == 1  # a chosen judge GPU: one judge
+    path.write_text("judge:\n  replicas: 2\ndevices:\n  editors: 2\n")
+    assert config_from_flags(str(path), **flags()).judge_replicas == 2  # on the CPU when asked for
+    api = config_from_flags(example, **flags(gpus="0,1", judge_backend="openai", judge_base_url="https://x.example/v1"))
+    assert api.judge_replicas == 1  # an API judge: concurrency is judge.max_concurrency
 
 
 def test_an_api_key_given_as_the_variable_name_is_not_echoed(tmp_path):
