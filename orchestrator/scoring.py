@@ -181,6 +181,7 @@ class Scorer:
         threads = [threading.Thread(target=self._replica, args=(e, queue, printer, outcome, failures, named),
                                     name=f"judge-{e.name}", daemon=True) for e in endpoints]
         self._fatal: list[BaseException] = []
+        self._replicas = len(endpoints)
         for t in threads:
             t.start()
         for t in threads:
@@ -204,7 +205,7 @@ class Scorer:
         address, attempts = endpoint.address, 0
         who = f"[scorer {endpoint.name}]" if named else "[scorer]"
         while queue.wait_for_work():
-            error = self._one_stream(address, queue, printer, outcome, endpoint.name if named else "")
+            error = self._one_stream(address, queue, printer, outcome, endpoint.name if named else "", self._replicas)
             if not error:
                 continue  # this stream ran out of work; more may come back from another replica
             attempts += 1
@@ -224,9 +225,11 @@ class Scorer:
                         outcome.restarts += 1
             time.sleep(1.0)
 
-    def _one_stream(self, address, queue: _Queue, printer, outcome, replica: str) -> str:
+    def _one_stream(self, address, queue: _Queue, printer, outcome, replica: str, replicas: int = 1) -> str:
         """One ScoreStream: takes samples from the queue while it has room, until the queue is empty and
-        its own are answered. Returns "" or why it ended early; its samples without a result go back."""
+        its own are answered. Returns "" or why it ended early; its samples without a result go back.
+        With several replicas a stream holds at most its share of what is left (at least one batch), so
+        that the first to connect does not take a small run's samples for itself and all finish together."""
         slots = threading.Semaphore(self.max_in_flight)
         stop = threading.Event()
         mine: dict[str, ScoreItem] = {}  # sent on this stream, no result yet
@@ -238,6 +241,14 @@ class Scorer:
             while not stop.is_set():
                 if not slots.acquire(timeout=0.5):
                     continue
+                if replicas > 1:
+                    share = max(self.batch_size, -(-len(queue.left) // replicas))
+                    with mine_lock:
+                        full = len(mine) >= share
+                    if full:
+                        slots.release()
+                        time.sleep(0.02)
+                        continue
                 item = queue.take()
                 if item is None:
                     slots.release()
