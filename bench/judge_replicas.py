@@ -8,8 +8,7 @@ exactly --new-tokens tokens (--min-new-tokens = --max-new-tokens), one attempt p
 every configuration does the same work. The result rows give samples/s, the efficiency against N x
 the one-replica rate, each replica's share of the samples and the largest batch each ran.
 
-    python bench/judge_replicas.py --model models/tiny-qwen3-vl --device cpu --replicas 1,2 --n 12 --size 64 \
-        --new-tokens 8 --threads 1                                        # CPU dry run (no speed claim)
+    python bench/judge_replicas.py --model models/tiny-qwen3-vl --device cpu --replicas 1,2 --n 6 --size 64 --new-tokens 4 --max-batch 2 --threads 1 --log-dir $TMP/logs --out $OUT/judge_replicas.json  # dry run (scorer)
     python bench/judge_replicas.py --load-format dummy --gpus 0,1,2,3,4,5,6,7 --replicas 1,8 --n 768 \
         --max-batch 32 --out $OUT/judge_replicas.json                      # on an 8-GPU machine
 """

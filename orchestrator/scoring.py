@@ -18,8 +18,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-
+from editfleet_common.channels import ServiceError
+from scorer_service import statuses
 from scorer_service.client import make_request, result_to_dict
 
 from .benchmarks import Sample
@@ -29,7 +29,7 @@ from . import ui as ui_lines
 
 
 # Stream endings that stop the run at once (the samples without a result are judged by the next run).
-FATAL_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+FATAL_CODES = ("UNAUTHENTICATED", "PERMISSION_DENIED")
 
 
 class ScoringError(Exception):
@@ -78,11 +78,11 @@ def result_record(item: ScoreItem, result, judge_hash: str) -> dict:
         edit_sha256=item.edit["sha256"],
         judge_hash=judge_hash,
     )
-    if record["status"] not in ("OK", "PARSE_FAILED", "INVALID", "ERROR", "REFUSED"):
+    if record["status"] not in statuses.STATUSES:
         record["error"] = record["error"] or f"status {record['status']}"
-        record["status"] = "ERROR"
-    if record["status"] == "OK" and record["score"] is None:  # a contract breach: never invent a score
-        record["status"], record["error"] = "ERROR", "scorer said OK but sent no score"
+        record["status"] = statuses.ERROR
+    if record["status"] == statuses.OK and record["score"] is None:  # a contract breach: never invent a score
+        record["status"], record["error"] = statuses.ERROR, "scorer said OK but sent no score"
     return record
 
 
@@ -104,7 +104,7 @@ class _Printer:
             last = min(first + self.batch_size, self.total) - 1
             if not all(i in self.results for i in range(first, last + 1)):
                 break
-            values = [self.results[i]["score"] for i in range(first, last + 1) if self.results[i]["status"] == "OK"]
+            values = [self.results[i]["score"] for i in range(first, last + 1) if self.results[i]["status"] == statuses.OK]
             self.next_batch += 1
             self.ui.print(ui_lines.batch_line(self.next_batch, first, last, values))
 
@@ -290,7 +290,7 @@ class Scorer:
                     self.run_dir.scores.append(record)
                     self.tokens["prompt"] += record.get("prompt_tokens") or 0
                     self.tokens["completion"] += record.get("completion_tokens") or 0
-                    if record["status"] == "OK":
+                    if record["status"] == statuses.OK:
                         outcome.scored += 1
                     else:
                         outcome.failed += 1
@@ -299,14 +299,14 @@ class Scorer:
                 raise local_error[0]
             with mine_lock:
                 return "stream ended early" if mine else ""
-        except grpc.RpcError as exc:
+        except ServiceError as exc:
             if local_error:
                 raise local_error[0] from None
             if stalled:
                 return stalled[0]
-            if exc.code() in FATAL_CODES:  # e.g. an API judge refusing the key: no retry can help
-                raise ScoringError(f"the judge stopped the run: {exc.details()}") from None
-            return f"{exc.code().name}: {exc.details()}"
+            if exc.code_name in FATAL_CODES:  # e.g. an API judge refusing the key: no retry can help
+                raise ScoringError(f"the judge stopped the run: {exc.details}") from None
+            return str(exc)
         finally:
             stop.set()
             client.close()
