@@ -45,10 +45,9 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from urllib.parse import urlparse
-
-from contextlib import contextmanager, nullcontext
 
 from editfleet_common.identity import ModelIdentity
 
