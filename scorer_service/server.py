@@ -326,5 +326,7 @@ def service_spec(args, registry: ProtocolRegistry, *, load) -> "ServiceSpec":
         metrics=service.metrics,
         serving_message=lambda lifecycle: (
             f"SERVING on port {lifecycle.host.port}: protocols {', '.join(registry.names())}, "
-            f"max batch {args.max_batch}, max wait {args.max_wait_ms:.0f} ms"),
+            + (f"judge {args.model} at {args.base_url}, {args.max_concurrency} request(s) at once"
+               if getattr(args, "backend", "transformers") == "openai" else
+               f"max batch {args.max_batch}, max wait {args.max_wait_ms:.0f} ms")),
     )
