@@ -21,6 +21,7 @@ import threading
 import time
 from concurrent.futures import CancelledError, ThreadPoolExecutor
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
 import grpc
 from editfleet.v1 import scorer_pb2, scorer_pb2_grpc
@@ -326,7 +327,8 @@ def service_spec(args, registry: ProtocolRegistry, *, load) -> "ServiceSpec":
         metrics=service.metrics,
         serving_message=lambda lifecycle: (
             f"SERVING on port {lifecycle.host.port}: protocols {', '.join(registry.names())}, "
-            + (f"judge {args.model} at {args.base_url}, {args.max_concurrency} request(s) at once"
+            + (f"judge {args.model} at {urlparse(args.base_url).netloc.rpartition('@')[2]}, "
+               f"{args.max_concurrency} request(s) at once"
                if getattr(args, "backend", "transformers") == "openai" else
                f"max batch {args.max_batch}, max wait {args.max_wait_ms:.0f} ms")),
     )
