@@ -27,8 +27,8 @@ endef
 $(VENV)/editor/.installed: requirements-torch.txt editor_service/requirements.txt requirements-dev.txt
 	$(call make_venv,editor,-r requirements-torch.txt -r editor_service/requirements.txt -r requirements-dev.txt)
 
-$(VENV)/scorer/.installed: requirements-torch.txt scorer_service/requirements.txt requirements-dev.txt
-	$(call make_venv,scorer,-r requirements-torch.txt -r scorer_service/requirements.txt -r requirements-dev.txt)
+$(VENV)/scorer/.installed: requirements-torch.txt scorer_service/requirements.txt requirements-dev.txt tests/requirements-serving.txt
+	$(call make_venv,scorer,-r requirements-torch.txt -r scorer_service/requirements.txt -r requirements-dev.txt -r tests/requirements-serving.txt)
 
 $(VENV)/orchestrator/.installed: orchestrator/requirements.txt requirements-dev.txt
 	$(call make_venv,orchestrator,-r orchestrator/requirements.txt -r requirements-dev.txt)

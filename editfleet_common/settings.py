@@ -72,9 +72,28 @@ COMPILE_CACHE = Setting(
 MAX_BATCH = Setting("max_batch", "--max-batch", type=int, service_default=8, always=True,
                     help="samples per device batch", reported_as="max_batch_size")
 
+# The judge over an OpenAI-compatible API (judge.backend openai; scorer_service/backends/openai_api.py)
+JUDGE_BACKENDS = ("transformers", "openai")
+BACKEND = Setting("backend", "--backend", choices=JUDGE_BACKENDS, service_default="transformers",
+                  help="who answers: a local model (transformers) or an OpenAI-compatible chat-completions "
+                       "endpoint (openai; --model is then the model id sent to it)", reported_as="runtime:backend")
+BASE_URL = Setting("base_url", "--base-url", service_default="",
+                   help="openai: the endpoint, e.g. https://api.openai.com/v1")
+API_KEY_ENV = Setting("api_key_env", "--api-key-env", service_default="OPENAI_API_KEY", always=True,
+                      help="openai: the NAME of the environment variable holding the key ('': none); never the key")
+MAX_CONCURRENCY = Setting("max_concurrency", "--max-concurrency", type=int, service_default=8, always=True,
+                          help="openai: requests in flight at once (each sample is its own batch)",
+                          reported_as="runtime:max_concurrency")
+REQUEST_TIMEOUT_S = Setting("request_timeout_s", "--request-timeout-s", type=float, service_default=120.0,
+                            help="openai: seconds per request")
+MAX_RETRIES = Setting("max_retries", "--max-retries", type=int, service_default=5,
+                      help="openai: retries of a request after 429, 5xx, a timeout or a dropped connection")
+API_SETTINGS = (BACKEND, BASE_URL, API_KEY_ENV, MAX_CONCURRENCY, REQUEST_TIMEOUT_S, MAX_RETRIES)
+
 # What the orchestrator's run config sets on each service (the rest goes through server_args).
 EDITOR_SETTINGS = (MODEL, DTYPE, LOAD_FORMAT, THREADS, SPEED_MODE, COMPILE_CACHE)
 JUDGE_SETTINGS = (MODEL, DTYPE, LOAD_FORMAT, THREADS, MAX_BATCH)
+API_JUDGE_SETTINGS = (MODEL, *API_SETTINGS)  # judge.backend openai: no device, no batch (each sample its own)
 
 
 def add_flags(parser, settings: Sequence[Setting], **overrides: Mapping[str, Any]) -> None:

@@ -82,6 +82,9 @@ def _run_options(fn):
         click.option("--size", help="Output size WIDTHxHEIGHT (or N for square)."),
         click.option("--threads", type=int, help="CPU threads per editor (fixed: results don't depend on N)."),
         click.option("--judge-model", help="Judge model: local path or hub id."),
+        click.option("--judge-backend", type=click.Choice(["transformers", "openai"]),
+                     help="Judge: a local model (transformers) or an OpenAI-compatible endpoint (openai)."),
+        click.option("--judge-base-url", help="openai judge: the endpoint URL, e.g. https://api.openai.com/v1."),
         click.option("--protocol", help="Judge protocol (seed-0-10, viescore, ...)."),
         click.option("--max-batch", type=int, help="Judge batch size."),
         click.option("--gpus", help="One editor per GPU, e.g. 0,1,2,3."),
@@ -122,6 +125,8 @@ def config_from_flags(config_path, **flags) -> "RunConfig":  # noqa: F821
         "editor.height": height,
         "editor.threads": flags.get("threads"),
         "judge.model": flags.get("judge_model"),
+        "judge.backend": flags.get("judge_backend"),
+        "judge.base_url": flags.get("judge_base_url"),
         "judge.protocol": flags.get("protocol"),
         "judge.max_batch": flags.get("max_batch"),
         "judge.failures": flags.get("failures"),
@@ -190,6 +195,10 @@ def run(config_path, no_score, retry_failed, **flags):
 @click.option("--protocol", help="Judge protocol (default: the run's).")
 @click.option("--max-batch", type=int)
 @click.option("--judge-load-format", type=click.Choice(["auto", "dummy"]))
+@click.option("--judge-backend", type=click.Choice(["transformers", "openai"]),
+              help="A local judge model, or an OpenAI-compatible endpoint (default: the run's).")
+@click.option("--judge-base-url", help="openai judge: the endpoint URL.")
+@click.option("--api-key-env", help="openai judge: the NAME of the environment variable holding the key.")
 @click.option("--gpu", type=int, help="GPU for the judge (default: CPU, or the run's first GPU).")
 @click.option("--fleet", type=click.Choice(["local", "static", "kubernetes"]))
 @click.option("--scorer-address", help="static fleet: the scorer HOST:PORT.")
@@ -200,8 +209,8 @@ def run(config_path, no_score, retry_failed, **flags):
 @click.option("--repeats", type=click.IntRange(min=1),
               help="Judge each edit K times (judges that sample); every repeat is recorded, the summary uses their mean.")
 @click.option("--retry-failed", is_flag=True)
-def score(run_dir, judge_model, protocol, max_batch, judge_load_format, gpu, fleet, scorer_address, output, label,
-          progress, failures, repeats, retry_failed):
+def score(run_dir, judge_model, protocol, max_batch, judge_load_format, judge_backend, judge_base_url, api_key_env,
+          gpu, fleet, scorer_address, output, label, progress, failures, repeats, retry_failed):
     """Re-judge the saved edits of RUN_DIR with another judge or protocol (no editing).
 
     The new scores.jsonl, summary.json and report.html go to their own folder, which reads the
@@ -218,6 +227,7 @@ def score(run_dir, judge_model, protocol, max_batch, judge_load_format, gpu, fle
         data = merge_overrides(config.to_dict(), {
             "judge.model": judge_model, "judge.protocol": protocol, "judge.max_batch": max_batch,
             "judge.load_format": judge_load_format, "judge.failures": failures, "judge.repeats": repeats,
+            "judge.backend": judge_backend, "judge.base_url": judge_base_url, "judge.api_key_env": api_key_env,
             "fleet.kind": fleet, "fleet.scorer_address": scorer_address, "progress": progress,
         })
         if gpu is not None:

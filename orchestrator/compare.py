@@ -12,7 +12,6 @@ The data lives here; compare_page.py renders it (compare.html); compare.json and
 the same numbers.
 """
 
-from scorer_service import statuses
 from __future__ import annotations
 
 import csv
@@ -20,6 +19,8 @@ import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from scorer_service import statuses
 
 from . import stats
 from .benchmarks import BenchmarkError, Sample, headline as suite_headline

@@ -4,11 +4,12 @@ and a per-sample grid of every run's edit side by side, sortable (click a column
 filterable (text, category) by a small inline script. Nothing is fetched: thumbnails are inline
 JPEG data; each links to its full-size PNG by a path relative to the page."""
 
-from scorer_service import statuses
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from scorer_service import statuses
 
 from .charts import bar_chart, nice_max
 from .html_parts import CSS, e, num, reply_block, thumb, url_path

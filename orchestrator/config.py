@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,14 @@ class EditorConfig:
 
 @dataclass
 class JudgeConfig:
-    model: str | None = None
+    backend: str = "transformers"   # transformers: a local VLM | openai: an OpenAI-compatible endpoint
+    model: str | None = None        # openai: the model id sent (the dated one), recorded as given and as served
+    base_url: str | None = None     # openai: e.g. https://api.openai.com/v1
+    api_key_env: str = "OPENAI_API_KEY"  # openai: the NAME of the environment variable holding the key
+    max_concurrency: int = 8        # openai: requests in flight at once
+    request_timeout_s: float = 120.0  # openai: seconds per request
+    max_retries: int = 5            # openai: retries of a request (429, 5xx, timeouts, dropped connections)
+    replicas: int = 0               # judge processes for the judging phase; 0: one per GPU of the run (else 1)
     protocol: str = ""              # empty: the scorer's default protocol
     max_batch: int = 4
     max_in_flight: int = 0          # requests on the stream at once; 0: 4 x max_batch
@@ -116,6 +124,16 @@ class RunConfig:
         return "gpu" if self.devices.gpus else "cpu"
 
     @property
+    def judge_replicas(self) -> int:
+        """judge.replicas, or by default one per GPU of the run once the editors are down; one on the
+        CPU, on a chosen devices.judge_gpu, and for an API judge (its concurrency is max_concurrency)."""
+        if self.judge.replicas:
+            return self.judge.replicas
+        if self.judge.backend != "transformers" or self.devices.judge_gpu is not None or not self.devices.gpus:
+            return 1
+        return len(self.devices.gpus)
+
+    @property
     def editor_count(self) -> int:
         if self.devices.gpus:
             return len(self.devices.gpus)
@@ -134,8 +152,11 @@ class RunConfig:
 
     def judge_settings(self) -> dict:
         """What decides the scores: a resumed run must use these (re-judge with `score` instead)."""
-        return {"model": self.judge.model, "protocol": self.judge.protocol, "dtype": self.judge.dtype,
-                "load_format": self.judge.load_format}
+        settings = {"model": self.judge.model, "protocol": self.judge.protocol, "dtype": self.judge.dtype,
+                    "load_format": self.judge.load_format}
+        if self.judge.backend != "transformers":  # (absent for the default: older run dirs resume as they were)
+            settings.update(backend=self.judge.backend, base_url=self.judge.base_url)
+        return settings
 
 
 SECTIONS = {
@@ -150,6 +171,7 @@ CHOICES = {
     ("editor", "load_format"): ("auto", "dummy"),
     ("editor", "speed_mode"): ("reference", "default", "fast"),
     ("judge", "load_format"): ("auto", "dummy"),
+    ("judge", "backend"): ("transformers", "openai"),
     ("judge", "failures"): ("exclude", "zero"),
     ("", "progress"): ("auto", "bars", "plain"),
 }
@@ -320,9 +342,36 @@ def _check(config: RunConfig, origin: str) -> None:
         ("judge.max_batch", j.max_batch, 1), ("judge.threads", j.threads, 1), ("judge.max_attempts", j.max_attempts, 1),
         ("judge.repeats", j.repeats, 1),
         ("judge.max_in_flight", j.max_in_flight, 0), ("judge.stall_timeout_s", j.stall_timeout_s, 0),
+        ("judge.max_concurrency", j.max_concurrency, 1), ("judge.max_retries", j.max_retries, 0),
+        ("judge.replicas", j.replicas, 0),
     ):
         if value < low:
             raise ConfigError(f"{origin}: {name} must be >= {low}, got {value}")
+    if j.request_timeout_s <= 0:
+        raise ConfigError(f"{origin}: judge.request_timeout_s must be > 0, got {j.request_timeout_s}")
+    if j.backend == "openai":
+        from urllib.parse import urlparse
+
+        url = urlparse(j.base_url or "")
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(f"{origin}: judge.base_url must be the endpoint's http(s) URL (e.g. "
+                              f"https://api.openai.com/v1) with judge.backend openai, got {j.base_url!r}")
+        from urllib.parse import parse_qsl
+
+        secret = [k for k, _ in parse_qsl(url.query) if re.search(r"key|token|secret|sig", k, re.I)]
+        if url.username or url.password or secret:
+            raise ConfigError(f"{origin}: judge.base_url must not carry credentials"
+                              + (f" (query parameter {secret[0]!r})" if secret else "")
+                              + ": give the key's variable name in judge.api_key_env")
+        if not j.model:
+            raise ConfigError(f"{origin}: judge.model is required with judge.backend openai (the model id to send)")
+        if j.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", j.api_key_env):
+            raise ConfigError(f"{origin}: judge.api_key_env is the NAME of an environment variable "
+                              "(letters, digits, _), not the key itself")
+    if j.replicas > 1 and d.gpus and j.replicas > len(d.gpus):
+        raise ConfigError(f"{origin}: judge.replicas {j.replicas} is more than the run's GPUs {d.gpus} (one GPU each)")
+    if j.replicas > 1 and d.judge_gpu is not None:
+        raise ConfigError(f"{origin}: devices.judge_gpu puts the judge on one GPU: give it or judge.replicas > 1, not both")
     if e.seed >= 2**63:
         raise ConfigError(f"{origin}: editor.seed must be < 2**63")
     if (e.width == 0) != (e.height == 0):

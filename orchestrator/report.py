@@ -41,6 +41,18 @@ def _git_state(git: dict) -> str:
     return text + f" (dirty: {count} changed path{'s' if count != 1 else ''}" + (" — " + ", ".join(listed) if listed else "") + ")"
 
 
+def _api_judge(api: dict | None, tokens: dict) -> str:
+    """An API judge's endpoint, the model names the server answered with, fingerprints and tokens."""
+    if not api:
+        return ""
+    e = lambda text: html.escape(str(text))  # noqa: E731
+    served = ", ".join(api.get("served_models") or []) or "not reported"
+    prints = ", ".join(api.get("system_fingerprints") or []) or "none"
+    return (f"<br>API endpoint {e(api.get('endpoint_host', ''))}; model served as {e(served)}; "
+            f"system_fingerprint {e(prints)}<br>tokens: {e(tokens.get('prompt', 0))} prompt + "
+            f"{e(tokens.get('completion', 0))} completion")
+
+
 def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, summary: dict, manifest: dict) -> str:
     cfg = manifest.get("config", {})
     editor_cfg, judge = cfg.get("editor", {}), manifest.get("judge") or {}
@@ -58,19 +70,20 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
         f"<tr><th>judge</th><td>{e(cfg.get('judge', {}).get('model'))} "
         f"<span class='muted'>{e((judge.get('model') or {}).get('content_hash', ''))}</span><br>"
         f"protocol {e(judge.get('protocol', {}).get('name', ''))} "
-        f"<span class='muted'>sha256 {e(judge.get('protocol', {}).get('sha256', ''))}</span></td></tr>",
+        f"<span class='muted'>sha256 {e(judge.get('protocol', {}).get('sha256', ''))}</span>"
+        + _api_judge(judge.get("api"), summary.get("judge_tokens") or {}) + "</td></tr>",
         f"<tr><th>git</th><td>{_git_state(manifest.get('git') or {})}</td></tr>",
         "</table>",
         "<h2>Per category</h2>",
         "<table><tr><th>category</th><th>samples</th><th>scored</th><th>edit failures</th><th>score failures</th>"
-        "<th>pending</th><th>mean</th><th>min</th><th>max</th><th>E[score]</th></tr>",
+        "<th>refused</th><th>pending</th><th>mean</th><th>min</th><th>max</th><th>E[score]</th></tr>",
     ]
     rows = list(summary["categories"].items()) + [("all (micro)", summary)]
     for name, c in rows:
         parts.append(
             f"<tr><td>{e(name)}</td><td class='num'>{c['samples']}</td><td class='num'>{c['scored']}</td>"
             f"<td class='num'>{c['edit_failures']}</td><td class='num'>{c['score_failures']}</td>"
-            f"<td class='num'>{c['pending']}</td><td class='num'>{_num(c['mean'])}</td>"
+            f"<td class='num'>{c.get('refused', 0)}</td><td class='num'>{c['pending']}</td><td class='num'>{_num(c['mean'])}</td>"
             f"<td class='num'>{_num(c['min'])}</td><td class='num'>{_num(c['max'])}</td>"
             f"<td class='num'>{_num(c['expected_mean'])}</td></tr>"
         )

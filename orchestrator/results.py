@@ -172,6 +172,7 @@ def sha256_hex(data: bytes) -> str:
 # Score statuses as written to scores.jsonl: scorer_service.statuses (a judge ERROR may be transient
 # and is retried on the next run; the others are final).
 SCORE_OK = statuses.OK
+SCORE_REFUSED = statuses.REFUSED  # the judge (an API model or its content filter) refused: a score failure, final
 FINAL_SCORE_STATUSES = statuses.FINAL
 
 
@@ -287,6 +288,7 @@ class _Stats:
     edit_failures: int = 0
     scored: int = 0
     score_failures: int = 0
+    refused: int = 0                # of the score failures, refusals (REFUSED)
     pending: int = 0
 
     def as_dict(self, values: list[float], expected: list[float], subs: dict[str, list[float]]) -> dict:
@@ -296,6 +298,7 @@ class _Stats:
             "edit_failures": self.edit_failures,
             "scored": self.scored,
             "score_failures": self.score_failures,
+            "refused": self.refused,
             "pending": self.pending,
             "mean": _mean(values),
             "min": min(values) if values else None,
@@ -329,7 +332,8 @@ def summarize(samples: list[Sample], edits: dict, scores: dict, *, failures_as: 
     """Statistics over the latest edit and score line per sample.
 
     A sample is an edit failure (failed edit line), a score failure (score line not OK), scored (OK),
-    or pending (neither: the run has not finished it). Means are over OK scores; with
+    or pending (neither: the run has not finished it); `refused` counts the score failures that were
+    refusals (REFUSED: an API judge or its content filter said no). Means are over OK scores; with
     failures_as="zero", edit and score failures count as 0.0 instead of being left out.
     `macro_mean` is the mean of the category means; `micro_mean` pools every sample; `headline`
     names the one the benchmark's own report gives (GEdit-Bench: macro, the seed: micro).
@@ -360,6 +364,7 @@ def summarize(samples: list[Sample], edits: dict, scores: dict, *, failures_as: 
                     subs.setdefault(name, []).append(float(value))
         else:
             stats.score_failures += 1
+            stats.refused += score.get("status") == SCORE_REFUSED
             if failures_as == "zero":
                 values.append(0.0)
         if score is not None and score.get("expected_score") is not None:
@@ -375,7 +380,7 @@ def summarize(samples: list[Sample], edits: dict, scores: dict, *, failures_as: 
     category_means = [c["mean"] for c in per_category.values() if c["mean"] is not None]
     totals = _Stats()
     for s, *_ in categories.values():
-        for field in ("samples", "edited", "edit_failures", "scored", "score_failures", "pending"):
+        for field in ("samples", "edited", "edit_failures", "scored", "score_failures", "refused", "pending"):
             setattr(totals, field, getattr(totals, field) + getattr(s, field))
     overall = totals.as_dict(all_values, all_expected, all_subs)
     return {
@@ -385,5 +390,12 @@ def summarize(samples: list[Sample], edits: dict, scores: dict, *, failures_as: 
         "micro_mean": overall["mean"],
         "macro_mean": _mean(category_means),
         "complete": totals.pending == 0,
+        "judge_tokens": judge_tokens(scores),
         "categories": per_category,
     }
+
+
+def judge_tokens(scores: dict) -> dict:
+    """Tokens an API judge reported for these score lines (0 for a local judge)."""
+    return {"prompt": sum(int(r.get("prompt_tokens") or 0) for r in scores.values()),
+            "completion": sum(int(r.get("completion_tokens") or 0) for r in scores.values())}

@@ -24,7 +24,7 @@ from .dispatch import Dispatcher
 from .fleet import Fleet, FleetError, make_fleet
 from .identity import DifferentModel, environment_warning, same_identity_everywhere
 from .report import write_report
-from .results import RunDir, latest_by_id, made_for, score_key, summarize, write_json_atomic
+from .results import RunDir, judge_tokens, latest_by_id, made_for, score_key, summarize, write_json_atomic
 from .scoring import ScoreItem, Scorer
 from .tables import write_tables
 
@@ -207,7 +207,8 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
         return
     t0 = time.monotonic()
     ui.print(f"Starting the judge ({config.judge.model or config.fleet.kind + ' fleet'}) for {len(todo_ids)} sample(s)...")
-    endpoint = fleet.start_scorer()
+    replicas = config.judge_replicas
+    scorers = fleet.start_scorers(replicas)
     serving = time.monotonic()
     # From the moment the editors were down (a staged judge got its go signal then), else from here.
     session["scorer_up_s"] = round(serving - session.get("_editors_down", t0), 2)
@@ -220,16 +221,24 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
     if "_edits_ended" in session:
         session["swap_s"] = round(serving - session["_edits_ended"], 2)
         swap = f"; swap (last edit -> judge SERVING) {session['swap_s']:.1f}s"
-    ui.print(f"Judge SERVING at {endpoint.address} in {session['scorer_up_s']:.1f}s"
+    ui.print(f"Judge SERVING at {', '.join(e.address for e in scorers)} in {session['scorer_up_s']:.1f}s"
              + (" from editors down" if "_editors_down" in session else "")
              + (" (staged while editing)" if mode == "staged" else "") + swap)
 
-    with ScorerClient(endpoint.address, tls=client_tls(config.judge.tls)) as client:
-        try:
-            info = info_to_dict(client.info())
-        except ServiceError as exc:
-            raise RunError(f"judge at {endpoint.address}: GetInfo failed: {exc}") from None
-    check_run_config(fleet, settings.JUDGE_SETTINGS, config.judge, info, "judge")
+    infos = {}
+    for endpoint in scorers:
+        with ScorerClient(endpoint.address, tls=client_tls(config.judge.tls)) as client:
+            try:
+                infos[endpoint.name] = info_to_dict(client.info())
+            except ServiceError as exc:
+                raise RunError(f"judge at {endpoint.address}: GetInfo failed: {exc}") from None
+        check_run_config(fleet, settings.API_JUDGE_SETTINGS if config.judge.backend == "openai" else settings.JUDGE_SETTINGS,
+                         config.judge, infos[endpoint.name], "judge")
+    info = infos[scorers[0].name]
+    for name, other in infos.items():  # one judge, however many replicas: the same model and protocols
+        if (other["model"]["content_hash"], other["protocols"]) != (info["model"]["content_hash"], info["protocols"]):
+            raise RunError(f"judge replica {name} runs another model or other protocols than {scorers[0].name} "
+                           f"({other['model']['content_hash']} vs {info['model']['content_hash']})")
     protocol_name = config.judge.protocol or info["default_protocol"]
     if protocol_name not in info["protocols"]:
         raise RunError(f"the judge has no protocol {protocol_name!r} (it has: {', '.join(info['protocols'])})")
@@ -240,6 +249,9 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
         "protocol": protocol,
         "max_batch_size": info["max_batch_size"],
         "max_wait_s": info["max_wait_s"],
+        "backend": info["model"]["runtime"].get("backend", "transformers"),
+        "replicas": {e.name: e.address for e in scorers},
+        **api_judge_record(info, (manifest.get("judge") or {}).get("api")),
     }
     manifest["protocol_sha256"] = protocol.get("sha256")
     run_dir.write_manifest(manifest)
@@ -257,18 +269,26 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
              for n, k in enumerate(todo_ids)]
     batch = config.judge.max_batch
     ui.print(f"[Qwen3-VL Scoring] {len(items)} image(s), protocol {protocol_name}, batch size {batch}"
-             + (f", {repeats} judgements of each edit" if repeats > 1 else ""))
+             + (f", {repeats} judgements of each edit" if repeats > 1 else "")
+             + (f", {len(scorers)} judge replicas" if len(scorers) > 1 else ""))
 
-    def restart():
-        fleet.stop_scorer()
-        return fleet.start_scorer().address
+    def restart(endpoint):
+        replaced = fleet.restart_scorer(endpoint)
+        return replaced.address if replaced is not None else None
 
+    # requests on the stream at once: enough to keep the device batches (or the API's requests) full
+    concurrency = batch if config.judge.backend == "transformers" else config.judge.max_concurrency
     scorer = Scorer(run_dir=run_dir, ui=ui, protocol=protocol_name, batch_size=batch,
-                    max_in_flight=config.judge.max_in_flight or 4 * batch, max_attempts=config.judge.max_attempts,
+                    max_in_flight=config.judge.max_in_flight or 4 * concurrency, max_attempts=config.judge.max_attempts,
                     client_factory=partial(ScorerClient, tls=client_tls(config.judge.tls)), restart=restart, judge_hash=judge_hash,
                     stall_timeout_s=config.judge.stall_timeout_s)
     t1 = time.monotonic()
-    outcome = scorer.run(endpoint.address, items)
+    try:
+        outcome = scorer.run(scorers, items)
+    finally:
+        if "api" in manifest["judge"]:
+            session["judge_tokens"] = dict(scorer.tokens)
+            record_api_usage(manifest, run_dir, samples)
     session.update(scored=outcome.scored, score_failures=outcome.failed, scoring_s=round(time.monotonic() - t1, 2),
                    scorer_restarts=outcome.restarts)
     t2 = time.monotonic()
@@ -277,6 +297,41 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
     if outcome.unscored:
         raise RunError(f"the judge kept failing; {len(outcome.unscored)} sample(s) not scored. "
                        f"See {run_dir.logs}/scorer.log and rerun the same command to finish.")
+
+
+def api_judge_record(info: dict, prior: dict | None) -> dict:
+    """The manifest's record of an API judge (none for a local one): endpoint host, the model as asked
+    for and as the server reports it, system fingerprints; filled in by record_api_usage."""
+    runtime = info["model"]["runtime"]
+    if runtime.get("backend") != "openai":
+        return {}
+    prior = prior or {}
+    served = [m for m in [runtime.get("served_model", "")] if m]
+    fingerprints = [f for f in [runtime.get("system_fingerprint", "")] if f]
+    return {"api": {
+        "endpoint_host": runtime.get("endpoint_host", ""),
+        "model_requested": info["model"]["model"],
+        "served_models": sorted(set(prior.get("served_models", [])) | set(served)),
+        "system_fingerprints": sorted(set(prior.get("system_fingerprints", [])) | set(fingerprints)),
+        "tokens": prior.get("tokens", {"prompt": 0, "completion": 0, "per_sample": {}}),
+    }}
+
+
+def record_api_usage(manifest: dict, run_dir: RunDir, samples: list[Sample]) -> None:
+    """Tokens per sample and in total over the run dir's current scores, and every model name and
+    system_fingerprint the endpoint answered with."""
+    api = manifest["judge"]["api"]
+    _, scores = current_results(run_dir, samples)
+    per_sample = {i: {"prompt": int(r.get("prompt_tokens") or 0), "completion": int(r.get("completion_tokens") or 0)}
+                  for i, r in sorted(scores.items())}
+    totals = judge_tokens(scores)
+    api["tokens"] = {**totals, "per_sample": per_sample}
+    for record in scores.values():
+        for key, field in (("served_models", "served_model"), ("system_fingerprints", "system_fingerprint")):
+            for value in filter(None, (record.get(field) or "").split(",")):
+                if value not in api[key]:
+                    api[key] = sorted([*api[key], value])
+    run_dir.write_manifest(manifest)
 
 
 # -- results ------------------------------------------------------------------------------------

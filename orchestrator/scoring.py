@@ -1,9 +1,12 @@
-"""The judging phase: every finished edit goes to the scorer over one ScoreStream; results come
-back in any order and are appended to scores.jsonl as they arrive, printed in the seed's format.
+"""The judging phase: every finished edit goes to a judge over a ScoreStream; results come back in
+any order and are appended to scores.jsonl as they arrive, printed in the seed's format. With
+several judge replicas (`judge.replicas`) each has its own stream, all fed from one queue: a
+replica takes the next sample whenever it has room, so faster ones judge more, and each sample is
+judged once.
 
 A scorer that dies, drops the stream or stalls (no result for `judge.stall_timeout_s` while samples are
 out: a hung device or process) is restarted (local fleet) and only the samples without a result are
-sent again, at most `judge.max_attempts` times. What the judge says is never replaced:
+sent again (to any replica), at most `judge.max_attempts` failed streams per replica. What the judge says is never replaced:
 PARSE_FAILED stays PARSE_FAILED, with the raw text kept.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +23,13 @@ from scorer_service import statuses
 from scorer_service.client import make_request, result_to_dict
 
 from .benchmarks import Sample
+from .fleet.base import Endpoint
 from .results import RunDir, score_key
 from . import ui as ui_lines
+
+
+# Stream endings that stop the run at once (the samples without a result are judged by the next run).
+FATAL_CODES = ("UNAUTHENTICATED", "PERMISSION_DENIED")
 
 
 class ScoringError(Exception):
@@ -109,7 +118,50 @@ class _Printer:
             self.ui.print(ui_lines.batch_line(self.next_batch, first, last, values))
 
 
+class _Queue:
+    """The samples of one scoring pass, shared by every judge replica: each is handed to one stream at
+    a time, comes back when that stream ends without its result, and is done at its first result."""
+
+    def __init__(self, items: list[ScoreItem]):
+        self.pending: deque[ScoreItem] = deque(items)
+        self.left = {item.key: item for item in items}  # not judged yet (pending or out on a stream)
+        self.changed = threading.Condition()
+        self.aborted = False  # a replica hit an error that stops the pass (nothing more is handed out)
+
+    def take(self) -> ScoreItem | None:
+        with self.changed:
+            return self.pending.popleft() if self.pending and not self.aborted else None
+
+    def abort(self) -> None:
+        with self.changed:
+            self.aborted = True
+            self.changed.notify_all()
+
+    def give_back(self, items) -> None:
+        with self.changed:
+            self.pending.extendleft(reversed([i for i in items if i.key in self.left]))
+            self.changed.notify_all()
+
+    def done(self, key: str) -> bool:
+        """True for the first result of a sample (of one repeat: its ScoreItem.key); a later one is ignored."""
+        with self.changed:
+            first = self.left.pop(key, None) is not None
+            self.changed.notify_all()
+            return first
+
+    def wait_for_work(self) -> bool:
+        """Until something is pending (True) or every sample is judged (False)."""
+        with self.changed:
+            while self.left and not self.pending and not self.aborted:
+                self.changed.wait(0.5)
+            return bool(self.left) and not self.aborted
+
+
 class Scorer:
+    """Judges items over one or more judge replicas from one queue (each sample once; a replica whose
+    stream fails hands its samples without a result back, is restarted where the fleet can, and is
+    given up on after `max_attempts` failed streams)."""
+
     def __init__(self, *, run_dir: RunDir, ui, protocol: str, batch_size: int, max_in_flight: int,
                  max_attempts: int, client_factory, restart=None, judge_hash: str = "",
                  stall_timeout_s: float = 600.0):
@@ -117,49 +169,106 @@ class Scorer:
         self.ui = ui
         self.protocol = protocol
         self.batch_size = batch_size
-        self.max_in_flight = max_in_flight
+        self.max_in_flight = max_in_flight  # per replica
         self.max_attempts = max_attempts
         self.client_factory = client_factory
-        self.restart = restart  # () -> new address, or None when the fleet cannot
+        self.restart = restart  # (endpoint) -> new address, or None when the fleet cannot
         self.judge_hash = judge_hash
         self.stall_timeout_s = stall_timeout_s  # 0: no watchdog
+        self.tokens = {"prompt": 0, "completion": 0}  # what an API judge reported for the results so far
+        self._lock = threading.Lock()  # results are written and counted by one replica's thread at a time
 
-    def run(self, address: str, items: list[ScoreItem]) -> ScoringOutcome:
+    def run(self, endpoints, items: list[ScoreItem]) -> ScoringOutcome:
+        """endpoints: the replicas (fleet Endpoints), or one address."""
+        if isinstance(endpoints, str):
+            endpoints = [Endpoint("scorer", endpoints)]
         outcome = ScoringOutcome()
         printer = _Printer(self.ui, len(items), self.batch_size)
-        left = {item.key: item for item in items}
-        attempt = 0
-        while left:
-            attempt += 1
-            error = self._one_stream(address, list(left.values()), left, printer, outcome)
-            if not left:
-                break
-            if attempt >= self.max_attempts:
-                outcome.unscored = list(left)
-                self.ui.log(f"[scorer] giving up on {len(left)} sample(s) after {attempt} attempts: {error}")
-                break
-            self.ui.log(f"[scorer] stream ended with {len(left)} sample(s) left ({error}); retrying")
-            if self.restart is not None:
-                new_address = self.restart()
-                if new_address:
-                    address = new_address
-                    outcome.restarts += 1
-            time.sleep(1.0)
+        queue = _Queue(items)
+        failures: list[str] = []
+        named = len(endpoints) > 1
+        threads = [threading.Thread(target=self._replica, args=(e, queue, printer, outcome, failures, named),
+                                    name=f"judge-{e.name}", daemon=True) for e in endpoints]
+        self._fatal: list[BaseException] = []
+        self._replicas = len(endpoints)
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if self._fatal:
+            raise self._fatal[0]
+        if queue.left:
+            outcome.unscored = list(queue.left)
+            self.ui.log(f"[scorer] giving up on {len(queue.left)} sample(s) after {self.max_attempts} attempts: "
+                        f"{failures[-1] if failures else 'no judge left'}")
         return outcome
 
-    def _one_stream(self, address, items, left, printer, outcome) -> str:
+    def _replica(self, endpoint: Endpoint, queue: _Queue, printer, outcome, failures: list[str], named: bool) -> None:
+        try:
+            self._replica_streams(endpoint, queue, printer, outcome, failures, named)
+        except BaseException as exc:  # noqa: BLE001 - stops the whole pass; raised again by run()
+            self._fatal.append(exc)
+            queue.abort()
+
+    def _replica_streams(self, endpoint, queue, printer, outcome, failures, named) -> None:
+        address, attempts = endpoint.address, 0
+        who = f"[scorer {endpoint.name}]" if named else "[scorer]"
+        while queue.wait_for_work():
+            error = self._one_stream(address, queue, printer, outcome, endpoint.name if named else "", self._replicas)
+            if not error:
+                continue  # this stream ran out of work; more may come back from another replica
+            attempts += 1
+            with self._lock:
+                failures.append(error)
+            if attempts >= self.max_attempts:
+                if named:
+                    self.ui.log(f"{who} giving up on this replica after {attempts} attempts: {error}")
+                return
+            if queue.left:
+                self.ui.log(f"{who} stream ended with {len(queue.left)} sample(s) left ({error}); retrying")
+            if self.restart is not None:
+                new_address = self.restart(endpoint)
+                if new_address:
+                    address = new_address
+                    with self._lock:
+                        outcome.restarts += 1
+            time.sleep(1.0)
+
+    def _one_stream(self, address, queue: _Queue, printer, outcome, replica: str, replicas: int = 1) -> str:
+        """One ScoreStream: takes samples from the queue while it has room, until the queue is empty and
+        its own are answered. Returns "" or why it ended early; its samples without a result go back.
+        With several replicas a stream holds at most its share of what is left (at least one batch), so
+        that the first to connect does not take a small run's samples for itself and all finish together."""
         slots = threading.Semaphore(self.max_in_flight)
         stop = threading.Event()
+        mine: dict[str, ScoreItem] = {}  # sent on this stream, no result yet (by ScoreItem.key)
+        mine_lock = threading.Lock()
 
         local_error: list[BaseException] = []
 
         def requests():
-            for item in items:
-                while not slots.acquire(timeout=0.5):
-                    if stop.is_set():
-                        return
-                if stop.is_set():
-                    return
+            while not stop.is_set():
+                if not slots.acquire(timeout=0.5):
+                    continue
+                if replicas > 1:
+                    share = max(self.batch_size, -(-len(queue.left) // replicas))
+                    with mine_lock:
+                        full = len(mine) >= share
+                    if full:
+                        slots.release()
+                        time.sleep(0.02)
+                        continue
+                item = queue.take()
+                if item is None:
+                    slots.release()
+                    with mine_lock:
+                        idle = not mine
+                    if (idle and not queue.pending) or queue.aborted:
+                        return  # everything is handed out and this stream's samples are answered
+                    time.sleep(0.05)
+                    continue
+                with mine_lock:
+                    mine[item.key] = item
                 try:
                     request = build_score_request(item, self.protocol)
                 except OSError as exc:  # our side (a file gone): not the judge's fault, say so
@@ -177,30 +286,42 @@ class Scorer:
         try:
             for result in call:
                 last_result[0] = time.monotonic()
-                item = left.pop(result.sample_id, None)
-                if item is None:
+                with mine_lock:
+                    item = mine.pop(result.sample_id, None)
+                if item is None or not queue.done(result.sample_id):
                     self.ui.log(f"[scorer] result for an unknown or repeated sample {result.sample_id!r}: ignored")
                     continue
                 slots.release()
                 record = result_record(item, result, self.judge_hash)
-                self.run_dir.scores.append(record)
-                if record["status"] == statuses.OK:
-                    outcome.scored += 1
-                else:
-                    outcome.failed += 1
-                printer.add(item.index, record)
+                if replica:
+                    record["judge_replica"] = replica
+                with self._lock:
+                    self.run_dir.scores.append(record)
+                    self.tokens["prompt"] += record.get("prompt_tokens") or 0
+                    self.tokens["completion"] += record.get("completion_tokens") or 0
+                    if record["status"] == statuses.OK:
+                        outcome.scored += 1
+                    else:
+                        outcome.failed += 1
+                    printer.add(item.index, record)
             if local_error:
                 raise local_error[0]
-            return "stream ended early" if left else ""
+            with mine_lock:
+                return "stream ended early" if mine else ""
         except ServiceError as exc:
             if local_error:
                 raise local_error[0] from None
             if stalled:
                 return stalled[0]
+            if exc.code_name in FATAL_CODES:  # e.g. an API judge refusing the key: no retry can help
+                raise ScoringError(f"the judge stopped the run: {exc.details}") from None
             return str(exc)
         finally:
             stop.set()
             client.close()
+            with mine_lock:
+                queue.give_back(list(mine.values()))
+                mine.clear()
 
     def _watch_for_stall(self, call, last_result: list[float], stop: threading.Event, stalled: list[str]) -> None:
         """Cancel the stream when no result came for stall_timeout_s: a judge whose process or device

@@ -133,6 +133,8 @@ def score_line(index: int, record: dict) -> str:
     raw = (record.get("raw_responses") or [""])[-1]
     if record["status"] == statuses.PARSE_FAILED and raw:
         detail = f"Raw: {short(raw)}"
+    elif record["status"] == "REFUSED":
+        detail = f"Reason: {short(record.get('error') or '')}"
     else:
         detail = f"Error: {short(record.get('error') or raw)}"
     return f"  [Sample {index:3d}] Score: {record['status']}{extra} | {detail}  {where}"
@@ -156,6 +158,7 @@ def summary_block(summary: dict, title: str = "[Qwen3-VL Scoring] Completed!") -
         f"  Total images: {summary['samples']}",
         f"  Scored: {summary['scored']}   edit failures: {summary['edit_failures']}   "
         f"score failures: {summary['score_failures']}"
+        + (f" (refused: {summary['refused']})" if summary.get("refused") else "")
         + (f"   pending: {summary['pending']}" if summary["pending"] else ""),
         f"  Average score: {_fmt(summary['micro_mean'])}   (micro: every sample pooled)",
         f"  Macro average: {_fmt(summary['macro_mean'])}   (mean of the category means)",
@@ -164,6 +167,9 @@ def summary_block(summary: dict, title: str = "[Qwen3-VL Scoring] Completed!") -
     ]
     if summary.get("expected_mean") is not None:
         lines.append(f"  Expected-score mean: {_fmt(summary['expected_mean'])}   (probability-weighted)")
+    tokens = summary.get("judge_tokens") or {}
+    if tokens.get("prompt") or tokens.get("completion"):
+        lines.append(f"  Judge tokens: {tokens['prompt']} prompt + {tokens['completion']} completion   (as the API reported)")
     if summary.get("failures_as") == "zero":
         lines.append("  (failures count as 0.0 in the means)")
     lines.append(RULE)
@@ -173,14 +179,17 @@ def summary_block(summary: dict, title: str = "[Qwen3-VL Scoring] Completed!") -
 def category_table(summary: dict) -> str:
     cats = summary["categories"]
     width = max([len("category")] + [_display_width(c) for c in cats])
-    header = f"  {'category'.ljust(width)}  samples  scored  failed    mean     min     max   E[score]"
+    refusals = any(c.get("refused") for c in cats.values())  # a column only where a judge refused
+    header = (f"  {'category'.ljust(width)}  samples  scored  failed" + ("  refused" if refusals else "")
+              + "    mean     min     max   E[score]")
     lines = [header, "  " + "-" * (len(header) - 2)]
     for name, c in cats.items():
         failed = c["edit_failures"] + c["score_failures"]
         pad = " " * (width - _display_width(name))
         lines.append(
-            f"  {name}{pad}  {c['samples']:7d}  {c['scored']:6d}  {failed:6d}  {_fmt(c['mean']):>6}  "
-            f"{_fmt(c['min']):>6}  {_fmt(c['max']):>6}  {_fmt(c['expected_mean']):>8}"
+            f"  {name}{pad}  {c['samples']:7d}  {c['scored']:6d}  {failed:6d}"
+            + (f"  {c.get('refused', 0):7d}" if refusals else "")
+            + f"  {_fmt(c['mean']):>6}  {_fmt(c['min']):>6}  {_fmt(c['max']):>6}  {_fmt(c['expected_mean']):>8}"
         )
     return "\n".join(lines)
 

@@ -24,7 +24,7 @@ import time
 
 from editfleet_common import settings
 from editfleet_common.grpc_server import exit_now
-from editfleet_common.service import Lifecycle, StartFailed, Stopped, common_parser, parse_service_args
+from editfleet_common.service import Lifecycle, StartFailed, Stopped, at_least_one, common_parser, parse_service_args
 
 log = logging.getLogger("scorer_service")
 
@@ -66,12 +66,36 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--stage-on-host", action="store_true",
                    help="staged start: prepare everything that needs no free GPU (weights in host memory), "
                         "then wait for SIGUSR1 before moving the judge to --device (see the module doc)")
+    api = p.add_argument_group("judge backend", "a local model (transformers) or an OpenAI-compatible endpoint (openai)")
+    settings.add_flags(api, settings.API_SETTINGS, max_concurrency={"type": at_least_one})
+    api.add_argument("--retry-base-s", type=float, default=1.0, help="openai: first backoff step (doubles per retry)")
+    api.add_argument("--top-logprobs", type=int, default=20,
+                     help="openai: top_logprobs asked for the expected score (0: none); absent where not returned")
     return p
+
+
+def load_api_judge(args: argparse.Namespace):
+    """--backend openai: nothing to load and no torch; the warm-up (one 1-token request) checks the key
+    before any sample is spent."""
+    from .backends import load_backend
+    from .judge import Judge
+
+    try:
+        backend = load_backend(
+            "openai", args.model, base_url=args.base_url, api_key_env=args.api_key_env,
+            max_concurrency=args.max_concurrency, request_timeout_s=args.request_timeout_s,
+            max_retries=args.max_retries, retry_base_s=args.retry_base_s, max_new_tokens=args.max_new_tokens,
+            seed=args.seed, top_logprobs=args.top_logprobs)
+    except ValueError as exc:  # a bad URL, the key's variable unset: one line naming it
+        raise StartFailed(str(exc)) from None
+    return Judge(backend, max_attempts=args.max_attempts)
 
 
 def load_judge(args: argparse.Namespace, lifecycle: Lifecycle, service, staged):
     """On the frame's loading thread: the judge, loaded (staged: in host memory, then on the device
     after the go signal)."""
+    if args.backend == "openai":
+        return load_api_judge(args)
     from grpc_health.v1 import health_pb2
 
     from .backends.transformers import set_threads
@@ -149,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         # Read once by the driver at CUDA init, which comes later; an explicit setting wins.
         os.environ.setdefault("CUDA_MODULE_LOADING", "EAGER")
 
+    if args.backend == "openai" and (args.stage_on_host or not args.base_url):
+        print("error: --backend openai needs --base-url and takes no --stage-on-host", file=sys.stderr)
+        return 2
     from .protocol import ProtocolError, ProtocolRegistry
 
     try:

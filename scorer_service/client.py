@@ -73,7 +73,7 @@ def _as_request(item) -> scorer_pb2.ScoreRequest:
 
 
 def status_name(result: scorer_pb2.ScoreResult) -> str:
-    """A result's status by name: 'OK', 'PARSE_FAILED', 'INVALID', 'ERROR' (or 'UNSPECIFIED')."""
+    """A result's status by name: 'OK', 'PARSE_FAILED', 'INVALID', 'ERROR', 'REFUSED' (or 'UNSPECIFIED')."""
     return statuses.status_name(result.status)
 
 
@@ -93,6 +93,10 @@ def result_to_dict(result: scorer_pb2.ScoreResult) -> dict:
         "batch_size": result.batch_size,
         "latency_s": result.latency_s,
         "error": result.error,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "served_model": result.served_model,
+        "system_fingerprint": result.system_fingerprint,
     }
 
 

@@ -14,7 +14,10 @@ Scoring a batch:
 A batch that fails is retried in halves where it did not fit the device, else sample by sample, so
 that one bad sample cannot take the others down (those failing alone get status ERROR).
 
-Backends (backends/): "transformers" (a local chat VLM, batched: backends/transformers).
+Backends (backends/): "transformers" (a local chat VLM, batched: backends/transformers), "openai" (any
+OpenAI-compatible chat-completions endpoint: backends/openai_api.py). A backend that is refused a
+prompt raises samples.Refused (the sample is REFUSED); one that cannot judge at all raises
+backends.base.JudgeUnusable, which is not isolated per sample but ends the call.
 """
 
 from __future__ import annotations
@@ -23,22 +26,32 @@ import logging
 import time
 
 from .backends import load_backend
-from .backends.base import JudgeBackend
+from .backends.base import JudgeBackend, JudgeUnusable
 from .parsing import parse_reply
 from .samples import (  # noqa: F401 - the judge's inputs and outputs, importable from here
     STATUS_ERROR,
     STATUS_INVALID,
     STATUS_OK,
     STATUS_PARSE_FAILED,
+    STATUS_REFUSED,
     PreparedSample,
+    Refused,
     ScoreInput,
     ScoreOutcome,
+    add_usage,
     build_prompts,
     error_outcome,
     prepare,
 )
 
 log = logging.getLogger(__name__)
+
+
+def _log_failure(sample: PreparedSample, exc: BaseException) -> None:
+    if isinstance(exc, Refused):  # the judge's answer, not a fault
+        log.warning("judge refused sample %s: %s", sample.sample_id, exc.reason)
+    else:
+        log.exception("judge failed on sample %s", sample.sample_id)
 
 
 class Judge:
@@ -89,9 +102,11 @@ class Judge:
     def _score_isolating_failures(self, samples: list[PreparedSample]) -> list[ScoreOutcome]:
         try:
             return self.score_batch(samples)
+        except JudgeUnusable:
+            raise  # nothing else can succeed either: not one sample's failure
         except Exception as exc:  # noqa: BLE001 - isolate, then report per sample
             if len(samples) == 1:
-                log.exception("judge failed on sample %s", samples[0].sample_id)
+                _log_failure(samples[0], exc)
                 return [error_outcome(samples[0], exc)]
             if self.backend.too_large(exc):
                 # too large for this device, not a bad sample: halves (a 96-sample batch on a smaller card
@@ -105,8 +120,10 @@ class Judge:
         for sample in samples:
             try:
                 outcomes.extend(self.score_batch([sample]))
+            except JudgeUnusable:
+                raise
             except Exception as exc:  # noqa: BLE001
-                log.exception("judge failed on sample %s", sample.sample_id)
+                _log_failure(sample, exc)
                 outcomes.append(error_outcome(sample, exc))
         return outcomes
 
@@ -137,9 +154,10 @@ class Judge:
                 status=STATUS_OK,
                 protocol=protocol.name,
                 protocol_hash=protocol.sha256,
-                raw_responses=[text for i in mine for text in raw[i]],
+                raw_responses=[str(text) for i in mine for text in raw[i]],
                 attempts=max(len(raw[i]) for i in mine),
             )
+            add_usage(outcome, [text for i in mine for text in raw[i]])  # tokens etc. where an API reported them
             exp = [expected[i] for i in mine if i in expected]
             if exp and exp[0] is not None:
                 outcome.expected_score = exp[0]

@@ -11,6 +11,8 @@ File format (see protocols/seed-0-10.yaml and protocols/viescore.yaml):
     combine: single                  # how question scores become the headline (COMBINERS below)
     category_aliases: {物理: physical}
     strict_suffix: "..."             # appended to the user text when re-asking after a parse failure
+    resize: {edited: source}         # optional: the judge sees the edited image at the source's size;
+                                     # max_pixels: N scales every image down to at most N pixels
     questions:                       # one judge call each, in this order
       score:
         images: [edited]             # which request images, in order: source and/or edited
@@ -104,6 +106,7 @@ class Protocol:
     strict_suffix: str
     questions: tuple[Question, ...]
     category_aliases: dict[str, str] = field(default_factory=dict)
+    resize: dict = field(default_factory=dict)  # {"edited": "source"}, {"max_pixels": N}: samples.resize_images
 
     @property
     def variables(self) -> list[str]:
@@ -245,6 +248,14 @@ def parse_protocol(text: str, path: Path) -> Protocol:
     if combine == "viescore" and {q.name for q in questions} != {"SC", "PQ"}:
         raise ProtocolError(f"{where}: combine 'viescore' needs questions SC and PQ")
     aliases = data.get("category_aliases") or {}
+    resize = data.get("resize") or {}
+    if not isinstance(resize, dict) or set(resize) - {"edited", "max_pixels"}:
+        raise ProtocolError(f"{where}: resize takes edited: source and/or max_pixels: N, got {resize!r}")
+    if "edited" in resize and resize["edited"] != "source":
+        raise ProtocolError(f"{where}: resize.edited can only be 'source' (the source image's size)")
+    if "max_pixels" in resize and (not isinstance(resize["max_pixels"], int) or isinstance(resize["max_pixels"], bool)
+                                   or resize["max_pixels"] < 1):
+        raise ProtocolError(f"{where}: resize.max_pixels must be a positive integer")
     return Protocol(
         name=name,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
@@ -256,6 +267,7 @@ def parse_protocol(text: str, path: Path) -> Protocol:
         strict_suffix=str(data.get("strict_suffix", "")),
         questions=tuple(questions),
         category_aliases={str(k): str(v) for k, v in aliases.items()},
+        resize=dict(resize),
     )
 
 

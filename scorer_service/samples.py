@@ -17,11 +17,11 @@ from editfleet_common.errors import InvalidInput
 from editfleet_common.images import decode_image
 
 from .protocol import Protocol, ProtocolRegistry, Question
-from .statuses import ERROR, INVALID, OK, PARSE_FAILED
+from .statuses import ERROR, INVALID, OK, PARSE_FAILED, REFUSED
 
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 
-STATUS_OK, STATUS_PARSE_FAILED, STATUS_INVALID, STATUS_ERROR = OK, PARSE_FAILED, INVALID, ERROR
+STATUS_OK, STATUS_PARSE_FAILED, STATUS_INVALID, STATUS_ERROR, STATUS_REFUSED = OK, PARSE_FAILED, INVALID, ERROR, REFUSED
 
 
 @dataclass
@@ -59,6 +59,51 @@ class ScoreOutcome:
     error: str = ""
     batch_size: int = 0
     latency_s: float = 0.0
+    # what an API endpoint reported (backend openai), summed over the sample's requests
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    served_model: str = ""          # the model the server says answered, as it names it
+    system_fingerprint: str = ""
+
+
+class Reply(str):
+    """A reply text that also carries what an API endpoint said about it; a backend may return these
+    instead of plain strings (add_usage sums them into the outcome)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    served_model: str = ""
+    system_fingerprint: str = ""
+
+    @classmethod
+    def of(cls, text: str, *, prompt_tokens: int = 0, completion_tokens: int = 0, served_model: str = "",
+           system_fingerprint: str = "") -> "Reply":
+        reply = cls(text)
+        reply.prompt_tokens, reply.completion_tokens = prompt_tokens, completion_tokens
+        reply.served_model, reply.system_fingerprint = served_model, system_fingerprint
+        return reply
+
+
+class Refused(Exception):
+    """The judge refused to answer a prompt (a refusal, a content filter): its sample is REFUSED with
+    `reason`, never scored and never guessed."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def add_usage(outcome: ScoreOutcome, replies) -> ScoreOutcome:
+    """Sum the tokens, and collect the served models and fingerprints, of a sample's replies."""
+    models, prints = [], []
+    for reply in replies:
+        outcome.prompt_tokens += getattr(reply, "prompt_tokens", 0)
+        outcome.completion_tokens += getattr(reply, "completion_tokens", 0)
+        for seen, value in ((models, getattr(reply, "served_model", "")), (prints, getattr(reply, "system_fingerprint", ""))):
+            if value and value not in seen:
+                seen.append(value)
+    outcome.served_model, outcome.system_fingerprint = ",".join(models), ",".join(prints)
+    return outcome
 
 
 @dataclass
@@ -94,7 +139,26 @@ def prepare(inp: ScoreInput, registry: ProtocolRegistry, *, max_image_pixels: in
     for role, data in given.items():
         if data:  # an image that is sent is checked even where the protocol does not show it
             images[role] = decode_image(data, max_pixels=max_image_pixels, field=f"{role}_image")
-    return PreparedSample(inp.sample_id, protocol, inp.category, variables, images)
+    return PreparedSample(inp.sample_id, protocol, inp.category, variables, resize_images(images, protocol.resize))
+
+
+def resize_images(images: dict[str, Image.Image], rule: dict) -> dict[str, Image.Image]:
+    """The protocol's own resizing rule, before any backend sees the images (a local processor may
+    resize further; an API gets them as they are here): `edited: source` gives the edited image the
+    source image's size (GEdit-Bench's scorer does so before judging), `max_pixels: N` scales each
+    image down, aspect kept, to at most N pixels. PIL's default resampling (bicubic)."""
+    images = dict(images)
+    if rule.get("edited") == "source" and "source" in images and "edited" in images:
+        if images["edited"].size != images["source"].size:
+            images["edited"] = images["edited"].resize(images["source"].size)
+    limit = rule.get("max_pixels")
+    if limit:
+        for role, img in images.items():
+            w, h = img.size
+            if w * h > limit:
+                scale = (limit / (w * h)) ** 0.5
+                images[role] = img.resize((max(1, int(w * scale)), max(1, int(h * scale))))
+    return images
 
 
 def build_prompts(samples: list[PreparedSample], strict: bool = False) -> list[Prompt]:
@@ -121,7 +185,11 @@ def conversation(prompt: Prompt) -> list[dict]:
 
 
 def error_outcome(sample: PreparedSample, exc: BaseException) -> ScoreOutcome:
-    """A sample the judge failed on (status ERROR, the exception as the error)."""
+    """A sample the judge failed on (status ERROR, the exception as the error), or refused (REFUSED,
+    the judge's reason)."""
+    if isinstance(exc, Refused):
+        return ScoreOutcome(sample_id=sample.sample_id, status=STATUS_REFUSED, protocol=sample.protocol.name,
+                            protocol_hash=sample.protocol.sha256, error=exc.reason, attempts=1)
     return ScoreOutcome(
         sample_id=sample.sample_id, status=STATUS_ERROR, protocol=sample.protocol.name,
         protocol_hash=sample.protocol.sha256, error=f"{type(exc).__name__}: {exc}",

@@ -8,7 +8,8 @@ ScoreStream  requests are read on a thread of their own and decoded (PNG -> imag
              the batcher together instead of one decode after another; each is submitted as soon
              as it is decoded (waiting for queue room: back-pressure). Results are sent as they
              finish, in any order, each tagged with its sample_id. A bad item gets a
-             SCORE_STATUS_INVALID result and the stream goes on.
+             SCORE_STATUS_INVALID result and the stream goes on. A JudgeUnusable (an API that refuses
+             the key) ends the stream with its status (UNAUTHENTICATED, ...): no sample is failed for it.
 GetInfo      model identity, protocols with their hashes, batching settings and statistics.
 """
 
@@ -20,6 +21,7 @@ import threading
 import time
 from concurrent.futures import CancelledError, ThreadPoolExecutor
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
 import grpc
 from editfleet.v1 import scorer_pb2, scorer_pb2_grpc
@@ -28,6 +30,7 @@ from editfleet_common.errors import Cancelled, EditfleetError, InvalidInput, Not
 from editfleet_common.identity import identity_to_proto
 from editfleet_common.metrics import ScorerMetrics
 
+from .backends.base import JudgeUnusable
 from .batcher import Batcher, Completed
 from .protocol import ProtocolRegistry
 from .samples import STATUS_ERROR, STATUS_INVALID, PreparedSample, ScoreInput, ScoreOutcome, prepare
@@ -70,6 +73,10 @@ def to_result(outcome: ScoreOutcome) -> scorer_pb2.ScoreResult:
         batch_size=outcome.batch_size,
         latency_s=outcome.latency_s,
         error=outcome.error,
+        prompt_tokens=outcome.prompt_tokens,
+        completion_tokens=outcome.completion_tokens,
+        served_model=outcome.served_model,
+        system_fingerprint=outcome.system_fingerprint,
     )
     if outcome.score is not None:
         result.score = outcome.score
@@ -143,10 +150,16 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
         def deliver(outcome: ScoreOutcome):
             results.put(outcome)
 
+        fatal: list[BaseException] = []  # JudgeUnusable: the stream ends with its status
+
         def on_done(future, sample_id, protocol, submitted):
             if future.cancelled():
                 return
             exc = future.exception()
+            if isinstance(exc, JudgeUnusable):  # e.g. an API refusing the key: every sample would fail
+                fatal.append(exc)
+                results.put(None)  # wake the sender: it ends the stream with that status
+                return
             if exc is not None:
                 deliver(ScoreOutcome(sample_id, STATUS_ERROR, protocol=protocol.name,
                                      protocol_hash=protocol.sha256, error=f"{type(exc).__name__}: {exc}"))
@@ -220,6 +233,9 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
         sent = 0
         while True:
             item = results.get()
+            if fatal:
+                cancel_all()
+                raise fatal[0]  # the interceptor maps it to its status code
             if item is not None:
                 sent += 1
                 yield self._result(item)
@@ -269,7 +285,10 @@ def service_spec(args, registry: ProtocolRegistry, *, load) -> "ServiceSpec":
     def warm_up(judge: Judge) -> None:
         if args.no_warmup:
             return
-        outcome = judge.warm_up(warmup_sample(registry))
+        try:
+            outcome = judge.warm_up(warmup_sample(registry))
+        except JudgeUnusable as exc:  # e.g. an API that refuses the key: one line, before any sample
+            raise StartFailed(str(exc)) from None
         if outcome.status == STATUS_ERROR:
             raise StartFailed(f"warm-up batch failed: {outcome.error}")
 
@@ -280,7 +299,11 @@ def service_spec(args, registry: ProtocolRegistry, *, load) -> "ServiceSpec":
             service.metrics.batch(len(samples), time.monotonic() - started)
             return outcomes
 
-        batcher = Batcher(score, max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1000.0,
+        api = getattr(args, "backend", "transformers") == "openai"
+        # an API judge: each sample its own batch, up to --max-concurrency at once (a slow or retried
+        # request holds up no other, and no answered sample is asked again when another one fails)
+        batcher = Batcher(score, max_batch=1 if api else args.max_batch,
+                          max_wait_s=0.0 if api else args.max_wait_ms / 1000.0,
                           max_queue=args.max_queue, name="judge-batches", max_in_flight=judge.batches_in_flight,
                           ready_for_next=judge.ready_for_next).start()
         batchers.append(batcher)
@@ -304,5 +327,8 @@ def service_spec(args, registry: ProtocolRegistry, *, load) -> "ServiceSpec":
         metrics=service.metrics,
         serving_message=lambda lifecycle: (
             f"SERVING on port {lifecycle.host.port}: protocols {', '.join(registry.names())}, "
-            f"max batch {args.max_batch}, max wait {args.max_wait_ms:.0f} ms"),
+            + (f"judge {args.model} at {urlparse(args.base_url).netloc.rpartition('@')[2]}, "
+               f"{args.max_concurrency} request(s) at once"
+               if getattr(args, "backend", "transformers") == "openai" else
+               f"max batch {args.max_batch}, max wait {args.max_wait_ms:.0f} ms")),
     )

@@ -10,9 +10,10 @@ OK = "OK"
 PARSE_FAILED = "PARSE_FAILED"  # the judge answered, twice, with nothing that parses: raw texts kept
 INVALID = "INVALID"            # the request was at fault (a stream item; a unary call gets INVALID_ARGUMENT)
 ERROR = "ERROR"                # the judge failed on it (device trouble...): worth another try
-STATUSES = (OK, PARSE_FAILED, INVALID, ERROR)
+REFUSED = "REFUSED"            # the judge refused (an API's model or its content filter): the reason kept
+STATUSES = (OK, PARSE_FAILED, INVALID, ERROR, REFUSED)
 # kept by a rerun; ERROR may be transient and is retried on the next run
-FINAL = frozenset({OK, PARSE_FAILED, INVALID})
+FINAL = frozenset({OK, PARSE_FAILED, INVALID, REFUSED})
 
 _PREFIX = "SCORE_STATUS_"
 
@@ -23,5 +24,5 @@ def status_code(name: str) -> int:
 
 
 def status_name(code: int) -> str:
-    """'OK', 'PARSE_FAILED', 'INVALID', 'ERROR' (or 'UNSPECIFIED')."""
+    """'OK', 'PARSE_FAILED', 'INVALID', 'ERROR', 'REFUSED' (or 'UNSPECIFIED')."""
     return scorer_pb2.ScoreStatus.Name(code).removeprefix(_PREFIX)

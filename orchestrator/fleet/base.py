@@ -59,9 +59,20 @@ class Fleet(ABC):
     def start_scorer(self) -> Endpoint:
         """Bring up the judge and return once it is SERVING."""
 
+    def start_scorers(self, count: int) -> list[Endpoint]:
+        """Bring up `count` judge replicas (judge.replicas) and return once each is SERVING. Default:
+        one, for fleets that run a single judge."""
+        return [self.start_scorer()]
+
+    def restart_scorer(self, endpoint: Endpoint) -> Endpoint | None:
+        """Replace a judge replica that died or stalled; None where the fleet cannot. Default: the
+        single judge stopped and started again."""
+        self.stop_scorer()
+        return self.start_scorer()
+
     @abstractmethod
     def stop_scorer(self) -> None:
-        """Stop the judge and wait until it has exited."""
+        """Stop the judge (every replica) and wait until it has exited."""
 
     def describe(self) -> dict:
         """What the manifest records about the fleet (kind, devices, service environments)."""

@@ -398,6 +398,22 @@ class KubernetesFleet(Fleet):
         self._scorer_pod = pod_identity(pod)
         return Endpoint("scorer", self._address(self._statefulset("scorer"), name))
 
+    def start_scorers(self, count: int) -> list[Endpoint]:
+        """The scorer StatefulSet scaled to `count` (judge.replicas), each pod by its own name."""
+        if count <= 1:
+            return [self.start_scorer()]
+        pods = self._scale_up_and_wait("scorer", count)
+        s = self._statefulset("scorer")
+        names = sorted(pods, key=lambda n: int(n.rsplit("-", 1)[1]))[:count]
+        self._scorer_pod = {n: pod_identity(pods[n]) for n in names}
+        self._scorer_replicas = count
+        return [Endpoint("scorer" if i == 0 else n, self._address(s, n)) for i, n in enumerate(names)]
+
+    def restart_scorer(self, endpoint: Endpoint) -> Endpoint | None:
+        if getattr(self, "_scorer_replicas", 1) > 1:
+            return endpoint  # one of several replicas: its StatefulSet brings the pod back at the same name
+        return super().restart_scorer(endpoint)
+
     def stop_scorer(self) -> None:
         self._scale_down_and_wait("scorer")
 

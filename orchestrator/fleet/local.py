@@ -48,7 +48,8 @@ class LocalFleet(Fleet):
         self.editors: dict[str, ServiceProcess] = {}  # endpoint name -> process
         self.devices: dict[str, dict] = {}            # endpoint name -> how it runs
         self.restarts: dict[str, int] = {}
-        self.scorer: ServiceProcess | None = None
+        self.scorer: ServiceProcess | None = None  # the judge, or its replica 0 ("scorer")
+        self.replicas: dict[str, ServiceProcess] = {}  # judge replicas 1.. ("scorer-1", ...), judge.replicas > 1
         self._scorer_staged = False  # self.scorer was started with --stage-on-host and not yet told to go
         self._scorer_mode = ""
         self._go_sent = False
@@ -165,9 +166,13 @@ class LocalFleet(Fleet):
             t.join()
 
     # -- scorer --------------------------------------------------------------------------------
-    def _scorer_process(self, *, staged: bool) -> ServiceProcess:
+    def _scorer_process(self, *, staged: bool, index: int = 0) -> ServiceProcess:
+        """Judge replica `index` (0: the judge): on GPU `index` of the run (devices.judge_gpu for a
+        single judge), else the CPU."""
         j, d = self.config.judge, self.config.devices
-        gpu = d.judge_gpu if d.judge_gpu is not None else (d.gpus[0] if d.gpus else None)
+        if j.backend == "openai":
+            return self._api_scorer_process()
+        gpu = d.judge_gpu if d.judge_gpu is not None else (d.gpus[index] if d.gpus else None)
         device = "cuda:0" if gpu is not None else "cpu"
         env = {"CUDA_VISIBLE_DEVICES": str(gpu) if gpu is not None else ""}
         port = free_port()
@@ -177,11 +182,27 @@ class LocalFleet(Fleet):
             argv.append("--stage-on-host")
         argv += list(j.server_args)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        self.scorer_device = f"GPU {gpu}" if gpu is not None else "CPU"
-        return ServiceProcess(name="scorer" + (" (staged)" if staged else ""), argv=argv, port=port, env=env,
+        name = _replica_name(index)
+        if index == 0:
+            self.scorer_device = f"GPU {gpu}" if gpu is not None else "CPU"
+        return ServiceProcess(name=name + (" (staged)" if staged else ""), argv=argv, port=port, env=env,
+                              log_path=self.logs_dir / f"{name}.log", die_with_parent=True)
+
+    def _api_scorer_process(self) -> ServiceProcess:
+        """A scorer whose judge is an OpenAI-compatible endpoint: no device. The key reaches it only as
+        the environment it inherits; its argv names the variable, never the value."""
+        j = self.config.judge
+        port = free_port()
+        argv = [venv_python("scorer"), "-m", "scorer_service", "--port", str(port),
+                *settings.argv(settings.API_JUDGE_SETTINGS, j), *j.server_args]
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.scorer_device = "API"
+        return ServiceProcess(name="scorer", argv=argv, port=port, env={"CUDA_VISIBLE_DEVICES": ""},
                               log_path=self.logs_dir / "scorer.log", die_with_parent=True)
 
     def prestart_scorer(self) -> bool:
+        if self.config.judge.backend == "openai":
+            return False  # nothing to stage: no weights, no device
         if not self.config.judge.prestart or self.scorer is not None or self.closing:
             return False
         self.scorer = self._scorer_process(staged=True)
@@ -240,22 +261,63 @@ class LocalFleet(Fleet):
             raise FleetError(str(exc)) from None
         return Endpoint("scorer", self.scorer.address)
 
+    def start_scorers(self, count: int) -> list[Endpoint]:
+        """Replica 0 as start_scorer() brings it up (staged or not); the others start meanwhile, each
+        on its own GPU of the run (or on the CPU), and all are SERVING on return."""
+        if count <= 1:
+            return [self.start_scorer()]
+        others = []
+        for index in range(1, count):
+            proc = self._scorer_process(staged=False, index=index)
+            with self._lock:
+                self.replicas[_replica_name(index)] = proc
+            others.append(self._spawn(proc))
+        try:
+            first = self.start_scorer()
+            self._wait_all(others)
+        except FleetError:
+            self.stop_scorer()
+            raise
+        return [first] + [Endpoint(name, proc.address) for name, proc in self.replicas.items()]
+
+    def restart_scorer(self, endpoint: Endpoint) -> Endpoint | None:
+        if self.closing:
+            return None
+        if endpoint.name == _replica_name(0):
+            if self.scorer is not None:
+                self._stop_all([self.scorer])
+            return self.start_scorer()
+        old = self.replicas.get(endpoint.name)
+        if old is not None:
+            old.stop(grace=5.0)
+        proc = self._scorer_process(staged=False, index=int(endpoint.name.rsplit("-", 1)[1]))
+        with self._lock:
+            self.replicas[endpoint.name] = proc
+        self._spawn(proc)
+        try:
+            proc.wait_healthy(self.start_timeout)
+        except RuntimeError as exc:
+            proc.stop(grace=5.0)
+            raise FleetError(str(exc)) from None
+        return Endpoint(endpoint.name, proc.address)
+
     def scorer_alive(self) -> bool:
         return self.scorer is not None and self.scorer.alive()
 
     def stop_scorer(self) -> None:
         self._scorer_staged = False
-        if self.scorer is not None:
-            self._stop_all([self.scorer])
+        self._stop_all(([self.scorer] if self.scorer is not None else []) + list(self.replicas.values()))
 
     def close(self) -> None:
         self.closing = True
-        self._stop_all(list(self.editors.values()) + ([self.scorer] if self.scorer else []))
+        self._stop_all(list(self.editors.values()) + ([self.scorer] if self.scorer else [])
+                       + list(self.replicas.values()))
         self._spawner.shutdown(wait=False)
 
     # -- record --------------------------------------------------------------------------------
     def pids(self) -> dict[str, dict]:
-        procs = [(f"editor {n}", p) for n, p in self.editors.items()] + ([("scorer", self.scorer)] if self.scorer else [])
+        procs = ([(f"editor {n}", p) for n, p in self.editors.items()] + ([("scorer", self.scorer)] if self.scorer else [])
+                 + list(self.replicas.items()))
         return {name: {"pid": p.proc.pid, "address": p.address} for name, p in procs if p.proc is not None}
 
     def describe(self) -> dict:
@@ -265,6 +327,11 @@ class LocalFleet(Fleet):
             "threads_per_editor": self.config.editor.threads,
             "environments": {svc: service_packages(svc) for svc in ("editor", "scorer")},
         }
+
+
+def _replica_name(index: int) -> str:
+    """"scorer" for the judge (replica 0: logs/scorer.log, processes.json "scorer"), else "scorer-N"."""
+    return "scorer" if index == 0 else f"scorer-{index}"
 
 
 def service_packages(service: str) -> dict:

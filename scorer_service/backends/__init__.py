@@ -12,6 +12,7 @@ import importlib
 
 BACKENDS = {
     "transformers": "scorer_service.backends.transformers:TransformersBackend",  # local, batched
+    "openai": "scorer_service.backends.openai_api:OpenAIBackend",  # any OpenAI-compatible chat-completions endpoint
 }
 
 

@@ -12,9 +12,23 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from editfleet_common.errors import EditfleetError
 from editfleet_common.identity import ModelIdentity
 
 from ..samples import Prompt
+
+
+class JudgeUnusable(EditfleetError):
+    """No sample can be judged now (e.g. an API refused the key: 401/403). Not turned into a sample's
+    ERROR: the warm-up fails the start, a stream ends with `grpc_code` and the orchestrator stops."""
+
+    def __init__(self, message: str, grpc_code: str = "FAILED_PRECONDITION"):
+        super().__init__(message)
+        self.grpc_code = grpc_code
+
+
+# A backend may also raise samples.Refused for a prompt it was refused (the sample is REFUSED), and may
+# return samples.Reply texts that carry tokens and the served model (summed into the outcome).
 
 
 class JudgeBackend(Protocol):

@@ -15,7 +15,7 @@ EMPTY_FLAGS = dict(
     benchmark=None, benchmark_format=None, categories=None, limit=None, language=None, editor_model=None,
     steps=None, guidance=None, negative_prompt=None, seed=None, size=None, threads=None, judge_model=None,
     protocol=None, max_batch=None, gpus=None, editors=None, fleet=None, editor_address=(), scorer_address=None,
-    output=None, progress=None, failures=None,
+    output=None, progress=None, failures=None, judge_backend=None, judge_base_url=None,
 )
 
 
@@ -58,6 +58,19 @@ def test_flags_override_the_file(tmp_path):
         ("bogus: 1\n", "unknown key(s) 'bogus'"),
         ("- a\n- b\n", "expected a mapping at the top level"),
         ("editor: [\n", "not valid YAML"),
+        ("judge:\n  backend: gpt\n", "judge.backend must be one of transformers, openai"),
+        ("judge:\n  backend: openai\n  model: m\n", "judge.base_url must be the endpoint's http(s) URL"),
+        ("judge:\n  backend: openai\n  base_url: https://api.example.com/v1\n", "judge.model is required"),
+        ("judge:\n  backend: openai\n  model: m\n  base_url: https://u:p@api.example.com/v1\n",
+         "must not carry credentials"),
+        ("judge:\n  backend: openai\n  model: m\n  base_url: https://api.example.com/v1?api-key=abc\n",
+         "must not carry credentials (query parameter 'api-key')"),
+        ("judge:\n  backend: openai\n  model: m\n  base_url: https://api.example.com/v1\n  api_key_env: sk-abc123\n",
+         "NAME of an environment variable"),
+        ("judge:\n  max_concurrency: 0\n", "judge.max_concurrency must be >= 1"),
+        ("judge:\n  request_timeout_s: 0\n", "judge.request_timeout_s must be > 0"),
+        ("judge:\n  replicas: 3\ndevices:\n  gpus: [0, 1]\n", "judge.replicas 3 is more than the run's GPUs"),
+        ("judge:\n  replicas: 2\ndevices:\n  gpus: [0, 1]\n  judge_gpu: 1\n", "devices.judge_gpu puts the judge"),
     ],
 )
 def test_bad_config_names_file_and_key(tmp_path, yaml_text, message):
@@ -67,6 +80,47 @@ def test_bad_config_names_file_and_key(tmp_path, yaml_text, message):
         config_from_flags(str(path), **flags())
     assert message in str(info.value)
     assert str(path) in str(info.value)
+
+
+def test_an_api_judge_is_configured_by_name_and_url(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("judge:\n  backend: openai\n  model: gpt-4.1-2025-04-14\n  base_url: https://api.example.com/v1\n"
+                    "  api_key_env: MY_KEY\n  max_concurrency: 3\n")
+    config = config_from_flags(str(path), **flags())
+    j = config.judge
+    assert (j.backend, j.model, j.api_key_env, j.max_concurrency, j.max_retries) == (
+        "openai", "gpt-4.1-2025-04-14", "MY_KEY", 3, 5)
+    assert config.judge_settings()["backend"] == "openai"
+    assert config.judge_settings()["base_url"] == "https://api.example.com/v1"
+    # the default backend adds nothing: run dirs made before it existed resume as they were
+    local = config_from_flags(str(REPO / "examples" / "config.yaml"), **flags())
+    assert set(local.judge_settings()) == {"model", "protocol", "dtype", "load_format"}
+    flagged = config_from_flags(str(REPO / "examples" / "config.yaml"),
+                                **flags(judge_backend="openai", judge_base_url="http://127.0.0.1:8000/v1",
+                                        judge_model="Qwen/Qwen3-VL-8B-Instruct"))
+    assert (flagged.judge.backend, flagged.judge.base_url) == ("openai", "http://127.0.0.1:8000/v1")
+
+
+def test_judge_replicas_default_to_one_per_gpu_of_the_run(tmp_path):
+    example = str(REPO / "examples" / "config.yaml")
+    assert config_from_flags(example, **flags()).judge_replicas == 1  # CPU editors: one judge
+    assert config_from_flags(example, **flags(gpus="0,1,2")).judge_replicas == 3  # the editors' GPUs, freed
+    path = tmp_path / "run.yaml"
+    path.write_text("devices:\n  gpus: [0, 1, 2]\n  judge_gpu: 2\n")
+    assert config_from_flags(str(path), **flags()).judge_replicas == 1  # a chosen judge GPU: one judge
+    path.write_text("judge:\n  replicas: 2\ndevices:\n  editors: 2\n")
+    assert config_from_flags(str(path), **flags()).judge_replicas == 2  # on the CPU when asked for
+    api = config_from_flags(example, **flags(gpus="0,1", judge_backend="openai", judge_base_url="https://x.example/v1"))
+    assert api.judge_replicas == 1  # an API judge: concurrency is judge.max_concurrency
+
+
+def test_an_api_key_given_as_the_variable_name_is_not_echoed(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("judge:\n  backend: openai\n  model: m\n  base_url: https://api.example.com/v1\n"
+                    "  api_key_env: sk-live-0123456789\n")
+    with pytest.raises(ConfigError) as info:
+        config_from_flags(str(path), **flags())
+    assert "sk-live-0123456789" not in str(info.value)
 
 
 def test_cli_usage_errors_are_messages(tmp_path):

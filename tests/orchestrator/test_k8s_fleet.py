@@ -257,3 +257,16 @@ def test_pods_that_never_leave_are_reported_with_their_state(cluster, monkeypatc
     assert 1.0 <= time.monotonic() - t0 < 5, "waits out the pod's own grace period, not only stop_timeout_s"
     assert "editor pods still present 1s after scaling editor to 0 (their GPUs are not free yet)" in str(err.value)
     assert "editor-0: terminating (phase Running)" in str(err.value)
+
+
+def test_judge_replicas_scale_the_scorer_statefulset(cluster):
+    api, fleet = cluster(scorer=Scenario(ready_after_s=0.2, terminate_after_s=0.2))
+    scorers = fleet.start_scorers(3)
+    assert [(e.name, e.address) for e in scorers] == [
+        ("scorer", f"scorer-0.scorer.{NS}.svc:50052"), ("scorer-1", f"scorer-1.scorer.{NS}.svc:50052"),
+        ("scorer-2", f"scorer-2.scorer.{NS}.svc:50052")]
+    assert api.replicas("scorer") == 3 and sorted(fleet.describe()["scorer"]) == ["scorer-0", "scorer-1", "scorer-2"]
+    assert fleet.restart_scorer(scorers[1]) == scorers[1]  # the StatefulSet brings a lost replica back by name
+    fleet.stop_scorer()
+    assert api.pod_names("scorer") == []
+    assert scale_patches(api, "scorer") == [("application/merge-patch+json", 3), ("application/merge-patch+json", 0)]

@@ -102,6 +102,9 @@ def test_users_add_protocols_in_their_own_directory(tmp_path):
         ("a.yaml", "name: a\nquestions: {s: {scores: [x, y], user: u}}", "combine 'single' needs one question"),
         ("a.yaml", "name: a\n  bad: [", "cannot parse"),
         ("seed-0-10.yaml", "name: seed-0-10\nquestions: {score: {user: x}}", "defined twice"),
+        ("a.yaml", "name: a\nresize: {edited: half}\nquestions: {score: {user: x}}", "resize.edited can only be"),
+        ("a.yaml", "name: a\nresize: {max_pixels: 0}\nquestions: {score: {user: x}}", "resize.max_pixels must be"),
+        ("a.yaml", "name: a\nresize: {width: 3}\nquestions: {score: {user: x}}", "resize takes"),
     ],
 )
 def test_malformed_protocol_files_are_refused_naming_the_file(tmp_path, filename, text, message):
@@ -109,3 +112,23 @@ def test_malformed_protocol_files_are_refused_naming_the_file(tmp_path, filename
     with pytest.raises(ProtocolError, match=message) as err:
         ProtocolRegistry.load([tmp_path])
     assert filename in str(err.value)
+
+
+def test_a_protocols_resizing_rule_is_applied_before_any_backend(registry, tmp_path):
+    from PIL import Image
+
+    from editfleet_common.images import encode_png
+    from scorer_service.samples import ScoreInput, prepare
+
+    source, edited = encode_png(Image.new("RGB", (96, 64))), encode_png(Image.new("RGB", (60, 50)))
+    vie = prepare(ScoreInput("v", source, edited, "make it red", "", "viescore"), registry)
+    assert vie.protocol.resize == {"edited": "source"}  # GEdit-Bench's rule
+    assert vie.images["edited"].size == (96, 64) and vie.images["source"].size == (96, 64)
+    seed = prepare(ScoreInput("s", source, edited, "make it red", "physical", "seed-0-10",
+                              {"original_description": "d"}), registry)
+    assert seed.images["edited"].size == (60, 50)  # no rule: as sent
+    (tmp_path / "small.yaml").write_text("name: small\nresize: {max_pixels: 1536}\nquestions: {score: {user: x}}")
+    small = ProtocolRegistry.load([tmp_path])
+    sample = prepare(ScoreInput("m", source, edited, "x", "", "small"), small)
+    assert sample.images["source"].size == (48, 32)  # 6144 px scaled to 1536, aspect kept
+    assert sample.images["edited"].size[0] * sample.images["edited"].size[1] <= 1536
