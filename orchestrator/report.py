@@ -45,7 +45,6 @@ def _api_judge(api: dict | None, tokens: dict) -> str:
     """An API judge's endpoint, the model names the server answered with, fingerprints and tokens."""
     if not api:
         return ""
-    e = lambda text: html.escape(str(text))  # noqa: E731
     served = ", ".join(api.get("served_models") or []) or "not reported"
     prints = ", ".join(api.get("system_fingerprints") or []) or "none"
     return (f"<br>API endpoint {e(api.get('endpoint_host', ''))}; model served as {e(served)}; "
