@@ -31,6 +31,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--trust-remote-code", action="store_true",
                    help="allow the model folder's own Python code to run (custom pipelines/components); off by "
                         "default: a model is data, and pickled weights are refused by torch.load(weights_only=True)")
+    p.add_argument("--lora", action="append", default=[], metavar="PATH[:SCALE]",
+                   help="a LoRA adapter (.safetensors that diffusers' load_lora_weights reads) fused into the model at start, "
+                        "at SCALE (default 1); repeatable. Its sha256 and scale are part of the model identity")
+    p.add_argument("--scheduler", default=None, metavar="JSON_OR_FILE",
+                   help='scheduler override merged over the pipeline\'s scheduler config, e.g. \'{"shift": 3.0}\' '
+                        '(with "_class_name" to change the class); a JSON object or a .json file')
+    p.add_argument("--max-images", type=int, default=None,
+                   help="input images one edit may carry (default: 3 for multi-image pipelines such as "
+                        "QwenImageEditPlusPipeline, 1 otherwise)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in containers)")
     p.add_argument("--port", type=int, default=50051)
     p.add_argument("--max-queue", type=int, default=4, help="edits that may wait beyond the running one")
@@ -74,6 +83,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         path = getattr(args, flag)
         if path and not os.path.isfile(path):
             p.error(f"--{flag.replace('_', '-')}: no such file: {path}")
+    if args.max_images is not None and args.max_images < 1:
+        p.error(f"--max-images {args.max_images}: need >= 1")
+    from .adapters import AdapterError, LoraSpec, check_lora_file, read_scheduler_override
+
+    try:
+        args.lora = [LoraSpec.parse(text) for text in args.lora]
+        args.scheduler = read_scheduler_override(args.scheduler)
+    except AdapterError as exc:
+        p.error(str(exc))
+    for lora in args.lora:
+        problem = check_lora_file(lora.path)
+        if problem:
+            p.error(f"--lora {lora.path}: {problem}")
     return args
 
 
@@ -103,6 +125,9 @@ def main(argv=None) -> int:
             speed_mode=args.speed_mode,
             forecast_interval=args.forecast_interval,
             trust_remote_code=args.trust_remote_code,
+            loras=args.lora,
+            scheduler=args.scheduler,
+            max_images=args.max_images,
         )
         defaults = pipeline.defaults
         defaults.min_steps, defaults.max_steps = args.min_steps, args.max_steps

@@ -182,6 +182,7 @@ class EditorServicer(editor_pb2_grpc.EditorServicer):
             max_input_pixels=pipeline.max_input_pixels,
             max_message_bytes=self.max_message_bytes,
             call_parameters=pipeline.call_parameters,
+            max_images=pipeline.max_images,
         )
 
 
@@ -204,6 +205,7 @@ def request_from_proto(msg: editor_pb2.EditRequest) -> EditRequest:
         width=msg.width,
         height=msg.height,
         extras=dict(msg.extras),
+        images=list(msg.images),
     )
 
 
@@ -281,7 +283,14 @@ def serve(
             pipeline.warm_up()
             log.info("warm-up edit in %.1fs; model %s", time.perf_counter() - started, json.dumps(asdict(pipeline.identity)))
         except BaseException as exc:  # noqa: BLE001 - reported, then the process exits non-zero
-            log.exception("model failed to load")
+            from editfleet_common.errors import EditfleetError
+
+            from .adapters import AdapterError
+
+            if isinstance(exc, (AdapterError, EditfleetError)):  # a bad LoRA, model or setting: said in one line
+                log.error("model failed to load: %s", exc)
+            else:
+                log.exception("model failed to load")
             failure.append(exc)
             threading.Thread(target=service.stop, daemon=True).start()
             return
