@@ -84,7 +84,6 @@ def apply_loras(pipe, loras: list[LoraSpec]) -> dict[str, str]:
         if problem:
             raise AdapterError(f"LoRA {lora.path}: {problem}")
         name = f"lora{index}"
-        before = _adapter_layers(pipe)
         try:
             state = _read_safetensors(lora.path)
             pipe.load_lora_weights(state, adapter_name=name)
@@ -95,12 +94,13 @@ def apply_loras(pipe, loras: list[LoraSpec]) -> dict[str, str]:
             raise AdapterError(
                 f"LoRA {lora.path}: does not fit {type(pipe).__name__} ({type(exc).__name__}: {first[:400]})"
             ) from None
-        if _adapter_layers(pipe) <= before:
-            # diffusers only warns when no key matches a module of the model: a LoRA for another
-            # architecture would otherwise be "loaded" and change nothing
+        # diffusers only warns when keys match no module of the model: a LoRA for another architecture
+        # would otherwise be "loaded" into the few layers whose names happen to match, or into none
+        expected, injected = _lora_modules(state), _injected_layers(pipe, name)
+        if injected < expected:
             raise AdapterError(
-                f"LoRA {lora.path}: none of its {len(state)} tensors matches a layer of {type(pipe).__name__} "
-                "(a LoRA for another architecture?)"
+                f"LoRA {lora.path}: only {injected} of its {expected} layers match a layer of "
+                f"{type(pipe).__name__} (a LoRA for another architecture?)"
             )
         names.append(name)
         described.append({"sha256": file_sha256(lora.path), "scale": lora.scale, "file": Path(lora.path).name})
@@ -123,12 +123,23 @@ def _read_safetensors(path: str) -> dict:
     return state
 
 
-def _adapter_layers(pipe) -> int:
-    """How many (component, adapter) pairs the pipeline holds."""
-    try:
-        return sum(len(names) for names in pipe.get_list_adapters().values())
-    except Exception:  # noqa: BLE001 - no PEFT layer anywhere yet
-        return 0
+def _lora_modules(state: dict) -> int:
+    """Layers a LoRA file adapts: one down-projection per layer, whatever the key style
+    (diffusers/PEFT `lora_A`, kohya `lora_down`)."""
+    return sum(1 for key in state if any(part in key for part in (".lora_A.", ".lora_down.", ".lora.down.")))
+
+
+def _injected_layers(pipe, adapter_name: str) -> int:
+    """Layers of the pipeline's models that hold `adapter_name`."""
+    import torch
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    return sum(
+        1
+        for component in pipe.components.values() if isinstance(component, torch.nn.Module)
+        for module in component.modules()
+        if isinstance(module, BaseTunerLayer) and adapter_name in getattr(module, "lora_A", {})
+    )
 
 
 def apply_scheduler(pipe, override: dict | None) -> dict[str, str]:
