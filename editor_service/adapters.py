@@ -39,9 +39,11 @@ class LoraSpec:
         path, sep, tail = text.rpartition(":")
         if sep and path:
             try:
-                return cls(path, _finite(float(tail), text))
+                scale = float(tail)
             except ValueError:
-                pass  # a colon inside the path
+                scale = None  # a colon inside the path
+            if scale is not None:
+                return cls(path, _finite(scale, text))
         if not text:
             raise AdapterError("LoRA: empty path")
         return cls(text, 1.0)
@@ -90,7 +92,8 @@ def apply_loras(pipe, loras: list[LoraSpec]) -> dict[str, str]:
         except AdapterError:
             raise
         except Exception as exc:  # noqa: BLE001 - diffusers/peft raise many kinds; the message says which
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            first = " ".join(lines[:2]) if lines else type(exc).__name__  # torch: a title, then the first mismatch
             raise AdapterError(
                 f"LoRA {lora.path}: does not fit {type(pipe).__name__} ({type(exc).__name__}: {first[:400]})"
             ) from None
@@ -181,7 +184,7 @@ def read_scheduler_override(text: str | None) -> dict | None:
     if not text:
         return None
     source = "--scheduler"
-    if not text.lstrip().startswith("{"):
+    if not text.lstrip().startswith(("{", "[")):
         try:
             text, source = Path(text).read_text(encoding="utf-8"), f"--scheduler {text}"
         except OSError as exc:

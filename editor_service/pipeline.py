@@ -536,9 +536,9 @@ def resolve_max_images(pipeline_class: str, asked: int | None) -> int:
     if asked is None:
         return default
     if asked < 1:
-        raise ValueError(f"--max-images {asked}: need >= 1")
+        raise InvalidInput(f"--max-images {asked}: need >= 1")
     if asked > 1 and pipeline_class not in MULTI_IMAGE_PIPELINES:
-        raise ValueError(
+        raise InvalidInput(
             f"--max-images {asked}: {pipeline_class} takes one input image; pipelines taking several: "
             f"{', '.join(sorted(MULTI_IMAGE_PIPELINES))}"
         )
