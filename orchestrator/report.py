@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import os
 
 
@@ -55,11 +56,15 @@ def _url_path(relative: str) -> str:
     return relative.replace("%", "%25").replace("#", "%23").replace("?", "%3F")
 
 
-def _source_bytes(sample: Sample) -> bytes | None:
+def _source_cell(sample: Sample) -> str:
+    """Every input image's thumbnail, in order (numbered when there are several)."""
     try:
-        return sample.source_bytes() if (sample.image_path or sample.image_bytes) else None
+        images = sample.source_images() if (sample.image_path or sample.image_bytes) else [None]
     except Exception:  # the benchmark moved since the run: the report still renders
-        return None
+        images = [None] * (1 + len(sample.more_images))
+    if len(images) == 1:
+        return _thumb(images[0])
+    return "".join(f"<span class='muted'>{i}</span>{_thumb(data)}" for i, data in enumerate(images, 1))
 
 
 def _git_state(git: dict) -> str:
@@ -123,7 +128,7 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
            " &nbsp; (failures left out of the means, counted above)")
         + "</p>"
     )
-    parts.append("<h2>Samples</h2><table class='grid'><tr><th>source</th><th>edit</th><th>sample</th>"
+    parts.append("<h2>Samples</h2><table class='grid'><tr><th>input(s)</th><th>edit</th><th>sample</th>"
                  "<th>score</th><th>response</th></tr>")
     for sample in samples:
         edit, score = edits.get(sample.id), scores.get(sample.id)
@@ -151,8 +156,10 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
             response += "<br><span class='muted'>" + e(", ".join(
                 f"{k} {v:.2f}" for k, v in score["sub_scores"].items())) + "</span>"
         parts.append(
-            f"<tr><td>{_thumb(_source_bytes(sample))}</td><td>{edit_cell}</td>"
-            f"<td><b>{e(sample.id)}</b> <span class='muted'>{e(sample.category)}</span><br>{e(sample.instruction)}</td>"
+            f"<tr><td>{_source_cell(sample)}</td><td>{edit_cell}</td>"
+            f"<td><b>{e(sample.id)}</b> <span class='muted'>{e(sample.category)}</span><br>{e(sample.instruction)}"
+            + (f"<br><span class='muted'>extras {e(json.dumps(sample.edit_args, sort_keys=True))}</span>"
+               if sample.edit_args else "") + "</td>"
             f"<td class='num'>{score_cell}</td><td>{response}</td></tr>"
         )
     parts.append("</table></body></html>\n")

@@ -84,6 +84,10 @@ class LocalFleet(Fleet):
         if e.load_format != "auto":
             argv += ["--load-format", e.load_format]
         argv += ["--speed-mode", e.speed_mode]
+        for lora in e.loras:
+            argv += ["--lora", f"{lora['path']}:{lora['scale']}"]
+        if e.scheduler:
+            argv += ["--scheduler", json.dumps(e.scheduler, sort_keys=True)]
         argv += list(e.server_args)
         slug = name.lower().replace(" ", "-")
         return ServiceProcess(
