@@ -71,7 +71,7 @@ def save(state: dict, path: Path) -> None:
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in state.items()}, str(path), metadata={"format": "pt"})
+    save_file({k: v.contiguous().cpu() for k, v in state.items()}, str(path), metadata={"format": "pt"})
 
 
 def main(argv=None) -> int:
