@@ -118,9 +118,17 @@ def test_a_fleet_with_different_loras_is_refused_naming_the_adapter(tmp_path):
             "--editor-address", editors[1].address, "--no-score", "--steps", "2", "--size", "32",
             "--output", str(tmp_path / "out")),
             cwd=REPO, capture_output=True, text=True, timeout=120)
+        # a static fleet's editors are started elsewhere: they must run the adapters the config names
+        other = subprocess.run(orchestrator_cmd(
+            "run", "--benchmark", str(bench), "--fleet", "static", "--editor-address", editors[1].address,
+            "--no-score", "--steps", "2", "--size", "32", "--lora", f"{lora}:0.5", "--output", str(tmp_path / "out2")),
+            cwd=REPO, capture_output=True, text=True, timeout=120)
     finally:
         for editor in editors:
             editor.stop(grace=20)
     assert done.returncode != 0
     assert "do not run the model the same way" in done.stderr and "'lora'" in done.stderr
     assert not (tmp_path / "out" / "edits").exists()
+    assert other.returncode != 0
+    assert "the editors run LoRA(s)" in other.stderr and "0.5" in other.stderr
+    assert not (tmp_path / "out2" / "edits").exists()
