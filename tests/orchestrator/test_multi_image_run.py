@@ -132,3 +132,22 @@ def test_a_fleet_with_different_loras_is_refused_naming_the_adapter(tmp_path):
     assert other.returncode != 0
     assert "the editors run LoRA(s)" in other.stderr and "0.5" in other.stderr
     assert not (tmp_path / "out2" / "edits").exists()
+
+
+def test_a_single_image_editor_records_multi_image_samples_as_failed_edits(tmp_path):
+    bench = write_native(tmp_path / "b", [
+        {"id": "two", "images": ["a.png", "a.png"], "instruction": "Combine them", "category": "multi"},
+        {"id": "one", "image": "a.png", "instruction": "Make it red", "category": "single"},
+    ], {"a.png": png_bytes()})
+    out = tmp_path / "out"
+    done = subprocess.run(orchestrator_cmd(
+        "run", "--benchmark", str(bench), "--editor-model", str(TINY_EDITOR), "--editors", "1", "--no-score",
+        "--steps", "2", "--size", "32", "--output", str(out), "--progress", "plain"),
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 sample(s) have more input images than the editors take (1, QwenImageEditPipeline)" in done.stdout
+    edits = {line["id"]: line for line in lines(out / "edits.jsonl")}
+    assert edits["one"]["status"] == "ok"
+    two = edits["two"]
+    assert two["status"] == "failed" and two["final"] is True and two["code"] == "INVALID_ARGUMENT"
+    assert "2 input images, but QwenImageEditPipeline takes at most 1 per edit" in two["error"]
