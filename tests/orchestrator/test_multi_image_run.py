@@ -82,7 +82,7 @@ def test_run_m_report_shows_both_inputs(run_m):
     assert "extras {&quot;height&quot;: 32, &quot;width&quot;: 48}" in report
 
 
-def test_rerun_resumes_and_a_changed_lora_scale_is_refused(run_m):
+def test_a_rerun_with_another_lora_scale_is_refused(run_m):
     args = ["run", "--benchmark", str(run_m["bench"]), "--editor-model", str(TINY_2511), "--editors", "1",
             "--no-score", "--steps", "2", "--guidance", "1", "--size", "32", "--output", str(run_m["out"])]
     refused = subprocess.run(orchestrator_cmd(*args, "--lora", f"{run_m['lora']}:0.7"), cwd=REPO,
