@@ -50,3 +50,26 @@ def test_kontext_refuses_an_image_list(client):
         client.edit([photo_like_png(), photo_like_png()], "Combine them", steps=2, width=64, height=48)
     assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert "takes at most 1 per edit (a single-image pipeline)" in refused.value.details
+
+
+def test_a_lora_fuses_into_kontext_too(tiny_kontext, tmp_path, monkeypatch):
+    import numpy as np
+
+    from editor_service.adapters import LoraSpec
+    from editor_service.pipeline import EditPipeline, EditRequest
+
+    from .conftest import make_lora
+
+    monkeypatch.setenv("EDITFLEET_CACHE_DIR", str(tmp_path / "cache"))
+    lora = make_lora(tmp_path / "kontext.safetensors", tiny_kontext)
+
+    def pixels(pipeline):
+        out = pipeline.edit(EditRequest(instruction="Make the square red", image=photo_like_png(), seed=2,
+                                        num_inference_steps=2, width=64, height=48,
+                                        extras={"max_sequence_length": "32"}))
+        return np.asarray(Image.open(io.BytesIO(out.image_png)), dtype=np.int16)
+
+    base = pixels(EditPipeline.load(str(tiny_kontext), threads=2))
+    adapted = EditPipeline.load(str(tiny_kontext), threads=2, loras=[LoraSpec(str(lora), 1.0)])
+    assert np.abs(pixels(adapted) - base).max() > 10
+    assert json.loads(adapted.identity.runtime["lora"])[0]["file"] == "kontext.safetensors"
