@@ -103,3 +103,17 @@ def test_without_a_size_the_last_image_decides_the_output_size(client):
     # QwenImageEditPlusPipeline: the last image's aspect ratio at about 1024x1024, multiples of 32
     result = client.edit([png_bytes(40, 80), png_bytes(64, 48)], "Combine them", steps=2, seed=1, guidance_scale=1.0)
     assert (result.width, result.height) == (1184, 896)
+
+
+def test_2509_takes_an_image_list_in_process(tiny_2509, tmp_path, monkeypatch):
+    from editor_service.pipeline import EditPipeline, EditRequest
+
+    monkeypatch.setenv("EDITFLEET_CACHE_DIR", str(tmp_path / "cache"))
+    pipeline = EditPipeline.load(str(tiny_2509), threads=2)
+    assert pipeline.max_images == 3 and not pipeline.pipe.transformer.config.zero_cond_t
+    first, second = photo_like_png(64, 48), png_bytes(32, 32)
+    prepared = pipeline.prepare(EditRequest(instruction="Combine them", images=[first, second], seed=1,
+                                            num_inference_steps=2, guidance_scale=1.0, width=32, height=32))
+    assert [image.size for image in prepared.kwargs["image"]] == [(64, 48), (32, 32)]
+    out = pipeline.edit(prepared)
+    assert (out.width, out.height) == (32, 32)
