@@ -17,7 +17,7 @@ next-token distributions are nearly flat), so replies that differ from the batch
 a prompt to look, not by themselves a defect; the static row against the dynamic one (same batches)
 is the sharper comparison.
 
-    python bench/judge_speed.py --model models/tiny-qwen3-vl --device cpu --n 8 --size 64 --new-tokens 8
+    python bench/judge_speed.py --model models/tiny-qwen3-vl --device cpu --n 4 --size 64 --new-tokens 4 --expected-batches 2 --max-batch 4 --decodes static --log-dir $TMP  # dry run (scorer)
     python bench/judge_speed.py --load-format dummy --device cuda:0 --n 64 --expected-batches 32 --out $OUT/judge.json
 """
 
@@ -37,8 +37,9 @@ import torch  # noqa: E402
 from bench.common import card_name, git_commit, source_image, write_json  # noqa: E402
 from editfleet_common.launch import ServiceProcess, free_port  # noqa: E402
 from scorer_service.client import ScorerClient, make_request  # noqa: E402
-from scorer_service.judge import Judge, ScoreInput, prepare  # noqa: E402
+from scorer_service.judge import Judge  # noqa: E402
 from scorer_service.protocol import ProtocolRegistry  # noqa: E402
+from scorer_service.samples import ScoreInput, build_prompts, prepare  # noqa: E402
 
 PARTS = ("seed", "expected", "service")
 INSTRUCTION = "Make the apple look frozen in a block of ice."
@@ -62,9 +63,10 @@ def in_process(args, samples, sync, parts) -> tuple[dict, dict]:
     by sample id, to compare the services' answers with."""
     # the baseline is the seed's way: plain generate, transformers' default (dynamic) cache
     judge = Judge.load(args.model, device=args.device, dtype=args.dtype, load_format=args.load_format,
-                       max_new_tokens=args.new_tokens, decode="dynamic")
-    judge.use_transformers_decode_attention()  # the seed's loop: transformers as it comes
-    judge.generation_config.min_new_tokens = args.new_tokens  # same output length for every reply
+                       max_new_tokens=args.new_tokens, decode="dynamic",
+                       min_new_tokens=args.new_tokens)  # same output length for every reply
+    backend = judge.backend
+    backend.use_transformers_decode_attention()  # the seed's loop: transformers as it comes
     registry = ProtocolRegistry.load()
     prepared = [prepare(s, registry) for s in samples]
     rows = {}
@@ -73,7 +75,7 @@ def in_process(args, samples, sync, parts) -> tuple[dict, dict]:
     def seed_loop(batch: int, items, keep: bool = False):
         for i in range(0, len(items), batch):
             chunk = items[i:i + batch]
-            texts = judge._generate(judge._prompts(chunk))  # seed-0-10: one prompt per sample
+            texts = backend.generate(build_prompts(chunk))  # seed-0-10: one prompt per sample
             if keep:
                 answers["replies"].update({s.sample_id: t for s, t in zip(chunk, texts)})
 
@@ -88,7 +90,7 @@ def in_process(args, samples, sync, parts) -> tuple[dict, dict]:
     def expected_only(batch: int, items, keep: bool = False):
         for i in range(0, len(items), batch):
             chunk = items[i:i + batch]
-            values = judge._expected_scores(chunk, judge._prompts(chunk))
+            values = backend.reference_expected_scores(build_prompts(chunk))
             if keep:
                 answers["expected"].update({s.sample_id: values.get(n) for n, s in enumerate(chunk)})
 
@@ -103,7 +105,7 @@ def in_process(args, samples, sync, parts) -> tuple[dict, dict]:
         row["samples_per_s"] = row["samples"] / row["seconds"]
     if torch.cuda.is_available():
         rows["peak_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9
-    del judge
+    del judge, backend
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

@@ -1,9 +1,11 @@
 """Where the staged judge's warm-up batch spends its time after the go signal (the part of goal 5 left
 over once the weights are on the device): the staged path (load on host, pin, move), then the warm-up
-batch under the profiler (CPU + CUDA), twice: the first call pays the lazy initialisation.
+batch under the profiler (CPU + CUDA), twice: the first call pays the lazy initialisation. The
+profiler records the ops of every thread: the processor's on this one, the forwards on the judge's
+device thread (and static decoding on its decode thread).
 
     python bench/judge_warmup_profile.py --model /tmp/judge --device cuda:0 --out $OUT/warmup_profile.json
-    python bench/judge_warmup_profile.py --model models/tiny-qwen3-vl --device cpu          # dry run
+    python bench/judge_warmup_profile.py --model models/tiny-qwen3-vl --device cpu  # dry run (scorer)
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from torch.profiler import ProfilerActivity, profile
 
-    from scorer_service.__main__ import _warmup_sample
     from scorer_service.judge import Judge
     from scorer_service.protocol import ProtocolRegistry
+    from scorer_service.samples import warmup_sample
     from scorer_service.staging import pack_into_pinned, prepare_device
 
     cuda = args.device.startswith("cuda")
@@ -39,22 +41,20 @@ def main(argv=None) -> int:
     prepare_device(args.device)
     judge = Judge.load(args.model, device=args.device, stage_on_host=cuda)
     if cuda:
-        pack_into_pinned(judge.model)
+        pack_into_pinned(judge.backend.model)
     result = {"bench": "judge_warmup_profile", "card": card_name(), "date": time.strftime("%Y-%m-%d"),
               "git": git_commit(), "command": " ".join(sys.argv), "move_s": judge.move_to_device(), "calls": []}
-    sample = _warmup_sample(ProtocolRegistry.load())
+    sample = warmup_sample(ProtocolRegistry.load())
+    all_threads = torch._C._profiler._ExperimentalConfig(profile_all_threads=True)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
 
-    def profiled_warm_up():  # on the judge's device thread, where the profiler sees the ops
+    for _ in range(2):
         t0 = time.perf_counter()
-        with profile(activities=activities) as prof:
-            judge._warm_up_on_this_thread(sample)
+        with profile(activities=activities, experimental_config=all_threads) as prof:
+            judge.warm_up(sample)
             if cuda:
                 torch.cuda.synchronize()
-        return prof, time.perf_counter() - t0
-
-    for _ in range(2):
-        prof, seconds = judge._device_thread.submit(profiled_warm_up).result()
+        seconds = time.perf_counter() - t0
         table = prof.key_averages().table(sort_by="cpu_time_total", row_limit=40, max_name_column_width=70)
         print(f"warm-up call: {seconds:.2f}s\n{table}", flush=True)
         result["calls"].append({"seconds": seconds, "top_cpu_total": table})

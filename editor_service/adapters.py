@@ -24,7 +24,10 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-class AdapterError(ValueError):
+from editfleet_common.errors import EditfleetError
+
+
+class AdapterError(EditfleetError, ValueError):
     """A LoRA or scheduler override that cannot be applied; the message names the file or key."""
 
 

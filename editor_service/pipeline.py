@@ -30,14 +30,15 @@ import torch
 from PIL import Image
 
 from editfleet_common.identity import ModelIdentity
-from editfleet_common.model_files import WEIGHT_SUFFIXES, hash_files
+from editfleet_common.dtypes import resolve_dtype_name
+from editfleet_common.model_files import WEIGHT_SUFFIXES, hash_files, model_snapshot
 from editfleet_common.errors import Cancelled, EditfleetError, InvalidInput, NotFound, TooLarge
 from editfleet_common.images import DEFAULT_MAX_PIXELS, decode_image, encode_png
+from editfleet_common.stand_in_tokenizer import STAND_IN_TOKENIZER_DIR, load_stand_in_tokenizer, special_token_ids
 
 log = logging.getLogger(__name__)
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
-STAND_IN_TOKENIZER = "stand-in-tokenizer"  # configs/<this>: used where a config dir ships no vocabulary
 # Hub ids (and short names) whose real architecture ships in configs/ for --load-format dummy.
 SHIPPED_CONFIGS = {
     "Qwen/Qwen-Image-Edit": "qwen-image-edit",
@@ -53,7 +54,6 @@ SHIPPED_CONFIGS = {
 # (Qwen-Image-Edit-2509/2511's model cards: best with 1 to 3 images); --max-images changes it.
 MULTI_IMAGE_PIPELINES = {"QwenImageEditPlusPipeline": 3}
 
-DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 LOAD_FORMATS = ("auto", "dummy")
 MAX_SEED = 2**63 - 1  # fits every consumer (JSON, int64 columns) and torch.Generator.manual_seed
 
@@ -199,6 +199,7 @@ class EditPipeline:
         speed_mode: str = "default",
         forecast_interval: int = 3,
         trust_remote_code: bool = False,
+        seed: int = 0,
         loras: list | None = None,
         scheduler: dict | None = None,
         max_images: int | None = None,
@@ -212,12 +213,12 @@ class EditPipeline:
         if load_format not in LOAD_FORMATS:
             raise ValueError(f"unknown load format {load_format!r}; choose one of {', '.join(LOAD_FORMATS)}")
         torch_device = torch.device(device)
-        dtype_name = resolve_dtype_name(dtype, torch_device)
-        torch_dtype = DTYPES[dtype_name]
+        dtype_name = resolve_dtype_name(dtype, str(torch_device))
+        torch_dtype = getattr(torch, dtype_name)
         started = time.perf_counter()
         if load_format == "dummy":
             config_dir = resolve_config_dir(model)
-            pipe = build_dummy_pipeline(config_dir, torch_device, torch_dtype)
+            pipe = build_dummy_pipeline(config_dir, torch_device, torch_dtype, seed=seed)
             revision_used = ""
             content_hash = "dummy:" + hash_files(config_dir, config_only=True)
         else:
@@ -545,15 +546,6 @@ def resolve_max_images(pipeline_class: str, asked: int | None) -> int:
     return asked
 
 
-def resolve_dtype_name(dtype: str, device: torch.device) -> str:
-    if dtype == "auto":
-        # bf16 is what the models are released in; CPUs run it slowly, so tests use fp32 there.
-        return "float32" if device.type == "cpu" else "bfloat16"
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; choose auto or one of {', '.join(DTYPES)}")
-    return dtype
-
-
 def resolve_config_dir(model: str) -> Path:
     """Where the configs for a dummy load come from: a local model directory, or shipped configs."""
     path = Path(model)
@@ -570,16 +562,12 @@ def resolve_config_dir(model: str) -> Path:
 
 def model_revision_and_hash(model: str, revision: str | None) -> tuple[str, str]:
     """(revision, content hash): the HF snapshot commit (hub models) and sha256 over the files."""
-    if Path(model).is_dir():
-        return "", hash_files(Path(model))
     try:
-        from huggingface_hub import snapshot_download
-
-        snapshot = snapshot_download(model, revision=revision, local_files_only=True)
+        directory, commit = model_snapshot(model, revision, local_only=True)
     except Exception as exc:  # noqa: BLE001 - the identity is still useful without them
         log.warning("could not resolve the snapshot of %s: %s", model, exc)
         return revision or "", ""
-    return Path(snapshot).name, hash_files(Path(snapshot))
+    return commit, hash_files(directory)
 
 
 # -------------------------------------------------------------------- dummy load
@@ -617,7 +605,7 @@ def build_dummy_pipeline(config_dir: Path, device: torch.device, dtype: torch.dt
     Models are constructed directly on `device` in `dtype` (a 20B-parameter transformer never
     exists in fp32 on the CPU). Schedulers, processors and tokenizers load through their usual
     `from_pretrained`; where a config directory ships no tokenizer files (the real vocabulary
-    cannot be downloaded here), configs/stand-in-tokenizer (the project's tiny Qwen tokenizer)
+    cannot be downloaded here), editfleet_common/stand-in-tokenizer (the project's tiny Qwen tokenizer)
     stands in and the text encoder's special-token ids are set to match it.
     """
     import diffusers
@@ -673,17 +661,8 @@ def _add_missing_tokenizers(staged: Path, index: dict) -> dict[str, int]:
     ]
     if not needs:
         return {}
-    from transformers import AutoTokenizer
-
-    stand_in = CONFIGS_DIR / STAND_IN_TOKENIZER
     for name in needs:
-        for f in stand_in.iterdir():
+        for f in STAND_IN_TOKENIZER_DIR.iterdir():
             shutil.copy(f, staged / name / f.name)
-    tokenizer = AutoTokenizer.from_pretrained(stand_in)
-    tokens = {
-        "image_token_id": "<|image_pad|>",
-        "video_token_id": "<|video_pad|>",
-        "vision_start_token_id": "<|vision_start|>",
-        "vision_end_token_id": "<|vision_end|>",
-    }
-    return {key: tokenizer.convert_tokens_to_ids(token) for key, token in tokens.items()}
+    return special_token_ids(load_stand_in_tokenizer(),
+                             ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id"))

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from scorer_service import statuses
+
 from .benchmarks import Sample, safe_path_component
 
 
@@ -126,10 +128,10 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-# Score statuses as written to scores.jsonl (the ScoreStatus enum without its prefix).
-SCORE_OK = "OK"
-# A judge ERROR may be transient (device trouble): it is retried on the next run; the others are final.
-FINAL_SCORE_STATUSES = {"OK", "PARSE_FAILED", "INVALID"}
+# Score statuses as written to scores.jsonl: scorer_service.statuses (a judge ERROR may be transient
+# and is retried on the next run; the others are final).
+SCORE_OK = statuses.OK
+FINAL_SCORE_STATUSES = statuses.FINAL
 
 
 class RunDir:

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-
+from editfleet_common.channels import ServiceError
+from scorer_service import statuses
 from scorer_service.client import make_request, result_to_dict
 
 from .benchmarks import Sample
@@ -69,11 +69,11 @@ def result_record(item: ScoreItem, result, judge_hash: str) -> dict:
         edit_sha256=item.edit["sha256"],
         judge_hash=judge_hash,
     )
-    if record["status"] not in ("OK", "PARSE_FAILED", "INVALID", "ERROR"):
+    if record["status"] not in statuses.STATUSES:
         record["error"] = record["error"] or f"status {record['status']}"
-        record["status"] = "ERROR"
-    if record["status"] == "OK" and record["score"] is None:  # a contract breach: never invent a score
-        record["status"], record["error"] = "ERROR", "scorer said OK but sent no score"
+        record["status"] = statuses.ERROR
+    if record["status"] == statuses.OK and record["score"] is None:  # a contract breach: never invent a score
+        record["status"], record["error"] = statuses.ERROR, "scorer said OK but sent no score"
     return record
 
 
@@ -95,7 +95,7 @@ class _Printer:
             last = min(first + self.batch_size, self.total) - 1
             if not all(i in self.results for i in range(first, last + 1)):
                 break
-            values = [self.results[i]["score"] for i in range(first, last + 1) if self.results[i]["status"] == "OK"]
+            values = [self.results[i]["score"] for i in range(first, last + 1) if self.results[i]["status"] == statuses.OK]
             self.next_batch += 1
             self.ui.print(ui_lines.batch_line(self.next_batch, first, last, values))
 
@@ -175,7 +175,7 @@ class Scorer:
                 slots.release()
                 record = result_record(item, result, self.judge_hash)
                 self.run_dir.scores.append(record)
-                if record["status"] == "OK":
+                if record["status"] == statuses.OK:
                     outcome.scored += 1
                 else:
                     outcome.failed += 1
@@ -183,12 +183,12 @@ class Scorer:
             if local_error:
                 raise local_error[0]
             return "stream ended early" if left else ""
-        except grpc.RpcError as exc:
+        except ServiceError as exc:
             if local_error:
                 raise local_error[0] from None
             if stalled:
                 return stalled[0]
-            return f"{exc.code().name}: {exc.details()}"
+            return str(exc)
         finally:
             stop.set()
             client.close()

@@ -15,7 +15,7 @@ File format (see protocols/seed-0-10.yaml and protocols/viescore.yaml):
       score:
         images: [edited]             # which request images, in order: source and/or edited
         scores: [score]              # names of the numbers the reply must contain, in order
-        expected_score_prefix: '{"score": '   # optional, only with one score: see judge.py
+        expected_score_prefix: '{"score": '   # optional, only with one score: see expected_score.py
         system: "..."                # optional; a string or {category: text, default: text}
         user: "..."                  # a string or {category: text, default: text}
 

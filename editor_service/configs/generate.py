@@ -28,6 +28,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from editfleet_common.stand_in_tokenizer import STAND_IN_TOKENIZER_DIR
+
 HERE = Path(__file__).resolve().parent
 
 TRANSFORMER = {
@@ -132,7 +134,6 @@ IMAGE_PROCESSOR = {
     "image_std": [0.26862954, 0.26130258, 0.27577711],
 }
 
-STAND_IN_TOKENIZER = "stand-in-tokenizer"
 # name -> (pipeline class, transformer flags over TRANSFORMER)
 VARIANTS = {
     "qwen-image-edit": ("QwenImageEditPipeline", {}),
@@ -287,8 +288,8 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def main() -> None:
-    write_stand_in_tokenizer(HERE / STAND_IN_TOKENIZER)
-    print(f"wrote {HERE / STAND_IN_TOKENIZER}")
+    write_stand_in_tokenizer(STAND_IN_TOKENIZER_DIR)
+    print(f"wrote {STAND_IN_TOKENIZER_DIR}")
     for name, (pipeline_class, flags) in VARIANTS.items():
         write_variant(HERE / name, pipeline_class, flags)
         print(f"wrote {HERE / name}")

@@ -26,6 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from editfleet_common import settings
 from editfleet_common.channels import health_status, make_channel
 from editfleet_common.launch import ServiceProcess, free_port, venv_python
 
@@ -77,18 +78,8 @@ class LocalFleet(Fleet):
     def _editor_process(self, name: str) -> ServiceProcess:
         e, device = self.config.editor, self.devices[name]
         port = free_port()
-        argv = [venv_python("editor"), "-m", "editor_service", "--model", e.model, "--device", device["device"],
-                "--port", str(port), "--threads", str(e.threads)]
-        if e.dtype:
-            argv += ["--dtype", e.dtype]
-        if e.load_format != "auto":
-            argv += ["--load-format", e.load_format]
-        argv += ["--speed-mode", e.speed_mode]
-        for lora in e.loras:
-            argv += ["--lora", f"{lora['path']}:{lora['scale']}"]
-        if e.scheduler:
-            argv += ["--scheduler", json.dumps(e.scheduler, sort_keys=True)]
-        argv += list(e.server_args)
+        argv = [venv_python("editor"), "-m", "editor_service", "--device", device["device"], "--port", str(port),
+                *settings.argv(settings.EDITOR_SETTINGS, e), *e.server_args]
         slug = name.lower().replace(" ", "-")
         return ServiceProcess(
             name=f"editor {name}", argv=argv, port=port, env=device["env"],
@@ -180,12 +171,8 @@ class LocalFleet(Fleet):
         device = "cuda:0" if gpu is not None else "cpu"
         env = {"CUDA_VISIBLE_DEVICES": str(gpu) if gpu is not None else ""}
         port = free_port()
-        argv = [venv_python("scorer"), "-m", "scorer_service", "--model", j.model, "--device", device,
-                "--port", str(port), "--max-batch", str(j.max_batch), "--threads", str(j.threads)]
-        if j.dtype:
-            argv += ["--dtype", j.dtype]
-        if j.load_format != "auto":
-            argv += ["--load-format", j.load_format]
+        argv = [venv_python("scorer"), "-m", "scorer_service", "--device", device, "--port", str(port),
+                *settings.argv(settings.JUDGE_SETTINGS, j)]
         if staged:
             argv.append("--stage-on-host")
         argv += list(j.server_args)

@@ -88,6 +88,17 @@ def test_headless_service_gives_each_pod_its_own_name(docs, name):
 
 
 @pytest.mark.parametrize("name", GPU_SETS)
+def test_metrics_port_is_a_named_container_port_with_scrape_annotations(docs, name):
+    sts = find(docs, "StatefulSet", name)
+    c = container(sts)
+    port = int(arg_value(c["args"], "--metrics-port"))
+    assert port and [p["containerPort"] for p in c["ports"] if p["name"] == "metrics"] == [port]
+    annotations = sts["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": str(port),
+                           "prometheus.io/path": "/metrics"}
+
+
+@pytest.mark.parametrize("name", GPU_SETS)
 def test_grpc_probes_on_the_served_port_sized_for_model_load(docs, name):
     c = container(find(docs, "StatefulSet", name))
     port = int(arg_value(c["args"], "--port"))

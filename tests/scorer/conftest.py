@@ -25,6 +25,25 @@ def png(size=(64, 64), color=(200, 30, 30)) -> bytes:
     return encode_png(Image.new("RGB", size, color))
 
 
+def small_dummy_configs(out: Path) -> Path:
+    """The shipped Qwen3-VL-8B configs (a dummy load's) with the model shrunk, so that it builds here."""
+    import json
+    import shutil
+
+    from scorer_service.backends.transformers import DUMMY_CONFIG_DIR
+
+    for f in DUMMY_CONFIG_DIR.iterdir():
+        shutil.copy(f, out / f.name)
+    config = json.loads((DUMMY_CONFIG_DIR / "config.json").read_text())
+    config["text_config"].update(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                 num_key_value_heads=2, head_dim=8, vocab_size=640)
+    config["text_config"]["rope_scaling"]["mrope_section"] = [2, 1, 1]
+    config["vision_config"].update(depth=2, hidden_size=32, intermediate_size=64, num_heads=4, out_hidden_size=32,
+                                   deepstack_visual_indexes=[1], num_position_embeddings=64)
+    (out / "config.json").write_text(json.dumps(config))
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_judge_dir(tmp_path_factory) -> Path:
     built = REPO_ROOT / "models" / "tiny-qwen3-vl"

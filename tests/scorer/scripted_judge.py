@@ -9,7 +9,8 @@ from pathlib import Path
 
 import torch
 
-from scorer_service.judge import Judge, ScoreInput, prepare
+from scorer_service.judge import Judge
+from scorer_service.samples import ScoreInput, build_prompts, prepare
 from scorer_service.protocol import ProtocolRegistry
 
 
@@ -29,16 +30,16 @@ def teach(
     torch.manual_seed(seed)
     judge = Judge.load(str(model_dir), device="cpu", dtype="float32")
     registry = ProtocolRegistry.load(protocol_dirs)
-    tok = judge.tokenizer
+    tok = judge.backend.tokenizer
     end = tok.convert_tokens_to_ids("<|im_end|>")
     prompts, answers = [], []
     for inp, strict, answer_by_question in lessons:
-        for prompt in judge._prompts([prepare(inp, registry)], strict=strict):
+        for prompt in build_prompts([prepare(inp, registry)], strict=strict):
             prompts.append(prompt)
             answers.append(tok(answer_by_question[prompt.question.name], add_special_tokens=False)["input_ids"] + [end])
 
     # one batch: left-padded prompts (as the judge runs them), answers right-padded after them
-    base = judge._inputs(prompts)
+    base = judge.backend.inputs(prompts)
     width = max(len(a) for a in answers)
     answer_ids = torch.full((len(answers), width), tok.pad_token_id)
     answer_mask = torch.zeros((len(answers), width), dtype=base["attention_mask"].dtype)
@@ -54,7 +55,7 @@ def teach(
     labels[:, base["input_ids"].shape[1]:] = torch.where(answer_mask.bool(), answer_ids, -100)
     inputs["labels"] = labels
 
-    model = judge.model.train()
+    model = judge.backend.model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loss = float("inf")
     for _ in range(max_steps):
@@ -67,5 +68,5 @@ def teach(
             break
     model.eval()
     model.save_pretrained(out_dir)
-    judge.processor.save_pretrained(out_dir)
+    judge.backend.processor.save_pretrained(out_dir)
     return loss

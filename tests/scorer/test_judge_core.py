@@ -3,16 +3,15 @@ greedy decoding, and the dummy load format."""
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import pytest
 import torch
 
-from scorer_service.judge import DUMMY_CONFIG_DIR, Judge, ScoreInput, prepare
+from scorer_service.backends.transformers import DUMMY_CONFIG_DIR
+from scorer_service.judge import Judge
+from scorer_service.samples import ScoreInput, prepare
 from scorer_service.protocol import ProtocolRegistry
 
-from .conftest import png
+from .conftest import png, small_dummy_configs
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +22,7 @@ def judge(tiny_judge_dir):
 @pytest.fixture(scope="module")
 def tree(judge):
     seed = ProtocolRegistry.load().get("seed-0-10")
-    return judge._tree(seed, seed.questions[0])
+    return judge.backend.trees.tree(seed, seed.questions[0])
 
 
 def _dist(vocab: int, weights: dict[int, float]) -> torch.Tensor:
@@ -34,7 +33,7 @@ def _dist(vocab: int, weights: dict[int, float]) -> torch.Tensor:
 
 
 def test_score_tree_spells_ten_as_one_then_zero(judge, tree):
-    tok = judge.tokenizer
+    tok = judge.backend.tokenizer
     one, zero = tok.convert_tokens_to_ids("1"), tok.convert_tokens_to_ids("0")
     assert tree.paths == [(one,)]  # one forward pass: prompt + prefix + "1"
     assert sorted(tree.root["children"]) == sorted(tok.convert_tokens_to_ids(str(d)) for d in range(10))
@@ -42,8 +41,8 @@ def test_score_tree_spells_ten_as_one_then_zero(judge, tree):
 
 
 def test_expected_score_definition(judge, tree):
-    tok = judge.tokenizer
-    vocab = judge.model.config.text_config.vocab_size
+    tok = judge.backend.tokenizer
+    vocab = judge.backend.model.config.text_config.vocab_size
     digit = {d: tok.convert_tokens_to_ids(str(d)) for d in range(10)}
     comma = tok.convert_tokens_to_ids(",")
 
@@ -96,17 +95,7 @@ def test_dummy_load_builds_the_qwen3_vl_8b_architecture_from_the_shipped_configs
 
 
 def test_dummy_load_format_scores_with_random_weights(tmp_path):
-    # the shipped configs with the model shrunk, so that it builds on this machine
-    for f in DUMMY_CONFIG_DIR.iterdir():
-        shutil.copy(f, tmp_path / f.name)
-    config = json.loads((DUMMY_CONFIG_DIR / "config.json").read_text())
-    config["text_config"].update(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                                 num_key_value_heads=2, head_dim=8, vocab_size=640)
-    config["text_config"]["rope_scaling"]["mrope_section"] = [2, 1, 1]
-    config["vision_config"].update(depth=2, hidden_size=32, intermediate_size=64, num_heads=4, out_hidden_size=32,
-                                   deepstack_visual_indexes=[1], num_position_embeddings=64)
-    (tmp_path / "config.json").write_text(json.dumps(config))
-
+    small_dummy_configs(tmp_path)  # the shipped configs with the model shrunk
     judge = Judge.load(str(tmp_path), load_format="dummy", max_new_tokens=4)
     identity = judge.identity
     assert identity.load_format == "dummy" and identity.model_class == "Qwen3VLForConditionalGeneration"

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from scorer_service.decoding import FINISHED_CHECK_EVERY
-from scorer_service.judge import Judge, ScoreInput, prepare
+from scorer_service.backends.transformers.decoding import FINISHED_CHECK_EVERY
+from scorer_service.judge import Judge
+from scorer_service.samples import ScoreInput, build_prompts, prepare
 from scorer_service.protocol import ProtocolRegistry
 
 from .conftest import png
@@ -67,15 +68,15 @@ def _judge(model_dir, decode: str) -> Judge:
 @pytest.fixture(scope="module")
 def reference(tiny_judge_dir, samples):
     judge = _judge(tiny_judge_dir, "dynamic")
-    prompts = judge._prompts(samples)
-    texts = judge._generate(prompts)  # generate's own prefill, transformers' default cache
-    expected = judge._expected_scores(samples, prompts)  # one full forward per tree path
+    prompts = build_prompts(samples)
+    texts = judge.backend.generate(prompts)  # generate's own prefill, transformers' default cache
+    expected = judge.backend.reference_expected_scores(prompts)  # one full forward per tree path
     by_sample = []
     for index in range(len(samples)):
         mine = [i for i, p in enumerate(prompts) if p.sample_index == index]
         by_sample.append(([texts[i] for i in mine], expected.get(mine[0])))
     assert by_sample[0][1] is not None and by_sample[3][1] is None and by_sample[4][1] is not None
-    assert len(judge._tree(samples[4].protocol, samples[4].protocol.questions[0]).paths) == 2
+    assert len(judge.backend.trees.tree(samples[4].protocol, samples[4].protocol.questions[0]).paths) == 2
     return prompts, texts, by_sample
 
 
@@ -88,7 +89,7 @@ def test_one_prefill_gives_the_replies_and_expected_scores_of_the_separate_passe
     assert judge.identity.runtime["expected_score"] == "shared_prefill"
 
     vision_calls = []
-    hook = judge.model.model.visual.register_forward_hook(lambda *_: vision_calls.append(1))
+    hook = judge.backend.model.model.visual.register_forward_hook(lambda *_: vision_calls.append(1))
     try:
         outcomes = judge.score(samples)
     finally:
@@ -109,7 +110,7 @@ def test_one_prefill_gives_the_replies_and_expected_scores_of_the_separate_passe
     assert [o.expected_score for o in again] == pytest.approx([e for _, e in by_sample[1:3]], abs=TOLERANCE)
     assert [o.raw_responses for o in judge.score(samples)] == [r for r, _ in by_sample]
     # the re-ask path: generate alone, with this judge's cache
-    assert judge._generate(prompts) == texts
+    assert judge.backend.generate(prompts) == texts
 
 
 def test_static_decode_is_recorded_with_no_graphs_on_cpu(tiny_judge_dir):
@@ -122,11 +123,11 @@ def test_static_decode_is_recorded_with_no_graphs_on_cpu(tiny_judge_dir):
 
 def test_auto_decoding_is_static_for_a_qwen3_vl_judge_bound_for_cuda_and_dynamic_on_cpu(tiny_judge_dir):
     on_cpu = Judge.load(str(tiny_judge_dir), device="cpu")
-    assert on_cpu.decode == "dynamic" and on_cpu.identity.runtime["decode"] == "dynamic"
+    assert on_cpu.backend.decode == "dynamic" and on_cpu.identity.runtime["decode"] == "dynamic"
     assert on_cpu.batches_in_flight == 1
     # staged in host memory for a CUDA device: nothing touches the device before move_to_device()
     bound_for_cuda = Judge.load(str(tiny_judge_dir), device="cuda:0", stage_on_host=True)
-    assert bound_for_cuda.decode == "static" and bound_for_cuda.batches_in_flight == 2
+    assert bound_for_cuda.backend.decode == "static" and bound_for_cuda.batches_in_flight == 2
     assert bound_for_cuda.identity.runtime["decode_graphs"] == "cuda"
 
 
@@ -136,21 +137,21 @@ def test_static_decode_stops_at_eos_pads_finished_rows_and_honours_min_new_token
     from copy import deepcopy
 
     dynamic, static = _judge(tiny_judge_dir, "dynamic"), _judge(tiny_judge_dir, "static")
-    prompts = dynamic._prompts(samples[:3])
-    inputs = dynamic._inputs(prompts)
-    first = dynamic.model.generate(**inputs, generation_config=dynamic.generation_config)[:, inputs["input_ids"].shape[1]]
+    prompts = build_prompts(samples[:3])
+    inputs = dynamic.backend.inputs(prompts)
+    first = dynamic.backend.model.generate(**inputs, generation_config=dynamic.backend.generation_config)[:, inputs["input_ids"].shape[1]]
     for judge in (dynamic, static):
-        judge.generation_config = deepcopy(judge.generation_config)
-        judge.generation_config.eos_token_id = [int(t) for t in first.unique()]
+        judge.backend.generation_config = deepcopy(judge.backend.generation_config)
+        judge.backend.generation_config.eos_token_id = [int(t) for t in first.unique()]
     # each row: its EOS (an ordinary token here, so it shows in the text), then pads (skipped)
-    ended_at_once = dynamic.tokenizer.batch_decode(first[:, None])
-    assert dynamic._generate(prompts) == static._generate(prompts) == ended_at_once
-    decoder = next(reversed(static._idle_decoders.values()))[-1]  # the one just used
+    ended_at_once = dynamic.backend.tokenizer.batch_decode(first[:, None])
+    assert dynamic.backend.generate(prompts) == static.backend.generate(prompts) == ended_at_once
+    decoder = next(reversed(static.backend.decoders.idle.values()))[-1]  # the one just used
     assert int(decoder.step) == FINISHED_CHECK_EVERY < 12  # stopped at the first check, not after max_new_tokens
     for judge in (dynamic, static):
-        judge.generation_config.min_new_tokens = 5
-    held = static._generate(prompts)
-    assert held == dynamic._generate(prompts)
+        judge.backend.generation_config.min_new_tokens = 5
+    held = static.backend.generate(prompts)
+    assert held == dynamic.backend.generate(prompts)
     assert all(len(h) > len(e) for h, e in zip(held, ended_at_once))
 
 
@@ -160,7 +161,7 @@ def test_grouped_decode_attention_equals_repeated_kv_heads():
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    from scorer_service.decoding import grouped_decode_attention
+    from scorer_service.backends.transformers.decoding import grouped_decode_attention
 
     class Attention(torch.nn.Module):
         num_key_value_groups = 4
@@ -191,8 +192,8 @@ def test_forwards_run_on_the_device_thread_and_static_decoding_on_the_decode_thr
 
     judge = _judge(tiny_judge_dir, "static")
     model_threads, text_threads = set(), set()
-    hooks = [judge.model.register_forward_pre_hook(lambda *_: model_threads.add(threading.current_thread().name)),
-             judge.model.model.language_model.register_forward_pre_hook(
+    hooks = [judge.backend.model.register_forward_pre_hook(lambda *_: model_threads.add(threading.current_thread().name)),
+             judge.backend.model.model.language_model.register_forward_pre_hook(
                  lambda *_: text_threads.add(threading.current_thread().name.split("_")[0]))]
     try:
         judge.warm_up(samples[0])
@@ -231,8 +232,8 @@ def test_overlapping_batches_get_the_answers_they_get_one_at_a_time(tiny_judge_d
     # other batch sizes after the pair: idle decoders reused or evicted, never more than two kept
     for size in (1, 3, 2, 1):
         assert [o.raw_responses for o in judge.score(samples[:size])] == [r for r, _ in by_sample[:size]]
-        idle = judge._idle_decoders
-        assert judge._busy_decoders == 0 and all(idle.values()) and sum(map(len, idle.values())) <= 2, idle
+        idle = judge.backend.decoders.idle
+        assert judge.backend.decoders.busy == 0 and all(idle.values()) and sum(map(len, idle.values())) <= 2, idle
 
 
 @pytest.mark.parametrize("decode", ["dynamic", "static"])
@@ -244,7 +245,7 @@ def test_a_batch_out_of_device_memory_is_retried_in_halves(tiny_judge_dir, sampl
 
     _, _, by_sample = reference
     judge = _judge(tiny_judge_dir, decode)
-    judge.prefill_batch = 8  # static: the whole batch in one prefill forward
+    judge.backend.prefill_batch = 8  # static: the whole batch in one prefill forward
     rows_seen = []
 
     def small_card(_module, args, kwargs):
@@ -253,7 +254,7 @@ def test_a_batch_out_of_device_memory_is_retried_in_halves(tiny_judge_dir, sampl
         if ids.shape[0] > 2:
             raise torch.OutOfMemoryError("CUDA out of memory (test: more than 2 prompts)")
 
-    hook = judge.model.register_forward_pre_hook(small_card, with_kwargs=True)
+    hook = judge.backend.model.register_forward_pre_hook(small_card, with_kwargs=True)
     try:
         outcomes = judge.score(samples)
     finally:

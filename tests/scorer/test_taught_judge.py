@@ -8,7 +8,7 @@ import math
 import pytest
 
 from scorer_service.client import ScorerClient, make_request, status_name
-from scorer_service.judge import ScoreInput
+from scorer_service.samples import ScoreInput
 
 from .conftest import TEST_PROTOCOLS, png, start_scorer
 from .scripted_judge import teach

@@ -1,0 +1,7 @@
+"""The transformers judge backend: a local chat VLM, batched (backend.py), its loading (loading.py),
+static decoding (decoding.py) and the pool of static decoders (decoder_pool.py)."""
+
+from .backend import DECODE_MODES, TransformersBackend
+from .loading import DUMMY_CONFIG_DIR, LOAD_FORMATS, set_threads
+
+__all__ = ["DECODE_MODES", "DUMMY_CONFIG_DIR", "LOAD_FORMATS", "TransformersBackend", "set_threads"]

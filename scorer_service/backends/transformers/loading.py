@@ -1,0 +1,118 @@
+"""Loading a chat VLM judge with transformers: from a directory or a hub id (`load_format="auto"`),
+or the real architecture with random weights from shipped configs (`load_format="dummy"`).
+
+    model, processor, identity = load_model("Qwen/Qwen3-VL-8B-Instruct", device="cuda", dtype="bfloat16")
+
+No code from a model folder runs unless `trust_remote_code` is set. The identity's content hash
+covers every config and weight file (a dummy load: "dummy:" + the config's sha256).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from editfleet_common.identity import ModelIdentity
+from editfleet_common.dtypes import torch_dtype as resolve_torch_dtype
+from editfleet_common.model_files import hash_files, model_snapshot
+from editfleet_common.stand_in_tokenizer import load_stand_in_tokenizer, special_token_ids
+
+log = logging.getLogger(__name__)
+
+# the real Qwen3-VL-8B architecture's configs (no weights), for load_format="dummy"
+DUMMY_CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "qwen3-vl-8b"
+LOAD_FORMATS = ("auto", "dummy")
+
+
+def load_model(model: str, *, device: str = "cpu", dtype: str = "auto", load_format: str = "auto",
+               revision: str | None = None, seed: int = 0, trust_remote_code: bool = False,
+               stage_on_host: bool = False):
+    """(model, processor, identity). stage_on_host: load into host memory in the dtype of `device`
+    (bfloat16 for cuda), to be moved there later; the identity names `device` either way."""
+    torch_dtype = resolve_torch_dtype(dtype, device)
+    # staged: no device_map (no dispatch hooks), so that a plain .to(device) moves it later
+    load_device, device_map = ("cpu", None) if stage_on_host else (device, device)
+    if load_format == "dummy":
+        net, processor, identity = build_dummy(model, load_device, torch_dtype, seed)
+    elif load_format == "auto":
+        net, processor, identity = _from_pretrained(model, load_device, device_map, torch_dtype, revision,
+                                                    trust_remote_code)
+    else:
+        raise ValueError(f"unknown load format {load_format!r} ({', '.join(LOAD_FORMATS)})")
+    identity.device = str(device)
+    return net, processor, identity
+
+
+def _from_pretrained(model: str, load_device: str, device_map, torch_dtype, revision, trust_remote_code: bool):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    directory, commit = model_snapshot(model, revision)
+    hashed: dict[str, str] = {}
+    hasher = threading.Thread(target=lambda: hashed.setdefault("h", hash_files(directory)), daemon=True)
+    hasher.start()  # hashing the weights overlaps with loading them
+    t0 = time.monotonic()
+    # trust_remote_code said explicitly: no code from the model folder runs unless opted in.
+    net = AutoModelForImageTextToText.from_pretrained(directory, dtype=torch_dtype, device_map=device_map,
+                                                      trust_remote_code=trust_remote_code)
+    net.eval()
+    processor = AutoProcessor.from_pretrained(directory, trust_remote_code=trust_remote_code)
+    hasher.join()
+    log.info("loaded %s (%s) on %s in %.1fs", model, type(net).__name__, load_device, time.monotonic() - t0)
+    identity = ModelIdentity(model=model, revision=commit, content_hash=hashed["h"], model_class=type(net).__name__,
+                             dtype=str(torch_dtype).removeprefix("torch."), device=load_device, load_format="auto")
+    return net, processor, identity
+
+
+def build_dummy(model: str, device: str, torch_dtype, seed: int = 0):
+    """The real Qwen3-VL-8B architecture (or the configs in the directory `model`) with random
+    weights drawn from `seed`, and the stand-in tokenizer (no real tokenizer can be downloaded
+    here): for throughput and memory measurements only."""
+    from transformers import AutoConfig, AutoModelForImageTextToText, GenerationConfig, Qwen3VLProcessor
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import Qwen2VLImageProcessor
+    from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
+
+    config_dir = Path(model) if Path(model).is_dir() else DUMMY_CONFIG_DIR
+    config_text = (config_dir / "config.json").read_text()
+    tokenizer = load_stand_in_tokenizer()
+    ids = special_token_ids(tokenizer)
+    config = AutoConfig.from_pretrained(config_dir, trust_remote_code=False)
+    for key in ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id"):
+        setattr(config, key, ids[key])  # the tokenizer's ids, the checkpoint's sizes
+    torch.manual_seed(seed)
+    t0 = time.monotonic()
+    with torch.device(device):
+        net = AutoModelForImageTextToText.from_config(config, dtype=torch_dtype)
+    net.eval()
+    net.generation_config = GenerationConfig(
+        eos_token_id=[ids["eos_token_id"], ids["pad_token_id"]], pad_token_id=ids["pad_token_id"],
+        bos_token_id=ids["bos_token_id"], do_sample=False,
+    )
+    log.info("built dummy %s on %s in %.1fs", type(net).__name__, device, time.monotonic() - t0)
+    pre = json.loads((config_dir / "preprocessor_config.json").read_text())
+    vid = json.loads((config_dir / "video_preprocessor_config.json").read_text())
+    keep = ("size", "patch_size", "temporal_patch_size", "merge_size", "image_mean", "image_std")
+    processor = Qwen3VLProcessor(
+        image_processor=Qwen2VLImageProcessor(**{k: pre[k] for k in keep if k in pre}),
+        tokenizer=tokenizer,
+        video_processor=Qwen3VLVideoProcessor(**{k: vid[k] for k in keep if k in vid}),
+        chat_template=(config_dir / "chat_template.jinja").read_text(),
+    )
+    identity = ModelIdentity(model=str(model), revision="",
+                             content_hash="dummy:" + hashlib.sha256(config_text.encode()).hexdigest(),
+                             model_class=type(net).__name__, dtype=str(torch_dtype).removeprefix("torch."),
+                             device=str(device), load_format="dummy")
+    return net, processor, identity
+
+
+def set_threads(threads: int) -> None:
+    """Fix torch's CPU thread count so results and timings do not depend on what else runs."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
