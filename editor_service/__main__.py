@@ -53,11 +53,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     from .adapters import AdapterError, LoraSpec, check_lora_file, read_scheduler_override
 
     try:
-        args.loras = [LoraSpec.parse(text) for text in args.loras]
+        args.lora = [LoraSpec.parse(text) for text in args.lora]
         args.scheduler = read_scheduler_override(args.scheduler)
     except AdapterError as exc:
         p.error(str(exc))
-    for lora in args.loras:
+    for lora in args.lora:
         problem = check_lora_file(lora.path)
         if problem:
             p.error(f"--lora {lora.path}: {problem}")
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
             forecast_interval=args.forecast_interval,
             trust_remote_code=args.trust_remote_code,
             seed=args.seed,
-            loras=args.loras,
+            loras=args.lora,
             scheduler=args.scheduler,
             max_images=args.max_images,
         )

@@ -144,7 +144,7 @@ def test_service_with_an_unloadable_lora_exits_with_one_clear_line(tiny_model, t
     finally:
         proc.kill()
     log = read_log(proc)
-    assert f"model failed to load: LoRA {corrupt}: not a readable safetensors file" in log
+    assert f"cannot load the model: LoRA {corrupt}: not a readable safetensors file" in log
     assert "Traceback" not in log
 
 
