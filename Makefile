@@ -42,10 +42,20 @@ gen/.stamp: $(PROTOS) $(VENV)/orchestrator/.installed
 	touch gen/editfleet/__init__.py gen/editfleet/v1/__init__.py
 	touch $@
 
-models: models/tiny-qwen-image-edit/.done models/tiny-qwen3-vl/.done models/tiny-qwen3-vl-taught/.done
+models: models/tiny-qwen-image-edit/.done models/tiny-qwen-image-edit-2509/.done models/tiny-qwen-image-edit-2511/.done \
+	models/tiny-flux-kontext/.done models/tiny-qwen3-vl/.done models/tiny-qwen3-vl-taught/.done
 
 models/tiny-qwen-image-edit/.done: tools/make_tiny_qwen_image_edit.py tools/tiny_tokenizer.py editor_service/configs/generate.py $(VENV)/editor/.installed
 	$(EDITOR_PY) tools/make_tiny_qwen_image_edit.py models/tiny-qwen-image-edit
+	touch $@
+
+# QwenImageEditPlusPipeline (several input images); 2511 adds the transformer's zero_cond_t
+models/tiny-qwen-image-edit-%/.done: tools/make_tiny_qwen_image_edit.py tools/tiny_tokenizer.py editor_service/configs/generate.py $(VENV)/editor/.installed
+	$(EDITOR_PY) tools/make_tiny_qwen_image_edit.py models/tiny-qwen-image-edit-$* --variant $*
+	touch $@
+
+models/tiny-flux-kontext/.done: tools/make_tiny_flux_kontext.py tools/tiny_tokenizer.py $(VENV)/editor/.installed
+	$(EDITOR_PY) tools/make_tiny_flux_kontext.py models/tiny-flux-kontext
 	touch $@
 
 models/tiny-qwen3-vl/.done: tools/make_tiny_qwen3_vl.py tools/tiny_tokenizer.py scorer_service/configs/qwen3-vl-8b/chat_template.jinja $(VENV)/scorer/.installed

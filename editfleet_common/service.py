@@ -31,6 +31,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from .errors import EditfleetError
+
 from . import settings
 from .grpc_server import DEFAULT_MAX_MESSAGE_BYTES, ServiceHost, TlsConfig
 from .images import DEFAULT_MAX_PIXELS
@@ -220,7 +222,10 @@ def serve(args: argparse.Namespace, spec: ServiceSpec, *, started: float | None 
             log.error("%s", exc)
             return fail(str(exc))
         except BaseException as exc:  # noqa: BLE001 - a clear one-line reason, then exit non-zero
-            log.exception("cannot load the %s", spec.label)
+            if isinstance(exc, EditfleetError):
+                log.error("cannot load the %s: %s", spec.label, exc)  # a bad LoRA or setting: said in one line
+            else:
+                log.exception("cannot load the %s", spec.label)
             return fail(f"cannot load {spec.label} {args.model!r}: {type(exc).__name__}: {exc}")
         if host.stopping:
             return

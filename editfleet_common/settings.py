@@ -13,6 +13,7 @@ No torch, no grpc: the orchestrator imports this.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -36,6 +37,10 @@ class Setting:
     # argv: whether to pass the flag when the config's value is the service's default (always for
     # required flags; a None config value is never passed)
     always: bool = False
+    # how a config value becomes the flag's argument (default str); repeat: the value is a list and the
+    # flag is given once per item (LoRA adapters)
+    to_arg: Callable | None = None
+    repeat: bool = False
 
     @property
     def dest(self) -> str:
@@ -72,6 +77,15 @@ COMPILE_CACHE = Setting(
 MAX_BATCH = Setting("max_batch", "--max-batch", type=int, service_default=8, always=True,
                     help="samples per device batch", reported_as="max_batch_size")
 
+LORAS = Setting(
+    "loras", "--lora", repeat=True, to_arg=lambda lora: f"{lora['path']}:{lora['scale']}",
+    help="a LoRA adapter (.safetensors that diffusers' load_lora_weights reads) fused into the model at start, at "
+         "SCALE (default 1); repeatable. Its sha256 and scale are part of the model identity (runtime.lora)")
+SCHEDULER = Setting(
+    "scheduler", "--scheduler", to_arg=lambda override: json.dumps(override, sort_keys=True),
+    help='scheduler override merged over the pipeline\'s scheduler config, e.g. \'{"shift": 3.0}\' (with '
+         '"_class_name" to change the class); a JSON object or a .json file (runtime.scheduler)')
+
 # The judge over an OpenAI-compatible API (judge.backend openai; scorer_service/backends/openai_api.py)
 JUDGE_BACKENDS = ("transformers", "openai")
 BACKEND = Setting("backend", "--backend", choices=JUDGE_BACKENDS, service_default="transformers",
@@ -91,7 +105,7 @@ MAX_RETRIES = Setting("max_retries", "--max-retries", type=int, service_default=
 API_SETTINGS = (BACKEND, BASE_URL, API_KEY_ENV, MAX_CONCURRENCY, REQUEST_TIMEOUT_S, MAX_RETRIES)
 
 # What the orchestrator's run config sets on each service (the rest goes through server_args).
-EDITOR_SETTINGS = (MODEL, DTYPE, LOAD_FORMAT, THREADS, SPEED_MODE, COMPILE_CACHE)
+EDITOR_SETTINGS = (MODEL, DTYPE, LOAD_FORMAT, THREADS, SPEED_MODE, COMPILE_CACHE, LORAS, SCHEDULER)
 JUDGE_SETTINGS = (MODEL, DTYPE, LOAD_FORMAT, THREADS, MAX_BATCH)
 API_JUDGE_SETTINGS = (MODEL, *API_SETTINGS)  # judge.backend openai: no device, no batch (each sample its own)
 
@@ -107,9 +121,10 @@ def argv(settings: Sequence[Setting], section: Any) -> list[str]:
     out: list[str] = []
     for setting in settings:
         value = getattr(section, setting.key)
-        if value is None or (not setting.always and value == setting.service_default):
+        if value is None or (not setting.always and value == setting.service_default) or value in ([], {}):
             continue
-        out += [setting.flag, str(value)]
+        for item in (value if setting.repeat else [value]):
+            out += [setting.flag, setting.to_arg(item) if setting.to_arg else str(item)]
     return out
 
 

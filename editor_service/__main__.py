@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="guidance when a request gives none (default: the pipeline's)")
     g.add_argument("--default-negative-prompt", default=None,
                    help="negative prompt when a request gives none (default: ' ' for true-CFG pipelines)")
+    settings.LORAS.add_to(g, action="append", default=[], metavar="PATH[:SCALE]")
+    settings.SCHEDULER.add_to(g, metavar="JSON_OR_FILE")
+    g.add_argument("--max-images", type=int, default=None,
+                   help="input images one edit may carry (default: 3 for multi-image pipelines such as "
+                        "QwenImageEditPlusPipeline, 1 otherwise)")
     return p
 
 
@@ -45,6 +50,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--default-steps {args.default_steps} outside [--min-steps, --max-steps]")
     if args.forecast_interval < 1:
         p.error(f"--forecast-interval {args.forecast_interval}: need >= 1")
+    if args.max_images is not None and args.max_images < 1:
+        p.error(f"--max-images {args.max_images}: need >= 1")
+    from .adapters import AdapterError, LoraSpec, check_lora_file, read_scheduler_override
+
+    try:
+        args.lora = [LoraSpec.parse(text) for text in args.lora]
+        args.scheduler = read_scheduler_override(args.scheduler)
+    except AdapterError as exc:
+        p.error(str(exc))
+    for lora in args.lora:
+        problem = check_lora_file(lora.path)
+        if problem:
+            p.error(f"--lora {lora.path}: {problem}")
     return args
 
 
@@ -71,6 +89,9 @@ def main(argv=None) -> int:
             trust_remote_code=args.trust_remote_code,
             compile_cache=args.compile_cache,
             seed=args.seed,
+            loras=args.lora,
+            scheduler=args.scheduler,
+            max_images=args.max_images,
         )
         defaults = pipeline.defaults
         defaults.min_steps, defaults.max_steps = args.min_steps, args.max_steps

@@ -6,7 +6,10 @@
                              on_progress=lambda p: print(p.step, p.total_steps))
         open("out.png", "wb").write(result.image_png)
 
-Command line (progress bar on stderr):
+Several input images (multi-image pipelines; `info().max_images` says how many): pass a list,
+`editor.edit([person_png, hat_png], "Put the hat from picture 2 on the person in picture 1")`.
+
+Command line (progress bar on stderr; `--image` repeatable):
 
     python -m editor_service.client --address 127.0.0.1:50051 --image in.png \\
         --instruction "Make the sky pink" --out out.png --steps 20 --seed 7
@@ -70,10 +73,11 @@ class EditorInfo:
     max_input_pixels: int
     max_message_bytes: int
     call_parameters: list[str]
+    max_images: int = 1  # input images one edit may carry
 
 
 def build_request(
-    image: bytes,
+    image: bytes | list[bytes],
     instruction: str,
     *,
     sample_id: str = "",
@@ -85,10 +89,17 @@ def build_request(
     height: int = 0,
     extras: dict[str, Any] | None = None,
 ) -> editor_pb2.EditRequest:
-    """An EditRequest; `extras` values are JSON-encoded here (pass Python values)."""
+    """An EditRequest; `extras` values are JSON-encoded here (pass Python values).
+
+    `image`: one encoded image (sent as `source_image`, which every editor version reads), or a list
+    of them (sent as `images`; a list of one is sent as `source_image`)."""
+    images = list(image) if isinstance(image, (list, tuple)) else [image]
+    if not images:
+        raise ValueError("build_request: no input image")
     request = editor_pb2.EditRequest(
         sample_id=sample_id,
-        source_image=image,
+        source_image=images[0] if len(images) == 1 else b"",
+        images=images if len(images) > 1 else [],
         instruction=instruction,
         num_inference_steps=steps,
         width=width,
@@ -159,13 +170,14 @@ class EditorClient(ServiceClient):
         super().__init__(address, tls, max_message_bytes=max_message_bytes)
         self.stub = editor_pb2_grpc.EditorStub(self.channel)
 
-    def stream(self, image: bytes, instruction: str, *, timeout: float | None = None, **fields) -> EditStream:
-        """Start an edit; fields as in `build_request`."""
+    def stream(self, image: bytes | list[bytes], instruction: str, *, timeout: float | None = None,
+               **fields) -> EditStream:
+        """Start an edit of one image or a list of them; fields as in `build_request`."""
         return EditStream(self.stub.Edit(build_request(image, instruction, **fields), timeout=timeout))
 
     def edit(
         self,
-        image: bytes,
+        image: bytes | list[bytes],
         instruction: str,
         *,
         on_progress: Callable[[Progress], None] | None = None,
@@ -221,6 +233,7 @@ class EditorClient(ServiceClient):
             max_input_pixels=msg.max_input_pixels,
             max_message_bytes=msg.max_message_bytes,
             call_parameters=list(msg.call_parameters),
+            max_images=msg.max_images or 1,  # 0: an editor from before multi-image input
         )
 
 
@@ -240,7 +253,8 @@ def _parse_extra(text: str) -> tuple[str, Any]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m editor_service.client", description="Edit one image.")
     p.add_argument("--address", required=True, help="HOST:PORT of an editor service")
-    p.add_argument("--image", required=True, type=Path, help="source image file")
+    p.add_argument("--image", required=True, type=Path, action="append",
+                   help="input image file; repeat for several (multi-image pipelines), in order")
     p.add_argument("--instruction", required=True)
     p.add_argument("--out", required=True, type=Path, help="where to write the edited PNG")
     p.add_argument("--steps", type=int, default=0, help="denoise steps (0: the server's default)")
@@ -260,11 +274,13 @@ def main(argv=None) -> int:
     p.add_argument("--tls-server-name", help="expected certificate name when it differs from the address")
     args = p.parse_args(argv)
 
-    try:
-        image = args.image.read_bytes()
-    except OSError as exc:
-        print(f"error: --image {args.image}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+    images = []
+    for path in args.image:
+        try:
+            images.append(path.read_bytes())
+        except OSError as exc:
+            print(f"error: --image {path}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     tls = ClientTls(args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name) if args.tls_ca else None
     for flag in ("tls_ca", "tls_cert", "tls_key"):  # read when the channel is made: check them first
         path = getattr(args, flag)
@@ -287,7 +303,7 @@ def main(argv=None) -> int:
             if args.wait:
                 editor.wait_serving(args.wait)
             result = editor.edit(
-                image,
+                images,
                 args.instruction,
                 steps=args.steps,
                 seed=args.seed,

@@ -1,9 +1,14 @@
 """The editor's core: one diffusers edit pipeline on one device, no gRPC.
 
 `EditPipeline.load()` loads any diffusers image-edit pipeline (`DiffusionPipeline.from_pretrained`)
-or, with ``load_format="dummy"``, builds one from configs with random weights. `edit()` maps a
-generic `EditRequest` onto the pipeline's own ``__call__`` signature, reports progress through
+or, with ``load_format="dummy"``, builds one from configs with random weights, then fuses LoRA
+adapters and applies a scheduler override (adapters.py). `edit()` maps a generic `EditRequest` (one
+or more input images) onto the pipeline's own ``__call__`` signature, reports progress through
 ``callback_on_step_end`` and stops within a step when ``should_stop()`` turns true.
+
+Input images: a pipeline takes one, except those in MULTI_IMAGE_PIPELINES, which take a list
+(QwenImageEditPlusPipeline: "Picture 1", "Picture 2", ... in the prompt; its output size follows the
+*last* image's aspect ratio at about 1024x1024 unless the request sets width and height).
 """
 
 from __future__ import annotations
@@ -40,7 +45,14 @@ SHIPPED_CONFIGS = {
     "qwen-image-edit": "qwen-image-edit",
     "Qwen/Qwen-Image-Edit-2509": "qwen-image-edit-2509",
     "qwen-image-edit-2509": "qwen-image-edit-2509",
+    "Qwen/Qwen-Image-Edit-2511": "qwen-image-edit-2511",
+    "qwen-image-edit-2511": "qwen-image-edit-2511",
+    "black-forest-labs/FLUX.1-Kontext-dev": "flux-kontext",
+    "flux-kontext": "flux-kontext",
 }
+# Pipelines whose `image` takes a list of input images, and how many an edit may carry by default
+# (Qwen-Image-Edit-2509/2511's model cards: best with 1 to 3 images); --max-images changes it.
+MULTI_IMAGE_PIPELINES = {"QwenImageEditPlusPipeline": 3}
 
 LOAD_FORMATS = ("auto", "dummy")
 MAX_SEED = 2**63 - 1  # fits every consumer (JSON, int64 columns) and torch.Generator.manual_seed
@@ -67,7 +79,7 @@ _RESERVED_ARGUMENTS = {
 @dataclass
 class EditRequest:
     instruction: str
-    image: bytes  # encoded source image
+    image: bytes = b""  # one encoded input image, or
     sample_id: str = ""
     negative_prompt: str | None = None  # None: the server's default
     num_inference_steps: int = 0  # 0: the server's default
@@ -76,6 +88,15 @@ class EditRequest:
     width: int = 0  # 0: the pipeline's own choice
     height: int = 0
     extras: dict[str, str] = field(default_factory=dict)  # JSON-encoded values
+    images: list[bytes] = field(default_factory=list)  # several encoded input images, in order
+
+    def inputs(self) -> list[tuple[str, bytes]]:
+        """(field name, encoded image) of every input image; raises InvalidInput if both forms are set."""
+        if self.images and self.image:
+            raise InvalidInput("source_image/images: give one input image in source_image or several in images, not both")
+        if self.images:
+            return [(f"images[{i}]", data) for i, data in enumerate(self.images)]
+        return [("source_image", self.image)]
 
 
 @dataclass
@@ -110,10 +131,10 @@ class EditOutput:
 
 @dataclass
 class PreparedEdit:
-    """A validated request: decoded image and the exact pipeline call arguments (minus callbacks)."""
+    """A validated request: decoded images and the exact pipeline call arguments (minus callbacks)."""
 
     request: EditRequest
-    image: Image.Image
+    images: list[Image.Image]
     seed: int
     steps: int
     kwargs: dict[str, Any]
@@ -137,10 +158,12 @@ class EditPipeline:
         *,
         defaults: EditDefaults | None = None,
         max_input_pixels: int = DEFAULT_MAX_PIXELS,
+        max_images: int | None = None,
     ):
         self.pipe = pipe
         self.identity = identity
         self.max_input_pixels = max_input_pixels
+        self.max_images = resolve_max_images(type(pipe).__name__, max_images)
         self.call_parameters = list(inspect.signature(pipe.__call__).parameters)
         self.guidance_parameter = self._guidance_parameter()
         self.defaults = defaults or self._pipeline_defaults()
@@ -179,7 +202,12 @@ class EditPipeline:
         trust_remote_code: bool = False,
         compile_cache: str | None = None,
         seed: int = 0,
+        loras: list | None = None,
+        scheduler: dict | None = None,
+        max_images: int | None = None,
     ) -> "EditPipeline":
+        """loras: adapters.LoraSpec list, fused at load; scheduler: a scheduler config override."""
+        from .adapters import apply_loras, apply_scheduler
         from .speed import apply_speed_mode
 
         if threads:
@@ -207,12 +235,16 @@ class EditPipeline:
             pipe.to(torch_device)
             revision_used, content_hash = model_revision_and_hash(model, revision)
         log.info("loaded %s (%s) in %.1fs", model, type(pipe).__name__, time.perf_counter() - started)
+        resolve_max_images(type(pipe).__name__, max_images)  # refused before any adapter work
+        # Adapters are fused into the weights before the speed mode compiles or quantizes them.
+        adapted = {**apply_scheduler(pipe, scheduler), **apply_loras(pipe, list(loras or []))}
         forecast = None
         if speed_mode == "fast":
             from .forecast import ForecastConfig
 
             forecast = ForecastConfig(interval=forecast_interval)
-        runtime = {**apply_speed_mode(pipe, speed_mode, forecast=forecast), **software_and_accelerator(torch_device)}
+        runtime = {**apply_speed_mode(pipe, speed_mode, forecast=forecast), **adapted,
+                   **software_and_accelerator(torch_device)}
         identity = ModelIdentity(
             model=model,
             revision=revision_used,
@@ -223,7 +255,7 @@ class EditPipeline:
             load_format=load_format,
             runtime=runtime,
         )
-        loaded = cls(pipe, identity, defaults=defaults, max_input_pixels=max_input_pixels)
+        loaded = cls(pipe, identity, defaults=defaults, max_input_pixels=max_input_pixels, max_images=max_images)
         if compile_cache and "compile" in runtime:
             from .compile_cache import CompileCache, cache_key_fields
 
@@ -293,12 +325,23 @@ class EditPipeline:
         if request.seed is not None and not 0 <= request.seed <= 2**64 - 1:
             raise InvalidInput(f"seed: {request.seed} is not an unsigned 64-bit integer")
         extras = self._decode_extras(request.extras)
-        image = decode_image(request.image, max_pixels=self.max_input_pixels, field="source_image")
+        inputs = request.inputs()
+        if len(inputs) > self.max_images:
+            raise InvalidInput(
+                f"images: {len(inputs)} input images, but {self.identity.model_class} takes at most "
+                f"{self.max_images} per edit" + ("" if self.max_images > 1 else " (a single-image pipeline)")
+            )
+        images = [decode_image(data, max_pixels=self.max_input_pixels, field=name) for name, data in inputs]
 
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        kwargs: dict[str, Any] = {"image": image, "prompt": instruction, "num_inference_steps": steps}
+        kwargs: dict[str, Any] = {"image": images[0] if len(images) == 1 else images, "prompt": instruction,
+                                  "num_inference_steps": steps}
         if request.width:
             kwargs["width"], kwargs["height"] = request.width, request.height
+            if "max_area" in self.call_parameters and "max_area" not in extras:
+                # FLUX Kontext scales width x height to max_area (default 1024^2), keeping only the
+                # aspect ratio: asked for a size, it gets that area
+                kwargs["max_area"] = request.width * request.height
         if self.guidance_parameter is not None:
             scale = request.guidance_scale if request.guidance_scale is not None else self.defaults.guidance_scale
             kwargs[self.guidance_parameter] = float(scale)
@@ -309,7 +352,7 @@ class EditPipeline:
         elif request.negative_prompt:
             raise InvalidInput(f"negative_prompt: {self.identity.model_class} takes no negative prompt")
         kwargs.update(extras)
-        return PreparedEdit(request, image, seed, steps, kwargs, time.perf_counter() - started)
+        return PreparedEdit(request, images, seed, steps, kwargs, time.perf_counter() - started)
 
     def _check_text_length(self, field: str, text: str) -> None:
         """Refuse text longer than the pipeline's max_sequence_length: past it Qwen-Image-Edit does
@@ -444,11 +487,12 @@ class EditPipeline:
 
     @staticmethod
     def describe_call(prepared: PreparedEdit) -> dict[str, str]:
-        """The call arguments as JSON values (the image as its size), for the result record."""
+        """The call arguments as JSON values (each input image as its size), for the result record."""
         described = {}
         for key, value in prepared.kwargs.items():
             if key == "image":
-                value = {"width": prepared.image.size[0], "height": prepared.image.size[1]}
+                sizes = [{"width": image.size[0], "height": image.size[1]} for image in prepared.images]
+                value = sizes[0] if len(sizes) == 1 else sizes
             described[key] = json.dumps(value, sort_keys=True)
         described["seed"] = json.dumps(prepared.seed)
         return described
@@ -509,11 +553,27 @@ class EditPipeline:
             "model": asdict(self.identity),
             "defaults": asdict(self.defaults),
             "max_input_pixels": self.max_input_pixels,
+            "max_images": self.max_images,
             "call_parameters": list(self.call_parameters),
         }
 
 
 # -------------------------------------------------------------------- helpers
+
+
+def resolve_max_images(pipeline_class: str, asked: int | None) -> int:
+    """How many input images an edit may carry: the pipeline's default, or `asked` (--max-images)."""
+    default = MULTI_IMAGE_PIPELINES.get(pipeline_class, 1)
+    if asked is None:
+        return default
+    if asked < 1:
+        raise InvalidInput(f"--max-images {asked}: need >= 1")
+    if asked > 1 and pipeline_class not in MULTI_IMAGE_PIPELINES:
+        raise InvalidInput(
+            f"--max-images {asked}: {pipeline_class} takes one input image; pipelines taking several: "
+            f"{', '.join(sorted(MULTI_IMAGE_PIPELINES))}"
+        )
+    return asked
 
 
 def resolve_config_dir(model: str) -> Path:

@@ -202,6 +202,7 @@ class EditorServicer(editor_pb2_grpc.EditorServicer):
             max_input_pixels=pipeline.max_input_pixels,
             max_message_bytes=self.max_message_bytes,
             call_parameters=pipeline.call_parameters,
+            max_images=pipeline.max_images,
         )
 
 
@@ -224,6 +225,7 @@ def request_from_proto(msg: editor_pb2.EditRequest) -> EditRequest:
         width=msg.width,
         height=msg.height,
         extras=dict(msg.extras),
+        images=list(msg.images),
     )
 
 

@@ -41,6 +41,8 @@ class EditorConfig:
     width: int = 0                  # 0: the pipeline's own choice
     height: int = 0
     extras: dict[str, Any] = field(default_factory=dict)  # pipeline-specific call arguments
+    loras: list[dict] = field(default_factory=list)  # [{path, scale}]: LoRA adapters fused at the editors' start
+    scheduler: dict[str, Any] = field(default_factory=dict)  # scheduler config override ({"_class_name"?, ...})
     dtype: str | None = None
     load_format: str = "auto"       # auto | dummy
     speed_mode: str = "default"     # reference | default | fast (GPU only; see editor_service/speed.py)
@@ -114,6 +116,9 @@ class RunConfig:
         for section in (self.editor, self.judge):
             if section.model and Path(section.model).exists():
                 section.model = os.path.abspath(section.model)
+        for lora in self.editor.loras:
+            if Path(lora["path"]).exists():
+                lora["path"] = os.path.abspath(lora["path"])
         return self
 
     def to_dict(self) -> dict:
@@ -144,11 +149,17 @@ class RunConfig:
     def edit_settings(self) -> dict:
         """What decides the edited pixels: a resumed run must use exactly these."""
         e = self.editor
-        return {
+        settings = {
             "model": e.model, "steps": e.steps, "guidance": e.guidance, "negative_prompt": e.negative_prompt,
             "seed": e.seed, "width": e.width, "height": e.height, "extras": e.extras, "dtype": e.dtype,
             "load_format": e.load_format, "speed_mode": e.speed_mode, "threads": e.threads,
         }
+        # only when set: output dirs made before adapters existed resume as before
+        if e.loras:
+            settings["loras"] = [{**lora, "sha256": _file_sha256(lora["path"])} for lora in e.loras]
+        if e.scheduler:
+            settings["scheduler"] = e.scheduler
+        return settings
 
     def judge_settings(self) -> dict:
         """What decides the scores: a resumed run must use these (re-judge with `score` instead)."""
@@ -210,6 +221,9 @@ def _resolve_paths(data: dict, base: Path, origin: str) -> dict:
             holder[key] = str(candidate) if not Path(value).is_absolute() else value
         elif not Path(value).is_absolute() and (candidate.exists() or value.startswith(".")):
             holder[key] = str(candidate)
+    editor = data.get("editor")
+    if isinstance(editor, dict) and isinstance(editor.get("loras"), list):
+        editor["loras"] = [_resolve_lora(item, base) for item in editor["loras"]]
     for section in ("editor", "judge"):
         tls = (data.get(section) or {}).get("tls") if isinstance(data.get(section), dict) else None
         if isinstance(tls, dict):
@@ -218,6 +232,42 @@ def _resolve_paths(data: dict, base: Path, origin: str) -> dict:
                     tls[key] = str(base / tls[key])
     data.setdefault("_origin", origin)
     return data
+
+
+def _resolve_lora(item, base: Path):
+    """A LoRA entry's path, relative to the config file's folder (other shapes are checked later)."""
+    if isinstance(item, dict) and isinstance(item.get("path"), str) and not Path(item["path"]).is_absolute():
+        return {**item, "path": str(base / item["path"])}
+    if isinstance(item, str):
+        lora = parse_lora(item)
+        return {**lora, "path": lora["path"] if Path(lora["path"]).is_absolute() else str(base / lora["path"])}
+    return item
+
+
+def parse_lora(text: str) -> dict:
+    """`PATH` or `PATH:SCALE` (--lora, and string entries of editor.loras) as {path, scale}."""
+    path, sep, tail = text.rpartition(":")
+    if sep and path:
+        try:
+            return {"path": path, "scale": float(tail)}
+        except ValueError:
+            pass  # a colon inside the path
+    return {"path": text, "scale": 1.0}
+
+
+def _file_sha256(path: str) -> str | None:
+    """A LoRA file's sha256 (None where it is not on this machine: a static or Kubernetes fleet's editors
+    report their own in the model identity)."""
+    import hashlib
+
+    try:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+    except OSError:
+        return None
 
 
 def merge_overrides(data: dict, overrides: dict[str, Any]) -> dict:
@@ -291,6 +341,10 @@ def _coerce(f: dataclasses.Field, value, name: str, origin: str):
     def fail(expected: str):
         raise ConfigError(f"{origin}: {name} must be {expected}, got {value!r}")
 
+    if kind == "list[dict]":  # editor.loras: checked entry by entry in _check
+        if not isinstance(value, list):
+            fail("a list")
+        return [parse_lora(v) if isinstance(v, str) else v for v in value]
     if kind.startswith("list"):
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
@@ -372,6 +426,7 @@ def _check(config: RunConfig, origin: str) -> None:
         raise ConfigError(f"{origin}: judge.replicas {j.replicas} is more than the run's GPUs {d.gpus} (one GPU each)")
     if j.replicas > 1 and d.judge_gpu is not None:
         raise ConfigError(f"{origin}: devices.judge_gpu puts the judge on one GPU: give it or judge.replicas > 1, not both")
+    _check_loras(e.loras, fl.kind, origin)
     if e.seed >= 2**63:
         raise ConfigError(f"{origin}: editor.seed must be < 2**63")
     if (e.width == 0) != (e.height == 0):
@@ -390,6 +445,27 @@ def _check(config: RunConfig, origin: str) -> None:
         if not fl.editor_addresses and not fl.scorer_address:
             raise ConfigError(f"{origin}: the static fleet needs fleet.editor_addresses (--editor-address) "
                               "and/or fleet.scorer_address (--scorer-address)")
+
+
+def _check_loras(loras: list, fleet_kind: str, origin: str) -> None:
+    import math
+
+    for index, lora in enumerate(loras):
+        name = f"editor.loras[{index}]"
+        if not isinstance(lora, dict):
+            raise ConfigError(f"{origin}: {name} must be a mapping {{path, scale}} or 'PATH[:SCALE]', got {lora!r}")
+        unknown = [k for k in lora if k not in ("path", "scale")]
+        if unknown:
+            raise ConfigError(f"{origin}: unknown key(s) {', '.join(f'{name}.{k}' for k in unknown)} (known: path, scale)")
+        if not isinstance(lora.get("path"), str) or not lora["path"]:
+            raise ConfigError(f"{origin}: {name}.path is required (a .safetensors file)")
+        scale = lora.setdefault("scale", 1.0)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
+            raise ConfigError(f"{origin}: {name}.scale must be a number, got {scale!r}")
+        lora["scale"] = float(scale)
+        # local editors read the file here; a static or Kubernetes fleet's editors have their own copy
+        if fleet_kind == "local" and not os.path.isfile(lora["path"]):
+            raise ConfigError(f"{origin}: {name}.path: no such file: {lora['path']}")
 
 
 def _check_tls(section: str, tls: dict, fleet_kind: str, origin: str) -> None:

@@ -48,9 +48,15 @@ def sample_seed(base_seed: int, sample_id: str) -> int:
     return int.from_bytes(digest[:8], "big") & (2**63 - 1)
 
 
+# A sample's own "extras" that set the request's fields rather than pipeline call arguments
+_REQUEST_FIELDS = {"width": "width", "height": "height", "num_inference_steps": "steps",
+                   "guidance_scale": "guidance_scale", "negative_prompt": "negative_prompt"}
+
+
 def edit_fields(sample: Sample, settings: EditorConfig) -> dict:
-    """The EditorClient.edit keyword arguments for one sample."""
-    return {
+    """The EditorClient.edit keyword arguments for one sample: the run's settings, with the sample's own
+    pipeline arguments (`Sample.edit_args`, native "extras") merged over them."""
+    fields = {
         "sample_id": sample.id,
         "steps": settings.steps,
         "seed": sample_seed(settings.seed, sample.id),
@@ -58,8 +64,14 @@ def edit_fields(sample: Sample, settings: EditorConfig) -> dict:
         "guidance_scale": settings.guidance,
         "width": settings.width,
         "height": settings.height,
-        "extras": settings.extras,
+        "extras": dict(settings.extras),
     }
+    for key, value in sample.edit_args.items():
+        if key in _REQUEST_FIELDS:
+            fields[_REQUEST_FIELDS[key]] = value
+        else:
+            fields["extras"][key] = value
+    return fields
 
 
 class EditFailed(Exception):
@@ -243,7 +255,7 @@ class Dispatcher:
         started = time.monotonic()
         try:
             result = client.edit(
-                sample.source_bytes(),
+                sample.source_images(),
                 sample.instruction,
                 on_progress=lambda p: self.ui.editor_step(slot, p.step, p.total_steps),
                 timeout=self.settings.timeout_s,
@@ -294,6 +306,8 @@ class Dispatcher:
                 "attempts": job.attempts,
                 "model_hash": result.model.get("content_hash", ""),
                 "call_arguments": dict(result.call_arguments),
+                **({"images": [str(p) for p in sample.image_paths()]} if sample.image_paths() else {}),
+                **({"sample_extras": sample.edit_args} if sample.edit_args else {}),
                 "timings": {**timings, "wall_s": round(time.monotonic() - started, 4)},
             },
         )

@@ -5,6 +5,7 @@ full-size PNG by its path relative to the report."""
 
 from __future__ import annotations
 
+import json
 import os
 
 from scorer_service import statuses
@@ -14,11 +15,15 @@ from .html_parts import CSS, e, num as _num, reply_block, thumb as _thumb, url_p
 from .results import RunDir, write_atomic
 
 
-def _source_bytes(sample: Sample) -> bytes | None:
+def _source_cell(sample: Sample) -> str:
+    """Every input image's thumbnail, in order (numbered when there are several)."""
     try:
-        return sample.source_bytes() if (sample.image_path or sample.image_bytes) else None
+        images = sample.source_images() if (sample.image_path or sample.image_bytes) else [None]
     except Exception:  # the benchmark moved since the run: the report still renders
-        return None
+        images = [None] * (1 + len(sample.more_images))
+    if len(images) == 1:
+        return _thumb(images[0])
+    return "".join(f"<span class='muted'>{i}</span>{_thumb(data)}" for i, data in enumerate(images, 1))
 
 
 def _git_state(git: dict) -> str:
@@ -95,7 +100,7 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
     )
     parts.append(_sub_score_table(summary))
     parts.append(_histograms(samples, edits, scores))
-    parts.append("<h2>Samples</h2><table class='grid'><tr><th>source</th><th>edit</th><th>sample</th>"
+    parts.append("<h2>Samples</h2><table class='grid'><tr><th>input(s)</th><th>edit</th><th>sample</th>"
                  "<th>score</th><th>response</th></tr>")
     for sample in samples:
         edit, score = edits.get(sample.id), scores.get(sample.id)
@@ -127,8 +132,10 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
             response += "<br><span class='muted'>" + e(", ".join(
                 f"{k} {v:.2f}" for k, v in score["sub_scores"].items())) + "</span>"
         parts.append(
-            f"<tr><td>{_thumb(_source_bytes(sample))}</td><td>{edit_cell}</td>"
-            f"<td><b>{e(sample.id)}</b> <span class='muted'>{e(sample.category)}</span><br>{e(sample.instruction)}</td>"
+            f"<tr><td>{_source_cell(sample)}</td><td>{edit_cell}</td>"
+            f"<td><b>{e(sample.id)}</b> <span class='muted'>{e(sample.category)}</span><br>{e(sample.instruction)}"
+            + (f"<br><span class='muted'>extras {e(json.dumps(sample.edit_args, sort_keys=True))}</span>"
+               if sample.edit_args else "") + "</td>"
             f"<td class='num'>{score_cell}</td><td>{response}</td></tr>"
         )
     parts.append("</table></body></html>\n")

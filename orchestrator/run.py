@@ -5,6 +5,7 @@ same output dir picks up where a crash left off, and `score`/`report` re-run sin
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from functools import partial
 from dataclasses import dataclass
@@ -153,6 +154,13 @@ def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict,
             f"the editor model differs from the one {run_dir.path} was made with "
             f"(content hash {prior_hash} -> {identity['model'].get('content_hash')}); use another --output"
         )
+    _check_adapters(config, manifest, identity, run_dir)
+    max_images = identity.get("max_images") or 1
+    over = [s.id for s in todo if len(s.image_paths()) > max_images]
+    if over:  # e.g. KRIS-Bench's multi-element tasks on a single-image model: they count as failed edits
+        ui.print(f"Warning: {len(over)} sample(s) have more input images than the editors take ({max_images}, "
+                 f"{identity['model'].get('model_class')}); they will be recorded as failed edits: "
+                 + ", ".join(over[:5]) + (" ..." if len(over) > 5 else ""))
     manifest["editor"] = identity
     # How each editor started (compiled modes with editor.compile_cache): warm or cold, and the key.
     starts = {name: (info.get("model") or {}).get("runtime", {}).get("compile_cache") for name, info in infos.items()}
@@ -437,3 +445,19 @@ def samples_from_records(run_dir: RunDir) -> list[Sample]:
 
 
 __all__ = ["RunError", "execute", "rebuild_report", "config_from_run_dir", "FleetError"]
+
+
+def _check_adapters(config, manifest: dict, identity: dict, run_dir) -> None:
+    """The editors' LoRAs (runtime.lora: sha256 and scale of each) and scheduler override are those the
+    config names and those the output dir was made with (a static fleet's editors are not started here)."""
+    runtime = identity["model"].get("runtime") or {}
+    running = [(lora["sha256"], float(lora["scale"])) for lora in json.loads(runtime.get("lora") or "[]")]
+    wanted = [(lora.get("sha256"), lora["scale"]) for lora in config.edit_settings().get("loras", [])]
+    if wanted and all(sha for sha, _ in wanted) and wanted != running:
+        raise RunError(f"the editors run LoRA(s) {running or 'none'} (sha256, scale), the config names {wanted}")
+    prior = ((manifest.get("editor") or {}).get("model") or {}).get("runtime")
+    if prior is not None:
+        for key in ("lora", "scheduler"):
+            if prior.get(key) != runtime.get(key):
+                raise RunError(f"the editors' {key} differs from the one {run_dir.path} was made with "
+                               f"({prior.get(key) or 'none'} -> {runtime.get(key) or 'none'}); use another --output")

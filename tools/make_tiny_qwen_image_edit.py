@@ -1,6 +1,12 @@
 """Generate a tiny random-weight Qwen-Image-Edit pipeline for tests and the CPU demo.
 
     python tools/make_tiny_qwen_image_edit.py models/tiny-qwen-image-edit
+    python tools/make_tiny_qwen_image_edit.py models/tiny-qwen-image-edit-2509 --variant 2509
+    python tools/make_tiny_qwen_image_edit.py models/tiny-qwen-image-edit-2511 --variant 2511
+
+Variants: `edit` (QwenImageEditPipeline, one input image), `2509` (QwenImageEditPlusPipeline: a list
+of input images) and `2511` (the Plus pipeline with the 2511 transformer flag `zero_cond_t`: the
+input images' tokens are modulated as at t=0).
 
 The real architecture (QwenImageEditPipeline: Qwen2.5-VL text encoder with its vision tower,
 QwenImage MMDiT transformer, 8x-downsampling QwenImage VAE, the real Qwen-Image scheduler
@@ -76,12 +82,16 @@ def tiny_text_encoder_config(token_ids: dict[str, int], vocab_size: int):
     )
 
 
-def build_pipeline():
+VARIANTS = ("edit", "2509", "2511")
+
+
+def build_pipeline(variant: str = "edit"):
     import torch
     from diffusers import (
         AutoencoderKLQwenImage,
         FlowMatchEulerDiscreteScheduler,
         QwenImageEditPipeline,
+        QwenImageEditPlusPipeline,
         QwenImageTransformer2DModel,
     )
     from transformers import (
@@ -108,6 +118,7 @@ def build_pipeline():
         joint_attention_dim=TEXT_HIDDEN,
         guidance_embeds=False,
         axes_dims_rope=(4, 6, 6),  # sums to attention_head_dim, like (16, 56, 56) sums to 128
+        **({"zero_cond_t": True} if variant == "2511" else {}),
     ).eval()
     # dim_mult of length 4 => 3 downsamplings => 8x like the real VAE (a 4x VAE makes the
     # ~1024^2 condition image 4x more expensive everywhere downstream).
@@ -126,7 +137,8 @@ def build_pipeline():
         # never used by the edit pipeline, but transformers 5 requires one to build the processor
         video_processor=Qwen2VLVideoProcessor(),
     )
-    return QwenImageEditPipeline(
+    pipeline_class = QwenImageEditPipeline if variant == "edit" else QwenImageEditPlusPipeline
+    return pipeline_class(
         scheduler=scheduler,
         vae=vae,
         text_encoder=text_encoder,
@@ -146,8 +158,10 @@ def smoke_test(outdir: Path) -> float:
     pipe = DiffusionPipeline.from_pretrained(str(outdir), dtype=torch.float32)
     source = Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8))
     start = time.perf_counter()
+    second = Image.fromarray(np.random.default_rng(1).integers(0, 255, (128, 192, 3), dtype=np.uint8))
+    multi = type(pipe).__name__ == "QwenImageEditPlusPipeline"
     out = pipe(
-        image=source,
+        image=[source, second] if multi else source,
         prompt="Make the car red.",
         negative_prompt=" ",
         true_cfg_scale=4.0,
@@ -167,10 +181,12 @@ def smoke_test(outdir: Path) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("outdir", type=Path)
+    parser.add_argument("--variant", choices=VARIANTS, default="edit",
+                        help="edit: QwenImageEditPipeline; 2509/2511: QwenImageEditPlusPipeline (2511: zero_cond_t)")
     parser.add_argument("--no-smoke-test", action="store_true", help="skip the end-to-end edit after saving")
     args = parser.parse_args(argv)
 
-    pipe = build_pipeline()
+    pipe = build_pipeline(args.variant)
     if args.outdir.exists():
         shutil.rmtree(args.outdir)
     pipe.save_pretrained(str(args.outdir))
@@ -179,7 +195,7 @@ def main(argv=None) -> int:
     )
     print(f"wrote {args.outdir} ({n_params / 1e6:.2f}M parameters)")
     if not args.no_smoke_test:
-        print(f"smoke test: 4-step CFG edit of a 256x256 source in {smoke_test(args.outdir):.1f}s")
+        print(f"smoke test: 4-step CFG edit in {smoke_test(args.outdir):.1f}s")
     return 0
 
 

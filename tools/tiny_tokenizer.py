@@ -81,3 +81,36 @@ def special_token_ids(tok) -> dict[str, int]:
         "pad_token_id": ids["<|endoftext|>"],
         "bos_token_id": ids["<|endoftext|>"],
     }
+
+
+def train_tiny_clip_tokenizer(vocab_size: int = 300):
+    """A tiny CLIP-style BPE tokenizer (`</w>` word ends, start/end tokens 0 and 1) for FLUX's CLIP encoder."""
+    import json
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import CLIPTokenizer
+
+    bpe = Tokenizer(models.BPE(end_of_word_suffix="</w>"))
+    bpe.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|startoftext|>", "<|endoftext|>"],
+                                  end_of_word_suffix="</w>", show_progress=False)
+    bpe.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    state = json.loads(bpe.model.__getstate__())
+    merges = [tuple(m) if not isinstance(m, str) else tuple(m.split(" ")) for m in state["merges"]]
+    return CLIPTokenizer(vocab=state["vocab"], merges=merges, model_max_length=77)
+
+
+def train_tiny_t5_tokenizer(vocab_size: int = 200):
+    """A tiny Unigram tokenizer with T5's special tokens (<pad> 0, </s> 1, <unk> 2) for FLUX's T5 encoder."""
+    import json
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import T5Tokenizer
+
+    unigram = Tokenizer(models.Unigram())
+    unigram.pre_tokenizer = pre_tokenizers.Metaspace()
+    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=["<pad>", "</s>", "<unk>"],
+                                      unk_token="<unk>", show_progress=False)
+    unigram.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    vocab = json.loads(unigram.to_str())["model"]["vocab"]
+    return T5Tokenizer(vocab=[tuple(piece) for piece in vocab], extra_ids=0, model_max_length=512)

@@ -1,12 +1,24 @@
-"""Write the shipped configs of the real Qwen-Image-Edit architectures (for --load-format dummy).
+"""Write the shipped configs of the real edit-model architectures (for --load-format dummy).
 
     .venv/editor/bin/python -m editor_service.configs.generate
 
-The values are those of the published checkpoints (Qwen/Qwen-Image-Edit and
-Qwen/Qwen-Image-Edit-2509: same components, the 2509 one runs QwenImageEditPlusPipeline), written
+The values are those of the published checkpoints (Qwen/Qwen-Image-Edit, Qwen/Qwen-Image-Edit-2509
+and -2511: same components, 2509 and 2511 run QwenImageEditPlusPipeline; FLUX.1-Kontext-dev), written
 through the libraries' own config classes so the files match what this diffusers/transformers
 version reads. No vocabulary ships (it cannot be downloaded here): the dummy build substitutes the
-project's tiny tokenizer. Re-run after a library upgrade; never edit the JSON by hand.
+project's tiny tokenizer (FLUX: tiny CLIP and T5 tokenizers are written here). Re-run after a
+library upgrade; never edit the JSON by hand.
+
+Sources of the flags that differ between the Qwen variants and of the FLUX values:
+- 2511: its transformer/config.json is 2509's plus `"zero_cond_t": true` (the input images' tokens
+  are modulated as at t=0): huggingface/diffusers issue #12889, where loading Qwen-Image-Edit-2511
+  with a diffusers older than the flag's PR (#12839) warns "The config attributes {'zero_cond_t': True}
+  were passed to QwenImageTransformer2DModel, but are not expected" (that attribute alone). The
+  model card's call: QwenImageEditPlusPipeline, 40 steps, true_cfg_scale 4, negative prompt " ".
+- FLUX.1-Kontext-dev: the FLUX.1-dev architecture (black-forest-labs/flux `flux-dev` params: 19 double
+  and 38 single blocks, hidden 3072 = 24 heads x 128, context 4096 (T5-XXL), vector 768 (CLIP-L),
+  guidance embedding; autoencoder ch 128, ch_mult 1,2,4,4, 16 latent channels, scale 0.3611, shift
+  0.1159) with diffusers' FLUX.1 scheduler settings (shift 3, dynamic shifting 0.5..1.15).
 """
 
 from __future__ import annotations
@@ -122,10 +134,101 @@ IMAGE_PROCESSOR = {
     "image_std": [0.26862954, 0.26130258, 0.27577711],
 }
 
-VARIANTS = {"qwen-image-edit": "QwenImageEditPipeline", "qwen-image-edit-2509": "QwenImageEditPlusPipeline"}
+# name -> (pipeline class, transformer flags over TRANSFORMER)
+VARIANTS = {
+    "qwen-image-edit": ("QwenImageEditPipeline", {}),
+    "qwen-image-edit-2509": ("QwenImageEditPlusPipeline", {}),
+    "qwen-image-edit-2511": ("QwenImageEditPlusPipeline", {"zero_cond_t": True}),
+}
+
+FLUX_TRANSFORMER = {
+    "_class_name": "FluxTransformer2DModel",
+    "patch_size": 1,
+    "in_channels": 64,
+    "num_layers": 19,
+    "num_single_layers": 38,
+    "attention_head_dim": 128,
+    "num_attention_heads": 24,
+    "joint_attention_dim": 4096,
+    "pooled_projection_dim": 768,
+    "guidance_embeds": True,
+    "axes_dims_rope": [16, 56, 56],
+}
+FLUX_VAE = {
+    "_class_name": "AutoencoderKL",
+    "in_channels": 3,
+    "out_channels": 3,
+    "down_block_types": ["DownEncoderBlock2D"] * 4,
+    "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "block_out_channels": [128, 256, 512, 512],
+    "layers_per_block": 2,
+    "act_fn": "silu",
+    "latent_channels": 16,
+    "norm_num_groups": 32,
+    "sample_size": 1024,
+    "scaling_factor": 0.3611,
+    "shift_factor": 0.1159,
+    "use_quant_conv": False,
+    "use_post_quant_conv": False,
+    "mid_block_add_attention": True,
+}
+FLUX_SCHEDULER = {
+    "_class_name": "FlowMatchEulerDiscreteScheduler",
+    "base_image_seq_len": 256,
+    "base_shift": 0.5,
+    "max_image_seq_len": 4096,
+    "max_shift": 1.15,
+    "num_train_timesteps": 1000,
+    "shift": 3.0,
+    "use_dynamic_shifting": True,
+}
+# CLIP ViT-L/14 text tower and T5 v1.1 XXL encoder
+FLUX_CLIP = {"vocab_size": 49408, "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+             "num_attention_heads": 12, "max_position_embeddings": 77, "hidden_act": "quick_gelu",
+             "projection_dim": 768, "bos_token_id": 0, "eos_token_id": 2, "pad_token_id": 1}
+FLUX_T5 = {"vocab_size": 32128, "d_model": 4096, "d_kv": 64, "d_ff": 10240, "num_layers": 24, "num_heads": 64,
+           "relative_attention_num_buckets": 32, "relative_attention_max_distance": 128,
+           "feed_forward_proj": "gated-gelu", "layer_norm_epsilon": 1e-6, "is_encoder_decoder": False,
+           "use_cache": False, "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0}
 
 
-def write_variant(out: Path, pipeline_class: str) -> None:
+def write_flux_kontext(out: Path) -> None:
+    import diffusers
+    from transformers import CLIPTextConfig, T5Config
+
+    from tools.tiny_tokenizer import train_tiny_clip_tokenizer, train_tiny_t5_tokenizer
+
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    version = {"_diffusers_version": diffusers.__version__}
+    index = {
+        "_class_name": "FluxKontextPipeline",
+        **version,
+        "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "text_encoder_2": ["transformers", "T5EncoderModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "tokenizer_2": ["transformers", "T5Tokenizer"],
+        "transformer": ["diffusers", "FluxTransformer2DModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+        "image_encoder": [None, None],
+        "feature_extractor": [None, None],
+    }
+    _write_json(out / "model_index.json", index)
+    _write_json(out / "transformer" / "config.json", {**FLUX_TRANSFORMER, **version})
+    _write_json(out / "vae" / "config.json", {**FLUX_VAE, **version})
+    _write_json(out / "scheduler" / "scheduler_config.json", {**FLUX_SCHEDULER, **version})
+    for name, config in (("text_encoder", CLIPTextConfig(**FLUX_CLIP)), ("text_encoder_2", T5Config(**FLUX_T5))):
+        config.architectures = ["CLIPTextModel" if name == "text_encoder" else "T5EncoderModel"]
+        config.dtype = "bfloat16"
+        config.save_pretrained(out / name)
+    # stand-in vocabularies (the real ones cannot be downloaded here): tiny, ids inside the real vocab sizes
+    train_tiny_clip_tokenizer().save_pretrained(out / "tokenizer")
+    train_tiny_t5_tokenizer().save_pretrained(out / "tokenizer_2")
+
+
+def write_variant(out: Path, pipeline_class: str, transformer_flags: dict | None = None) -> None:
     import diffusers
     from transformers import Qwen2_5_VLConfig, Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
 
@@ -146,7 +249,7 @@ def write_variant(out: Path, pipeline_class: str) -> None:
         "vae": ["diffusers", "AutoencoderKLQwenImage"],
     }
     _write_json(out / "model_index.json", index)
-    _write_json(out / "transformer" / "config.json", {**TRANSFORMER, **version})
+    _write_json(out / "transformer" / "config.json", {**TRANSFORMER, **(transformer_flags or {}), **version})
     _write_json(out / "vae" / "config.json", {**VAE, **version})
     _write_json(out / "scheduler" / "scheduler_config.json", {**SCHEDULER, **version})
     config = Qwen2_5_VLConfig(**TEXT_ENCODER)
@@ -187,9 +290,11 @@ def _write_json(path: Path, data: dict) -> None:
 def main() -> None:
     write_stand_in_tokenizer(STAND_IN_TOKENIZER_DIR)
     print(f"wrote {STAND_IN_TOKENIZER_DIR}")
-    for name, pipeline_class in VARIANTS.items():
-        write_variant(HERE / name, pipeline_class)
+    for name, (pipeline_class, flags) in VARIANTS.items():
+        write_variant(HERE / name, pipeline_class, flags)
         print(f"wrote {HERE / name}")
+    write_flux_kontext(HERE / "flux-kontext")
+    print(f"wrote {HERE / 'flux-kontext'}")
 
 
 if __name__ == "__main__":

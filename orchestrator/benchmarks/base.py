@@ -23,19 +23,29 @@ class Sample:
     category: str
     instruction: str
     description: str = ""
-    image_path: Path | None = None   # the source image on disk, or
+    image_path: Path | None = None   # the (first) source image on disk, or
     image_bytes: bytes | None = None  # the encoded source image itself (embedded formats)
     language: str = ""
     where: str = ""                   # "file:line" or "file[index]": for error messages
     order: int = 0                    # line number or index in the file: problems are listed in file order
     extras: dict = field(default_factory=dict)  # format-specific fields kept for the record
+    more_images: list[Path] = field(default_factory=list)  # further input images, in order (native "images")
+    edit_args: dict = field(default_factory=dict)  # this sample's own pipeline arguments (native "extras")
 
     def source_bytes(self) -> bytes:
+        """The first input image (the one the judge is shown)."""
         if self.image_bytes is not None:
             return self.image_bytes
         if self.image_path is None:
             raise BenchmarkError(f"sample {self.id!r}: no source image")
         return self.image_path.read_bytes()
+
+    def source_images(self) -> list[bytes]:
+        """Every input image of the edit, in order."""
+        return [self.source_bytes(), *(path.read_bytes() for path in self.more_images)]
+
+    def image_paths(self) -> list[Path]:
+        return ([self.image_path] if self.image_path is not None else []) + list(self.more_images)
 
     def record(self) -> dict:
         """What results files keep about a sample (no image bytes)."""
@@ -46,6 +56,10 @@ class Sample:
             out["language"] = self.language
         if self.image_path is not None:
             out["image_path"] = str(self.image_path)
+        if self.more_images:
+            out["image_paths"] = [str(p) for p in self.image_paths()]
+        if self.edit_args:
+            out["extras"] = self.edit_args
         return out
 
 
@@ -89,6 +103,32 @@ def safe_path_component(name: str) -> str:
     return cleaned[:120].encode("utf-8")[:240].decode("utf-8", errors="ignore")
 
 
+# A sample's own pipeline arguments ("extras"): these names set the edit request's own fields (the rest go
+# to the pipeline as call arguments); these others belong to the wrapper and cannot be set per sample.
+SAMPLE_REQUEST_FIELDS = {"width": int, "height": int, "num_inference_steps": int, "guidance_scale": float,
+                         "negative_prompt": str}
+NOT_PER_SAMPLE = ("image", "prompt", "seed", "generator", "output_type", "return_dict", "num_images_per_prompt")
+
+
+def edit_args_problem(args) -> str | None:
+    """None when a sample's "extras" can be sent, else what is wrong with them."""
+    if not isinstance(args, dict):
+        return f"extras must be a JSON object of pipeline arguments, got {type(args).__name__}"
+    problems = []
+    for key, value in args.items():
+        if key in NOT_PER_SAMPLE:
+            problems.append(f"extras.{key} cannot be set per sample (the sample's own fields and seed decide it)")
+        elif key in SAMPLE_REQUEST_FIELDS:
+            kind = SAMPLE_REQUEST_FIELDS[key]
+            ok = (isinstance(value, str) if kind is str else
+                  isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or value == int(value)))
+            if not ok or (kind is int and value < (0 if key in ("width", "height") else 1)):
+                problems.append(f"extras.{key} must be {'a string' if kind is str else 'a number' if kind is float else 'a positive integer'}, got {value!r}")
+    if ("width" in args) != ("height" in args):
+        problems.append("extras.width and extras.height go together")
+    return "; ".join(problems) or None
+
+
 def decode_b64(text: str) -> bytes:
     """Strict base64, also accepting a data: URI prefix."""
     if text.startswith("data:") and "," in text:
@@ -115,25 +155,34 @@ def resolve_inside(base_dir: Path, relative: str) -> tuple[Path | None, str | No
 
 
 def check_image(sample: Sample) -> str | None:
-    """None when the source image exists and decodes, else what is wrong with it."""
-    if sample.image_path is not None:
-        try:
-            if not sample.image_path.exists():
-                return f"image not found: {sample.image_path}"
-            if not sample.image_path.is_file():
-                return f"image is not a file: {sample.image_path}"
-            data = sample.image_path.read_bytes()
-        except OSError as exc:  # a name too long, no permission, ...: this sample's problem, listed with the rest
-            return f"cannot read image {sample.image_path}: {exc.strerror or exc}"
-    elif sample.image_bytes is not None:
-        data = sample.image_bytes
-    else:
+    """None when every input image exists and decodes, else what is wrong (each bad one named)."""
+    issues = []
+    if sample.image_bytes is not None and sample.image_path is None:
+        sources = [("image", None, sample.image_bytes)]
+    elif sample.image_path is None:
         return "no source image"
-    try:
-        decode_image(data, field="image")
-    except InvalidInput as exc:
-        return str(exc)
-    return None
+    else:
+        field = "images[{}]" if sample.more_images else "image"
+        sources = [(field.format(i), path, None) for i, path in enumerate(sample.image_paths())]
+    for field, path, data in sources:
+        which = f"{field}: " if sample.more_images else ""  # several images: say which one
+        if path is not None:
+            try:
+                if not path.exists():
+                    issues.append(f"{which}image not found: {path}")
+                    continue
+                if not path.is_file():
+                    issues.append(f"{which}image is not a file: {path}")
+                    continue
+                data = path.read_bytes()
+            except OSError as exc:  # a name too long, no permission, ...: this sample's problem, listed with the rest
+                issues.append(f"{which}cannot read image {path}: {exc.strerror or exc}")
+                continue
+        try:
+            decode_image(data, field=field)
+        except InvalidInput as exc:
+            issues.append(str(exc))
+    return "; ".join(issues) or None
 
 
 def validate(samples: list[Sample], *, pre_problems: list[Problem] | None = None) -> None:

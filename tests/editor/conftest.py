@@ -14,17 +14,47 @@ from PIL import Image
 from editfleet_common.launch import REPO_ROOT, ServiceProcess, free_port, venv_python
 
 TINY_MODEL = REPO_ROOT / "models" / "tiny-qwen-image-edit"
+TINY_2509 = REPO_ROOT / "models" / "tiny-qwen-image-edit-2509"  # QwenImageEditPlusPipeline
+TINY_2511 = REPO_ROOT / "models" / "tiny-qwen-image-edit-2511"  # the same with zero_cond_t
+TINY_KONTEXT = REPO_ROOT / "models" / "tiny-flux-kontext"
 THREADS = "2"
+
+
+def _needs(model: Path) -> Path:
+    if not (model / "model_index.json").is_file():
+        pytest.fail(f"{model} is missing: run `make models` (or `make test`, which makes it first)", pytrace=False)
+    return model
 
 
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
-    if not (TINY_MODEL / "model_index.json").is_file():
-        pytest.fail(
-            f"{TINY_MODEL} is missing: run `make models` (or `make test`, which makes it first)",
-            pytrace=False,
-        )
-    return TINY_MODEL
+    return _needs(TINY_MODEL)
+
+
+@pytest.fixture(scope="session")
+def tiny_2509() -> Path:
+    return _needs(TINY_2509)
+
+
+@pytest.fixture(scope="session")
+def tiny_2511() -> Path:
+    return _needs(TINY_2511)
+
+
+@pytest.fixture(scope="session")
+def tiny_kontext() -> Path:
+    return _needs(TINY_KONTEXT)
+
+
+def make_lora(path: Path, model: Path, *, rank: int = 4, seed: int = 0, std: float = 0.5) -> Path:
+    """A random LoRA for `model`'s transformer (tools/make_tiny_lora.py), written to `path`."""
+    import json
+
+    from tools.make_tiny_lora import random_lora_state_dict, save
+
+    config = json.loads((model / "transformer" / "config.json").read_text())
+    save(random_lora_state_dict(config, rank=rank, seed=seed, std=std), path)
+    return path
 
 
 @pytest.fixture
@@ -36,12 +66,12 @@ def client(server):
         yield c
 
 
-def start_editor(log_dir: Path, *extra_args: str, name: str = "editor") -> ServiceProcess:
-    """Start `python -m editor_service` on the tiny model in the editor venv (not yet waited for)."""
+def start_editor(log_dir: Path, *extra_args: str, name: str = "editor", model: Path = TINY_MODEL) -> ServiceProcess:
+    """Start `python -m editor_service` on a tiny model in the editor venv (not yet waited for)."""
     port = free_port()
     argv = [
         venv_python("editor"), "-m", "editor_service",
-        "--model", str(TINY_MODEL), "--device", "cpu", "--port", str(port), "--threads", THREADS,
+        "--model", str(model), "--device", "cpu", "--port", str(port), "--threads", THREADS,
         *extra_args,
     ]
     env = {"EDITFLEET_CACHE_DIR": str(log_dir / "cache"), "OMP_NUM_THREADS": THREADS}

@@ -190,10 +190,13 @@ def test_shipped_configs_are_the_real_architecture(monkeypatch):
     monkeypatch.setitem(sys.modules, "tools.tiny_tokenizer", None)
     # Built on the meta device: the full-size shapes without allocating 28B parameters.
     for name, pipeline_class in (("Qwen/Qwen-Image-Edit", "QwenImageEditPipeline"),
-                                 ("Qwen/Qwen-Image-Edit-2509", "QwenImageEditPlusPipeline")):
+                                 ("Qwen/Qwen-Image-Edit-2509", "QwenImageEditPlusPipeline"),
+                                 ("Qwen/Qwen-Image-Edit-2511", "QwenImageEditPlusPipeline")):
         pipe = build_dummy_pipeline(resolve_config_dir(name), torch.device("meta"), torch.bfloat16)
         assert type(pipe).__name__ == pipeline_class
         transformer = pipe.transformer
+        # 2511's one flag over 2509 (see editor_service/configs/generate.py for the source)
+        assert transformer.config.zero_cond_t is name.endswith("2511")
         assert len(transformer.transformer_blocks) == 60
         assert transformer.config.num_attention_heads * transformer.config.attention_head_dim == 3072
         assert transformer.config.joint_attention_dim == pipe.text_encoder.config.text_config.hidden_size == 3584
@@ -204,6 +207,21 @@ def test_shipped_configs_are_the_real_architecture(monkeypatch):
         # the stand-in tokenizer's special tokens are the ones the text encoder looks for
         image_pad = pipe.tokenizer.convert_tokens_to_ids("<|image_pad|>")
         assert pipe.text_encoder.config.image_token_id == image_pad
+
+
+def test_shipped_flux_kontext_config_is_flux1_dev_sized(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tools", None)
+    monkeypatch.setitem(sys.modules, "tools.tiny_tokenizer", None)
+    pipe = build_dummy_pipeline(resolve_config_dir("black-forest-labs/FLUX.1-Kontext-dev"), torch.device("meta"),
+                                torch.bfloat16)
+    assert type(pipe).__name__ == "FluxKontextPipeline"
+    transformer = pipe.transformer
+    assert (len(transformer.transformer_blocks), len(transformer.single_transformer_blocks)) == (19, 38)
+    assert transformer.config.guidance_embeds is True  # guidance-distilled
+    assert transformer.config.joint_attention_dim == pipe.text_encoder_2.config.d_model == 4096
+    assert transformer.config.pooled_projection_dim == pipe.text_encoder.config.projection_dim == 768
+    assert 11.8e9 < sum(p.numel() for p in transformer.parameters()) < 12.0e9
+    assert pipe.vae.config.latent_channels == 16 and pipe.vae_scale_factor == 8
 
 
 def test_unknown_dummy_model_is_not_found():

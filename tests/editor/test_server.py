@@ -156,6 +156,9 @@ BAD_INPUTS = {
     "too few steps": (dict(steps=1), grpc.StatusCode.INVALID_ARGUMENT, r"outside the allowed range \[2, 200\]"),
     "too many steps": (dict(steps=201), grpc.StatusCode.INVALID_ARGUMENT, r"outside the allowed range \[2, 200\]"),
     "unknown extra": (dict(extras={"strength": 0.5}), grpc.StatusCode.INVALID_ARGUMENT, "unknown argument.*strength"),
+    "image list on a single-image pipeline": (dict(image=[photo_like_png(), photo_like_png()]),
+                                              grpc.StatusCode.INVALID_ARGUMENT,
+                                              r"2 input images, but QwenImageEditPipeline takes at most 1 per edit \(a single-image pipeline\)"),
     "message too big": (dict(image=os.urandom(MAX_MESSAGE_BYTES + 1024)), grpc.StatusCode.RESOURCE_EXHAUSTED, "larger than max"),
 }
 
@@ -187,6 +190,7 @@ def test_info_describes_model_and_limits(client, tiny_model):
     assert info.defaults["guidance_scale"] == 4.0 and info.defaults["negative_prompt"] == " "
     assert (info.max_queue, info.max_input_pixels, info.max_message_bytes) == (1, MAX_INPUT_PIXELS, MAX_MESSAGE_BYTES)
     assert {"true_cfg_scale", "negative_prompt", "callback_on_step_end"} <= set(info.call_parameters)
+    assert info.max_images == 1
 
 
 def test_reflection_lists_editor_and_health(server):

@@ -164,3 +164,45 @@ def test_cli_error_is_a_message_not_a_traceback(tmp_path):
     assert "Error: 1 problem(s) in the benchmark" in done.stderr and "image not found" in done.stderr
     ok = subprocess.run(orchestrator_cmd("validate", str(EXAMPLE)), capture_output=True, text=True, cwd=REPO)
     assert ok.returncode == 0 and "10 samples OK" in ok.stdout
+
+
+def test_native_images_list_and_sample_extras(tmp_path):
+    from orchestrator.config import EditorConfig
+    from orchestrator.dispatch import edit_fields
+
+    path = write_native(tmp_path, [
+        {"id": "m", "images": ["a.png", "b.png"], "instruction": "i", "category": "c",
+         "extras": {"num_inference_steps": 12, "width": 64, "height": 48, "max_sequence_length": 256}},
+    ], {"a.png": png_bytes(), "b.png": png_bytes((16, 16), (1, 2, 3))})
+    (sample,) = load_benchmark(path).samples
+    assert sample.image_paths() == [(tmp_path / "a.png").resolve(), (tmp_path / "b.png").resolve()]
+    assert sample.source_images() == [png_bytes(), png_bytes((16, 16), (1, 2, 3))]
+    assert "extras" not in sample.extras and sample.record()["extras"] == sample.edit_args
+    run = EditorConfig(steps=30, width=32, height=32, extras={"max_sequence_length": 512, "other": 1})
+    fields = edit_fields(sample, run)
+    assert (fields["steps"], fields["width"], fields["height"]) == (12, 64, 48)
+    assert fields["extras"] == {"max_sequence_length": 256, "other": 1}
+    assert run.extras == {"max_sequence_length": 512, "other": 1}  # the run's own settings are untouched
+
+
+def test_native_multi_image_problems_are_listed_per_sample(tmp_path):
+    path = write_native(tmp_path, [
+        {"id": "gone", "images": ["a.png", "missing.png"], "instruction": "i", "category": "c"},
+        {"id": "broken", "images": ["a.png", "bad.png"], "instruction": "i", "category": "c"},
+        {"id": "both", "image": "a.png", "images": ["a.png"], "instruction": "i", "category": "c"},
+        {"id": "empty", "images": [], "instruction": "i", "category": "c"},
+        {"id": "escape", "images": ["a.png", "../x.png"], "instruction": "i", "category": "c"},
+        {"id": "args", "image": "a.png", "instruction": "i", "category": "c", "extras": {"seed": 1, "width": 8}},
+        {"id": "steps", "image": "a.png", "instruction": "i", "category": "c", "extras": {"num_inference_steps": 0}},
+    ], {"a.png": png_bytes(), "bad.png": b"not a png"})
+    with pytest.raises(BenchmarkError) as caught:
+        load_benchmark(path)
+    text = str(caught.value)
+    assert "sample 'gone': images[1]: image not found" in text
+    assert "sample 'broken': images[1]: cannot decode image" in text
+    assert "sample 'both': give image or images, not both" in text
+    assert "sample 'empty': field(s) of the wrong type: images (a non-empty list of paths)" in text
+    assert "sample 'escape': images[1]: image path '../x.png' escapes the benchmark folder" in text
+    assert "sample 'args': extras.seed cannot be set per sample" in text
+    assert "extras.width and extras.height go together" in text
+    assert "sample 'steps': extras.num_inference_steps must be a positive integer, got 0" in text

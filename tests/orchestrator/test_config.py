@@ -15,7 +15,7 @@ EMPTY_FLAGS = dict(
     benchmark=None, benchmark_format=None, categories=None, limit=None, language=None, editor_model=None,
     steps=None, guidance=None, negative_prompt=None, seed=None, size=None, threads=None, judge_model=None,
     protocol=None, max_batch=None, gpus=None, editors=None, fleet=None, editor_address=(), scorer_address=None,
-    output=None, progress=None, failures=None, judge_backend=None, judge_base_url=None,
+    output=None, progress=None, failures=None, judge_backend=None, judge_base_url=None, lora=(),
 )
 
 
@@ -162,3 +162,38 @@ def test_compile_cache_is_a_path_relative_to_the_file_and_reaches_every_editor(t
     finally:
         fleet.close()
     assert argv[argv.index("--compile-cache") + 1] == str(tmp_path / "caches" / "compiled")
+
+
+def test_loras_from_the_file_are_relative_to_it_and_checked(tmp_path):
+    from orchestrator.fleet.local import LocalFleet
+
+    (tmp_path / "adapters").mkdir()
+    (tmp_path / "adapters" / "fast.safetensors").write_bytes(b"x")
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text("editor:\n  model: m\n  loras:\n    - {path: adapters/fast.safetensors, scale: 0.5}\n"
+                           "    - adapters/fast.safetensors:2\n  scheduler: {shift: 3.0}\n")
+    config = config_from_flags(str(config_file), **flags())
+    lora = str(tmp_path / "adapters" / "fast.safetensors")
+    assert config.editor.loras == [{"path": lora, "scale": 0.5}, {"path": lora, "scale": 2.0}]
+    assert config.edit_settings()["loras"][0]["sha256"] == "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+    fleet = LocalFleet(config, tmp_path / "logs")
+    fleet.devices["CPU 0"] = {"device": "cpu", "env": {}}
+    argv = fleet._editor_process("CPU 0").argv
+    assert argv[argv.index("--lora"):argv.index("--lora") + 4] == ["--lora", f"{lora}:0.5", "--lora", f"{lora}:2.0"]
+    assert argv[argv.index("--scheduler") + 1] == '{"shift": 3.0}'
+    # a flag replaces the file's list
+    assert config_from_flags(str(config_file), **flags(lora=(f"{lora}:0.25",))).editor.loras == [{"path": lora, "scale": 0.25}]
+
+
+@pytest.mark.parametrize("loras, message", [
+    ("[{path: gone.safetensors}]", "editor.loras[0].path: no such file"),
+    ("[{scale: 1}]", "editor.loras[0].path is required"),
+    ("[{path: a, weight: 1}]", "unknown key(s) editor.loras[0].weight"),
+    ("[{path: a, scale: high}]", "editor.loras[0].scale must be a number"),
+    ("[3]", "editor.loras[0] must be a mapping"),
+])
+def test_bad_lora_entries_are_refused_naming_the_key(tmp_path, loras, message):
+    (tmp_path / "run.yaml").write_text(f"editor:\n  loras: {loras}\n")
+    with pytest.raises(ConfigError) as caught:
+        config_from_flags(str(tmp_path / "run.yaml"), **flags())
+    assert message in str(caught.value)

@@ -15,9 +15,14 @@ from orchestrator.run import RunError, check_run_config
 from scorer_service.__main__ import build_parser as scorer_parser
 
 
-def test_the_local_fleets_argv_makes_each_service_run_as_the_run_config_says():
+def test_the_local_fleets_argv_makes_each_service_run_as_the_run_config_says(tmp_path):
+    from editor_service.adapters import LoraSpec
+
+    lora = tmp_path / "a.safetensors"
+    lora.write_bytes(b"x")
     config = build_config({"editor": {"model": "m-edit", "dtype": "float16", "load_format": "dummy",
-                                      "speed_mode": "fast", "threads": 3},
+                                      "speed_mode": "fast", "threads": 3, "scheduler": {"shift": 3.0},
+                                      "loras": [{"path": str(lora), "scale": 0.5}]},
                            "judge": {"model": "m-judge", "max_batch": 5, "threads": 2}})
     editor = editor_args(settings.argv(settings.EDITOR_SETTINGS, config.editor))
     judge = scorer_parser().parse_args(settings.argv(settings.JUDGE_SETTINGS, config.judge))
@@ -25,6 +30,8 @@ def test_the_local_fleets_argv_makes_each_service_run_as_the_run_config_says():
                                           (config.judge, judge, settings.JUDGE_SETTINGS)):
         for setting in run_settings:
             want = getattr(section, setting.key)
+            if setting is settings.LORAS:  # parsed by the editor into LoraSpecs
+                want = [LoraSpec(item["path"], item["scale"]) for item in want]
             assert getattr(parsed, setting.dest) == (want if want is not None else setting.service_default), setting
     # left at their defaults, dtype and load format are not passed: the service's own default (auto) runs
     plain = settings.argv(settings.EDITOR_SETTINGS, build_config({"editor": {"model": "m"}}).editor)
