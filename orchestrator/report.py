@@ -13,6 +13,7 @@ import os
 from editfleet_common.errors import InvalidInput
 from editfleet_common.images import decode_image
 
+from . import suites
 from .benchmarks import Sample
 from .results import RunDir, write_atomic
 
@@ -136,6 +137,7 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
            " &nbsp; (failures left out of the means, counted above)")
         + "</p>"
     )
+    parts.append(suites.report_html(summary.get("suite")))
     parts.append("<h2>Samples</h2><table class='grid'><tr><th>source</th><th>edit</th><th>sample</th>"
                  "<th>score</th><th>response</th></tr>")
     for sample in samples:

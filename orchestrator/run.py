@@ -16,6 +16,7 @@ from editor_service.client import EditError, EditorClient
 from scorer_service.client import ScorerClient, info_to_dict
 
 from . import manifest as mf
+from . import suites
 from . import ui as ui_lines
 from .benchmarks import Benchmark, BenchmarkError, Sample, load_benchmark
 from .config import RunConfig, build_config, client_tls
@@ -331,10 +332,16 @@ def finish(config: RunConfig, run_dir: RunDir, manifest: dict, samples: list[Sam
     summary = summarize(samples, edits, scores, failures_as=config.judge.failures)
     summary["run"] = {"output": str(run_dir.path), "editor": config.editor.model, "judge": config.judge.model,
                       "protocol": ((manifest.get("judge") or {}).get("protocol") or {}).get("name")}
+    block = suites.headline((manifest.get("benchmark") or {}).get("format"), summary["run"]["protocol"],
+                            samples, edits, scores, failures_as=config.judge.failures)
+    if block:
+        summary["suite"] = block
     write_json_atomic(run_dir.summary_path, summary)
     write_report(run_dir, samples, edits, scores, summary, manifest)
     ui.print(ui_lines.summary_block(summary, title))
     ui.print(ui_lines.category_table(summary))
+    if block:
+        ui.print(suites.console(block))
     ui.print(ui_lines.RULE)
     return summary
 
