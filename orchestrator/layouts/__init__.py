@@ -25,6 +25,7 @@ from . import gedit
 
 LAYOUTS = {"gedit": gedit}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+EXPORT_RECORD = "editfleet_export.json"  # what an export wrote (and that the folder is one of ours)
 
 
 class LayoutError(Exception):
@@ -60,6 +61,10 @@ class Exported:
 def export_edits(layout, samples, edits: dict, edits_root: Path, folder: Path, method: str) -> Exported:
     """Write every finished edit (and the layout's extra files) under the layout's root."""
     root = layout.root(folder, method)
+    marker = root / EXPORT_RECORD
+    if root.is_dir() and any(root.iterdir()) and not marker.is_file():
+        raise LayoutError(f"{root} is not empty and not an earlier export (no {EXPORT_RECORD}): "
+                          "export to another --to or --method")
     result = Exported(root=root)
     for sample in samples:
         for relpath, data in layout.extra_files(sample).items():
@@ -69,11 +74,13 @@ def export_edits(layout, samples, edits: dict, edits_root: Path, folder: Path, m
         if edit is None or edit.get("status") != "ok":
             why = f"edit failed ({edit.get('error', '')})" if edit is not None else "not edited"
             result.missing.append(f"{sample.id}: {why}")
+            # an earlier export's file for it would be judged by the official scorer: not any more
+            (root / layout.edit_relpath(sample)).unlink(missing_ok=True)
             continue
         data = (edits_root / edit["path"]).read_bytes()
         write_atomic(root / layout.edit_relpath(sample), as_png(data, field=edit["path"]))
         result.written += 1
-    write_json_atomic(root / "editfleet_export.json", {
+    write_json_atomic(marker, {
         "layout": layout.NAME, "method": method, "edits": result.written, "missing": result.missing})
     return result
 

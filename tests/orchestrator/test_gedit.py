@@ -314,6 +314,18 @@ def test_export_writes_the_official_layout_and_lists_missing_edits(judged, tmp_p
     record = json.loads((root / "editfleet_export.json").read_text())
     assert sorted(m.split(":")[0] for m in record["missing"]) == ["k001_en", "k080_cn"]
     assert "missing edits, not written (never replaced by the source image) (2):" in output
+    # Exporting again over an earlier export: a stale file of a now-missing edit does not survive.
+    stale = root / "fullset/subject-replace/cn/k080.png"
+    stale.write_bytes(png((1, 2, 3), EDIT_SIZE))
+    code, output = cli("export", str(judged["judged"]), "--layout", "gedit", "--to", str(tmp_path / "results"),
+                       "--method", "mine")
+    assert code == 0 and not stale.exists(), output
+    # A folder that is not an earlier export is not written into.
+    (tmp_path / "theirs" / "mine").mkdir(parents=True)
+    (tmp_path / "theirs" / "mine" / "notes.txt").write_text("mine")
+    code, output = cli("export", str(judged["judged"]), "--layout", "gedit", "--to", str(tmp_path / "theirs"),
+                       "--method", "mine")
+    assert code != 0 and "is not empty and not an earlier export (no editfleet_export.json)" in output
 
 
 def test_import_of_a_folder_without_the_layout_names_it(tmp_path):
