@@ -43,7 +43,8 @@ def load_samples(config: RunConfig) -> Benchmark:
     b = config.benchmark
     if not b.path:
         raise RunError("no benchmark given (benchmark.path in the config, or --benchmark)")
-    return load_benchmark(b.path, b.format, categories=b.categories, limit=b.limit, options={"language": b.language})
+    return load_benchmark(b.path, b.format, categories=b.categories, limit=b.limit,
+                          options={"language": b.language, "image_root": b.image_root})
 
 
 def default_output(benchmark: Benchmark) -> Path:

@@ -42,13 +42,14 @@ def export_run(path: Path, layout_name: str, to: Path, method: str | None, ui) -
     return result
 
 
-def import_run(folder: Path, layout_name: str, benchmark: str, language: str | None, method: str | None,
+def import_run(folder: Path, layout_name: str, benchmark: str, options: dict, method: str | None,
                output: Path, ui) -> layouts.Imported:
+    """options: benchmark.* settings given (language, image_root); None values are left out."""
     layout = layouts.get(layout_name)
     root = layout.root(folder, method)
     data = {
         "benchmark": {"path": benchmark, "format": layout.BENCHMARK_FORMAT,
-                      **({"language": language} if language else {})},
+                      **{k: v for k, v in options.items() if v is not None}},
         "editor": {"model": f"imported:{layout.NAME}:{root.resolve().name}"},
         "output": str(output),
         "_origin": "command line",

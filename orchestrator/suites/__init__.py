@@ -6,9 +6,9 @@ samples it scores."""
 
 from __future__ import annotations
 
-from . import gedit
+from . import gedit, imgedit
 
-SUITES = {"gedit": gedit}
+SUITES = {"gedit": gedit, "imgedit": imgedit}
 
 
 def headline(benchmark_format: str | None, protocol: str | None, samples, edits: dict, scores: dict, *,
