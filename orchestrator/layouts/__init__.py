@@ -13,7 +13,6 @@ and one entry in LAYOUTS. Missing edits are listed, never filled with the source
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,10 +128,6 @@ def import_edits(layout, samples, run_dir, folder: Path, method: str | None) -> 
                                         "provenance": provenance})
         result.imported += 1
     return result
-
-
-def describe(result) -> dict:
-    return json.loads(json.dumps(result.__dict__, default=str))
 
 
 __all__ = ["LAYOUTS", "LayoutError", "get", "export_edits", "import_edits", "Exported", "Imported"]
