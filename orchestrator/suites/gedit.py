@@ -45,7 +45,7 @@ def sample_scores(score: dict | None) -> tuple[float, float, float] | None:
 
 
 def _subset(rows: list[tuple]) -> dict:
-    """rows: (group, (SC, PQ, O) or None for a failure, failure kind or '') -> the subset's table."""
+    """rows: (group, (SC, PQ, O) or None, kind: '' scored, 'edit'/'score' failed, 'pending') -> the table."""
     groups = {}
     for group in GROUPS:
         mine = [r for r in rows if r[0] == group]
@@ -53,7 +53,8 @@ def _subset(rows: list[tuple]) -> dict:
         groups[group] = {
             "samples": len(mine),
             "scored": sum(1 for _, v, kind in mine if v is not None and not kind),
-            "failures": sum(1 for _, _, kind in mine if kind),
+            "failures": sum(1 for _, _, kind in mine if kind in ("edit", "score")),
+            "pending": sum(1 for _, _, kind in mine if kind == "pending"),
             **{m: _mean([v[i] for v in values]) for i, m in enumerate(METRICS)},
         }
     missing = [g for g, c in groups.items() if c["O"] is None]
@@ -76,8 +77,8 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
         elif score is not None and values is None:
             kind = "score"
         elif score is None:
-            continue  # pending: not judged yet
-        if kind and failures_as == "zero":
+            kind = "pending"  # not judged yet: counted, in no mean
+        if kind in ("edit", "score") and failures_as == "zero":
             values = (0.0, 0.0, 0.0)
         row = (sample.category, values, kind)
         rows[sample.language].append(row)
@@ -115,7 +116,8 @@ def console(block: dict) -> str:
             table = data[subset]
             lines.append(f"{_title(lang, subset)} (Semantics SC, Quality PQ, Overall O):")
             for group, c in table["groups"].items():
-                extra = f"  [{c['scored']}/{c['samples']} scored" + (f", {c['failures']} failed" if c["failures"] else "") + "]"
+                extra = (f"  [{c['scored']}/{c['samples']} scored" + (f", {c['failures']} failed" if c["failures"] else "")
+                         + (f", {c['pending']} pending" if c["pending"] else "") + "]")
                 lines.append(f"  {group}: {_num(c['SC'])}, {_num(c['PQ'])}, {_num(c['O'])}{extra}")
             avg = table["Average"]
             label = "Average" if subset == "fullset" else "Average Intersection"

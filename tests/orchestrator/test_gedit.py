@@ -142,6 +142,11 @@ def test_known_replies_give_calculate_statistics_numbers(tmp_path):
     en = block["languages"]["en"]["fullset"]
     assert en["groups"]["background_change"]["samples"] == 2 and en["groups"]["text_change"]["samples"] == 1
     assert en["groups"]["color_alter"]["failures"] == 1 and en["groups"]["color_alter"]["scored"] == 1
+    # a sample not judged yet is counted as pending and in no mean
+    unjudged = {i: r for i, r in scores.items() if i != "k021_en"}
+    material = gedit_suite.headline(bench.samples, edits, unjudged)["languages"]["en"]["fullset"]["groups"]["material_alter"]
+    assert (material["samples"], material["scored"], material["pending"]) == (2, 1, 1)
+    assert material["SC"] == scores["k020_en"]["sub_scores"]["SC"]
     # failures as zero: the failed sample counts 0 for SC, PQ and O
     zero = gedit_suite.headline(bench.samples, edits, scores, failures_as="zero")
     assert zero["languages"]["en"]["fullset"]["groups"]["color_alter"]["O"] == pytest.approx(
