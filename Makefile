@@ -8,7 +8,7 @@ ORCH_PY := $(VENV)/orchestrator/bin/python
 PIP_FLAGS := -q --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: setup venvs protos models test test-editor test-scorer test-orchestrator soak run images wheelhouse container-demo clean
+.PHONY: setup venvs protos models test test-editor test-scorer test-orchestrator test-bench soak run images wheelhouse container-demo clean
 
 setup: venvs protos models
 
@@ -53,7 +53,7 @@ models/tiny-qwen3-vl/.done: tools/make_tiny_qwen3_vl.py tools/tiny_tokenizer.py 
 	touch $@
 
 test: setup
-	$(MAKE) --no-print-directory test-editor test-scorer test-orchestrator
+	$(MAKE) --no-print-directory test-editor test-scorer test-orchestrator test-bench
 
 test-editor: setup
 	$(EDITOR_PY) -m pytest -q tests/editor $(PYTEST_ARGS)
@@ -63,6 +63,10 @@ test-scorer: setup
 
 test-orchestrator: setup
 	$(ORCH_PY) -m pytest -q tests/orchestrator $(PYTEST_ARGS)
+
+# Every bench script's CPU dry run on the tiny models (each in its own service's venv)
+test-bench: setup
+	$(ORCH_PY) -m pytest -q tests/bench $(PYTEST_ARGS)
 
 # Memory soak of a real editor (~6 min here): 120+ edits and ~440 refused/invalid requests, RSS flat.
 soak: setup

@@ -3,6 +3,7 @@ and for those that differ, by how much (8-bit levels). Same seed + same sample m
 whatever the number of editors.
 
     python bench/compare_edits.py /tmp/scal/editors-1 /tmp/scal/editors-2
+    python bench/compare_edits.py examples/benchmark examples/benchmark  # dry run (orchestrator)
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Per mode: seconds per denoise step (median of step-to-step times, device-synchronised), seconds per
 image (whole pipeline call), and the output's difference from `reference` on the same seed.
 
-    python bench/editor_speed.py --model models/tiny-qwen-image-edit --device cpu --steps 2 --size 256  # dry run
+    python bench/editor_speed.py --model models/tiny-qwen-image-edit --device cpu --steps 2 --size 64 --dtype float32 --modes reference  # dry run (editor)
     python bench/editor_speed.py --load-format dummy --device cuda --steps 20 --size 1024 --out $OUT/editor_speed.json
 
 Fidelity of the fast mode on real weights (random weights give a numerical, not a perceptual, measure):

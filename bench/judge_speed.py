@@ -17,7 +17,7 @@ next-token distributions are nearly flat), so replies that differ from the batch
 a prompt to look, not by themselves a defect; the static row against the dynamic one (same batches)
 is the sharper comparison.
 
-    python bench/judge_speed.py --model models/tiny-qwen3-vl --device cpu --n 8 --size 64 --new-tokens 8
+    python bench/judge_speed.py --model models/tiny-qwen3-vl --device cpu --n 4 --size 64 --new-tokens 4 --expected-batches 2 --max-batch 4 --decodes static --log-dir $TMP  # dry run (scorer)
     python bench/judge_speed.py --load-format dummy --device cuda:0 --n 64 --expected-batches 32 --out $OUT/judge.json
 """
 

@@ -6,6 +6,7 @@ saved once with `save_pretrained` (safetensors) to --dir; both measurements then
 from a warm page cache, like a second run on the same node.
 
     python bench/judge_startup.py --dir /tmp/judge --device cuda:0 --out $OUT/judge_startup.json
+    python bench/judge_startup.py --dir models/tiny-qwen3-vl --device cpu --repeats 1 --log-dir $TMP  # dry run (scorer)
 
 Staged start (the orchestrator's swap): the scorer started with --stage-on-host is timed from
 SIGUSR1 (sent once its health service editfleet.v1.Scorer.staged is SERVING) to health SERVING;

@@ -5,7 +5,7 @@ profiler records the ops of every thread: the processor's on this one, the forwa
 device thread (and static decoding on its decode thread).
 
     python bench/judge_warmup_profile.py --model /tmp/judge --device cuda:0 --out $OUT/warmup_profile.json
-    python bench/judge_warmup_profile.py --model models/tiny-qwen3-vl --device cpu          # dry run
+    python bench/judge_warmup_profile.py --model models/tiny-qwen3-vl --device cpu  # dry run (scorer)
 """
 
 from __future__ import annotations

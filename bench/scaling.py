@@ -4,7 +4,7 @@ Each run gets a fresh output dir. From each run's manifest: editors-up time, edi
 (first request to last result: the throughput measure), editors-down time (processes exited, GPU
 memory free), scorer-up time (start to SERVING), judging time, and the whole run's wall time.
 
-    python bench/scaling.py --counts 1,2 --editors-flag editors -- --config examples/config.yaml      # CPU dry run
+    python bench/scaling.py --counts 1 --editors-flag editors --workdir $TMP/scaling -- --config examples/config.yaml --limit 2 --steps 2 --no-score  # dry run (orchestrator)
     python bench/scaling.py --counts 1,2 --editors-flag gpus -- --config bench/gpu_run.yaml           # GPUs 0..N-1
 """
 

@@ -5,7 +5,7 @@ In-process: `pipe(...)` called back to back. Service: `python -m editor_service`
 the torch-free client sending the same requests, with 1 and 2 requests in flight (with 2 the next
 request waits in the service's queue, so decode/encode/transfer overlap the running edit).
 
-    python bench/service_overhead.py --model models/tiny-qwen-image-edit --device cpu --steps 2 --size 256 --n 2
+    python bench/service_overhead.py --model models/tiny-qwen-image-edit --device cpu --steps 2 --size 64 --n 1 --log-dir $TMP  # dry run (editor)
     python bench/service_overhead.py --load-format dummy --device cuda:0 --steps 20 --size 1024 --n 4 --out $OUT/service.json
 """
 

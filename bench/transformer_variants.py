@@ -5,6 +5,7 @@ The transformer's real inputs (cond and uncond) are captured from a 1-step pipel
 then each variant times cond + uncond forwards (= one CFG step) with CUDA events (median of 5).
 
     python bench/transformer_variants.py --out $OUT/variants.json
+    python bench/transformer_variants.py --pretrained models/tiny-qwen-image-edit --size 64 --variants eager_native --repeats 1  # dry run (editor)
 """
 
 from __future__ import annotations

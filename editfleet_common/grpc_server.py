@@ -290,6 +290,11 @@ class ServiceHost:
         self._stopped.set()
 
     @property
+    def stopping(self) -> bool:
+        """True once stop() has begun (a signal came)."""
+        return self._stopping
+
+    @property
     def stopped(self) -> bool:
         """True once stop() has completed."""
         return self._stopped.is_set()

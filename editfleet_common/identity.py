@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass
@@ -15,3 +15,16 @@ class ModelIdentity:
     device: str
     load_format: str      # auto | dummy
     runtime: dict[str, str] = field(default_factory=dict)  # how it runs: speed mode, kernels, compile
+
+
+def identity_to_proto(identity: ModelIdentity):
+    """common.proto's ModelIdentity of an identity."""
+    from editfleet.v1 import common_pb2
+
+    return common_pb2.ModelIdentity(**asdict(identity))
+
+
+def identity_from_proto(message) -> dict:
+    """A JSON-ready dict of a ModelIdentity message: the dataclass's fields, runtime sorted."""
+    fields = {name: getattr(message, name) for name in ModelIdentity.__dataclass_fields__ if name != "runtime"}
+    return {**fields, "runtime": dict(sorted(message.runtime.items()))}

@@ -15,6 +15,20 @@ CONFIG_SUFFIXES = (".json", ".txt", ".model", ".jinja")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
 
+def model_snapshot(model: str, revision: str | None = None, *, local_only: bool = False) -> tuple[Path, str]:
+    """(local directory, hub commit or '') of a model given as a directory or a hub id (downloaded
+    unless local_only; a directory inside a hub cache's snapshots/ gives that snapshot's commit)."""
+    path = Path(model)
+    if path.is_dir():
+        parts = path.resolve().parts
+        commit = parts[-1] if len(parts) > 1 and parts[-2] == "snapshots" else ""
+        return path, commit
+    from huggingface_hub import snapshot_download
+
+    local = Path(snapshot_download(model, revision=revision, local_files_only=local_only))
+    return local, local.name  # hub cache layout: .../snapshots/<commit>
+
+
 def model_files(root: Path, config_only: bool) -> list[Path]:
     suffixes = CONFIG_SUFFIXES if config_only else CONFIG_SUFFIXES + WEIGHT_SUFFIXES
     files = []

@@ -6,74 +6,43 @@ One process per device hosting one diffusers edit pipeline behind the editfleet.
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 
-from editfleet_common.grpc_server import DEFAULT_MAX_MESSAGE_BYTES, TlsConfig, exit_now
-from editfleet_common.images import DEFAULT_MAX_PIXELS
+from editfleet_common import settings
+from editfleet_common.grpc_server import exit_now
+from editfleet_common.service import common_parser, parse_service_args
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_parser(port=50051, threads=2, max_queue=4, max_streams=16,
+                           model_help="HF model id or local directory (diffusers layout)",
+                           load_format_help="dummy: random weights built from configs (capacity planning without weights)",
+                           grace_help="seconds to finish accepted edits on SIGTERM")
+    p = argparse.ArgumentParser(prog="python -m editor_service", description=__doc__.strip().splitlines()[2],
+                                parents=[common])
+    g = p.add_argument_group("the editor's own")
+    settings.SPEED_MODE.add_to(g)
+    g.add_argument("--forecast-interval", type=int, default=3,
+                   help="fast mode: the transformer runs on one step in N once warm (the others extrapolate its "
+                        "output); 1 runs every step (FP8 only). Larger is faster and further from reference")
+    g.add_argument("--default-steps", type=int, default=None, help="steps when a request gives 0 (default: the pipeline's)")
+    g.add_argument("--min-steps", type=int, default=1)
+    g.add_argument("--max-steps", type=int, default=200)
+    g.add_argument("--default-guidance", type=float, default=None,
+                   help="guidance when a request gives none (default: the pipeline's)")
+    g.add_argument("--default-negative-prompt", default=None,
+                   help="negative prompt when a request gives none (default: ' ' for true-CFG pipelines)")
+    return p
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m editor_service", description=__doc__.strip().splitlines()[2])
-    p.add_argument("--model", required=True, help="HF model id or local directory (diffusers layout)")
-    p.add_argument("--revision", default=None, help="HF revision (branch, tag or commit) to load")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default: cpu)")
-    p.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float16", "float32"],
-                   help="auto: bfloat16 on GPUs, float32 on CPU")
-    p.add_argument("--load-format", default="auto", choices=["auto", "dummy"],
-                   help="dummy: random weights built from configs (capacity planning without weights)")
-    p.add_argument("--speed-mode", default="default", choices=["reference", "default", "fast"],
-                   help="GPU only (CPU always runs reference): default = same outputs, faster kernels + "
-                        "compiled blocks; fast = FP8 + output forecast (transformer on ~1 step in 3), changes outputs (see editor_service/speed.py)")
-    p.add_argument("--forecast-interval", type=int, default=3,
-                   help="fast mode: the transformer runs on one step in N once warm (the others extrapolate its "
-                        "output); 1 runs every step (FP8 only). Larger is faster and further from reference")
-    p.add_argument("--trust-remote-code", action="store_true",
-                   help="allow the model folder's own Python code to run (custom pipelines/components); off by "
-                        "default: a model is data, and pickled weights are refused by torch.load(weights_only=True)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in containers)")
-    p.add_argument("--port", type=int, default=50051)
-    p.add_argument("--max-queue", type=int, default=4, help="edits that may wait beyond the running one")
-    p.add_argument("--max-streams", type=int, default=16,
-                   help="Edit calls open at once (waiting, running or still sending their result); more get "
-                        "RESOURCE_EXHAUSTED, so that health checks always find a free handler thread")
-    p.add_argument("--max-input-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                   help="bound on source and output pixels (decompression bombs)")
-    p.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES)
-    p.add_argument("--grace", type=float, default=30.0, help="seconds to finish accepted edits on SIGTERM")
-    p.add_argument("--threads", type=int, default=int(os.environ.get("EDITFLEET_THREADS", "2")),
-                   help="torch CPU threads (default: $EDITFLEET_THREADS or 2), fixed so results do not "
-                        "depend on how many processes share the machine")
-    p.add_argument("--default-steps", type=int, default=None, help="steps when a request gives 0 (default: the pipeline's)")
-    p.add_argument("--min-steps", type=int, default=1)
-    p.add_argument("--max-steps", type=int, default=200)
-    p.add_argument("--default-guidance", type=float, default=None,
-                   help="guidance when a request gives none (default: the pipeline's)")
-    p.add_argument("--default-negative-prompt", default=None,
-                   help="negative prompt when a request gives none (default: ' ' for true-CFG pipelines)")
-    p.add_argument("--tls-cert", help="server certificate (PEM); enables TLS with --tls-key")
-    p.add_argument("--tls-key", help="server private key (PEM)")
-    p.add_argument("--tls-client-ca", help="CA for client certificates: requires mutual TLS")
-    p.add_argument("--log-level", default=os.environ.get("EDITFLEET_LOG_LEVEL", "INFO"))
-    args = p.parse_args(argv)
-    if bool(args.tls_cert) != bool(args.tls_key):
-        p.error("--tls-cert and --tls-key go together")
-    if args.tls_client_ca and not args.tls_cert:
-        p.error("--tls-client-ca needs --tls-cert and --tls-key")
+    p = build_parser()
+    args = parse_service_args(p, argv)
     if not 1 <= args.min_steps <= args.max_steps:
         p.error(f"--min-steps {args.min_steps} / --max-steps {args.max_steps}: need 1 <= min <= max")
     if args.default_steps is not None and not args.min_steps <= args.default_steps <= args.max_steps:
         p.error(f"--default-steps {args.default_steps} outside [--min-steps, --max-steps]")
     if args.forecast_interval < 1:
         p.error(f"--forecast-interval {args.forecast_interval}: need >= 1")
-    if args.max_queue < 0 or args.threads < 1 or args.max_input_pixels < 1 or args.max_message_bytes < 1024:
-        p.error("--max-queue >= 0, --threads >= 1, --max-input-pixels >= 1, --max-message-bytes >= 1024")
-    if args.max_streams < 1:
-        p.error(f"--max-streams {args.max_streams}: need >= 1")
-    for flag in ("tls_cert", "tls_key", "tls_client_ca"):
-        path = getattr(args, flag)
-        if path and not os.path.isfile(path):
-            p.error(f"--{flag.replace('_', '-')}: no such file: {path}")
     return args
 
 
@@ -82,11 +51,6 @@ def main(argv=None) -> int:
 
     die_with_parent_if_asked()  # before anything slow: a launcher that dies now takes this service with it
     args = parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s editor[%(process)d] %(name)s: %(message)s",
-    )
-    tls = TlsConfig(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
 
     def load():
         # torch is imported here, in the loading thread, so the port answers health checks at once
@@ -103,6 +67,7 @@ def main(argv=None) -> int:
             speed_mode=args.speed_mode,
             forecast_interval=args.forecast_interval,
             trust_remote_code=args.trust_remote_code,
+            seed=args.seed,
         )
         defaults = pipeline.defaults
         defaults.min_steps, defaults.max_steps = args.min_steps, args.max_steps
@@ -115,18 +80,11 @@ def main(argv=None) -> int:
             defaults.negative_prompt = args.default_negative_prompt
         return pipeline
 
-    from .server import serve
+    from editfleet_common.service import serve
 
-    return serve(
-        load,
-        host=args.host,
-        port=args.port,
-        max_queue=args.max_queue,
-        max_message_bytes=args.max_message_bytes,
-        grace_s=args.grace,
-        max_streams=args.max_streams,
-        tls=tls,
-    )
+    from .server import service_spec
+
+    return serve(args, service_spec(load, max_queue=args.max_queue, max_message_bytes=args.max_message_bytes))
 
 
 if __name__ == "__main__":

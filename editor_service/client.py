@@ -25,35 +25,12 @@ from typing import Any, Callable, Iterator
 import grpc
 from editfleet.v1 import common_pb2, editor_pb2, editor_pb2_grpc
 
-from editfleet_common.channels import ClientTls, health_status, make_channel, wait_serving
+from editfleet_common.channels import ClientTls, ServiceClient, ServiceError
 from editfleet_common.grpc_server import DEFAULT_MAX_MESSAGE_BYTES
+from editfleet_common.identity import identity_from_proto
 
-# Worth another try elsewhere or later; every other code means the request itself is at fault
-# (INVALID_ARGUMENT, ...) or the service is broken (INTERNAL).
-RETRYABLE_CODES = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.ABORTED,
-    }
-)
-
-
-class EditError(Exception):
-    """An edit (or info call) that ended with a gRPC status instead of a result."""
-
-    def __init__(self, code: grpc.StatusCode, details: str):
-        super().__init__(f"{code.name}: {details}")
-        self.code = code
-        self.details = details
-
-    @property
-    def retryable(self) -> bool:
-        # RESOURCE_EXHAUSTED is both "queue full" (retry) and "message too large" (never).
-        if self.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "message" in self.details.lower():
-            return False
-        return self.code in RETRYABLE_CODES
+# The error of a call that ends with a gRPC status (code, message, retryable): one for both clients.
+EditError = ServiceError
 
 
 @dataclass(frozen=True)
@@ -138,23 +115,10 @@ def _result_from_proto(msg: editor_pb2.EditResult, progress: list[Progress]) -> 
         seed=msg.seed,
         num_inference_steps=msg.num_inference_steps,
         timings={"queue_s": t.queue_s, "run_s": t.run_s, "denoise_s": t.denoise_s, "encode_s": t.encode_s},
-        model=_identity(m),
+        model=identity_from_proto(m),
         call_arguments=dict(msg.call_arguments),
         progress=progress,
     )
-
-
-def _identity(m) -> dict:
-    return {
-        "model": m.model,
-        "revision": m.revision,
-        "content_hash": m.content_hash,
-        "model_class": m.model_class,
-        "dtype": m.dtype,
-        "device": m.device,
-        "load_format": m.load_format,
-        "runtime": dict(sorted(m.runtime.items())),
-    }
 
 
 class EditStream:
@@ -184,7 +148,7 @@ class EditStream:
         self._call.cancel()
 
 
-class EditorClient:
+class EditorClient(ServiceClient):
     def __init__(
         self,
         address: str,
@@ -192,8 +156,7 @@ class EditorClient:
         tls: ClientTls | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ):
-        self.address = address
-        self.channel = make_channel(address, max_message_bytes=max_message_bytes, tls=tls)
+        super().__init__(address, tls, max_message_bytes=max_message_bytes)
         self.stub = editor_pb2_grpc.EditorStub(self.channel)
 
     def stream(self, image: bytes, instruction: str, *, timeout: float | None = None, **fields) -> EditStream:
@@ -243,10 +206,10 @@ class EditorClient:
         try:
             msg = self.stub.GetInfo(common_pb2.GetInfoRequest(), timeout=timeout)
         except grpc.RpcError as exc:
-            raise EditError(exc.code(), exc.details() or "") from None
+            raise ServiceError(exc.code(), exc.details() or "") from None
         d = msg.defaults
         return EditorInfo(
-            model=_identity(msg.model),
+            model=identity_from_proto(msg.model),
             defaults={
                 "num_inference_steps": d.num_inference_steps,
                 "guidance_scale": d.guidance_scale,
@@ -259,22 +222,6 @@ class EditorClient:
             max_message_bytes=msg.max_message_bytes,
             call_parameters=list(msg.call_parameters),
         )
-
-    def health(self, timeout: float = 2.0) -> str:
-        """'SERVING', 'NOT_SERVING', or the gRPC code name when unreachable."""
-        return health_status(self.channel, timeout=timeout)
-
-    def wait_serving(self, timeout: float) -> None:
-        wait_serving(self.channel, timeout)
-
-    def close(self) -> None:
-        self.channel.close()
-
-    def __enter__(self) -> "EditorClient":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 # ------------------------------------------------------------------ command line

@@ -25,7 +25,8 @@ import torch
 from PIL import Image
 
 from editfleet_common.identity import ModelIdentity
-from editfleet_common.model_files import WEIGHT_SUFFIXES, hash_files
+from editfleet_common.dtypes import resolve_dtype_name
+from editfleet_common.model_files import WEIGHT_SUFFIXES, hash_files, model_snapshot
 from editfleet_common.errors import Cancelled, EditfleetError, InvalidInput, NotFound, TooLarge
 from editfleet_common.images import DEFAULT_MAX_PIXELS, decode_image, encode_png
 from editfleet_common.stand_in_tokenizer import STAND_IN_TOKENIZER_DIR, load_stand_in_tokenizer, special_token_ids
@@ -41,7 +42,6 @@ SHIPPED_CONFIGS = {
     "qwen-image-edit-2509": "qwen-image-edit-2509",
 }
 
-DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 LOAD_FORMATS = ("auto", "dummy")
 MAX_SEED = 2**63 - 1  # fits every consumer (JSON, int64 columns) and torch.Generator.manual_seed
 
@@ -176,6 +176,7 @@ class EditPipeline:
         speed_mode: str = "default",
         forecast_interval: int = 3,
         trust_remote_code: bool = False,
+        seed: int = 0,
     ) -> "EditPipeline":
         from .speed import apply_speed_mode
 
@@ -184,12 +185,12 @@ class EditPipeline:
         if load_format not in LOAD_FORMATS:
             raise ValueError(f"unknown load format {load_format!r}; choose one of {', '.join(LOAD_FORMATS)}")
         torch_device = torch.device(device)
-        dtype_name = resolve_dtype_name(dtype, torch_device)
-        torch_dtype = DTYPES[dtype_name]
+        dtype_name = resolve_dtype_name(dtype, str(torch_device))
+        torch_dtype = getattr(torch, dtype_name)
         started = time.perf_counter()
         if load_format == "dummy":
             config_dir = resolve_config_dir(model)
-            pipe = build_dummy_pipeline(config_dir, torch_device, torch_dtype)
+            pipe = build_dummy_pipeline(config_dir, torch_device, torch_dtype, seed=seed)
             revision_used = ""
             content_hash = "dummy:" + hash_files(config_dir, config_only=True)
         else:
@@ -485,15 +486,6 @@ class EditPipeline:
 # -------------------------------------------------------------------- helpers
 
 
-def resolve_dtype_name(dtype: str, device: torch.device) -> str:
-    if dtype == "auto":
-        # bf16 is what the models are released in; CPUs run it slowly, so tests use fp32 there.
-        return "float32" if device.type == "cpu" else "bfloat16"
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; choose auto or one of {', '.join(DTYPES)}")
-    return dtype
-
-
 def resolve_config_dir(model: str) -> Path:
     """Where the configs for a dummy load come from: a local model directory, or shipped configs."""
     path = Path(model)
@@ -510,16 +502,12 @@ def resolve_config_dir(model: str) -> Path:
 
 def model_revision_and_hash(model: str, revision: str | None) -> tuple[str, str]:
     """(revision, content hash): the HF snapshot commit (hub models) and sha256 over the files."""
-    if Path(model).is_dir():
-        return "", hash_files(Path(model))
     try:
-        from huggingface_hub import snapshot_download
-
-        snapshot = snapshot_download(model, revision=revision, local_files_only=True)
+        directory, commit = model_snapshot(model, revision, local_only=True)
     except Exception as exc:  # noqa: BLE001 - the identity is still useful without them
         log.warning("could not resolve the snapshot of %s: %s", model, exc)
         return revision or "", ""
-    return Path(snapshot).name, hash_files(Path(snapshot))
+    return commit, hash_files(directory)
 
 
 # -------------------------------------------------------------------- dummy load

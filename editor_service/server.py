@@ -18,11 +18,15 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
-from editfleet.v1 import common_pb2, editor_pb2, editor_pb2_grpc
+from editfleet.v1 import editor_pb2, editor_pb2_grpc
 
 from editfleet_common.errors import Cancelled, NotReady, Overloaded
+from editfleet_common.identity import identity_to_proto
+from editfleet_common.metrics import EditorMetrics, status_of
 
 if TYPE_CHECKING:  # pipeline.py imports torch: only the loading thread pays for that
+    from editfleet_common.service import ServiceSpec
+
     from .pipeline import EditOutput, EditPipeline, EditRequest, PreparedEdit
 
 log = logging.getLogger(__name__)
@@ -47,14 +51,16 @@ class Job:
 class EditWorker:
     """Runs edits one at a time on the device; at most `max_queue` more wait their turn."""
 
-    def __init__(self, max_queue: int):
+    def __init__(self, max_queue: int, metrics: EditorMetrics | None = None):
         self.max_queue = max_queue
+        self.metrics = metrics if metrics is not None else EditorMetrics()
         self.pipeline: EditPipeline | None = None
         self._cv = threading.Condition()
         self._waiting: collections.deque[Job] = collections.deque()
         self._running: Job | None = None
         self._draining = False
         self._thread = threading.Thread(target=self._loop, name="edit-worker", daemon=True)
+        self.metrics.watch_worker(lambda: len(self._waiting), lambda: len(self._waiting) + (self._running is not None))
 
     @property
     def ready(self) -> bool:
@@ -117,8 +123,10 @@ class EditWorker:
     def _run(self, job: Job) -> None:
         queue_s = time.perf_counter() - job.enqueued_at
         steps = job.prepared.steps
+        self.metrics.queue_wait_seconds.observe(queue_s)
 
         def on_step(step: int, total: int, elapsed: float) -> None:
+            self.metrics.denoise_steps.inc()
             job.events.put(("progress", (step, total, elapsed)))
 
         try:
@@ -130,6 +138,7 @@ class EditWorker:
             log.warning("edit %s failed: %s: %s", job.label, type(exc).__name__, exc)
             job.events.put(("error", exc))
         else:
+            self.metrics.edit_seconds.observe(output.timings.run_s)
             log.info(
                 "edit %s: %d steps, seed %d, %dx%d, queue %.2fs run %.2fs",
                 job.label, steps, output.seed, output.width, output.height, queue_s, output.timings.run_s,
@@ -148,6 +157,17 @@ class EditorServicer(editor_pb2_grpc.EditorServicer):
         return self.worker.pipeline
 
     def Edit(self, request: editor_pb2.EditRequest, context) -> Iterator[editor_pb2.EditEvent]:
+        failure: BaseException | None = None
+        try:
+            yield from self._edit(request, context)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:  # GeneratorExit: the client went away mid-stream
+            status = "CANCELLED" if isinstance(failure, GeneratorExit) else status_of(failure)
+            self.worker.metrics.edits.labels(status=status).inc()
+
+    def _edit(self, request: editor_pb2.EditRequest, context) -> Iterator[editor_pb2.EditEvent]:
         pipeline = self._pipeline()
         prepared = pipeline.prepare(request_from_proto(request))
         job = self.worker.submit(prepared)
@@ -207,10 +227,6 @@ def request_from_proto(msg: editor_pb2.EditRequest) -> EditRequest:
     )
 
 
-def identity_to_proto(identity) -> common_pb2.ModelIdentity:
-    return common_pb2.ModelIdentity(**asdict(identity))
-
-
 def result_to_proto(out: EditOutput) -> editor_pb2.EditResult:
     return editor_pb2.EditResult(
         sample_id=out.sample_id,
@@ -228,68 +244,34 @@ def result_to_proto(out: EditOutput) -> editor_pb2.EditResult:
 # ------------------------------------------------------------------ process
 
 
-def serve(
-    load: Callable[[], EditPipeline],
-    *,
-    host: str,
-    port: int,
-    max_queue: int,
-    max_message_bytes: int,
-    grace_s: float,
-    max_streams: int = 16,
-    tls=None,
-    on_bound: Callable[[int], None] | None = None,
-) -> int:
-    """Run until SIGTERM/SIGINT. Health is NOT_SERVING until the model is loaded and warmed up.
-    Returns the process exit code: 0 after a graceful stop, 1 when the model failed to load."""
-    from editfleet_common.grpc_server import ServiceHost
+def service_spec(load: Callable[[], EditPipeline], *, max_queue: int, max_message_bytes: int) -> "ServiceSpec":
+    """The editor in the service frame (editfleet_common.service): `load` builds the pipeline on the
+    frame's loading thread (torch is imported there, so the port answers health checks at once)."""
+    from editfleet_common.service import ServiceSpec
 
-    worker = EditWorker(max_queue)
-    service = ServiceHost(
-        service_names=[SERVICE_NAME],
-        host=host,
-        port=port,
-        max_message_bytes=max_message_bytes,
+    worker = EditWorker(max_queue)  # its metrics: served on --metrics-port
+
+    def warm_up(pipeline: EditPipeline) -> None:
+        started = time.perf_counter()
+        pipeline.warm_up()
+        log.info("warm-up edit in %.1fs; model %s", time.perf_counter() - started, json.dumps(asdict(pipeline.identity)))
+
+    def drain(grace_s: float) -> None:
+        finished = worker.drain(grace_s)
+        log.info("drained: %s", "all accepted edits finished" if finished else "grace period ran out")
+
+    return ServiceSpec(
+        name=SERVICE_NAME,
+        servicer=EditorServicer(worker, max_message_bytes=max_message_bytes),
+        register=editor_pb2_grpc.add_EditorServicer_to_server,
+        load=lambda _lifecycle: load(),
+        warm_up=warm_up,
+        attach=worker.start,
+        drain=drain,
         # an Edit holds a handler thread while it waits, runs and sends its result (a client that
         # stops reading keeps it past the edit); capped so that health checks always find a thread
         long_running_methods=[f"/{SERVICE_NAME}/Edit"],
-        max_streams=max_streams,
-        grace_s=grace_s,
-        tls=tls,
+        label="model",
+        log_format="%(asctime)s %(levelname)s editor[%(process)d] %(name)s: %(message)s",
+        metrics=worker.metrics,
     )
-    service.add(
-        editor_pb2_grpc.add_EditorServicer_to_server,
-        EditorServicer(worker, max_message_bytes=max_message_bytes),
-    )
-    service.start()
-    log.info("listening on %s:%d (NOT_SERVING while the model loads)", host, service.port)
-    if on_bound is not None:
-        on_bound(service.port)
-
-    def drain() -> None:
-        if worker.pipeline is not None:
-            finished = worker.drain(grace_s)
-            log.info("drained: %s", "all accepted edits finished" if finished else "grace period ran out")
-
-    service.install_signal_handlers(on_stop=drain)
-    failure: list[BaseException] = []
-
-    def load_and_warm_up() -> None:
-        try:
-            pipeline = load()
-            started = time.perf_counter()
-            pipeline.warm_up()
-            log.info("warm-up edit in %.1fs; model %s", time.perf_counter() - started, json.dumps(asdict(pipeline.identity)))
-        except BaseException as exc:  # noqa: BLE001 - reported, then the process exits non-zero
-            log.exception("model failed to load")
-            failure.append(exc)
-            threading.Thread(target=service.stop, daemon=True).start()
-            return
-        worker.start(pipeline)
-        service.set_serving(True)
-        log.info("SERVING")
-
-    threading.Thread(target=load_and_warm_up, name="model-load", daemon=True).start()
-    service.wait()
-    log.info("stopped")
-    return 1 if failure else 0

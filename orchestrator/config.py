@@ -354,9 +354,13 @@ def _check(config: RunConfig, origin: str) -> None:
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ConfigError(f"{origin}: judge.base_url must be the endpoint's http(s) URL (e.g. "
                               f"https://api.openai.com/v1) with judge.backend openai, got {j.base_url!r}")
-        if url.username or url.password:
-            raise ConfigError(f"{origin}: judge.base_url must not carry credentials: give the key's variable "
-                              "name in judge.api_key_env")
+        from urllib.parse import parse_qsl
+
+        secret = [k for k, _ in parse_qsl(url.query) if re.search(r"key|token|secret|sig", k, re.I)]
+        if url.username or url.password or secret:
+            raise ConfigError(f"{origin}: judge.base_url must not carry credentials"
+                              + (f" (query parameter {secret[0]!r})" if secret else "")
+                              + ": give the key's variable name in judge.api_key_env")
         if not j.model:
             raise ConfigError(f"{origin}: judge.model is required with judge.backend openai (the model id to send)")
         if j.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", j.api_key_env):

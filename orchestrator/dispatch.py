@@ -17,10 +17,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
-import grpc
 from PIL import Image
 
-from editor_service.client import EditError
+from editfleet_common.channels import ServiceError
 
 from .benchmarks import Sample
 from .config import EditorConfig
@@ -28,13 +27,13 @@ from .fleet.base import Endpoint, Fleet
 from .identity import environment_warning, same_identity_everywhere
 from .results import RunDir
 
-# Worth another try besides EditError.retryable (UNAVAILABLE, queue full, DEADLINE_EXCEEDED, ABORTED):
+# Worth another try besides ServiceError.retryable (UNAVAILABLE, queue full, DEADLINE_EXCEEDED, ABORTED):
 # a connection cut by a dying editor can surface as CANCELLED or UNKNOWN; INTERNAL is the editor's
 # own trouble (a CUDA error breaks its context and it then fails every request at once): as a final
 # failure, one sick editor would drain the queue into failures kept by every rerun. Retried, it
 # counts towards that editor's failures in a row (restart), and a sample that fails everywhere
 # ends as a non-final failure after max_attempts.
-EXTRA_TRANSIENT = {grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL}
+EXTRA_TRANSIENT = {"CANCELLED", "UNKNOWN", "INTERNAL"}
 # An editor that fails this many samples in a row while still running is taken out of the pool.
 MAX_CONSECUTIVE_FAILURES = 3
 
@@ -253,14 +252,14 @@ class Dispatcher:
             if result.sample_id != sample.id:
                 raise EditFailed(f"result for {result.sample_id!r}, asked for {sample.id!r}")
             _check_png(result.image_png)
-        except (EditError, EditFailed) as exc:
+        except (ServiceError, EditFailed) as exc:
             if self.stopping:  # the error is our own shutdown, not the sample's or the editor's fault
                 return "stopped"
             message = str(exc)
-            code = exc.code.name if isinstance(exc, EditError) else "BAD_RESULT"
+            code = exc.code_name if isinstance(exc, ServiceError) else "BAD_RESULT"
             job.errors.append(f"{endpoint.name}: {message}")
             # A dead editor's error says nothing about the sample: always worth another try.
-            transient = (not isinstance(exc, EditError) or exc.retryable or exc.code in EXTRA_TRANSIENT
+            transient = (not isinstance(exc, ServiceError) or exc.retryable or exc.code_name in EXTRA_TRANSIENT
                          or not self.fleet.editor_alive(endpoint))
             if not transient:
                 self.run_dir.record_edit_failure(

@@ -12,6 +12,7 @@ import os
 
 from editfleet_common.errors import InvalidInput
 from editfleet_common.images import decode_image
+from scorer_service import statuses
 
 from . import suites
 from .benchmarks import Sample
@@ -153,7 +154,7 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
             edit_cell = "<span class='muted'>not edited yet</span>"
         if score is None:
             score_cell, response = "<span class='muted'>-</span>", ""
-        elif score.get("status") == "OK":
+        elif score.get("status") == statuses.OK:
             score_cell, response = f"<b>{score['score']:.2f}</b>", e(score.get("response", ""))
         else:
             expected = score.get("expected_score")

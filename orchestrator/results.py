@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from scorer_service import statuses
+
 from .benchmarks import Sample, safe_path_component
 
 
@@ -126,11 +128,11 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-# Score statuses as written to scores.jsonl (the ScoreStatus enum without its prefix).
-SCORE_OK = "OK"
-# A judge ERROR may be transient (device trouble): it is retried on the next run; the others are final.
-FINAL_SCORE_STATUSES = {"OK", "PARSE_FAILED", "INVALID", "REFUSED"}
-SCORE_REFUSED = "REFUSED"  # the judge (an API model or its content filter) refused: a score failure, final
+# Score statuses as written to scores.jsonl: scorer_service.statuses (a judge ERROR may be transient
+# and is retried on the next run; the others are final).
+SCORE_OK = statuses.OK
+SCORE_REFUSED = statuses.REFUSED  # the judge (an API model or its content filter) refused: a score failure, final
+FINAL_SCORE_STATUSES = statuses.FINAL
 
 
 class RunDir:

@@ -10,9 +10,10 @@ from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 
-from editor_service.client import EditError, EditorClient
+from editfleet_common import settings
+from editfleet_common.channels import ServiceError
+from editor_service.client import EditorClient
 from scorer_service.client import ScorerClient, info_to_dict
 
 from . import manifest as mf
@@ -104,6 +105,17 @@ def open_run_dir(config: RunConfig, benchmark: Benchmark, *, edits_from: Path | 
     return run_dir, manifest
 
 
+def check_run_config(fleet: Fleet, run_settings, section, info: dict, name: str) -> None:
+    """Where the fleet's services take their flags from elsewhere (Kubernetes: the StatefulSets), refuse
+    services that do not run what the run config says, naming the field."""
+    if not fleet.checks_run_config:
+        return
+    problems = settings.mismatches(run_settings, section, info, name)
+    if problems:
+        raise RunError(f"the {name} does not run what the run config says: " + "; ".join(problems)
+                       + " (change the run config or the StatefulSet's args)")
+
+
 # -- phases -----------------------------------------------------------------------------------
 def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict, samples: list[Sample],
                todo: list[Sample], ui, session: dict, *, judge_next: bool = False) -> None:
@@ -124,12 +136,13 @@ def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict,
         with EditorClient(endpoint.address, tls=client_tls(config.editor.tls)) as client:
             try:
                 infos[endpoint.name] = dataclasses.asdict(client.info())
-            except EditError as exc:
+            except ServiceError as exc:
                 raise RunError(f"editor {endpoint.name} at {endpoint.address}: GetInfo failed: {exc}") from None
     try:
         identity, environment_differs = same_identity_everywhere(infos, "editor")
     except DifferentModel as exc:
         raise RunError(str(exc)) from None
+    check_run_config(fleet, settings.EDITOR_SETTINGS, config.editor, identity, "editor")
     if environment_differs:
         ui.print("Warning: " + environment_warning(environment_differs, "the editors differ"))
         manifest["editor_environment_differs"] = environment_differs
@@ -213,8 +226,10 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
         with ScorerClient(endpoint.address, tls=client_tls(config.judge.tls)) as client:
             try:
                 infos[endpoint.name] = info_to_dict(client.info())
-            except grpc.RpcError as exc:
-                raise RunError(f"judge at {endpoint.address}: GetInfo failed: {exc.code().name}: {exc.details()}") from None
+            except ServiceError as exc:
+                raise RunError(f"judge at {endpoint.address}: GetInfo failed: {exc}") from None
+        check_run_config(fleet, settings.API_JUDGE_SETTINGS if config.judge.backend == "openai" else settings.JUDGE_SETTINGS,
+                         config.judge, infos[endpoint.name], "judge")
     info = infos[scorers[0].name]
     for name, other in infos.items():  # one judge, however many replicas: the same model and protocols
         if (other["model"]["content_hash"], other["protocols"]) != (info["model"]["content_hash"], info["protocols"]):

@@ -18,8 +18,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-
+from editfleet_common.channels import ServiceError
+from scorer_service import statuses
 from scorer_service.client import make_request, result_to_dict
 
 from .benchmarks import Sample
@@ -29,7 +29,7 @@ from . import ui as ui_lines
 
 
 # Stream endings that stop the run at once (the samples without a result are judged by the next run).
-FATAL_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+FATAL_CODES = ("UNAUTHENTICATED", "PERMISSION_DENIED")
 
 
 class ScoringError(Exception):
@@ -78,11 +78,11 @@ def result_record(item: ScoreItem, result, judge_hash: str) -> dict:
         edit_sha256=item.edit["sha256"],
         judge_hash=judge_hash,
     )
-    if record["status"] not in ("OK", "PARSE_FAILED", "INVALID", "ERROR", "REFUSED"):
+    if record["status"] not in statuses.STATUSES:
         record["error"] = record["error"] or f"status {record['status']}"
-        record["status"] = "ERROR"
-    if record["status"] == "OK" and record["score"] is None:  # a contract breach: never invent a score
-        record["status"], record["error"] = "ERROR", "scorer said OK but sent no score"
+        record["status"] = statuses.ERROR
+    if record["status"] == statuses.OK and record["score"] is None:  # a contract breach: never invent a score
+        record["status"], record["error"] = statuses.ERROR, "scorer said OK but sent no score"
     return record
 
 
@@ -104,7 +104,7 @@ class _Printer:
             last = min(first + self.batch_size, self.total) - 1
             if not all(i in self.results for i in range(first, last + 1)):
                 break
-            values = [self.results[i]["score"] for i in range(first, last + 1) if self.results[i]["status"] == "OK"]
+            values = [self.results[i]["score"] for i in range(first, last + 1) if self.results[i]["status"] == statuses.OK]
             self.next_batch += 1
             self.ui.print(ui_lines.batch_line(self.next_batch, first, last, values))
 
@@ -181,6 +181,7 @@ class Scorer:
         threads = [threading.Thread(target=self._replica, args=(e, queue, printer, outcome, failures, named),
                                     name=f"judge-{e.name}", daemon=True) for e in endpoints]
         self._fatal: list[BaseException] = []
+        self._replicas = len(endpoints)
         for t in threads:
             t.start()
         for t in threads:
@@ -204,7 +205,7 @@ class Scorer:
         address, attempts = endpoint.address, 0
         who = f"[scorer {endpoint.name}]" if named else "[scorer]"
         while queue.wait_for_work():
-            error = self._one_stream(address, queue, printer, outcome, endpoint.name if named else "")
+            error = self._one_stream(address, queue, printer, outcome, endpoint.name if named else "", self._replicas)
             if not error:
                 continue  # this stream ran out of work; more may come back from another replica
             attempts += 1
@@ -224,9 +225,11 @@ class Scorer:
                         outcome.restarts += 1
             time.sleep(1.0)
 
-    def _one_stream(self, address, queue: _Queue, printer, outcome, replica: str) -> str:
+    def _one_stream(self, address, queue: _Queue, printer, outcome, replica: str, replicas: int = 1) -> str:
         """One ScoreStream: takes samples from the queue while it has room, until the queue is empty and
-        its own are answered. Returns "" or why it ended early; its samples without a result go back."""
+        its own are answered. Returns "" or why it ended early; its samples without a result go back.
+        With several replicas a stream holds at most its share of what is left (at least one batch), so
+        that the first to connect does not take a small run's samples for itself and all finish together."""
         slots = threading.Semaphore(self.max_in_flight)
         stop = threading.Event()
         mine: dict[str, ScoreItem] = {}  # sent on this stream, no result yet
@@ -238,6 +241,14 @@ class Scorer:
             while not stop.is_set():
                 if not slots.acquire(timeout=0.5):
                     continue
+                if replicas > 1:
+                    share = max(self.batch_size, -(-len(queue.left) // replicas))
+                    with mine_lock:
+                        full = len(mine) >= share
+                    if full:
+                        slots.release()
+                        time.sleep(0.02)
+                        continue
                 item = queue.take()
                 if item is None:
                     slots.release()
@@ -279,7 +290,7 @@ class Scorer:
                     self.run_dir.scores.append(record)
                     self.tokens["prompt"] += record.get("prompt_tokens") or 0
                     self.tokens["completion"] += record.get("completion_tokens") or 0
-                    if record["status"] == "OK":
+                    if record["status"] == statuses.OK:
                         outcome.scored += 1
                     else:
                         outcome.failed += 1
@@ -288,14 +299,14 @@ class Scorer:
                 raise local_error[0]
             with mine_lock:
                 return "stream ended early" if mine else ""
-        except grpc.RpcError as exc:
+        except ServiceError as exc:
             if local_error:
                 raise local_error[0] from None
             if stalled:
                 return stalled[0]
-            if exc.code() in FATAL_CODES:  # e.g. an API judge refusing the key: no retry can help
-                raise ScoringError(f"the judge stopped the run: {exc.details()}") from None
-            return f"{exc.code().name}: {exc.details()}"
+            if exc.code_name in FATAL_CODES:  # e.g. an API judge refusing the key: no retry can help
+                raise ScoringError(f"the judge stopped the run: {exc.details}") from None
+            return str(exc)
         finally:
             stop.set()
             client.close()

@@ -10,6 +10,8 @@ import time
 
 from tqdm import tqdm
 
+from scorer_service import statuses
+
 from .benchmarks import Sample
 
 RULE = "=" * 70
@@ -123,12 +125,12 @@ def short(text: str, width: int = 80) -> str:
 def score_line(index: int, record: dict) -> str:
     """`  [Sample   0] Score: 8.50 | Response: ...  (category/id)`; failures say so, with the raw text."""
     where = f"({record['category']}/{record['id']})"
-    if record["status"] == "OK":
+    if record["status"] == statuses.OK:
         return f"  [Sample {index:3d}] Score: {record['score']:.2f} | Response: {short(record.get('response', ''))}  {where}"
     expected = record.get("expected_score")
     extra = f" (expected {expected:.2f})" if expected is not None else ""
     raw = (record.get("raw_responses") or [""])[-1]
-    if record["status"] == "PARSE_FAILED" and raw:
+    if record["status"] == statuses.PARSE_FAILED and raw:
         detail = f"Raw: {short(raw)}"
     elif record["status"] == "REFUSED":
         detail = f"Reason: {short(record.get('error') or '')}"

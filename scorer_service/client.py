@@ -11,7 +11,8 @@
             print(result.sample_id, status_name(result), result.score)
         print(scorer.info().batch_stats)
 
-Calls raise grpc.RpcError on call-level failures (INVALID_ARGUMENT for a bad unary request,
+Calls raise editfleet_common.channels.ServiceError (code, message, retryable; the editor client
+raises the same) on call-level failures (INVALID_ARGUMENT for a bad unary request,
 RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE while loading or unreachable). In a stream,
 a bad item comes back as a result with status SCORE_STATUS_INVALID and the stream goes on.
 """
@@ -22,8 +23,11 @@ from typing import Iterable, Iterator, Mapping
 
 from editfleet.v1 import common_pb2, scorer_pb2, scorer_pb2_grpc
 
-from editfleet_common.channels import ClientTls, health_status, make_channel, wait_serving
+from editfleet_common.channels import ClientTls, ServiceClient, ServiceError, ServiceStream, service_errors  # noqa: F401
 from editfleet_common.grpc_server import DEFAULT_MAX_MESSAGE_BYTES
+from editfleet_common.identity import identity_from_proto
+
+from . import statuses
 
 ScoreRequest = scorer_pb2.ScoreRequest
 ScoreResult = scorer_pb2.ScoreResult
@@ -69,8 +73,8 @@ def _as_request(item) -> scorer_pb2.ScoreRequest:
 
 
 def status_name(result: scorer_pb2.ScoreResult) -> str:
-    """'OK', 'PARSE_FAILED', 'INVALID', 'ERROR', 'REFUSED' (or 'UNSPECIFIED')."""
-    return scorer_pb2.ScoreStatus.Name(result.status).removeprefix("SCORE_STATUS_")
+    """A result's status by name: 'OK', 'PARSE_FAILED', 'INVALID', 'ERROR', 'REFUSED' (or 'UNSPECIFIED')."""
+    return statuses.status_name(result.status)
 
 
 def result_to_dict(result: scorer_pb2.ScoreResult) -> dict:
@@ -97,13 +101,8 @@ def result_to_dict(result: scorer_pb2.ScoreResult) -> dict:
 
 
 def info_to_dict(info: scorer_pb2.ScorerInfo) -> dict:
-    m = info.model
     return {
-        "model": {
-            "model": m.model, "revision": m.revision, "content_hash": m.content_hash,
-            "model_class": m.model_class, "dtype": m.dtype, "device": m.device, "load_format": m.load_format,
-            "runtime": dict(sorted(m.runtime.items())),
-        },
+        "model": identity_from_proto(info.model),
         "protocols": {p.name: {"sha256": p.sha256, "description": p.description, "variables": list(p.variables)}
                       for p in info.protocols},
         "default_protocol": info.default_protocol,
@@ -118,7 +117,7 @@ def info_to_dict(info: scorer_pb2.ScorerInfo) -> dict:
     }
 
 
-class ScorerClient:
+class ScorerClient(ServiceClient):
     def __init__(
         self,
         address: str,
@@ -127,37 +126,25 @@ class ScorerClient:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         timeout: float | None = None,
     ):
-        self.address = address
+        super().__init__(address, tls, max_message_bytes=max_message_bytes)
         self.timeout = timeout  # default per-call deadline (seconds); None: no deadline
-        self.channel = make_channel(address, max_message_bytes=max_message_bytes, tls=tls)
         self.stub = scorer_pb2_grpc.ScorerStub(self.channel)
 
     def score(self, sample_id: str | scorer_pb2.ScoreRequest, *, timeout: float | None = None,
               **fields) -> scorer_pb2.ScoreResult:
         """Score one sample: pass a ScoreRequest, or a sample_id and the request's fields."""
         request = sample_id if isinstance(sample_id, scorer_pb2.ScoreRequest) else make_request(sample_id, **fields)
-        return self.stub.Score(request, timeout=timeout or self.timeout)
+        with service_errors():
+            return self.stub.Score(request, timeout=timeout or self.timeout)
 
     def score_many(self, requests: Iterable, *, timeout: float | None = None) -> Iterator[scorer_pb2.ScoreResult]:
         """Stream requests (ScoreRequest or mappings of its fields), read lazily; yield results
-        as they finish, in any order, one per request, each tagged with its sample_id."""
-        return self.stub.ScoreStream((_as_request(r) for r in requests), timeout=timeout or self.timeout)
+        as they finish, in any order, one per request, each tagged with its sample_id (cancel() ends it)."""
+        return ServiceStream(self.stub.ScoreStream((_as_request(r) for r in requests), timeout=timeout or self.timeout))
 
     def info(self, *, timeout: float | None = 10.0) -> scorer_pb2.ScorerInfo:
-        return self.stub.GetInfo(common_pb2.GetInfoRequest(), timeout=timeout)
-
-    def health(self) -> str:
-        """'SERVING', 'NOT_SERVING' (loading or draining), or a gRPC code name when unreachable."""
-        return health_status(self.channel)
+        with service_errors():
+            return self.stub.GetInfo(common_pb2.GetInfoRequest(), timeout=timeout)
 
     def wait_ready(self, timeout: float = 600.0) -> None:
-        wait_serving(self.channel, timeout)
-
-    def close(self) -> None:
-        self.channel.close()
-
-    def __enter__(self) -> "ScorerClient":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        self.wait_serving(timeout)

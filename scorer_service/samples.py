@@ -17,14 +17,11 @@ from editfleet_common.errors import InvalidInput
 from editfleet_common.images import decode_image
 
 from .protocol import Protocol, ProtocolRegistry, Question
+from .statuses import ERROR, INVALID, OK, PARSE_FAILED, REFUSED
 
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 
-STATUS_OK = "OK"
-STATUS_PARSE_FAILED = "PARSE_FAILED"
-STATUS_INVALID = "INVALID"
-STATUS_ERROR = "ERROR"
-STATUS_REFUSED = "REFUSED"  # the judge refused (an API's model or its content filter): the reason in `error`
+STATUS_OK, STATUS_PARSE_FAILED, STATUS_INVALID, STATUS_ERROR, STATUS_REFUSED = OK, PARSE_FAILED, INVALID, ERROR, REFUSED
 
 
 @dataclass

@@ -20,24 +20,26 @@ import queue
 import threading
 import time
 from concurrent.futures import CancelledError, ThreadPoolExecutor
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
 import grpc
-from editfleet.v1 import common_pb2, scorer_pb2, scorer_pb2_grpc
+from editfleet.v1 import scorer_pb2, scorer_pb2_grpc
 
 from editfleet_common.errors import Cancelled, EditfleetError, InvalidInput, NotReady
+from editfleet_common.identity import identity_to_proto
+from editfleet_common.metrics import ScorerMetrics
 
 from .backends.base import JudgeUnusable
 from .batcher import Batcher, Completed
-from .judge import (
-    STATUS_ERROR,
-    STATUS_INVALID,
-    Judge,
-    PreparedSample,
-    ScoreInput,
-    ScoreOutcome,
-    prepare,
-)
 from .protocol import ProtocolRegistry
+from .samples import STATUS_ERROR, STATUS_INVALID, PreparedSample, ScoreInput, ScoreOutcome, prepare
+from .statuses import status_code
+
+if TYPE_CHECKING:
+    from editfleet_common.service import ServiceSpec
+
+    from .judge import Judge
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +47,6 @@ SERVICE_NAME = "editfleet.v1.Scorer"
 # Each holds a handler thread until its results are out (a stream for as long as the client keeps it
 # open): ServiceHost caps how many run at once (--max-streams).
 LONG_RUNNING_METHODS = (f"/{SERVICE_NAME}/Score", f"/{SERVICE_NAME}/ScoreStream")
-
-_STATUS = {
-    "OK": scorer_pb2.SCORE_STATUS_OK,
-    "PARSE_FAILED": scorer_pb2.SCORE_STATUS_PARSE_FAILED,
-    "INVALID": scorer_pb2.SCORE_STATUS_INVALID,
-    "ERROR": scorer_pb2.SCORE_STATUS_ERROR,
-    "REFUSED": scorer_pb2.SCORE_STATUS_REFUSED,
-}
-
 
 def to_input(request: scorer_pb2.ScoreRequest) -> ScoreInput:
     return ScoreInput(
@@ -70,7 +63,7 @@ def to_input(request: scorer_pb2.ScoreRequest) -> ScoreInput:
 def to_result(outcome: ScoreOutcome) -> scorer_pb2.ScoreResult:
     result = scorer_pb2.ScoreResult(
         sample_id=outcome.sample_id,
-        status=_STATUS[outcome.status],
+        status=status_code(outcome.status),
         sub_scores=[scorer_pb2.SubScore(name=n, value=v) for n, v in outcome.sub_scores],
         response=outcome.response,
         raw_responses=outcome.raw_responses,
@@ -104,6 +97,7 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
         self.judge: Judge | None = None
         self.batcher: Batcher[PreparedSample, ScoreOutcome] | None = None
         self.not_ready_reason = "the judge is still loading"
+        self.metrics = ScorerMetrics()  # served on --metrics-port
         # Image decoding releases the GIL: streams decode several requests at once on these threads.
         self.decode_threads = max(1, decode_threads)
         self._decoder = ThreadPoolExecutor(self.decode_threads, thread_name_prefix="decode")
@@ -115,6 +109,10 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
         if self.judge is None or self.batcher is None:
             raise NotReady(f"{self.not_ready_reason}; wait for health SERVING")
         return self.judge, self.batcher
+
+    def _result(self, outcome: ScoreOutcome) -> scorer_pb2.ScoreResult:
+        self.metrics.samples.labels(status=outcome.status).inc()
+        return to_result(outcome)
 
     def _prepare(self, request: scorer_pb2.ScoreRequest) -> PreparedSample:
         return prepare(to_input(request), self.registry, max_image_pixels=self.max_image_pixels)
@@ -139,7 +137,7 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
             completed = future.result()
         except CancelledError:
             raise Cancelled("the call was cancelled before its batch ran") from None
-        return to_result(self._finish(completed, submitted))
+        return self._result(self._finish(completed, submitted))
 
     def ScoreStream(self, request_iterator, context):
         _, batcher = self._ready()
@@ -240,7 +238,7 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
                 raise fatal[0]  # the interceptor maps it to its status code
             if item is not None:
                 sent += 1
-                yield to_result(item)
+                yield self._result(item)
             with lock:
                 finished = reader_done.is_set() and sent == pending
             if finished:
@@ -253,16 +251,7 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
         identity = judge.identity
         stats = batcher.stats()
         return scorer_pb2.ScorerInfo(
-            model=common_pb2.ModelIdentity(
-                model=identity.model,
-                revision=identity.revision,
-                content_hash=identity.content_hash,
-                model_class=identity.model_class,
-                dtype=identity.dtype,
-                device=identity.device,
-                load_format=identity.load_format,
-                runtime=identity.runtime,
-            ),
+            model=identity_to_proto(identity),
             protocols=[
                 scorer_pb2.ProtocolInfo(name=p.name, sha256=p.sha256, description=p.description, variables=p.variables)
                 for p in (self.registry.protocols[n] for n in self.registry.names())
@@ -277,3 +266,69 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
             ),
             max_message_bytes=self.max_message_bytes,
         )
+
+
+# ------------------------------------------------------------------ process
+
+
+def service_spec(args, registry: ProtocolRegistry, *, load) -> "ServiceSpec":
+    """The scorer in the service frame (editfleet_common.service): `load(lifecycle, service)` gives
+    the judge on the frame's loading thread; it is warmed up, then batched and served."""
+    from editfleet_common.service import ServiceSpec, StartFailed
+
+    from .samples import warmup_sample
+
+    service = ScorerService(registry, max_message_bytes=args.max_message_bytes,
+                            max_image_pixels=args.max_input_pixels, decode_threads=args.decode_threads)
+    batchers: list[Batcher] = []
+
+    def warm_up(judge: Judge) -> None:
+        if args.no_warmup:
+            return
+        try:
+            outcome = judge.warm_up(warmup_sample(registry))
+        except JudgeUnusable as exc:  # e.g. an API that refuses the key: one line, before any sample
+            raise StartFailed(str(exc)) from None
+        if outcome.status == STATUS_ERROR:
+            raise StartFailed(f"warm-up batch failed: {outcome.error}")
+
+    def attach(judge: Judge) -> None:
+        def score(samples: list[PreparedSample]) -> list[ScoreOutcome]:
+            started = time.monotonic()
+            outcomes = judge.score(samples)
+            service.metrics.batch(len(samples), time.monotonic() - started)
+            return outcomes
+
+        api = getattr(args, "backend", "transformers") == "openai"
+        # an API judge: each sample its own batch, up to --max-concurrency at once (a slow or retried
+        # request holds up no other, and no answered sample is asked again when another one fails)
+        batcher = Batcher(score, max_batch=1 if api else args.max_batch,
+                          max_wait_s=0.0 if api else args.max_wait_ms / 1000.0,
+                          max_queue=args.max_queue, name="judge-batches", max_in_flight=judge.batches_in_flight,
+                          ready_for_next=judge.ready_for_next).start()
+        batchers.append(batcher)
+        service.metrics.watch(lambda: batcher.queued, lambda: getattr(judge.backend, "generated_tokens", 0))
+        service.attach(judge, batcher)
+
+    def after_stop() -> None:
+        for batcher in batchers:
+            batcher.stop(timeout=args.grace)
+
+    return ServiceSpec(
+        name=SERVICE_NAME,
+        servicer=service,
+        register=scorer_pb2_grpc.add_ScorerServicer_to_server,
+        load=lambda lifecycle: load(lifecycle, service),
+        warm_up=warm_up,
+        attach=attach,
+        after_stop=after_stop,
+        long_running_methods=LONG_RUNNING_METHODS,
+        label="judge",
+        metrics=service.metrics,
+        serving_message=lambda lifecycle: (
+            f"SERVING on port {lifecycle.host.port}: protocols {', '.join(registry.names())}, "
+            + (f"judge {args.model} at {urlparse(args.base_url).netloc.rpartition('@')[2]}, "
+               f"{args.max_concurrency} request(s) at once"
+               if getattr(args, "backend", "transformers") == "openai" else
+               f"max batch {args.max_batch}, max wait {args.max_wait_ms:.0f} ms")),
+    )

@@ -20,6 +20,9 @@ class Endpoint:
 class Fleet(ABC):
     # False where the services belong to someone else (static addresses): nothing is stopped.
     stops_services: bool = True
+    # The services get their flags from elsewhere (a StatefulSet), not from the run config: what they
+    # report (GetInfo) is compared with the run config before work is given out (check_run_config).
+    checks_run_config: bool = False
 
     @abstractmethod
     def start_editors(self, count: int) -> list[Endpoint]:

@@ -124,6 +124,7 @@ class _Set:
 
 
 class KubernetesFleet(Fleet):
+    checks_run_config = True  # the StatefulSets' --model etc. must be what the run config says
     STOP_MARGIN_S = 30.0  # beyond a pod's terminationGracePeriodSeconds, before a scale-down is late
 
     def __init__(self, api_client, namespace: str, *, editor_statefulset: str = "editor",

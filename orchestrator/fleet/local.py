@@ -26,6 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from editfleet_common import settings
 from editfleet_common.channels import health_status, make_channel
 from editfleet_common.launch import ServiceProcess, free_port, venv_python
 
@@ -78,14 +79,8 @@ class LocalFleet(Fleet):
     def _editor_process(self, name: str) -> ServiceProcess:
         e, device = self.config.editor, self.devices[name]
         port = free_port()
-        argv = [venv_python("editor"), "-m", "editor_service", "--model", e.model, "--device", device["device"],
-                "--port", str(port), "--threads", str(e.threads)]
-        if e.dtype:
-            argv += ["--dtype", e.dtype]
-        if e.load_format != "auto":
-            argv += ["--load-format", e.load_format]
-        argv += ["--speed-mode", e.speed_mode]
-        argv += list(e.server_args)
+        argv = [venv_python("editor"), "-m", "editor_service", "--device", device["device"], "--port", str(port),
+                *settings.argv(settings.EDITOR_SETTINGS, e), *e.server_args]
         slug = name.lower().replace(" ", "-")
         return ServiceProcess(
             name=f"editor {name}", argv=argv, port=port, env=device["env"],
@@ -181,12 +176,8 @@ class LocalFleet(Fleet):
         device = "cuda:0" if gpu is not None else "cpu"
         env = {"CUDA_VISIBLE_DEVICES": str(gpu) if gpu is not None else ""}
         port = free_port()
-        argv = [venv_python("scorer"), "-m", "scorer_service", "--model", j.model, "--device", device,
-                "--port", str(port), "--max-batch", str(j.max_batch), "--threads", str(j.threads)]
-        if j.dtype:
-            argv += ["--dtype", j.dtype]
-        if j.load_format != "auto":
-            argv += ["--load-format", j.load_format]
+        argv = [venv_python("scorer"), "-m", "scorer_service", "--device", device, "--port", str(port),
+                *settings.argv(settings.JUDGE_SETTINGS, j)]
         if staged:
             argv.append("--stage-on-host")
         argv += list(j.server_args)
@@ -202,10 +193,8 @@ class LocalFleet(Fleet):
         the environment it inherits; its argv names the variable, never the value."""
         j = self.config.judge
         port = free_port()
-        argv = [venv_python("scorer"), "-m", "scorer_service", "--backend", "openai", "--model", j.model,
-                "--base-url", j.base_url, "--api-key-env", j.api_key_env, "--max-concurrency", str(j.max_concurrency),
-                "--request-timeout-s", str(j.request_timeout_s), "--max-retries", str(j.max_retries),
-                "--port", str(port), *j.server_args]
+        argv = [venv_python("scorer"), "-m", "scorer_service", "--port", str(port),
+                *settings.argv(settings.API_JUDGE_SETTINGS, j), *j.server_args]
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self.scorer_device = "API"
         return ServiceProcess(name="scorer", argv=argv, port=port, env={"CUDA_VISIBLE_DEVICES": ""},

@@ -33,6 +33,7 @@ class JudgeUnusable(EditfleetError):
 
 class JudgeBackend(Protocol):
     identity: ModelIdentity  # what answers (model, hash, dtype, device; `runtime`: how it runs)
+    generated_tokens: int    # tokens generated so far, all batches (the metric editfleet_scorer_generated_tokens)
 
     def generate_with_expected(self, prompts: list[Prompt], phases: dict[str, float] | None = None
                                ) -> tuple[list[str], dict[int, float | None]]:

@@ -45,10 +45,9 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from urllib.parse import urlparse
-
-from contextlib import contextmanager, nullcontext
 
 from editfleet_common.identity import ModelIdentity
 
@@ -219,6 +218,7 @@ class OpenAIBackend:
         self._slots = threading.BoundedSemaphore(max(1, settings.max_concurrency))
         self._pool = ThreadPoolExecutor(max(1, settings.max_concurrency), thread_name_prefix="api")
         self._max_tokens = settings.max_new_tokens
+        self.generated_tokens = 0  # completion tokens the endpoint reported (the scorer's metrics read it)
         self.identity = ModelIdentity(
             model=settings.model,
             revision="",
@@ -292,6 +292,7 @@ class OpenAIBackend:
         if phases is not None:
             phases["api"] = phases.get("api", 0.0) + time.monotonic() - started
         for answer in answers:
+            self.generated_tokens += answer.reply.completion_tokens
             if answer.reply.served_model:
                 self.identity.runtime.setdefault("served_model", answer.reply.served_model)
             if answer.reply.system_fingerprint:

@@ -64,5 +64,5 @@ def test_with_every_edit_slot_taken_health_answers_and_one_more_edit_is_refused(
 def test_max_streams_must_be_positive(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--model", "m", "--max-streams", "0"])
-    assert "--max-streams 0: need >= 1" in capsys.readouterr().err
+    assert "--max-streams: 0: need >= 1" in capsys.readouterr().err  # the common flags: one message
     assert parse_args(["--model", "m"]).max_streams == 16

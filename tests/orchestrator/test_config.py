@@ -63,6 +63,8 @@ def test_flags_override_the_file(tmp_path):
         ("judge:\n  backend: openai\n  base_url: https://api.example.com/v1\n", "judge.model is required"),
         ("judge:\n  backend: openai\n  model: m\n  base_url: https://u:p@api.example.com/v1\n",
          "must not carry credentials"),
+        ("judge:\n  backend: openai\n  model: m\n  base_url: https://api.example.com/v1?api-key=abc\n",
+         "must not carry credentials (query parameter 'api-key')"),
         ("judge:\n  backend: openai\n  model: m\n  base_url: https://api.example.com/v1\n  api_key_env: sk-abc123\n",
          "NAME of an environment variable"),
         ("judge:\n  max_concurrency: 0\n", "judge.max_concurrency must be >= 1"),

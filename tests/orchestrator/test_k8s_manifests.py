@@ -88,6 +88,17 @@ def test_headless_service_gives_each_pod_its_own_name(docs, name):
 
 
 @pytest.mark.parametrize("name", GPU_SETS)
+def test_metrics_port_is_a_named_container_port_with_scrape_annotations(docs, name):
+    sts = find(docs, "StatefulSet", name)
+    c = container(sts)
+    port = int(arg_value(c["args"], "--metrics-port"))
+    assert port and [p["containerPort"] for p in c["ports"] if p["name"] == "metrics"] == [port]
+    annotations = sts["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": str(port),
+                           "prometheus.io/path": "/metrics"}
+
+
+@pytest.mark.parametrize("name", GPU_SETS)
 def test_grpc_probes_on_the_served_port_sized_for_model_load(docs, name):
     c = container(find(docs, "StatefulSet", name))
     port = int(arg_value(c["args"], "--port"))
@@ -236,3 +247,25 @@ def test_orchestrator_image_has_every_service_module_the_orchestrator_imports():
         for pkg, mod in re.findall(r"^\s*from (editor_service|scorer_service)\.(\w+) import", path.read_text(), re.M):
             imported.add(f"{pkg}/{mod}.py")
     assert imported and imported | {"editor_service/__init__.py", "scorer_service/__init__.py"} <= copied
+
+
+def test_the_api_judge_overlay_runs_the_scorer_as_an_api_client_with_the_key_from_a_secret():
+    docs = render(REPO / "k8s" / "overlays" / "api-judge")
+    for version in K8S_VERSIONS:
+        for doc in docs:
+            kubernetes_validate.validate(doc, version, strict=True)
+    scorer, job = find(docs, "StatefulSet", "scorer"), find(docs, "Job")
+    c = container(scorer)
+    assert "nvidia.com/gpu" not in c["resources"].get("limits", {}) and not pod_spec(scorer).get("tolerations")
+    (key,) = c["env"]
+    assert key["name"] == "OPENAI_API_KEY" and key["valueFrom"]["secretKeyRef"]["name"] == "editfleet-judge-api"
+    data = yaml.safe_load(find(docs, "ConfigMap")["data"]["run.yaml"])
+    data["_origin"] = "api-judge run.yaml"
+    judge = build_config(data).judge
+    assert judge.backend == "openai" == arg_value(c["args"], "--backend")
+    # the pods' flags say what the run config says (the fleet refuses a mismatch at the run's start)
+    for key_name, flag in (("model", "--model"), ("base_url", "--base-url"), ("api_key_env", "--api-key-env"),
+                           ("max_concurrency", "--max-concurrency")):
+        assert str(getattr(judge, key_name)) == arg_value(c["args"], flag), key_name
+    # the orchestrator never holds the key: no secret in its Job, only the variable's name in its config
+    assert "secretKeyRef" not in yaml.safe_dump(job)

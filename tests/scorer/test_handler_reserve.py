@@ -13,7 +13,7 @@ import time
 import grpc
 import pytest
 
-from editfleet_common.channels import health_status
+from editfleet_common.channels import ServiceError, health_status
 from editfleet_common.grpc_server import RESERVED_HANDLER_THREADS
 from scorer_service.__main__ import build_parser
 from scorer_service.client import ScorerClient, make_request, status_name
@@ -51,13 +51,13 @@ def test_with_every_stream_slot_taken_health_answers_and_more_calls_are_refused(
             # more refused streams than reserved threads, all at once: refusals hold no thread for long
             refused = [open_stream(client, f"over-{i}", release) for i in range(RESERVED_HANDLER_THREADS + 4)]
             for call in refused:
-                with pytest.raises(grpc.RpcError) as caught:
+                with pytest.raises(ServiceError) as caught:
                     next(call)
-                assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-                assert LIMIT_DETAILS in caught.value.details()
-            with pytest.raises(grpc.RpcError) as caught:  # unary Score counts too
+                assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert LIMIT_DETAILS in caught.value.details
+            with pytest.raises(ServiceError) as caught:  # unary Score counts too
                 client.score(unknown_protocol_request("unary"), timeout=10)
-            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
 
             started = time.monotonic()
             assert health_status(client.channel, timeout=1.0) == "SERVING"
@@ -76,8 +76,8 @@ def test_with_every_stream_slot_taken_health_answers_and_more_calls_are_refused(
                 try:
                     results = list(client.score_many([request], timeout=60))
                     break
-                except grpc.RpcError as exc:
-                    if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or time.monotonic() > deadline:
+                except ServiceError as exc:
+                    if exc.code != grpc.StatusCode.RESOURCE_EXHAUSTED or time.monotonic() > deadline:
                         raise
                     time.sleep(0.2)
             assert [r.sample_id for r in results] == ["after"]

@@ -7,9 +7,8 @@ import subprocess
 import threading
 import time
 
-import grpc
 
-from editfleet_common.channels import health_status, make_channel
+from editfleet_common.channels import ServiceError, health_status, make_channel
 from editfleet_common.launch import REPO_ROOT, free_port, venv_python
 from scorer_service.client import ScorerClient, make_request, status_name
 
@@ -31,8 +30,8 @@ def test_not_serving_while_loading_then_serving_and_draining_on_sigterm(tiny_jud
                     try:
                         client.info(timeout=5)
                         loading_call = "answered"
-                    except grpc.RpcError as exc:
-                        loading_call = exc.code().name
+                    except ServiceError as exc:
+                        loading_call = exc.code.name
             if status == "SERVING":
                 break
             time.sleep(0.05)
@@ -110,9 +109,9 @@ def test_a_full_queue_refuses_unary_calls_with_resource_exhausted(tiny_judge_dir
                 r = client.score(f"q{i}", edited_image=png(), instruction="x",
                                  variables={"original_description": "y"}, timeout=60)
                 outcome = status_name(r)
-            except grpc.RpcError as exc:
-                outcome = exc.code().name
-                assert "queue is full" in exc.details()
+            except ServiceError as exc:
+                outcome = exc.code.name
+                assert "queue is full" in exc.details
         with lock:
             outcomes.append(outcome)
 

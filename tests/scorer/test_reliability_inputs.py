@@ -10,6 +10,7 @@ import grpc
 import pytest
 from PIL import Image
 
+from editfleet_common.channels import ServiceError
 from scorer_service.client import ScorerClient, make_request, status_name
 from tests.png_samples import encode, png_claiming
 
@@ -35,11 +36,11 @@ BAD = {
 def test_bad_inputs_are_invalid_argument_and_the_scorer_keeps_serving(scorer):
     with ScorerClient(scorer.address) as client:
         for name, (overrides, message) in BAD.items():
-            with pytest.raises(grpc.RpcError) as err:
+            with pytest.raises(ServiceError) as err:
                 result = client.score(request(name, **overrides), timeout=60)
                 pytest.fail(f"{name}: judged ({status_name(result)}) instead of refused")
-            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (name, err.value)
-            assert message in err.value.details(), (name, err.value.details())
+            assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT, (name, err.value)
+            assert message in err.value.details, (name, err.value.details)
         # the same inputs inside one stream: each an INVALID result, the good ones judged
         items = [request(name, **overrides) for name, (overrides, _) in BAD.items()] + [request("good")]
         results = {r.sample_id: r for r in client.score_many(iter(items), timeout=120)}

@@ -11,7 +11,7 @@ import grpc
 import pytest
 import torch
 
-from editfleet_common.channels import health_status, make_channel
+from editfleet_common.channels import ServiceError, health_status, make_channel
 from scorer_service.client import STAGED_HEALTH_SERVICE, ScorerClient, info_to_dict, make_request, status_name
 from scorer_service.staging import pack_into_pinned
 
@@ -43,10 +43,10 @@ def test_staged_scorer_waits_for_the_go_signal_then_serves_like_a_normal_start(t
         assert health_status(channel) == "NOT_SERVING"
         with ScorerClient(process.address) as client:
             for call in (lambda: client.info(timeout=5), lambda: client.score(_request("early"), timeout=5)):
-                with pytest.raises(grpc.RpcError) as err:
+                with pytest.raises(ServiceError) as err:
                     call()
-                assert err.value.code() == grpc.StatusCode.UNAVAILABLE
-                assert "staged" in err.value.details() and "SIGUSR1" in err.value.details()
+                assert err.value.code == grpc.StatusCode.UNAVAILABLE
+                assert "staged" in err.value.details and "SIGUSR1" in err.value.details
 
         process.proc.send_signal(signal.SIGUSR1)
         _wait_health(channel, "", "SERVING", process)

@@ -2,6 +2,6 @@
 static decoding (decoding.py) and the pool of static decoders (decoder_pool.py)."""
 
 from .backend import DECODE_MODES, TransformersBackend
-from .loading import DUMMY_CONFIG_DIR, LOAD_FORMATS, resolve_dtype, set_threads
+from .loading import DUMMY_CONFIG_DIR, LOAD_FORMATS, set_threads
 
-__all__ = ["DECODE_MODES", "DUMMY_CONFIG_DIR", "LOAD_FORMATS", "TransformersBackend", "resolve_dtype", "set_threads"]
+__all__ = ["DECODE_MODES", "DUMMY_CONFIG_DIR", "LOAD_FORMATS", "TransformersBackend", "set_threads"]

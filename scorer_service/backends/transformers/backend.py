@@ -92,6 +92,8 @@ class TransformersBackend:
         self._batches_before_decode = 0  # batches in batch() that have not started decoding
         self._device_queue_lock = threading.Lock()
         self._batch_state = threading.local()
+        self.generated_tokens = 0  # replies' tokens up to their end (EOS or the limit), all batches
+        self._tokens_lock = threading.Lock()
         gen = model.generation_config
         pad = gen.pad_token_id if gen.pad_token_id is not None else self.tokenizer.pad_token_id
         if pad is None:
@@ -269,7 +271,14 @@ class TransformersBackend:
         return self._replies(out, inputs["input_ids"].shape[1])
 
     def _replies(self, out: torch.Tensor, prompt_length: int) -> list[str]:
-        new_tokens = out[:, prompt_length:]  # trim the prompt (left-padded: same length)
+        return self._decode_replies(out[:, prompt_length:])  # trim the prompt (left-padded: same length)
+
+    def _decode_replies(self, new_tokens: torch.Tensor) -> list[str]:
+        """Texts of generated token rows (finished rows are continued with the pad token)."""
+        pad = self.generation_config.pad_token_id
+        generated = int((new_tokens != pad).sum()) if pad is not None else new_tokens.numel()
+        with self._tokens_lock:
+            self.generated_tokens += generated
         return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
 
     def _generate_shared(self, prompts: list[Prompt], trees: dict[int, ScoreTokenTree],
@@ -401,7 +410,7 @@ class TransformersBackend:
         with torch.cuda.stream(stream) if stream is not None else nullcontext():
             new = decoder.decode(prompt_end, new_tokens=gen.max_new_tokens, min_new_tokens=gen.min_new_tokens or 0)
             new = new.cpu()  # waits for this stream only
-        return self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        return self._decode_replies(new)
 
     @torch.inference_mode()
     def _expected_from_full_forward(self, prompts: list[Prompt], trees: dict[int, ScoreTokenTree]

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 
 from editfleet_common.identity import ModelIdentity
-from editfleet_common.model_files import hash_files
+from editfleet_common.dtypes import torch_dtype as resolve_torch_dtype
+from editfleet_common.model_files import hash_files, model_snapshot
 from editfleet_common.stand_in_tokenizer import load_stand_in_tokenizer, special_token_ids
 
 log = logging.getLogger(__name__)
@@ -30,37 +31,12 @@ DUMMY_CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "qwen3-vl-8
 LOAD_FORMATS = ("auto", "dummy")
 
 
-def resolve_dtype(name: str, device: str) -> torch.dtype:
-    if name in ("", "auto"):
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    try:
-        dtype = getattr(torch, name)
-    except AttributeError:
-        dtype = None
-    if not isinstance(dtype, torch.dtype):
-        raise ValueError(f"unknown dtype {name!r} (float32, bfloat16, float16, auto)")
-    return dtype
-
-
-def resolve_model_dir(model: str, revision: str | None) -> tuple[Path, str]:
-    """(local directory, hub commit hash or '') for a path or a hub id."""
-    path = Path(model)
-    if path.is_dir():
-        parts = path.resolve().parts
-        commit = parts[-1] if len(parts) > 1 and parts[-2] == "snapshots" else ""
-        return path, commit
-    from huggingface_hub import snapshot_download
-
-    local = Path(snapshot_download(model, revision=revision))
-    return local, local.name  # hub cache layout: .../snapshots/<commit>
-
-
 def load_model(model: str, *, device: str = "cpu", dtype: str = "auto", load_format: str = "auto",
                revision: str | None = None, seed: int = 0, trust_remote_code: bool = False,
                stage_on_host: bool = False):
     """(model, processor, identity). stage_on_host: load into host memory in the dtype of `device`
     (bfloat16 for cuda), to be moved there later; the identity names `device` either way."""
-    torch_dtype = resolve_dtype(dtype, device)
+    torch_dtype = resolve_torch_dtype(dtype, device)
     # staged: no device_map (no dispatch hooks), so that a plain .to(device) moves it later
     load_device, device_map = ("cpu", None) if stage_on_host else (device, device)
     if load_format == "dummy":
@@ -77,7 +53,7 @@ def load_model(model: str, *, device: str = "cpu", dtype: str = "auto", load_for
 def _from_pretrained(model: str, load_device: str, device_map, torch_dtype, revision, trust_remote_code: bool):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    directory, commit = resolve_model_dir(model, revision)
+    directory, commit = model_snapshot(model, revision)
     hashed: dict[str, str] = {}
     hasher = threading.Thread(target=lambda: hashed.setdefault("h", hash_files(directory)), daemon=True)
     hasher.start()  # hashing the weights overlaps with loading them

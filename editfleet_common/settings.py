@@ -1,0 +1,140 @@
+"""The run-time settings of the editor and the judge, each defined once.
+
+A `Setting` is a run config key (`editor.speed_mode`), the service flag it becomes (`--speed-mode`),
+its type, choices and help, and where the service reports it back in GetInfo. From these
+definitions come:
+  * the services' flags (`add_flags`: editor_service/__main__.py, scorer_service/__main__.py and the
+    common frame, editfleet_common/service.py);
+  * the local fleet's argv for a run config section (`argv`: orchestrator/fleet/local.py);
+  * the check of a run config against what running services report (`mismatches`: the Kubernetes
+    fleet, whose pods get their flags from the StatefulSet rather than from the run config).
+No torch, no grpc: the orchestrator imports this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+from .dtypes import DTYPES
+
+LOAD_FORMATS = ("auto", "dummy")
+SPEED_MODES = ("reference", "default", "fast")
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str                        # field of the run config's section (editor / judge)
+    flag: str                       # the service flag
+    type: Callable = str
+    help: str = ""
+    choices: Sequence[str] | None = None
+    service_default: Any = None     # the service's default when the flag is left out
+    # where GetInfo says what runs: a ModelIdentity field ("model", "dtype", "load_format"), "runtime:KEY",
+    # or a top-level info field ("max_batch_size"); None: not reported (not checked)
+    reported_as: str | None = None
+    # argv: whether to pass the flag when the config's value is the service's default (always for
+    # required flags; a None config value is never passed)
+    always: bool = False
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+    def add_to(self, parser, **overrides) -> None:
+        kwargs = {"type": self.type, "default": self.service_default, "help": self.help}
+        if self.choices:
+            kwargs["choices"] = list(self.choices)
+        kwargs.update(overrides)
+        if kwargs.get("required"):
+            kwargs.pop("default")
+        parser.add_argument(self.flag, dest=self.dest, **kwargs)
+
+
+MODEL = Setting("model", "--model", help="HF model id or local directory", reported_as="model", always=True)
+DTYPE = Setting("dtype", "--dtype", choices=("auto", *DTYPES), service_default="auto",
+                help="auto: bfloat16 on GPUs, float32 on CPU", reported_as="dtype")
+LOAD_FORMAT = Setting("load_format", "--load-format", choices=LOAD_FORMATS, service_default="auto",
+                      help="dummy: the real architecture with random weights (performance work only)",
+                      reported_as="load_format")
+THREADS = Setting("threads", "--threads", type=int, always=True,
+                  help="torch CPU threads, fixed so results do not depend on how many processes share the machine")
+SPEED_MODE = Setting(
+    "speed_mode", "--speed-mode", choices=SPEED_MODES, service_default="default", always=True,
+    help="GPU only (CPU always runs reference): default = same outputs, faster kernels + compiled blocks; "
+         "fast = FP8 + output forecast (transformer on ~1 step in 3), changes outputs (see editor_service/speed.py)",
+    reported_as="runtime:speed_mode")
+MAX_BATCH = Setting("max_batch", "--max-batch", type=int, service_default=8, always=True,
+                    help="samples per device batch", reported_as="max_batch_size")
+
+# The judge over an OpenAI-compatible API (judge.backend openai; scorer_service/backends/openai_api.py)
+JUDGE_BACKENDS = ("transformers", "openai")
+BACKEND = Setting("backend", "--backend", choices=JUDGE_BACKENDS, service_default="transformers",
+                  help="who answers: a local model (transformers) or an OpenAI-compatible chat-completions "
+                       "endpoint (openai; --model is then the model id sent to it)", reported_as="runtime:backend")
+BASE_URL = Setting("base_url", "--base-url", service_default="",
+                   help="openai: the endpoint, e.g. https://api.openai.com/v1")
+API_KEY_ENV = Setting("api_key_env", "--api-key-env", service_default="OPENAI_API_KEY", always=True,
+                      help="openai: the NAME of the environment variable holding the key ('': none); never the key")
+MAX_CONCURRENCY = Setting("max_concurrency", "--max-concurrency", type=int, service_default=8, always=True,
+                          help="openai: requests in flight at once (each sample is its own batch)",
+                          reported_as="runtime:max_concurrency")
+REQUEST_TIMEOUT_S = Setting("request_timeout_s", "--request-timeout-s", type=float, service_default=120.0,
+                            help="openai: seconds per request")
+MAX_RETRIES = Setting("max_retries", "--max-retries", type=int, service_default=5,
+                      help="openai: retries of a request after 429, 5xx, a timeout or a dropped connection")
+API_SETTINGS = (BACKEND, BASE_URL, API_KEY_ENV, MAX_CONCURRENCY, REQUEST_TIMEOUT_S, MAX_RETRIES)
+
+# What the orchestrator's run config sets on each service (the rest goes through server_args).
+EDITOR_SETTINGS = (MODEL, DTYPE, LOAD_FORMAT, THREADS, SPEED_MODE)
+JUDGE_SETTINGS = (MODEL, DTYPE, LOAD_FORMAT, THREADS, MAX_BATCH)
+API_JUDGE_SETTINGS = (MODEL, *API_SETTINGS)  # judge.backend openai: no device, no batch (each sample its own)
+
+
+def add_flags(parser, settings: Sequence[Setting], **overrides: Mapping[str, Any]) -> None:
+    """The settings as flags of a service's parser; overrides: flag dest -> add_argument kwargs."""
+    for setting in settings:
+        setting.add_to(parser, **overrides.get(setting.dest, {}))
+
+
+def argv(settings: Sequence[Setting], section: Any) -> list[str]:
+    """The flags that make a service run as a run config section says (attributes named by `key`)."""
+    out: list[str] = []
+    for setting in settings:
+        value = getattr(section, setting.key)
+        if value is None or (not setting.always and value == setting.service_default):
+            continue
+        out += [setting.flag, str(value)]
+    return out
+
+
+def reported(setting: Setting, info: Mapping[str, Any]) -> Any:
+    """The value a service's GetInfo (as a dict: info_to_dict / EditorInfo fields) reports for a setting."""
+    where = setting.reported_as
+    model = info.get("model") or {}
+    if where is None:
+        return None
+    if where.startswith("runtime:"):
+        return (model.get("runtime") or {}).get(where.removeprefix("runtime:"))
+    if where in model:
+        return model[where]
+    return info.get(where)
+
+
+def mismatches(settings: Sequence[Setting], section: Any, info: Mapping[str, Any], section_name: str) -> list[str]:
+    """What a running service does otherwise than the run config section says, one line per field
+    ("editor.model: the run config says X, the service runs Y"). Unset config values (None, "auto"
+    dtype) and settings a service does not report are not compared."""
+    found = []
+    for setting in settings:
+        want = getattr(section, setting.key)
+        if setting.reported_as is None or want is None or (setting is DTYPE and want == "auto"):
+            continue
+        if setting is SPEED_MODE and str((info.get("model") or {}).get("device", "")).startswith("cpu"):
+            continue  # CPU editors always run reference
+        have = reported(setting, info)
+        if have is not None and str(have) != str(want):
+            found.append(f"{section_name}.{setting.key}: the run config says {want!r}, the service runs {have!r} "
+                         f"(its {setting.flag})")
+    return found
+
