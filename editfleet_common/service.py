@@ -146,7 +146,11 @@ class Lifecycle:
     started: float
     phases: dict[str, float] = field(default_factory=dict)
     go_at: float | None = None  # a staged start's go signal, when it came (monotonic)
+    waited_s: float = 0.0       # of the load's time, what it spent waiting (for the go signal), not loading
     _mark: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._mark = self.started
 
     def phase(self, name: str, since: float | None = None) -> float:
         """Log the seconds since the last phase (or `since`) as phase `name`; now."""
@@ -179,7 +183,6 @@ def serve(args: argparse.Namespace, spec: ServiceSpec, *, started: float | None 
                        max_streams=args.max_streams, grace_s=args.grace, tls=tls)
     host.add(spec.register, spec.servicer)
     lifecycle = Lifecycle(host, started if started is not None else time.monotonic())
-    lifecycle._mark = lifecycle.started
     serving = threading.Event()
     failure: list[str] = []
 
@@ -206,8 +209,10 @@ def serve(args: argparse.Namespace, spec: ServiceSpec, *, started: float | None 
         try:
             t0 = time.monotonic()
             model = spec.load(lifecycle)
+            if not any(name.startswith("load") for name in lifecycle.phases):
+                lifecycle.phase("load")
             if spec.metrics is not None:
-                spec.metrics.model_loaded(time.monotonic() - t0, model)
+                spec.metrics.model_loaded(time.monotonic() - t0 - lifecycle.waited_s, model)
         except Stopped:
             log.info("stopped before serving")
             return

@@ -136,9 +136,11 @@ def load_judge(args: argparse.Namespace, lifecycle: Lifecycle, service, staged):
         log.info("STAGED in %.2fs (go signal %s); waiting for SIGUSR1 to move the judge to %s",
                  time.monotonic() - lifecycle.started, "already received" if staged.go.is_set() else "not yet received",
                  args.device)
+        waiting_since = time.monotonic()
         if not staged.wait_for_go(lambda: lifecycle.stopped):
             log.info("stopped while staged")
             raise Stopped()
+        lifecycle.waited_s += time.monotonic() - waiting_since
         # a signal sent before staging ended waited for it
         lifecycle.go_at = max(staged.go_at or lifecycle.last_mark, lifecycle.last_mark)
         log.info("go signal: moving the judge to %s", args.device)
