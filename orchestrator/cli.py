@@ -1,4 +1,4 @@
-"""`python -m orchestrator run|score|report|compare|validate`.
+"""`python -m orchestrator run|score|report|compare|validate|export|import`.
 
 Every error a user can cause (bad config, bad benchmark, a service that does not come up, an
 output dir made with other settings) ends in one clear message and a non-zero exit, never a
@@ -16,11 +16,12 @@ import click
 from .benchmarks import BenchmarkError, load_benchmark
 from .config import ConfigError, build_config, load_yaml, merge_overrides, parse_size
 from .fleet import FleetError
+from .layouts import LAYOUTS, LayoutError
 from .results import ResultsError
 from .scoring import ScoringError
 from .ui import make_ui
 
-USER_ERRORS = (ConfigError, BenchmarkError, FleetError, ResultsError, ScoringError)
+USER_ERRORS = (ConfigError, BenchmarkError, FleetError, ResultsError, ScoringError, LayoutError)
 
 
 def _fail(exc: BaseException) -> click.ClickException:
@@ -65,8 +66,9 @@ def main():
 def _run_options(fn):
     options = [
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML run config."),
-        click.option("--benchmark", help="Benchmark file (.jsonl native or GEdit, .json seed format)."),
-        click.option("--benchmark-format", type=click.Choice(["auto", "native", "seed", "gedit"])),
+        click.option("--benchmark", help="Benchmark file (.jsonl native or GEdit, .json seed or ImgEdit format)."),
+        click.option("--benchmark-format", type=click.Choice(["auto", "native", "seed", "gedit", "imgedit"])),
+        click.option("--image-root", help="ImgEdit-Bench: the original images' root (default: the JSON's folder)."),
         click.option("--categories", help="Only these categories (comma-separated)."),
         click.option("--limit", type=int, help="Only the first N samples."),
         click.option("--language", help="GEdit-Bench: en, cn or all."),
@@ -116,6 +118,7 @@ def config_from_flags(config_path, **flags) -> "RunConfig":  # noqa: F821
         "benchmark.categories": categories,
         "benchmark.limit": flags.get("limit"),
         "benchmark.language": flags.get("language"),
+        "benchmark.image_root": flags.get("image_root"),
         "editor.model": flags.get("editor_model"),
         "editor.steps": flags.get("steps"),
         "editor.speed_mode": flags.get("speed_mode"),
@@ -304,15 +307,58 @@ def _fmt(value) -> str:
 
 @main.command()
 @click.argument("benchmark", type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["auto", "native", "seed", "gedit"]), default="auto")
+@click.option("--format", "fmt", type=click.Choice(["auto", "native", "seed", "gedit", "imgedit"]), default="auto")
 @click.option("--language", default="en", help="GEdit-Bench: en, cn or all.")
-def validate(benchmark, fmt, language):
+@click.option("--image-root", help="ImgEdit-Bench: the original images' root (default: the JSON's folder).")
+def validate(benchmark, fmt, language, image_root):
     """Check a benchmark file (images, ids, instructions, paths) without starting anything."""
 
     def body():
-        b = load_benchmark(benchmark, fmt, options={"language": language})
+        b = load_benchmark(benchmark, fmt, options={"language": language, "image_root": image_root})
         cats = ", ".join(f"{c} ({n})" for c, n in b.describe()["categories"].items())
         click.echo(f"{b.path}: {b.format} format, {len(b.samples)} samples OK; categories: {cats}")
+
+    _guarded(body)
+
+
+@main.command("export")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--layout", required=True, type=click.Choice(list(LAYOUTS)), help="The suite's output layout.")
+@click.option("--to", "to", required=True, type=click.Path(file_okay=False), help="Folder to write the layout in.")
+@click.option("--method", help="The method's folder name in the layout (default: RUN_DIR's name).")
+def export_cmd(run_dir, layout, to, method):
+    """Write RUN_DIR's edits in a suite's own layout, so the suite's official scorer runs unchanged on them.
+
+    Missing edits (failed, not done) are listed, never filled with the source image.
+    """
+
+    def body():
+        from .transfer import export_run
+
+        export_run(Path(run_dir), layout, Path(to), method, make_ui("plain"))
+
+    _guarded(body)
+
+
+@main.command("import")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+@click.option("--layout", required=True, type=click.Choice(list(LAYOUTS)), help="The suite's output layout.")
+@click.option("--benchmark", required=True, help="The benchmark the edits were made for.")
+@click.option("--language", help="GEdit-Bench: en, cn or all (default en).")
+@click.option("--image-root", help="ImgEdit-Bench: the original images' root (default: the JSON's folder).")
+@click.option("--method", help="The method's folder in FOLDER (default: FOLDER itself, or its only method folder).")
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="The run folder to create.")
+def import_cmd(folder, layout, benchmark, language, image_root, method, output):
+    """Turn edits made elsewhere, in a suite's layout, into a run folder that `score` and `report` judge.
+
+    Each edit's provenance (imported, path, sha256) is recorded; missing or unreadable files are listed.
+    """
+
+    def body():
+        from .transfer import import_run
+
+        import_run(Path(folder), layout, benchmark, {"language": language, "image_root": image_root}, method,
+                   Path(output), make_ui("plain"))
 
     _guarded(body)
 

@@ -25,10 +25,11 @@ class ConfigError(Exception):
 @dataclass
 class BenchmarkConfig:
     path: str | None = None
-    format: str = "auto"            # auto | native | seed | gedit
+    format: str = "auto"            # auto | native | seed | gedit | imgedit
     categories: list[str] | None = None
     limit: int | None = None
     language: str = "en"            # GEdit-Bench: en | cn | all
+    image_root: str | None = None   # ImgEdit-Bench: the original images' root (default: the JSON's folder)
 
 
 @dataclass
@@ -109,6 +110,8 @@ class RunConfig:
         means the same thing from any working directory."""
         if self.benchmark.path:
             self.benchmark.path = os.path.abspath(self.benchmark.path)
+        if self.benchmark.image_root:
+            self.benchmark.image_root = os.path.abspath(self.benchmark.image_root)
         if self.output:
             self.output = os.path.abspath(self.output)
         if self.editor.compile_cache:
@@ -178,7 +181,7 @@ SECTIONS = {
     "fleet": FleetConfig,
 }
 CHOICES = {
-    ("benchmark", "format"): ("auto", "native", "seed", "gedit"),
+    ("benchmark", "format"): ("auto", "native", "seed", "gedit", "imgedit"),
     ("editor", "load_format"): ("auto", "dummy"),
     ("editor", "speed_mode"): ("reference", "default", "fast"),
     ("judge", "load_format"): ("auto", "dummy"),
@@ -186,7 +189,7 @@ CHOICES = {
     ("judge", "failures"): ("exclude", "zero"),
     ("", "progress"): ("auto", "bars", "plain"),
 }
-PATH_KEYS = {("benchmark", "path"), ("", "output"), ("editor", "compile_cache")}
+PATH_KEYS = {("benchmark", "path"), ("benchmark", "image_root"), ("", "output"), ("editor", "compile_cache")}
 TLS_KEYS = ("ca", "cert", "key", "server_name")
 TLS_FILES = ("ca", "cert", "key")
 MODEL_KEYS = {("editor", "model"), ("judge", "model")}

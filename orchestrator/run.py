@@ -18,6 +18,7 @@ from editor_service.client import EditorClient
 from scorer_service.client import ScorerClient, info_to_dict
 
 from . import manifest as mf
+from . import suites
 from . import ui as ui_lines
 from .benchmarks import Benchmark, BenchmarkError, Sample, headline, load_benchmark
 from .config import RunConfig, build_config, client_tls
@@ -45,7 +46,8 @@ def load_samples(config: RunConfig) -> Benchmark:
     b = config.benchmark
     if not b.path:
         raise RunError("no benchmark given (benchmark.path in the config, or --benchmark)")
-    return load_benchmark(b.path, b.format, categories=b.categories, limit=b.limit, options={"language": b.language})
+    return load_benchmark(b.path, b.format, categories=b.categories, limit=b.limit,
+                          options={"language": b.language, "image_root": b.image_root})
 
 
 def default_output(benchmark: Benchmark) -> Path:
@@ -361,11 +363,17 @@ def finish(config: RunConfig, run_dir: RunDir, manifest: dict, samples: list[Sam
                         headline=headline((manifest.get("benchmark") or {}).get("format")))
     summary["run"] = {"output": str(run_dir.path), "editor": config.editor.model, "judge": config.judge.model,
                       "protocol": ((manifest.get("judge") or {}).get("protocol") or {}).get("name")}
+    block = suites.headline((manifest.get("benchmark") or {}).get("format"), summary["run"]["protocol"],
+                            samples, edits, scores, failures_as=config.judge.failures)
+    if block:
+        summary["suite"] = block
     write_json_atomic(run_dir.summary_path, summary)
     write_tables(run_dir, samples, edits, scores, summary)
     write_report(run_dir, samples, edits, scores, summary, manifest)
     ui.print(ui_lines.summary_block(summary, title))
     ui.print(ui_lines.category_table(summary))
+    if block:
+        ui.print(suites.console(block))
     ui.print(ui_lines.RULE)
     return summary
 

@@ -27,7 +27,7 @@ import time
 
 from .backends import load_backend
 from .backends.base import JudgeBackend, JudgeUnusable
-from .parsing import parse_reply
+from .parsing import parse_for
 from .samples import (  # noqa: F401 - the judge's inputs and outputs, importable from here
     STATUS_ERROR,
     STATUS_INVALID,
@@ -134,7 +134,7 @@ class Judge:
         prompts = build_prompts(samples)
         texts, expected = self.backend.generate_with_expected(prompts, phases)
         raw: list[list[str]] = [[t] for t in texts]
-        parsed = [parse_reply(t, len(p.question.scores), p.protocol.low, p.protocol.high)
+        parsed = [parse_for(p.protocol.parse)(t, len(p.question.scores), p.protocol.low, p.protocol.high)
                   for p, t in zip(prompts, texts)]
         retry = [i for i, p in enumerate(parsed) if not p.ok] if self.max_attempts > 1 else []
         if retry:
@@ -143,7 +143,7 @@ class Judge:
             for i, text in zip(retry, retry_texts):
                 raw[i].append(text)
                 p = prompts[i]
-                parsed[i] = parse_reply(text, len(p.question.scores), p.protocol.low, p.protocol.high)
+                parsed[i] = parse_for(p.protocol.parse)(text, len(p.question.scores), p.protocol.low, p.protocol.high)
 
         outcomes = []
         for s_idx, sample in enumerate(samples):

@@ -163,6 +163,38 @@ def _agree(candidates: list[list[float]]) -> list[float] | None:
     return list(next(iter(unique))) if len(unique) == 1 else None
 
 
+_LINE_VALUE = re.compile(r"[0-9]+")
+
+
+def parse_labelled_lines(text: str, n_scores: int = 1, low: float = 0.0, high: float = 10.0) -> Parsed:
+    """ImgEdit-Bench's rule (PKU-YuanGroup/ImgEdit Benchmark/Basic/step1_get_avgscore.py): every line
+    split on ": " into exactly two parts whose second part is all digits is one score, in reply
+    order. Stricter than step1, which averages however many it finds: exactly `n_scores` such lines,
+    each in [low, high], else a failure naming what was found."""
+    if not text or not text.strip():
+        return _fail("empty reply")
+    scores, labels = [], []
+    for line in text.splitlines():
+        parts = line.strip().split(": ")
+        if len(parts) == 2 and _LINE_VALUE.fullmatch(parts[1]):
+            labels.append(parts[0])
+            scores.append(float(parts[1]))
+    if len(scores) != n_scores:
+        return _fail(f"labelled lines: expected {n_scores} '<name>: <number>' line(s), found {len(scores)}"
+                     + (f" ({', '.join(labels)})" if labels else ""))
+    bad = _check_range(scores, low, high, "labelled lines")
+    if bad:
+        return bad
+    response = next((l.split(":", 1)[1].strip() for l in text.splitlines()
+                     if l.strip().lower().startswith("brief reasoning:")), "")
+    return Parsed(ok=True, scores=scores, response=response, reason="labelled lines")
+
+
+def parse_for(name: str):
+    """The reply parser a protocol names (`parse:`): json (default: parse_reply) or labelled-lines."""
+    return PARSERS[name]
+
+
 def parse_reply(text: str, n_scores: int = 1, low: float = 0.0, high: float = 10.0) -> Parsed:
     """Read `n_scores` numbers in [low, high] from a judge reply, or fail with a reason."""
     if not text or not text.strip():
@@ -236,3 +268,6 @@ def parse_reply(text: str, n_scores: int = 1, low: float = 0.0, high: float = 10
             return _fail(f"ambiguous: several lists {lists}")
         return _check_range(agreed, low, high, "list") or Parsed(True, agreed, text.strip(), "list")
     return _fail(f"no JSON score list or bare list of {n_scores} numbers")
+
+
+PARSERS = {"json": parse_reply, "labelled-lines": parse_labelled_lines}

@@ -13,6 +13,8 @@ File format (see protocols/seed-0-10.yaml and protocols/viescore.yaml):
     strict_suffix: "..."             # appended to the user text when re-asking after a parse failure
     resize: {edited: source}         # optional: the judge sees the edited image at the source's size;
                                      # max_pixels: N scales every image down to at most N pixels
+    parse: json                      # optional: json (default, parsing.parse_reply) or labelled-lines
+    text_first: false                # optional: the prompt text before the images (ImgEdit's order)
     questions:                       # one judge call each, in this order
       score:
         images: [edited]             # which request images, in order: source and/or edited
@@ -64,6 +66,13 @@ def _combine_single(protocol: "Protocol", scores: dict[str, list[float]]) -> tup
     return scores[question.name][0], []
 
 
+def _combine_mean_2dp(protocol: "Protocol", scores: dict[str, list[float]]) -> tuple[float, list[tuple[str, float]]]:
+    # ImgEdit-Bench (step1_get_avgscore.py): round(sum / len, 2) over the reply's scores
+    (question,) = protocol.questions
+    values = scores[question.name]
+    return round(sum(values) / len(values), 2), list(zip(question.scores, values))
+
+
 def _combine_viescore(protocol: "Protocol", scores: dict[str, list[float]]) -> tuple[float, list[tuple[str, float]]]:
     # GEdit-Bench / VIEScore: SC = min(SC parts), PQ = min(PQ parts), O = sqrt(SC * PQ)
     subs: list[tuple[str, float]] = []
@@ -81,7 +90,9 @@ def _combine_viescore(protocol: "Protocol", scores: dict[str, list[float]]) -> t
 COMBINERS = {
     "single": _combine_single,
     "viescore": _combine_viescore,
+    "mean-2dp": _combine_mean_2dp,
 }
+PARSES = ("json", "labelled-lines")  # parsing.PARSERS
 
 
 @dataclass(frozen=True)
@@ -107,6 +118,8 @@ class Protocol:
     questions: tuple[Question, ...]
     category_aliases: dict[str, str] = field(default_factory=dict)
     resize: dict = field(default_factory=dict)  # {"edited": "source"}, {"max_pixels": N}: samples.resize_images
+    parse: str = "json"        # how replies are read: parsing.PARSERS
+    text_first: bool = False   # the prompt text before the images in the user message
 
     @property
     def variables(self) -> list[str]:
@@ -245,6 +258,14 @@ def parse_protocol(text: str, path: Path) -> Protocol:
         )
     if combine == "single" and (len(questions) != 1 or len(questions[0].scores) != 1):
         raise ProtocolError(f"{where}: combine 'single' needs one question with one score")
+    if combine == "mean-2dp" and len(questions) != 1:
+        raise ProtocolError(f"{where}: combine 'mean-2dp' needs one question")
+    parse = data.get("parse", "json")
+    if parse not in PARSES:
+        raise ProtocolError(f"{where}: unknown parse {parse!r}; known: {', '.join(PARSES)}")
+    text_first = data.get("text_first", False)
+    if not isinstance(text_first, bool):
+        raise ProtocolError(f"{where}: text_first must be true or false")
     if combine == "viescore" and {q.name for q in questions} != {"SC", "PQ"}:
         raise ProtocolError(f"{where}: combine 'viescore' needs questions SC and PQ")
     aliases = data.get("category_aliases") or {}
@@ -268,6 +289,8 @@ def parse_protocol(text: str, path: Path) -> Protocol:
         questions=tuple(questions),
         category_aliases={str(k): str(v) for k, v in aliases.items()},
         resize=dict(resize),
+        parse=parse,
+        text_first=text_first,
     )
 
 

@@ -179,7 +179,8 @@ def conversation(prompt: Prompt) -> list[dict]:
     if prompt.system:
         conv.append({"role": "system", "content": [{"type": "text", "text": prompt.system}]})
     content = [{"type": "image", "image": img} for img in prompt.images]
-    content.append({"type": "text", "text": prompt.user})
+    text = {"type": "text", "text": prompt.user}
+    content = [text, *content] if prompt.protocol.text_first else [*content, text]  # the protocol's order
     conv.append({"role": "user", "content": content})
     return conv
 

@@ -22,10 +22,17 @@ from .jsonl import read_json_lines
 REQUIRED = ("key", "task_type", "instruction", "instruction_language")
 # The overall figure GEdit-Bench reports (calculate_statistics.py): the unweighted mean of the group means.
 HEADLINE = "macro_mean"
+# The 11 task groups, in the order of Step1X-Edit's GEdit-Bench/calculate_statistics.py (GROUPS),
+# and the two instruction languages of the release.
+GROUPS = ("background_change", "color_alter", "material_alter", "motion_change", "ps_human", "style_change",
+          "subject-add", "subject-remove", "subject-replace", "text_change", "tone_transfer")
+LANGUAGES = ("en", "cn")
 
 
 def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
     language = str(options.get("language") or "en")
+    if language not in (*LANGUAGES, "all"):
+        return [], [Problem(path.name, None, f"language {language!r}: GEdit-Bench has en and cn (or all)")]
     samples, problems = [], []
     base_dir = path.parent
     for line_no, record, error in read_json_lines(path):
@@ -39,6 +46,16 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
             problems.append(Problem(where, key or None, f"missing or non-string field(s): {', '.join(missing)}", line_no))
             continue
         lang = record["instruction_language"]
+        wrong = []
+        if record["task_type"] not in GROUPS:
+            wrong.append(f"task_type {record['task_type']!r} is not one of GEdit-Bench's 11 groups ({', '.join(GROUPS)})")
+        if lang not in LANGUAGES:
+            wrong.append(f"instruction_language {lang!r} is not en or cn")
+        if "Intersection_exist" in record and not isinstance(record["Intersection_exist"], bool):
+            wrong.append(f"Intersection_exist must be true or false, got {record['Intersection_exist']!r}")
+        if wrong:
+            problems.extend(Problem(where, key or None, w, line_no) for w in wrong)
+            continue
         if language != "all" and lang != language:
             continue
         sample_id = key if language != "all" else f"{key}_{lang}"

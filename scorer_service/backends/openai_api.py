@@ -302,7 +302,8 @@ class OpenAIBackend:
     def _answer(self, prompt: Prompt, logprobs: bool) -> _Answer:
         messages = [{"role": "system", "content": prompt.system}] if prompt.system else []
         content = [{"type": "image_url", "image_url": {"url": _data_url(img)}} for img in prompt.images]
-        content.append({"type": "text", "text": prompt.user})
+        text = {"type": "text", "text": prompt.user}
+        content = [text, *content] if prompt.protocol.text_first else [*content, text]
         messages.append({"role": "user", "content": content})
         return self._request(messages, logprobs=logprobs)
 
