@@ -46,8 +46,8 @@ def noise_png(rng: random.Random, size: int = 64) -> bytes:
 
 
 def lessons(benchmark: Path = EXAMPLE, seed: int = 0):
-    """One answer per protocol, taught on two example prompts of different categories for
-    seed-0-10 and one for viescore, each with a random "edited" image. The answers do not depend on
+    """One answer per protocol, taught on one example prompt per category for seed-0-10 (two were
+    not enough once the merged protocols changed the prompts: 6 of 10 parsed) and one for viescore, each with a random "edited" image. The answers do not depend on
     the prompt, so they carry over to other prompts: every example prompt for seed-0-10; for
     viescore most SC answers on other prompts do not parse (PARSE_FAILED, with the raw reply), and
     teaching it a second sample did not change that but cost seed-0-10 two prompts. Teaching time
@@ -58,7 +58,8 @@ def lessons(benchmark: Path = EXAMPLE, seed: int = 0):
     rng = random.Random(seed)
     samples = [json.loads(line) for line in benchmark.read_text(encoding="utf-8").splitlines() if line.strip()]
     out = []
-    for n, s in enumerate((samples[0], samples[-1])):
+    firsts = list({s["category"]: s for s in reversed(samples)}.values())[::-1]  # the first sample of each category
+    for n, s in enumerate(firsts):
         source = (benchmark.parent / s["image"]).read_bytes()
         edited = noise_png(rng)
         variables = {"original_description": s.get("description", "")}
