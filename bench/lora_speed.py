@@ -19,8 +19,7 @@ numbers are speed only.
 
 CPU dry run on the tiny models (seconds per edit; checks the whole script, not speed):
 
-    .venv/editor/bin/python bench/lora_speed.py --model models/tiny-qwen-image-edit-2511 --device cpu \\
-        --size 64 --cfg-steps 3 --one-image-steps 3 --lora-steps 2 --lora-rank 4 --out /tmp/lora_speed.json
+    python bench/lora_speed.py --model models/tiny-qwen-image-edit-2511 --device cpu --size 64 --cfg-steps 3 --one-image-steps 3 --lora-steps 2 --lora-rank 4 --lora-dir $TMP --out $OUT/lora_speed.json  # dry run (editor)
 
 Full size, random weights (one H200; ~13 s per dummy build, the LoRA file is ~850 MB in bf16):
 
