@@ -143,16 +143,7 @@ class LocalFleet(Fleet):
             old = self.editors.get(endpoint.name)
         if old is not None:
             old.stop(grace=5.0)
-        proc = self._editor_process(endpoint.name)
-        with self._lock:
-            self.editors[endpoint.name] = proc
-        self._spawn(proc)
-        try:
-            proc.wait_healthy(self.start_timeout)
-        except RuntimeError as exc:
-            proc.stop(grace=5.0)
-            raise FleetError(str(exc)) from None
-        return Endpoint(endpoint.name, proc.address)
+        return self._start_in_place(self.editors, endpoint.name, self._editor_process(endpoint.name))
 
     def stop_editors(self) -> None:
         self._stop_all(list(self.editors.values()))
@@ -291,15 +282,19 @@ class LocalFleet(Fleet):
         if old is not None:
             old.stop(grace=5.0)
         proc = self._scorer_process(staged=False, index=int(endpoint.name.rsplit("-", 1)[1]))
+        return self._start_in_place(self.replicas, endpoint.name, proc)
+
+    def _start_in_place(self, registry: dict, name: str, proc: ServiceProcess) -> Endpoint:
+        """A restarted service: recorded under its name, started, and healthy (FleetError otherwise)."""
         with self._lock:
-            self.replicas[endpoint.name] = proc
+            registry[name] = proc
         self._spawn(proc)
         try:
             proc.wait_healthy(self.start_timeout)
         except RuntimeError as exc:
             proc.stop(grace=5.0)
             raise FleetError(str(exc)) from None
-        return Endpoint(endpoint.name, proc.address)
+        return Endpoint(name, proc.address)
 
     def scorer_alive(self) -> bool:
         return self.scorer is not None and self.scorer.alive()
