@@ -157,15 +157,20 @@ class EditorServicer(editor_pb2_grpc.EditorServicer):
         return self.worker.pipeline
 
     def Edit(self, request: editor_pb2.EditRequest, context) -> Iterator[editor_pb2.EditEvent]:
-        failure: BaseException | None = None
+        # Counted before the client can see the outcome: OK as the result is sent (a client that reads
+        # its result and then scrapes finds it counted), a failure before its status is sent.
+        edits = self.worker.metrics.edits
+        finished = False
         try:
-            yield from self._edit(request, context)
-        except BaseException as exc:
-            failure = exc
+            for event in self._edit(request, context):
+                if event.HasField("result"):
+                    edits.labels(status="OK").inc()
+                    finished = True
+                yield event
+        except BaseException as exc:  # GeneratorExit: the client went away mid-stream
+            if not finished:
+                edits.labels(status="CANCELLED" if isinstance(exc, GeneratorExit) else status_of(exc)).inc()
             raise
-        finally:  # GeneratorExit: the client went away mid-stream
-            status = "CANCELLED" if isinstance(failure, GeneratorExit) else status_of(failure)
-            self.worker.metrics.edits.labels(status=status).inc()
 
     def _edit(self, request: editor_pb2.EditRequest, context) -> Iterator[editor_pb2.EditEvent]:
         pipeline = self._pipeline()
