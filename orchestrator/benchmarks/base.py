@@ -31,6 +31,8 @@ class Sample:
     extras: dict = field(default_factory=dict)  # format-specific fields kept for the record
     more_images: list[Path] = field(default_factory=list)  # further input images, in order (native "images")
     edit_args: dict = field(default_factory=dict)  # this sample's own pipeline arguments (native "extras")
+    reference_images: list[Path] = field(default_factory=list)  # PLACEHOLDER until the lead's machinery lands
+    variables: dict[str, str] = field(default_factory=dict)     # PLACEHOLDER until the lead's machinery lands
 
     def source_bytes(self) -> bytes:
         """The first input image (the one the judge is shown)."""
