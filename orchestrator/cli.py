@@ -67,8 +67,8 @@ def _run_options(fn):
     options = [
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML run config."),
         click.option("--benchmark", help="Benchmark file (.jsonl native or GEdit, .json seed or ImgEdit format)."),
-        click.option("--benchmark-format", type=click.Choice(["auto", "native", "seed", "gedit", "imgedit"])),
-        click.option("--image-root", help="ImgEdit-Bench: the original images' root (default: the JSON's folder)."),
+        click.option("--benchmark-format", type=click.Choice(["auto", "native", "seed", "gedit", "imgedit", "rise"])),
+        click.option("--image-root", help="ImgEdit-Bench, RISEBench: the input images' root (default: the JSON's folder)."),
         click.option("--categories", help="Only these categories (comma-separated)."),
         click.option("--limit", type=int, help="Only the first N samples."),
         click.option("--language", help="GEdit-Bench: en, cn or all."),
@@ -307,9 +307,9 @@ def _fmt(value) -> str:
 
 @main.command()
 @click.argument("benchmark", type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["auto", "native", "seed", "gedit", "imgedit"]), default="auto")
+@click.option("--format", "fmt", type=click.Choice(["auto", "native", "seed", "gedit", "imgedit", "rise"]), default="auto")
 @click.option("--language", default="en", help="GEdit-Bench: en, cn or all.")
-@click.option("--image-root", help="ImgEdit-Bench: the original images' root (default: the JSON's folder).")
+@click.option("--image-root", help="ImgEdit-Bench, RISEBench: the input images' root (default: the JSON's folder).")
 def validate(benchmark, fmt, language, image_root):
     """Check a benchmark file (images, ids, instructions, paths) without starting anything."""
 
@@ -345,7 +345,7 @@ def export_cmd(run_dir, layout, to, method):
 @click.option("--layout", required=True, type=click.Choice(list(LAYOUTS)), help="The suite's output layout.")
 @click.option("--benchmark", required=True, help="The benchmark the edits were made for.")
 @click.option("--language", help="GEdit-Bench: en, cn or all (default en).")
-@click.option("--image-root", help="ImgEdit-Bench: the original images' root (default: the JSON's folder).")
+@click.option("--image-root", help="ImgEdit-Bench, RISEBench: the input images' root (default: the JSON's folder).")
 @click.option("--method", help="The method's folder in FOLDER (default: FOLDER itself, or its only method folder).")
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="The run folder to create.")
 def import_cmd(folder, layout, benchmark, language, image_root, method, output):

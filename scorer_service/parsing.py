@@ -270,4 +270,53 @@ def parse_reply(text: str, n_scores: int = 1, low: float = 0.0, high: float = 10
     return _fail(f"no JSON score list or bare list of {n_scores} numbers")
 
 
-PARSERS = {"json": parse_reply, "labelled-lines": parse_labelled_lines}
+# RISEBench's label (gpt_eval.py `extract`: r'\*?\*?Final Score\*?\*?:?\s*([\d*\s,\n]*)', any case, then the
+# "Final Scores" spelling): the label, then the run of digits, stars, spaces and commas after it.
+_FINAL_SCORE = re.compile(r"\*?\*?Final Scores?\*?\*?:?\s*([\d*\s,]*)", re.I)
+_FINAL_TAIL_DECIMAL = re.compile(r"[.,]\d")
+_FINAL_TAIL_RANGE = re.compile(r"\s*(?:-|–|—|~|to\b|or\b)\s*\**\s*\d", re.I)
+_FINAL_TAIL_SCALE = re.compile(r"\s*(?:/|out\s+of)\s*(\d+)", re.I)
+
+
+def parse_final_score(text: str, n_scores: int = 1, low: float = 1.0, high: float = 5.0) -> Parsed:
+    """RISEBench's "**Final Score:** **N**" (PhoenixZ810/RISEBench gpt_eval.py `extract`), strictly: every
+    "Final Score" label followed by a number must give one integer, the same one, in [low, high]
+    ("N/high" and "N out of high" are read as N). gpt_eval.py instead takes the first label's digits
+    however many there are, truncates "4.5" to 4, reads the echoed "1-5" as 1 and keeps any value:
+    each of those is a failure here, with the reason."""
+    if n_scores != 1:
+        return _fail(f"final score: one score per question, the protocol asks for {n_scores}")
+    if not text or not text.strip():
+        return _fail("empty reply")
+    values = []
+    for m in _FINAL_SCORE.finditer(text):
+        numbers = re.findall(r"\d+", m.group(1))
+        if not numbers:
+            continue  # "Final Score: **X**" echoed, or the label in prose: gpt_eval.py looks further too
+        label = m.group(0).strip()
+        if len(numbers) > 1:
+            return _fail(f"final score: several numbers after the label ({label!r})")
+        tail = text[m.end():]
+        if _FINAL_TAIL_DECIMAL.match(tail):
+            return _fail(f"final score: not an integer ({label + tail[:3]!r})")
+        if _FINAL_TAIL_RANGE.match(tail):
+            return _fail(f"final score: a range or an alternative, not one score ({(label + tail[:6]).strip()!r})")
+        scale = _FINAL_TAIL_SCALE.match(tail)
+        if scale and float(scale.group(1)) != high:
+            return _fail(f"final score: on another scale than {low:g}-{high:g} ({label + scale.group(0)!r})")
+        values.append(float(numbers[0]))
+    if not values:
+        return _fail("no 'Final Score: N' in the reply")
+    if len(set(values)) > 1:
+        return _fail(f"ambiguous: final scores {', '.join(f'{v:g}' for v in values)}")
+    return _check_range(values[:1], low, high, "final score") or Parsed(True, values[:1], text.strip(), "final score")
+
+
+def parse_final_score_binary(text: str, n_scores: int = 1, low: float = 0.0, high: float = 1.0) -> Parsed:
+    """RISEBench's logical questions: "Final Score: 0" or "1" (0/1 whatever the protocol's range:
+    gpt_eval.py maps 4*min(s, 1)+1, so a "5" would count as correct there; a failure here)."""
+    return parse_final_score(text, n_scores, 0.0, 1.0)
+
+
+PARSERS = {"json": parse_reply, "labelled-lines": parse_labelled_lines, "final-score": parse_final_score,
+           "final-score-binary": parse_final_score_binary}

@@ -7,6 +7,8 @@ Adding a layout: a module with
     root(folder, method) -> Path        where the edits go (export) / are read from (import)
     edit_relpath(sample) -> str         one sample's edit under that root
     extra_files(sample) -> {relpath: bytes}   what else the official scorer reads (source images...)
+    edit_candidates(sample) -> [relpath]      optional: where an imported edit may be, first found wins
+                                              (default: edit_relpath only)
 and one entry in LAYOUTS. Missing edits are listed, never filled with the source image.
 """
 
@@ -20,9 +22,9 @@ from editfleet_common.errors import InvalidInput
 from editfleet_common.images import decode_image
 
 from ..results import sha256_hex, write_atomic, write_json_atomic
-from . import gedit, imgedit
+from . import gedit, imgedit, rise
 
-LAYOUTS = {"gedit": gedit, "imgedit": imgedit}
+LAYOUTS = {"gedit": gedit, "imgedit": imgedit, "rise": rise}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXPORT_RECORD = "editfleet_export.json"  # what an export wrote (and that the folder is one of ours)
 
@@ -102,8 +104,10 @@ def import_edits(layout, samples, run_dir, folder: Path, method: str | None) -> 
         raise LayoutError(f"{root}: no such folder (the {layout.NAME} layout: {layout.DESCRIPTION})")
     result = Imported(root=root)
     done, _ = run_dir.edit_state(samples)
+    candidates = getattr(layout, "edit_candidates", lambda s: [layout.edit_relpath(s)])
     for sample in samples:
-        relpath = layout.edit_relpath(sample)
+        options = candidates(sample)
+        relpath = next((r for r in options if (root / r).is_file()), options[0])
         path = root / relpath
         provenance = {"imported": True, "layout": layout.NAME, "from": str(path)}
         if not path.is_file():

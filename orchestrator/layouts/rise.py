@@ -1,0 +1,52 @@
+"""RISEBench's outputs layout, as PhoenixZ810/RISEBench's gpt_eval.py reads it (README "Output
+Generation", gpt_eval.py `find_image`):
+
+    <folder>/<method>/images/<category>/<index>.png         e.g. images/temporal_reasoning/temporal_reasoning_1.png
+
+`python gpt_eval.py --data data/data_total.json --output <folder>/<method>` then judges it unchanged
+(the input images stay in the benchmark's data folder: nothing else is written). The official script
+stops at the first missing output (FileNotFoundError); export lists the missing ones instead. On
+import an edit may also be `<index>.jpg` or `<index>.jpeg`, looked for in that order after .png, as
+find_image does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+NAME = "rise"
+BENCHMARK_FORMAT = "rise"
+DESCRIPTION = "<folder>/<method>/images/<category>/<index>.png (.jpg, .jpeg)"
+SUFFIXES = ("png", "jpg", "jpeg")  # find_image's order
+
+
+def root(folder: Path, method: str | None) -> Path:
+    """The method's folder; for import without a method, the folder itself when it holds images/,
+    else its only subfolder that does."""
+    from . import LayoutError
+
+    folder = Path(folder)
+    if method:
+        if method in (".", "..") or "/" in method or "\\" in method:
+            raise LayoutError(f"--method {method!r}: one folder name, without path separators")
+        return folder / method
+    if (folder / "images").is_dir():
+        return folder
+    candidates = sorted(p for p in folder.iterdir() if (p / "images").is_dir()) if folder.is_dir() else []
+    if len(candidates) == 1:
+        return candidates[0]
+    found = f" (found: {', '.join(p.name for p in candidates)})" if candidates else ""
+    raise LayoutError(f"{folder}: give --method: no single <method>/images/ folder in it{found}")
+
+
+def edit_relpath(sample) -> str:
+    return f"images/{sample.category}/{sample.id}.png"
+
+
+def edit_candidates(sample) -> list[str]:
+    """Where an edit made elsewhere may be, in the order gpt_eval.py looks."""
+    return [f"images/{sample.category}/{sample.id}.{suffix}" for suffix in SUFFIXES]
+
+
+def extra_files(sample) -> dict[str, bytes]:
+    return {}

@@ -1,0 +1,212 @@
+"""RISEBench reproduced: a small copy of the release (data_total.json and its image folders) made here,
+in both shapes the suite ships (RISEBench-64: no flags; RISEBench-360: subtasks and the
+reasoning_img / consistency_free flags); known "Final Score" replies through parsing, the rise
+combiner and the suite's numbers, checked against gpt_eval.py's formulas computed here by hand;
+edits in the suite's outputs layout imported and judged end to end over the tiny judge's
+OpenAI-compatible endpoint; export; bad input.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import REPO, TINY_JUDGE, orchestrator_cmd, require_tiny_models
+from orchestrator.benchmarks import BenchmarkError, load_benchmark
+from orchestrator.suites import rise as rise_suite
+
+KEY_ENV = "EDITFLEET_TEST_RISE_KEY"
+KEY = "sk-editfleet-rise-5c1e77"
+
+
+def png(color, size=(24, 20), fmt="PNG") -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+# One row of every kind gpt_eval.py tells apart (the 360 release's shape: subtask and flags).
+ROWS_360 = [
+    {"index": "temporal_reasoning_1", "category": "temporal_reasoning", "subtask": "Life Progression",
+     "instruction": "Draw what the banana looks like after a year.", "image": "temporal_reasoning_images/1.png",
+     "reference": "Rotten, blackened banana."},
+    {"index": "temporal_reasoning_2", "category": "temporal_reasoning", "subtask": "Life Progression",
+     "instruction": "Draw the sapling ten years later.", "image": "temporal_reasoning_images/2.png",
+     "reference": "Mature tree with a sturdy trunk.", "reasoning_img": True},
+    {"index": "causal_reasoning_1", "category": "causal_reasoning", "subtask": "State Transition",
+     "instruction": "Draw the ice cube after an hour in the sun.", "image": "causal_reasoning_images/1.png",
+     "reference": "A puddle of water.", "consistency_free": True},
+    {"index": "causal_reasoning_2", "category": "causal_reasoning", "subtask": "Physics Manifestation",
+     "instruction": "Draw the glass after it falls on the floor.", "image": "causal_reasoning_images/2.png",
+     "reference": "Shattered glass on the floor."},
+    {"index": "spatial_reasoning_1", "category": "spatial_reasoning", "subtask": "Object Arrangement",
+     "instruction": "Stack the blocks from largest to smallest.", "image": "spatial_reasoning_images/1.png",
+     "reference": "A tower of blocks, largest at the bottom."},
+    {"index": "spatial_reasoning_2", "category": "spatial_reasoning", "subtask": "Component Assembly",
+     "instruction": "Assemble the clock to show 9:45.", "image": "spatial_reasoning_images/2.png",
+     "reference_img": "spatial_reasoning_images/2_ref.png"},
+    {"index": "spatial_reasoning_3", "category": "spatial_reasoning", "subtask": "Viewpoint Generation",
+     "instruction": "Draw the house seen from above.", "image": "spatial_reasoning_images/3.png",
+     "reference": "A top view of a square roof.", "reasoning_img": True},
+    {"index": "logical_reasoning_1", "category": "logical_reasoning", "subtask": "Mathematical Derivation",
+     "instruction": "Replace the question mark with the right number.", "image": "logical_reasoning_images/1.png",
+     "reference_txt": "The question mark should be replaced with \"2\"."},
+    {"index": "logical_reasoning_2", "category": "logical_reasoning", "subtask": "Puzzle Solving",
+     "instruction": "Draw the path through the maze in blue.", "image": "logical_reasoning_images/2.png",
+     "reference_img": "logical_reasoning_images/2_ref.png"},
+]
+# The 64 release's shape: no subtask, no flags.
+ROWS_64 = [{k: v for k, v in row.items() if k not in ("subtask", "reasoning_img", "consistency_free")}
+           for row in ROWS_360]
+
+
+def make_release(folder: Path, rows=ROWS_360) -> Path:
+    """data/data_total.json with the images beside it, as in PhoenixZ810/RISEBench."""
+    folder.mkdir(parents=True)
+    for i, row in enumerate(rows):
+        for key in ("image", "reference_img"):
+            if key in row:
+                path = folder / row[key]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(png((20 * i, 100, 200 if key == "image" else 50)))
+    (folder / "data_total.json").write_text(json.dumps(rows, indent=4))
+    return folder / "data_total.json"
+
+
+def test_the_release_loads_with_what_each_judge_call_needs(tmp_path):
+    bench = load_benchmark(make_release(tmp_path / "data"))
+    assert bench.format == "rise" and [s.id for s in bench.samples] == [r["index"] for r in ROWS_360]
+    by_id = {s.id: s for s in bench.samples}
+    assert by_id["temporal_reasoning_1"].variables == {"reference_text": "Rotten, blackened banana."}
+    assert by_id["temporal_reasoning_2"].variables["reasoning_img"] == "true"
+    assert by_id["causal_reasoning_1"].variables["consistency_free"] == "true"
+    assert by_id["causal_reasoning_1"].extras["consistency_free"] is True
+    spatial_ref = by_id["spatial_reasoning_2"]
+    assert spatial_ref.reference_images == [tmp_path / "data" / "spatial_reasoning_images" / "2_ref.png"]
+    assert "reference_text" not in spatial_ref.variables
+    logical_txt, logical_img = by_id["logical_reasoning_1"], by_id["logical_reasoning_2"]
+    assert logical_txt.variables == {"reference_text": ROWS_360[7]["reference_txt"], "reference_txt": ROWS_360[7]["reference_txt"]}
+    assert logical_txt.reference_images == [] and len(logical_img.reference_images) == 1
+    assert "reasoning_wo_ins" not in logical_img.variables
+    assert all(s.extras["file_has_consistency_free"] for s in bench.samples)
+    assert by_id["spatial_reasoning_1"].extras["subtask"] == "Object Arrangement"
+    small = load_benchmark(make_release(tmp_path / "data64", ROWS_64))
+    assert not any(s.extras["file_has_consistency_free"] for s in small.samples)
+
+
+def test_a_reasoning_wo_ins_key_anywhere_applies_to_every_logical_reference_image_row(tmp_path):
+    # gpt_eval.py tests `'reasoning_wo_ins' in item` on a pandas row: a column of the whole file
+    rows = [*ROWS_360, {**ROWS_360[8], "index": "logical_reasoning_3", "reasoning_wo_ins": True}]
+    bench = load_benchmark(make_release(tmp_path / "data", rows))
+    by_id = {s.id: s for s in bench.samples}
+    assert by_id["logical_reasoning_2"].variables["reasoning_wo_ins"] == "true"
+    assert by_id["logical_reasoning_3"].variables["reasoning_wo_ins"] == "true"
+    assert "reasoning_wo_ins" not in by_id["logical_reasoning_1"].variables  # reference_txt rows: not asked
+
+
+def test_bad_rows_name_the_index_and_the_field(tmp_path):
+    rows = [dict(r) for r in ROWS_360]
+    rows[0]["category"] = "temporal"
+    del rows[1]["reference"]
+    rows[2]["consistency_free"] = False
+    rows[3]["image"] = "../outside.png"
+    rows[5]["reference_img"] = "spatial_reasoning_images/nothere.png"
+    del rows[7]["reference_txt"]
+    rows[8]["consistency_free"] = True
+    path = make_release(tmp_path / "data", rows)
+    (tmp_path / "data" / rows[5]["reference_img"]).unlink()
+    with pytest.raises(BenchmarkError) as err:
+        load_benchmark(path, "rise")
+    text = str(err.value)
+    assert "data_total.json[0]: sample 'temporal_reasoning_1': category 'temporal' is not one of RISEBench's four" in text
+    assert "data_total.json[1]: sample 'temporal_reasoning_2': a temporal_reasoning row needs reference" in text
+    assert "data_total.json[2]: sample 'causal_reasoning_1': consistency_free: false would count as set" in text
+    assert "data_total.json[3]: sample 'causal_reasoning_2': image: image path '../outside.png' escapes the image root" in text
+    assert "data_total.json[5]: sample 'spatial_reasoning_2': reference_img: image not found" in text
+    assert "data_total.json[7]: sample 'logical_reasoning_1': a logical_reasoning row needs reference_txt or reference_img" in text
+    assert "data_total.json[8]: sample 'logical_reasoning_2': consistency_free on a logical_reasoning row" in text
+
+
+# -- the suite's numbers over recorded scores ----------------------------------------------------
+def record(dims: dict) -> dict:
+    return {"status": "OK", "score": 0.0, "sub_scores": dict(dims)}
+
+
+# per sample: the judged dimensions (logical ones already 1/5, as the combiner gives them)
+DIMS = {
+    "temporal_reasoning_1": {"ApprConsistency": 5, "Reasoning": 5, "VisualPlausibility": 5},
+    "temporal_reasoning_2": {"ApprConsistency": 4, "Reasoning": 1, "VisualPlausibility": 3},
+    "causal_reasoning_1": {"Reasoning": 5, "VisualPlausibility": 5},          # consistency_free
+    "causal_reasoning_2": {"ApprConsistency": 2, "Reasoning": 3, "VisualPlausibility": 4},
+    "spatial_reasoning_1": {"ApprConsistency": 5, "Reasoning": 4, "VisualPlausibility": 5},
+    "spatial_reasoning_2": {"ApprConsistency": 5, "Reasoning": 5, "VisualPlausibility": 5},
+    # spatial_reasoning_3: PARSE_FAILED
+    "logical_reasoning_1": {"ApprConsistency": 5, "Reasoning": 5},
+    "logical_reasoning_2": {"ApprConsistency": 1, "Reasoning": 1},
+}
+
+
+def by_hand(file_rule: bool) -> dict:
+    """gpt_eval.py's calculate_score / calculate_completion and its means, written out per sample."""
+    h = 0.5
+    if file_rule:  # the 360 file: every temporal/causal/spatial row 0.2*VP + 0.8*R
+        t1, t2 = 0.2 * 5 + 0.8 * 5, max(1, (0.2 * 3 + 0.8 * 1) * h)
+        c1, c2 = 0.2 * 5 + 0.8 * 5, 0.2 * 4 + 0.8 * 3
+        s1, s2 = 0.2 * 5 + 0.8 * 4, 0.2 * 5 + 0.8 * 5
+    else:
+        t1, t2 = 0.3 * 5 + 0.5 * 5 + 0.2 * 5, max(1, (0.3 * 4 + 0.5 * 1 + 0.2 * 3) * h)
+        c1, c2 = None, 0.3 * 2 + 0.5 * 3 + 0.2 * 4   # c1 only exists in the 360 file
+        s1, s2 = 0.3 * 5 + 0.5 * 4 + 0.2 * 5, 0.3 * 5 + 0.5 * 5 + 0.2 * 5
+    l1, l2 = 0.3 * 5 + 0.7 * 5, max(1, (0.3 * 1 + 0.7 * 1) * h)
+    return {"Temporal": [t1, t2], "Causal": [c for c in (c1, c2) if c is not None], "Spatial": [s1, s2],
+            "Logical": [l1, l2]}
+
+
+def test_accuracy_and_weighted_score_as_gpt_eval_computes_them(tmp_path):
+    for rows, file_rule in ((ROWS_360, True), (ROWS_64, False)):
+        bench = load_benchmark(make_release(tmp_path / f"data{len(rows)}{file_rule}", rows))
+        samples = [s for s in bench.samples if file_rule or s.id != "causal_reasoning_1"]
+        edits = {s.id: {"status": "ok"} for s in samples}
+        scores = {sid: record(d) for sid, d in DIMS.items()}
+        scores["spatial_reasoning_3"] = {"status": "PARSE_FAILED", "score": None, "sub_scores": {}}
+        for failures in ("exclude", "zero"):
+            block = rise_suite.headline(samples, edits, scores, failures_as=failures)
+            expected = by_hand(file_rule)
+            for label, values in expected.items():
+                row = block["rows"][label]
+                assert row["Score-Origin"] == pytest.approx(sum(values) / len(values)), (label, file_rule)
+                assert row["Score-Percentage"] == pytest.approx(25 * (sum(values) / len(values) - 1))
+            every = [v for values in expected.values() for v in values]
+            assert block["rows"]["Overall"]["Score-Origin"] == pytest.approx(sum(every) / len(every))
+            # accurate: temporal_1, causal_1 (consistency_free: R and VP), spatial_2, logical_1
+            accurate = 4 if file_rule else 3
+            judged = len(samples) if failures == "zero" else len(samples) - 1
+            assert block["rows"]["Overall"]["Accuracy"] == pytest.approx(accurate / judged)
+            assert block["rows"]["Spatial"]["Accuracy"] == pytest.approx(1 / (3 if failures == "zero" else 2))
+            assert block["rows"]["Spatial"]["failures"] == 1 and block["rows"]["Spatial"]["scored"] == 2
+            assert block["rows"]["Causal"]["Accuracy"] == pytest.approx(0.5 if file_rule else 0.0)
+            # dimension means: consistency over the rows that have it, plausibility without logical
+            cons = [d["ApprConsistency"] for d in DIMS.values() if "ApprConsistency" in d]
+            assert block["dimensions"]["Overall_ApprConsistency"]["Score-Origin"] == pytest.approx(sum(cons) / len(cons))
+            vp = [d["VisualPlausibility"] for sid, d in DIMS.items() if "VisualPlausibility" in d
+                  and (file_rule or sid != "causal_reasoning_1")]
+            assert block["dimensions"]["Overall_VisualPlausibility_total"]["Score-Origin"] == pytest.approx(sum(vp) / len(vp))
+            assert block["dimensions"]["Logical_Reasoning"]["Score-Origin"] == 3.0
+            assert "Logical_Quality" not in block["dimensions"]
+        assert block["set"] == f"subset of {len(samples)} samples"
+        if file_rule:
+            text = rise_suite.console(block)
+            assert "RISEBench (subset of 9 samples): Accuracy, Score-Origin (Score-Percentage)" in text
+            assert "  Spatial: 33.3%" in text and "1 failed" in text
+            assert list(block["subtasks"])[:2] == ["Temp-Life Progression", "Causal-State Transition"]
+            assert block["subtasks"]["Logic-Puzzle Solving"]["Accuracy"] == 0.0
+            assert "0.2*VP + 0.8*R for every" in block["score_rule"]
+        else:
+            assert block["subtasks"] == {} and block["score_rule"].startswith("0.3*C")
