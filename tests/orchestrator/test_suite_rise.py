@@ -75,7 +75,7 @@ def make_release(folder: Path, rows=ROWS_360) -> Path:
             if key in row:
                 path = folder / row[key]
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(png((20 * i, 100, 200 if key == "image" else 50)))
+                path.write_bytes(png((20 * i, 100, 200), size=(24, 20)) if key == "image" else png((20 * i, 100, 50), size=(26, 22)))
     (folder / "data_total.json").write_text(json.dumps(rows, indent=4))
     return folder / "data_total.json"
 
@@ -153,20 +153,33 @@ DIMS = {
 }
 
 
-def by_hand(file_rule: bool) -> dict:
-    """gpt_eval.py's calculate_score / calculate_completion and its means, written out per sample."""
+def by_hand(file_rule: bool) -> dict[str, float]:
+    """gpt_eval.py's calculate_score for each sample of DIMS, written out."""
     h = 0.5
     if file_rule:  # the 360 file: every temporal/causal/spatial row 0.2*VP + 0.8*R
-        t1, t2 = 0.2 * 5 + 0.8 * 5, max(1, (0.2 * 3 + 0.8 * 1) * h)
-        c1, c2 = 0.2 * 5 + 0.8 * 5, 0.2 * 4 + 0.8 * 3
-        s1, s2 = 0.2 * 5 + 0.8 * 4, 0.2 * 5 + 0.8 * 5
-    else:
-        t1, t2 = 0.3 * 5 + 0.5 * 5 + 0.2 * 5, max(1, (0.3 * 4 + 0.5 * 1 + 0.2 * 3) * h)
-        c1, c2 = None, 0.3 * 2 + 0.5 * 3 + 0.2 * 4   # c1 only exists in the 360 file
-        s1, s2 = 0.3 * 5 + 0.5 * 4 + 0.2 * 5, 0.3 * 5 + 0.5 * 5 + 0.2 * 5
-    l1, l2 = 0.3 * 5 + 0.7 * 5, max(1, (0.3 * 1 + 0.7 * 1) * h)
-    return {"Temporal": [t1, t2], "Causal": [c for c in (c1, c2) if c is not None], "Spatial": [s1, s2],
-            "Logical": [l1, l2]}
+        out = {"temporal_reasoning_1": 0.2 * 5 + 0.8 * 5, "temporal_reasoning_2": max(1, (0.2 * 3 + 0.8 * 1) * h),
+               "causal_reasoning_1": 0.2 * 5 + 0.8 * 5, "causal_reasoning_2": 0.2 * 4 + 0.8 * 3,
+               "spatial_reasoning_1": 0.2 * 5 + 0.8 * 4, "spatial_reasoning_2": 0.2 * 5 + 0.8 * 5}
+    else:          # causal_reasoning_1 is only in the 360 file
+        out = {"temporal_reasoning_1": 0.3 * 5 + 0.5 * 5 + 0.2 * 5,
+               "temporal_reasoning_2": max(1, (0.3 * 4 + 0.5 * 1 + 0.2 * 3) * h),
+               "causal_reasoning_2": 0.3 * 2 + 0.5 * 3 + 0.2 * 4,
+               "spatial_reasoning_1": 0.3 * 5 + 0.5 * 4 + 0.2 * 5, "spatial_reasoning_2": 0.3 * 5 + 0.5 * 5 + 0.2 * 5}
+    out.update({"logical_reasoning_1": 0.3 * 5 + 0.7 * 5, "logical_reasoning_2": max(1, (0.3 * 1 + 0.7 * 1) * h)})
+    return out
+
+
+LABELS = {"Temporal": "temporal", "Causal": "causal", "Spatial": "spatial", "Logical": "logical"}
+
+
+def check_scores(block: dict, expected: dict[str, float]) -> None:
+    for label, prefix in LABELS.items():
+        values = [v for sid, v in expected.items() if sid.startswith(prefix)]
+        row = block["rows"][label]
+        assert row["Score-Origin"] == pytest.approx(sum(values) / len(values)), label
+        assert row["Score-Percentage"] == pytest.approx(25 * (sum(values) / len(values) - 1)), label
+    every = list(expected.values())
+    assert block["rows"]["Overall"]["Score-Origin"] == pytest.approx(sum(every) / len(every))
 
 
 def test_accuracy_and_weighted_score_as_gpt_eval_computes_them(tmp_path):
@@ -178,13 +191,7 @@ def test_accuracy_and_weighted_score_as_gpt_eval_computes_them(tmp_path):
         scores["spatial_reasoning_3"] = {"status": "PARSE_FAILED", "score": None, "sub_scores": {}}
         for failures in ("exclude", "zero"):
             block = rise_suite.headline(samples, edits, scores, failures_as=failures)
-            expected = by_hand(file_rule)
-            for label, values in expected.items():
-                row = block["rows"][label]
-                assert row["Score-Origin"] == pytest.approx(sum(values) / len(values)), (label, file_rule)
-                assert row["Score-Percentage"] == pytest.approx(25 * (sum(values) / len(values) - 1))
-            every = [v for values in expected.values() for v in values]
-            assert block["rows"]["Overall"]["Score-Origin"] == pytest.approx(sum(every) / len(every))
+            check_scores(block, by_hand(file_rule))
             # accurate: temporal_1, causal_1 (consistency_free: R and VP), spatial_2, logical_1
             accurate = 4 if file_rule else 3
             judged = len(samples) if failures == "zero" else len(samples) - 1
@@ -210,3 +217,119 @@ def test_accuracy_and_weighted_score_as_gpt_eval_computes_them(tmp_path):
             assert "0.2*VP + 0.8*R for every" in block["score_rule"]
         else:
             assert block["subtasks"] == {} and block["score_rule"].startswith("0.3*C")
+
+
+# -- end to end --------------------------------------------------------------------------------
+UNPARSABLE = "spatial_reasoning_3"   # its reasoning reply has two numbers, twice: PARSE_FAILED
+MISSING = "causal_reasoning_2"       # no output image in the imported folder
+EDIT_SIZES = {row["index"]: (40 + 3 * i, 28 + i) for i, row in enumerate(ROWS_360)}  # tells the judge calls apart
+REPLIES = {  # per sample: consistency, reasoning, plausibility ("Final Score" values; logical 0/1)
+    **{sid: (d.get("ApprConsistency"), d["Reasoning"], d.get("VisualPlausibility")) for sid, d in DIMS.items()
+       if not sid.startswith("logical")},
+    "logical_reasoning_1": (1, 1, None), "logical_reasoning_2": (0, 0, None),
+    UNPARSABLE: (5, None, 5), MISSING: (2, 3, 4),
+}
+
+
+def cli(*args, timeout=300) -> tuple[int, str]:
+    env = {**{k: v for k, v in os.environ.items() if k != KEY_ENV}, KEY_ENV: KEY}
+    done = subprocess.run(orchestrator_cmd(*args), cwd=REPO, capture_output=True, text=True, env=env, timeout=timeout)
+    return done.returncode, done.stdout + done.stderr
+
+
+def _content(body) -> list[dict]:
+    return body["messages"][-1]["content"]
+
+
+def _sizes(body) -> list[tuple[int, int]]:
+    out = []
+    for part in _content(body):
+        if part.get("type") == "image_url":
+            data = base64.b64decode(part["image_url"]["url"].split(",", 1)[1])
+            out.append(Image.open(io.BytesIO(data)).size)
+    return out
+
+
+def _dimension(body) -> int:
+    """0 consistency, 1 reasoning, 2 plausibility: by the official prompt's own words."""
+    text = "".join(c.get("text", "") for c in _content(body) if c.get("type") == "text")
+    return 0 if "Consistency" in text else 2 if ("Realism and Generation Quality" in text or "clarity and distortion" in text) else 1
+
+
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory):
+    require_tiny_models()
+    from tests.openai_endpoint import Fault, FaultProxy, TransformersServe
+
+    base = tmp_path_factory.mktemp("rise")
+    bench = make_release(base / "data")
+    outputs = base / "outputs" / "other-model" / "images"
+    for i, row in enumerate(ROWS_360):
+        if row["index"] != MISSING:
+            folder = outputs / row["category"]
+            folder.mkdir(parents=True, exist_ok=True)
+            fmt, suffix = ("JPEG", "jpg") if row["index"] == "temporal_reasoning_2" else ("PNG", "png")  # find_image takes .jpg too
+            (folder / f"{row['index']}.{suffix}").write_bytes(png((250 - 9 * i, 40, 90), size=EDIT_SIZES[row["index"]], fmt=fmt))
+    server = TransformersServe(TINY_JUDGE, base / "serve.log").start()
+    proxy = FaultProxy(server.url, api_key=KEY).start()
+    try:
+        for sid, values in REPLIES.items():
+            for dim, value in enumerate(values):
+                text = "Two scores.\n**Final Score:** **4, 5**" if value is None else f"Step by step...\n\n**Final Score:** **{value}**"
+                proxy.when(lambda body, size=EDIT_SIZES[sid], dim=dim: _sizes(body)[-1] == size and _dimension(body) == dim,
+                           Fault("reply", text=text), forever=True)
+        run = base / "imported"
+        imported = cli("import", str(base / "outputs"), "--layout", "rise", "--benchmark", str(bench), "--output", str(run))
+        scored = cli("score", str(run), "--judge-backend", "openai", "--judge-base-url", proxy.url,
+                     "--judge-model", server.model, "--api-key-env", KEY_ENV, "--protocol", "rise",
+                     "--output", str(base / "judged"), "--progress", "plain")
+        yield {"base": base, "outputs": outputs, "run": run, "judged": base / "judged", "import": imported,
+               "score": scored, "requests": proxy.chat_requests}
+    finally:
+        proxy.stop()
+        server.stop()
+
+
+def test_imported_and_judged_as_gpt_eval(judged):
+    code, output = judged["import"]
+    assert code == 0 and f"images/causal_reasoning/{MISSING}.png" in output, output
+    code, output = judged["score"]
+    assert code == 0, output
+    block = json.loads((judged["judged"] / "summary.json").read_text())["suite"]
+    expected = {sid: v for sid, v in by_hand(True).items() if sid != MISSING}
+    check_scores(block, expected)
+    # accurate: temporal_1, causal_1 (consistency_free), spatial_2, logical_1 of the 7 judged
+    assert block["rows"]["Overall"]["Accuracy"] == pytest.approx(4 / 7)
+    assert block["rows"]["Spatial"]["failures"] == 1 and block["rows"]["Causal"]["failures"] == 1
+    assert block["set"] == "subset of 9 samples" and block["subtasks"]["Temp-Life Progression"]["Accuracy"] == 0.5
+    scores = {json.loads(l)["sample_id"]: json.loads(l) for l in (judged["judged"] / "scores.jsonl").read_text().splitlines()}
+    assert scores[UNPARSABLE]["status"] == "PARSE_FAILED" and "several numbers" in scores[UNPARSABLE]["error"]
+    assert scores["logical_reasoning_1"]["sub_scores"] == {"ApprConsistency": 5.0, "Reasoning": 5.0, "complete": 1.0}
+    assert "RISEBench (subset of 9 samples): Accuracy, Score-Origin (Score-Percentage)" in output
+    assert f"  Overall: {100 * 4 / 7:.1f}%" in output
+    report = (judged["judged"] / "report.html").read_text(encoding="utf-8")
+    assert "<h2>RISEBench (subset of 9 samples)</h2>" in report and f"<b>{100 * 4 / 7:.1f}%</b>" in report
+
+
+def test_the_judge_saw_text_first_and_the_rows_images(judged):
+    asked = [r for r in judged["requests"] if r.fault == "reply"]
+    by_edit = {}
+    for request in asked:
+        assert [c["type"] for c in _content(request.body)][0] == "text" and len(request.body["messages"]) == 1
+        by_edit.setdefault(_sizes(request.body)[-1], []).append((_dimension(request.body), _sizes(request.body)))
+    spatial_ref = sorted(by_edit[EDIT_SIZES["spatial_reasoning_2"]])
+    ref, edit = (26, 22), EDIT_SIZES["spatial_reasoning_2"]
+    assert spatial_ref == [(0, [ref, edit]), (1, [ref, edit]), (2, [edit])]  # the reference, not the input
+    free = sorted(by_edit[EDIT_SIZES["causal_reasoning_1"]])
+    assert [d for d, _ in free] == [1, 2]                                      # consistency_free: no consistency call
+    assert sorted(d for d, _ in by_edit[EDIT_SIZES["logical_reasoning_1"]]) == [0, 1]
+
+
+def test_export_writes_the_outputs_layout_and_lists_the_missing(judged, tmp_path):
+    code, output = cli("export", str(judged["judged"]), "--layout", "rise", "--to", str(tmp_path), "--method", "m")
+    assert code == 0, output
+    written = sorted(str(p.relative_to(tmp_path / "m")) for p in (tmp_path / "m").rglob("*.png"))
+    assert written == sorted(f"images/{r['category']}/{r['index']}.png" for r in ROWS_360 if r["index"] != MISSING)
+    assert (tmp_path / "m" / "images" / "temporal_reasoning" / "temporal_reasoning_1.png").read_bytes() == \
+        (judged["outputs"] / "temporal_reasoning" / "temporal_reasoning_1.png").read_bytes()
+    assert f"{MISSING}:" in output
