@@ -1,0 +1,145 @@
+"""How a protocol's answers become its scores (its `combine:` rule), one function per rule.
+
+    COMBINERS[name](protocol, scores) -> (headline, sub_scores)
+        scores: question name -> the numbers its reply gave, for the questions ASKED of this sample
+                (a question's `when` may skip it); sub_scores: [(name, value), ...] in a fixed order
+    CHECKS[name](protocol) -> message or None
+        at load time: whether the protocol's questions fit the rule (parse_protocol raises the message)
+
+Adding a rule: one function in each table. The headline is what per-category tables show; a suite's
+own numbers (orchestrator/suites/) are computed from the sub-scores. No torch, no gRPC.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from .protocol import Protocol
+
+Combined = tuple[float, list[tuple[str, float]]]
+
+
+def _single(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
+    (question,) = protocol.questions
+    return scores[question.name][0], []
+
+
+def _check_single(protocol: "Protocol") -> str | None:
+    if len(protocol.questions) != 1 or len(protocol.questions[0].scores) != 1:
+        return "combine 'single' needs one question with one score"
+    return None
+
+
+def _mean_2dp(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
+    # ImgEdit-Bench (step1_get_avgscore.py): round(sum / len, 2) over the reply's scores
+    (question,) = protocol.questions
+    values = scores[question.name]
+    return round(sum(values) / len(values), 2), list(zip(question.scores, values))
+
+
+def _check_mean_2dp(protocol: "Protocol") -> str | None:
+    return None if len(protocol.questions) == 1 else "combine 'mean-2dp' needs one question"
+
+
+def _viescore(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
+    # GEdit-Bench / VIEScore: SC = min(SC parts), PQ = min(PQ parts), O = sqrt(SC * PQ)
+    subs: list[tuple[str, float]] = []
+    for question in protocol.questions:
+        for name, value in zip(question.scores, scores[question.name]):
+            subs.append((f"{question.name}.{name}", value))
+    sc = min(scores["SC"])
+    pq = min(scores["PQ"])
+    overall = math.sqrt(sc * pq)
+    subs += [("SC", sc), ("PQ", pq), ("O", overall)]
+    return overall, subs
+
+
+def _check_viescore(protocol: "Protocol") -> str | None:
+    names = {q.name for q in protocol.questions}
+    if names != {"SC", "PQ"} or any(q.when for q in protocol.questions):
+        return "combine 'viescore' needs questions SC and PQ, both always asked"
+    return None
+
+
+def _mean(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
+    # the plain mean of every number of the questions asked; each is a sub-score
+    subs: list[tuple[str, float]] = []
+    for question in protocol.questions:
+        if question.name in scores:
+            values = scores[question.name]
+            names = [question.name] if len(values) == 1 else [f"{question.name}.{n}" for n in question.scores]
+            subs += list(zip(names, values))
+    return math.fsum(v for _, v in subs) / len(subs), subs
+
+
+# RISEBench (PhoenixZ810/RISEBench gpt_eval.py): one question per dimension, the asked ones chosen by
+# `when`. Each family below gives one dimension; logical questions answer 0/1, read as 4*s + 1 (1 or 5),
+# as gpt_eval.py's `4 * min(score, 1) + 1` (the parser has already refused anything but 0 or 1).
+RISE_DIMENSIONS = {
+    "ApprConsistency": {"consistency": False, "consistency_reference": False,
+                        "logical_consistency_answer": True, "logical_consistency": True},
+    "Reasoning": {"reasoning": False, "reasoning_input": False, "reasoning_reference": False,
+                  "logical_reasoning_answer": True, "logical_reasoning": True, "logical_reasoning_no_problem": True},
+    "VisualPlausibility": {"plausibility": False},
+}
+
+
+def _combine_rise(protocol, scores: dict[str, list[float]]) -> tuple[float, list[tuple[str, float]]]:
+    """The sample's dimensions (those asked), `complete` (1.0 when every one is 5: gpt_eval.py's
+    calculate_completion) and, as the headline, its weighted score (calculate_score, with the row's
+    own consistency_free: no consistency asked): 0.3*C + 0.5*R + 0.2*VP, 0.2*VP + 0.8*R without C,
+    0.3*C + 0.7*R for logical rows (no VP); halved, at least 1, when R = 1. The published per-file
+    rule and the means: orchestrator/suites/rise.py."""
+    dims: dict[str, float] = {}
+    for dim, family in RISE_DIMENSIONS.items():
+        asked = [name for name in family if name in scores]
+        if len(asked) > 1:
+            raise ValueError(f"rise: questions {', '.join(asked)} both give {dim}")
+        if asked:
+            value = scores[asked[0]][0]
+            dims[dim] = 4 * value + 1 if family[asked[0]] else value
+    if "Reasoning" not in dims:
+        raise ValueError("rise: no reasoning question was asked")
+    r = dims["Reasoning"]
+    if "VisualPlausibility" not in dims:       # logical
+        headline = 0.3 * dims["ApprConsistency"] + 0.7 * r
+    elif "ApprConsistency" not in dims:        # consistency_free
+        headline = 0.2 * dims["VisualPlausibility"] + 0.8 * r
+    else:
+        headline = 0.3 * dims["ApprConsistency"] + 0.5 * r + 0.2 * dims["VisualPlausibility"]
+    if r == 1:
+        headline = max(1.0, headline * 0.5)
+    complete = 1.0 if all(v == 5 for v in dims.values()) else 0.0
+    return headline, [*dims.items(), ("complete", complete)]
+
+
+def _check_rise(protocol) -> str | None:
+    names = {q.name for q in protocol.questions}
+    known = {n for family in RISE_DIMENSIONS.values() for n in family}
+    unknown = sorted(names - known)
+    if unknown:
+        return f"combine 'rise' does not know question(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+    if not names & set(RISE_DIMENSIONS["Reasoning"]):
+        return "combine 'rise' needs a reasoning question"
+    several = [q.name for q in protocol.questions if len(q.scores) != 1]
+    if several:
+        return f"combine 'rise': each question gives one score ({', '.join(several)} give more)"
+    return None
+
+
+COMBINERS: dict[str, Callable[["Protocol", dict[str, list[float]]], Combined]] = {
+    "single": _single,
+    "viescore": _viescore,
+    "mean-2dp": _mean_2dp,
+    "mean": _mean,
+    "rise": _combine_rise,
+}
+CHECKS: dict[str, Callable[["Protocol"], str | None]] = {
+    "single": _check_single,
+    "viescore": _check_viescore,
+    "mean-2dp": _check_mean_2dp,
+    "mean": lambda protocol: None,
+    "rise": _check_rise,
+}
