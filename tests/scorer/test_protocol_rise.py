@@ -110,14 +110,15 @@ def test_images_fit_inside_768_through_jpeg_as_encode_image_to_base64(rise):
     big = Image.new("RGB", (1600, 900), (10, 120, 240))
     for x in range(0, 1600, 7):
         big.putpixel((x, 450), (255, 255, 0))
-    out = resize_images({"source": big, "edited": Image.new("RGB", (300, 200), (1, 2, 3))}, rise.resize)
+    (source,), (edited,), (reference,) = resize_images([big], [Image.new("RGB", (300, 200), (1, 2, 3))],
+                                                       [Image.new("RGB", (500, 1000))], rise.resize)
     # the official: img.thumbnail((768, 768)), then JPEG (PIL's default quality), decoded by the API
     expected = big.copy()
     expected.thumbnail((768, 768))
     buf = io.BytesIO()
     expected.save(buf, format="JPEG")
-    assert out["source"].size == (768, 432) and out["edited"].size == (300, 200)
-    assert out["source"].tobytes() == Image.open(io.BytesIO(buf.getvalue())).convert("RGB").tobytes()
+    assert source.size == (768, 432) and edited.size == (300, 200) and reference.size == (384, 768)
+    assert source.tobytes() == Image.open(io.BytesIO(buf.getvalue())).convert("RGB").tobytes()
 
 
 @pytest.mark.parametrize("reply, value, reason", [
@@ -150,18 +151,42 @@ def test_logical_answers_are_zero_or_one():
     assert "outside [0, 1]" in binary("Final Score: 5", 1, 1.0, 5.0).reason
 
 
+def combined(rise, scores: dict) -> tuple[float, dict]:
+    headline, subs = COMBINERS["rise"](rise, {k: [float(v)] for k, v in scores.items()})
+    return headline, dict(subs)
+
+
 def test_the_combiner_gives_calculate_score_and_calculate_completion(rise):
-    combine = COMBINERS["rise"]
     # temporal: C 4, R 5, VP 5 -> 0.3*4 + 0.5*5 + 0.2*5 = 4.7, not complete
-    assert combine(rise, {"consistency": [4.0], "reasoning": [5.0], "plausibility": [5.0]}) == pytest.approx(
-        (4.7, [("ApprConsistency", 4.0), ("Reasoning", 5.0), ("VisualPlausibility", 5.0), ("complete", 0.0)]))
+    headline, subs = combined(rise, {"consistency": 4, "reasoning": 5, "plausibility": 5})
+    assert headline == pytest.approx(0.3 * 4 + 0.5 * 5 + 0.2 * 5)
+    assert subs == {"ApprConsistency": 4.0, "Reasoning": 5.0, "VisualPlausibility": 5.0, "complete": 0.0}
     # consistency_free: R 5, VP 5 -> 0.2*5 + 0.8*5 = 5, complete without consistency
-    assert combine(rise, {"reasoning_input": [5.0], "plausibility": [5.0]}) == pytest.approx(
-        (5.0, [("Reasoning", 5.0), ("VisualPlausibility", 5.0), ("complete", 1.0)]))
+    headline, subs = combined(rise, {"reasoning_input": 5, "plausibility": 5})
+    assert headline == pytest.approx(5.0) and subs == {"Reasoning": 5.0, "VisualPlausibility": 5.0, "complete": 1.0}
     # R = 1: (0.3*3 + 0.5*1 + 0.2*2) * 0.5 = 0.9 -> at least 1
-    assert combine(rise, {"consistency_reference": [3.0], "reasoning_reference": [1.0], "plausibility": [2.0]})[0] == 1.0
+    assert combined(rise, {"consistency_reference": 3, "reasoning_reference": 1, "plausibility": 2})[0] == 1.0
+    # R = 1, C 5, VP 5: (1.5 + 0.5 + 1.0) * 0.5 = 1.5
+    assert combined(rise, {"consistency": 5, "reasoning": 1, "plausibility": 5})[0] == pytest.approx(1.5)
     # logical 0/1 -> 1/5: C 1 -> 5, R 1 -> 5: 0.3*5 + 0.7*5 = 5, complete
-    assert combine(rise, {"logical_consistency": [1.0], "logical_reasoning": [1.0]}) == pytest.approx(
-        (5.0, [("ApprConsistency", 5.0), ("Reasoning", 5.0), ("complete", 1.0)]))
-    # C 5 (1), R 1 (0): (0.3*5 + 0.7*1) * 0.5 = 1.1
-    assert combine(rise, {"logical_consistency_answer": [1.0], "logical_reasoning_answer": [0.0]})[0] == pytest.approx(1.1)
+    headline, subs = combined(rise, {"logical_consistency": 1, "logical_reasoning": 1})
+    assert headline == pytest.approx(5.0) and subs == {"ApprConsistency": 5.0, "Reasoning": 5.0, "complete": 1.0}
+    # C 1 -> 5, R 0 -> 1: (0.3*5 + 0.7*1) * 0.5 = 1.1, not complete
+    headline, subs = combined(rise, {"logical_consistency_answer": 1, "logical_reasoning_answer": 0})
+    assert headline == pytest.approx(1.1) and subs["complete"] == 0.0 and subs["Reasoning"] == 1.0
+
+
+def test_a_protocol_that_does_not_fit_the_rise_rule_is_refused_at_load(tmp_path):
+    from scorer_service.protocol import ProtocolError, parse_protocol
+
+    def load(questions: str, resize: str = "") -> None:
+        text = f"name: r\nrange: [1, 5]\ncombine: rise\nparse: final-score\n{resize}questions:\n{questions}"
+        parse_protocol(text, tmp_path / "r.yaml")
+
+    load("  reasoning: {images: [edited], user: x}\n")
+    with pytest.raises(ProtocolError, match="does not know question.s. aesthetics"):
+        load("  reasoning: {images: [edited], user: x}\n  aesthetics: {images: [edited], user: y}\n")
+    with pytest.raises(ProtocolError, match="needs a reasoning question"):
+        load("  plausibility: {images: [edited], user: x}\n")
+    with pytest.raises(ProtocolError, match="jpeg_thumbnail must be a positive integer"):
+        load("  reasoning: {images: [edited], user: x}\n", "resize: {jpeg_thumbnail: big}\n")
