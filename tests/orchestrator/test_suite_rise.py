@@ -302,7 +302,7 @@ def test_imported_and_judged_as_gpt_eval(judged):
     assert block["rows"]["Overall"]["Accuracy"] == pytest.approx(4 / 7)
     assert block["rows"]["Spatial"]["failures"] == 1 and block["rows"]["Causal"]["failures"] == 1
     assert block["set"] == "subset of 9 samples" and block["subtasks"]["Temp-Life Progression"]["Accuracy"] == 0.5
-    scores = {json.loads(l)["sample_id"]: json.loads(l) for l in (judged["judged"] / "scores.jsonl").read_text().splitlines()}
+    scores = {json.loads(l)["id"]: json.loads(l) for l in (judged["judged"] / "scores.jsonl").read_text().splitlines()}
     assert scores[UNPARSABLE]["status"] == "PARSE_FAILED" and "several numbers" in scores[UNPARSABLE]["error"]
     assert scores["logical_reasoning_1"]["sub_scores"] == {"ApprConsistency": 5.0, "Reasoning": 5.0, "complete": 1.0}
     assert "RISEBench (subset of 9 samples): Accuracy, Score-Origin (Score-Percentage)" in output
