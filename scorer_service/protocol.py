@@ -14,7 +14,8 @@ File format (see protocols/seed-0-10.yaml and protocols/viescore.yaml):
     resize: {edited: source}         # optional: the judge sees the edited image at the source's size;
                                      # max_pixels: N scales every image down to at most N pixels;
                                      # jpeg_thumbnail: N fits every image inside NxN, through JPEG
-    parse: json                      # optional: json (default, parsing.parse_reply) or labelled-lines
+    parse: json                      # optional: json (default, parsing.parse_reply) or another of
+                                     # parsing.PARSERS (labelled-lines, yes-no, final-score, ...)
     text_first: false                # optional: the prompt text before the images (ImgEdit's order)
     questions:                       # one judge call each, in this order
       score:
