@@ -202,6 +202,7 @@ def console(block: dict) -> str:
         for name, d in block["dimensions"].items() if name.startswith("Overall_")))
     for label, row in block["subtasks"].items():
         lines.append(f"  {label}: {_pct(row['Accuracy'])}, {_num(row['Score-Origin'])}  {_counts(row)}")
+    lines.append(f"  score rule: {block['score_rule']}")
     return "\n".join(lines)
 
 
