@@ -68,7 +68,7 @@ def main():
 def _run_options(fn):
     options = [
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML run config."),
-        click.option("--benchmark", help="Benchmark file (.jsonl native or GEdit, .json seed or ImgEdit format)."),
+        click.option("--benchmark", help="Benchmark file (.jsonl native or GEdit, .json seed, ImgEdit or RISEBench format)."),
         click.option("--benchmark-format", type=click.Choice(BENCHMARK_FORMATS)),
         click.option("--image-root", help="ImgEdit-Bench, RISEBench: the input images' root (default: the JSON's folder)."),
         click.option("--categories", help="Only these categories (comma-separated)."),
