@@ -19,7 +19,7 @@ Fields, as gpt_eval.py (`eval_vanilla`) reads them:
   reasoning_wo_ins the logical reference-image prompt without the problem text: gpt_eval.py tests
                    `'reasoning_wo_ins' in item` on a pandas row, i.e. whether the *file* has that
                    key on any row, so every logical reference-image row of such a file gets it (kept)
-  consistency_free set: no consistency question; accuracy needs reasoning and plausibility only
+  consistency_free set (true): no consistency question; accuracy needs reasoning and plausibility only
   subtask          optional: per-subtask numbers
 A flag is set when its key is present and not null (gpt_eval.py: `not pd.isna(...)`), so `false`
 would count as set there: it is refused here rather than read either way. gpt_eval.py also reads
@@ -67,6 +67,11 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
     dicts = [r for r in rows if isinstance(r, dict)]
     # gpt_eval.py builds a DataFrame: a key on any row is a column of every row
     file_keys = {k for r in dicts for k in r}
+    # ... and how pandas fills it (checked with pandas 3.1): with a true somewhere, an explicit null stays
+    # None (false) and a missing key is NaN (true); without one, the column is all NaN (true) when a row
+    # lacks the key and all None (false) when every row has an explicit null
+    free_any_true = any(r.get("consistency_free") is True for r in dicts)
+    free_any_missing = any("consistency_free" not in r for r in dicts)
     samples, problems = [], []
     for order, item in enumerate(rows):
         where = f"{path.name}[{order}]"
@@ -92,6 +97,9 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
             if value is False:
                 wrong.append(f"{flag}: false would count as set in gpt_eval.py (it tests only for a value); "
                              "leave the key out or set it to true")
+            elif flag == "consistency_free" and value not in (None, True):
+                wrong.append(f"consistency_free must be true when given (gpt_eval.py's weighted score reads it "
+                             f"as a truth value), got {value!r}")
             flags[flag] = value is not None and value is not False
         texts = {}
         for key in ("reference", "reference_img", "reference_txt", "subtask"):
@@ -141,9 +149,11 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
         problems.extend(Problem(where, sid, w, order) for w in wrong)
         extras = {
             "image": item["image"],
-            # the weighted score's formula depends on whether the file has this key at all (suites/rise.py)
-            "file_has_consistency_free": "consistency_free" in file_keys,
             "consistency_free": flags["consistency_free"],
+            # calculate_score's `'consistency_free' in row and row['consistency_free']` (suites/rise.py)
+            "score_without_consistency": "consistency_free" in file_keys and (
+                (item.get("consistency_free") is True or "consistency_free" not in item) if free_any_true
+                else free_any_missing),
         }
         if texts["subtask"] is not None:
             extras["subtask"] = texts["subtask"]

@@ -21,11 +21,12 @@ run of the 360 reports the 360 (and one with --limit or --categories is labelled
 
 Kept as gpt_eval.py does it, although surprising:
   * calculate_score tests `'consistency_free' in row and row['consistency_free']` on a pandas row: a
-    file that has the key on any row gives NaN (truthy) on the others, so there *every*
-    temporal/causal/spatial row is scored 0.2*VP + 0.8*R, consistency left out. The published scores
-    come from such a file (RISEBench-360); the numbers here follow the same rule (block["score_rule"]
-    says which applied). The protocol's own per-sample headline (combine.py `rise`) uses the
-    row's own flag.
+    file that has the key on any row gives NaN (truthy) on the rows without it, so there every
+    temporal/causal/spatial row without the key is scored 0.2*VP + 0.8*R too, consistency left out
+    (an explicit null beside true values stays None: false). The published scores come from such a
+    file (RISEBench-360); the numbers here follow the same rule, per row as the loader records it
+    (`score_without_consistency`; block["score_rule"] counts the rows it changed). The protocol's own
+    per-sample headline (combine.py `rise`) uses the row's own flag.
   * a category or subtask mean over no rows is NaN there; null here.
 Where gpt_eval.py guesses, here a failure is recorded (see protocols/rise.yaml). A sample whose reply
 could not be read is, in gpt_eval.py, left out of the score and dimension means but counted as not
@@ -121,7 +122,8 @@ def _dimension(entries: list[dict], name: str) -> dict:
 
 
 def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude") -> dict:
-    file_rule = any(s.extras.get("file_has_consistency_free") for s in samples)
+    without_c = sum(1 for s in samples if s.extras.get("score_without_consistency") and s.category != "logical_reasoning"
+                    and not s.extras.get("consistency_free"))
     entries = []
     for sample in samples:
         edit, score = edits.get(sample.id), scores.get(sample.id)
@@ -136,7 +138,7 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
         entry = {"category": sample.category, "subtask": sample.extras.get("subtask"), "dims": dims, "kind": kind,
                  "score": None, "complete": None}
         if dims is not None:
-            free = file_rule if sample.category != "logical_reasoning" else False
+            free = bool(sample.extras.get("score_without_consistency")) and sample.category != "logical_reasoning"
             entry["score"] = weighted(sample.category, free, dims)
             entry["complete"] = complete(sample.category, bool(sample.extras.get("consistency_free")), dims)
         elif kind in ("edit", "score") and failures_as == "zero":
@@ -169,9 +171,10 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
         "formula": "complete = every judged dimension 5; Accuracy = mean complete; score = 0.3C+0.5R+0.2VP "
                    "(consistency_free: 0.2VP+0.8R; logical: 0.3C+0.7R), halved (at least 1) when R = 1; "
                    "Score-Percentage = 25*(score-1)",
-        "score_rule": ("0.2*VP + 0.8*R for every temporal/causal/spatial row (the file has consistency_free "
-                       "keys: gpt_eval.py's NaN test)") if file_rule else
-                      "0.3*C + 0.5*R + 0.2*VP for temporal/causal/spatial rows",
+        "score_rule": (f"0.2*VP + 0.8*R also for {without_c} temporal/causal/spatial row(s) that are not "
+                       "consistency_free: the file has consistency_free keys and gpt_eval.py's test is true for "
+                       "their NaN") if without_c else
+                      "0.3*C + 0.5*R + 0.2*VP for temporal/causal/spatial rows (0.2*VP + 0.8*R where consistency_free)",
         "failures_as": failures_as,
         "rows": rows,
         "dimensions": dims,

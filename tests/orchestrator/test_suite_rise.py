@@ -95,10 +95,20 @@ def test_the_release_loads_with_what_each_judge_call_needs(tmp_path):
     assert logical_txt.variables == {"reference_text": ROWS_360[7]["reference_txt"], "reference_txt": ROWS_360[7]["reference_txt"]}
     assert logical_txt.reference_images == [] and len(logical_img.reference_images) == 1
     assert "reasoning_wo_ins" not in logical_img.variables
-    assert all(s.extras["file_has_consistency_free"] for s in bench.samples)
+    assert all(s.extras["score_without_consistency"] for s in bench.samples)  # the key missing: NaN, truthy
     assert by_id["spatial_reasoning_1"].extras["subtask"] == "Object Arrangement"
     small = load_benchmark(make_release(tmp_path / "data64", ROWS_64))
-    assert not any(s.extras["file_has_consistency_free"] for s in small.samples)
+    assert not any(s.extras["score_without_consistency"] for s in small.samples)
+    # an explicit null beside a true: pandas keeps None there (false), NaN only where the key is missing
+    rows = [{**ROWS_360[0], "consistency_free": None}, *ROWS_360[1:]]
+    mixed = {s.id: s for s in load_benchmark(make_release(tmp_path / "mixed", rows)).samples}
+    assert not mixed["temporal_reasoning_1"].extras["score_without_consistency"]
+    assert mixed["temporal_reasoning_2"].extras["score_without_consistency"]
+    # no true anywhere: pandas makes the column all None (false) when every row has a null, all NaN
+    # (true) when some row lacks the key
+    nulls = [{**r, "consistency_free": None} for r in ROWS_64]
+    assert not any(s.extras["score_without_consistency"] for s in load_benchmark(make_release(tmp_path / "n1", nulls)).samples)
+    assert all(s.extras["score_without_consistency"] for s in load_benchmark(make_release(tmp_path / "n2", nulls[:-1] + ROWS_64[-1:])).samples)
 
 
 def test_a_reasoning_wo_ins_key_anywhere_applies_to_every_logical_reference_image_row(tmp_path):
@@ -214,7 +224,7 @@ def test_accuracy_and_weighted_score_as_gpt_eval_computes_them(tmp_path):
             assert "  Spatial: 33.3%" in text and "1 failed" in text
             assert list(block["subtasks"])[:2] == ["Temp-Life Progression", "Causal-State Transition"]
             assert block["subtasks"]["Logic-Puzzle Solving"]["Accuracy"] == 0.0
-            assert "0.2*VP + 0.8*R for every" in block["score_rule"]
+            assert block["score_rule"].startswith("0.2*VP + 0.8*R also for 6 temporal/causal/spatial row(s)")
         else:
             assert block["subtasks"] == {} and block["score_rule"].startswith("0.3*C")
 
