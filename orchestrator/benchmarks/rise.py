@@ -23,8 +23,8 @@ Fields, as gpt_eval.py (`eval_vanilla`) reads them:
   subtask          optional: per-subtask numbers
 A flag is set when its key is present and not null (gpt_eval.py: `not pd.isna(...)`), so `false`
 would count as set there: it is refused here rather than read either way. gpt_eval.py also reads
-`item['reasoning_img']` without a default and so stops on RISEBench-64, which has no such key; a
-missing flag is simply not set here.
+`item['reasoning_img']` without a default and groups by `subtask`, so it stops (KeyError) on
+RISEBench-64, which has neither key; here a missing flag is not set and subtasks are optional.
 
 The sample id is `index` (the file name the suite's layout uses), the category `category`. What the
 judge needs goes to the scorer as text variables (`reference_text`: `reference`, or `reference_txt`
