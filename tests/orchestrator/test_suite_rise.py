@@ -21,6 +21,8 @@ from PIL import Image
 from conftest import REPO, TINY_JUDGE, orchestrator_cmd, require_tiny_models
 from orchestrator.benchmarks import BenchmarkError, load_benchmark
 from orchestrator.suites import rise as rise_suite
+from scorer_service.parsing import PARSERS
+from scorer_service.protocol import ProtocolRegistry
 
 KEY_ENV = "EDITFLEET_TEST_RISE_KEY"
 KEY = "sk-editfleet-rise-5c1e77"
@@ -144,11 +146,7 @@ def test_bad_rows_name_the_index_and_the_field(tmp_path):
     assert "data_total.json[8]: sample 'logical_reasoning_2': consistency_free on a logical_reasoning row" in text
 
 
-# -- the suite's numbers over recorded scores ----------------------------------------------------
-def record(dims: dict) -> dict:
-    return {"status": "OK", "score": 0.0, "sub_scores": dict(dims)}
-
-
+# -- known replies through the protocol and the suite's numbers -----------------------------------
 # per sample: the judged dimensions (logical ones already 1/5, as the combiner gives them)
 DIMS = {
     "temporal_reasoning_1": {"ApprConsistency": 5, "Reasoning": 5, "VisualPlausibility": 5},
@@ -161,6 +159,45 @@ DIMS = {
     "logical_reasoning_1": {"ApprConsistency": 5, "Reasoning": 5},
     "logical_reasoning_2": {"ApprConsistency": 1, "Reasoning": 1},
 }
+
+
+UNPARSABLE = "spatial_reasoning_3"   # its reasoning reply has two numbers, twice: PARSE_FAILED
+MISSING = "causal_reasoning_2"       # no output image in the imported folder
+REPLIES = {  # per sample: consistency, reasoning, plausibility ("Final Score" values; logical 0/1)
+    **{sid: (d.get("ApprConsistency"), d["Reasoning"], d.get("VisualPlausibility")) for sid, d in DIMS.items()
+       if not sid.startswith("logical")},
+    "logical_reasoning_1": (1, 1, None), "logical_reasoning_2": (0, 0, None),
+    UNPARSABLE: (5, None, 5), MISSING: (2, 3, 4),
+}
+
+
+def reply_text(value) -> str:
+    return "Two scores.\n**Final Score:** **4, 5**" if value is None else f"Step by step...\n\n**Final Score:** **{value}**"
+
+
+def judged_by_the_protocol(samples) -> dict:
+    """Each sample's known replies through the rise protocol's own questions, parsers and combiner,
+    as the judge runs them: the scores.jsonl records the suite reads."""
+    proto = ProtocolRegistry.load().get("rise")
+    out = {}
+    for s in samples:
+        present = {"reference"} if s.reference_images else set()
+        parsed = {q.name: PARSERS[q.parse or proto.parse](reply_text(REPLIES[s.id][DIMENSION_OF[q.name]]), 1,
+                                                          proto.low, proto.high)
+                  for q in proto.asked(s.category, s.judge_variables(), present)}
+        if all(p.ok for p in parsed.values()):
+            headline, subs = proto.combine_scores({name: p.scores for name, p in parsed.items()})
+            out[s.id] = {"status": "OK", "score": headline, "sub_scores": dict(subs)}
+        else:
+            out[s.id] = {"status": "PARSE_FAILED", "score": None, "sub_scores": {}}
+    return out
+
+
+DIMENSION_OF = {"consistency": 0, "consistency_reference": 0, "logical_consistency_answer": 0, "logical_consistency": 0,
+                "reasoning": 1, "reasoning_input": 1, "reasoning_reference": 1, "logical_reasoning_answer": 1,
+                "logical_reasoning": 1, "logical_reasoning_no_problem": 1, "plausibility": 2}
+
+
 
 
 def by_hand(file_rule: bool) -> dict[str, float]:
@@ -197,8 +234,11 @@ def test_accuracy_and_weighted_score_as_gpt_eval_computes_them(tmp_path):
         bench = load_benchmark(make_release(tmp_path / f"data{len(rows)}{file_rule}", rows))
         samples = [s for s in bench.samples if file_rule or s.id != "causal_reasoning_1"]
         edits = {s.id: {"status": "ok"} for s in samples}
-        scores = {sid: record(d) for sid, d in DIMS.items()}
-        scores["spatial_reasoning_3"] = {"status": "PARSE_FAILED", "score": None, "sub_scores": {}}
+        scores = judged_by_the_protocol(samples)
+        assert scores[UNPARSABLE]["status"] == "PARSE_FAILED"
+        assert {sid: r["sub_scores"] for sid, r in scores.items() if sid in DIMS} == {
+            sid: {**{k: float(v) for k, v in d.items()}, "complete": scores[sid]["sub_scores"]["complete"]}
+            for sid, d in DIMS.items() if sid in scores}
         for failures in ("exclude", "zero"):
             block = rise_suite.headline(samples, edits, scores, failures_as=failures)
             check_scores(block, by_hand(file_rule))
@@ -230,15 +270,7 @@ def test_accuracy_and_weighted_score_as_gpt_eval_computes_them(tmp_path):
 
 
 # -- end to end --------------------------------------------------------------------------------
-UNPARSABLE = "spatial_reasoning_3"   # its reasoning reply has two numbers, twice: PARSE_FAILED
-MISSING = "causal_reasoning_2"       # no output image in the imported folder
 EDIT_SIZES = {row["index"]: (40 + 3 * i, 28 + i) for i, row in enumerate(ROWS_360)}  # tells the judge calls apart
-REPLIES = {  # per sample: consistency, reasoning, plausibility ("Final Score" values; logical 0/1)
-    **{sid: (d.get("ApprConsistency"), d["Reasoning"], d.get("VisualPlausibility")) for sid, d in DIMS.items()
-       if not sid.startswith("logical")},
-    "logical_reasoning_1": (1, 1, None), "logical_reasoning_2": (0, 0, None),
-    UNPARSABLE: (5, None, 5), MISSING: (2, 3, 4),
-}
 
 
 def cli(*args, timeout=300) -> tuple[int, str]:
@@ -285,9 +317,8 @@ def judged(tmp_path_factory):
     try:
         for sid, values in REPLIES.items():
             for dim, value in enumerate(values):
-                text = "Two scores.\n**Final Score:** **4, 5**" if value is None else f"Step by step...\n\n**Final Score:** **{value}**"
                 proxy.when(lambda body, size=EDIT_SIZES[sid], dim=dim: _sizes(body)[-1] == size and _dimension(body) == dim,
-                           Fault("reply", text=text), forever=True)
+                           Fault("reply", text=reply_text(value)), forever=True)
         run = base / "imported"
         imported = cli("import", str(base / "outputs"), "--layout", "rise", "--benchmark", str(bench), "--output", str(run))
         scored = cli("score", str(run), "--judge-backend", "openai", "--judge-base-url", proxy.url,
