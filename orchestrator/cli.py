@@ -66,8 +66,9 @@ def main():
 def _run_options(fn):
     options = [
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML run config."),
-        click.option("--benchmark", help="Benchmark file (.jsonl native or GEdit, .json seed or ImgEdit format)."),
-        click.option("--benchmark-format", type=click.Choice(["auto", "native", "seed", "gedit", "imgedit"])),
+        click.option("--benchmark", help="Benchmark file (.jsonl native or GEdit, .json seed or ImgEdit format) "
+                                          "or folder (KRIS-Bench's KRIS_Bench/)."),
+        click.option("--benchmark-format", type=click.Choice(["auto", "native", "seed", "gedit", "imgedit", "kris"])),
         click.option("--image-root", help="ImgEdit-Bench: the original images' root (default: the JSON's folder)."),
         click.option("--categories", help="Only these categories (comma-separated)."),
         click.option("--limit", type=int, help="Only the first N samples."),
@@ -307,11 +308,11 @@ def _fmt(value) -> str:
 
 @main.command()
 @click.argument("benchmark", type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["auto", "native", "seed", "gedit", "imgedit"]), default="auto")
+@click.option("--format", "fmt", type=click.Choice(["auto", "native", "seed", "gedit", "imgedit", "kris"]), default="auto")
 @click.option("--language", default="en", help="GEdit-Bench: en, cn or all.")
 @click.option("--image-root", help="ImgEdit-Bench: the original images' root (default: the JSON's folder).")
 def validate(benchmark, fmt, language, image_root):
-    """Check a benchmark file (images, ids, instructions, paths) without starting anything."""
+    """Check a benchmark file or folder (images, ids, instructions, paths) without starting anything."""
 
     def body():
         b = load_benchmark(benchmark, fmt, options={"language": language, "image_root": image_root})

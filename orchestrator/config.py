@@ -181,7 +181,7 @@ SECTIONS = {
     "fleet": FleetConfig,
 }
 CHOICES = {
-    ("benchmark", "format"): ("auto", "native", "seed", "gedit", "imgedit"),
+    ("benchmark", "format"): ("auto", "native", "seed", "gedit", "imgedit", "kris"),
     ("editor", "load_format"): ("auto", "dummy"),
     ("editor", "speed_mode"): ("reference", "default", "fast"),
     ("judge", "load_format"): ("auto", "dummy"),

@@ -10,13 +10,14 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import gedit, imgedit, native, seed
+from . import gedit, imgedit, kris, native, seed
 from .base import BenchmarkError, Problem, Sample, safe_path_component, validate
 from .jsonl import first_record
 
 # Detection tries them in this order; gedit before native since both are JSON Lines, imgedit
-# before seed since both are .json.
-FORMATS = {"gedit": gedit, "native": native, "imgedit": imgedit, "seed": seed}
+# before seed since both are .json. A format whose module says FOLDER = True is given as a folder
+# (kris: the release folder of <category>/annotation.json).
+FORMATS = {"gedit": gedit, "native": native, "imgedit": imgedit, "seed": seed, "kris": kris}
 
 
 @dataclass
@@ -47,14 +48,21 @@ def headline(fmt: str | None) -> str:
     return getattr(FORMATS.get(fmt or ""), "HEADLINE", "micro_mean")
 
 
+def is_folder_format(fmt: str) -> bool:
+    return bool(getattr(FORMATS.get(fmt), "FOLDER", False))
+
+
 def detect_format(path: Path) -> str:
-    first = first_record(path) if path.suffix == ".jsonl" else None
+    first = first_record(path) if path.is_file() and path.suffix == ".jsonl" else None
     for name, module in FORMATS.items():
+        if is_folder_format(name) != path.is_dir():
+            continue
         if module.looks_like(path, first):
             return name
     raise BenchmarkError(
         f"{path}: cannot tell the benchmark format (native .jsonl with id/image, GEdit .jsonl with "
-        f"key/task_type, ImgEdit .json of key -> id/prompt/edit_type, seed .json list); set it with --benchmark-format {{{','.join(FORMATS)}}}"
+        f"key/task_type, ImgEdit .json of key -> id/prompt/edit_type, seed .json list, a KRIS-Bench folder of "
+        f"<category>/annotation.json); set it with --benchmark-format {{{','.join(FORMATS)}}}"
     )
 
 
@@ -70,12 +78,18 @@ def load_benchmark(
     path = Path(path)
     if not path.exists():
         raise BenchmarkError(f"benchmark file not found: {path}")
-    if not path.is_file():
-        raise BenchmarkError(f"benchmark must be a file (.jsonl or .json), got a folder: {path}")
     if fmt == "auto":
+        if not path.is_file() and not path.is_dir():
+            raise BenchmarkError(f"benchmark must be a file or a release folder: {path}")
         fmt = detect_format(path)
     if fmt not in FORMATS:
         raise BenchmarkError(f"unknown benchmark format {fmt!r}; known: {', '.join(FORMATS)}")
+    if is_folder_format(fmt) and not path.is_dir():
+        raise BenchmarkError(f"the {fmt} benchmark is a folder (its release folder), got a file: {path}")
+    if not is_folder_format(fmt) and not path.is_file():
+        folder_formats = [name for name in FORMATS if is_folder_format(name)]
+        raise BenchmarkError(f"benchmark must be a file (.jsonl or .json), got a folder: {path} "
+                             f"(folders are for {', '.join(folder_formats)})")
     samples, problems = FORMATS[fmt].load(path, options or {})
     if categories:
         wanted = set(categories)
@@ -91,7 +105,8 @@ def load_benchmark(
     validate(samples, pre_problems=problems)
     if not samples:
         raise BenchmarkError(f"{path}: no samples to run")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    module = FORMATS[fmt]
+    digest = module.digest(path) if hasattr(module, "digest") else hashlib.sha256(path.read_bytes()).hexdigest()
     return Benchmark(path=path.resolve(), format=fmt, samples=samples, sha256=digest)
 
 
@@ -102,6 +117,7 @@ __all__ = [
     "Problem",
     "Sample",
     "detect_format",
+    "is_folder_format",
     "headline",
     "load_benchmark",
     "safe_path_component",
