@@ -7,6 +7,7 @@ Adding a layout: a module with
     root(folder, method) -> Path        where the edits go (export) / are read from (import)
     edit_relpath(sample) -> str         one sample's edit under that root
     extra_files(sample) -> {relpath: bytes}   what else the official scorer reads (source images...)
+    encode(data, field=...) -> bytes    optional: the edit file's bytes (default as_png: PNG)
 and one entry in LAYOUTS. Missing edits are listed, never filled with the source image.
 """
 
@@ -20,9 +21,9 @@ from editfleet_common.errors import InvalidInput
 from editfleet_common.images import decode_image
 
 from ..results import sha256_hex, write_atomic, write_json_atomic
-from . import gedit, imgedit
+from . import gedit, imgedit, kris
 
-LAYOUTS = {"gedit": gedit, "imgedit": imgedit}
+LAYOUTS = {"gedit": gedit, "imgedit": imgedit, "kris": kris}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXPORT_RECORD = "editfleet_export.json"  # what an export wrote (and that the folder is one of ours)
 
@@ -77,7 +78,8 @@ def export_edits(layout, samples, edits: dict, edits_root: Path, folder: Path, m
             (root / layout.edit_relpath(sample)).unlink(missing_ok=True)
             continue
         data = (edits_root / edit["path"]).read_bytes()
-        write_atomic(root / layout.edit_relpath(sample), as_png(data, field=edit["path"]))
+        encode = getattr(layout, "encode", as_png)
+        write_atomic(root / layout.edit_relpath(sample), encode(data, field=edit["path"]))
         result.written += 1
     write_json_atomic(marker, {
         "layout": layout.NAME, "method": method, "edits": result.written, "missing": result.missing})
