@@ -134,3 +134,123 @@ def test_bad_annotations_name_the_file_the_id_and_the_field(tmp_path):
     done = subprocess.run(orchestrator_cmd("validate", str(root)), cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "ins_en: missing or not a string" in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+# -- known replies through parsing, the protocol's combination and the suite's aggregation ----------
+# summarize.py's tables, written out here: type -> (categories, dimensions counted).
+TYPES = {
+    "Attribute Perception": (("count_change", "color_change", "size_adjustment", "part_completion", "anomaly_correction"), "VC VQ IF"),
+    "Spatial Perception": ((VIEW, "position_movement"), "VC VQ IF"),
+    "Temporal Prediction": ((TEMPORAL,), "VC VQ IF"),
+    "Social Science": (("humanities", "practical_knowledge"), "VC VQ IF KP"),
+    "Natural Science": (("biology", "chemistry", "geography", "medicine", "mathematics", "physics"), "VC VQ IF KP"),
+    "Logical Reasoning": (("abstract_reasoning", "rule-based_reasoning"), "VC VQ IF KP"),
+    "Instruction Decomposition": ((MULTI, "multi-instruction_execution"), "VC VQ IF"),
+}
+GROUPS = {"Factual Knowledge": ("Attribute Perception", "Spatial Perception", "Temporal Prediction"),
+          "Conceptual Knowledge": ("Social Science", "Natural Science"),
+          "Procedural Knowledge": ("Logical Reasoning", "Instruction Decomposition")}
+KEYS = {"VC": "consistency_score", "VQ": "quality_score", "IF": "instruction_score", "KP": "knowledge_score"}
+
+
+def known_scores(i: int) -> dict[str, int]:
+    """The judge's 1-5 for sample i, per dimension."""
+    return {d: 1 + (i * 3 + k * 2 + i // 5) % 5 for k, d in enumerate(("VC", "VQ", "IF", "KP"))}
+
+
+def reply(i: int, dim: str, knowledge: bool) -> str:
+    """The reply to sample i's call for `dim`, in the forms GPT-4o answers these prompts."""
+    s = known_scores(i)
+    if dim == "IF" and knowledge:  # the dual prompt's template: not JSON (no commas, unquoted reasoning)
+        return ("1. Detect Difference: the beaker now fizzes.\n{\n  \"instruction_score\": %d,\n  \"instruction_reasoning\": "
+                "1. Detect Difference 2. Expected Visual Caption 3. Instruction Match 4. Decision\n  \"knowledge_score\": %d,\n"
+                "  \"knowledge_reasoning\": 1. Detect Difference 2. Expected Knowledge Expectation 3. Knowledge Match 4. Decision\n}"
+                % (s["IF"], s["KP"]))
+    key = KEYS[dim]
+    forms = [
+        '{"reasoning": "Compared to original image, 2 of 3 cups stayed.", "%s": %d}',
+        'The layout is kept (1 change).\n{\n"reasoning": **Compared to original image**, the cup moved **in the edited image**. \n"%s": %d\n}',
+        'Here it is:\n```json\n{\n  "%s": %d,\n  "reasoning": "1. Detect Difference 2. Expected Visual Caption 3. Match 4. Decision"\n}\n```',
+        '{\n"reasoning": "Structural coherence: ✔, Natural appearance: ✔, Artifacts: ✘",\n"%s": %d,\n}',
+    ]
+    return forms[(i + len(dim)) % len(forms)] % (key, s[dim])
+
+
+# Replies the official parser would read anyway (first digit / unclamped), recorded PARSE_FAILED here.
+GUESSED = {("count_change_2", "VQ"): "Quality is 4/5: one small artifact, 3 fingers.",
+           ("physics_1", "IF"): '{"instruction_score": 7, "instruction_reasoning": "x", "knowledge_score": 2}'}
+
+
+def dims_of(category: str) -> list[str]:
+    return ["VC", "VQ", "IF", "KP"] if category in KNOWLEDGE else ["VC", "VQ", "IF"]
+
+
+def hand_computed(samples, failed: set[str]) -> dict:
+    """summarize.py by hand: (s-1)*25 per score; per type each dimension's mean and AVG over all its
+    scores pooled; per group and Overall the AVG of all their scores pooled."""
+    index = {s.id: i for i, s in enumerate(samples)}
+    pooled = {}
+    for t, (categories, dims) in TYPES.items():
+        pooled[t] = {d: [(known_scores(index[s.id])[d] - 1) * 25 for s in samples
+                         if s.category in categories and s.id not in failed] for d in dims.split()}
+    mean = lambda v: sum(v) / len(v)
+    types = {t: {**{d: mean(v) for d, v in p.items()}, "AVG": mean([x for v in p.values() for x in v])}
+             for t, p in pooled.items()}
+    groups = {g: mean([x for t in ts for v in pooled[t].values() for x in v]) for g, ts in GROUPS.items()}
+    overall = mean([x for p in pooled.values() for v in p.values() for x in v])
+    return {"types": types, "groups": groups, "Overall": overall}
+
+
+def score_line(protocol, sample, i: int) -> dict:
+    """What the judge records for sample i: its asked questions' replies parsed, then combined."""
+    from scorer_service.parsing import PARSERS
+
+    asked = protocol.asked_questions(sample.category, sample.extras["variables"])
+    replies, values = {}, {}
+    for q in asked:
+        dim = "VC" if q.scores[0] == "consistency_score" else "VQ" if q.scores[0] == "quality_score" else "IF"
+        text = GUESSED.get((sample.id, dim)) or reply(i, dim, sample.category in KNOWLEDGE)
+        parsed = PARSERS[q.parse or protocol.parse](text, q.scores, protocol.low, protocol.high)
+        if not parsed.ok:
+            return {"status": "PARSE_FAILED", "score": None, "sub_scores": {}, "error": parsed.reason}
+        values[q.name] = parsed.scores
+    headline, subs = protocol.combine_scores(values)
+    return {"status": "OK", "score": headline, "sub_scores": dict(subs)}
+
+
+def test_known_replies_give_summarize_py_numbers(tmp_path):
+    from scorer_service.protocol import ProtocolRegistry
+
+    bench = load_benchmark(make_release(tmp_path))
+    kris = ProtocolRegistry.load().get("kris")
+    edits = {s.id: {"status": "ok"} for s in bench.samples}
+    scores = {s.id: score_line(kris, s, i) for i, s in enumerate(bench.samples)}
+    failed = {sid for sid, line in scores.items() if line["status"] != "OK"}
+    assert failed == {"count_change_2", "physics_1"}, {k: v.get("error") for k, v in scores.items() if v["status"] != "OK"}
+    # each sample: VC, VQ, IF (KP) raw as the judge gave them; its score the mean of (s-1)*25
+    index = {s.id: i for i, s in enumerate(bench.samples)}
+    for s in bench.samples:
+        if s.id in failed:
+            continue
+        want = {d: known_scores(index[s.id])[d] for d in dims_of(s.category)}
+        assert scores[s.id]["sub_scores"] == want, s.id
+        assert scores[s.id]["score"] == pytest.approx(sum((v - 1) * 25 for v in want.values()) / len(want))
+    block = kris_suite.headline(bench.samples, edits, scores)
+    expected = hand_computed(bench.samples, failed)
+    for t, want in expected["types"].items():
+        got = block["types"][t]
+        assert {k: got[k] for k in want} == pytest.approx(want), t
+        assert ("KP" in got) == (t in ("Social Science", "Natural Science", "Logical Reasoning")), t
+    assert {g: block["groups"][g]["AVG"] for g in GROUPS} == pytest.approx(expected["groups"])
+    assert block["Overall"]["AVG"] == pytest.approx(expected["Overall"])
+    # the pooled AVG is not the mean of the dimension means where KP counts (4 scores vs 3)
+    natural = block["types"]["Natural Science"]
+    assert natural["AVG"] == pytest.approx(sum(natural[d] for d in ("VC", "VQ", "IF", "KP")) / 4)  # equal counts here
+    assert block["categories"]["count_change"] == {**block["categories"]["count_change"], "samples": 2, "scored": 1, "failures": 1}
+    # failures as zero: each dimension of a failed sample counts 0 on 0-100
+    zero = kris_suite.headline(bench.samples, edits, scores, failures_as="zero")
+    cc = [(known_scores(index["count_change_1"])["VC"] - 1) * 25, 0.0]
+    assert zero["categories"]["count_change"]["VC"] == pytest.approx(sum(cc) / 2)
+    # a sample not judged yet is pending: in no mean
+    pending = kris_suite.headline(bench.samples, edits, {k: v for k, v in scores.items() if k != "chemistry_2"})
+    assert pending["categories"]["chemistry"]["pending"] == 1 and pending["categories"]["chemistry"]["scored"] == 1
