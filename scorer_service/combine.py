@@ -74,15 +74,56 @@ def _mean(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
     return math.fsum(v for _, v in subs) / len(subs), subs
 
 
+# KRIS-Bench (mercurystraw/Kris_Bench metrics_*.py; summarize.py of ByteDance-Seed/Bagel): the JSON keys
+# its replies carry -> its dimensions, in summarize.py's order
+KRIS_DIMENSIONS = {"consistency_score": "VC", "quality_score": "VQ", "instruction_score": "IF",
+                   "knowledge_score": "KP"}
+
+
+def _kris(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
+    # sub-scores VC, VQ, IF (and KP) as the judge gave them (1-5); the headline: their mean on 0-100,
+    # each as summarize.py's normalize_score (s - 1) * 25. Which question gave a dimension depends on
+    # the category (`when`): each dimension comes from exactly one asked question.
+    got: dict[str, float] = {}
+    for question in protocol.questions:
+        for name, value in zip(question.scores, scores.get(question.name, ())):
+            dim = KRIS_DIMENSIONS[name]
+            if dim in got:
+                raise ValueError(f"protocol {protocol.name!r}: {dim} asked twice of one sample")
+            got[dim] = value
+    missing = [d for d in ("VC", "VQ", "IF") if d not in got]
+    if missing:
+        raise ValueError(f"protocol {protocol.name!r}: no question for {', '.join(missing)} was asked of this "
+                         "sample (its category is none the protocol's `when` knows)")
+    subs = [(d, got[d]) for d in KRIS_DIMENSIONS.values() if d in got]
+    return math.fsum((v - 1) * 25 for _, v in subs) / len(subs), subs
+
+
+def _check_kris(protocol: "Protocol") -> str | None:
+    for question in protocol.questions:
+        unknown = [n for n in question.scores if n not in KRIS_DIMENSIONS]
+        if unknown or len(set(question.scores)) != len(question.scores):
+            return (f"combine 'kris': question {question.name!r} scores must be distinct names among "
+                    f"{', '.join(KRIS_DIMENSIONS)}, got {list(question.scores)}")
+    given = {n for q in protocol.questions for n in q.scores}
+    if not {"consistency_score", "quality_score", "instruction_score"} <= given:
+        return "combine 'kris' needs questions for consistency_score, quality_score and instruction_score"
+    if (protocol.low, protocol.high) != (1.0, 5.0):
+        return "combine 'kris' needs range [1, 5] (its (s - 1) * 25 maps 1-5 to 0-100)"
+    return None
+
+
 COMBINERS: dict[str, Callable[["Protocol", dict[str, list[float]]], Combined]] = {
     "single": _single,
     "viescore": _viescore,
     "mean-2dp": _mean_2dp,
     "mean": _mean,
+    "kris": _kris,
 }
 CHECKS: dict[str, Callable[["Protocol"], str | None]] = {
     "single": _check_single,
     "viescore": _check_viescore,
     "mean-2dp": _check_mean_2dp,
     "mean": lambda protocol: None,
+    "kris": _check_kris,
 }

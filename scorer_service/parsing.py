@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import partial
 
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
@@ -200,17 +201,19 @@ def _keyed(key: str) -> re.Pattern:
     return re.compile(r"(?<![A-Za-z_])" + words + r"(?![A-Za-z_])" + _KEYED_VALUE, re.I)
 
 
-def parse_json_keys(text: str, keys, low: float = 1.0, high: float = 5.0) -> Parsed:
-    """One integer in [low, high] per JSON key, in `keys` order, from a reply that answers with the
+def parse_json_keys(text: str, n_scores: int = 1, low: float = 1.0, high: float = 5.0, *, names=()) -> Parsed:
+    """One integer in [low, high] per JSON key (the question's score `names`, in order) from a reply that answers with the
     JSON a prompt asks for (KRIS-Bench: {"reasoning": ..., "consistency_score": 4}). Each key's value
     is read where the reply writes `key: value`, inside JSON or not (the prompts' own templates are
     not valid JSON); every place the reply gives the key must agree. A key missing, given a value that
     is not an integer ("X", 4.5), given different values, or out of range is a failure saying so:
     never the first digit of the reply, never clamped into range."""
+    if len(names) != n_scores:
+        return _fail(f"json keys: {n_scores} score(s) but the key names {list(names)}")
     if not text or not text.strip():
         return _fail("empty reply")
     scores = []
-    for key in keys:
+    for key in names:
         found = [m.group(1) for m in _keyed(key).finditer(text)]
         if not found:
             return _fail(f"json keys: no {key!r} in the reply")
@@ -238,9 +241,10 @@ def parse_json_keys(text: str, keys, low: float = 1.0, high: float = 5.0) -> Par
     return Parsed(ok=True, scores=scores, response=response, reason="json keys")
 
 
-def parse_for(name: str):
-    """The reply parser a protocol or question names (`parse:`): PARSERS."""
-    return PARSERS[name]
+def parse_for(name: str, names=()):
+    """The reply parser a protocol or question names (`parse:`): PARSERS; those in KEYED read each
+    score under its name (the question's `scores`), given here."""
+    return partial(PARSERS[name], names=tuple(names)) if name in KEYED else PARSERS[name]
 
 
 def parse_reply(text: str, n_scores: int = 1, low: float = 0.0, high: float = 10.0) -> Parsed:
@@ -360,4 +364,6 @@ def parse_yes_no(text: str, n_scores: int = 1, low: float = 0.0, high: float = 1
     return _fail("yes-no: no JSON score of yes/no and the reply is not just yes or no")
 
 
-PARSERS = {"json": parse_reply, "labelled-lines": parse_labelled_lines, "yes-no": parse_yes_no}
+PARSERS = {"json": parse_reply, "labelled-lines": parse_labelled_lines, "yes-no": parse_yes_no,
+           "json-keys": parse_json_keys}
+KEYED = {"json-keys"}  # parsers that read each score by its name

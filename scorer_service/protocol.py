@@ -18,7 +18,10 @@ File format (see protocols/seed-0-10.yaml and protocols/viescore.yaml):
     questions:                       # one judge call each, in this order
       score:
         images: [edited]             # which request images, in order (IMAGE_ROLES): source (the first
-                                     # input), sources (every input), edited, reference (the suite's)
+                                     # input), sources (every input), edited, reference (the suite's),
+                                     # source_<k> (the k-th input, k >= 2)
+        captions: ["Image {n}:"]     # optional, one per `images` entry: a text part before each of its
+                                     # images ({n}: the image's 1-based place in its role; variables too)
         scores: [score]              # names of the numbers the reply must contain, in order
         expected_score_prefix: '{"score": '   # optional, only with one score: see expected_score.py
         system: "..."                # optional; a string or {category: text, default: text}
@@ -52,6 +55,17 @@ from .parsing import PARSERS
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "protocols"
 IMAGE_ROLES = ("source", "sources", "edited", "reference")
+_NTH_SOURCE = re.compile(r"source_([2-9]|[1-9][0-9]+)")  # source_<k>: the k-th input image alone
+
+
+def image_role_ok(role: str) -> bool:
+    return role in IMAGE_ROLES or bool(_NTH_SOURCE.fullmatch(role))
+
+
+def nth_source(role: str) -> int | None:
+    """k for a `source_<k>` role, else None."""
+    m = _NTH_SOURCE.fullmatch(role)
+    return int(m.group(1)) if m else None
 ANSWERS = ("number", "yes-no")
 WHEN_KEYS = ("categories", "not_categories", "equals", "not_equals", "has", "lacks")
 PRESENCE = ("reference", "more_sources")  # what `has`/`lacks` may name besides variables
@@ -87,6 +101,7 @@ class Question:
     parse: str | None = None   # this question's parser; None: the protocol's (or yes-no for yes-no answers)
     answer: str = "number"     # ANSWERS
     when: dict = field(default_factory=dict)  # WHEN_KEYS -> condition; empty: always asked
+    captions: tuple[str, ...] = ()  # one per `images` entry (templates, {n} = place in role); empty: none
 
 
 @dataclass(frozen=True)
@@ -206,6 +221,8 @@ class Protocol:
                 text = table.get(key, table.get("default"))
                 if text:
                     needed.update(template_variables(text))
+            for caption in q.captions:
+                needed.update(set(template_variables(caption)) - {"n"})
         missing = sorted(n for n in needed if n not in variables)
         if missing:
             raise InvalidInput(
@@ -256,9 +273,15 @@ def parse_protocol(text: str, path: Path) -> Protocol:
         if not isinstance(q, dict):
             raise ProtocolError(f"{qwhere}: must be a mapping")
         images = tuple(q.get("images", ["edited"]))
-        bad = [r for r in images if r not in IMAGE_ROLES]
+        bad = [r for r in images if not image_role_ok(r)]
         if bad or not images:
-            raise ProtocolError(f"{qwhere}: images must be a non-empty list of {IMAGE_ROLES}, got {list(images)}")
+            raise ProtocolError(f"{qwhere}: images must be a non-empty list of {IMAGE_ROLES} or source_<k>, "
+                                f"got {list(images)}")
+        captions = q.get("captions") or ()
+        if not isinstance(captions, (list, tuple)) or not all(isinstance(c, str) for c in captions) or (
+                captions and len(captions) != len(images)):
+            raise ProtocolError(f"{qwhere}: captions must be a list of {len(images)} string(s), one per images "
+                                f"entry, got {captions!r}")
         scores = tuple(q.get("scores", ["score"]))
         if not scores:
             raise ProtocolError(f"{qwhere}: scores must name at least one number")
@@ -287,6 +310,7 @@ def parse_protocol(text: str, path: Path) -> Protocol:
                 parse=qparse,
                 answer=answer,
                 when=_when(q.get("when"), where=f"{qwhere}.when"),
+                captions=tuple(captions),
             )
         )
     parse = data.get("parse", "json")

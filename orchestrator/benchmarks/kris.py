@@ -152,14 +152,13 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
                 resolved, issue = resolve_inside(folder, gt)
                 if issue:
                     problems.append(Problem(where, sample_id, f"gt_img: {issue.replace('the benchmark folder', 'its category folder')}", order))
-                elif not resolved.is_file():
-                    problems.append(Problem(where, sample_id, f"gt_img: image not found: {resolved}", order))
-                reference.append(resolved)
+                else:
+                    reference.append(resolved)  # base.validate checks that it exists and decodes
             samples.append(Sample(
                 id=sample_id, category=category, instruction=item["ins_en"],
                 image_path=paths[0], more_images=[p for p in paths[1:] if p is not None],
-                language="en", where=where, order=order,
-                extras={"key": str(key), "variables": variables, "reference_images": reference},
+                language="en", where=where, order=order, extras={"key": str(key)},
+                reference_images=reference, variables=variables,
             ))
     return samples, problems
 

@@ -51,7 +51,7 @@ from urllib.parse import urlparse
 
 from editfleet_common.identity import ModelIdentity
 
-from ..samples import Prompt, Refused, Reply
+from ..samples import Prompt, Refused, Reply, user_content
 from .base import JudgeUnusable
 
 log = logging.getLogger(__name__)
@@ -326,9 +326,8 @@ class OpenAIBackend:
 
     def _answer(self, prompt: Prompt, logprobs: bool) -> _Answer:
         messages = [{"role": "system", "content": prompt.system}] if prompt.system else []
-        content = [{"type": "image_url", "image_url": {"url": _data_url(img)}} for img in prompt.images]
-        text = {"type": "text", "text": prompt.user}
-        content = [text, *content] if prompt.protocol.text_first else [*content, text]
+        content = [{"type": "text", "text": value} if kind == "text" else
+                   {"type": "image_url", "image_url": {"url": _data_url(value)}} for kind, value in user_content(prompt)]
         messages.append({"role": "user", "content": content})
         return self._request(messages, logprobs=logprobs)
 

@@ -85,10 +85,10 @@ def test_the_release_folder_loads_as_the_scripts_read_it(tmp_path):
     multi = by_id[f"{MULTI}_1"]
     assert multi.instruction == f"Edit {MULTI} number 1." and multi.extras["key"] == "1"
     assert [p.name for p in multi.image_paths()] == ["1-1.jpg", "1-2.jpeg", "1-3.png"]
-    assert by_id["chemistry_2"].extras["variables"]["explain_en"] == "Because of chemistry 2, it should look so."
-    assert [p.name for p in by_id[f"{VIEW}_1"].extras["reference_images"]] == ["1-gt.png"]
-    assert by_id[f"{TEMPORAL}_1"].extras["variables"]["target_frame"] == "1"
-    assert by_id[f"{TEMPORAL}_16"].extras["variables"]["target_frame"] == "3"
+    assert by_id["chemistry_2"].variables["explain_en"] == "Because of chemistry 2, it should look so."
+    assert [p.name for p in by_id[f"{VIEW}_1"].reference_images] == ["1-gt.png"]
+    assert by_id[f"{TEMPORAL}_1"].variables["target_frame"] == "1"
+    assert by_id[f"{TEMPORAL}_16"].variables["target_frame"] == "3"
     # the digest covers every annotation.json: a changed instruction is another benchmark
     path = root / "color_change" / "annotation.json"
     path.write_text(path.read_text().replace("number 1", "number one"))
@@ -203,14 +203,15 @@ def hand_computed(samples, failed: set[str]) -> dict:
 
 def score_line(protocol, sample, i: int) -> dict:
     """What the judge records for sample i: its asked questions' replies parsed, then combined."""
-    from scorer_service.parsing import PARSERS
+    from scorer_service.parsing import parse_for
 
-    asked = protocol.asked_questions(sample.category, sample.extras["variables"])
+    present = {"reference"} if sample.reference_images else set()
+    asked = protocol.asked(sample.category, sample.variables, present)
     replies, values = {}, {}
     for q in asked:
         dim = "VC" if q.scores[0] == "consistency_score" else "VQ" if q.scores[0] == "quality_score" else "IF"
         text = GUESSED.get((sample.id, dim)) or reply(i, dim, sample.category in KNOWLEDGE)
-        parsed = PARSERS[q.parse or protocol.parse](text, q.scores, protocol.low, protocol.high)
+        parsed = parse_for(protocol.parser_name(q), q.scores)(text, len(q.scores), protocol.low, protocol.high)
         if not parsed.ok:
             return {"status": "PARSE_FAILED", "score": None, "sub_scores": {}, "error": parsed.reason}
         values[q.name] = parsed.scores
