@@ -62,10 +62,15 @@ def input_color(category: str, name: str) -> tuple[int, int, int]:
     return (10 + 11 * c, (sum(map(ord, name)) * 7) % 200, 40)
 
 
-def make_release(folder: Path) -> Path:
-    """KRIS_Bench/<category>/annotation.json with the images beside it, as the release has them."""
+def make_release(folder: Path, only: set[str] | None = None) -> Path:
+    """KRIS_Bench/<category>/annotation.json with the images beside it, as the release has them;
+    only: these sample ids (<category>_<id>)."""
     root = folder / "KRIS_Bench"
     for category, items in release().items():
+        if only is not None:
+            items = {k: v for k, v in items.items() if f"{category}_{k}" in only}
+            if not items:
+                continue
         (root / category).mkdir(parents=True)
         (root / category / "annotation.json").write_text(json.dumps(items, ensure_ascii=False, indent=2), encoding="utf-8")
         for item in items.values():
@@ -130,10 +135,6 @@ def test_bad_annotations_name_the_file_the_id_and_the_field(tmp_path):
     assert "physics/annotation.json['1']: sample 'physics_1': explain_en must be a string, got int" in text
     assert "colour_change/annotation.json: record: category folder 'colour_change' is not one of KRIS-Bench's 20" in text
     assert "size_adjustment/annotation.json: record: not valid JSON" in text
-    # the CLI says the same, without a traceback
-    done = subprocess.run(orchestrator_cmd("validate", str(root)), cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode != 0 and "ins_en: missing or not a string" in done.stdout + done.stderr
-    assert "Traceback" not in done.stdout + done.stderr
 
 
 # -- known replies through parsing, the protocol's combination and the suite's aggregation ----------
@@ -191,12 +192,14 @@ def hand_computed(samples, failed: set[str]) -> dict:
     index = {s.id: i for i, s in enumerate(samples)}
     pooled = {}
     for t, (categories, dims) in TYPES.items():
-        pooled[t] = {d: [(known_scores(index[s.id])[d] - 1) * 25 for s in samples
-                         if s.category in categories and s.id not in failed] for d in dims.split()}
-    mean = lambda v: sum(v) / len(v)
+        if any(s.category in categories for s in samples):  # summarize.py skips a type it has no file of
+            pooled[t] = {d: [(known_scores(index[s.id])[d] - 1) * 25 for s in samples
+                             if s.category in categories and s.id not in failed] for d in dims.split()}
+    mean = lambda v: sum(v) / len(v) if v else None  # noqa: E731
     types = {t: {**{d: mean(v) for d, v in p.items()}, "AVG": mean([x for v in p.values() for x in v])}
              for t, p in pooled.items()}
-    groups = {g: mean([x for t in ts for v in pooled[t].values() for x in v]) for g, ts in GROUPS.items()}
+    groups = {g: mean([x for t in ts if t in pooled for v in pooled[t].values() for x in v])
+              for g, ts in GROUPS.items() if any(t in pooled for t in ts)}
     overall = mean([x for p in pooled.values() for v in p.values() for x in v])
     return {"types": types, "groups": groups, "Overall": overall}
 
@@ -260,8 +263,10 @@ def test_known_replies_give_summarize_py_numbers(tmp_path):
 
 
 # -- end to end: import, judge over the tiny judge's endpoint with known replies, export --------------
-MISSING = f"{VIEW}_1"            # no edit file in the imported folder
+MISSING = "color_change_1"       # no edit file in the imported folder
 UNREADABLE = "humanities_1"      # an edit file that is not an image
+# A few samples of each kind of call (CI time): plain, failed, knowledge, ground truth, several inputs, frames.
+E2E = {"count_change_1", "count_change_2", "chemistry_1", f"{VIEW}_1", f"{MULTI}_1", f"{TEMPORAL}_16", MISSING, UNREADABLE}
 
 
 def edit_color(i: int) -> tuple[int, int, int]:
@@ -319,7 +324,7 @@ def judged(tmp_path_factory):
 
     require_tiny_models()
     base = tmp_path_factory.mktemp("kris")
-    root = make_release(base / "release")
+    root = make_release(base / "release", only=E2E)
     samples = load_benchmark(root).samples
     layout = make_results_layout(base / "results", samples)
     server = TransformersServe(TINY_JUDGE, base / "serve.log").start()
@@ -355,26 +360,27 @@ def judged(tmp_path_factory):
 def test_judged_end_to_end_summary_is_summarize_py_by_hand(judged, tmp_path):
     code, output = judged["import"]
     assert code == 0, output
-    assert f"missing (recorded as failed edits) (1):\n    {VIEW}/1.jpg" in output
+    assert "missing (recorded as failed edits) (1):\n    color_change/1.jpg" in output
     assert "unreadable (recorded as failed edits) (1):\n    humanities/1.jpg" in output
     code, output = judged["score"]
     assert code == 0, output
     summary = json.loads((judged["judged"] / "summary.json").read_text())
     block = summary["suite"]
     assert block["name"] == "KRIS-Bench" and block["format"] == "kris"
-    failed = {"count_change_2", "physics_1", MISSING, UNREADABLE}
+    failed = {"count_change_2", MISSING, UNREADABLE}
     expected = hand_computed(judged["samples"], failed)
+    assert set(block["types"]) == set(expected["types"]) and set(block["groups"]) == set(expected["groups"])
     for t, want in expected["types"].items():
-        assert {k: block["types"][t][k] for k in want} == pytest.approx(want), t
-    assert {g: block["groups"][g]["AVG"] for g in GROUPS} == pytest.approx(expected["groups"])
+        got = {k: block["types"][t][k] for k in want}
+        assert got == ({k: pytest.approx(v) if v is not None else None for k, v in want.items()}), t
+    assert {g: block["groups"][g]["AVG"] for g in expected["groups"]} == pytest.approx(expected["groups"])
     assert block["Overall"]["AVG"] == pytest.approx(expected["Overall"])
     assert f"Overall:\n  AVG: {expected['Overall']:.2f}" in output
-    assert "Attribute Perception:  [5/6 scored, 1 failed]" in output
+    assert "Attribute Perception:  [1/3 scored, 2 failed]" in output
     report = (judged["judged"] / "report.html").read_text(encoding="utf-8")
     assert "<h2>KRIS-Bench</h2>" in report and f"<b>{expected['Overall']:.2f}</b>" in report
     lines = {json.loads(l)["id"]: json.loads(l) for l in (judged["judged"] / "scores.jsonl").read_text().splitlines()}
     assert lines["count_change_2"]["status"] == "PARSE_FAILED" and "quality_score" in lines["count_change_2"]["error"]
-    assert lines["physics_1"]["status"] == "PARSE_FAILED" and "outside [1, 5]" in lines["physics_1"]["error"]
 
     # which prompt, images and captions each call got, as the official scripts send them
     asked = [r.body for r in judged["requests"] if r.fault == "reply"]
@@ -400,23 +406,28 @@ def test_judged_end_to_end_summary_is_summarize_py_by_hand(judged, tmp_path):
     assert all(abs(a - b) <= 3 for a, b in zip(frames[0], input_color(TEMPORAL, "16-1.jpg")))
     assert _text(vc).startswith("\nYou are a professional digital artist and image-evaluation specialist.\n\n## Inputs\n"
                                 "1. **Reference Frames**: multiple original images")
-    (if_first,) = calls(f"{TEMPORAL}_1", "IF")
-    assert parts(if_first)[1] == ("text", "Frame 1 (Generated):") and "temporal instruction" in _text(if_first)
+    (if_frames,) = calls(f"{TEMPORAL}_16", "IF")
+    assert parts(if_frames)[5] == ("text", "Frame 3 (Generated):") and "temporal instruction" in _text(if_frames)
     # multi-element: every input image, then the edit
     (vc,) = calls(f"{MULTI}_1", "VC")
     assert [t for k, t in parts(vc)[1:] if k == "text"] == ["Reference Image 1:", "Reference Image 2:", "Reference Image 3:",
                                                           "Predicted Image:"]
     (vq,) = calls(f"{MULTI}_1", "VQ")
     assert parts(vq)[1:] == [("text", "This is the image to evaluate:"), ("image", None)]
-    # viewpoint: its IF call sees the ground truth too (the one with an edit: the missing one was not judged)
-    assert calls(MISSING, "IF") == []
+    # viewpoint: its IF call sees the ground truth too, after the source and the edit
+    (view,) = calls(f"{VIEW}_1", "IF")
+    assert [t for k, t in parts(view)[1:] if k == "text"] == ["This is the original image:", "This is the edited image:",
+                                                            "This is the ground truth image:"]
+    assert all(abs(a - b) <= 3 for a, b in zip(_images(view)[2].getpixel((0, 0)), input_color(VIEW, "1-gt.png")))
+    assert "using the ground-truth image as reference" in _text(view)
+    assert calls(MISSING, "VC") == []  # a missing edit is not judged
     # knowledge: one IF+KP call that sees explain_en; the others the plain IF prompt
     (dual,) = calls("chemistry_1", "IF")
     assert "**Real-World Knowledge Explanation**：Because of chemistry 1, it should look so.\n" in _text(dual)
     assert parts(dual)[1:] == [("text", "This is the original image:"), ("image", None),
                                ("text", "This is the edited image:"), ("image", None)]
-    (plain,) = calls("anomaly_correction_1", "IF")
-    assert "Real-World Knowledge" not in _text(plain) and "unreasonable" not in _text(plain)
+    (plain,) = calls("count_change_1", "IF")
+    assert "Real-World Knowledge" not in _text(plain) and "**instruction_score**" in _text(plain)
     (vq,) = calls("chemistry_1", "VQ")
     assert parts(vq)[1:] == [("text", "This is the edited image:"), ("image", None)]
     # the guessed reply was asked again with the strict suffix, then PARSE_FAILED
