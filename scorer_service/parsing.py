@@ -202,8 +202,8 @@ def _keyed(key: str) -> re.Pattern:
 
 
 def parse_json_keys(text: str, n_scores: int = 1, low: float = 1.0, high: float = 5.0, *, names=()) -> Parsed:
-    """One integer in [low, high] per JSON key (the question's score `names`, in order) from a reply that answers with the
-    JSON a prompt asks for (KRIS-Bench: {"reasoning": ..., "consistency_score": 4}). Each key's value
+    """One integer in [low, high] per JSON key (the question's score `names`, in order) from a reply
+    that answers with the JSON a prompt asks for (KRIS-Bench: {"reasoning": ..., "consistency_score": 4}). Each key's value
     is read where the reply writes `key: value`, inside JSON or not (the prompts' own templates are
     not valid JSON); every place the reply gives the key must agree. A key missing, given a value that
     is not an integer ("X", 4.5), given different values, or out of range is a failure saying so:

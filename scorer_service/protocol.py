@@ -56,6 +56,15 @@ from .parsing import PARSERS
 BUILTIN_DIR = Path(__file__).resolve().parent / "protocols"
 IMAGE_ROLES = ("source", "sources", "edited", "reference")
 _NTH_SOURCE = re.compile(r"source_([2-9]|[1-9][0-9]+)")  # source_<k>: the k-th input image alone
+ANSWERS = ("number", "yes-no")
+WHEN_KEYS = ("categories", "not_categories", "equals", "not_equals", "has", "lacks")
+PRESENCE = ("reference", "more_sources")  # what `has`/`lacks` may name besides variables
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_EXTENSIONS = (".yaml", ".yml", ".json")
+
+
+class ProtocolError(ValueError):
+    """A protocol file is malformed (raised at load time, naming the file)."""
 
 
 def image_role_ok(role: str) -> bool:
@@ -66,15 +75,6 @@ def nth_source(role: str) -> int | None:
     """k for a `source_<k>` role, else None."""
     m = _NTH_SOURCE.fullmatch(role)
     return int(m.group(1)) if m else None
-ANSWERS = ("number", "yes-no")
-WHEN_KEYS = ("categories", "not_categories", "equals", "not_equals", "has", "lacks")
-PRESENCE = ("reference", "more_sources")  # what `has`/`lacks` may name besides variables
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_EXTENSIONS = (".yaml", ".yml", ".json")
-
-
-class ProtocolError(ValueError):
-    """A protocol file is malformed (raised at load time, naming the file)."""
 
 
 def template_variables(text: str) -> list[str]:
