@@ -1,7 +1,8 @@
 """Benchmark formats → one list of Samples, validated before any editor starts.
 
 Adding a format: a module with `load(path, options) -> (samples, problems)` and
-`looks_like(path, first_record) -> bool`, plus one entry in FORMATS.
+`looks_like(path, first_record) -> bool`, plus one entry in FORMATS. A format given as a folder (a
+release folder, KRIS-Bench's) says `FOLDER = True` and has `digest(path) -> sha256 hex` over its files.
 """
 
 from __future__ import annotations
