@@ -8,6 +8,7 @@ Adding a layout: a module with
     edit_relpath(sample) -> str         one sample's edit under that root
     extra_files(sample) -> {relpath: bytes}   what else the official scorer reads (source images...)
     encode(data, field=...) -> bytes    optional: the edit file's bytes (default as_png: PNG)
+    import_relpath(root, sample) -> str optional: the file import reads (default edit_relpath)
 and one entry in LAYOUTS. Missing edits are listed, never filled with the source image.
 """
 
@@ -105,7 +106,7 @@ def import_edits(layout, samples, run_dir, folder: Path, method: str | None) -> 
     result = Imported(root=root)
     done, _ = run_dir.edit_state(samples)
     for sample in samples:
-        relpath = layout.edit_relpath(sample)
+        relpath = layout.import_relpath(root, sample) if hasattr(layout, "import_relpath") else layout.edit_relpath(sample)
         path = root / relpath
         provenance = {"imported": True, "layout": layout.NAME, "from": str(path)}
         if not path.is_file():

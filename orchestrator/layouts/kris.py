@@ -9,7 +9,8 @@ metrics_common.py --models <method>` (and the four other scripts) then judge it 
 <folder>/<method>/<category>/metrics.json; the release's images stay where they are: nothing else
 is written. The scripts send the file's bytes labelled image/jpeg, so the edit is written as a real
 JPEG (quality 95): the official judge sees that JPEG, ours the edit itself. Import reads <id>.jpg
-(any image format inside). The scripts skip an id whose edit is missing (ours lists it instead).
+(any image format inside), or <id>.png where there is no .jpg (ByteDance-Seed/Bagel's copies of the
+scripts read and write that). The scripts skip an id whose edit is missing (ours lists it instead).
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ def root(folder: Path, method: str | None) -> Path:
 
 def edit_relpath(sample) -> str:
     return f"{sample.category}/{sample.extras.get('key') or sample.id}.jpg"
+
+
+def import_relpath(root: Path, sample) -> str:
+    jpg = edit_relpath(sample)
+    png = jpg[: -len(".jpg")] + ".png"
+    return png if not (root / jpg).is_file() and (root / png).is_file() else jpg
 
 
 def encode(data: bytes, *, field: str) -> bytes:

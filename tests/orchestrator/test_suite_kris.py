@@ -265,6 +265,7 @@ def test_known_replies_give_summarize_py_numbers(tmp_path):
 # -- end to end: import, judge over the tiny judge's endpoint with known replies, export --------------
 MISSING = "color_change_1"       # no edit file in the imported folder
 UNREADABLE = "humanities_1"      # an edit file that is not an image
+PNG_EDIT = "chemistry_1"         # <id>.png instead of <id>.jpg
 # A few samples of each kind of call (CI time): plain, failed, knowledge, ground truth, several inputs, frames.
 E2E = {"count_change_1", "count_change_2", "chemistry_1", f"{VIEW}_1", f"{MULTI}_1", f"{TEMPORAL}_16", MISSING, UNREADABLE}
 
@@ -283,6 +284,9 @@ def make_results_layout(folder: Path, samples) -> Path:
         path = folder / "othermethod" / sample.category / f"{sample.extras['key']}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
         if sample.id == MISSING:
+            continue
+        if sample.id == PNG_EDIT:  # Bagel's copies of the scripts write <id>.png
+            path.with_suffix(".png").write_bytes(png(edit_color(i), size=(28, 22)))
             continue
         path.write_bytes(b"not an image" if sample.id == UNREADABLE else png(edit_color(i), size=(28, 22), fmt="JPEG"))
     return folder
@@ -362,6 +366,8 @@ def test_judged_end_to_end_summary_is_summarize_py_by_hand(judged, tmp_path):
     assert code == 0, output
     assert "missing (recorded as failed edits) (1):\n    color_change/1.jpg" in output
     assert "unreadable (recorded as failed edits) (1):\n    humanities/1.jpg" in output
+    imported = {json.loads(l)["id"]: json.loads(l) for l in (judged["run"] / "edits.jsonl").read_text().splitlines()}
+    assert imported[PNG_EDIT]["provenance"]["from"].endswith("othermethod/chemistry/1.png")
     code, output = judged["score"]
     assert code == 0, output
     summary = json.loads((judged["judged"] / "summary.json").read_text())
