@@ -67,7 +67,7 @@ def _run_options(fn):
     options = [
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML run config."),
         click.option("--benchmark", help="Benchmark file (.jsonl native or GEdit, .json seed or ImgEdit format)."),
-        click.option("--benchmark-format", type=click.Choice(["auto", "native", "seed", "gedit", "imgedit"])),
+        click.option("--benchmark-format", type=click.Choice(["auto", "native", "seed", "gedit", "imgedit", "re-edit"])),
         click.option("--image-root", help="ImgEdit-Bench: the original images' root (default: the JSON's folder)."),
         click.option("--categories", help="Only these categories (comma-separated)."),
         click.option("--limit", type=int, help="Only the first N samples."),

@@ -25,7 +25,7 @@ class ConfigError(Exception):
 @dataclass
 class BenchmarkConfig:
     path: str | None = None
-    format: str = "auto"            # auto | native | seed | gedit | imgedit
+    format: str = "auto"            # auto | native | seed | gedit | imgedit | re-edit
     categories: list[str] | None = None
     limit: int | None = None
     language: str = "en"            # GEdit-Bench: en | cn | all
@@ -181,7 +181,7 @@ SECTIONS = {
     "fleet": FleetConfig,
 }
 CHOICES = {
-    ("benchmark", "format"): ("auto", "native", "seed", "gedit", "imgedit"),
+    ("benchmark", "format"): ("auto", "native", "seed", "gedit", "imgedit", "re-edit"),
     ("editor", "load_format"): ("auto", "dummy"),
     ("editor", "speed_mode"): ("reference", "default", "fast"),
     ("judge", "load_format"): ("auto", "dummy"),

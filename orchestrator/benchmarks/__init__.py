@@ -10,13 +10,13 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import gedit, imgedit, native, seed
+from . import gedit, imgedit, native, reedit, seed
 from .base import BenchmarkError, Problem, Sample, safe_path_component, validate
 from .jsonl import first_record
 
-# Detection tries them in this order; gedit before native since both are JSON Lines, imgedit
-# before seed since both are .json.
-FORMATS = {"gedit": gedit, "native": native, "imgedit": imgedit, "seed": seed}
+# Detection tries them in this order; gedit before native since both are JSON Lines, re-edit (reads
+# only the first item) and imgedit before seed since all are .json.
+FORMATS = {"gedit": gedit, "native": native, "re-edit": reedit, "imgedit": imgedit, "seed": seed}
 
 
 @dataclass
@@ -54,7 +54,7 @@ def detect_format(path: Path) -> str:
             return name
     raise BenchmarkError(
         f"{path}: cannot tell the benchmark format (native .jsonl with id/image, GEdit .jsonl with "
-        f"key/task_type, ImgEdit .json of key -> id/prompt/edit_type, seed .json list); set it with --benchmark-format {{{','.join(FORMATS)}}}"
+        f"key/task_type, ImgEdit .json of key -> id/prompt/edit_type, RE-Edit .json list with rationale_short_en, seed .json list); set it with --benchmark-format {{{','.join(FORMATS)}}}"
     )
 
 

@@ -20,9 +20,9 @@ from editfleet_common.errors import InvalidInput
 from editfleet_common.images import decode_image
 
 from ..results import sha256_hex, write_atomic, write_json_atomic
-from . import gedit, imgedit
+from . import gedit, imgedit, reedit
 
-LAYOUTS = {"gedit": gedit, "imgedit": imgedit}
+LAYOUTS = {"gedit": gedit, "imgedit": imgedit, "re-edit": reedit}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXPORT_RECORD = "editfleet_export.json"  # what an export wrote (and that the folder is one of ours)
 

@@ -6,9 +6,9 @@ samples it scores."""
 
 from __future__ import annotations
 
-from . import gedit, imgedit
+from . import gedit, imgedit, reedit
 
-SUITES = {"gedit": gedit, "imgedit": imgedit}
+SUITES = {"gedit": gedit, "imgedit": imgedit, "re-edit": reedit}
 
 
 def headline(benchmark_format: str | None, protocol: str | None, samples, edits: dict, scores: dict, *,
