@@ -92,3 +92,190 @@ def test_bad_release_items_name_the_item_and_the_field(tmp_path):
     assert ("RE-Edit.json[5]: sample 'environmental_0002': original_image_path 'x/00004_environmental_hard.png': "
             "image number 00004 already used in subset 'environmental' by RE-Edit.json[4]") in text
     assert text.startswith("4 problem(s) in the benchmark; nothing was started")
+
+
+# -- known replies through parsing, the protocol's combination and the suite's aggregation ----------
+def answers(n: int) -> tuple[str, int, tuple[int, int]]:
+    """Sample n's known judgement: the dimension's answer, IF, SC [editing success, over-editing]."""
+    return ("yes" if n % 3 != 1 else "no"), (n * 7 + 3) % 11, ((n * 3) % 11, (n * 5 + 2) % 11)
+
+
+def replies(n: int) -> dict[str, str]:
+    """The replies a Qwen3-VL judge gives, in the forms the prompts ask for (and a fenced one)."""
+    answer, if_score, (success, over) = answers(n)
+    dimension = (f'{{\n"score" : "{answer}",\n"reasoning" : "sample {n}"\n}}' if n % 2 else
+                 f'```json\n{{"score": "{answer}", "reasoning": "checked the challenge"}}\n```')
+    return {"dimension": dimension,
+            "IF": f'{{\n"score": {if_score},\n"reason": "sample {n} follows it"\n}}',
+            "SC": f'{{\n"score" : [{success}, {over}],\n"reasoning" : "sample {n}"\n}}'}
+
+
+UNPARSABLE = "cultural_0001"   # its dimension reply says neither yes nor no, twice: PARSE_FAILED
+MISSING = "causal_0000"        # no edit file in the imported folder
+
+
+def hand_computed(failed: set, *, failures_as: str = "exclude") -> dict:
+    """statistics_calculator.py by hand. Per subset: yes_rate = 100 * yes / n; IF: mean of the scores;
+    SC: mean of (s0 + s1) / 2 (and SC_min: mean of min). Over all samples: the same, pooled.
+    A failed sample: left out ("exclude"), or counted as "no" / 0 ("zero")."""
+    rows: dict[str, list] = {s: [] for s in SUBSETS}
+    n = 0
+    for subset in SUBSETS:
+        for k in range(PER_SUBSET[subset]):
+            sample_id = f"{subset}_{k:04d}"
+            answer, if_score, (a, b) = answers(n)
+            n += 1
+            if sample_id in failed:
+                if failures_as == "zero":
+                    rows[subset].append((0, 0, 0, 0))
+                continue
+            rows[subset].append((1 if answer == "yes" else 0, if_score, (a + b) / 2, min(a, b)))
+    def table(values):
+        return {"yes_rate": 100 * sum(v[0] for v in values) / len(values),
+                "IF": sum(v[1] for v in values) / len(values),
+                "SC": sum(v[2] for v in values) / len(values),
+                "SC_min": sum(v[3] for v in values) / len(values)}
+    return {"dimensions": {s: table(v) for s, v in rows.items()},
+            "overall": table([v for vs in rows.values() for v in vs])}
+
+
+def check_block(block: dict, expected: dict) -> None:
+    for name, want in expected["dimensions"].items():
+        got = block["dimensions"][name]
+        assert {k: got[k] for k in want} == pytest.approx(want), name
+    assert {k: block["overall"][k] for k in expected["overall"]} == pytest.approx(expected["overall"])
+
+
+def test_known_replies_give_statistics_calculator_numbers(tmp_path):
+    from orchestrator.suites import reedit as reedit_suite
+    from scorer_service.parsing import parse_for
+    from scorer_service.protocol import ProtocolRegistry
+
+    bench = load_benchmark(make_release(tmp_path))
+    proto = ProtocolRegistry.load().get("re-edit")
+    assert [q.name for q in proto.questions] == ["dimension", "IF", "SC"]
+    edits, scores = {}, {}
+    for n, sample in enumerate(bench.samples):
+        edits[sample.id] = {"status": "ok"}
+        parsed = {}
+        for question in proto.questions:
+            text = "It is plausible, I think." if (sample.id, question.name) == (UNPARSABLE, "dimension") \
+                else replies(n)[question.name]
+            parse = parse_for(question.parse or proto.parse)
+            parsed[question.name] = parse(text, len(question.scores), *question.range(proto))
+        if sample.id == UNPARSABLE:
+            assert not parsed["dimension"].ok
+            scores[sample.id] = {"status": "PARSE_FAILED", "score": None, "sub_scores": {}}
+            continue
+        assert all(p.ok for p in parsed.values()), (sample.id, parsed)
+        headline, subs = proto.combine_scores({name: p.scores for name, p in parsed.items()})
+        assert headline == (1.0 if answers(n)[0] == "yes" else 0.0)
+        scores[sample.id] = {"status": "OK", "score": headline, "sub_scores": dict(subs),
+                             "expected_score": 0.25 + 0.5 * headline}
+    block = reedit_suite.headline(bench.samples, edits, scores)
+    check_block(block, hand_computed({UNPARSABLE}))
+    assert block["dimensions"]["cultural"]["failures"] == 1 and block["dimensions"]["cultural"]["judged"] == 1
+    # expected yes rate: the mean of P("yes") over the samples that have one
+    physical = [0.25 + 0.5 * (answers(n)[0] == "yes") for n in range(PER_SUBSET["physical"])]
+    assert block["dimensions"]["physical"]["expected_yes_rate"] == pytest.approx(100 * sum(physical) / len(physical))
+    # --failures zero: the official denominator (an unparsable reply counts, as not "yes")
+    zero = reedit_suite.headline(bench.samples, edits, scores, failures_as="zero")
+    assert zero["dimensions"]["cultural"]["yes_rate"] == pytest.approx(
+        hand_computed({UNPARSABLE}, failures_as="zero")["dimensions"]["cultural"]["yes_rate"])
+
+
+# -- end to end --------------------------------------------------------------------------------
+KEY_ENV = "EDITFLEET_TEST_REEDIT_KEY"
+KEY = "sk-editfleet-reedit-3b9d42"
+
+
+def cli(*args, timeout=300) -> tuple[int, str]:
+    import os
+    import subprocess
+
+    from conftest import REPO, orchestrator_cmd
+
+    env = {**{k: v for k, v in os.environ.items() if k != KEY_ENV}, KEY_ENV: KEY}
+    done = subprocess.run(orchestrator_cmd(*args), cwd=REPO, capture_output=True, text=True, env=env, timeout=timeout)
+    return done.returncode, done.stdout + done.stderr
+
+
+def _text(body) -> str:
+    return "".join(c.get("text", "") for c in body["messages"][-1]["content"] if c.get("type") == "text")
+
+
+def make_results_layout(folder: Path, bench) -> Path:
+    """Edits made elsewhere, where the RE-Edit pipeline saves them: <subset>/<pair_id>_primary.png."""
+    for n, sample in enumerate(bench.samples):
+        if sample.id != MISSING:
+            path = folder / reedit_layout.edit_relpath(sample)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png((250 - 9 * n, 5 + 9 * n, 128), size=(32, 32)))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory):
+    from conftest import TINY_JUDGE, require_tiny_models
+    from tests.openai_endpoint import Fault, FaultProxy, TransformersServe
+
+    require_tiny_models()
+    base = tmp_path_factory.mktemp("reedit")
+    release = make_release(base / "release")
+    bench = load_benchmark(release)
+    results = make_results_layout(base / "results", bench)
+    server = TransformersServe(TINY_JUDGE, base / "serve.log").start()
+    proxy = FaultProxy(server.url, api_key=KEY).start()
+    try:
+        for n, sample in enumerate(bench.samples):
+            texts = replies(n)
+            if sample.id == UNPARSABLE:
+                texts["dimension"] = "It is plausible, I think."
+            needles = {"dimension": f"Task Challenge: {sample.extras['rationale']}\n",
+                       "IF": f"**Editing instruction**: {sample.instruction}\n",
+                       "SC": f"Edit Instruction: {sample.instruction}\n\nNow You have received"}
+            for question, needle in needles.items():
+                proxy.when(lambda body, needle=needle: needle in _text(body), Fault("reply", text=texts[question]),
+                           forever=True)
+        run = base / "imported"
+        imported = cli("import", str(results), "--layout", "re-edit", "--benchmark", str(release), "--output", str(run))
+        scored = cli("score", str(run), "--judge-backend", "openai", "--judge-base-url", proxy.url,
+                     "--judge-model", server.model, "--api-key-env", KEY_ENV, "--protocol", "re-edit",
+                     "--output", str(base / "judged"), "--progress", "plain")
+        yield {"base": base, "results": results, "bench": bench, "judged": base / "judged", "import": imported,
+               "score": scored, "requests": proxy.chat_requests}
+    finally:
+        proxy.stop()
+        server.stop()
+
+
+def test_imported_edits_judged_like_statistics_calculator(judged):
+    code, output = judged["import"]
+    assert code == 0 and "missing (recorded as failed edits) (1):\n    causal/00008_causal_medium_primary.png" in output, output
+    code, output = judged["score"]
+    assert code == 0, output
+    block = json.loads((judged["judged"] / "summary.json").read_text())["suite"]
+    check_block(block, hand_computed({UNPARSABLE, MISSING}))
+    assert block["dimensions"]["causal"]["failures"] == 1 and block["dimensions"]["cultural"]["failures"] == 1
+    physical = block["dimensions"]["physical"]
+    assert f"  Physical: {physical['yes_rate']:.2f}  ({physical['yes']} yes)" in output, output
+    assert f"  IF: {block['overall']['IF']:.2f}  SC: {block['overall']['SC']:.2f}" in output
+    report = (judged["judged"] / "report.html").read_text(encoding="utf-8")
+    assert "<h2>RE-Edit</h2>" in report and f"<b>{block['overall']['yes_rate']:.2f}</b>" in report
+    # every question saw the original, then the edit, then the text, in one user message
+    asked = [r for r in judged["requests"] if r.fault == "reply"]
+    assert len(asked) >= 3 * (len(judged["bench"].samples) - 1)
+    for request in asked:
+        assert len(request.body["messages"]) == 1
+        assert [c["type"] for c in request.body["messages"][0]["content"]] == ["image_url", "image_url", "text"]
+
+
+def test_export_writes_where_the_official_scorer_reads(judged, tmp_path):
+    code, output = cli("export", str(judged["judged"]), "--layout", "re-edit", "--to", str(tmp_path), "--method", "m")
+    assert code == 0, output
+    written = sorted(str(p.relative_to(tmp_path / "m")) for p in (tmp_path / "m").rglob("*.png"))
+    expected = sorted(reedit_layout.edit_relpath(s) for s in judged["bench"].samples if s.id != MISSING)
+    assert written == expected
+    for rel in written:
+        assert (tmp_path / "m" / rel).read_bytes() == (judged["results"] / rel).read_bytes()
+    assert f"missing edits, not written (never replaced by the source image) (1):\n    {MISSING}:" in output
