@@ -143,6 +143,7 @@ def main(argv=None) -> int:
         runs[name] = row
         print(f"[{name}] {row['step_s_median']:.3f} s/step, {row['image_s']:.2f} s/image "
               f"({row['steps']} steps, CFG {row['true_cfg_scale']}, {row['input_images']} image(s))", flush=True)
+        write_json(args.out, results)  # what is measured so far survives a run cut short
 
     pipeline, load_s, warm_s = load(args)
     results["base"] = {"load_s": load_s, "warm_up_s": warm_s, "identity": pipeline.identity.runtime}

@@ -41,6 +41,8 @@ class Setting:
     # flag is given once per item (LoRA adapters)
     to_arg: Callable | None = None
     repeat: bool = False
+    # whether a run config value and the reported one agree (default: as strings)
+    agrees: Callable[[Any, Any], bool] | None = None
 
     @property
     def dest(self) -> str:
@@ -77,8 +79,20 @@ COMPILE_CACHE = Setting(
 MAX_BATCH = Setting("max_batch", "--max-batch", type=int, service_default=8, always=True,
                     help="samples per device batch", reported_as="max_batch_size")
 
+def _same_loras(want: list, have: str) -> bool:
+    """editor.loras [{path, scale}] against GetInfo's runtime.lora (JSON [{file, scale, sha256}]): the same
+    files (by name: a pod's copy sits at its own path) with the same scales, in order."""
+    try:
+        running = [(item["file"], float(item["scale"])) for item in json.loads(have)]
+    except (TypeError, ValueError, KeyError):
+        return False
+    return running == [(str(lora["path"]).replace("\\", "/").rsplit("/", 1)[-1], float(lora.get("scale", 1.0)))
+                       for lora in want]
+
+
 LORAS = Setting(
     "loras", "--lora", repeat=True, to_arg=lambda lora: f"{lora['path']}:{lora['scale']}",
+    reported_as="runtime:lora", agrees=_same_loras,
     help="a LoRA adapter (.safetensors that diffusers' load_lora_weights reads) fused into the model at start, at "
          "SCALE (default 1); repeatable. Its sha256 and scale are part of the model identity (runtime.lora)")
 SCHEDULER = Setting(
@@ -153,7 +167,10 @@ def mismatches(settings: Sequence[Setting], section: Any, info: Mapping[str, Any
         if setting is SPEED_MODE and str((info.get("model") or {}).get("device", "")).startswith("cpu"):
             continue  # CPU editors always run reference
         have = reported(setting, info)
-        if have is not None and str(have) != str(want):
+        if setting is LORAS and have is None:
+            have = "[]"  # an editor without adapters reports none
+        agree = setting.agrees(want, have) if setting.agrees else str(have) == str(want)
+        if have is not None and not agree:
             found.append(f"{section_name}.{setting.key}: the run config says {want!r}, the service runs {have!r} "
                          f"(its {setting.flag})")
     return found

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import click
 
+from editfleet_common.settings import JUDGE_BACKENDS, LOAD_FORMATS, SPEED_MODES
+
 from .benchmarks import BenchmarkError, load_benchmark
-from .config import ConfigError, build_config, load_yaml, merge_overrides, parse_size
+from .config import BENCHMARK_FORMATS, ConfigError, build_config, load_yaml, merge_overrides, parse_size
 from .fleet import FleetError
 from .layouts import LAYOUTS, LayoutError
 from .results import ResultsError
@@ -67,14 +69,14 @@ def _run_options(fn):
     options = [
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML run config."),
         click.option("--benchmark", help="Benchmark file (.jsonl native or GEdit, .json seed or ImgEdit format)."),
-        click.option("--benchmark-format", type=click.Choice(["auto", "native", "seed", "gedit", "imgedit", "re-edit"])),
+        click.option("--benchmark-format", type=click.Choice(BENCHMARK_FORMATS)),
         click.option("--image-root", help="ImgEdit-Bench: the original images' root (default: the JSON's folder)."),
         click.option("--categories", help="Only these categories (comma-separated)."),
         click.option("--limit", type=int, help="Only the first N samples."),
         click.option("--language", help="GEdit-Bench: en, cn or all."),
         click.option("--editor-model", help="Editor model: local path or hub id."),
         click.option("--steps", type=int, help="Denoise steps (0: the editor's default)."),
-        click.option("--speed-mode", type=click.Choice(["reference", "default", "fast"]),
+        click.option("--speed-mode", type=click.Choice(SPEED_MODES),
                      help="Editor speed mode on GPUs (default: same outputs, faster; fast: FP8 + cache, opt-in)."),
         click.option("--compile-cache", type=click.Path(file_okay=False),
                      help="Compiled modes: directory of portable compile caches the editors share (warm starts)."),
@@ -86,7 +88,7 @@ def _run_options(fn):
         click.option("--lora", multiple=True, metavar="PATH[:SCALE]",
                      help="LoRA adapter fused into the editors' model at start (repeatable; replaces editor.loras)."),
         click.option("--judge-model", help="Judge model: local path or hub id."),
-        click.option("--judge-backend", type=click.Choice(["transformers", "openai"]),
+        click.option("--judge-backend", type=click.Choice(JUDGE_BACKENDS),
                      help="Judge: a local model (transformers) or an OpenAI-compatible endpoint (openai)."),
         click.option("--judge-base-url", help="openai judge: the endpoint URL, e.g. https://api.openai.com/v1."),
         click.option("--protocol", help="Judge protocol (seed-0-10, viescore, ...)."),
@@ -200,8 +202,8 @@ def run(config_path, no_score, retry_failed, **flags):
 @click.option("--judge-model", help="Judge model (default: the run's).")
 @click.option("--protocol", help="Judge protocol (default: the run's).")
 @click.option("--max-batch", type=int)
-@click.option("--judge-load-format", type=click.Choice(["auto", "dummy"]))
-@click.option("--judge-backend", type=click.Choice(["transformers", "openai"]),
+@click.option("--judge-load-format", type=click.Choice(LOAD_FORMATS))
+@click.option("--judge-backend", type=click.Choice(JUDGE_BACKENDS),
               help="A local judge model, or an OpenAI-compatible endpoint (default: the run's).")
 @click.option("--judge-base-url", help="openai judge: the endpoint URL.")
 @click.option("--api-key-env", help="openai judge: the NAME of the environment variable holding the key.")
@@ -307,7 +309,7 @@ def _fmt(value) -> str:
 
 @main.command()
 @click.argument("benchmark", type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["auto", "native", "seed", "gedit", "imgedit"]), default="auto")
+@click.option("--format", "fmt", type=click.Choice(BENCHMARK_FORMATS), default="auto")
 @click.option("--language", default="en", help="GEdit-Bench: en, cn or all.")
 @click.option("--image-root", help="ImgEdit-Bench: the original images' root (default: the JSON's folder).")
 def validate(benchmark, fmt, language, image_root):

@@ -17,6 +17,12 @@ from typing import Any
 
 import yaml
 
+from editfleet_common.settings import JUDGE_BACKENDS, LOAD_FORMATS, SPEED_MODES
+
+from .benchmarks import FORMATS
+
+BENCHMARK_FORMATS = ("auto", *FORMATS)
+
 
 class ConfigError(Exception):
     """A bad configuration value, named by file and key."""
@@ -25,7 +31,7 @@ class ConfigError(Exception):
 @dataclass
 class BenchmarkConfig:
     path: str | None = None
-    format: str = "auto"            # auto | native | seed | gedit | imgedit | re-edit
+    format: str = "auto"            # "auto" or a key of benchmarks.FORMATS (native, seed, gedit, imgedit, re-edit)
     categories: list[str] | None = None
     limit: int | None = None
     language: str = "en"            # GEdit-Bench: en | cn | all
@@ -181,11 +187,11 @@ SECTIONS = {
     "fleet": FleetConfig,
 }
 CHOICES = {
-    ("benchmark", "format"): ("auto", "native", "seed", "gedit", "imgedit", "re-edit"),
-    ("editor", "load_format"): ("auto", "dummy"),
-    ("editor", "speed_mode"): ("reference", "default", "fast"),
-    ("judge", "load_format"): ("auto", "dummy"),
-    ("judge", "backend"): ("transformers", "openai"),
+    ("benchmark", "format"): BENCHMARK_FORMATS,
+    ("editor", "load_format"): LOAD_FORMATS,
+    ("editor", "speed_mode"): SPEED_MODES,
+    ("judge", "load_format"): LOAD_FORMATS,
+    ("judge", "backend"): JUDGE_BACKENDS,
     ("judge", "failures"): ("exclude", "zero"),
     ("", "progress"): ("auto", "bars", "plain"),
 }

@@ -61,15 +61,16 @@ class ScoringOutcome:
 
 def build_score_request(item: ScoreItem, protocol: str):
     sample = item.sample
-    variables = {"original_description": sample.description} if sample.description else {}
     return make_request(
         item.key,
         source_image=sample.source_bytes(),
+        more_source_images=[path.read_bytes() for path in sample.more_images],
+        reference_images=[path.read_bytes() for path in sample.reference_images],
         edited_image=item.edit_path.read_bytes(),
         instruction=sample.instruction,
         category=sample.category,
         protocol=protocol,
-        variables=variables,
+        variables=sample.judge_variables(),
     )
 
 

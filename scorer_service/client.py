@@ -19,7 +19,7 @@ a bad item comes back as a result with status SCORE_STATUS_INVALID and the strea
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from editfleet.v1 import common_pb2, scorer_pb2, scorer_pb2_grpc
 
@@ -37,7 +37,8 @@ ScorerInfo = scorer_pb2.ScorerInfo
 # staged in host memory and only the go signal (SIGUSR1) is missing.
 STAGED_HEALTH_SERVICE = "editfleet.v1.Scorer.staged"
 
-_REQUEST_FIELDS = ("sample_id", "source_image", "edited_image", "instruction", "category", "protocol", "variables")
+_REQUEST_FIELDS = ("sample_id", "source_image", "edited_image", "instruction", "category", "protocol", "variables",
+                   "more_source_images", "reference_images")
 
 
 def make_request(
@@ -49,6 +50,8 @@ def make_request(
     category: str = "",
     protocol: str = "",
     variables: Mapping[str, str] | None = None,
+    more_source_images: Sequence[bytes] = (),
+    reference_images: Sequence[bytes] = (),
 ) -> scorer_pb2.ScoreRequest:
     return scorer_pb2.ScoreRequest(
         sample_id=sample_id,
@@ -58,6 +61,8 @@ def make_request(
         category=category,
         protocol=protocol,
         variables=dict(variables or {}),
+        more_source_images=list(more_source_images),
+        reference_images=list(reference_images),
     )
 
 

@@ -14,6 +14,8 @@ assistant's reply:
 With Qwen that is one forward pass per batch over prompt + prefix + "1": the last two positions
 give the first-digit distribution and the distribution after "1". The value exists whether or not
 the generated text parses; it is computed from the first-attempt prompt only.
+A yes-no question (`answer: yes-no`) has the spellings yes/Yes (value 1) and no/No (value 0), so its
+expected score is P(yes) renormalised over them.
 
 `ScoreTokenTree` is the tree for one (tokenizer, prefix, range); `ScoreTrees` makes and keeps them
 for one tokenizer. Feeding the paths to a model is the backend's job (backends/transformers).
@@ -33,16 +35,16 @@ log = logging.getLogger(__name__)
 
 
 class ScoreTokenTree:
-    """The spellings of the protocol's integer scores as token paths (see the module docstring)."""
+    """The spellings of a question's possible answers as token paths (see the module docstring)."""
 
-    def __init__(self, tokenizer, prefix: str, low: float, high: float, digit_start: torch.Tensor):
+    def __init__(self, tokenizer, prefix: str, choices: list[tuple[float, str]], digit_start: torch.Tensor):
         encode = lambda s: tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
         self.prefix_ids = encode(prefix)
         self.root: dict = {"children": {}, "value": None}
-        for value in range(math.ceil(low), math.floor(high) + 1):
-            full = encode(prefix + str(value))
+        for value, spelling in choices:
+            full = encode(prefix + spelling)
             if full[: len(self.prefix_ids)] != self.prefix_ids:
-                raise ValueError(f"tokenizer merges the prefix {prefix!r} with the score {value}")
+                raise ValueError(f"tokenizer merges the prefix {prefix!r} with the answer {spelling!r}")
             node = self.root
             for tok in full[len(self.prefix_ids):]:
                 node = node["children"].setdefault(tok, {"children": {}, "value": None})
@@ -89,8 +91,33 @@ class ScoreTokenTree:
         return sum(v * p for v, p in probs.items())
 
 
+YES_NO_SPELLINGS = ((1.0, "yes"), (1.0, "Yes"), (0.0, "no"), (0.0, "No"))
+
+
+def answer_choices(protocol: Protocol, question: Question) -> list[tuple[float, str]]:
+    """(value, spelling) of every answer a question can get: the integers of the protocol's range, or
+    yes (1) / no (0) in either case for a yes-no question (the expected score is then P(yes))."""
+    if question.answer == "yes-no":
+        return list(YES_NO_SPELLINGS)
+    return [(value, str(value)) for value in range(math.ceil(protocol.low), math.floor(protocol.high) + 1)]
+
+
+def build_tree(tokenizer, protocol: Protocol, question: Question, digit_start: torch.Tensor) -> ScoreTokenTree:
+    """The question's tree. Where the tokenizer merges the prefix's end with the answer after it
+    ('{"score": "' + 'yes' may spell ' "yes'), up to 3 characters move from the prefix into every
+    spelling (they are then teacher-forced like the prefix: one path in the tree, probability 1)."""
+    prefix, choices = question.expected_score_prefix, answer_choices(protocol, question)
+    for cut in range(0, min(3, len(prefix) - 1) + 1):
+        head, tail = prefix[: len(prefix) - cut], prefix[len(prefix) - cut:]
+        try:
+            return ScoreTokenTree(tokenizer, head, [(v, tail + spelling) for v, spelling in choices], digit_start)
+        except ValueError as exc:
+            problem = exc
+    raise problem
+
+
 class ScoreTrees:
-    """The score token trees of one tokenizer, made once per (prefix, range)."""
+    """The score token trees of one tokenizer, made once per (prefix, range, answer kind)."""
 
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
@@ -100,14 +127,13 @@ class ScoreTrees:
     def tree(self, protocol: Protocol, question: Question) -> ScoreTokenTree | None:
         """The tree for a question, or None where this tokenizer cannot give one (then results carry
         no expected score; said once in the log)."""
-        key = (question.expected_score_prefix, protocol.low, protocol.high)
+        key = (question.expected_score_prefix, protocol.low, protocol.high, question.answer)
         if key not in self._trees:
             if self._digit_start is None:
                 texts = self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
                 self._digit_start = torch.tensor([bool(t) and t[0].isdigit() for t in texts])
             try:
-                self._trees[key] = ScoreTokenTree(self.tokenizer, question.expected_score_prefix, protocol.low,
-                                                  protocol.high, self._digit_start)
+                self._trees[key] = build_tree(self.tokenizer, protocol, question, self._digit_start)
             except ValueError as exc:
                 log.warning("protocol %s: no expected score with this tokenizer: %s", protocol.name, exc)
                 self._trees[key] = None

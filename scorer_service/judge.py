@@ -35,6 +35,7 @@ from .samples import (  # noqa: F401 - the judge's inputs and outputs, importabl
     STATUS_PARSE_FAILED,
     STATUS_REFUSED,
     PreparedSample,
+    Prompt,
     Refused,
     ScoreInput,
     ScoreOutcome,
@@ -45,6 +46,13 @@ from .samples import (  # noqa: F401 - the judge's inputs and outputs, importabl
 )
 
 log = logging.getLogger(__name__)
+
+
+def _parse(prompt: Prompt, text: str):
+    """One reply through its question's parser (the question's, else the protocol's)."""
+    protocol = prompt.protocol
+    return parse_for(protocol.parser_name(prompt.question))(text, len(prompt.question.scores), protocol.low,
+                                                            protocol.high)
 
 
 def _log_failure(sample: PreparedSample, exc: BaseException) -> None:
@@ -134,16 +142,14 @@ class Judge:
         prompts = build_prompts(samples)
         texts, expected = self.backend.generate_with_expected(prompts, phases)
         raw: list[list[str]] = [[t] for t in texts]
-        parsed = [parse_for(p.protocol.parse)(t, len(p.question.scores), p.protocol.low, p.protocol.high)
-                  for p, t in zip(prompts, texts)]
+        parsed = [_parse(p, t) for p, t in zip(prompts, texts)]
         retry = [i for i, p in enumerate(parsed) if not p.ok] if self.max_attempts > 1 else []
         if retry:
             strict_prompts = build_prompts(samples, strict=True)
             retry_texts = self.backend.generate([strict_prompts[i] for i in retry], phases)
             for i, text in zip(retry, retry_texts):
                 raw[i].append(text)
-                p = prompts[i]
-                parsed[i] = parse_for(p.protocol.parse)(text, len(p.question.scores), p.protocol.low, p.protocol.high)
+                parsed[i] = _parse(prompts[i], text)
 
         outcomes = []
         for s_idx, sample in enumerate(samples):
@@ -158,9 +164,9 @@ class Judge:
                 attempts=max(len(raw[i]) for i in mine),
             )
             add_usage(outcome, [text for i in mine for text in raw[i]])  # tokens etc. where an API reported them
-            exp = [expected[i] for i in mine if i in expected]
-            if exp and exp[0] is not None:
-                outcome.expected_score = exp[0]
+            exp = [(prompts[i].question.name, expected[i]) for i in mine if expected.get(i) is not None]
+            if exp:  # the first question's; with several, each one's is a sub-score "expected.<question>"
+                outcome.expected_score = exp[0][1]
             failed = [i for i in mine if not parsed[i].ok]
             if failed:
                 outcome.status = STATUS_PARSE_FAILED
@@ -168,6 +174,8 @@ class Judge:
             else:
                 scores = {prompts[i].question.name: parsed[i].scores for i in mine}
                 outcome.score, outcome.sub_scores = protocol.combine_scores(scores)
+                if len(exp) > 1:
+                    outcome.sub_scores += [(f"expected.{name}", value) for name, value in exp]
                 outcome.response = "\n".join(parsed[i].response for i in mine if parsed[i].response)
             outcomes.append(outcome)
         ok = sum(o.status == STATUS_OK for o in outcomes)

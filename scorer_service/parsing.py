@@ -191,7 +191,7 @@ def parse_labelled_lines(text: str, n_scores: int = 1, low: float = 0.0, high: f
 
 
 def parse_for(name: str):
-    """The reply parser a protocol names (`parse:`): json (default: parse_reply) or labelled-lines."""
+    """The reply parser a protocol or question names (`parse:`): PARSERS."""
     return PARSERS[name]
 
 
@@ -270,4 +270,46 @@ def parse_reply(text: str, n_scores: int = 1, low: float = 0.0, high: float = 10
     return _fail(f"no JSON score list or bare list of {n_scores} numbers")
 
 
-PARSERS = {"json": parse_reply, "labelled-lines": parse_labelled_lines}
+_YES_NO = {"yes": 1.0, "no": 0.0}
+_WORD = re.compile(r"[\s\"'.*!`]*([A-Za-z]+)[\s\"'.*!`]*")
+
+
+def _yes_no_word(value) -> float | None:
+    if not isinstance(value, str):
+        return None
+    m = _WORD.fullmatch(value)
+    return _YES_NO.get(m.group(1).lower()) if m else None
+
+
+def parse_yes_no(text: str, n_scores: int = 1, low: float = 0.0, high: float = 1.0) -> Parsed:
+    """A yes/no answer (a question with `answer: yes-no`): 1.0 for yes, 0.0 for no. Read from JSON
+    objects whose score field is "yes" or "no" (they must agree), or from a reply that is just the word;
+    anything else (no verdict, "yes and no", a verdict only somewhere in prose) is a failure."""
+    if n_scores != 1:
+        return _fail("yes-no: one answer per question")
+    if not text or not text.strip():
+        return _fail("empty reply")
+    objects = _json_objects(text)
+    verdicts = []
+    for obj in objects:
+        lowered = {str(k).lower(): v for k, v in obj.items()}
+        key = next((k for k in _SCORE_KEYS if k in lowered), None)
+        if key is None:
+            continue
+        value = _yes_no_word(lowered[key])
+        if value is None:
+            return _fail(f"yes-no: JSON {key!r} is {lowered[key]!r}, not yes or no")
+        verdicts.append((value, _text_from_object(obj)))
+    if verdicts:
+        values = {v for v, _ in verdicts}
+        if len(values) > 1:
+            return _fail("ambiguous: JSON objects answer both yes and no")
+        return Parsed(ok=True, scores=[verdicts[0][0]], response=next((t for _, t in verdicts if t), ""),
+                      reason="json yes-no")
+    value = _yes_no_word(text)
+    if value is not None:
+        return Parsed(ok=True, scores=[value], response="", reason="bare yes-no")
+    return _fail("yes-no: no JSON score of yes/no and the reply is not just yes or no")
+
+
+PARSERS = {"json": parse_reply, "labelled-lines": parse_labelled_lines, "yes-no": parse_yes_no}

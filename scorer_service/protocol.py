@@ -17,31 +17,44 @@ File format (see protocols/seed-0-10.yaml and protocols/viescore.yaml):
     text_first: false                # optional: the prompt text before the images (ImgEdit's order)
     questions:                       # one judge call each, in this order
       score:
-        images: [edited]             # which request images, in order: source and/or edited
+        images: [edited]             # which request images, in order (IMAGE_ROLES): source (the first
+                                     # input), sources (every input), edited, reference (the suite's)
         scores: [score]              # names of the numbers the reply must contain, in order
         expected_score_prefix: '{"score": '   # optional, only with one score: see expected_score.py
         system: "..."                # optional; a string or {category: text, default: text}
         user: "..."                  # a string or {category: text, default: text}
+        parse: json                  # optional: this question's parser (else the protocol's)
+        answer: number               # optional: number (default) or yes-no (one score: yes 1, no 0;
+                                     # parsed with `yes-no` unless `parse` says otherwise)
+        when: {categories: [a, b]}   # optional: ask it only of samples where every key holds:
+                                     # categories / not_categories: [...] (raw or aliased category),
+                                     # equals / not_equals: {variable: value} (missing = ""),
+                                     # has / lacks: [reference | more_sources | a variable name]
 
 Templates use `{name}` placeholders (identifier names only, so literal JSON braces such as
 `{"score": 7}` need no escaping). Every request supplies `edit_instruction` (ScoreRequest.instruction)
 and `category`; other names come from ScoreRequest.variables. A missing one is an InvalidInput
-naming it. This module imports no torch: the orchestrator may read protocols too.
+naming it (only the questions asked of a sample count). The combining rules are in combine.py. This module imports no torch: the orchestrator may read protocols too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from editfleet_common.errors import InvalidInput
 
+from .combine import CHECKS, COMBINERS
+from .parsing import PARSERS
+
 BUILTIN_DIR = Path(__file__).resolve().parent / "protocols"
-IMAGE_ROLES = ("source", "edited")
+IMAGE_ROLES = ("source", "sources", "edited", "reference")
+ANSWERS = ("number", "yes-no")
+WHEN_KEYS = ("categories", "not_categories", "equals", "not_equals", "has", "lacks")
+PRESENCE = ("reference", "more_sources")  # what `has`/`lacks` may name besides variables
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _EXTENSIONS = (".yaml", ".yml", ".json")
 
@@ -61,38 +74,6 @@ def render(text: str, variables: dict[str, str], *, where: str) -> str:
     return _PLACEHOLDER.sub(lambda m: str(variables[m.group(1)]), text)
 
 
-def _combine_single(protocol: "Protocol", scores: dict[str, list[float]]) -> tuple[float, list[tuple[str, float]]]:
-    (question,) = protocol.questions
-    return scores[question.name][0], []
-
-
-def _combine_mean_2dp(protocol: "Protocol", scores: dict[str, list[float]]) -> tuple[float, list[tuple[str, float]]]:
-    # ImgEdit-Bench (step1_get_avgscore.py): round(sum / len, 2) over the reply's scores
-    (question,) = protocol.questions
-    values = scores[question.name]
-    return round(sum(values) / len(values), 2), list(zip(question.scores, values))
-
-
-def _combine_viescore(protocol: "Protocol", scores: dict[str, list[float]]) -> tuple[float, list[tuple[str, float]]]:
-    # GEdit-Bench / VIEScore: SC = min(SC parts), PQ = min(PQ parts), O = sqrt(SC * PQ)
-    subs: list[tuple[str, float]] = []
-    for question in protocol.questions:
-        for name, value in zip(question.scores, scores[question.name]):
-            subs.append((f"{question.name}.{name}", value))
-    sc = min(scores["SC"])
-    pq = min(scores["PQ"])
-    overall = math.sqrt(sc * pq)
-    subs += [("SC", sc), ("PQ", pq), ("O", overall)]
-    return overall, subs
-
-
-# name -> (function, question names it needs or None for "exactly one question with one score")
-COMBINERS = {
-    "single": _combine_single,
-    "viescore": _combine_viescore,
-    "mean-2dp": _combine_mean_2dp,
-}
-PARSES = ("json", "labelled-lines")  # parsing.PARSERS
 
 
 @dataclass(frozen=True)
@@ -103,6 +84,9 @@ class Question:
     system: dict[str, str]  # category -> text ("default" as fallback); empty: no system message
     user: dict[str, str]
     expected_score_prefix: str | None = None
+    parse: str | None = None   # this question's parser; None: the protocol's (or yes-no for yes-no answers)
+    answer: str = "number"     # ANSWERS
+    when: dict = field(default_factory=dict)  # WHEN_KEYS -> condition; empty: always asked
 
 
 @dataclass(frozen=True)
@@ -158,6 +142,43 @@ class Protocol:
     def combine_scores(self, scores: dict[str, list[float]]) -> tuple[float, list[tuple[str, float]]]:
         return COMBINERS[self.combine](self, scores)
 
+    def parser_name(self, question: Question) -> str:
+        """The parser a question's replies go through (parsing.PARSERS)."""
+        if question.parse:
+            return question.parse
+        return "yes-no" if question.answer == "yes-no" else self.parse
+
+    def _category_in(self, category: str, names) -> bool:
+        candidates = {category, self.category_aliases.get(category), category.lower(),
+                      self.category_aliases.get(category.lower())}
+        return bool(candidates & set(names))
+
+    def asks(self, question: Question, category: str, variables: dict[str, str],
+             present: frozenset[str] | set[str] = frozenset()) -> bool:
+        """Whether `question` is asked of a sample (its `when`); present: PRESENCE names the sample has."""
+        when = question.when
+        if "categories" in when and not self._category_in(category, when["categories"]):
+            return False
+        if "not_categories" in when and self._category_in(category, when["not_categories"]):
+            return False
+        if any(str(variables.get(k, "")) != v for k, v in when.get("equals", {}).items()):
+            return False
+        if any(str(variables.get(k, "")) == v for k, v in when.get("not_equals", {}).items()):
+            return False
+        has = lambda name: name in present if name in PRESENCE else bool(str(variables.get(name, "")))  # noqa: E731
+        if not all(has(n) for n in when.get("has", ())):
+            return False
+        return not any(has(n) for n in when.get("lacks", ()))
+
+    def asked(self, category: str, variables: dict[str, str],
+              present: frozenset[str] | set[str] = frozenset()) -> list[Question]:
+        """The questions asked of a sample, in protocol order; none is an InvalidInput."""
+        questions = [q for q in self.questions if self.asks(q, category, variables, present)]
+        if not questions:
+            raise InvalidInput(f"protocol {self.name!r}: no question applies to this sample "
+                               f"(category {category!r}; see the questions' `when`)")
+        return questions
+
     def render_question(self, question: Question, category: str, variables: dict[str, str],
                         *, strict: bool = False) -> tuple[str | None, str]:
         """(system text or None, user text) for one question, with the strict suffix when re-asking."""
@@ -175,11 +196,12 @@ class Protocol:
             user = user.rstrip() + "\n\n" + self.strict_suffix.strip()
         return system, user
 
-    def check_variables(self, category: str, variables: dict[str, str]) -> None:
-        """Fail early, naming every missing variable across all questions."""
+    def check_variables(self, category: str, variables: dict[str, str],
+                        present: frozenset[str] | set[str] = frozenset()) -> None:
+        """Fail early, naming every missing variable across the questions asked of the sample."""
         key = self.resolve_category(category)
         needed: set[str] = set()
-        for q in self.questions:
+        for q in self.asked(category, variables, present):
             for table in (q.system, q.user):
                 text = table.get(key, table.get("default"))
                 if text:
@@ -246,6 +268,14 @@ def parse_protocol(text: str, path: Path) -> Protocol:
         user = _prompt_table(q.get("user"), where=f"{qwhere}.user")
         if not user:
             raise ProtocolError(f"{qwhere}: user prompt is required")
+        answer = q.get("answer", "number")
+        if answer not in ANSWERS:
+            raise ProtocolError(f"{qwhere}: answer must be one of {', '.join(ANSWERS)}, got {answer!r}")
+        if answer == "yes-no" and len(scores) != 1:
+            raise ProtocolError(f"{qwhere}: a yes-no answer is one score")
+        qparse = q.get("parse")
+        if qparse is not None and qparse not in PARSERS:
+            raise ProtocolError(f"{qwhere}: unknown parse {qparse!r}; known: {', '.join(PARSERS)}")
         questions.append(
             Question(
                 name=str(qname),
@@ -254,20 +284,17 @@ def parse_protocol(text: str, path: Path) -> Protocol:
                 system=_prompt_table(q.get("system"), where=f"{qwhere}.system"),
                 user=user,
                 expected_score_prefix=prefix,
+                parse=qparse,
+                answer=answer,
+                when=_when(q.get("when"), where=f"{qwhere}.when"),
             )
         )
-    if combine == "single" and (len(questions) != 1 or len(questions[0].scores) != 1):
-        raise ProtocolError(f"{where}: combine 'single' needs one question with one score")
-    if combine == "mean-2dp" and len(questions) != 1:
-        raise ProtocolError(f"{where}: combine 'mean-2dp' needs one question")
     parse = data.get("parse", "json")
-    if parse not in PARSES:
-        raise ProtocolError(f"{where}: unknown parse {parse!r}; known: {', '.join(PARSES)}")
+    if parse not in PARSERS:
+        raise ProtocolError(f"{where}: unknown parse {parse!r}; known: {', '.join(PARSERS)}")
     text_first = data.get("text_first", False)
     if not isinstance(text_first, bool):
         raise ProtocolError(f"{where}: text_first must be true or false")
-    if combine == "viescore" and {q.name for q in questions} != {"SC", "PQ"}:
-        raise ProtocolError(f"{where}: combine 'viescore' needs questions SC and PQ")
     aliases = data.get("category_aliases") or {}
     resize = data.get("resize") or {}
     if not isinstance(resize, dict) or set(resize) - {"edited", "max_pixels"}:
@@ -277,7 +304,7 @@ def parse_protocol(text: str, path: Path) -> Protocol:
     if "max_pixels" in resize and (not isinstance(resize["max_pixels"], int) or isinstance(resize["max_pixels"], bool)
                                    or resize["max_pixels"] < 1):
         raise ProtocolError(f"{where}: resize.max_pixels must be a positive integer")
-    return Protocol(
+    protocol = Protocol(
         name=name,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         path=where,
@@ -292,6 +319,31 @@ def parse_protocol(text: str, path: Path) -> Protocol:
         parse=parse,
         text_first=text_first,
     )
+    problem = CHECKS[combine](protocol)
+    if problem:
+        raise ProtocolError(f"{where}: {problem}")
+    return protocol
+
+
+def _when(value, *, where: str) -> dict:
+    """A question's `when`, checked: WHEN_KEYS only, lists of names or {variable: value} tables."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or set(value) - set(WHEN_KEYS) or not value:
+        raise ProtocolError(f"{where}: a mapping of {', '.join(WHEN_KEYS)}, got {value!r}")
+    out: dict = {}
+    for key, cond in value.items():
+        if key in ("equals", "not_equals"):
+            if not isinstance(cond, dict) or not cond:
+                raise ProtocolError(f"{where}.{key}: a mapping variable -> value, got {cond!r}")
+            out[key] = {str(k): ("true" if v is True else "false" if v is False else str(v)) for k, v in cond.items()}
+        else:
+            if isinstance(cond, str):
+                cond = [cond]
+            if not isinstance(cond, list) or not cond or not all(isinstance(c, str) for c in cond):
+                raise ProtocolError(f"{where}.{key}: a list of names, got {cond!r}")
+            out[key] = tuple(cond)
+    return out
 
 
 class ProtocolRegistry:

@@ -33,6 +33,8 @@ class ScoreInput:
     category: str = ""
     protocol: str = ""
     variables: dict[str, str] = field(default_factory=dict)
+    more_source_images: list[bytes] = field(default_factory=list)  # inputs after source_image
+    reference_images: list[bytes] = field(default_factory=list)
 
 
 @dataclass
@@ -41,7 +43,8 @@ class PreparedSample:
     protocol: Protocol
     category: str
     variables: dict[str, str]
-    images: dict[str, Image.Image]
+    images: dict[str, list[Image.Image]]  # IMAGE_ROLES -> images, in order (empty: none sent)
+    questions: tuple[Question, ...] = ()  # the protocol's questions asked of this sample (`when`)
 
 
 @dataclass
@@ -129,47 +132,62 @@ def prepare(inp: ScoreInput, registry: ProtocolRegistry, *, max_image_pixels: in
             raise InvalidInput("instruction and variables['edit_instruction'] disagree")
         variables["edit_instruction"] = inp.instruction
     variables.setdefault("category", inp.category)
-    protocol.check_variables(inp.category, variables)
+    if inp.more_source_images and not inp.source_image:
+        raise InvalidInput("more_source_images: given without source_image")
+    present = {name for name, there in (("reference", inp.reference_images),
+                                         ("more_sources", inp.more_source_images)) if there}
+    protocol.check_variables(inp.category, variables, present)
+    questions = tuple(protocol.asked(inp.category, variables, present))
+    # every image that is sent is checked, even where the protocol does not show it
+    decode = lambda data, name: decode_image(data, max_pixels=max_image_pixels, field=name)  # noqa: E731
+    sources = ([decode(inp.source_image, "source_image")] if inp.source_image else []) + [
+        decode(data, f"more_source_images[{i}]") for i, data in enumerate(inp.more_source_images)]
+    edited = [decode(inp.edited_image, "edited_image")] if inp.edited_image else []
+    references = [decode(data, f"reference_images[{i}]") for i, data in enumerate(inp.reference_images)]
+    sources, edited, references = resize_images(sources, edited, references, protocol.resize)
+    images = {"source": sources[:1], "sources": sources, "edited": edited, "reference": references}
+    for question in questions:
+        for role in question.images:
+            if not images[role]:
+                raise InvalidInput(f"{_ROLE_FIELDS[role]}: missing (protocol {protocol.name!r} shows it in "
+                                   f"question {question.name!r})")
+    return PreparedSample(inp.sample_id, protocol, inp.category, variables, images, questions)
 
-    images: dict[str, Image.Image] = {}
-    given = {"source": inp.source_image, "edited": inp.edited_image}
-    for role in protocol.images:
-        if not given[role]:
-            raise InvalidInput(f"{role}_image: missing (protocol {protocol.name!r} needs it)")
-    for role, data in given.items():
-        if data:  # an image that is sent is checked even where the protocol does not show it
-            images[role] = decode_image(data, max_pixels=max_image_pixels, field=f"{role}_image")
-    return PreparedSample(inp.sample_id, protocol, inp.category, variables, resize_images(images, protocol.resize))
+
+_ROLE_FIELDS = {"source": "source_image", "sources": "source_image", "edited": "edited_image",
+                "reference": "reference_images"}
 
 
-def resize_images(images: dict[str, Image.Image], rule: dict) -> dict[str, Image.Image]:
+def resize_images(sources: list[Image.Image], edited: list[Image.Image], references: list[Image.Image],
+                  rule: dict) -> tuple[list[Image.Image], list[Image.Image], list[Image.Image]]:
     """The protocol's own resizing rule, before any backend sees the images (a local processor may
     resize further; an API gets them as they are here): `edited: source` gives the edited image the
-    source image's size (GEdit-Bench's scorer does so before judging), `max_pixels: N` scales each
-    image down, aspect kept, to at most N pixels. PIL's default resampling (bicubic)."""
-    images = dict(images)
-    if rule.get("edited") == "source" and "source" in images and "edited" in images:
-        if images["edited"].size != images["source"].size:
-            images["edited"] = images["edited"].resize(images["source"].size)
+    (first) source image's size (GEdit-Bench's scorer does so before judging), `max_pixels: N` scales
+    each image down, aspect kept, to at most N pixels. PIL's default resampling (bicubic)."""
+    if rule.get("edited") == "source" and sources and edited and edited[0].size != sources[0].size:
+        edited = [edited[0].resize(sources[0].size)]
     limit = rule.get("max_pixels")
     if limit:
-        for role, img in images.items():
+        def fit(img: Image.Image) -> Image.Image:
             w, h = img.size
-            if w * h > limit:
-                scale = (limit / (w * h)) ** 0.5
-                images[role] = img.resize((max(1, int(w * scale)), max(1, int(h * scale))))
-    return images
+            if w * h <= limit:
+                return img
+            scale = (limit / (w * h)) ** 0.5
+            return img.resize((max(1, int(w * scale)), max(1, int(h * scale))))
+
+        sources, edited, references = ([fit(i) for i in group] for group in (sources, edited, references))
+    return sources, edited, references
 
 
 def build_prompts(samples: list[PreparedSample], strict: bool = False) -> list[Prompt]:
-    """Every (sample, question) as one prompt, samples in order, questions in protocol order;
+    """Every (sample, question asked of it) as one prompt, samples in order, questions in protocol order;
     strict: the protocol's stricter wording, for the re-ask."""
     prompts = []
     for i, sample in enumerate(samples):
-        for question in sample.protocol.questions:
+        for question in sample.questions or sample.protocol.questions:
             system, user = sample.protocol.render_question(question, sample.category, sample.variables, strict=strict)
             prompts.append(Prompt(i, sample.protocol, question, system, user,
-                                  [sample.images[r] for r in question.images]))
+                                  [img for role in question.images for img in sample.images[role]]))
     return prompts
 
 
@@ -205,4 +223,5 @@ def warmup_sample(registry: ProtocolRegistry) -> PreparedSample:
     protocol = registry.get("")
     variables = {name: "warm-up" for name in protocol.variables}
     image = encode_png(Image.new("RGB", (64, 64), (128, 128, 128)))
-    return prepare(ScoreInput("warm-up", image, image, "warm-up", "", protocol.name, variables), registry)
+    return prepare(ScoreInput("warm-up", image, image, "warm-up", "", protocol.name, variables,
+                              reference_images=[image] if "reference" in protocol.images else []), registry)

@@ -57,6 +57,8 @@ def to_input(request: scorer_pb2.ScoreRequest) -> ScoreInput:
         category=request.category,
         protocol=request.protocol,
         variables=dict(request.variables),
+        more_source_images=list(request.more_source_images),
+        reference_images=list(request.reference_images),
     )
 
 

@@ -31,6 +31,10 @@ class Sample:
     extras: dict = field(default_factory=dict)  # format-specific fields kept for the record
     more_images: list[Path] = field(default_factory=list)  # further input images, in order (native "images")
     edit_args: dict = field(default_factory=dict)  # this sample's own pipeline arguments (native "extras")
+    # What a suite's judge sees besides the edit and its inputs: reference images (a ground truth, a
+    # reference result) and text variables of its prompts (e.g. explain_en, reference_txt), by name.
+    reference_images: list[Path] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
 
     def source_bytes(self) -> bytes:
         """The first input image (the one the judge is shown)."""
@@ -47,6 +51,12 @@ class Sample:
     def image_paths(self) -> list[Path]:
         return ([self.image_path] if self.image_path is not None else []) + list(self.more_images)
 
+    def judge_variables(self) -> dict[str, str]:
+        """The template variables the judge's prompts may use: the description and the suite's own."""
+        out = {"original_description": self.description} if self.description else {}
+        out.update(self.variables)
+        return out
+
     def record(self) -> dict:
         """What results files keep about a sample (no image bytes)."""
         out = {"id": self.id, "category": self.category, "instruction": self.instruction}
@@ -60,6 +70,8 @@ class Sample:
             out["image_paths"] = [str(p) for p in self.image_paths()]
         if self.edit_args:
             out["extras"] = self.edit_args
+        if self.reference_images:
+            out["reference_paths"] = [str(p) for p in self.reference_images]
         return out
 
 
@@ -155,7 +167,7 @@ def resolve_inside(base_dir: Path, relative: str) -> tuple[Path | None, str | No
 
 
 def check_image(sample: Sample) -> str | None:
-    """None when every input image exists and decodes, else what is wrong (each bad one named)."""
+    """None when every input (and reference) image exists and decodes, else what is wrong (each named)."""
     issues = []
     if sample.image_bytes is not None and sample.image_path is None:
         sources = [("image", None, sample.image_bytes)]
@@ -164,8 +176,10 @@ def check_image(sample: Sample) -> str | None:
     else:
         field = "images[{}]" if sample.more_images else "image"
         sources = [(field.format(i), path, None) for i, path in enumerate(sample.image_paths())]
+    sources += [(f"reference_images[{i}]", path, None) for i, path in enumerate(sample.reference_images)]
     for field, path, data in sources:
-        which = f"{field}: " if sample.more_images else ""  # several images: say which one
+        # several images: say which one
+        which = f"{field}: " if sample.more_images or field.startswith("reference") else ""
         if path is not None:
             try:
                 if not path.exists():

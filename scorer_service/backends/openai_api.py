@@ -122,7 +122,30 @@ def retry_after_seconds(headers) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def expected_from_logprobs(content: list | None, prefix: str | None, low: float, high: float) -> float | None:
+def expected_yes_from_logprobs(content: list, prefix: str) -> float | None:
+    """P("yes") of a yes-no question from top_logprobs: at the first token after the reply reaches the
+    prefix (or the prefix without its closing quote, where the quote and the word are one token), the
+    listed candidates that spell yes or no (any case, quote and spaces aside), renormalised over them."""
+    wants = [prefix.rstrip(), prefix.rstrip().rstrip('"').rstrip()]
+    for want in wants:
+        text = ""
+        for token, candidates in content:
+            if text.rstrip().endswith(want) and token.strip():
+                mass = {1.0: 0.0, 0.0: 0.0}
+                for cand, logprob in candidates:
+                    word = cand.strip().strip('"').strip().lower()
+                    if word in ("yes", "no"):
+                        mass[1.0 if word == "yes" else 0.0] += math.exp(logprob)
+                total = mass[1.0] + mass[0.0]
+                if total > 0:
+                    return mass[1.0] / total
+                break  # the prefix was reached but nothing there spells yes or no: try the shorter form
+            text += token
+    return None
+
+
+def expected_from_logprobs(content: list | None, prefix: str | None, low: float, high: float, *,
+                           answer: str = "number") -> float | None:
     """The expected score from the reply's top_logprobs, or None where it cannot be read exactly.
 
     content: [(token, [(candidate token, logprob), ...]), ...] in reply order. The score position is
@@ -135,6 +158,8 @@ def expected_from_logprobs(content: list | None, prefix: str | None, low: float,
     """
     if not content or prefix is None:
         return None
+    if answer == "yes-no":
+        return expected_yes_from_logprobs(content, prefix)
     want = prefix.rstrip()
     text, position = "", None
     for k, (token, _) in enumerate(content):
@@ -248,7 +273,7 @@ class OpenAIBackend:
         want = [p.question.expected_score_prefix is not None and self.settings.top_logprobs > 0 for p in prompts]
         answers = self._answer_all(prompts, want, phases)
         expected = {i: expected_from_logprobs(a.logprobs, p.question.expected_score_prefix, p.protocol.low,
-                                              p.protocol.high)
+                                              p.protocol.high, answer=p.question.answer)
                     for i, (p, a) in enumerate(zip(prompts, answers)) if want[i]}
         return [a.reply for a in answers], expected
 

@@ -75,3 +75,28 @@ def test_services_that_run_another_model_or_mode_are_refused_naming_the_field():
     judge_info = info(model="/models/Qwen3-VL-8B-Instruct", max_batch_size=32)
     with pytest.raises(RunError, match="judge.max_batch: the run config says 8, the service runs 32"):
         check_run_config(Fleet(True), settings.JUDGE_SETTINGS, judge, judge_info, "judge")
+
+
+def test_editors_with_other_adapters_than_the_run_config_are_refused(tmp_path):
+    import json
+
+    lora = tmp_path / "lightning-8step.safetensors"
+    lora.write_bytes(b"x")
+    # a Kubernetes fleet's editors have their own copy of the file: the config's path need not exist here
+    editor = build_config({"editor": {"model": "/models/Qwen-Image-Edit", "loras": [f"/adapters/{lora.name}:0.8"]},
+                           "fleet": {"kind": "kubernetes"}}).editor
+
+    def with_loras(*items):
+        out = info()
+        if items:
+            out["model"]["runtime"]["lora"] = json.dumps([{"file": f, "scale": s, "sha256": "h"} for f, s in items])
+        return out
+
+    check_run_config(Fleet(True), settings.EDITOR_SETTINGS, editor, with_loras((lora.name, 0.8)), "editor")
+    for running in [(), ((lora.name, 1.0),), (("other.safetensors", 0.8),), ((lora.name, 0.8), ("b.safetensors", 1.0))]:
+        with pytest.raises(RunError, match="editor.loras: the run config says"):
+            check_run_config(Fleet(True), settings.EDITOR_SETTINGS, editor, with_loras(*running), "editor")
+    plain = build_config({"editor": {"model": "/models/Qwen-Image-Edit"}}).editor  # no adapters asked for
+    check_run_config(Fleet(True), settings.EDITOR_SETTINGS, plain, with_loras(), "editor")
+    with pytest.raises(RunError, match=r"editor.loras: the run config says \[\]"):
+        check_run_config(Fleet(True), settings.EDITOR_SETTINGS, plain, with_loras((lora.name, 1.0)), "editor")

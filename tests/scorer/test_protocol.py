@@ -96,7 +96,7 @@ def test_users_add_protocols_in_their_own_directory(tmp_path):
     [
         ("a.yaml", "name: b\nquestions: {score: {user: x}}", "must equal the file name"),
         ("a.yaml", "name: a\nquestions: {}", "questions must be a non-empty mapping"),
-        ("a.yaml", "name: a\ncombine: mean\nquestions: {score: {user: x}}", "unknown combine 'mean'"),
+        ("a.yaml", "name: a\ncombine: median\nquestions: {score: {user: x}}", "unknown combine 'median'"),
         ("a.yaml", "name: a\nquestions: {score: {images: [target], user: x}}", "images must be"),
         ("a.yaml", "name: a\nquestions: {score: {images: [edited]}}", "user prompt is required"),
         ("a.yaml", "name: a\nquestions: {s: {scores: [x, y], user: u}}", "combine 'single' needs one question"),
@@ -123,12 +123,12 @@ def test_a_protocols_resizing_rule_is_applied_before_any_backend(registry, tmp_p
     source, edited = encode_png(Image.new("RGB", (96, 64))), encode_png(Image.new("RGB", (60, 50)))
     vie = prepare(ScoreInput("v", source, edited, "make it red", "", "viescore"), registry)
     assert vie.protocol.resize == {"edited": "source"}  # GEdit-Bench's rule
-    assert vie.images["edited"].size == (96, 64) and vie.images["source"].size == (96, 64)
+    assert vie.images["edited"][0].size == (96, 64) and vie.images["source"][0].size == (96, 64)
     seed = prepare(ScoreInput("s", source, edited, "make it red", "physical", "seed-0-10",
                               {"original_description": "d"}), registry)
-    assert seed.images["edited"].size == (60, 50)  # no rule: as sent
+    assert seed.images["edited"][0].size == (60, 50)  # no rule: as sent
     (tmp_path / "small.yaml").write_text("name: small\nresize: {max_pixels: 1536}\nquestions: {score: {user: x}}")
     small = ProtocolRegistry.load([tmp_path])
     sample = prepare(ScoreInput("m", source, edited, "x", "", "small"), small)
-    assert sample.images["source"].size == (48, 32)  # 6144 px scaled to 1536, aspect kept
-    assert sample.images["edited"].size[0] * sample.images["edited"].size[1] <= 1536
+    assert sample.images["source"][0].size == (48, 32)  # 6144 px scaled to 1536, aspect kept
+    assert sample.images["edited"][0].size[0] * sample.images["edited"][0].size[1] <= 1536

@@ -1,0 +1,88 @@
+"""How a protocol's answers become its scores (its `combine:` rule), one function per rule.
+
+    COMBINERS[name](protocol, scores) -> (headline, sub_scores)
+        scores: question name -> the numbers its reply gave, for the questions ASKED of this sample
+                (a question's `when` may skip it); sub_scores: [(name, value), ...] in a fixed order
+    CHECKS[name](protocol) -> message or None
+        at load time: whether the protocol's questions fit the rule (parse_protocol raises the message)
+
+Adding a rule: one function in each table. The headline is what per-category tables show; a suite's
+own numbers (orchestrator/suites/) are computed from the sub-scores. No torch, no gRPC.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from .protocol import Protocol
+
+Combined = tuple[float, list[tuple[str, float]]]
+
+
+def _single(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
+    (question,) = protocol.questions
+    return scores[question.name][0], []
+
+
+def _check_single(protocol: "Protocol") -> str | None:
+    if len(protocol.questions) != 1 or len(protocol.questions[0].scores) != 1:
+        return "combine 'single' needs one question with one score"
+    return None
+
+
+def _mean_2dp(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
+    # ImgEdit-Bench (step1_get_avgscore.py): round(sum / len, 2) over the reply's scores
+    (question,) = protocol.questions
+    values = scores[question.name]
+    return round(sum(values) / len(values), 2), list(zip(question.scores, values))
+
+
+def _check_mean_2dp(protocol: "Protocol") -> str | None:
+    return None if len(protocol.questions) == 1 else "combine 'mean-2dp' needs one question"
+
+
+def _viescore(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
+    # GEdit-Bench / VIEScore: SC = min(SC parts), PQ = min(PQ parts), O = sqrt(SC * PQ)
+    subs: list[tuple[str, float]] = []
+    for question in protocol.questions:
+        for name, value in zip(question.scores, scores[question.name]):
+            subs.append((f"{question.name}.{name}", value))
+    sc = min(scores["SC"])
+    pq = min(scores["PQ"])
+    overall = math.sqrt(sc * pq)
+    subs += [("SC", sc), ("PQ", pq), ("O", overall)]
+    return overall, subs
+
+
+def _check_viescore(protocol: "Protocol") -> str | None:
+    names = {q.name for q in protocol.questions}
+    if names != {"SC", "PQ"} or any(q.when for q in protocol.questions):
+        return "combine 'viescore' needs questions SC and PQ, both always asked"
+    return None
+
+
+def _mean(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
+    # the plain mean of every number of the questions asked; each is a sub-score
+    subs: list[tuple[str, float]] = []
+    for question in protocol.questions:
+        if question.name in scores:
+            values = scores[question.name]
+            names = [question.name] if len(values) == 1 else [f"{question.name}.{n}" for n in question.scores]
+            subs += list(zip(names, values))
+    return math.fsum(v for _, v in subs) / len(subs), subs
+
+
+COMBINERS: dict[str, Callable[["Protocol", dict[str, list[float]]], Combined]] = {
+    "single": _single,
+    "viescore": _viescore,
+    "mean-2dp": _mean_2dp,
+    "mean": _mean,
+}
+CHECKS: dict[str, Callable[["Protocol"], str | None]] = {
+    "single": _check_single,
+    "viescore": _check_viescore,
+    "mean-2dp": _check_mean_2dp,
+    "mean": lambda protocol: None,
+}
