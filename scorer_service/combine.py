@@ -74,15 +74,36 @@ def _mean(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
     return math.fsum(v for _, v in subs) / len(subs), subs
 
 
+def _re_edit(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
+    # RE-Edit (single_scoring_part_vllm/statistics_calculator.py): the sample's dimension answer (yes 1,
+    # no 0) is the headline; IF as given; SC = (editing success + over-editing) / 2 (its "average");
+    # SC_min = their min, the SC of the RE-Edit pipeline (src/data/iterative_data.py)
+    yes = scores["dimension"][0]
+    success, over = scores["SC"]
+    return yes, [("yes", yes), ("IF", scores["IF"][0]), ("SC.editing_success", success),
+                 ("SC.overediting", over), ("SC", (success + over) / 2), ("SC_min", min(success, over))]
+
+
+def _check_re_edit(protocol: "Protocol") -> str | None:
+    shape = {q.name: (q.answer, len(q.scores), bool(q.when)) for q in protocol.questions}
+    wanted = {"dimension": ("yes-no", 1, False), "IF": ("number", 1, False), "SC": ("number", 2, False)}
+    if shape != wanted:
+        return ("combine 're-edit' needs questions dimension (yes-no), IF (one number) and SC (two numbers), "
+                "all always asked")
+    return None
+
+
 COMBINERS: dict[str, Callable[["Protocol", dict[str, list[float]]], Combined]] = {
     "single": _single,
     "viescore": _viescore,
     "mean-2dp": _mean_2dp,
     "mean": _mean,
+    "re-edit": _re_edit,
 }
 CHECKS: dict[str, Callable[["Protocol"], str | None]] = {
     "single": _check_single,
     "viescore": _check_viescore,
     "mean-2dp": _check_mean_2dp,
     "mean": lambda protocol: None,
+    "re-edit": _check_re_edit,
 }

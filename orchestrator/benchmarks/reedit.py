@@ -8,8 +8,9 @@ RE-Edit.json): the seed's records (benchmarks/seed.py reads them) plus the task'
 1,000 items in five English subsets (physical, environmental, cultural, causal, referential: the
 `data.categories` of single_scoring_part_vllm/scoring_config.yaml). Ids are the seed's
 (`<subset>_<n>`). The judge prompts see `original_description_en`, `edit_instruction_en` and
-`rationale_short_en` (the "Task Challenge"), so the three are required here (the official loader
-would put "" in the prompt for a missing one).
+`rationale_short_en` (the "Task Challenge"; the judge's variables `original_description` and
+`rationale`), so the three are required here (the official loader would put "" in the prompt for a
+missing one; an empty one is shown empty, as there).
 
 The official scorer (single_scoring_part_vllm/data_loader.py) finds an item's edit by a number: the
 first run of digits in the file name of `original_image_path` (`image_id`), matched against the
@@ -77,7 +78,8 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
         if number is not None and issue:
             problem(f"original_image_path {original!r}: its file name cannot name an edit ({issue})")
         sample.extras.update(image_id=number, pair_id=name)
-        sample.extras["rationale"] = sample.extras["rationale_short_en"]  # the prompts' {rationale}
+        # the prompts' {rationale} and {original_description}; an empty one is shown empty, as there
+        sample.variables = {"rationale": sample.extras["rationale_short_en"], "original_description": sample.description}
     return samples, problems
 
 

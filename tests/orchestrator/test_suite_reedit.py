@@ -61,7 +61,8 @@ def test_release_loads_with_the_seeds_ids_and_the_task_challenge(tmp_path):
     first = bench.samples[0]
     assert first.id == "physical_0000" and first.category == "physical"
     assert first.instruction == "Apply the physical edit number 0" and first.description == "Scene 0: a physical setup"
-    assert first.extras["rationale"] == "Challenge 0: the physical consequence must show"
+    assert first.variables == {"rationale": "Challenge 0: the physical consequence must show",
+                               "original_description": "Scene 0: a physical setup"}
     assert (first.extras["image_id"], first.extras["pair_id"]) == ("00000", "00000_physical_medium")
     assert first.source_bytes() == png((0, 100, 50))
     odd = next(s for s in bench.samples if s.id == "causal_0002")
@@ -161,8 +162,8 @@ def test_known_replies_give_statistics_calculator_numbers(tmp_path):
         for question in proto.questions:
             text = "It is plausible, I think." if (sample.id, question.name) == (UNPARSABLE, "dimension") \
                 else replies(n)[question.name]
-            parse = parse_for(question.parse or proto.parse)
-            parsed[question.name] = parse(text, len(question.scores), *question.range(proto))
+            parsed[question.name] = parse_for(proto.parser_name(question))(text, len(question.scores), proto.low,
+                                                                           proto.high)
         if sample.id == UNPARSABLE:
             assert not parsed["dimension"].ok
             scores[sample.id] = {"status": "PARSE_FAILED", "score": None, "sub_scores": {}}
@@ -231,7 +232,7 @@ def judged(tmp_path_factory):
             texts = replies(n)
             if sample.id == UNPARSABLE:
                 texts["dimension"] = "It is plausible, I think."
-            needles = {"dimension": f"Task Challenge: {sample.extras['rationale']}\n",
+            needles = {"dimension": f"Task Challenge: {sample.variables['rationale']}\n",
                        "IF": f"**Editing instruction**: {sample.instruction}\n",
                        "SC": f"Edit Instruction: {sample.instruction}\n\nNow You have received"}
             for question, needle in needles.items():
