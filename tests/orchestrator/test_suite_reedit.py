@@ -20,8 +20,9 @@ from orchestrator.benchmarks import BenchmarkError, load_benchmark
 from orchestrator.benchmarks.reedit import SUBSETS
 from orchestrator.layouts import reedit as reedit_layout
 
-# Samples per subset; each subset's items numbered from its own base, as the release numbers its images.
+# Samples per subset (the end-to-end run: fewer, the judge endpoint answers one request at a time).
 PER_SUBSET = {"physical": 3, "environmental": 3, "cultural": 2, "causal": 3, "referential": 3}
+E2E_PER_SUBSET = {"physical": 1, "environmental": 1, "cultural": 1, "causal": 2, "referential": 1}
 
 
 def png(color, size=(24, 20)) -> bytes:
@@ -30,13 +31,13 @@ def png(color, size=(24, 20)) -> bytes:
     return buf.getvalue()
 
 
-def items() -> list[dict]:
+def items(per_subset: dict = PER_SUBSET) -> list[dict]:
     """The release's records (field order as in RE-Edit.json: the image before the rationale)."""
     out, n = [], 0
     for s, subset in enumerate(SUBSETS):
-        for k in range(PER_SUBSET[subset]):
+        for k in range(per_subset[subset]):
             path = f"generated_images_2/{n:05d}_{subset}_medium.png"
-            if (subset, k) == ("causal", 2):
+            if (subset, k) == ("causal", 1):
                 path = "img_00042_causal.png"          # no leading number, no folder: the layout uses 00042
             out.append({"subset": subset, "original_description_en": f"Scene {n}: a {subset} setup",
                         "edit_instruction_en": f"Apply the {subset} edit number {n}",
@@ -65,7 +66,7 @@ def test_release_loads_with_the_seeds_ids_and_the_task_challenge(tmp_path):
                                "original_description": "Scene 0: a physical setup"}
     assert (first.extras["image_id"], first.extras["pair_id"]) == ("00000", "00000_physical_medium")
     assert first.source_bytes() == png((0, 100, 50))
-    odd = next(s for s in bench.samples if s.id == "causal_0002")
+    odd = next(s for s in bench.samples if s.id == "causal_0001")
     # benchmark_loader.py strips the extension only from a path with a folder
     assert (odd.extras["image_id"], odd.extras["pair_id"]) == ("00042", "img_00042_causal.png")
     # where the scorer reads each edit: <subset>/<pair_id>_primary.png, or <image number>_primary.png
@@ -111,18 +112,18 @@ def replies(n: int) -> dict[str, str]:
             "SC": f'{{\n"score" : [{success}, {over}],\n"reasoning" : "sample {n}"\n}}'}
 
 
-UNPARSABLE = "cultural_0001"   # its dimension reply says neither yes nor no, twice: PARSE_FAILED
+UNPARSABLE = "cultural_0000"   # its dimension reply says neither yes nor no, twice: PARSE_FAILED
 MISSING = "causal_0000"        # no edit file in the imported folder
 
 
-def hand_computed(failed: set, *, failures_as: str = "exclude") -> dict:
+def hand_computed(failed: set, *, failures_as: str = "exclude", per_subset: dict = PER_SUBSET) -> dict:
     """statistics_calculator.py by hand. Per subset: yes_rate = 100 * yes / n; IF: mean of the scores;
     SC: mean of (s0 + s1) / 2 (and SC_min: mean of min). Over all samples: the same, pooled.
     A failed sample: left out ("exclude"), or counted as "no" / 0 ("zero")."""
     rows: dict[str, list] = {s: [] for s in SUBSETS}
     n = 0
     for subset in SUBSETS:
-        for k in range(PER_SUBSET[subset]):
+        for k in range(per_subset[subset]):
             sample_id = f"{subset}_{k:04d}"
             answer, if_score, (a, b) = answers(n)
             n += 1
@@ -132,6 +133,8 @@ def hand_computed(failed: set, *, failures_as: str = "exclude") -> dict:
                 continue
             rows[subset].append((1 if answer == "yes" else 0, if_score, (a + b) / 2, min(a, b)))
     def table(values):
+        if not values:
+            return {"yes_rate": None, "IF": None, "SC": None, "SC_min": None}
         return {"yes_rate": 100 * sum(v[0] for v in values) / len(values),
                 "IF": sum(v[1] for v in values) / len(values),
                 "SC": sum(v[2] for v in values) / len(values),
@@ -143,7 +146,7 @@ def hand_computed(failed: set, *, failures_as: str = "exclude") -> dict:
 def check_block(block: dict, expected: dict) -> None:
     for name, want in expected["dimensions"].items():
         got = block["dimensions"][name]
-        assert {k: got[k] for k in want} == pytest.approx(want), name
+        assert {k: got[k] for k in want} == (want if want["yes_rate"] is None else pytest.approx(want)), name
     assert {k: block["overall"][k] for k in expected["overall"]} == pytest.approx(expected["overall"])
 
 
@@ -191,18 +194,44 @@ KEY = "sk-editfleet-reedit-3b9d42"
 
 
 def cli(*args, timeout=300) -> tuple[int, str]:
+    return cli_wait(cli_start(*args), timeout)
+
+
+def cli_start(*args):
     import os
     import subprocess
 
     from conftest import REPO, orchestrator_cmd
 
     env = {**{k: v for k, v in os.environ.items() if k != KEY_ENV}, KEY_ENV: KEY}
-    done = subprocess.run(orchestrator_cmd(*args), cwd=REPO, capture_output=True, text=True, env=env, timeout=timeout)
-    return done.returncode, done.stdout + done.stderr
+    return subprocess.Popen(orchestrator_cmd(*args), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env)
+
+
+def cli_wait(proc, timeout=300) -> tuple[int, str]:
+    output, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, output
 
 
 def _text(body) -> str:
     return "".join(c.get("text", "") for c in body["messages"][-1]["content"] if c.get("type") == "text")
+
+
+def p_yes(n: int) -> float:
+    return 0.9 if answers(n)[0] == "yes" else 0.2
+
+
+def dimension_logprobs(n: int) -> list | None:
+    """The top_logprobs of sample n's dimension reply where it has the prompt's own form
+    ('{\n"score" : "yes", ...'): P(yes) at the answer's position (the fenced replies get none)."""
+    import math
+
+    if not n % 2:
+        return None
+    answer = answers(n)[0]
+    rest = replies(n)["dimension"].split(answer, 1)[1]
+    return [('{\n"score" : "', []), (answer, [("yes", math.log(p_yes(n))), ("no", math.log(1 - p_yes(n)))]),
+            (rest, [])]
 
 
 def make_results_layout(folder: Path, bench) -> Path:
@@ -222,12 +251,21 @@ def judged(tmp_path_factory):
 
     require_tiny_models()
     base = tmp_path_factory.mktemp("reedit")
-    release = make_release(base / "release")
+    release = make_release(base / "release", items(E2E_PER_SUBSET))
     bench = load_benchmark(release)
     results = make_results_layout(base / "results", bench)
-    server = TransformersServe(TINY_JUDGE, base / "serve.log").start()
+    run = base / "imported"
+    importing = cli_start("import", str(results), "--layout", "re-edit", "--benchmark", str(release),
+                          "--output", str(run))  # while the endpoint starts
+    try:
+        server = TransformersServe(TINY_JUDGE, base / "serve.log").start()
+    except BaseException:
+        importing.kill()
+        importing.wait()
+        raise
     proxy = FaultProxy(server.url, api_key=KEY).start()
     try:
+        imported = cli_wait(importing)
         for n, sample in enumerate(bench.samples):
             texts = replies(n)
             if sample.id == UNPARSABLE:
@@ -236,10 +274,9 @@ def judged(tmp_path_factory):
                        "IF": f"**Editing instruction**: {sample.instruction}\n",
                        "SC": f"Edit Instruction: {sample.instruction}\n\nNow You have received"}
             for question, needle in needles.items():
-                proxy.when(lambda body, needle=needle: needle in _text(body), Fault("reply", text=texts[question]),
-                           forever=True)
-        run = base / "imported"
-        imported = cli("import", str(results), "--layout", "re-edit", "--benchmark", str(release), "--output", str(run))
+                fault = Fault("reply", text=texts[question],
+                              logprobs=dimension_logprobs(n) if question == "dimension" else None)
+                proxy.when(lambda body, needle=needle: needle in _text(body), fault, forever=True)
         scored = cli("score", str(run), "--judge-backend", "openai", "--judge-base-url", proxy.url,
                      "--judge-model", server.model, "--api-key-env", KEY_ENV, "--protocol", "re-edit",
                      "--output", str(base / "judged"), "--progress", "plain")
@@ -252,12 +289,20 @@ def judged(tmp_path_factory):
 
 def test_imported_edits_judged_like_statistics_calculator(judged):
     code, output = judged["import"]
-    assert code == 0 and "missing (recorded as failed edits) (1):\n    causal/00008_causal_medium_primary.png" in output, output
+    missing = next(s for s in judged["bench"].samples if s.id == MISSING)
+    assert reedit_layout.edit_relpath(missing) == "causal/00003_causal_medium_primary.png"
+    assert code == 0 and "missing (recorded as failed edits) (1):\n    causal/00003_causal_medium_primary.png" in output, output
     code, output = judged["score"]
     assert code == 0, output
     block = json.loads((judged["judged"] / "summary.json").read_text())["suite"]
-    check_block(block, hand_computed({UNPARSABLE, MISSING}))
+    check_block(block, hand_computed({UNPARSABLE, MISSING}, per_subset=E2E_PER_SUBSET))
     assert block["dimensions"]["causal"]["failures"] == 1 and block["dimensions"]["cultural"]["failures"] == 1
+    assert block["missing_dimensions"] == ["cultural"]   # its only sample failed: no yes rate, never a 0
+    assert "  Cultural: n/a  (0 yes)" in output
+    # the expected yes rate: the mean P("yes") (from the endpoint's top_logprobs) where a reply gave one
+    with_p = [n for n, s in enumerate(judged["bench"].samples) if n % 2 and s.id != MISSING]
+    assert block["overall"]["expected_n"] == len(with_p)
+    assert block["overall"]["expected_yes_rate"] == pytest.approx(100 * sum(map(p_yes, with_p)) / len(with_p))
     physical = block["dimensions"]["physical"]
     assert f"  Physical: {physical['yes_rate']:.2f}  ({physical['yes']} yes)" in output, output
     assert f"  IF: {block['overall']['IF']:.2f}  SC: {block['overall']['SC']:.2f}" in output
