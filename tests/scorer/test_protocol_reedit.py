@@ -56,3 +56,40 @@ def test_each_subset_gets_its_dimension_then_if_and_sc_as_re_edit_sends_them(reg
             assert [c["image"].getpixel((0, 0)) for c in message["content"][:2]] == [(10, 20, 30), (200, 100, 0)]
         assert "Task Challenge: Steam must rise from the spout\n" in prompts[0].user
         assert "Steam" not in prompts[1].user and "Steam" not in prompts[2].user
+
+
+def test_replies_are_read_strictly_where_re_edit_guesses_or_drops(registry):
+    """output_parser.py + statistics_calculator.py would count the first three as not-yes (in the
+    denominator) and keep IF 12 and "8/10"; here each is a failure with its reason (then re-asked,
+    then PARSE_FAILED), never a silent "no" or a guess."""
+    proto = registry.get("re-edit")
+    dimension, if_q, sc_q = proto.questions
+
+    def parse(question, text):
+        return parse_for(proto.parser_name(question))(text, len(question.scores), proto.low, proto.high)
+
+    assert parse(dimension, '{\n"score" : "yes",\n"reasoning" : "the steam rises"\n}').scores == [1.0]
+    assert parse(dimension, '```json\n{"score": "No", "reasoning": "no steam"}\n```').scores == [0.0]
+    for text in ('{"score": "borderline", "reasoning": "unsure"}', "It looks plausible.",
+                 '{"score": "yes"} or rather {"score": "no"}'):
+        assert not parse(dimension, text).ok, text
+    assert parse(if_q, '{\n"score": 7,\n"reason": "one extra edit"\n}').scores == [7.0]
+    assert "outside [0, 10]" in parse(if_q, '{"score": 12, "reason": "great"}').reason
+    assert parse(sc_q, '{\n"score" : [8, 3],\n"reasoning" : "over-edited"\n}').scores == [8.0, 3.0]
+    assert not parse(sc_q, '{"score": [8], "reasoning": "one number"}').ok
+    # the combination: the dimension's answer is the headline; SC the mean of its two (and SC_min)
+    headline, subs = proto.combine_scores({"dimension": [1.0], "IF": [7.0], "SC": [8.0, 3.0]})
+    assert headline == 1.0
+    assert subs == [("yes", 1.0), ("IF", 7.0), ("SC.editing_success", 8.0), ("SC.overediting", 3.0),
+                    ("SC", 5.5), ("SC_min", 3.0)]
+
+
+def test_a_re_edit_protocol_without_its_three_questions_is_refused(registry, tmp_path):
+    from pathlib import Path
+
+    from scorer_service.protocol import ProtocolError, parse_protocol
+
+    text = Path(registry.get("re-edit").path).read_text(encoding="utf-8")
+    broken = text.replace("  SC:\n", "  SC2:\n", 1).replace("name: re-edit", "name: broken", 1)
+    with pytest.raises(ProtocolError, match="combine 're-edit' needs questions dimension .yes-no., IF"):
+        parse_protocol(broken, tmp_path / "broken.yaml")
