@@ -143,6 +143,8 @@ def console(block: dict) -> str:
     expected = f", expected {_num(o['expected_yes_rate'])}" if o["expected_n"] else ""
     lines.append(f"  overall yes rate (pooled): {_num(o['yes_rate'])}{expected}  {_counts(o)}"
                  + (f"  (no score in: {', '.join(block['missing_dimensions'])})" if block["missing_dimensions"] else ""))
+    row = [f"{LABELS.get(n, n)} {_num(t['yes_rate'], 1)}" for n, t in block["dimensions"].items()]
+    lines.append(f"  as the README table: {' | '.join(row)} | IF {_num(o['IF'], 1)} | SC {_num(o['SC'], 1)}")
     return "\n".join(lines)
 
 

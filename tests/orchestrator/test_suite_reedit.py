@@ -299,6 +299,9 @@ def test_imported_edits_judged_like_statistics_calculator(judged):
     assert block["dimensions"]["causal"]["failures"] == 1 and block["dimensions"]["cultural"]["failures"] == 1
     assert block["missing_dimensions"] == ["cultural"]   # its only sample failed: no yes rate, never a 0
     assert "  Cultural: n/a  (0 yes)" in output
+    row = " | ".join(f"{name.capitalize()} {'n/a' if t['yes_rate'] is None else format(t['yes_rate'], '.1f')}"
+                     for name, t in block["dimensions"].items())
+    assert f"  as the README table: {row} | IF {block['overall']['IF']:.1f} | SC {block['overall']['SC']:.1f}" in output
     # the expected yes rate: the mean P("yes") (from the endpoint's top_logprobs) where a reply gave one
     with_p = [n for n, s in enumerate(judged["bench"].samples) if n % 2 and s.id != MISSING]
     assert block["overall"]["expected_n"] == len(with_p)
