@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,14 @@ def test_release_loads_with_the_seeds_ids_and_the_task_challenge(tmp_path):
     # where the scorer reads each edit: <subset>/<pair_id>_primary.png, or <image number>_primary.png
     assert reedit_layout.edit_relpath(first) == "physical/00000_physical_medium_primary.png"
     assert reedit_layout.edit_relpath(odd) == "causal/00042_primary.png"
+    # detection reads the first item only, however large its image (here past the first MiB read)
+    records = items()
+    noise = Image.frombytes("RGB", (700, 600), os.urandom(700 * 600 * 3))
+    buf = io.BytesIO()
+    noise.save(buf, format="PNG")
+    records[0]["src_img_b64"] = base64.b64encode(buf.getvalue()).decode()
+    assert len(records[0]["src_img_b64"]) > 1 << 20
+    assert load_benchmark(make_release(tmp_path / "big", records)).format == "re-edit"
     # the seed's own file (no rationale_short_en) is still the seed's format
     seed = [{k: v for k, v in r.items() if k != "rationale_short_en"} for r in items()]
     assert load_benchmark(make_release(tmp_path / "seed", seed)).format == "seed"
@@ -198,7 +207,6 @@ def cli(*args, timeout=300) -> tuple[int, str]:
 
 
 def cli_start(*args):
-    import os
     import subprocess
 
     from conftest import REPO, orchestrator_cmd
