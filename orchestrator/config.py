@@ -31,7 +31,7 @@ class ConfigError(Exception):
 @dataclass
 class BenchmarkConfig:
     path: str | None = None
-    format: str = "auto"            # auto | native | seed | gedit | imgedit
+    format: str = "auto"            # "auto" or a key of benchmarks.FORMATS (native, seed, gedit, imgedit, re-edit)
     categories: list[str] | None = None
     limit: int | None = None
     language: str = "en"            # GEdit-Bench: en | cn | all

@@ -110,6 +110,22 @@ def _check_kris(protocol: "Protocol") -> str | None:
         return "combine 'kris' needs questions for consistency_score, quality_score and instruction_score"
     if (protocol.low, protocol.high) != (1.0, 5.0):
         return "combine 'kris' needs range [1, 5] (its (s - 1) * 25 maps 1-5 to 0-100)"
+def _re_edit(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
+    # RE-Edit (single_scoring_part_vllm/statistics_calculator.py): the sample's dimension answer (yes 1,
+    # no 0) is the headline; IF as given; SC = (editing success + over-editing) / 2 (its "average");
+    # SC_min = their min, the SC of the RE-Edit pipeline (src/data/iterative_data.py)
+    yes = scores["dimension"][0]
+    success, over = scores["SC"]
+    return yes, [("yes", yes), ("IF", scores["IF"][0]), ("SC.editing_success", success),
+                 ("SC.overediting", over), ("SC", (success + over) / 2), ("SC_min", min(success, over))]
+
+
+def _check_re_edit(protocol: "Protocol") -> str | None:
+    shape = {q.name: (q.answer, len(q.scores), bool(q.when)) for q in protocol.questions}
+    wanted = {"dimension": ("yes-no", 1, False), "IF": ("number", 1, False), "SC": ("number", 2, False)}
+    if shape != wanted:
+        return ("combine 're-edit' needs questions dimension (yes-no), IF (one number) and SC (two numbers), "
+                "all always asked")
     return None
 
 
@@ -119,6 +135,7 @@ COMBINERS: dict[str, Callable[["Protocol", dict[str, list[float]]], Combined]] =
     "mean-2dp": _mean_2dp,
     "mean": _mean,
     "kris": _kris,
+    "re-edit": _re_edit,
 }
 CHECKS: dict[str, Callable[["Protocol"], str | None]] = {
     "single": _check_single,
@@ -126,4 +143,5 @@ CHECKS: dict[str, Callable[["Protocol"], str | None]] = {
     "mean-2dp": _check_mean_2dp,
     "mean": lambda protocol: None,
     "kris": _check_kris,
+    "re-edit": _check_re_edit,
 }

@@ -11,14 +11,14 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import gedit, imgedit, kris, native, seed
+from . import gedit, imgedit, kris, native, reedit, seed
 from .base import BenchmarkError, Problem, Sample, safe_path_component, validate
 from .jsonl import first_record
 
-# Detection tries them in this order; gedit before native since both are JSON Lines, imgedit
-# before seed since both are .json. A format whose module says FOLDER = True is given as a folder
-# (kris: the release folder of <category>/annotation.json).
-FORMATS = {"gedit": gedit, "native": native, "imgedit": imgedit, "seed": seed, "kris": kris}
+# Detection tries them in this order; gedit before native since both are JSON Lines, re-edit (reads
+# only the first item) and imgedit before seed since all are .json. A format whose module says
+# FOLDER = True is given as a folder (kris: the release folder of <category>/annotation.json).
+FORMATS = {"gedit": gedit, "native": native, "re-edit": reedit, "imgedit": imgedit, "seed": seed, "kris": kris}
 
 
 @dataclass
@@ -62,8 +62,9 @@ def detect_format(path: Path) -> str:
             return name
     raise BenchmarkError(
         f"{path}: cannot tell the benchmark format (native .jsonl with id/image, GEdit .jsonl with "
-        f"key/task_type, ImgEdit .json of key -> id/prompt/edit_type, seed .json list, a KRIS-Bench folder of "
-        f"<category>/annotation.json); set it with --benchmark-format {{{','.join(FORMATS)}}}"
+        f"key/task_type, ImgEdit .json of key -> id/prompt/edit_type, RE-Edit .json list with rationale_short_en, "
+        f"seed .json list, a KRIS-Bench folder of <category>/annotation.json); set it with --benchmark-format "
+        f"{{{','.join(FORMATS)}}}"
     )
 
 

@@ -22,9 +22,9 @@ from editfleet_common.errors import InvalidInput
 from editfleet_common.images import decode_image
 
 from ..results import sha256_hex, write_atomic, write_json_atomic
-from . import gedit, imgedit, kris
+from . import gedit, imgedit, kris, reedit
 
-LAYOUTS = {"gedit": gedit, "imgedit": imgedit, "kris": kris}
+LAYOUTS = {"gedit": gedit, "imgedit": imgedit, "kris": kris, "re-edit": reedit}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXPORT_RECORD = "editfleet_export.json"  # what an export wrote (and that the folder is one of ours)
 

@@ -6,9 +6,9 @@ samples it scores."""
 
 from __future__ import annotations
 
-from . import gedit, imgedit, kris
+from . import gedit, imgedit, kris, reedit
 
-SUITES = {"gedit": gedit, "imgedit": imgedit, "kris": kris}
+SUITES = {"gedit": gedit, "imgedit": imgedit, "kris": kris, "re-edit": reedit}
 
 
 def headline(benchmark_format: str | None, protocol: str | None, samples, edits: dict, scores: dict, *,
