@@ -10,7 +10,11 @@ PYTEST_ARGS ?=
 
 .PHONY: setup venvs protos models browser test test-editor test-scorer test-orchestrator test-bench soak run images wheelhouse container-demo clean
 
-setup: venvs protos models
+# The three environments at once, then stubs and tiny models two at a time: on a 2-core machine the
+# installs and model builds wait on disk and on each other as much as on the CPU.
+setup:
+	@$(MAKE) --no-print-directory -j3 venvs
+	@$(MAKE) --no-print-directory -j2 protos models
 
 venvs: $(VENV)/editor/.installed $(VENV)/scorer/.installed $(VENV)/orchestrator/.installed
 
@@ -77,8 +81,10 @@ browser:
 	  echo "installing chromium for the browser tests (apt-get)"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; }
 
+# The four suites two at a time, the longest first (each suite's output is printed when it ends):
+# their servers start, wait and stop, so two suites keep both cores busy where one leaves them idle.
 test: setup
-	$(MAKE) --no-print-directory test-editor test-scorer test-orchestrator test-bench
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-orchestrator test-editor test-scorer test-bench
 
 test-editor: setup
 	$(EDITOR_PY) -m pytest -q tests/editor $(PYTEST_ARGS)
