@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-wait-ms", type=float, default=500.0,
                    help="how long the first request of a batch waits for company while the device is idle "
                         "(a judge batch takes seconds on a GPU: filling it is worth a fraction of that)")
-    g.add_argument("--max-new-tokens", type=int, default=128)
+    settings.MAX_NEW_TOKENS.add_to(g)
     g.add_argument("--min-new-tokens", type=int, default=0,
                    help="force replies to at least this many tokens (benchmarks: a fixed output length)")
     g.add_argument("--cudnn-attention", choices=["off", "on"], default="off",
@@ -183,6 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     except ProtocolError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.backend != "openai":  # an API judge sends each protocol's own budget
+        for name in registry.names():
+            budget = registry.get(name).max_new_tokens
+            if budget and budget > args.max_new_tokens:
+                log.warning("protocol %s: its suite's replies run to %d tokens; this judge cuts them at %d "
+                            "(--max-new-tokens): give it --max-new-tokens %d to judge it as the suite does",
+                            name, budget, args.max_new_tokens, budget)
 
     from editfleet_common.service import serve
 

@@ -15,6 +15,7 @@ File format (see protocols/seed-0-10.yaml and protocols/viescore.yaml):
                                      # max_pixels: N scales every image down to at most N pixels
     parse: json                      # optional: json (default, parsing.parse_reply) or labelled-lines
     text_first: false                # optional: the prompt text before the images (ImgEdit's order)
+    max_new_tokens: 1000             # optional: the suite's own reply budget (its scripts' max_tokens)
     questions:                       # one judge call each, in this order
       score:
         images: [edited]             # which request images, in order (IMAGE_ROLES): source (the first
@@ -119,6 +120,7 @@ class Protocol:
     resize: dict = field(default_factory=dict)  # {"edited": "source"}, {"max_pixels": N}: samples.resize_images
     parse: str = "json"        # how replies are read: parsing.PARSERS
     text_first: bool = False   # the prompt text before the images in the user message
+    max_new_tokens: int | None = None  # the suite's reply budget; None: the server's --max-new-tokens
 
     @property
     def variables(self) -> list[str]:
@@ -328,6 +330,9 @@ def parse_protocol(text: str, path: Path) -> Protocol:
     if "max_pixels" in resize and (not isinstance(resize["max_pixels"], int) or isinstance(resize["max_pixels"], bool)
                                    or resize["max_pixels"] < 1):
         raise ProtocolError(f"{where}: resize.max_pixels must be a positive integer")
+    budget = data.get("max_new_tokens")
+    if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool) or budget < 1):
+        raise ProtocolError(f"{where}: max_new_tokens must be a positive integer, got {budget!r}")
     protocol = Protocol(
         name=name,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
@@ -342,6 +347,7 @@ def parse_protocol(text: str, path: Path) -> Protocol:
         resize=dict(resize),
         parse=parse,
         text_first=text_first,
+        max_new_tokens=budget,
     )
     problem = CHECKS[combine](protocol)
     if problem:

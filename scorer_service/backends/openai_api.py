@@ -243,6 +243,7 @@ class OpenAIBackend:
         self._slots = threading.BoundedSemaphore(max(1, settings.max_concurrency))
         self._pool = ThreadPoolExecutor(max(1, settings.max_concurrency), thread_name_prefix="api")
         self._max_tokens = settings.max_new_tokens
+        self._short = False  # the warm-up's one-token replies
         self.generated_tokens = 0  # completion tokens the endpoint reported (the scorer's metrics read it)
         self.identity = ModelIdentity(
             model=settings.model,
@@ -293,11 +294,11 @@ class OpenAIBackend:
     @contextmanager
     def short_replies(self):
         """The warm-up: one-token replies (it runs alone, before serving)."""
-        saved, self._max_tokens = self._max_tokens, 1
+        self._short = True
         try:
             yield
         finally:
-            self._max_tokens = saved
+            self._short = False
 
     def too_large(self, exc: BaseException) -> bool:
         return False
@@ -329,14 +330,16 @@ class OpenAIBackend:
         content = [{"type": "text", "text": value} if kind == "text" else
                    {"type": "image_url", "image_url": {"url": _data_url(value)}} for kind, value in user_content(prompt)]
         messages.append({"role": "user", "content": content})
-        return self._request(messages, logprobs=logprobs)
+        # the suite's own reply budget where its protocol names one (the warm-up: one token)
+        budget = 1 if self._short else (prompt.protocol.max_new_tokens or self._max_tokens)
+        return self._request(messages, logprobs=logprobs, max_tokens=budget)
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
 
-    def _request(self, messages: list[dict], *, logprobs: bool) -> _Answer:
+    def _request(self, messages: list[dict], *, logprobs: bool, max_tokens: int) -> _Answer:
         s = self.settings
-        kwargs = dict(model=s.model, messages=messages, temperature=0, seed=s.seed, max_tokens=self._max_tokens)
+        kwargs = dict(model=s.model, messages=messages, temperature=0, seed=s.seed, max_tokens=max_tokens)
         if logprobs:
             kwargs.update(logprobs=True, top_logprobs=s.top_logprobs)
         last = ""

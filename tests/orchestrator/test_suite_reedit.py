@@ -325,6 +325,7 @@ def test_imported_edits_judged_like_statistics_calculator(judged):
     for request in asked:
         assert len(request.body["messages"]) == 1
         assert [c["type"] for c in request.body["messages"][0]["content"]] == ["image_url", "image_url", "text"]
+        assert request.body["max_tokens"] == 512  # the suite's own reply budget (re-edit.yaml max_new_tokens)
 
 
 def test_export_writes_where_the_official_scorer_reads(judged, tmp_path):
