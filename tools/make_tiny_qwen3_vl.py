@@ -39,7 +39,8 @@ MAX_PIXELS = 64 * 64  # at most four visual tokens per image, whatever the input
 
 # the MoE variant's text layers: routed experts in place of the dense MLP (Qwen3-VL-30B-A3B: 128, top-8, 768)
 MOE_TEXT = {"num_experts": 8, "num_experts_per_tok": 2, "moe_intermediate_size": 16, "decoder_sparse_step": 1,
-            "mlp_only_layers": [], "norm_topk_prob": True}
+            "mlp_only_layers": [], "norm_topk_prob": True,
+            "initializer_range": 0.2}  # larger random weights: replies that differ from prompt to prompt
 
 
 def build_config(tok_ids: dict[str, int], vocab_size: int, moe: bool = False):
