@@ -119,8 +119,8 @@ def _from_pretrained(model: str, load_device: str, device_map, torch_dtype, revi
 
 def build_dummy(model: str, device: str, torch_dtype, seed: int = 0):
     """The real architecture of `model` (shipped configs: Qwen3-VL-8B or -30B-A3B; or the configs in
-    the directory `model`) with random weights drawn from `seed`, and the stand-in tokenizer (no real tokenizer can be downloaded
-    here): for throughput and memory measurements only."""
+    the directory `model`) with random weights drawn from `seed`, and the stand-in tokenizer (no real
+    tokenizer can be downloaded here): for throughput and memory measurements only."""
     from transformers import AutoConfig, AutoModelForImageTextToText, GenerationConfig, Qwen3VLProcessor
     from transformers.models.qwen2_vl.image_processing_qwen2_vl import Qwen2VLImageProcessor
     from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
