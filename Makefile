@@ -47,7 +47,7 @@ gen/.stamp: $(PROTOS) $(VENV)/orchestrator/.installed
 	touch $@
 
 models: models/tiny-qwen-image-edit/.done models/tiny-qwen-image-edit-2509/.done models/tiny-qwen-image-edit-2511/.done \
-	models/tiny-flux-kontext/.done models/tiny-qwen3-vl/.done models/tiny-qwen3-vl-taught/.done
+	models/tiny-flux-kontext/.done models/tiny-qwen3-vl/.done models/tiny-qwen3-vl-moe/.done models/tiny-qwen3-vl-taught/.done
 
 models/tiny-qwen-image-edit/.done: tools/make_tiny_qwen_image_edit.py tools/tiny_tokenizer.py editor_service/configs/generate.py $(VENV)/editor/.installed
 	$(EDITOR_PY) tools/make_tiny_qwen_image_edit.py models/tiny-qwen-image-edit
@@ -64,6 +64,11 @@ models/tiny-flux-kontext/.done: tools/make_tiny_flux_kontext.py tools/tiny_token
 
 models/tiny-qwen3-vl/.done: tools/make_tiny_qwen3_vl.py tools/tiny_tokenizer.py scorer_service/configs/qwen3-vl-8b/chat_template.jinja $(VENV)/scorer/.installed
 	$(SCORER_PY) tools/make_tiny_qwen3_vl.py models/tiny-qwen3-vl
+	touch $@
+
+# Qwen3-VL-30B-A3B's mixture-of-experts architecture at toy sizes (static decoding and grouped experts on CPU)
+models/tiny-qwen3-vl-moe/.done: tools/make_tiny_qwen3_vl.py tools/tiny_tokenizer.py scorer_service/configs/qwen3-vl-8b/chat_template.jinja $(VENV)/scorer/.installed
+	$(SCORER_PY) tools/make_tiny_qwen3_vl.py models/tiny-qwen3-vl-moe --moe
 	touch $@
 
 # The demo judge of `make run`: the tiny judge taught the shipped protocols' formats (its scores mean nothing).

@@ -98,7 +98,7 @@ def load_judge(args: argparse.Namespace, lifecycle: Lifecycle, service, staged):
         return load_api_judge(args)
     from grpc_health.v1 import health_pb2
 
-    from .backends.transformers import set_threads
+    from .backends.transformers import NoShippedConfigs, set_threads
     from .client import STAGED_HEALTH_SERVICE
     from .judge import Judge
     from .staging import pack_into_pinned, prepare_device, release_host_cache
@@ -113,13 +113,16 @@ def load_judge(args: argparse.Namespace, lifecycle: Lifecycle, service, staged):
         service.not_ready_reason = "the judge is staged in host memory, waiting for the go signal (SIGUSR1)"
         prepare_device(args.device)
         lifecycle.phase("device context")
-    judge = Judge.load(
-        args.model, device=args.device, dtype=args.dtype, load_format=args.load_format,
-        revision=args.revision, max_new_tokens=args.max_new_tokens, seed=args.seed,
-        trust_remote_code=args.trust_remote_code, stage_on_host=args.stage_on_host, decode=args.decode,
-        prefill_batch=args.prefill_batch, min_new_tokens=args.min_new_tokens or None,
-        max_attempts=args.max_attempts,
-    )
+    try:
+        judge = Judge.load(
+            args.model, device=args.device, dtype=args.dtype, load_format=args.load_format,
+            revision=args.revision, max_new_tokens=args.max_new_tokens, seed=args.seed,
+            trust_remote_code=args.trust_remote_code, stage_on_host=args.stage_on_host, decode=args.decode,
+            prefill_batch=args.prefill_batch, min_new_tokens=args.min_new_tokens or None,
+            max_attempts=args.max_attempts,
+        )
+    except NoShippedConfigs as exc:  # --load-format dummy for a model without configs: one line naming them
+        raise StartFailed(str(exc)) from None
     lifecycle.phase("load" + (" to host memory" if args.stage_on_host else ""))
     if args.stage_on_host:
         if args.device.startswith("cuda"):
