@@ -10,7 +10,11 @@ PYTEST_ARGS ?=
 
 .PHONY: setup venvs protos models browser test test-editor test-scorer test-orchestrator test-bench soak run images wheelhouse container-demo clean
 
-setup: venvs protos models
+# The three environments at once, then stubs and tiny models two at a time: on a 2-core machine the
+# installs and model builds wait on disk and on each other as much as on the CPU.
+setup:
+	@$(MAKE) --no-print-directory -j3 venvs
+	@$(MAKE) --no-print-directory -j2 protos models
 
 venvs: $(VENV)/editor/.installed $(VENV)/scorer/.installed $(VENV)/orchestrator/.installed
 
@@ -43,7 +47,7 @@ gen/.stamp: $(PROTOS) $(VENV)/orchestrator/.installed
 	touch $@
 
 models: models/tiny-qwen-image-edit/.done models/tiny-qwen-image-edit-2509/.done models/tiny-qwen-image-edit-2511/.done \
-	models/tiny-flux-kontext/.done models/tiny-qwen3-vl/.done models/tiny-qwen3-vl-taught/.done
+	models/tiny-flux-kontext/.done models/tiny-qwen3-vl/.done models/tiny-qwen3-vl-moe/.done models/tiny-qwen3-vl-taught/.done
 
 models/tiny-qwen-image-edit/.done: tools/make_tiny_qwen_image_edit.py tools/tiny_tokenizer.py editor_service/configs/generate.py $(VENV)/editor/.installed
 	$(EDITOR_PY) tools/make_tiny_qwen_image_edit.py models/tiny-qwen-image-edit
@@ -62,6 +66,11 @@ models/tiny-qwen3-vl/.done: tools/make_tiny_qwen3_vl.py tools/tiny_tokenizer.py 
 	$(SCORER_PY) tools/make_tiny_qwen3_vl.py models/tiny-qwen3-vl
 	touch $@
 
+# Qwen3-VL-30B-A3B's mixture-of-experts architecture at toy sizes (static decoding and grouped experts on CPU)
+models/tiny-qwen3-vl-moe/.done: tools/make_tiny_qwen3_vl.py tools/tiny_tokenizer.py scorer_service/configs/qwen3-vl-8b/chat_template.jinja $(VENV)/scorer/.installed
+	$(SCORER_PY) tools/make_tiny_qwen3_vl.py models/tiny-qwen3-vl-moe --moe
+	touch $@
+
 # The demo judge of `make run`: the tiny judge taught the shipped protocols' formats (its scores mean nothing).
 models/tiny-qwen3-vl-taught/.done: tools/make_taught_judge.py tools/teach_judge.py models/tiny-qwen3-vl/.done $(wildcard scorer_service/protocols/*.yaml) examples/benchmark/benchmark.jsonl
 	rm -rf models/tiny-qwen3-vl-taught
@@ -77,8 +86,10 @@ browser:
 	  echo "installing chromium for the browser tests (apt-get)"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; }
 
+# The four suites two at a time, the longest first (each suite's output is printed when it ends):
+# their servers start, wait and stop, so two suites keep both cores busy where one leaves them idle.
 test: setup
-	$(MAKE) --no-print-directory test-editor test-scorer test-orchestrator test-bench
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-orchestrator test-editor test-scorer test-bench
 
 test-editor: setup
 	$(EDITOR_PY) -m pytest -q tests/editor $(PYTEST_ARGS)

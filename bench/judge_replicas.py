@@ -94,7 +94,7 @@ def judge_pass(args, endpoints: list[Endpoint], batch: list[ScoreItem], folder: 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", default="qwen3-vl-8b", help="local dir or hub id (with --load-format dummy: anything)")
+    p.add_argument("--model", default="qwen3-vl-8b", help="local dir or hub id (with --load-format dummy: a model with shipped configs, e.g. qwen3-vl-8b)")
     p.add_argument("--load-format", choices=["auto", "dummy"], default="auto")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cuda")
     p.add_argument("--gpus", default="", help="GPU indices, one replica each (e.g. 0,1,2,3)")

@@ -8,7 +8,12 @@ Parts (--only, comma-separated; default all):
   expected  the expected score alone (a full forward over prompt + prefix + "1"), per --expected-batches
   service   one scorer service per --decodes mode (dynamic, static), each its own process, started,
             warmed up with one batch of --max-batch requests (static on CUDA: captures its decode
-            graph), then timed; its log (with each batch's phases: inputs, prefill, decode) in --log-dir
+            graph), then timed; its log (with each batch's phases: inputs, prefill, decode) in --log-dir.
+            Its device memory (torch's allocated and reserved, read from the service's metrics every
+            0.2 s during the warm-up and the timed run, both at --max-batch) is reported as the
+            largest values seen (`device_memory_gb`; none off CUDA)
+--seed-n: the seed loop times the first --seed-n samples only (default all --n): at 0.46 samples/s (the
+Qwen3-VL-30B-A3B judge) the loop alone would otherwise take most of a 10-minute device call.
 Each service row also says how its answers compare with the other parts of the same run: replies
 identical to the seed loop's (`same_replies_as_seed_loop`), to the dynamic service's, and the
 largest expected-score difference from the full-forward computation (`max_abs_expected_diff_vs_full_forward`).
@@ -18,7 +23,13 @@ a prompt to look, not by themselves a defect; the static row against the dynamic
 is the sharper comparison.
 
     python bench/judge_speed.py --model models/tiny-qwen3-vl --device cpu --n 4 --size 64 --new-tokens 4 --expected-batches 2 --max-batch 4 --decodes static --log-dir $TMP  # dry run (scorer)
+    python bench/judge_speed.py --model models/tiny-qwen3-vl-moe --device cpu --n 3 --size 32 --new-tokens 3 --only service --decodes static --max-batch 3 --prefill-batch 2 --log-dir $TMP  # dry run (scorer)
     python bench/judge_speed.py --load-format dummy --device cuda:0 --n 64 --expected-batches 32 --out $OUT/judge.json
+
+The seed's own judge, Qwen3-VL-30B-A3B (mixture of experts, random weights from the shipped configs,
+experts as grouped GEMMs), on one H200 (goal: the static service >= 10x the seed loop):
+
+    python bench/judge_speed.py --model Qwen/Qwen3-VL-30B-A3B-Instruct --load-format dummy --device cuda:0 --n 128 --seed-n 32 --only seed,service --max-batch 64 --prefill-batch 16 --out $OUT/judge_moe.json
 """
 
 from __future__ import annotations
@@ -26,8 +37,11 @@ from __future__ import annotations
 import argparse
 import gc
 import io
+import re
 import sys
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -82,10 +96,12 @@ def in_process(args, samples, sync, parts) -> tuple[dict, dict]:
     if "seed" in parts:
         seed_loop(4, prepared[:4])  # warm-up
         sync()
+        timed = prepared[:args.seed_n] if args.seed_n else prepared
         t0 = time.perf_counter()
-        seed_loop(4, prepared, keep=True)
+        seed_loop(4, timed, keep=True)
         sync()
-        rows["seed_batch4_generate"] = {"samples": len(prepared), "seconds": time.perf_counter() - t0}
+        rows["seed_batch4_generate"] = {"samples": len(timed), "seconds": time.perf_counter() - t0,
+                                        "runtime": dict(sorted(judge.identity.runtime.items()))}
 
     def expected_only(batch: int, items, keep: bool = False):
         for i in range(0, len(items), batch):
@@ -112,15 +128,56 @@ def in_process(args, samples, sync, parts) -> tuple[dict, dict]:
     return rows, answers
 
 
+class DeviceMemory:
+    """The largest device memory (GB, torch's allocated and reserved) a service's metrics report,
+    read every `every` seconds from its /metrics while running."""
+
+    GAUGES = {"allocated": "editfleet_device_memory_allocated_bytes",
+              "reserved": "editfleet_device_memory_reserved_bytes"}
+
+    def __init__(self, port: int, every: float = 0.2):
+        self.url, self.every = f"http://127.0.0.1:{port}/metrics", every
+        self.peak = {name: 0.0 for name in self.GAUGES}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.read()  # once more at the end
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.every):
+            self.read()
+
+    def read(self) -> None:
+        try:
+            text = urllib.request.urlopen(self.url, timeout=5).read().decode()
+        except OSError:
+            return
+        for name, gauge in self.GAUGES.items():
+            found = re.search(rf"^{gauge} (\S+)$", text, re.M)
+            if found:
+                self.peak[name] = max(self.peak[name], float(found.group(1)) / 1e9)
+
+    def row(self) -> dict | None:
+        """{"allocated": GB, "reserved": GB}, None where the service reports none (off CUDA)."""
+        return dict(self.peak) if any(self.peak.values()) else None
+
+
 def through_service(args, samples, decode: str) -> tuple[dict, dict]:
     """(row, answers by sample id: first reply and expected score) for a service with this decode mode."""
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     argv = [sys.executable, "-m", "scorer_service", "--model", args.model, "--device", args.device,
             "--dtype", args.dtype, "--load-format", args.load_format, "--port", str(port),
             "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms),
             "--max-queue", str(4 * args.n), "--max-new-tokens", str(args.new_tokens),
             "--min-new-tokens", str(args.new_tokens), "--max-attempts", "1", "--decode", decode,
-            "--prefill-batch", str(args.prefill_batch)]
+            "--prefill-batch", str(args.prefill_batch), "--metrics-port", str(metrics_port)]
     log = Path(args.log_dir) / f"scorer_service_{decode}.log"
     service = ServiceProcess("scorer", argv, port, log_path=log).start()
     rows = {"decode": decode}
@@ -132,7 +189,7 @@ def through_service(args, samples, decode: str) -> tuple[dict, dict]:
         requests = [make_request(s.sample_id, source_image=s.source_image, edited_image=s.edited_image,
                                  instruction=s.instruction, category=s.category, variables=s.variables)
                     for s in samples]
-        with ScorerClient(service.address) as client:
+        with ScorerClient(service.address) as client, DeviceMemory(metrics_port) as memory:
             t_warm = time.perf_counter()
             list(client.score_many(requests[: args.max_batch]))  # warm-up at the batch size used
             rows["warmup_batch_s"] = time.perf_counter() - t_warm
@@ -141,6 +198,7 @@ def through_service(args, samples, decode: str) -> tuple[dict, dict]:
             results = list(client.score_many(requests))
             elapsed = time.perf_counter() - t0
             info = client.info()
+        rows["device_memory_gb"] = memory.row()  # the largest seen, at --max-batch
         counts = dict(info.batch_stats.batch_size_counts)
         rows.update({
             "samples": len(results), "seconds": elapsed, "samples_per_s": len(results) / elapsed,
@@ -180,6 +238,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cuda:0")
     p.add_argument("--dtype", default="auto")
     p.add_argument("--n", type=int, default=128)
+    p.add_argument("--seed-n", type=int, default=None, help="samples the seed loop times (default: all --n)")
     p.add_argument("--size", type=int, default=1024)
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--max-batch", type=int, default=32)
@@ -233,7 +292,8 @@ def main(argv=None) -> int:
             if decode == "dynamic":
                 dynamic_answers = got
             show(f"service decode={decode} max_batch={args.max_batch}", row)
-            print("   ", {k: v for k, v in row.items() if k.startswith(("same_", "max_abs", "timed_batch", "runtime"))},
+            print("   ", {k: v for k, v in row.items()
+                          if k.startswith(("same_", "max_abs", "timed_batch", "runtime", "device_memory"))},
                   flush=True)
         # the row earlier versions wrote as "service"
         result["service"] = result["services"].get("dynamic") or next(iter(result["services"].values()), None)

@@ -78,6 +78,11 @@ COMPILE_CACHE = Setting(
          "none: every editor compiles; editor_service/compile_cache.py)")
 MAX_BATCH = Setting("max_batch", "--max-batch", type=int, service_default=8, always=True,
                     help="samples per device batch", reported_as="max_batch_size")
+MAX_NEW_TOKENS = Setting(
+    "max_new_tokens", "--max-new-tokens", type=int, service_default=128,
+    help="the longest reply, in tokens (a local judge sizes its decode caches by it). A protocol that names its "
+         "suite's own budget (`max_new_tokens:` in its file) needs at least that: the orchestrator asks for it, "
+         "an API judge sends it; a smaller cap here is said at start", reported_as="runtime:max_new_tokens")
 
 def _same_loras(want: list, have: str) -> bool:
     """editor.loras [{path, scale}] against GetInfo's runtime.lora (JSON [{file, scale, sha256}]): the same
@@ -120,8 +125,8 @@ API_SETTINGS = (BACKEND, BASE_URL, API_KEY_ENV, MAX_CONCURRENCY, REQUEST_TIMEOUT
 
 # What the orchestrator's run config sets on each service (the rest goes through server_args).
 EDITOR_SETTINGS = (MODEL, DTYPE, LOAD_FORMAT, THREADS, SPEED_MODE, COMPILE_CACHE, LORAS, SCHEDULER)
-JUDGE_SETTINGS = (MODEL, DTYPE, LOAD_FORMAT, THREADS, MAX_BATCH)
-API_JUDGE_SETTINGS = (MODEL, *API_SETTINGS)  # judge.backend openai: no device, no batch (each sample its own)
+JUDGE_SETTINGS = (MODEL, DTYPE, LOAD_FORMAT, THREADS, MAX_BATCH, MAX_NEW_TOKENS)
+API_JUDGE_SETTINGS = (MODEL, *API_SETTINGS, MAX_NEW_TOKENS)  # judge.backend openai: no device, no batch (each sample its own)
 
 
 def add_flags(parser, settings: Sequence[Setting], **overrides: Mapping[str, Any]) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import click
 
-from editfleet_common.settings import JUDGE_BACKENDS, LOAD_FORMATS, SPEED_MODES
 
+from . import setting_flags
 from .benchmarks import BenchmarkError, load_benchmark
 from .config import BENCHMARK_FORMATS, ConfigError, build_config, load_yaml, merge_overrides, parse_size
 from .fleet import FleetError
@@ -68,31 +68,19 @@ def main():
 def _run_options(fn):
     options = [
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML run config."),
-        click.option("--benchmark", help="Benchmark file (.jsonl native or GEdit, .json seed, ImgEdit or RISEBench format)."),
+        click.option("--benchmark", help="Benchmark file (.jsonl native or GEdit, .json seed, ImgEdit, RE-Edit or RISEBench format) "
+                                          "or folder (KRIS-Bench's KRIS_Bench/)."),
         click.option("--benchmark-format", type=click.Choice(BENCHMARK_FORMATS)),
         click.option("--image-root", help="ImgEdit-Bench, RISEBench: the input images' root (default: the JSON's folder)."),
         click.option("--categories", help="Only these categories (comma-separated)."),
         click.option("--limit", type=int, help="Only the first N samples."),
         click.option("--language", help="GEdit-Bench: en, cn or all."),
-        click.option("--editor-model", help="Editor model: local path or hub id."),
         click.option("--steps", type=int, help="Denoise steps (0: the editor's default)."),
-        click.option("--speed-mode", type=click.Choice(SPEED_MODES),
-                     help="Editor speed mode on GPUs (default: same outputs, faster; fast: FP8 + cache, opt-in)."),
-        click.option("--compile-cache", type=click.Path(file_okay=False),
-                     help="Compiled modes: directory of portable compile caches the editors share (warm starts)."),
         click.option("--guidance", type=float, help="Guidance (true CFG for Qwen-Image-Edit)."),
         click.option("--negative-prompt", help="Negative prompt."),
         click.option("--seed", type=int, help="Base seed; each sample's seed = f(base seed, sample id)."),
         click.option("--size", help="Output size WIDTHxHEIGHT (or N for square)."),
-        click.option("--threads", type=int, help="CPU threads per editor (fixed: results don't depend on N)."),
-        click.option("--lora", multiple=True, metavar="PATH[:SCALE]",
-                     help="LoRA adapter fused into the editors' model at start (repeatable; replaces editor.loras)."),
-        click.option("--judge-model", help="Judge model: local path or hub id."),
-        click.option("--judge-backend", type=click.Choice(JUDGE_BACKENDS),
-                     help="Judge: a local model (transformers) or an OpenAI-compatible endpoint (openai)."),
-        click.option("--judge-base-url", help="openai judge: the endpoint URL, e.g. https://api.openai.com/v1."),
         click.option("--protocol", help="Judge protocol (seed-0-10, viescore, ...)."),
-        click.option("--max-batch", type=int, help="Judge batch size."),
         click.option("--gpus", help="One editor per GPU, e.g. 0,1,2,3."),
         click.option("--editors", type=int, help="Number of CPU editors (without GPUs)."),
         click.option("--fleet", type=click.Choice(["local", "static", "kubernetes"]), help="Who runs the services."),
@@ -103,6 +91,7 @@ def _run_options(fn):
         click.option("--failures", type=click.Choice(["exclude", "zero"]),
                      help="Summary: leave failures out of the means (default) or count them as 0."),
     ]
+    fn = setting_flags.options(setting_flags.RUN_FLAGS)(fn)  # after the options above in --help
     for option in reversed(options):
         fn = option(fn)
     return fn
@@ -121,28 +110,20 @@ def config_from_flags(config_path, **flags) -> "RunConfig":  # noqa: F821
         "benchmark.limit": flags.get("limit"),
         "benchmark.language": flags.get("language"),
         "benchmark.image_root": flags.get("image_root"),
-        "editor.model": flags.get("editor_model"),
         "editor.steps": flags.get("steps"),
-        "editor.speed_mode": flags.get("speed_mode"),
-        "editor.compile_cache": flags.get("compile_cache"),
         "editor.guidance": flags.get("guidance"),
         "editor.negative_prompt": flags.get("negative_prompt"),
         "editor.seed": flags.get("seed"),
         "editor.width": width,
         "editor.height": height,
-        "editor.threads": flags.get("threads"),
-        "editor.loras": list(flags["lora"]) if flags.get("lora") else None,
-        "judge.model": flags.get("judge_model"),
-        "judge.backend": flags.get("judge_backend"),
-        "judge.base_url": flags.get("judge_base_url"),
         "judge.protocol": flags.get("protocol"),
-        "judge.max_batch": flags.get("max_batch"),
         "judge.failures": flags.get("failures"),
         "fleet.kind": flags.get("fleet"),
         "fleet.editor_addresses": list(flags["editor_address"]) if flags.get("editor_address") else None,
         "fleet.scorer_address": flags.get("scorer_address"),
         "output": flags.get("output"),
         "progress": flags.get("progress"),
+        **setting_flags.overrides(setting_flags.RUN_FLAGS, flags),
     }
     gpus = _csv_ints(flags.get("gpus"), "--gpus")
     if gpus is not None or flags.get("editors") is not None:
@@ -199,14 +180,8 @@ def run(config_path, no_score, retry_failed, **flags):
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--judge-model", help="Judge model (default: the run's).")
+@setting_flags.options(setting_flags.SCORE_FLAGS)
 @click.option("--protocol", help="Judge protocol (default: the run's).")
-@click.option("--max-batch", type=int)
-@click.option("--judge-load-format", type=click.Choice(LOAD_FORMATS))
-@click.option("--judge-backend", type=click.Choice(JUDGE_BACKENDS),
-              help="A local judge model, or an OpenAI-compatible endpoint (default: the run's).")
-@click.option("--judge-base-url", help="openai judge: the endpoint URL.")
-@click.option("--api-key-env", help="openai judge: the NAME of the environment variable holding the key.")
 @click.option("--gpu", type=int, help="GPU for the judge (default: CPU, or the run's first GPU).")
 @click.option("--fleet", type=click.Choice(["local", "static", "kubernetes"]))
 @click.option("--scorer-address", help="static fleet: the scorer HOST:PORT.")
@@ -217,8 +192,8 @@ def run(config_path, no_score, retry_failed, **flags):
 @click.option("--repeats", type=click.IntRange(min=1),
               help="Judge each edit K times (judges that sample); every repeat is recorded, the summary uses their mean.")
 @click.option("--retry-failed", is_flag=True)
-def score(run_dir, judge_model, protocol, max_batch, judge_load_format, judge_backend, judge_base_url, api_key_env,
-          gpu, fleet, scorer_address, output, label, progress, failures, repeats, retry_failed):
+def score(run_dir, protocol, gpu, fleet, scorer_address, output, label, progress, failures, repeats, retry_failed,
+          **judge_flags):
     """Re-judge the saved edits of RUN_DIR with another judge or protocol (no editing).
 
     The new scores.jsonl, summary.json and report.html go to their own folder, which reads the
@@ -233,9 +208,8 @@ def score(run_dir, judge_model, protocol, max_batch, judge_load_format, judge_ba
         if manifest.get("rejudge_of"):
             raise click.UsageError(f"{source} is itself a re-judge folder; give the run's own output dir")
         data = merge_overrides(config.to_dict(), {
-            "judge.model": judge_model, "judge.protocol": protocol, "judge.max_batch": max_batch,
-            "judge.load_format": judge_load_format, "judge.failures": failures, "judge.repeats": repeats,
-            "judge.backend": judge_backend, "judge.base_url": judge_base_url, "judge.api_key_env": api_key_env,
+            **setting_flags.overrides(setting_flags.SCORE_FLAGS, judge_flags),
+            "judge.protocol": protocol, "judge.failures": failures, "judge.repeats": repeats,
             "fleet.kind": fleet, "fleet.scorer_address": scorer_address, "progress": progress,
         })
         if gpu is not None:
@@ -313,7 +287,7 @@ def _fmt(value) -> str:
 @click.option("--language", default="en", help="GEdit-Bench: en, cn or all.")
 @click.option("--image-root", help="ImgEdit-Bench, RISEBench: the input images' root (default: the JSON's folder).")
 def validate(benchmark, fmt, language, image_root):
-    """Check a benchmark file (images, ids, instructions, paths) without starting anything."""
+    """Check a benchmark file or folder (images, ids, instructions, paths) without starting anything."""
 
     def body():
         b = load_benchmark(benchmark, fmt, options={"language": language, "image_root": image_root})

@@ -31,7 +31,7 @@ class ConfigError(Exception):
 @dataclass
 class BenchmarkConfig:
     path: str | None = None
-    format: str = "auto"            # auto | native | seed | gedit | imgedit | rise
+    format: str = "auto"            # "auto" or a key of benchmarks.FORMATS (native, seed, gedit, imgedit, re-edit, rise)
     categories: list[str] | None = None
     limit: int | None = None
     language: str = "en"            # GEdit-Bench: en | cn | all
@@ -73,6 +73,7 @@ class JudgeConfig:
     replicas: int = 0               # judge processes for the judging phase; 0: one per GPU of the run (else 1)
     protocol: str = ""              # empty: the scorer's default protocol
     max_batch: int = 4
+    max_new_tokens: int | None = None  # the longest reply; None: the protocol's own budget, else the judge's default
     max_in_flight: int = 0          # requests on the stream at once; 0: 4 x max_batch
     threads: int = 2
     dtype: str | None = None
@@ -314,7 +315,30 @@ def build_config(data: dict) -> RunConfig:
             _check_choice("", name, kwargs[name], origin)
     config = RunConfig(**kwargs)
     _check(config, origin)
+    if config.judge.max_new_tokens is None:
+        config.judge.max_new_tokens = protocol_reply_budget(config.judge)
     return config
+
+
+def protocol_reply_budget(judge: "JudgeConfig") -> int | None:
+    """The reply budget the judge protocol's file names (`max_new_tokens:`, the suite's own, e.g.
+    KRIS-Bench's 1000), looked up in the scorer's built-in protocols and any --protocols-dir of
+    judge.server_args; None where it names none (the judge's default then)."""
+    from scorer_service.protocol import BUILTIN_DIR, ProtocolError, parse_protocol
+
+    if not judge.protocol:
+        return None
+    args = judge.server_args
+    dirs = [Path(args[i + 1]) for i, a in enumerate(args[:-1]) if a == "--protocols-dir"] + [BUILTIN_DIR]
+    for directory in dirs:
+        for ext in (".yaml", ".yml", ".json"):
+            path = directory / f"{judge.protocol}{ext}"
+            if path.is_file():
+                try:
+                    return parse_protocol(path.read_text(encoding="utf-8"), path).max_new_tokens
+                except (OSError, ProtocolError):
+                    return None  # the judge itself names a broken protocol file at its start
+    return None
 
 
 def _build_section(cls, values: dict, section: str, origin: str):

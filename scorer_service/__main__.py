@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-wait-ms", type=float, default=500.0,
                    help="how long the first request of a batch waits for company while the device is idle "
                         "(a judge batch takes seconds on a GPU: filling it is worth a fraction of that)")
-    g.add_argument("--max-new-tokens", type=int, default=128)
+    settings.MAX_NEW_TOKENS.add_to(g)
     g.add_argument("--min-new-tokens", type=int, default=0,
                    help="force replies to at least this many tokens (benchmarks: a fixed output length)")
     g.add_argument("--cudnn-attention", choices=["off", "on"], default="off",
@@ -98,7 +98,7 @@ def load_judge(args: argparse.Namespace, lifecycle: Lifecycle, service, staged):
         return load_api_judge(args)
     from grpc_health.v1 import health_pb2
 
-    from .backends.transformers import set_threads
+    from .backends.transformers import NoShippedConfigs, set_threads
     from .client import STAGED_HEALTH_SERVICE
     from .judge import Judge
     from .staging import pack_into_pinned, prepare_device, release_host_cache
@@ -113,13 +113,16 @@ def load_judge(args: argparse.Namespace, lifecycle: Lifecycle, service, staged):
         service.not_ready_reason = "the judge is staged in host memory, waiting for the go signal (SIGUSR1)"
         prepare_device(args.device)
         lifecycle.phase("device context")
-    judge = Judge.load(
-        args.model, device=args.device, dtype=args.dtype, load_format=args.load_format,
-        revision=args.revision, max_new_tokens=args.max_new_tokens, seed=args.seed,
-        trust_remote_code=args.trust_remote_code, stage_on_host=args.stage_on_host, decode=args.decode,
-        prefill_batch=args.prefill_batch, min_new_tokens=args.min_new_tokens or None,
-        max_attempts=args.max_attempts,
-    )
+    try:
+        judge = Judge.load(
+            args.model, device=args.device, dtype=args.dtype, load_format=args.load_format,
+            revision=args.revision, max_new_tokens=args.max_new_tokens, seed=args.seed,
+            trust_remote_code=args.trust_remote_code, stage_on_host=args.stage_on_host, decode=args.decode,
+            prefill_batch=args.prefill_batch, min_new_tokens=args.min_new_tokens or None,
+            max_attempts=args.max_attempts,
+        )
+    except NoShippedConfigs as exc:  # --load-format dummy for a model without configs: one line naming them
+        raise StartFailed(str(exc)) from None
     lifecycle.phase("load" + (" to host memory" if args.stage_on_host else ""))
     if args.stage_on_host:
         if args.device.startswith("cuda"):
@@ -183,6 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     except ProtocolError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.backend != "openai":  # an API judge sends each protocol's own budget
+        for name in registry.names():
+            budget = registry.get(name).max_new_tokens
+            if budget and budget > args.max_new_tokens:
+                log.warning("protocol %s: its suite's replies run to %d tokens; this judge cuts them at %d "
+                            "(--max-new-tokens): give it --max-new-tokens %d to judge it as the suite does",
+                            name, budget, args.max_new_tokens, budget)
 
     from editfleet_common.service import serve
 

@@ -74,6 +74,61 @@ def _mean(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
     return math.fsum(v for _, v in subs) / len(subs), subs
 
 
+# KRIS-Bench (mercurystraw/Kris_Bench metrics_*.py; summarize.py of ByteDance-Seed/Bagel): the JSON keys
+# its replies carry -> its dimensions, in summarize.py's order
+KRIS_DIMENSIONS = {"consistency_score": "VC", "quality_score": "VQ", "instruction_score": "IF",
+                   "knowledge_score": "KP"}
+
+
+def _kris(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
+    # sub-scores VC, VQ, IF (and KP) as the judge gave them (1-5); the headline: their mean on 0-100,
+    # each as summarize.py's normalize_score (s - 1) * 25. Which question gave a dimension depends on
+    # the category (`when`): each dimension comes from exactly one asked question.
+    got: dict[str, float] = {}
+    for question in protocol.questions:
+        for name, value in zip(question.scores, scores.get(question.name, ())):
+            dim = KRIS_DIMENSIONS[name]
+            if dim in got:
+                raise ValueError(f"protocol {protocol.name!r}: {dim} asked twice of one sample")
+            got[dim] = value
+    missing = [d for d in ("VC", "VQ", "IF") if d not in got]
+    if missing:
+        raise ValueError(f"protocol {protocol.name!r}: no question for {', '.join(missing)} was asked of this "
+                         "sample (its category is none the protocol's `when` knows)")
+    subs = [(d, got[d]) for d in KRIS_DIMENSIONS.values() if d in got]
+    return math.fsum((v - 1) * 25 for _, v in subs) / len(subs), subs
+
+
+def _check_kris(protocol: "Protocol") -> str | None:
+    for question in protocol.questions:
+        unknown = [n for n in question.scores if n not in KRIS_DIMENSIONS]
+        if unknown or len(set(question.scores)) != len(question.scores):
+            return (f"combine 'kris': question {question.name!r} scores must be distinct names among "
+                    f"{', '.join(KRIS_DIMENSIONS)}, got {list(question.scores)}")
+    given = {n for q in protocol.questions for n in q.scores}
+    if not {"consistency_score", "quality_score", "instruction_score"} <= given:
+        return "combine 'kris' needs questions for consistency_score, quality_score and instruction_score"
+    if (protocol.low, protocol.high) != (1.0, 5.0):
+        return "combine 'kris' needs range [1, 5] (its (s - 1) * 25 maps 1-5 to 0-100)"
+def _re_edit(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
+    # RE-Edit (single_scoring_part_vllm/statistics_calculator.py): the sample's dimension answer (yes 1,
+    # no 0) is the headline; IF as given; SC = (editing success + over-editing) / 2 (its "average");
+    # SC_min = their min, the SC of the RE-Edit pipeline (src/data/iterative_data.py)
+    yes = scores["dimension"][0]
+    success, over = scores["SC"]
+    return yes, [("yes", yes), ("IF", scores["IF"][0]), ("SC.editing_success", success),
+                 ("SC.overediting", over), ("SC", (success + over) / 2), ("SC_min", min(success, over))]
+
+
+def _check_re_edit(protocol: "Protocol") -> str | None:
+    shape = {q.name: (q.answer, len(q.scores), bool(q.when)) for q in protocol.questions}
+    wanted = {"dimension": ("yes-no", 1, False), "IF": ("number", 1, False), "SC": ("number", 2, False)}
+    if shape != wanted:
+        return ("combine 're-edit' needs questions dimension (yes-no), IF (one number) and SC (two numbers), "
+                "all always asked")
+    return None
+
+
 # RISEBench (PhoenixZ810/RISEBench gpt_eval.py): one question per dimension, the asked ones chosen by
 # `when`. Each family below gives one dimension; logical questions answer 0/1, read as 4*s + 1 (1 or 5),
 # as gpt_eval.py's `4 * min(score, 1) + 1` (the parser has already refused anything but 0 or 1).
@@ -134,6 +189,8 @@ COMBINERS: dict[str, Callable[["Protocol", dict[str, list[float]]], Combined]] =
     "viescore": _viescore,
     "mean-2dp": _mean_2dp,
     "mean": _mean,
+    "kris": _kris,
+    "re-edit": _re_edit,
     "rise": _combine_rise,
 }
 CHECKS: dict[str, Callable[["Protocol"], str | None]] = {
@@ -141,5 +198,7 @@ CHECKS: dict[str, Callable[["Protocol"], str | None]] = {
     "viescore": _check_viescore,
     "mean-2dp": _check_mean_2dp,
     "mean": lambda protocol: None,
+    "kris": _check_kris,
+    "re-edit": _check_re_edit,
     "rise": _check_rise,
 }

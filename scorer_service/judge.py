@@ -51,8 +51,8 @@ log = logging.getLogger(__name__)
 def _parse(prompt: Prompt, text: str):
     """One reply through its question's parser (the question's, else the protocol's)."""
     protocol = prompt.protocol
-    return parse_for(protocol.parser_name(prompt.question))(text, len(prompt.question.scores), protocol.low,
-                                                            protocol.high)
+    return parse_for(protocol.parser_name(prompt.question), prompt.question.scores)(
+        text, len(prompt.question.scores), protocol.low, protocol.high)
 
 
 def _log_failure(sample: PreparedSample, exc: BaseException) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import partial
 
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
@@ -190,9 +191,60 @@ def parse_labelled_lines(text: str, n_scores: int = 1, low: float = 0.0, high: f
     return Parsed(ok=True, scores=scores, response=response, reason="labelled lines")
 
 
-def parse_for(name: str):
-    """The reply parser a protocol or question names (`parse:`): PARSERS."""
-    return PARSERS[name]
+_KEYED_VALUE = r"""["'*]*\s*[:：=]\s*["'*]*\s*([-+]?\d+(?:\.\d+)?|[A-Za-z]+)"""
+
+
+def _keyed(key: str) -> re.Pattern:
+    """`key: N` for one JSON key, as a judge writes it: "consistency_score": 4 (valid JSON or not),
+    consistency_score: 4, Consistency Score: 4, **consistency_score**: "4"."""
+    words = r"[_ ]".join(re.escape(w) for w in key.split("_"))
+    return re.compile(r"(?<![A-Za-z_])" + words + r"(?![A-Za-z_])" + _KEYED_VALUE, re.I)
+
+
+def parse_json_keys(text: str, n_scores: int = 1, low: float = 1.0, high: float = 5.0, *, names=()) -> Parsed:
+    """One integer in [low, high] per JSON key (the question's score `names`, in order) from a reply
+    that answers with the JSON a prompt asks for (KRIS-Bench: {"reasoning": ..., "consistency_score": 4}). Each key's value
+    is read where the reply writes `key: value`, inside JSON or not (the prompts' own templates are
+    not valid JSON); every place the reply gives the key must agree. A key missing, given a value that
+    is not an integer ("X", 4.5), given different values, or out of range is a failure saying so:
+    never the first digit of the reply, never clamped into range."""
+    if len(names) != n_scores:
+        return _fail(f"json keys: {n_scores} score(s) but the key names {list(names)}")
+    if not text or not text.strip():
+        return _fail("empty reply")
+    scores = []
+    for key in names:
+        found = [m.group(1) for m in _keyed(key).finditer(text)]
+        if not found:
+            return _fail(f"json keys: no {key!r} in the reply")
+        numbers = set()
+        for value in found:
+            try:
+                number = float(value)
+            except ValueError:
+                return _fail(f"json keys: {key!r} is {value!r}, not a number")
+            if number != int(number):
+                return _fail(f"json keys: {key!r} is {value}, not an integer")
+            numbers.add(number)
+        if len(numbers) > 1:
+            return _fail(f"json keys: ambiguous: {key!r} given as {', '.join(f'{n:g}' for n in sorted(numbers))}")
+        scores.append(numbers.pop())
+    bad = _check_range(scores, low, high, "json keys")
+    if bad:
+        return bad
+    response = text.strip()  # the reasoning the JSON gives, where it is valid JSON
+    for obj in _json_objects(text):
+        texts = [v.strip() for k, v in obj.items() if "reason" in str(k).lower() and isinstance(v, str) and v.strip()]
+        if texts:
+            response = "\n".join(texts)
+            break
+    return Parsed(ok=True, scores=scores, response=response, reason="json keys")
+
+
+def parse_for(name: str, names=()):
+    """The reply parser a protocol or question names (`parse:`): PARSERS; those in KEYED read each
+    score under its name (the question's `scores`), given here."""
+    return partial(PARSERS[name], names=tuple(names)) if name in KEYED else PARSERS[name]
 
 
 def parse_reply(text: str, n_scores: int = 1, low: float = 0.0, high: float = 10.0) -> Parsed:
@@ -361,4 +413,6 @@ def parse_final_score_binary(text: str, n_scores: int = 1, low: float = 0.0, hig
 
 
 PARSERS = {"json": parse_reply, "labelled-lines": parse_labelled_lines, "yes-no": parse_yes_no,
+           "json-keys": parse_json_keys,
            "final-score": parse_final_score, "final-score-binary": parse_final_score_binary}
+KEYED = {"json-keys"}  # parsers that read each score by its name

@@ -17,10 +17,14 @@ File format (see protocols/seed-0-10.yaml and protocols/viescore.yaml):
     parse: json                      # optional: json (default, parsing.parse_reply) or another of
                                      # parsing.PARSERS (labelled-lines, yes-no, final-score, ...)
     text_first: false                # optional: the prompt text before the images (ImgEdit's order)
+    max_new_tokens: 1000             # optional: the suite's own reply budget (its scripts' max_tokens)
     questions:                       # one judge call each, in this order
       score:
         images: [edited]             # which request images, in order (IMAGE_ROLES): source (the first
-                                     # input), sources (every input), edited, reference (the suite's)
+                                     # input), sources (every input), edited, reference (the suite's),
+                                     # source_<k> (the k-th input, k >= 2)
+        captions: ["Image {n}:"]     # optional, one per `images` entry: a text part before each of its
+                                     # images ({n}: the image's 1-based place in its role; variables too)
         scores: [score]              # names of the numbers the reply must contain, in order
         expected_score_prefix: '{"score": '   # optional, only with one score: see expected_score.py
         system: "..."                # optional; a string or {category: text, default: text}
@@ -54,6 +58,7 @@ from .parsing import PARSERS
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "protocols"
 IMAGE_ROLES = ("source", "sources", "edited", "reference")
+_NTH_SOURCE = re.compile(r"source_([2-9]|[1-9][0-9]+)")  # source_<k>: the k-th input image alone
 ANSWERS = ("number", "yes-no")
 WHEN_KEYS = ("categories", "not_categories", "equals", "not_equals", "has", "lacks")
 PRESENCE = ("reference", "more_sources")  # what `has`/`lacks` may name besides variables
@@ -63,6 +68,16 @@ _EXTENSIONS = (".yaml", ".yml", ".json")
 
 class ProtocolError(ValueError):
     """A protocol file is malformed (raised at load time, naming the file)."""
+
+
+def image_role_ok(role: str) -> bool:
+    return role in IMAGE_ROLES or bool(_NTH_SOURCE.fullmatch(role))
+
+
+def nth_source(role: str) -> int | None:
+    """k for a `source_<k>` role, else None."""
+    m = _NTH_SOURCE.fullmatch(role)
+    return int(m.group(1)) if m else None
 
 
 def template_variables(text: str) -> list[str]:
@@ -89,6 +104,7 @@ class Question:
     parse: str | None = None   # this question's parser; None: the protocol's (or yes-no for yes-no answers)
     answer: str = "number"     # ANSWERS
     when: dict = field(default_factory=dict)  # WHEN_KEYS -> condition; empty: always asked
+    captions: tuple[str, ...] = ()  # one per `images` entry (templates, {n} = place in role); empty: none
 
 
 @dataclass(frozen=True)
@@ -106,6 +122,7 @@ class Protocol:
     resize: dict = field(default_factory=dict)  # {"edited": "source"}, {"max_pixels": N}, {"jpeg_thumbnail": N}: samples.resize_images
     parse: str = "json"        # how replies are read: parsing.PARSERS
     text_first: bool = False   # the prompt text before the images in the user message
+    max_new_tokens: int | None = None  # the suite's reply budget; None: the server's --max-new-tokens
 
     @property
     def variables(self) -> list[str]:
@@ -208,6 +225,8 @@ class Protocol:
                 text = table.get(key, table.get("default"))
                 if text:
                     needed.update(template_variables(text))
+            for caption in q.captions:
+                needed.update(set(template_variables(caption)) - {"n"})
         missing = sorted(n for n in needed if n not in variables)
         if missing:
             raise InvalidInput(
@@ -258,9 +277,15 @@ def parse_protocol(text: str, path: Path) -> Protocol:
         if not isinstance(q, dict):
             raise ProtocolError(f"{qwhere}: must be a mapping")
         images = tuple(q.get("images", ["edited"]))
-        bad = [r for r in images if r not in IMAGE_ROLES]
+        bad = [r for r in images if not image_role_ok(r)]
         if bad or not images:
-            raise ProtocolError(f"{qwhere}: images must be a non-empty list of {IMAGE_ROLES}, got {list(images)}")
+            raise ProtocolError(f"{qwhere}: images must be a non-empty list of {IMAGE_ROLES} or source_<k>, "
+                                f"got {list(images)}")
+        captions = q.get("captions") or ()
+        if not isinstance(captions, (list, tuple)) or not all(isinstance(c, str) for c in captions) or (
+                captions and len(captions) != len(images)):
+            raise ProtocolError(f"{qwhere}: captions must be a list of {len(images)} string(s), one per images "
+                                f"entry, got {captions!r}")
         scores = tuple(q.get("scores", ["score"]))
         if not scores:
             raise ProtocolError(f"{qwhere}: scores must name at least one number")
@@ -289,6 +314,7 @@ def parse_protocol(text: str, path: Path) -> Protocol:
                 parse=qparse,
                 answer=answer,
                 when=_when(q.get("when"), where=f"{qwhere}.when"),
+                captions=tuple(captions),
             )
         )
     parse = data.get("parse", "json")
@@ -309,6 +335,9 @@ def parse_protocol(text: str, path: Path) -> Protocol:
     side = resize.get("jpeg_thumbnail")
     if "jpeg_thumbnail" in resize and (not isinstance(side, int) or isinstance(side, bool) or side < 1):
         raise ProtocolError(f"{where}: resize.jpeg_thumbnail must be a positive integer (the longest side)")
+    budget = data.get("max_new_tokens")
+    if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool) or budget < 1):
+        raise ProtocolError(f"{where}: max_new_tokens must be a positive integer, got {budget!r}")
     protocol = Protocol(
         name=name,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
@@ -323,6 +352,7 @@ def parse_protocol(text: str, path: Path) -> Protocol:
         resize=dict(resize),
         parse=parse,
         text_first=text_first,
+        max_new_tokens=budget,
     )
     problem = CHECKS[combine](protocol)
     if problem:

@@ -17,7 +17,7 @@ from PIL import Image
 from editfleet_common.errors import InvalidInput
 from editfleet_common.images import decode_image
 
-from .protocol import Protocol, ProtocolRegistry, Question
+from .protocol import Protocol, ProtocolRegistry, Question, nth_source, render
 from .statuses import ERROR, INVALID, OK, PARSE_FAILED, REFUSED
 
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
@@ -120,6 +120,7 @@ class Prompt:
     system: str | None
     user: str
     images: list[Image.Image]
+    captions: list[str] = field(default_factory=list)  # a text part before each image ("" for none)
 
 
 def prepare(inp: ScoreInput, registry: ProtocolRegistry, *, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> PreparedSample:
@@ -149,8 +150,12 @@ def prepare(inp: ScoreInput, registry: ProtocolRegistry, *, max_image_pixels: in
     images = {"source": sources[:1], "sources": sources, "edited": edited, "reference": references}
     for question in questions:
         for role in question.images:
+            k = nth_source(role)
+            if k is not None:
+                images[role] = sources[k - 1:k]
             if not images[role]:
-                raise InvalidInput(f"{_ROLE_FIELDS[role]}: missing (protocol {protocol.name!r} shows it in "
+                field_name = _ROLE_FIELDS.get(role) or f"more_source_images[{nth_source(role) - 2}]"
+                raise InvalidInput(f"{field_name}: missing (protocol {protocol.name!r} shows it in "
                                    f"question {question.name!r})")
     return PreparedSample(inp.sample_id, protocol, inp.category, variables, images, questions)
 
@@ -203,9 +208,28 @@ def build_prompts(samples: list[PreparedSample], strict: bool = False) -> list[P
     for i, sample in enumerate(samples):
         for question in sample.questions or sample.protocol.questions:
             system, user = sample.protocol.render_question(question, sample.category, sample.variables, strict=strict)
-            prompts.append(Prompt(i, sample.protocol, question, system, user,
-                                  [img for role in question.images for img in sample.images[role]]))
+            images, captions = [], []
+            for role, caption in zip(question.images, question.captions or [""] * len(question.images)):
+                for n, img in enumerate(sample.images[role], start=1):
+                    images.append(img)
+                    captions.append(render(caption, {**sample.variables, "n": str(n)},
+                                           where=f"protocol {sample.protocol.name!r}, question {question.name!r}, captions")
+                                    if caption else "")
+            prompts.append(Prompt(i, sample.protocol, question, system, user, images, captions))
     return prompts
+
+
+def user_content(prompt: Prompt) -> list[tuple[str, object]]:
+    """The user message in order, as ("text", str) and ("image", PIL image) parts: the prompt text and
+    each image after its caption, the text first or last as the protocol says. Every backend builds
+    its message from this."""
+    parts: list[tuple[str, object]] = []
+    for img, caption in zip(prompt.images, prompt.captions or [""] * len(prompt.images)):
+        if caption:
+            parts.append(("text", caption))
+        parts.append(("image", img))
+    text = ("text", prompt.user)
+    return [text, *parts] if prompt.protocol.text_first else [*parts, text]
 
 
 def conversation(prompt: Prompt) -> list[dict]:
@@ -213,9 +237,8 @@ def conversation(prompt: Prompt) -> list[dict]:
     conv = []
     if prompt.system:
         conv.append({"role": "system", "content": [{"type": "text", "text": prompt.system}]})
-    content = [{"type": "image", "image": img} for img in prompt.images]
-    text = {"type": "text", "text": prompt.user}
-    content = [text, *content] if prompt.protocol.text_first else [*content, text]  # the protocol's order
+    content = [{"type": "text", "text": value} if kind == "text" else {"type": "image", "image": value}
+               for kind, value in user_content(prompt)]
     conv.append({"role": "user", "content": content})
     return conv
 

@@ -1,6 +1,8 @@
 """Write a tiny random-weight Qwen3-VL judge: the real architecture and processor, toy sizes.
 
     python tools/make_tiny_qwen3_vl.py models/tiny-qwen3-vl
+    python tools/make_tiny_qwen3_vl.py models/tiny-qwen3-vl-moe --moe   # Qwen3-VL-30B-A3B's architecture
+
 
 The result loads like the real judge (`AutoModelForImageTextToText.from_pretrained` +
 `AutoProcessor.from_pretrained`), so tests exercise the same code path as Qwen/Qwen3-VL-8B-Instruct:
@@ -8,6 +10,11 @@ the Qwen3-VL chat template (copied from the shipped 8B configs), a Qwen2-VL imag
 small pixel budget (a 64x64 image becomes 4 visual tokens), the Qwen3-VL video processor, and the
 tiny byte-level BPE tokenizer from `tools.tiny_tokenizer`. Deterministic: a fixed seed and a fixed
 tokenizer corpus, so every machine writes the same weights.
+
+`--moe`: the mixture-of-experts architecture of Qwen/Qwen3-VL-30B-A3B-Instruct
+(`Qwen3VLMoeForConditionalGeneration`): the same toy attention and vision tower, and each text layer's
+MLP replaced by 8 routed experts (top-2, FFN width 16; widths multiples of 4 so that torch's
+grouped GEMM runs on CPU in float32, whose strides must be multiples of 16 bytes).
 """
 
 from __future__ import annotations
@@ -30,12 +37,19 @@ MIN_PIXELS = 32 * 32  # one visual token
 MAX_PIXELS = 64 * 64  # at most four visual tokens per image, whatever the input size
 
 
-def build_config(tok_ids: dict[str, int], vocab_size: int):
-    from transformers import Qwen3VLConfig
+# the MoE variant's text layers: routed experts in place of the dense MLP (Qwen3-VL-30B-A3B: 128, top-8, 768)
+MOE_TEXT = {"num_experts": 8, "num_experts_per_tok": 2, "moe_intermediate_size": 16, "decoder_sparse_step": 1,
+            "mlp_only_layers": [], "norm_topk_prob": True,
+            "initializer_range": 0.2}  # larger random weights: replies that differ from prompt to prompt
+
+
+def build_config(tok_ids: dict[str, int], vocab_size: int, moe: bool = False):
+    from transformers import Qwen3VLConfig, Qwen3VLMoeConfig
 
     head_dim = 8
-    return Qwen3VLConfig(
+    return (Qwen3VLMoeConfig if moe else Qwen3VLConfig)(
         text_config={
+            **(MOE_TEXT if moe else {}),
             "vocab_size": vocab_size,
             "hidden_size": 32,
             "intermediate_size": 64,
@@ -106,10 +120,11 @@ def build_processor(tokenizer):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("outdir", type=Path)
+    parser.add_argument("--moe", action="store_true", help="Qwen3-VL-30B-A3B's mixture-of-experts architecture")
     args = parser.parse_args(argv)
 
     import torch
-    from transformers import GenerationConfig, Qwen3VLForConditionalGeneration
+    from transformers import GenerationConfig, Qwen3VLForConditionalGeneration, Qwen3VLMoeForConditionalGeneration
 
     from tools.tiny_tokenizer import special_token_ids, train_tiny_qwen_tokenizer
 
@@ -117,10 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     tok_ids = special_token_ids(tokenizer)
     # round up so the embedding covers every token, added specials included
     vocab_size = ((len(tokenizer) + 63) // 64) * 64
-    config = build_config(tok_ids, vocab_size)
+    config = build_config(tok_ids, vocab_size, moe=args.moe)
 
     torch.manual_seed(SEED)
-    model = Qwen3VLForConditionalGeneration(config).eval()
+    model_class = Qwen3VLMoeForConditionalGeneration if args.moe else Qwen3VLForConditionalGeneration
+    model = model_class(config).eval()
     model.generation_config = GenerationConfig(
         bos_token_id=tok_ids["bos_token_id"],
         eos_token_id=[tok_ids["eos_token_id"], tok_ids["pad_token_id"]],
@@ -133,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     model.save_pretrained(args.outdir)
     processor.save_pretrained(args.outdir)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"wrote {args.outdir}: Qwen3VLForConditionalGeneration, {n_params} parameters, vocab {vocab_size}")
+    print(f"wrote {args.outdir}: {model_class.__name__}, {n_params} parameters, vocab {vocab_size}")
     return 0
 
 

@@ -1,7 +1,8 @@
 """Benchmark formats → one list of Samples, validated before any editor starts.
 
 Adding a format: a module with `load(path, options) -> (samples, problems)` and
-`looks_like(path, first_record) -> bool`, plus one entry in FORMATS.
+`looks_like(path, first_record) -> bool`, plus one entry in FORMATS. A format given as a folder (a
+release folder, KRIS-Bench's) says `FOLDER = True` and has `digest(path) -> sha256 hex` over its files.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import gedit, imgedit, native, rise, seed
+from . import gedit, imgedit, kris, native, reedit, rise, seed
 from .base import BenchmarkError, Problem, Sample, safe_path_component, validate
 from .jsonl import first_record
 
-# Detection tries them in this order; gedit before native since both are JSON Lines, imgedit
-# before seed since both are .json, rise before seed since both are .json lists.
-FORMATS = {"gedit": gedit, "native": native, "imgedit": imgedit, "rise": rise, "seed": seed}
+# Detection tries them in this order; gedit before native since both are JSON Lines, re-edit (reads
+# only the first item), imgedit and rise before seed since all are .json. A format whose module says
+# FOLDER = True is given as a folder (kris: the release folder of <category>/annotation.json).
+FORMATS = {"gedit": gedit, "native": native, "re-edit": reedit, "imgedit": imgedit, "rise": rise, "seed": seed, "kris": kris}
 
 
 @dataclass
@@ -47,14 +49,23 @@ def headline(fmt: str | None) -> str:
     return getattr(FORMATS.get(fmt or ""), "HEADLINE", "micro_mean")
 
 
+def is_folder_format(fmt: str) -> bool:
+    return bool(getattr(FORMATS.get(fmt), "FOLDER", False))
+
+
 def detect_format(path: Path) -> str:
-    first = first_record(path) if path.suffix == ".jsonl" else None
+    first = first_record(path) if path.is_file() and path.suffix == ".jsonl" else None
     for name, module in FORMATS.items():
+        if is_folder_format(name) != path.is_dir():
+            continue
         if module.looks_like(path, first):
             return name
     raise BenchmarkError(
         f"{path}: cannot tell the benchmark format (native .jsonl with id/image, GEdit .jsonl with "
-        f"key/task_type, ImgEdit .json of key -> id/prompt/edit_type, RISEBench .json list of index/category/instruction/image, seed .json list); set it with --benchmark-format {{{','.join(FORMATS)}}}"
+        f"key/task_type, ImgEdit .json of key -> id/prompt/edit_type, RE-Edit .json list with rationale_short_en, "
+        f"RISEBench .json list of index/category/instruction/image, "
+        f"seed .json list, a KRIS-Bench folder of <category>/annotation.json); set it with --benchmark-format "
+        f"{{{','.join(FORMATS)}}}"
     )
 
 
@@ -70,12 +81,18 @@ def load_benchmark(
     path = Path(path)
     if not path.exists():
         raise BenchmarkError(f"benchmark file not found: {path}")
-    if not path.is_file():
-        raise BenchmarkError(f"benchmark must be a file (.jsonl or .json), got a folder: {path}")
     if fmt == "auto":
+        if not path.is_file() and not path.is_dir():
+            raise BenchmarkError(f"benchmark must be a file or a release folder: {path}")
         fmt = detect_format(path)
     if fmt not in FORMATS:
         raise BenchmarkError(f"unknown benchmark format {fmt!r}; known: {', '.join(FORMATS)}")
+    if is_folder_format(fmt) and not path.is_dir():
+        raise BenchmarkError(f"the {fmt} benchmark is a folder (its release folder), got a file: {path}")
+    if not is_folder_format(fmt) and not path.is_file():
+        folder_formats = [name for name in FORMATS if is_folder_format(name)]
+        raise BenchmarkError(f"benchmark must be a file (.jsonl or .json), got a folder: {path} "
+                             f"(folders are for {', '.join(folder_formats)})")
     samples, problems = FORMATS[fmt].load(path, options or {})
     if categories:
         wanted = set(categories)
@@ -91,7 +108,8 @@ def load_benchmark(
     validate(samples, pre_problems=problems)
     if not samples:
         raise BenchmarkError(f"{path}: no samples to run")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    module = FORMATS[fmt]
+    digest = module.digest(path) if hasattr(module, "digest") else hashlib.sha256(path.read_bytes()).hexdigest()
     return Benchmark(path=path.resolve(), format=fmt, samples=samples, sha256=digest)
 
 
@@ -102,6 +120,7 @@ __all__ = [
     "Problem",
     "Sample",
     "detect_format",
+    "is_folder_format",
     "headline",
     "load_benchmark",
     "safe_path_component",

@@ -7,8 +7,8 @@ Adding a layout: a module with
     root(folder, method) -> Path        where the edits go (export) / are read from (import)
     edit_relpath(sample) -> str         one sample's edit under that root
     extra_files(sample) -> {relpath: bytes}   what else the official scorer reads (source images...)
-    edit_candidates(sample) -> [relpath]      optional: where an imported edit may be, first found wins
-                                              (default: edit_relpath only)
+    encode(data, field=...) -> bytes    optional: the edit file's bytes (default as_png: PNG)
+    import_relpath(root, sample) -> str optional: the file import reads (default edit_relpath)
 and one entry in LAYOUTS. Missing edits are listed, never filled with the source image.
 """
 
@@ -22,9 +22,9 @@ from editfleet_common.errors import InvalidInput
 from editfleet_common.images import decode_image
 
 from ..results import sha256_hex, write_atomic, write_json_atomic
-from . import gedit, imgedit, rise
+from . import gedit, imgedit, kris, reedit, rise
 
-LAYOUTS = {"gedit": gedit, "imgedit": imgedit, "rise": rise}
+LAYOUTS = {"gedit": gedit, "imgedit": imgedit, "kris": kris, "re-edit": reedit, "rise": rise}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXPORT_RECORD = "editfleet_export.json"  # what an export wrote (and that the folder is one of ours)
 
@@ -79,7 +79,8 @@ def export_edits(layout, samples, edits: dict, edits_root: Path, folder: Path, m
             (root / layout.edit_relpath(sample)).unlink(missing_ok=True)
             continue
         data = (edits_root / edit["path"]).read_bytes()
-        write_atomic(root / layout.edit_relpath(sample), as_png(data, field=edit["path"]))
+        encode = getattr(layout, "encode", as_png)
+        write_atomic(root / layout.edit_relpath(sample), encode(data, field=edit["path"]))
         result.written += 1
     write_json_atomic(marker, {
         "layout": layout.NAME, "method": method, "edits": result.written, "missing": result.missing})
@@ -104,10 +105,8 @@ def import_edits(layout, samples, run_dir, folder: Path, method: str | None) -> 
         raise LayoutError(f"{root}: no such folder (the {layout.NAME} layout: {layout.DESCRIPTION})")
     result = Imported(root=root)
     done, _ = run_dir.edit_state(samples)
-    candidates = getattr(layout, "edit_candidates", lambda s: [layout.edit_relpath(s)])
     for sample in samples:
-        options = candidates(sample)
-        relpath = next((r for r in options if (root / r).is_file()), options[0])
+        relpath = layout.import_relpath(root, sample) if hasattr(layout, "import_relpath") else layout.edit_relpath(sample)
         path = root / relpath
         provenance = {"imported": True, "layout": layout.NAME, "from": str(path)}
         if not path.is_file():

@@ -43,9 +43,11 @@ def edit_relpath(sample) -> str:
     return f"images/{sample.category}/{sample.id}.png"
 
 
-def edit_candidates(sample) -> list[str]:
-    """Where an edit made elsewhere may be, in the order gpt_eval.py looks."""
-    return [f"images/{sample.category}/{sample.id}.{suffix}" for suffix in SUFFIXES]
+def import_relpath(root: Path, sample) -> str:
+    """The file import reads: the first of <index>.png, .jpg, .jpeg there, as find_image looks (the
+    .png path when none is, to be listed as missing)."""
+    options = [f"images/{sample.category}/{sample.id}.{suffix}" for suffix in SUFFIXES]
+    return next((r for r in options if (Path(root) / r).is_file()), options[0])
 
 
 def extra_files(sample) -> dict[str, bytes]:

@@ -6,9 +6,9 @@ samples it scores."""
 
 from __future__ import annotations
 
-from . import gedit, imgedit, rise
+from . import gedit, imgedit, kris, reedit, rise
 
-SUITES = {"gedit": gedit, "imgedit": imgedit, "rise": rise}
+SUITES = {"gedit": gedit, "imgedit": imgedit, "kris": kris, "re-edit": reedit, "rise": rise}
 
 
 def headline(benchmark_format: str | None, protocol: str | None, samples, edits: dict, scores: dict, *,

@@ -51,7 +51,7 @@ from urllib.parse import urlparse
 
 from editfleet_common.identity import ModelIdentity
 
-from ..samples import Prompt, Refused, Reply
+from ..samples import Prompt, Refused, Reply, user_content
 from .base import JudgeUnusable
 
 log = logging.getLogger(__name__)
@@ -243,6 +243,7 @@ class OpenAIBackend:
         self._slots = threading.BoundedSemaphore(max(1, settings.max_concurrency))
         self._pool = ThreadPoolExecutor(max(1, settings.max_concurrency), thread_name_prefix="api")
         self._max_tokens = settings.max_new_tokens
+        self._short = False  # the warm-up's one-token replies
         self.generated_tokens = 0  # completion tokens the endpoint reported (the scorer's metrics read it)
         self.identity = ModelIdentity(
             model=settings.model,
@@ -293,11 +294,11 @@ class OpenAIBackend:
     @contextmanager
     def short_replies(self):
         """The warm-up: one-token replies (it runs alone, before serving)."""
-        saved, self._max_tokens = self._max_tokens, 1
+        self._short = True
         try:
             yield
         finally:
-            self._max_tokens = saved
+            self._short = False
 
     def too_large(self, exc: BaseException) -> bool:
         return False
@@ -326,18 +327,19 @@ class OpenAIBackend:
 
     def _answer(self, prompt: Prompt, logprobs: bool) -> _Answer:
         messages = [{"role": "system", "content": prompt.system}] if prompt.system else []
-        content = [{"type": "image_url", "image_url": {"url": _data_url(img)}} for img in prompt.images]
-        text = {"type": "text", "text": prompt.user}
-        content = [text, *content] if prompt.protocol.text_first else [*content, text]
+        content = [{"type": "text", "text": value} if kind == "text" else
+                   {"type": "image_url", "image_url": {"url": _data_url(value)}} for kind, value in user_content(prompt)]
         messages.append({"role": "user", "content": content})
-        return self._request(messages, logprobs=logprobs)
+        # the suite's own reply budget where its protocol names one (the warm-up: one token)
+        budget = 1 if self._short else (prompt.protocol.max_new_tokens or self._max_tokens)
+        return self._request(messages, logprobs=logprobs, max_tokens=budget)
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
 
-    def _request(self, messages: list[dict], *, logprobs: bool) -> _Answer:
+    def _request(self, messages: list[dict], *, logprobs: bool, max_tokens: int) -> _Answer:
         s = self.settings
-        kwargs = dict(model=s.model, messages=messages, temperature=0, seed=s.seed, max_tokens=self._max_tokens)
+        kwargs = dict(model=s.model, messages=messages, temperature=0, seed=s.seed, max_tokens=max_tokens)
         if logprobs:
             kwargs.update(logprobs=True, top_logprobs=s.top_logprobs)
         last = ""

@@ -162,12 +162,13 @@ def _mixed_requests(server, rounds: int) -> tuple[list[int], Counter]:
 
 
 def test_memory_is_flat_over_repeated_edits_and_errors(server):
-    """~60 requests after a warm-up round (12 edits, 4 refused, 40 invalid): RSS does not climb."""
+    """~30 requests after a warm-up round (6 edits, 2 refused, 20 invalid): RSS does not climb (the long
+    version is `make soak`)."""
     _mixed_requests(server, 1)  # allocator and caches settle
     start = rss_bytes(server.proc.pid)
-    samples, outcomes = _mixed_requests(server, 4)
+    samples, outcomes = _mixed_requests(server, 2)
     print(f"editor RSS: start {start / 2**20:.0f} MiB, max {max(samples) / 2**20:.0f} MiB; {dict(outcomes)}")
-    assert outcomes["INVALID_ARGUMENT"] == 40 and outcomes["RESOURCE_EXHAUSTED"] >= 1 and outcomes["ok"] >= 12
+    assert outcomes["INVALID_ARGUMENT"] == 20 and outcomes["RESOURCE_EXHAUSTED"] >= 1 and outcomes["ok"] >= 6
     assert max(samples) - start < 100 * 2**20, [round(s / 2**20) for s in samples]
 
 

@@ -100,3 +100,17 @@ def test_editors_with_other_adapters_than_the_run_config_are_refused(tmp_path):
     check_run_config(Fleet(True), settings.EDITOR_SETTINGS, plain, with_loras(), "editor")
     with pytest.raises(RunError, match=r"editor.loras: the run config says \[\]"):
         check_run_config(Fleet(True), settings.EDITOR_SETTINGS, plain, with_loras((lora.name, 1.0)), "editor")
+
+
+def test_the_judge_is_given_its_protocols_reply_budget(tmp_path):
+    from orchestrator.config import protocol_reply_budget
+
+    kris = build_config({"judge": {"model": "/m", "protocol": "kris"}}).judge
+    assert kris.max_new_tokens == 1000  # kris.yaml: the suite's scripts ask for up to 1000 tokens
+    assert settings.argv(settings.JUDGE_SETTINGS, kris)[-2:] == ["--max-new-tokens", "1000"]
+    assert build_config({"judge": {"protocol": "kris", "max_new_tokens": 64}}).judge.max_new_tokens == 64  # as asked
+    plain = build_config({"judge": {"model": "/m", "protocol": "viescore"}}).judge
+    assert plain.max_new_tokens is None and "--max-new-tokens" not in settings.argv(settings.JUDGE_SETTINGS, plain)
+    (tmp_path / "mine.yaml").write_text("name: mine\nmax_new_tokens: 300\nquestions: {q: {user: x}}")
+    mine = build_config({"judge": {"protocol": "mine", "server_args": ["--protocols-dir", str(tmp_path)]}}).judge
+    assert mine.max_new_tokens == 300 and protocol_reply_budget(mine) == 300

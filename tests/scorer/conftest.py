@@ -54,6 +54,17 @@ def tiny_judge_dir(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_moe_judge_dir(tmp_path_factory) -> Path:
+    """The tiny Qwen3-VL-30B-A3B-style (mixture-of-experts) judge of `make models`, else built here."""
+    built = REPO_ROOT / "models" / "tiny-qwen3-vl-moe"
+    if (built / ".done").exists():
+        return built
+    out = tmp_path_factory.mktemp("tiny-qwen3-vl-moe")
+    subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "make_tiny_qwen3_vl.py"), str(out), "--moe"], check=True)
+    return out
+
+
 def start_scorer(model_dir: Path, log_path: Path, *extra: str, wait: bool = True) -> ServiceProcess:
     port = free_port()
     argv = [

@@ -182,3 +182,13 @@ def test_a_real_scorer_judges_inputs_references_and_yes_no_questions(scorer):
         assert result.error and all(part.split(":")[0] in ("follows", "matches_reference", "knowledge")
                                     for part in result.error.split("; "))
     assert result.HasField("expected_score") and 0.0 <= result.expected_score <= 1.0  # P(yes) of `follows`
+
+
+def test_a_protocol_may_name_its_suites_reply_budget(tmp_path):
+    ok = parse_protocol("name: b\nmax_new_tokens: 1000\nquestions: {q: {user: x}}", tmp_path / "b.yaml")
+    assert ok.max_new_tokens == 1000
+    assert parse_protocol("name: c\nquestions: {q: {user: x}}", tmp_path / "c.yaml").max_new_tokens is None
+    for bad in ("0", "-3", "lots", "true", "12.5"):
+        with pytest.raises(ProtocolError, match="max_new_tokens must be a positive integer"):
+            parse_protocol(f"name: d\nmax_new_tokens: {bad}\nquestions: {{q: {{user: x}}}}", tmp_path / "d.yaml")
+    assert ProtocolRegistry.load().get("kris").max_new_tokens == 1000  # KRIS-Bench's scripts: max_tokens 1000

@@ -2,6 +2,8 @@
 static decoding (decoding.py) and the pool of static decoders (decoder_pool.py)."""
 
 from .backend import DECODE_MODES, TransformersBackend
-from .loading import DUMMY_CONFIG_DIR, LOAD_FORMATS, set_threads
+from .loading import (DUMMY_CONFIG_DIR, EXPERTS_IMPLEMENTATION, LOAD_FORMATS, SHIPPED_CONFIGS, NoShippedConfigs,
+                      set_threads)
 
-__all__ = ["DECODE_MODES", "DUMMY_CONFIG_DIR", "LOAD_FORMATS", "TransformersBackend", "set_threads"]
+__all__ = ["DECODE_MODES", "DUMMY_CONFIG_DIR", "EXPERTS_IMPLEMENTATION", "LOAD_FORMATS", "NoShippedConfigs",
+           "SHIPPED_CONFIGS", "TransformersBackend", "set_threads"]

@@ -18,7 +18,7 @@ computed for the images. Other models score with a separate full forward over pr
 path (`reference_expected_scores`, also the reference the shared path is tested against).
 
 Decoding (`decode`): "dynamic" is `generate` on transformers' default growing cache. "static"
-(Qwen3-VL; "auto" picks it on CUDA) prefills a batch in chunks of `prefill_batch` prompts, each on its
+(Qwen3-VL, dense or MoE; "auto" picks it on CUDA) prefills a batch in chunks of `prefill_batch` prompts, each on its
 own cache, copies them into the rows of one preallocated decode cache (decoder_pool.py: one per
 batch size, reused) and decodes all rows greedily in fixed-shape steps that stay on the device
 (decoding.StaticGreedyDecoder); on CUDA each (batch size, cache length) captures its step once as a
@@ -26,7 +26,9 @@ CUDA graph and replays it, with no compile warm-up. Threads: the processor runs 
 thread, every forward on the device thread, static decoding on the decode thread (own CUDA stream), so
 that a second batch (the batcher keeps two in flight) is prepared while one decodes. Both modes decode
 with `decoding.grouped_decode_attention` (the same attention without copying the KV cache once per
-query head). All of it is recorded in the model identity's `runtime`.
+query head). A mixture-of-experts judge (Qwen3-VL-30B-A3B) runs its experts as grouped GEMMs
+(loading.EXPERTS_IMPLEMENTATION), in every forward and in the captured decode step alike. All of it is
+recorded in the model identity's `runtime`.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ from .loading import load_model
 
 # auto: static where it is written for the model (Qwen3-VL) and runs on CUDA, else dynamic
 DECODE_MODES = ("auto", "dynamic", "static")
-# Models whose cached continuation (multimodal rope positions) the shared prefill is written for.
-SHARED_PREFILL_MODEL_TYPES = ("qwen3_vl",)
+# Models whose cached continuation (multimodal rope positions) the shared prefill and static decoding
+# are written for: Qwen3-VL, dense and mixture-of-experts (the same text decoder around routed experts)
+SHARED_PREFILL_MODEL_TYPES = ("qwen3_vl", "qwen3_vl_moe")
 
 
 class TransformersBackend:
@@ -128,7 +131,18 @@ class TransformersBackend:
             runtime["prefill_batch"] = str(self.prefill_batch)
         if self._grouped_attention:
             runtime["decode_attention"] = "grouped_sdpa"
+        experts = self.experts_implementation
+        if experts is not None:
+            runtime["experts"] = experts
         return runtime
+
+    @property
+    def experts_implementation(self) -> str | None:
+        """How the text model's routed experts run (transformers' ExpertsInterface name), None without experts."""
+        text_config = self.model.config.get_text_config(decoder=True)
+        if not getattr(text_config, "num_experts", 0):
+            return None
+        return text_config._experts_implementation
 
     def use_transformers_decode_attention(self) -> None:
         """Decode with transformers' own SDPA path (KV heads repeated per query head), as a plain

@@ -1,7 +1,14 @@
 """Loading a chat VLM judge with transformers: from a directory or a hub id (`load_format="auto"`),
-or the real architecture with random weights from shipped configs (`load_format="dummy"`).
+or the real architecture with random weights from shipped configs (`load_format="dummy"`:
+`SHIPPED_CONFIGS`, Qwen3-VL-8B and Qwen3-VL-30B-A3B, or the configs in a directory).
 
     model, processor, identity = load_model("Qwen/Qwen3-VL-8B-Instruct", device="cuda", dtype="bfloat16")
+
+A mixture-of-experts judge (Qwen3-VL-30B-A3B) runs its experts with `EXPERTS_IMPLEMENTATION`:
+transformers' grouped GEMM (`torch.nn.functional.grouped_mm` over the tokens sorted by expert, one
+kernel per projection for all experts), asked for explicitly rather than left to transformers'
+default, and never its "eager" loop over experts (one pair of matmuls per expert hit, and a
+host synchronisation that rules out CUDA graphs).
 
 No code from a model folder runs unless `trust_remote_code` is set. The identity's content hash
 covers every config and weight file (a dummy load: "dummy:" + the config's sha256).
@@ -26,9 +33,48 @@ from editfleet_common.stand_in_tokenizer import load_stand_in_tokenizer, special
 
 log = logging.getLogger(__name__)
 
-# the real Qwen3-VL-8B architecture's configs (no weights), for load_format="dummy"
-DUMMY_CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "qwen3-vl-8b"
+CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
+# Hub ids (and short names) whose real architecture's configs (no weights) ship in configs/ for
+# load_format="dummy"
+SHIPPED_CONFIGS = {
+    "Qwen/Qwen3-VL-8B-Instruct": "qwen3-vl-8b",
+    "qwen3-vl-8b": "qwen3-vl-8b",
+    "Qwen/Qwen3-VL-30B-A3B-Instruct": "qwen3-vl-30b-a3b",
+    "qwen3-vl-30b-a3b": "qwen3-vl-30b-a3b",
+}
+DUMMY_CONFIG_DIR = CONFIGS_DIR / "qwen3-vl-8b"  # the default judge's
 LOAD_FORMATS = ("auto", "dummy")
+# how a mixture-of-experts judge runs its experts (transformers' ExpertsInterface): grouped GEMMs
+EXPERTS_IMPLEMENTATION = "grouped_mm"
+
+
+class NoShippedConfigs(ValueError):
+    """load_format="dummy" for a model that is neither a config directory nor in SHIPPED_CONFIGS."""
+
+
+def dummy_config_dir(model: str) -> Path:
+    """Where a dummy load's configs come from: a directory with a config.json, or shipped configs."""
+    path = Path(model)
+    if (path / "config.json").is_file():
+        return path
+    if model in SHIPPED_CONFIGS:
+        return CONFIGS_DIR / SHIPPED_CONFIGS[model]
+    raise NoShippedConfigs(f"--load-format dummy: {model!r} is neither a directory with config.json nor a model "
+                           f"with shipped configs ({', '.join(sorted(SHIPPED_CONFIGS))})")
+
+
+def _experts_kwargs(config) -> dict[str, str]:
+    """from_config arguments that pick the grouped experts for a MoE model."""
+    moe = bool(getattr(config.get_text_config(decoder=True), "num_experts", 0))
+    return {"experts_implementation": EXPERTS_IMPLEMENTATION} if moe else {}
+
+
+def _is_moe_checkpoint(directory: Path) -> bool:
+    """Whether the checkpoint's text model has routed experts (transformers 5 writes num_local_experts)."""
+    path = directory / "config.json"
+    config = json.loads(path.read_text()) if path.is_file() else {}
+    text = config.get("text_config", config)
+    return bool(text.get("num_experts") or text.get("num_local_experts"))
 
 
 def load_model(model: str, *, device: str = "cpu", dtype: str = "auto", load_format: str = "auto",
@@ -59,8 +105,9 @@ def _from_pretrained(model: str, load_device: str, device_map, torch_dtype, revi
     hasher.start()  # hashing the weights overlaps with loading them
     t0 = time.monotonic()
     # trust_remote_code said explicitly: no code from the model folder runs unless opted in.
-    net = AutoModelForImageTextToText.from_pretrained(directory, dtype=torch_dtype, device_map=device_map,
-                                                      trust_remote_code=trust_remote_code)
+    net = AutoModelForImageTextToText.from_pretrained(
+        directory, dtype=torch_dtype, device_map=device_map, trust_remote_code=trust_remote_code,
+        **({"experts_implementation": EXPERTS_IMPLEMENTATION} if _is_moe_checkpoint(Path(directory)) else {}))
     net.eval()
     processor = AutoProcessor.from_pretrained(directory, trust_remote_code=trust_remote_code)
     hasher.join()
@@ -71,14 +118,14 @@ def _from_pretrained(model: str, load_device: str, device_map, torch_dtype, revi
 
 
 def build_dummy(model: str, device: str, torch_dtype, seed: int = 0):
-    """The real Qwen3-VL-8B architecture (or the configs in the directory `model`) with random
-    weights drawn from `seed`, and the stand-in tokenizer (no real tokenizer can be downloaded
-    here): for throughput and memory measurements only."""
+    """The real architecture of `model` (shipped configs: Qwen3-VL-8B or -30B-A3B; or the configs in
+    the directory `model`) with random weights drawn from `seed`, and the stand-in tokenizer (no real
+    tokenizer can be downloaded here): for throughput and memory measurements only."""
     from transformers import AutoConfig, AutoModelForImageTextToText, GenerationConfig, Qwen3VLProcessor
     from transformers.models.qwen2_vl.image_processing_qwen2_vl import Qwen2VLImageProcessor
     from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
 
-    config_dir = Path(model) if Path(model).is_dir() else DUMMY_CONFIG_DIR
+    config_dir = dummy_config_dir(model)
     config_text = (config_dir / "config.json").read_text()
     tokenizer = load_stand_in_tokenizer()
     ids = special_token_ids(tokenizer)
@@ -88,7 +135,7 @@ def build_dummy(model: str, device: str, torch_dtype, seed: int = 0):
     torch.manual_seed(seed)
     t0 = time.monotonic()
     with torch.device(device):
-        net = AutoModelForImageTextToText.from_config(config, dtype=torch_dtype)
+        net = AutoModelForImageTextToText.from_config(config, dtype=torch_dtype, **_experts_kwargs(config))
     net.eval()
     net.generation_config = GenerationConfig(
         eos_token_id=[ids["eos_token_id"], ids["pad_token_id"]], pad_token_id=ids["pad_token_id"],

@@ -1,0 +1,167 @@
+"""RE-Edit's headline numbers, as Yixuan-Ding-ZJU/RE-Edit computes them
+(single_scoring_part_vllm/statistics_calculator.py), from the re-edit protocol's sub-scores:
+
+    per dimension  yes_rate = 100 * yes / samples of that subset, each judged with its own
+                   dimension's prompt ("yes" = 1: the protocol's sub-score "yes")
+    IF             the mean of the 0-10 instruction-following scores (sub-score "IF")
+    SC             the mean over samples of (editing success + over-editing) / 2 (sub-score "SC",
+                   statistics_calculator's "average"); also each part's mean (avg_0, avg_1)
+    SC_min         the mean of min(editing success, over-editing): what the RE-Edit pipeline
+                   (src/data/iterative_data.py, global_primary_sc_avg) reports as SC instead
+    overall        the yes rate pooled over every judged sample (calculate_overall_statistics;
+                   the README's table gives the five dimensions, IF and SC, and no overall)
+    expected       the mean over the samples of P("yes") (the judge's next-token probability,
+                   renormalised over yes/no): the expected yes rate, where the judge gives one
+
+IF, SC and the overall are given over all samples and per subset. The README table's columns are
+the five yes rates (%) and IF and SC (0-10), one decimal.
+
+Failures. The official statistics keep a reply they cannot parse in a dimension's denominator (it
+counts as not "yes") but leave it out of IF and SC; they pick the kind of statistic from the first
+result's score, so a first reply that did not parse (or gave a list for IF) makes the whole metric 0;
+an item whose edit file is missing is skipped. Here a failure (edit failed, judge reply not parsed
+or refused) is left out and counted (`--failures exclude`), or counted as "no" and as 0 for IF and
+SC (`--failures zero`: the official dimension rule), never guessed. A sample is judged in one piece
+(dimension, IF and SC), so a reply that fails in one of its three questions fails the sample.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+from ..benchmarks.reedit import SUBSETS
+
+NAME = "RE-Edit"
+PROTOCOL = "re-edit"
+# The README table's column names.
+LABELS = {"physical": "Physical", "environmental": "Environmental", "cultural": "Cultural", "causal": "Causal",
+          "referential": "Referential"}
+SC_PARTS = ("SC.editing_success", "SC.overediting")
+
+
+def _mean(values: list[float]) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
+def _pct(values: list[float]) -> float | None:
+    mean = _mean(values)
+    return None if mean is None else 100.0 * mean
+
+
+def sample_values(score: dict | None) -> dict | None:
+    """The re-edit sub-scores of one OK line ({yes, IF, SC, SC_min, SC parts}), or None."""
+    if not score or score.get("status") != "OK":
+        return None
+    subs = score.get("sub_scores") or {}
+    needed = ("yes", "IF", "SC", "SC_min", *SC_PARTS)
+    if any(name not in subs for name in needed):
+        return None
+    return {name: float(subs[name]) for name in needed}
+
+
+ZERO = {"yes": 0.0, "IF": 0.0, "SC": 0.0, "SC_min": 0.0, **{p: 0.0 for p in SC_PARTS}}
+
+
+def _table(rows: list[tuple]) -> dict:
+    """rows: (values or None, kind: '' judged / 'edit' / 'score' failed / 'pending', P(yes) or None)."""
+    values = [v for v, _, _ in rows if v is not None]
+    expected = [p for _, _, p in rows if p is not None]
+    yes = sum(1 for v, kind, _ in rows if v is not None and not kind and v["yes"] == 1.0)
+    judged = sum(1 for v, kind, _ in rows if v is not None and not kind)
+    return {
+        "samples": len(rows),
+        "judged": judged,
+        "yes": yes,
+        "no": judged - yes,
+        "failures": sum(1 for _, kind, _ in rows if kind in ("edit", "score")),
+        "pending": sum(1 for _, kind, _ in rows if kind == "pending"),
+        "yes_rate": _pct([v["yes"] for v in values]),
+        "expected_yes_rate": _pct(expected),
+        "expected_n": len(expected),
+        "IF": _mean([v["IF"] for v in values]),
+        "SC": _mean([v["SC"] for v in values]),
+        "SC_min": _mean([v["SC_min"] for v in values]),
+        "SC_editing_success": _mean([v["SC.editing_success"] for v in values]),
+        "SC_overediting": _mean([v["SC.overediting"] for v in values]),
+    }
+
+
+def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude") -> dict:
+    """The RE-Edit block of summary.json: per dimension (subset) and over all samples."""
+    rows: dict[str, list[tuple]] = {}
+    for sample in samples:
+        edit, score = edits.get(sample.id), scores.get(sample.id)
+        values = sample_values(score)
+        kind = ""
+        if edit is not None and edit.get("status") == "failed":
+            kind, values = "edit", None
+        elif score is not None and values is None:
+            kind = "score"
+        elif score is None:
+            kind = "pending"  # not judged yet: counted, in no mean
+        if kind in ("edit", "score") and failures_as == "zero":
+            values = dict(ZERO)
+        expected = score.get("expected_score") if score is not None and kind != "edit" else None
+        rows.setdefault(sample.category, []).append((values, kind, None if expected is None else float(expected)))
+    order = [s for s in SUBSETS if s in rows] + [s for s in rows if s not in SUBSETS]
+    dimensions = {name: _table(rows[name]) for name in order}
+    overall = _table([row for name in order for row in rows[name]])
+    missing = [name for name, t in dimensions.items() if t["yes_rate"] is None]
+    return {
+        "name": NAME,
+        "source": "Yixuan-Ding-ZJU/RE-Edit single_scoring_part_vllm/statistics_calculator.py "
+                  "(SC_min: src/data/iterative_data.py)",
+        "formula": "dimension = 100 * share of \"yes\" over its subset (its own prompt); IF = mean 0-10; "
+                   "SC = mean of (editing success + over-editing)/2; SC_min = mean of their min; "
+                   "overall = yes rate pooled over all samples",
+        "failures_as": failures_as,
+        "dimensions": dimensions,
+        "overall": overall,
+        "missing_dimensions": missing,
+    }
+
+
+def _num(value, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if value is not None else "n/a"
+
+
+def _counts(t: dict) -> str:
+    return (f"[{t['judged']}/{t['samples']} judged" + (f", {t['failures']} failed" if t["failures"] else "")
+            + (f", {t['pending']} pending" if t["pending"] else "") + "]")
+
+
+def console(block: dict) -> str:
+    lines = [f"{NAME}, share of \"yes\" per reasoning dimension (%), IF and SC (0-10):"]
+    for name, t in block["dimensions"].items():
+        expected = f"  expected {_num(t['expected_yes_rate'])}" if t["expected_n"] else ""
+        lines.append(f"  {LABELS.get(name, name)}: {_num(t['yes_rate'])}  ({t['yes']} yes){expected}  "
+                     f"IF {_num(t['IF'])}  SC {_num(t['SC'])}  {_counts(t)}")
+    o = block["overall"]
+    lines.append(f"  IF: {_num(o['IF'])}  SC: {_num(o['SC'])}  (editing success {_num(o['SC_editing_success'])}, "
+                 f"over-editing {_num(o['SC_overediting'])}; SC_min {_num(o['SC_min'])})")
+    expected = f", expected {_num(o['expected_yes_rate'])}" if o["expected_n"] else ""
+    lines.append(f"  overall yes rate (pooled): {_num(o['yes_rate'])}{expected}  {_counts(o)}"
+                 + (f"  (no score in: {', '.join(block['missing_dimensions'])})" if block["missing_dimensions"] else ""))
+    row = [f"{LABELS.get(n, n)} {_num(t['yes_rate'], 1)}" for n, t in block["dimensions"].items()]
+    lines.append(f"  as the README table: {' | '.join(row)} | IF {_num(o['IF'], 1)} | SC {_num(o['SC'], 1)}")
+    return "\n".join(lines)
+
+
+def report_html(block: dict) -> str:
+    e = html.escape
+    parts = [f"<h2>{e(NAME)}</h2><p class='muted'>{e(block['formula'])} ({e(block['source'])}); "
+             + ("failures count as \"no\" and 0" if block["failures_as"] == "zero" else "failures left out") + "</p>",
+             "<table><tr><th>dimension</th><th>samples</th><th>judged</th><th>failures</th><th>yes</th>"
+             "<th>yes rate (%)</th><th>expected (%)</th><th>IF</th><th>SC</th><th>SC_min</th></tr>"]
+    rows = [(LABELS.get(n, n), t) for n, t in block["dimensions"].items()] + [("overall (pooled)", block["overall"])]
+    for label, t in rows:
+        bold = label.startswith("overall")
+        cell = (lambda v: f"<b>{v}</b>") if bold else (lambda v: v)
+        parts.append(f"<tr><td>{e(label)}</td><td class='num'>{t['samples']}</td><td class='num'>{t['judged']}</td>"
+                     f"<td class='num'>{t['failures']}</td><td class='num'>{t['yes']}</td>"
+                     f"<td class='num'>{cell(_num(t['yes_rate']))}</td><td class='num'>{_num(t['expected_yes_rate'])}</td>"
+                     f"<td class='num'>{cell(_num(t['IF']))}</td><td class='num'>{cell(_num(t['SC']))}</td>"
+                     f"<td class='num'>{_num(t['SC_min'])}</td></tr>")
+    parts.append("</table>")
+    return "\n".join(parts)
