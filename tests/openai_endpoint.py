@@ -120,8 +120,12 @@ class Seen:
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, *, api_key: str | None = None):
+    def __init__(self, upstream: str, *, api_key: str | None = None, upstream_max_tokens: int | None = None):
+        """upstream_max_tokens: chat requests asking for more are forwarded asking for that many (the
+        client's body is recorded as sent): a suite's large reply budget without the tiny model
+        generating all of it."""
         parsed = urlparse(upstream)
+        self.upstream_max_tokens = upstream_max_tokens
         self.upstream_host, self.upstream_port = parsed.hostname, parsed.port
         self.prefix = parsed.path.rstrip("/")  # e.g. /v1
         self.api_key = api_key
@@ -244,6 +248,8 @@ class FaultProxy:
                     return
                 if kind == "slow":
                     time.sleep(fault.seconds)
+                if chat and proxy.upstream_max_tokens and body.get("max_tokens", 0) > proxy.upstream_max_tokens:
+                    raw = json.dumps({**body, "max_tokens": proxy.upstream_max_tokens}).encode()
                 try:
                     status, headers, data = proxy._forward(self.command, self.path, raw, self.headers)
                 except OSError as exc:

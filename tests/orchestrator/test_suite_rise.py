@@ -313,7 +313,7 @@ def judged(tmp_path_factory):
             fmt, suffix = ("JPEG", "jpg") if row["index"] == "temporal_reasoning_2" else ("PNG", "png")  # find_image takes .jpg too
             (folder / f"{row['index']}.{suffix}").write_bytes(png((250 - 9 * i, 40, 90), size=EDIT_SIZES[row["index"]], fmt=fmt))
     server = TransformersServe(TINY_JUDGE, base / "serve.log").start()
-    proxy = FaultProxy(server.url, api_key=KEY).start()
+    proxy = FaultProxy(server.url, api_key=KEY, upstream_max_tokens=128).start()  # the tiny model: 128 of the 4096
     try:
         for sid, values in REPLIES.items():
             for dim, value in enumerate(values):
@@ -357,6 +357,7 @@ def test_the_judge_saw_text_first_and_the_rows_images(judged):
     by_edit = {}
     for request in asked:
         assert [c["type"] for c in _content(request.body)][0] == "text" and len(request.body["messages"]) == 1
+        assert request.body["max_tokens"] == 4096 and request.body["temperature"] == 0  # gpt_eval.py's
         by_edit.setdefault(_sizes(request.body)[-1], []).append((_dimension(request.body), _sizes(request.body)))
     spatial_ref = sorted(by_edit[EDIT_SIZES["spatial_reasoning_2"]])
     ref, edit = (26, 22), EDIT_SIZES["spatial_reasoning_2"]
