@@ -20,6 +20,12 @@ import html
 import math
 
 from ..benchmarks.gedit import GROUPS, LANGUAGES
+from .common import mean as _mean, num
+
+
+def _num(value, digits: int = 3) -> str:
+    return num(value, digits)
+
 
 NAME = "GEdit-Bench"
 PROTOCOL = "viescore"  # the judge protocol whose SC and PQ sub-scores these numbers need
@@ -27,10 +33,6 @@ METRICS = ("SC", "PQ", "O")
 # The labels calculate_statistics.py prints for SC, PQ and O.
 LABELS = {"SC": "Semantics", "PQ": "Quality", "O": "Overall"}
 SUBSETS = ("fullset", "intersection")
-
-
-def _mean(values: list[float]) -> float | None:
-    return math.fsum(values) / len(values) if values else None
 
 
 def sample_scores(score: dict | None) -> tuple[float, float, float] | None:
@@ -98,10 +100,6 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
         "failures_as": failures_as,
         "languages": languages,
     }
-
-
-def _num(value) -> str:
-    return f"{value:.3f}" if value is not None else "n/a"
 
 
 def _title(lang: str, subset: str) -> str:

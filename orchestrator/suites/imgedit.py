@@ -16,6 +16,10 @@ import html
 import math
 
 from ..benchmarks.imgedit import EDIT_TYPES
+from .common import num
+
+_num = num
+
 
 NAME = "ImgEdit-Bench"
 PROTOCOL = "imgedit"
@@ -52,10 +56,6 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
         "Overall": None if missing or not present else math.fsum(present) / len(present),
         "missing_types": missing,
     }
-
-
-def _num(value) -> str:
-    return f"{value:.2f}" if value is not None else "n/a"
 
 
 def console(block: dict) -> str:

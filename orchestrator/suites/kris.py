@@ -30,9 +30,16 @@ dimensions counts 0 on the 0-100 scale (`--failures zero`); never guessed.
 from __future__ import annotations
 
 import html
-import math
 
 from ..benchmarks.kris import CATEGORIES
+from .common import counts, mean as _mean, num
+
+_num = num
+
+
+def _counts(entry: dict) -> str:
+    return counts(entry, "scored")
+
 
 NAME = "KRIS-Bench"
 PROTOCOL = "kris"
@@ -67,10 +74,6 @@ def normalize(score: float) -> float:
 def dimensions(category: str) -> tuple[str, ...]:
     """The dimensions summarize.py counts for a category (its type's kris_benchamrk_metric)."""
     return DIMENSIONS if TYPE_OF.get(category) in WITH_KP else DIMENSIONS[:3]
-
-
-def _mean(values: list[float]) -> float | None:
-    return math.fsum(values) / len(values) if values else None
 
 
 def sample_values(score: dict | None, category: str) -> dict[str, float] | None:
@@ -144,15 +147,6 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
         "groups": groups,
         "Overall": {"AVG": _mean(every)},
     }
-
-
-def _num(value) -> str:
-    return f"{value:.2f}" if value is not None else "n/a"
-
-
-def _counts(c: dict) -> str:
-    return (f"[{c['scored']}/{c['samples']} scored" + (f", {c['failures']} failed" if c["failures"] else "")
-            + (f", {c['pending']} pending" if c["pending"] else "") + "]")
 
 
 def console(block: dict) -> str:

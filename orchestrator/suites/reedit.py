@@ -28,9 +28,16 @@ SC (`--failures zero`: the official dimension rule), never guessed. A sample is 
 from __future__ import annotations
 
 import html
-import math
 
 from ..benchmarks.reedit import SUBSETS
+from .common import counts, mean as _mean, num
+
+_num = num
+
+
+def _counts(entry: dict) -> str:
+    return counts(entry, "judged")
+
 
 NAME = "RE-Edit"
 PROTOCOL = "re-edit"
@@ -38,10 +45,6 @@ PROTOCOL = "re-edit"
 LABELS = {"physical": "Physical", "environmental": "Environmental", "cultural": "Cultural", "causal": "Causal",
           "referential": "Referential"}
 SC_PARTS = ("SC.editing_success", "SC.overediting")
-
-
-def _mean(values: list[float]) -> float | None:
-    return math.fsum(values) / len(values) if values else None
 
 
 def _pct(values: list[float]) -> float | None:
@@ -120,15 +123,6 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
         "overall": overall,
         "missing_dimensions": missing,
     }
-
-
-def _num(value, digits: int = 2) -> str:
-    return f"{value:.{digits}f}" if value is not None else "n/a"
-
-
-def _counts(t: dict) -> str:
-    return (f"[{t['judged']}/{t['samples']} judged" + (f", {t['failures']} failed" if t["failures"] else "")
-            + (f", {t['pending']} pending" if t["pending"] else "") + "]")
 
 
 def console(block: dict) -> str:

@@ -38,7 +38,17 @@ per category either way.
 from __future__ import annotations
 
 import html
-import math
+
+from .common import counts, mean as _mean, num
+
+
+def _num(value, digits: int = 3) -> str:
+    return num(value, digits)
+
+
+def _counts(entry: dict) -> str:
+    return counts(entry, "scored")
+
 
 NAME = "RISEBench"
 PROTOCOL = "rise"
@@ -57,10 +67,6 @@ SUBTASKS = {
     "Logic": ["Pattern Prediction", "Mathematical Derivation", "Puzzle Solving"],
 }
 SETS = {64: "RISEBench-64", 360: "RISEBench-360"}
-
-
-def _mean(values: list[float]) -> float | None:
-    return math.fsum(values) / len(values) if values else None
 
 
 def _percent(value: float | None) -> float | None:
@@ -182,17 +188,8 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
     }
 
 
-def _num(value, digits: int = 3) -> str:
-    return f"{value:.{digits}f}" if value is not None else "n/a"
-
-
 def _pct(value) -> str:
     return f"{100 * value:.1f}%" if value is not None else "n/a"
-
-
-def _counts(row: dict) -> str:
-    return (f"[{row['scored']}/{row['samples']} scored" + (f", {row['failures']} failed" if row["failures"] else "")
-            + (f", {row['pending']} pending" if row["pending"] else "") + "]")
 
 
 def console(block: dict) -> str:
