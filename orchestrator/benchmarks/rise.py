@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import seed
 from .base import Problem, Sample, resolve_inside
 
 CATEGORIES = ("temporal_reasoning", "causal_reasoning", "spatial_reasoning", "logical_reasoning")
@@ -169,8 +170,7 @@ def looks_like(path: Path, first: dict | None) -> bool:
     if path.suffix != ".json":
         return False
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        row = seed.first_item(path)  # the first row only: detection tries every .json format in turn
+    except OSError:
         return False
-    row = data[0] if isinstance(data, list) and data else None
-    return isinstance(row, dict) and all(f in row for f in REQUIRED) and row.get("category") in CATEGORIES
+    return row is not None and all(f in row for f in REQUIRED) and row.get("category") in CATEGORIES

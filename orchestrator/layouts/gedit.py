@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .common import method_root
+
 NAME = "gedit"
 BENCHMARK_FORMAT = "gedit"
 DESCRIPTION = "<folder>/<method>/fullset/<task_type>/<en|cn>/<key>.png (+ <key>_SRCIMG.png)"
@@ -20,20 +22,8 @@ DESCRIPTION = "<folder>/<method>/fullset/<task_type>/<en|cn>/<key>.png (+ <key>_
 def root(folder: Path, method: str | None) -> Path:
     """The method's folder; for import without a method, the folder itself when it holds fullset/,
     else its only subfolder that does."""
-    from . import LayoutError
+    return method_root(folder, method, holds=lambda p: (p / "fullset").is_dir(), shape="fullset")
 
-    folder = Path(folder)
-    if method:
-        if method in (".", "..") or "/" in method or "\\" in method:
-            raise LayoutError(f"--method {method!r}: one folder name, without path separators")
-        return folder / method
-    if (folder / "fullset").is_dir():
-        return folder
-    candidates = sorted(p for p in folder.iterdir() if (p / "fullset").is_dir()) if folder.is_dir() else []
-    if len(candidates) == 1:
-        return candidates[0]
-    found = f" (found: {', '.join(p.name for p in candidates)})" if candidates else ""
-    raise LayoutError(f"{folder}: give --method: no single <method>/fullset/ folder in it{found}")
 
 
 def _folder(sample) -> str:

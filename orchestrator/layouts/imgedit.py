@@ -12,19 +12,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .common import method_root
+
 NAME = "imgedit"
 BENCHMARK_FORMAT = "imgedit"
 DESCRIPTION = "<folder>/<method>/<key>.png"
 
 
 def root(folder: Path, method: str | None) -> Path:
-    from . import LayoutError
+    return method_root(folder, method)  # import without --method: the folder holding <key>.png
 
-    if method:
-        if method in (".", "..") or "/" in method or "\\" in method:
-            raise LayoutError(f"--method {method!r}: one folder name, without path separators")
-        return Path(folder) / method
-    return Path(folder)  # import without --method: the folder holding <key>.png
 
 
 def edit_relpath(sample) -> str:

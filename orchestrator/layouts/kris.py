@@ -18,6 +18,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from .common import method_root
+
 NAME = "kris"
 BENCHMARK_FORMAT = "kris"
 DESCRIPTION = "<folder>/<method>/<category>/<id>.jpg"
@@ -27,25 +29,11 @@ JPEG_QUALITY = 95
 def root(folder: Path, method: str | None) -> Path:
     """The method's folder; for import without a method, the folder itself when it holds category
     folders, else its only subfolder that does."""
-    from . import LayoutError
     from ..benchmarks.kris import CATEGORIES
 
-    folder = Path(folder)
-    if method:
-        if method in (".", "..") or "/" in method or "\\" in method:
-            raise LayoutError(f"--method {method!r}: one folder name, without path separators")
-        return folder / method
+    return method_root(folder, method, holds=lambda p: any((p / c).is_dir() for c in CATEGORIES),
+                       shape="<category>")
 
-    def holds_categories(p: Path) -> bool:
-        return any((p / c).is_dir() for c in CATEGORIES)
-
-    if holds_categories(folder):
-        return folder
-    candidates = sorted(p for p in folder.iterdir() if p.is_dir() and holds_categories(p)) if folder.is_dir() else []
-    if len(candidates) == 1:
-        return candidates[0]
-    found = f" (found: {', '.join(p.name for p in candidates)})" if candidates else ""
-    raise LayoutError(f"{folder}: give --method: no single <method>/<category>/ folder in it{found}")
 
 
 def edit_relpath(sample) -> str:

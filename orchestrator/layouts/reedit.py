@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .common import method_root
+
 NAME = "re-edit"
 BENCHMARK_FORMAT = "re-edit"
 DESCRIPTION = "<folder>/<method>/<subset>/<pair_id>_primary.png"
@@ -29,13 +31,8 @@ SUFFIX = "_primary.png"  # main.py's default --image_suffix_pattern "*_primary.p
 
 
 def root(folder: Path, method: str | None) -> Path:
-    from . import LayoutError
+    return method_root(folder, method)  # import without --method: the folder holding <subset>/
 
-    if method:
-        if method in (".", "..") or "/" in method or "\\" in method:
-            raise LayoutError(f"--method {method!r}: one folder name, without path separators")
-        return Path(folder) / method
-    return Path(folder)  # import without --method: the folder holding <subset>/
 
 
 def file_name(pair_id: str, image_id: str) -> str:

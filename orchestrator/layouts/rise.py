@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .common import method_root
+
 NAME = "rise"
 BENCHMARK_FORMAT = "rise"
 DESCRIPTION = "<folder>/<method>/images/<category>/<index>.png (.jpg, .jpeg)"
@@ -23,20 +25,8 @@ SUFFIXES = ("png", "jpg", "jpeg")  # find_image's order
 def root(folder: Path, method: str | None) -> Path:
     """The method's folder; for import without a method, the folder itself when it holds images/,
     else its only subfolder that does."""
-    from . import LayoutError
+    return method_root(folder, method, holds=lambda p: (p / "images").is_dir(), shape="images")
 
-    folder = Path(folder)
-    if method:
-        if method in (".", "..") or "/" in method or "\\" in method:
-            raise LayoutError(f"--method {method!r}: one folder name, without path separators")
-        return folder / method
-    if (folder / "images").is_dir():
-        return folder
-    candidates = sorted(p for p in folder.iterdir() if (p / "images").is_dir()) if folder.is_dir() else []
-    if len(candidates) == 1:
-        return candidates[0]
-    found = f" (found: {', '.join(p.name for p in candidates)})" if candidates else ""
-    raise LayoutError(f"{folder}: give --method: no single <method>/images/ folder in it{found}")
 
 
 def edit_relpath(sample) -> str:

@@ -20,7 +20,7 @@ import html
 import math
 
 from ..benchmarks.gedit import GROUPS, LANGUAGES
-from .common import mean as _mean, num
+from .common import counts, mean as _mean, num, outcome
 
 
 def _num(value, digits: int = 3) -> str:
@@ -73,13 +73,7 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
             continue
         edit, score = edits.get(sample.id), scores.get(sample.id)
         values = sample_scores(score)
-        kind = ""
-        if edit is not None and edit.get("status") == "failed":
-            kind = "edit"
-        elif score is not None and values is None:
-            kind = "score"
-        elif score is None:
-            kind = "pending"  # not judged yet: counted, in no mean
+        kind = outcome(edit, score, values is not None)
         if kind in ("edit", "score") and failures_as == "zero":
             values = (0.0, 0.0, 0.0)
         row = (sample.category, values, kind)
@@ -114,9 +108,7 @@ def console(block: dict) -> str:
             table = data[subset]
             lines.append(f"{_title(lang, subset)} (Semantics SC, Quality PQ, Overall O):")
             for group, c in table["groups"].items():
-                extra = (f"  [{c['scored']}/{c['samples']} scored" + (f", {c['failures']} failed" if c["failures"] else "")
-                         + (f", {c['pending']} pending" if c["pending"] else "") + "]")
-                lines.append(f"  {group}: {_num(c['SC'])}, {_num(c['PQ'])}, {_num(c['O'])}{extra}")
+                lines.append(f"  {group}: {_num(c['SC'])}, {_num(c['PQ'])}, {_num(c['O'])}  {counts(c)}")
             avg = table["Average"]
             label = "Average" if subset == "fullset" else "Average Intersection"
             lines.append(f"  {label}: {_num(avg['SC'])}, {_num(avg['PQ'])}, {_num(avg['O'])}"

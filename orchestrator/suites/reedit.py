@@ -30,7 +30,7 @@ from __future__ import annotations
 import html
 
 from ..benchmarks.reedit import SUBSETS
-from .common import counts, mean as _mean, num
+from .common import counts, mean as _mean, num, outcome
 
 _num = num
 
@@ -96,13 +96,9 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
     for sample in samples:
         edit, score = edits.get(sample.id), scores.get(sample.id)
         values = sample_values(score)
-        kind = ""
-        if edit is not None and edit.get("status") == "failed":
-            kind, values = "edit", None
-        elif score is not None and values is None:
-            kind = "score"
-        elif score is None:
-            kind = "pending"  # not judged yet: counted, in no mean
+        kind = outcome(edit, score, values is not None)
+        if kind == "edit":
+            values = None
         if kind in ("edit", "score") and failures_as == "zero":
             values = dict(ZERO)
         expected = score.get("expected_score") if score is not None and kind != "edit" else None

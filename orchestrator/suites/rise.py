@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import html
 
-from .common import counts, mean as _mean, num
+from .common import counts, mean as _mean, num, outcome
 
 
 def _num(value, digits: int = 3) -> str:
@@ -134,13 +134,9 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
     for sample in samples:
         edit, score = edits.get(sample.id), scores.get(sample.id)
         dims = dimensions(score)
-        kind = ""
-        if edit is not None and edit.get("status") == "failed":
-            kind, dims = "edit", None
-        elif score is not None and dims is None:
-            kind = "score"
-        elif score is None:
-            kind = "pending"
+        kind = outcome(edit, score, dims is not None)
+        if kind == "edit":
+            dims = None
         entry = {"category": sample.category, "subtask": sample.extras.get("subtask"), "dims": dims, "kind": kind,
                  "score": None, "complete": None}
         if dims is not None:
