@@ -220,6 +220,7 @@ def worker(args) -> int:
     from editfleet_common.dtypes import resolve_dtype_name, torch_dtype
     from editor_service.pipeline import (EditPipeline, EditRequest, build_dummy_pipeline, resolve_config_dir,
                                          software_and_accelerator)
+    from editor_service.compile_cache import compile_counters
     from editor_service.speed import apply_speed_mode
 
     timings = {}
@@ -248,6 +249,8 @@ def worker(args) -> int:
                              dtype=dtype_name, device=str(device), load_format=args.load_format,
                              runtime={**applied, **software_and_accelerator(device)})
     editor = EditPipeline(pipe, identity)
+    # Any compiled mode may use the cache here, the fast mode too (which editors refuse:
+    # compile_cache.refusal), so that the fast mode's warm-vs-cold difference can be measured again.
     if args.compile_cache and "compile" in applied:
         from editor_service.compile_cache import CompileCache, cache_key_fields
 
@@ -262,6 +265,12 @@ def worker(args) -> int:
     t0 = time.perf_counter()
     editor.warm_up()
     timings["warm_up_s"] = time.perf_counter() - t0
+    timings["warm_up_edits"] = dict(editor.warm_up_timings)
+    import torch._dynamo.utils as dynamo_utils
+
+    timings["compile_phases"] = dynamo_utils.compile_times(repr="str", aggregate=True)  # Dynamo / AOT / Inductor
+    if editor.compile_cache is not None:
+        timings["cache_load_s"] = round(editor.compile_cache.state.loaded_s, 3)
 
     step_times: list[float] = []
 
@@ -304,6 +313,8 @@ def worker(args) -> int:
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "timings": timings,
         "compile_cache": identity.runtime.get("compile_cache"),
+        "compile_cache_details": editor.compile_cache.state.details if editor.compile_cache is not None else None,
+        "compile_counters": compile_counters(),
         "images": images,
         "fingerprints": recorder.rows(),
         "probe": probe,
@@ -409,6 +420,10 @@ def main(argv=None) -> int:
                 print(f"worker {name} failed (rc {rc}); log:\n" + (work / f"{name}.log").read_text()[-4000:])
                 return 1
             results.append((name, json.loads((work / f"{name}.json").read_text())))
+            res = results[-1][1]  # as each worker ends, so a run cut short by its time limit keeps it
+            print(f"[{name}] edits {res['images']} timings {json.dumps(res['timings'])} cache {res.get('compile_cache')} "
+                  f"{json.dumps(res.get('compile_cache_details'))} counters {json.dumps(res.get('compile_counters'))}",
+                  flush=True)
     ref_name, ref = results[0]
     classes: dict[str, list[str]] = {}
     for name, res in results:
@@ -425,6 +440,9 @@ def main(argv=None) -> int:
         "cudnn": ref["cudnn"],
         "wall_s": round(time.perf_counter() - started, 1),
         "processes": {name: {"hash_seed": res["hash_seed"], "timings": res["timings"], "compile_cache": res.get("compile_cache"),
+                             "compile_cache_details": res.get("compile_cache_details"),
+                             "compile_counters": res.get("compile_counters"),
+                             "images": res["images"],  # sha256 of each edit: comparable across calls too
                              "repeatable_in_process": res["images"]["edit0"] == res["images"]["edit0_again"]}
                       for name, res in results},
         "edit_classes": list(classes.values()),

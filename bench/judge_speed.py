@@ -276,6 +276,7 @@ def main(argv=None) -> int:
     for key, row in result.get("in_process", {}).items():
         if isinstance(row, dict):
             show(key, row)
+    write_json(args.out, result)  # after each part: a run cut short by its time limit keeps what finished
     if "service" in parts:
         result["services"] = {}
         dynamic_answers = None
@@ -292,6 +293,7 @@ def main(argv=None) -> int:
             if decode == "dynamic":
                 dynamic_answers = got
             show(f"service decode={decode} max_batch={args.max_batch}", row)
+            write_json(args.out, result)
             print("   ", {k: v for k, v in row.items()
                           if k.startswith(("same_", "max_abs", "timed_batch", "runtime", "device_memory"))},
                   flush=True)

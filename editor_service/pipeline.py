@@ -36,6 +36,8 @@ from editfleet_common.errors import Cancelled, EditfleetError, InvalidInput, Not
 from editfleet_common.images import DEFAULT_MAX_PIXELS, decode_image, encode_png
 from editfleet_common.stand_in_tokenizer import STAND_IN_TOKENIZER_DIR, load_stand_in_tokenizer, special_token_ids
 
+from .compile_cache import compile_counters
+
 log = logging.getLogger(__name__)
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
@@ -174,6 +176,7 @@ class EditPipeline:
             )
         self.size_multiple = self._size_multiple()
         self.compile_cache = None  # a CompileCache when compiled blocks may start warm
+        self.warm_up_timings: dict[str, float] = {}  # seconds per warm-up edit of a compiled pipeline
         self._lock = threading.Lock()  # one edit at a time: the pipeline object holds per-call state
         self._denoise_started: float | None = None
         denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
@@ -257,9 +260,14 @@ class EditPipeline:
         )
         loaded = cls(pipe, identity, defaults=defaults, max_input_pixels=max_input_pixels, max_images=max_images)
         if compile_cache and "compile" in runtime:
-            from .compile_cache import CompileCache, cache_key_fields
+            from .compile_cache import CompileCache, cache_key_fields, refusal
 
-            loaded.compile_cache = CompileCache(compile_cache, cache_key_fields(identity, torch_device))
+            refused = refusal(runtime)
+            if refused:
+                log.warning("compile cache %s not used: %s", compile_cache, refused)
+                runtime["compile_cache"] = f"off ({refused})"
+            else:
+                loaded.compile_cache = CompileCache(compile_cache, cache_key_fields(identity, torch_device))
         return loaded
 
     def _guidance_parameter(self) -> str | None:
@@ -505,34 +513,56 @@ class EditPipeline:
         request: no recompilation in the middle of a benchmark. With a compile cache the warm-up
         first loads what an earlier editor of the same kind compiled (or, cold, compiles under the
         entry's lock and saves it); how it started is recorded as ``runtime["compile_cache"]``.
+        A warm start only has to trace the graphs the entry holds, so it runs the shortest warm-up
+        that still shows the compiler both prompt lengths (see `_warm_up_plan`).
         """
+        self.warm_up_timings = {}
         cache = self.compile_cache
         if cache is None:
-            return self._warm_up()
-        import torch._dynamo.utils as dynamo_utils
-
+            return self._warm_up(lean=False)
         cache.acquire()
         try:
             state = cache.load()
-            misses_before = dynamo_utils.counters["inductor"]["fxgraph_cache_miss"]
-            out = self._warm_up()
-            compiled_anew = dynamo_utils.counters["inductor"]["fxgraph_cache_miss"] - misses_before
+            before = compile_counters()
+            out = self._warm_up(lean=state.state == "warm")
+            compiled = {k: v - before.get(k, 0) for k, v in compile_counters().items()}
+            state.details["compiled"] = compiled
+            compiled_anew = compiled["fxgraph_cache_miss"] + compiled["fxgraph_cache_bypass"]
             if state.state == "warm" and compiled_anew:
                 state.problem = f"{compiled_anew} graph(s) not in the entry were compiled"
-                log.warning("compile cache %s: warm start, but %s", cache.key[:12], state.problem)
+                log.warning("compile cache %s: warm start, but %s (%s)", cache.key[:12], state.problem, compiled)
+            elif compiled["fxgraph_cache_bypass"]:
+                log.warning("compile cache %s: %d graph(s) cannot be cached (%s); later editors compile them too",
+                            cache.key[:12], compiled["fxgraph_cache_bypass"], compiled)
             cache.save()
         finally:
             cache.release()
         self.identity.runtime["compile_cache"] = state.describe()
         return out
 
-    def _warm_up(self) -> EditOutput:
+    def _warm_up_plan(self, lean: bool) -> tuple[tuple[str, ...], int]:
+        """The warm-up edits' instructions and steps.
+
+        Cold: two edits of two steps each, with two instruction lengths. Lean (a warm compile cache:
+        nothing to compile, only Dynamo's tracing of the cached graphs): one edit when true CFG is on,
+        since its negative prompt already gives the transformer a second text length.
+        """
+        instructions = ("warm up", "warm up the compiled blocks with a longer instruction than before")
+        # Two steps, never one: Qwen-Image's scheduler (shift_terminal) makes NaN pixels in one step.
+        steps = min(max(self.defaults.min_steps, 2), self.defaults.max_steps)
+        cfg = (self.guidance_parameter == "true_cfg_scale" and self.defaults.guidance_scale > 1
+               and bool(self.defaults.negative_prompt))
+        return (instructions[:1] if lean and cfg else instructions), steps
+
+    def _warm_up(self, lean: bool) -> EditOutput:
         if "compile" in self.identity.runtime:
             source = encode_png(Image.linear_gradient("L").convert("RGB"))
-            steps = min(max(self.defaults.min_steps, 2), self.defaults.max_steps)
-            for instruction in ("warm up", "warm up the compiled blocks with a longer instruction than before"):
+            instructions, steps = self._warm_up_plan(lean)
+            for i, instruction in enumerate(instructions):
+                started = time.perf_counter()
                 out = self.edit(EditRequest(instruction=instruction, image=source, sample_id="warm-up",
                                             num_inference_steps=steps, seed=0))
+                self.warm_up_timings[f"edit{i}_s"] = round(time.perf_counter() - started, 3)
             return out
         side = self.size_multiple * 4
         gradient = Image.linear_gradient("L").resize((side, side)).convert("RGB")

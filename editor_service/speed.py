@@ -79,10 +79,32 @@ def apply_speed_mode(
         #   `deterministic_reduction_choice` takes that decision off the clock.
         inductor_config.deterministic = True
         dynamo_config.automatic_dynamic_local_pgo = False
-        applied["inductor"] = "deterministic, no local dynamic-shape profile, " + deterministic_reduction_choice()
+        applied["inductor"] = ("deterministic, no local dynamic-shape profile, " + deterministic_reduction_choice()
+                               + ", " + cacheable_sdpa_kernel())
         transformer.compile_repeated_blocks(fullgraph=True)
         applied["compile"] = "repeated_blocks"
     return applied
+
+
+SDPA_KERNEL_CALLS = ("torch.nn.attention._sdpa_kernel", "torch.nn.attention._backend_from_string")
+
+
+def cacheable_sdpa_kernel() -> str:
+    """Let AOTAutograd cache graphs that choose their attention kernel (issue 18's warm start).
+
+    The cuDNN attention backend wraps SDPA in ``sdpa_kernel(CUDNN_ATTENTION)``; Dynamo traces that
+    context into calls of two private torch functions, which AOTAutograd's cache refuses, so every
+    editor re-ran AOTAutograd's tracing of each compiled block even when its compile cache was warm
+    (H200: ``autograd_cache_bypass`` 2 of 2 graphs, RESULTS §14). What the calls do is fixed by their
+    constant arguments, which are in the graph and so in the cache key: the same reasoning that makes
+    torch list autocast's enter/exit as cache safe. Process-wide and idempotent.
+    """
+    import torch
+    import torch._inductor.config as inductor_config
+
+    for name in SDPA_KERNEL_CALLS:
+        inductor_config.unsafe_marked_cacheable_functions.setdefault(name, torch.__version__)
+    return "sdpa_kernel cacheable"
 
 
 def deterministic_reduction_choice() -> str:

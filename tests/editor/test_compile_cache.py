@@ -27,8 +27,20 @@ cache.acquire()
 try:
     state = cache.load()
     import torch._dynamo.utils as dynamo_utils
-    f = torch.compile(lambda x: torch.nn.functional.layer_norm(x, (64,)).relu() * 2 + 1)
-    x = torch.linspace(-3, 3, 8 * 64).reshape(8, 64)
+    variant = sys.argv[4] if len(sys.argv) > 4 else "plain"
+    if variant == "plain":
+        f = torch.compile(lambda x: torch.nn.functional.layer_norm(x, (64,)).relu() * 2 + 1)
+        x = torch.linspace(-3, 3, 8 * 64).reshape(8, 64)
+    else:  # attention under a kernel choice, as diffusers' cuDNN backend calls it (MATH: runs on CPU)
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        if variant == "sdpa-cacheable":
+            from editor_service.speed import cacheable_sdpa_kernel
+            cacheable_sdpa_kernel()
+        def attend(q):
+            with sdpa_kernel(SDPBackend.MATH):
+                return torch.nn.functional.scaled_dot_product_attention(q, q, q) * 2
+        f = torch.compile(attend, fullgraph=True)
+        x = torch.linspace(-3, 3, 2 * 4 * 16 * 8).reshape(2, 4, 16, 8)
     out = f(x)
     cache.save()
 finally:
@@ -36,15 +48,16 @@ finally:
 print(json.dumps({"state": state.state, "problem": state.problem, "describe": state.describe(),
                   "misses": dynamo_utils.counters["inductor"]["fxgraph_cache_miss"],
                   "hits": dynamo_utils.counters["inductor"]["fxgraph_cache_hit"],
+                  "autograd": dict(dynamo_utils.counters["aot_autograd"]),
                   "out": out.flatten().tolist()}))
 """
 
 FIELDS = {"format": "1", "model_class": "Toy", "content_hash": "sha256:toy", "runtime": "{}"}
 
 
-def start(cache_dir: Path, inductor_dir: Path, fields: dict = FIELDS) -> dict:
+def start(cache_dir: Path, inductor_dir: Path, fields: dict = FIELDS, variant: str = "plain") -> dict:
     env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(inductor_dir), OMP_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, "-c", START, str(cache_dir), json.dumps(fields), str(REPO)],
+    done = subprocess.run([sys.executable, "-c", START, str(cache_dir), json.dumps(fields), str(REPO), variant],
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -107,6 +120,30 @@ def test_other_settings_make_another_key_so_a_stale_entry_is_never_hit(cold, tmp
     root, _ = cold
     assert cache_key(FIELDS) != cache_key({**FIELDS, "runtime": '{"speed_mode": "fast"}'})
     assert cache_key(FIELDS) != cache_key({**FIELDS, "content_hash": "sha256:other"})
+
+
+@pytest.mark.parametrize("variant", ["sdpa", "sdpa-cacheable"])
+def test_a_warm_start_skips_autograd_tracing_of_graphs_that_choose_an_attention_kernel(tmp_path, variant):
+    # The cuDNN attention backend's sdpa_kernel context is traced into private torch calls that
+    # AOTAutograd's cache refuses (a bypass: every warm editor traced each block again; H200, RESULTS
+    # §14). cacheable_sdpa_kernel() marks them safe: a warm start then loads the traced graph too.
+    fields = {**FIELDS, "model_class": variant}
+    cold = start(tmp_path / "cache", tmp_path / "inductor-cold", fields, variant)
+    warm = start(tmp_path / "cache", tmp_path / "inductor-warm", fields, variant)
+    assert warm["state"] == "warm" and warm["misses"] == 0 and warm["out"] == cold["out"]
+    if variant == "sdpa":
+        assert warm["autograd"].get("autograd_cache_bypass", 0) >= 1 and not warm["autograd"].get("autograd_cache_hit")
+    else:
+        assert warm["autograd"].get("autograd_cache_hit", 0) >= 1 and not warm["autograd"].get("autograd_cache_bypass")
+
+
+def test_the_fast_mode_is_refused_a_compile_cache_and_the_default_mode_is_not():
+    # The fast mode's warm start computed other bits than its cold start on an H200 (RESULTS §14), so an
+    # editor in that mode compiles on its own and its identity says why.
+    from editor_service.compile_cache import refusal
+
+    assert "fast mode" in refusal({"speed_mode": "fast", "compile": "repeated_blocks"})
+    assert refusal({"speed_mode": "default", "compile": "repeated_blocks"}) == ""
 
 
 def test_reduction_launch_configs_are_chosen_by_rule_not_by_timing():

@@ -65,6 +65,21 @@ def test_generic_request_maps_onto_qwen_true_cfg(editor):
     assert 0 <= defaults.seed < 2**63  # drawn, to be reported
 
 
+def test_a_warm_compile_cache_start_warms_up_with_one_edit_when_true_cfg_shows_two_text_lengths(editor):
+    # Cold: two edits with two instruction lengths, so the compiler sees a varying text length. Warm
+    # (everything compiled is in the entry): with true CFG the negative prompt is the second length.
+    cold_instructions, cold_steps = editor._warm_up_plan(lean=False)
+    warm_instructions, warm_steps = editor._warm_up_plan(lean=True)
+    assert len(cold_instructions) == 2 and len({len(i) for i in cold_instructions}) == 2
+    assert len(warm_instructions) == 1 and warm_steps == cold_steps == 2  # never 1: NaN with Qwen's scheduler
+    scale = editor.defaults.guidance_scale
+    editor.defaults.guidance_scale = 1.0  # CFG off: one text length per edit, so both edits again
+    try:
+        assert editor._warm_up_plan(lean=True)[0] == cold_instructions
+    finally:
+        editor.defaults.guidance_scale = scale
+
+
 def test_extras_are_decoded_and_checked(editor):
     prepared = editor.prepare(request(extras={"max_sequence_length": "256"}))
     assert prepared.kwargs["max_sequence_length"] == 256
