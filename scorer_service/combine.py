@@ -5,8 +5,14 @@
                 (a question's `when` may skip it); sub_scores: [(name, value), ...] in a fixed order
     CHECKS[name](protocol) -> message or None
         at load time: whether the protocol's questions fit the rule (parse_protocol raises the message)
+    parsed_sub_scores(protocol, scores) -> sub_scores
+        a sample where some questions' replies could not be parsed is PARSE_FAILED (no headline, nothing
+        guessed), but the questions that did parse keep their values: PARTS[name] (a rule whose suite
+        counts each question on its own) or, for other rules, each question's numbers as they came
+        ("<question>" or "<question>.<score>"), every name prefixed with PARSED ("parsed.IF"), so that
+        nothing reading a PARSE_FAILED line's sub-scores can take them for a judged sample's
 
-Adding a rule: one function in each table. The headline is what per-category tables show; a suite's
+Adding a rule: one function in each table (PARTS optional). The headline is what per-category tables show; a suite's
 own numbers (orchestrator/suites/) are computed from the sub-scores. No torch, no gRPC.
 """
 
@@ -63,14 +69,21 @@ def _check_viescore(protocol: "Protocol") -> str | None:
     return None
 
 
-def _mean(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
-    # the plain mean of every number of the questions asked; each is a sub-score
+def _per_question(protocol: "Protocol", scores: dict[str, list[float]]) -> list[tuple[str, float]]:
+    # each number of the questions in `scores` as it came: "<question>", or "<question>.<score>" where
+    # the question gives several
     subs: list[tuple[str, float]] = []
     for question in protocol.questions:
         if question.name in scores:
             values = scores[question.name]
             names = [question.name] if len(values) == 1 else [f"{question.name}.{n}" for n in question.scores]
             subs += list(zip(names, values))
+    return subs
+
+
+def _mean(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
+    # the plain mean of every number of the questions asked; each is a sub-score
+    subs = _per_question(protocol, scores)
     return math.fsum(v for _, v in subs) / len(subs), subs
 
 
@@ -80,10 +93,9 @@ KRIS_DIMENSIONS = {"consistency_score": "VC", "quality_score": "VQ", "instructio
                    "knowledge_score": "KP"}
 
 
-def _kris(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
-    # sub-scores VC, VQ, IF (and KP) as the judge gave them (1-5); the headline: their mean on 0-100,
-    # each as summarize.py's normalize_score (s - 1) * 25. Which question gave a dimension depends on
-    # the category (`when`): each dimension comes from exactly one asked question.
+def _kris_parts(protocol: "Protocol", scores: dict[str, list[float]]) -> list[tuple[str, float]]:
+    # VC, VQ, IF (and KP) as the judge gave them (1-5), from the questions in `scores`. Which question
+    # gave a dimension depends on the category (`when`): each dimension comes from exactly one question.
     got: dict[str, float] = {}
     for question in protocol.questions:
         for name, value in zip(question.scores, scores.get(question.name, ())):
@@ -91,11 +103,18 @@ def _kris(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
             if dim in got:
                 raise ValueError(f"protocol {protocol.name!r}: {dim} asked twice of one sample")
             got[dim] = value
+    return [(d, got[d]) for d in KRIS_DIMENSIONS.values() if d in got]
+
+
+def _kris(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
+    # sub-scores VC, VQ, IF (and KP) (_kris_parts); the headline: their mean on 0-100, each as
+    # summarize.py's normalize_score (s - 1) * 25
+    subs = _kris_parts(protocol, scores)
+    got = dict(subs)
     missing = [d for d in ("VC", "VQ", "IF") if d not in got]
     if missing:
         raise ValueError(f"protocol {protocol.name!r}: no question for {', '.join(missing)} was asked of this "
                          "sample (its category is none the protocol's `when` knows)")
-    subs = [(d, got[d]) for d in KRIS_DIMENSIONS.values() if d in got]
     return math.fsum((v - 1) * 25 for _, v in subs) / len(subs), subs
 
 
@@ -110,14 +129,26 @@ def _check_kris(protocol: "Protocol") -> str | None:
         return "combine 'kris' needs questions for consistency_score, quality_score and instruction_score"
     if (protocol.low, protocol.high) != (1.0, 5.0):
         return "combine 'kris' needs range [1, 5] (its (s - 1) * 25 maps 1-5 to 0-100)"
+def _re_edit_parts(protocol: "Protocol", scores: dict[str, list[float]]) -> list[tuple[str, float]]:
+    # RE-Edit (single_scoring_part_vllm/statistics_calculator.py), each metric from its own question
+    # (the official code runs each metric separately): the dimension answer as "yes" (yes 1, no 0); IF
+    # as given; SC = (editing success + over-editing) / 2 (its "average"); SC_min = their min, the SC of
+    # the RE-Edit pipeline (src/data/iterative_data.py)
+    subs: list[tuple[str, float]] = []
+    if "dimension" in scores:
+        subs.append(("yes", scores["dimension"][0]))
+    if "IF" in scores:
+        subs.append(("IF", scores["IF"][0]))
+    if "SC" in scores:
+        success, over = scores["SC"]
+        subs += [("SC.editing_success", success), ("SC.overediting", over), ("SC", (success + over) / 2),
+                 ("SC_min", min(success, over))]
+    return subs
+
+
 def _re_edit(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
-    # RE-Edit (single_scoring_part_vllm/statistics_calculator.py): the sample's dimension answer (yes 1,
-    # no 0) is the headline; IF as given; SC = (editing success + over-editing) / 2 (its "average");
-    # SC_min = their min, the SC of the RE-Edit pipeline (src/data/iterative_data.py)
-    yes = scores["dimension"][0]
-    success, over = scores["SC"]
-    return yes, [("yes", yes), ("IF", scores["IF"][0]), ("SC.editing_success", success),
-                 ("SC.overediting", over), ("SC", (success + over) / 2), ("SC_min", min(success, over))]
+    # the sample's dimension answer is the headline
+    return scores["dimension"][0], _re_edit_parts(protocol, scores)
 
 
 def _check_re_edit(protocol: "Protocol") -> str | None:
@@ -193,6 +224,23 @@ COMBINERS: dict[str, Callable[["Protocol", dict[str, list[float]]], Combined]] =
     "re-edit": _re_edit,
     "rise": _combine_rise,
 }
+# Rules whose suites count each question's answer on its own, as their official scripts do (RE-Edit:
+# each metric is a separate run; KRIS-Bench: summarize.py drops a None score one dimension at a time):
+# the sub-scores the parsed questions of a PARSE_FAILED sample give, by the rule's own names.
+PARTS: dict[str, Callable[["Protocol", dict[str, list[float]]], list[tuple[str, float]]]] = {
+    "re-edit": _re_edit_parts,
+    "kris": _kris_parts,
+}
+PARSED = "parsed."
+
+
+def parsed_sub_scores(protocol: "Protocol", scores: dict[str, list[float]]) -> list[tuple[str, float]]:
+    """The kept values of a PARSE_FAILED sample's parsed questions (`scores`: those questions only),
+    each name prefixed with PARSED (see the module docstring)."""
+    parts = PARTS.get(protocol.combine, _per_question)
+    return [(PARSED + name, value) for name, value in parts(protocol, scores)]
+
+
 CHECKS: dict[str, Callable[["Protocol"], str | None]] = {
     "single": _check_single,
     "viescore": _check_viescore,

@@ -9,7 +9,9 @@ Scoring a batch:
      them as one batch, with the expected score (expected_score.py) of the questions that ask for it;
   2. replies that cannot be parsed (parsing.py) are asked again, once, with the protocol's stricter
      suffix (batched too); if that fails as well the sample is PARSE_FAILED with every raw text:
-     never a default, never a guess;
+     never a default, never a guess. The sample's other questions that did parse keep their values
+     as sub-scores "parsed.<name>" (combine.parsed_sub_scores), for the suites that count each
+     question on its own;
   3. each sample's scores are combined as its protocol says.
 A batch that fails is retried in halves where it did not fit the device, else sample by sample, so
 that one bad sample cannot take the others down (those failing alone get status ERROR).
@@ -27,6 +29,7 @@ import time
 
 from .backends import load_backend
 from .backends.base import JudgeBackend, JudgeUnusable
+from .combine import parsed_sub_scores
 from .parsing import parse_for
 from .samples import (  # noqa: F401 - the judge's inputs and outputs, importable from here
     STATUS_ERROR,
@@ -171,6 +174,9 @@ class Judge:
             if failed:
                 outcome.status = STATUS_PARSE_FAILED
                 outcome.error = "; ".join(f"{prompts[i].question.name}: {parsed[i].reason}" for i in failed)
+                # the questions that did parse keep their values ("parsed.<name>"; combine.py), no headline
+                outcome.sub_scores = parsed_sub_scores(protocol, {prompts[i].question.name: parsed[i].scores
+                                                                  for i in mine if parsed[i].ok})
             else:
                 scores = {prompts[i].question.name: parsed[i].scores for i in mine}
                 outcome.score, outcome.sub_scores = protocol.combine_scores(scores)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from editfleet.v1 import scorer_pb2
 
 OK = "OK"
-PARSE_FAILED = "PARSE_FAILED"  # the judge answered, twice, with nothing that parses: raw texts kept
+PARSE_FAILED = "PARSE_FAILED"  # the judge answered, twice, with nothing that parses: raw texts kept (and the
+                               # values of the sample's other questions that did parse: parsed.<name> sub-scores)
 INVALID = "INVALID"            # the request was at fault (a stream item; a unary call gets INVALID_ARGUMENT)
 ERROR = "ERROR"                # the judge failed on it (device trouble...): worth another try
 REFUSED = "REFUSED"            # the judge refused (an API's model or its content filter): the reason kept

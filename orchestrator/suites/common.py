@@ -1,9 +1,13 @@
 """What every suite module's numbers and lines share: a mean that is None over nothing, a number as
-the console and the report print it, and a block entry's counts."""
+the console and the report print it, a block entry's counts, and the kept values of a sample that
+failed in some of its questions."""
 
 from __future__ import annotations
 
 import math
+
+from scorer_service import statuses
+from scorer_service.combine import PARSED
 
 
 def mean(values: list[float]) -> float | None:
@@ -29,3 +33,14 @@ def outcome(edit: dict | None, score: dict | None, judged: bool) -> str:
     if score is None:
         return "pending"  # counted, in no mean
     return "" if judged else "score"
+
+
+def parsed_values(score: dict | None) -> dict[str, float]:
+    """The values a PARSE_FAILED line kept from its questions that did parse (sub-scores
+    "parsed.<name>", scorer_service/combine.py), by <name>; {} for any other line. Only a suite whose
+    official scripts count each question on its own (RE-Edit, KRIS-Bench) reads them: the sample is
+    still a failure in every count."""
+    if not score or score.get("status") != statuses.PARSE_FAILED:
+        return {}
+    return {name[len(PARSED):]: float(value) for name, value in (score.get("sub_scores") or {}).items()
+            if name.startswith(PARSED) and value is not None}

@@ -10,6 +10,9 @@
 for each instruction language separately (en, cn). The official script leaves out a sample whose
 judging finally failed (and guesses a random score for a reply it cannot parse); here a failure is
 left out (`--failures exclude`, counted per group) or scored 0 (`--failures zero`), never guessed.
+A sample is one unit there (VIEScore asks SC and PQ again together until both parse, and the CSV
+row holds SC, PQ and O), so a sample whose PQ (or SC) reply fails is left out whole here too: the
+values its other question gave (the scorer's "parsed.*" sub-scores) are in no mean.
 A group without any scored sample has no mean; the official np.mean would then give NaN for the
 Average, so the Average is null here and `missing_groups` names the groups.
 """

@@ -8,6 +8,7 @@
 
 step1 drops a key whose reply has no score (and basic_bench.py stores an API error as an object
 step1 cannot read); here a failure is left out and counted per type (`--failures zero`: scored 0).
+One judge call per sample gives all its scores, so a sample cannot fail in part.
 """
 
 from __future__ import annotations

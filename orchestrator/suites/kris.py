@@ -22,9 +22,13 @@ scorer_service/protocols/kris.yaml).
 Where the official scripts differ: their parser takes "N/5", "N out of 5" or the first bare digit 1-5
 anywhere in a reply when the JSON does not parse, and summarize.py maps whatever integer it got
 (0 or 7 included) through (s-1)*25; a reply without a score is a None that summarize.py drops, one
-dimension at a time. Here a reply without an unambiguous in-range score is PARSE_FAILED, which fails
-the whole sample: it is left out of every mean and counted (`--failures exclude`), or each of its
-dimensions counts 0 on the 0-100 scale (`--failures zero`); never guessed.
+dimension at a time (metrics_common.py judges each dimension with its own call and stores each
+score on its own). Here a reply without an unambiguous in-range score is PARSE_FAILED, never
+guessed: the sample is a failure in the counts (`failures`, not `scored`), and the dimension(s) of
+the failed question are left out of their means (`--failures exclude`) or count 0 on the 0-100 scale
+(`--failures zero`); the dimensions its other questions gave (kept by the scorer as sub-scores
+"parsed.<dimension>") count, as summarize.py counts them, in their dimension means and the pooled
+AVGs.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from __future__ import annotations
 import html
 
 from ..benchmarks.kris import CATEGORIES
-from .common import counts, mean as _mean, num
+from .common import counts, mean as _mean, num, parsed_values
 
 _num = num
 
@@ -76,6 +80,13 @@ def dimensions(category: str) -> tuple[str, ...]:
     return DIMENSIONS if TYPE_OF.get(category) in WITH_KP else DIMENSIONS[:3]
 
 
+def partial_values(score: dict | None, category: str) -> dict[str, float]:
+    """{dimension: normalised score} of what a PARSE_FAILED line's parsed questions gave ({} for any
+    other line): summarize.py drops a None score one dimension at a time."""
+    kept = parsed_values(score)
+    return {d: normalize(kept[d]) for d in dimensions(category) if d in kept}
+
+
 def sample_values(score: dict | None, category: str) -> dict[str, float] | None:
     """{dimension: normalised score} of one OK kris score line, or None (not OK, or a dimension missing)."""
     if not score or score.get("status") != "OK":
@@ -99,8 +110,10 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
             entry["scored"] += 1
         elif (edit is not None and edit.get("status") == "failed") or score is not None:
             entry["failures"] += 1
+            edit_failed = edit is not None and edit.get("status") == "failed"
+            values = {} if edit_failed else partial_values(score, sample.category)
             if failures_as == "zero":
-                values = {d: 0.0 for d in dimensions(sample.category)}
+                values = {**{d: 0.0 for d in dimensions(sample.category)}, **values}
         else:
             entry["pending"] += 1  # not judged yet: counted, in no mean
         for d, v in (values or {}).items():

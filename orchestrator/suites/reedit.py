@@ -21,8 +21,12 @@ counts as not "yes") but leave it out of IF and SC; they pick the kind of statis
 result's score, so a first reply that did not parse (or gave a list for IF) makes the whole metric 0;
 an item whose edit file is missing is skipped. Here a failure (edit failed, judge reply not parsed
 or refused) is left out and counted (`--failures exclude`), or counted as "no" and as 0 for IF and
-SC (`--failures zero`: the official dimension rule), never guessed. A sample is judged in one piece
-(dimension, IF and SC), so a reply that fails in one of its three questions fails the sample.
+SC (`--failures zero`: the official dimension rule), never guessed. The official code runs each
+metric separately, so a sample whose IF (or SC) reply cannot be read still has its dimension answer
+counted: likewise here a sample failing in some of its three questions is PARSE_FAILED (a failure in
+every count, raw replies kept), but the values its other questions gave (the scorer keeps them as
+sub-scores "parsed.<name>") count in their own statistics: its dimension answer in the yes share, its
+IF in IF, its SC in SC. Each entry says how many values each statistic has (`answers`, `IF_n`, `SC_n`).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from __future__ import annotations
 import html
 
 from ..benchmarks.reedit import SUBSETS
-from .common import counts, mean as _mean, num, outcome
+from .common import counts, mean as _mean, num, outcome, parsed_values
 
 _num = num
 
@@ -52,41 +56,62 @@ def _pct(values: list[float]) -> float | None:
     return None if mean is None else 100.0 * mean
 
 
+SC_GROUP = ("SC", "SC_min", *SC_PARTS)  # what the SC question gives
+METRICS = ("yes", "IF", *SC_GROUP)
+
+
 def sample_values(score: dict | None) -> dict | None:
     """The re-edit sub-scores of one OK line ({yes, IF, SC, SC_min, SC parts}), or None."""
     if not score or score.get("status") != "OK":
         return None
     subs = score.get("sub_scores") or {}
-    needed = ("yes", "IF", "SC", "SC_min", *SC_PARTS)
-    if any(name not in subs for name in needed):
+    if any(name not in subs for name in METRICS):
         return None
-    return {name: float(subs[name]) for name in needed}
+    return {name: float(subs[name]) for name in METRICS}
 
 
-ZERO = {"yes": 0.0, "IF": 0.0, "SC": 0.0, "SC_min": 0.0, **{p: 0.0 for p in SC_PARTS}}
+def partial_values(score: dict | None) -> dict:
+    """What a PARSE_FAILED line's parsed questions gave, each metric on its own: "yes" (the
+    dimension), "IF", and the SC group (all of it or none); {} for any other line."""
+    kept = parsed_values(score)
+    out = {name: kept[name] for name in ("yes", "IF") if name in kept}
+    if all(name in kept for name in SC_GROUP):
+        out.update({name: kept[name] for name in SC_GROUP})
+    return out
+
+
+ZERO = {name: 0.0 for name in METRICS}
 
 
 def _table(rows: list[tuple]) -> dict:
-    """rows: (values or None, kind: '' judged / 'edit' / 'score' failed / 'pending', P(yes) or None)."""
-    values = [v for v, _, _ in rows if v is not None]
+    """rows: (values or None, kind: '' judged / 'edit' / 'score' failed / 'pending', P(yes) or None).
+    A failed sample's values are those of its questions that parsed (or ZERO's with --failures zero)."""
+    values = [v for v, _, _ in rows if v]
     expected = [p for _, _, p in rows if p is not None]
-    yes = sum(1 for v, kind, _ in rows if v is not None and not kind and v["yes"] == 1.0)
-    judged = sum(1 for v, kind, _ in rows if v is not None and not kind)
+
+    def of(name):
+        return [v[name] for v in values if name in v]
+
+    answers = of("yes")
+    yes = sum(1 for v in answers if v == 1.0)
     return {
         "samples": len(rows),
-        "judged": judged,
+        "judged": sum(1 for v, kind, _ in rows if v and not kind),
         "yes": yes,
-        "no": judged - yes,
+        "no": len(answers) - yes,
+        "answers": len(answers),
+        "IF_n": len(of("IF")),
+        "SC_n": len(of("SC")),
         "failures": sum(1 for _, kind, _ in rows if kind in ("edit", "score")),
         "pending": sum(1 for _, kind, _ in rows if kind == "pending"),
-        "yes_rate": _pct([v["yes"] for v in values]),
+        "yes_rate": _pct(answers),
         "expected_yes_rate": _pct(expected),
         "expected_n": len(expected),
-        "IF": _mean([v["IF"] for v in values]),
-        "SC": _mean([v["SC"] for v in values]),
-        "SC_min": _mean([v["SC_min"] for v in values]),
-        "SC_editing_success": _mean([v["SC.editing_success"] for v in values]),
-        "SC_overediting": _mean([v["SC.overediting"] for v in values]),
+        "IF": _mean(of("IF")),
+        "SC": _mean(of("SC")),
+        "SC_min": _mean(of("SC_min")),
+        "SC_editing_success": _mean(of("SC.editing_success")),
+        "SC_overediting": _mean(of("SC.overediting")),
     }
 
 
@@ -99,8 +124,10 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
         kind = outcome(edit, score, values is not None)
         if kind == "edit":
             values = None
+        elif kind == "score":
+            values = partial_values(score)  # each question that parsed counts on its own
         if kind in ("edit", "score") and failures_as == "zero":
-            values = dict(ZERO)
+            values = {**ZERO, **(values or {})}
         expected = score.get("expected_score") if score is not None and kind != "edit" else None
         rows.setdefault(sample.category, []).append((values, kind, None if expected is None else float(expected)))
     order = [s for s in SUBSETS if s in rows] + [s for s in rows if s not in SUBSETS]
@@ -113,7 +140,8 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
                   "(SC_min: src/data/iterative_data.py)",
         "formula": "dimension = 100 * share of \"yes\" over its subset (its own prompt); IF = mean 0-10; "
                    "SC = mean of (editing success + over-editing)/2; SC_min = mean of their min; "
-                   "overall = yes rate pooled over all samples",
+                   "overall = yes rate pooled over all samples; each over the samples whose reply to that "
+                   "question was read",
         "failures_as": failures_as,
         "dimensions": dimensions,
         "overall": overall,
@@ -121,17 +149,24 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
     }
 
 
+def _answered(t: dict) -> str:
+    """Where a statistic has values from failed samples' parsed questions (or lacks a judged one's)."""
+    if t["answers"] == t["IF_n"] == t["SC_n"] == t["judged"]:
+        return ""
+    return f"  (values: dimension {t['answers']}, IF {t['IF_n']}, SC {t['SC_n']})"
+
+
 def console(block: dict) -> str:
     lines = [f"{NAME}, share of \"yes\" per reasoning dimension (%), IF and SC (0-10):"]
     for name, t in block["dimensions"].items():
         expected = f"  expected {_num(t['expected_yes_rate'])}" if t["expected_n"] else ""
         lines.append(f"  {LABELS.get(name, name)}: {_num(t['yes_rate'])}  ({t['yes']} yes){expected}  "
-                     f"IF {_num(t['IF'])}  SC {_num(t['SC'])}  {_counts(t)}")
+                     f"IF {_num(t['IF'])}  SC {_num(t['SC'])}  {_counts(t)}{_answered(t)}")
     o = block["overall"]
     lines.append(f"  IF: {_num(o['IF'])}  SC: {_num(o['SC'])}  (editing success {_num(o['SC_editing_success'])}, "
                  f"over-editing {_num(o['SC_overediting'])}; SC_min {_num(o['SC_min'])})")
     expected = f", expected {_num(o['expected_yes_rate'])}" if o["expected_n"] else ""
-    lines.append(f"  overall yes rate (pooled): {_num(o['yes_rate'])}{expected}  {_counts(o)}"
+    lines.append(f"  overall yes rate (pooled): {_num(o['yes_rate'])}{expected}  {_counts(o)}{_answered(o)}"
                  + (f"  (no score in: {', '.join(block['missing_dimensions'])})" if block["missing_dimensions"] else ""))
     row = [f"{LABELS.get(n, n)} {_num(t['yes_rate'], 1)}" for n, t in block["dimensions"].items()]
     lines.append(f"  as the README table: {' | '.join(row)} | IF {_num(o['IF'], 1)} | SC {_num(o['SC'], 1)}")
@@ -154,4 +189,10 @@ def report_html(block: dict) -> str:
                      f"<td class='num'>{cell(_num(t['IF']))}</td><td class='num'>{cell(_num(t['SC']))}</td>"
                      f"<td class='num'>{_num(t['SC_min'])}</td></tr>")
     parts.append("</table>")
+    uneven = [(label, t) for label, t in rows if _answered(t)]
+    if uneven:
+        parts.append("<p class='muted'>values per statistic where a failed sample's questions that were read count "
+                     "on their own (or a judged one lacks one): " + "; ".join(
+                         f"{e(label)}: dimension {t['answers']}, IF {t['IF_n']}, SC {t['SC_n']}" for label, t in uneven)
+                     + "</p>")
     return "\n".join(parts)

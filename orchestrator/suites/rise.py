@@ -32,7 +32,10 @@ Where gpt_eval.py guesses, here a failure is recorded (see protocols/rise.yaml).
 could not be read is, in gpt_eval.py, left out of the score and dimension means but counted as not
 accurate in Accuracy: `--failures zero` does exactly that (failed edits too: gpt_eval.py stops at a
 missing output instead); `--failures exclude` leaves it out of Accuracy as well. Failures are counted
-per category either way.
+per category either way. A sample is one unit: gpt_eval.py sets the whole score to None when any of
+its replies fails to give a Final Score (`if not score1 or not score2 or not score3: score=None`),
+so a sample failing in one question is left out of every dimension mean too; the values its other
+questions gave (the scorer's "parsed.*" sub-scores) are not read.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from conftest import REPO, TINY_JUDGE, orchestrator_cmd, require_tiny_models
 from orchestrator.benchmarks import BenchmarkError, load_benchmark
 from orchestrator.benchmarks.gedit import GROUPS
 from orchestrator.suites import gedit as gedit_suite
+from scorer_service.combine import parsed_sub_scores
 from scorer_service.parsing import parse_reply
 from scorer_service.protocol import ProtocolRegistry
 from tests.openai_endpoint import Fault, FaultProxy, TransformersServe
@@ -121,13 +122,22 @@ def test_known_replies_give_calculate_statistics_numbers(tmp_path):
     for sample in bench.samples:
         i = index[(sample.language, sample.extras["key"])]
         edits[sample.id] = {"status": "ok"}
-        parsed = {q.name: parse_reply(text, len(q.scores), vie.low, vie.high)
-                  for q, text in zip(vie.questions, replies(i, release_rows()[i]))}
-        assert all(p.ok for p in parsed.values()), parsed
+        texts = replies(i, release_rows()[i])
+        if (sample.language, sample.extras["key"]) == UNPARSABLE:
+            texts = (texts[0], "The quality is fine, I'd say.")  # its SC reply is read, its PQ one is not
+        parsed = {q.name: parse_reply(text, len(q.scores), vie.low, vie.high) for q, text in zip(vie.questions, texts)}
+        if not all(p.ok for p in parsed.values()):
+            # as the judge records it: PARSE_FAILED, the SC reply's values kept (parsed.SC.<part>)
+            kept = parsed_sub_scores(vie, {name: p.scores for name, p in parsed.items() if p.ok})
+            scores[sample.id] = {"status": "PARSE_FAILED", "score": None, "sub_scores": dict(kept)}
+            continue
         overall, subs = vie.combine_scores({name: p.scores for name, p in parsed.items()})
         scores[sample.id] = {"status": "OK", "score": overall, "sub_scores": dict(subs)}
     failed_id = f"{UNPARSABLE[1]}_{UNPARSABLE[0]}"
-    scores[failed_id] = {"status": "PARSE_FAILED", "score": None, "sub_scores": {}}
+    assert scores[failed_id]["status"] == "PARSE_FAILED"
+    assert sorted(scores[failed_id]["sub_scores"]) == ["parsed.SC.editing_success", "parsed.SC.over_editing"]
+    # calculate_statistics.py reads a sample's SC, PQ and O together (VIEScore asks both again and
+    # guesses rather than leave one out): the failed sample is in no mean, its SC included
     block = gedit_suite.headline(bench.samples, edits, scores)
     expected = hand_computed({UNPARSABLE})
     for (lang, subset), (means, average) in expected.items():

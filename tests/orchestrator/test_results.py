@@ -156,3 +156,29 @@ def test_a_long_non_ascii_category_still_makes_a_valid_folder_name(tmp_path):
     assert len(run.edit_path(s).parent.name.encode()) <= 255
     short = sample("b", category="物理" * 20)  # short enough: the folder name is the category
     assert run.edit_path(short).parent.name == "物理" * 20
+
+
+def test_a_parse_failed_line_kept_values_enter_no_mean_and_no_count_of_judged():
+    """A sample failing in one question keeps its other questions' values (sub-scores parsed.<name>):
+    still a score failure in every count, in none of the run's means, its own columns in the table."""
+    from orchestrator.results import combine_repeats, sample_value
+    from orchestrator.tables import scores_table, summary_csv
+
+    samples = [sample("p1", "physical"), sample("p2", "physical")]
+    edits = {"p1": {"status": "ok"}, "p2": {"status": "ok"}}
+    scores = {"p1": {"status": "OK", "score": 1.0, "sub_scores": {"yes": 1.0, "IF": 4.0}},
+              "p2": {"status": "PARSE_FAILED", "score": None, "sub_scores": {"parsed.yes": 0.0, "parsed.IF": 9.0},
+                     "error": "SC: no score"}}
+    for failures_as, mean in (("exclude", 1.0), ("zero", 0.5)):
+        s = summarize(samples, edits, scores, failures_as=failures_as)
+        phys = s["categories"]["physical"]
+        assert (phys["scored"], phys["score_failures"], phys["mean"]) == (1, 1, mean)
+        assert phys["sub_score_means"] == {"yes": 1.0, "IF": 4.0} == s["sub_score_means"]
+        assert "parsed" not in summary_csv(s)
+    assert sample_value(edits["p2"], scores["p2"]) is None and sample_value(edits["p2"], scores["p2"], "zero") == 0.0
+    table = scores_table(samples, edits, scores).to_pydict()
+    assert table["status"] == ["OK", "PARSE_FAILED"]
+    assert table["sub.IF"] == [4.0, None] and table["sub.parsed.IF"] == [None, 9.0]
+    # repeats: the OK repeats' means only; a failed repeat's kept values are not averaged in
+    merged = combine_repeats([{**scores["p1"], "repeat": 0}, {**scores["p2"], "repeat": 1}])
+    assert merged["sub_scores"] == {"yes": 1.0, "IF": 4.0} and merged["repeat_statuses"] == ["OK", "PARSE_FAILED"]

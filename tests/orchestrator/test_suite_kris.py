@@ -186,15 +186,23 @@ def dims_of(category: str) -> list[str]:
     return ["VC", "VQ", "IF", "KP"] if category in KNOWLEDGE else ["VC", "VQ", "IF"]
 
 
-def hand_computed(samples, failed: set[str]) -> dict:
+# The dimensions a GUESSED reply loses (a sample's other dimensions still count, as summarize.py
+# drops a None one dimension at a time): the IF+KP call gives both.
+LOST = {"count_change_2": {"VQ"}, "physics_1": {"IF", "KP"}}
+
+
+def hand_computed(samples, failed: set[str], lost: dict | None = None) -> dict:
     """summarize.py by hand: (s-1)*25 per score; per type each dimension's mean and AVG over all its
-    scores pooled; per group and Overall the AVG of all their scores pooled."""
+    scores pooled; per group and Overall the AVG of all their scores pooled. `failed`: samples without
+    any score (failed edits); `lost`: sample id -> the dimensions whose reply failed."""
     index = {s.id: i for i, s in enumerate(samples)}
+    lost = lost or {}
     pooled = {}
     for t, (categories, dims) in TYPES.items():
         if any(s.category in categories for s in samples):  # summarize.py skips a type it has no file of
             pooled[t] = {d: [(known_scores(index[s.id])[d] - 1) * 25 for s in samples
-                             if s.category in categories and s.id not in failed] for d in dims.split()}
+                             if s.category in categories and s.id not in failed and d not in lost.get(s.id, ())]
+                       for d in dims.split()}
     mean = lambda v: sum(v) / len(v) if v else None  # noqa: E731
     types = {t: {**{d: mean(v) for d, v in p.items()}, "AVG": mean([x for v in p.values() for x in v])}
              for t, p in pooled.items()}
@@ -205,19 +213,25 @@ def hand_computed(samples, failed: set[str]) -> dict:
 
 
 def score_line(protocol, sample, i: int) -> dict:
-    """What the judge records for sample i: its asked questions' replies parsed, then combined."""
+    """What the judge records for sample i: its asked questions' replies parsed, then combined; where
+    one fails, PARSE_FAILED with the others' values kept (parsed.<dimension>)."""
+    from scorer_service.combine import parsed_sub_scores
     from scorer_service.parsing import parse_for
 
     present = {"reference"} if sample.reference_images else set()
     asked = protocol.asked(sample.category, sample.variables, present)
-    replies, values = {}, {}
+    replies, values, errors = {}, {}, []
     for q in asked:
         dim = "VC" if q.scores[0] == "consistency_score" else "VQ" if q.scores[0] == "quality_score" else "IF"
         text = GUESSED.get((sample.id, dim)) or reply(i, dim, sample.category in KNOWLEDGE)
         parsed = parse_for(protocol.parser_name(q), q.scores)(text, len(q.scores), protocol.low, protocol.high)
         if not parsed.ok:
-            return {"status": "PARSE_FAILED", "score": None, "sub_scores": {}, "error": parsed.reason}
+            errors.append(f"{q.name}: {parsed.reason}")
+            continue
         values[q.name] = parsed.scores
+    if errors:
+        return {"status": "PARSE_FAILED", "score": None, "sub_scores": dict(parsed_sub_scores(protocol, values)),
+                "error": "; ".join(errors)}
     headline, subs = protocol.combine_scores(values)
     return {"status": "OK", "score": headline, "sub_scores": dict(subs)}
 
@@ -239,8 +253,10 @@ def test_known_replies_give_summarize_py_numbers(tmp_path):
         want = {d: known_scores(index[s.id])[d] for d in dims_of(s.category)}
         assert scores[s.id]["sub_scores"] == want, s.id
         assert scores[s.id]["score"] == pytest.approx(sum((v - 1) * 25 for v in want.values()) / len(want))
+    # a failed sample keeps its other dimensions' scores (raw 1-5), never the failed one's
+    assert scores["physics_1"]["sub_scores"] == {f"parsed.{d}": known_scores(index["physics_1"])[d] for d in ("VC", "VQ")}
     block = kris_suite.headline(bench.samples, edits, scores)
-    expected = hand_computed(bench.samples, failed)
+    expected = hand_computed(bench.samples, set(), LOST)
     for t, want in expected["types"].items():
         got = block["types"][t]
         assert {k: got[k] for k in want} == pytest.approx(want), t
@@ -253,10 +269,14 @@ def test_known_replies_give_summarize_py_numbers(tmp_path):
     assert procedural == pytest.approx((logical * 2 * 4 + decomposition * 2 * 3) / 14)
     assert procedural != pytest.approx((logical + decomposition) / 2)
     assert block["categories"]["count_change"] == {**block["categories"]["count_change"], "samples": 2, "scored": 1, "failures": 1}
-    # failures as zero: each dimension of a failed sample counts 0 on 0-100
+    # count_change_2's VQ failed: its VC and IF count, its VQ does not
+    cc = [known_scores(index[f"count_change_{k}"]) for k in (1, 2)]
+    assert block["categories"]["count_change"]["VC"] == pytest.approx(sum((s["VC"] - 1) * 25 for s in cc) / 2)
+    assert block["categories"]["count_change"]["VQ"] == pytest.approx((cc[0]["VQ"] - 1) * 25)
+    # failures as zero: each failed dimension counts 0 on 0-100, the sample's others as the judge gave them
     zero = kris_suite.headline(bench.samples, edits, scores, failures_as="zero")
-    cc = [(known_scores(index["count_change_1"])["VC"] - 1) * 25, 0.0]
-    assert zero["categories"]["count_change"]["VC"] == pytest.approx(sum(cc) / 2)
+    assert zero["categories"]["count_change"]["VQ"] == pytest.approx(((cc[0]["VQ"] - 1) * 25 + 0.0) / 2)
+    assert zero["categories"]["count_change"]["VC"] == block["categories"]["count_change"]["VC"]
     # a sample not judged yet is pending: in no mean
     pending = kris_suite.headline(bench.samples, edits, {k: v for k, v in scores.items() if k != "chemistry_2"})
     assert pending["categories"]["chemistry"]["pending"] == 1 and pending["categories"]["chemistry"]["scored"] == 1
@@ -373,8 +393,7 @@ def test_judged_end_to_end_summary_is_summarize_py_by_hand(judged, tmp_path):
     summary = json.loads((judged["judged"] / "summary.json").read_text())
     block = summary["suite"]
     assert block["name"] == "KRIS-Bench" and block["format"] == "kris"
-    failed = {"count_change_2", MISSING, UNREADABLE}
-    expected = hand_computed(judged["samples"], failed)
+    expected = hand_computed(judged["samples"], {MISSING, UNREADABLE}, {"count_change_2": LOST["count_change_2"]})
     assert set(block["types"]) == set(expected["types"]) and set(block["groups"]) == set(expected["groups"])
     for t, want in expected["types"].items():
         got = {k: block["types"][t][k] for k in want}
@@ -387,6 +406,7 @@ def test_judged_end_to_end_summary_is_summarize_py_by_hand(judged, tmp_path):
     assert "<h2>KRIS-Bench</h2>" in report and f"<b>{expected['Overall']:.2f}</b>" in report
     lines = {json.loads(l)["id"]: json.loads(l) for l in (judged["judged"] / "scores.jsonl").read_text().splitlines()}
     assert lines["count_change_2"]["status"] == "PARSE_FAILED" and "quality_score" in lines["count_change_2"]["error"]
+    assert set(lines["count_change_2"]["sub_scores"]) == {"parsed.VC", "parsed.IF"}  # its VQ reply failed
 
     # which prompt, images and captions each call got, as the official scripts send them
     asked = [r.body for r in judged["requests"] if r.fault == "reply"]

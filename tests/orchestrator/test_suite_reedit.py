@@ -123,12 +123,20 @@ def replies(n: int) -> dict[str, str]:
 
 UNPARSABLE = "cultural_0000"   # its dimension reply says neither yes nor no, twice: PARSE_FAILED
 MISSING = "causal_0000"        # no edit file in the imported folder
+# (known replies) replies that cannot be read, twice: the sample is PARSE_FAILED, its other questions' values kept
+UNREADABLE = {UNPARSABLE: {"dimension": "It is plausible, I think."},
+              "physical_0001": {"IF": "It follows the instruction well."}}
+FAILED_QUESTIONS = {UNPARSABLE: {"dimension"}}
 
 
-def hand_computed(failed: set, *, failures_as: str = "exclude", per_subset: dict = PER_SUBSET) -> dict:
+def hand_computed(failed: set, *, failures_as: str = "exclude", per_subset: dict = PER_SUBSET,
+                  failed_questions: dict | None = None) -> dict:
     """statistics_calculator.py by hand. Per subset: yes_rate = 100 * yes / n; IF: mean of the scores;
     SC: mean of (s0 + s1) / 2 (and SC_min: mean of min). Over all samples: the same, pooled.
-    A failed sample: left out ("exclude"), or counted as "no" / 0 ("zero")."""
+    A failed sample (`failed`: its edit): left out ("exclude"), or counted as "no" / 0 ("zero"). A
+    failed question (`failed_questions`: sample id -> question names) the same, in its own metric
+    only: the official scripts run each metric on its own, so the sample's other answers count."""
+    failed_questions = failed_questions or {}
     rows: dict[str, list] = {s: [] for s in SUBSETS}
     n = 0
     for subset in SUBSETS:
@@ -136,18 +144,18 @@ def hand_computed(failed: set, *, failures_as: str = "exclude", per_subset: dict
             sample_id = f"{subset}_{k:04d}"
             answer, if_score, (a, b) = answers(n)
             n += 1
-            if sample_id in failed:
-                if failures_as == "zero":
-                    rows[subset].append((0, 0, 0, 0))
-                continue
-            rows[subset].append((1 if answer == "yes" else 0, if_score, (a + b) / 2, min(a, b)))
+            lost = {"dimension", "IF", "SC"} if sample_id in failed else failed_questions.get(sample_id, set())
+            gone = 0 if failures_as == "zero" else None
+            rows[subset].append((gone if "dimension" in lost else (1 if answer == "yes" else 0),
+                                 gone if "IF" in lost else if_score,
+                                 gone if "SC" in lost else (a + b) / 2, gone if "SC" in lost else min(a, b)))
+
     def table(values):
-        if not values:
-            return {"yes_rate": None, "IF": None, "SC": None, "SC_min": None}
-        return {"yes_rate": 100 * sum(v[0] for v in values) / len(values),
-                "IF": sum(v[1] for v in values) / len(values),
-                "SC": sum(v[2] for v in values) / len(values),
-                "SC_min": sum(v[3] for v in values) / len(values)}
+        def mean(i):
+            got = [v[i] for v in values if v[i] is not None]
+            return sum(got) / len(got) if got else None
+        yes = mean(0)
+        return {"yes_rate": None if yes is None else 100 * yes, "IF": mean(1), "SC": mean(2), "SC_min": mean(3)}
     return {"dimensions": {s: table(v) for s, v in rows.items()},
             "overall": table([v for vs in rows.values() for v in vs])}
 
@@ -155,12 +163,13 @@ def hand_computed(failed: set, *, failures_as: str = "exclude", per_subset: dict
 def check_block(block: dict, expected: dict) -> None:
     for name, want in expected["dimensions"].items():
         got = block["dimensions"][name]
-        assert {k: got[k] for k in want} == (want if want["yes_rate"] is None else pytest.approx(want)), name
+        assert {k: got[k] for k in want} == {k: v if v is None else pytest.approx(v) for k, v in want.items()}, name
     assert {k: block["overall"][k] for k in expected["overall"]} == pytest.approx(expected["overall"])
 
 
 def test_known_replies_give_statistics_calculator_numbers(tmp_path):
     from orchestrator.suites import reedit as reedit_suite
+    from scorer_service.combine import parsed_sub_scores
     from scorer_service.parsing import parse_for
     from scorer_service.protocol import ProtocolRegistry
 
@@ -171,14 +180,16 @@ def test_known_replies_give_statistics_calculator_numbers(tmp_path):
     for n, sample in enumerate(bench.samples):
         edits[sample.id] = {"status": "ok"}
         parsed = {}
+        texts = {**replies(n), **UNREADABLE.get(sample.id, {})}
         for question in proto.questions:
-            text = "It is plausible, I think." if (sample.id, question.name) == (UNPARSABLE, "dimension") \
-                else replies(n)[question.name]
-            parsed[question.name] = parse_for(proto.parser_name(question))(text, len(question.scores), proto.low,
-                                                                           proto.high)
-        if sample.id == UNPARSABLE:
-            assert not parsed["dimension"].ok
-            scores[sample.id] = {"status": "PARSE_FAILED", "score": None, "sub_scores": {}}
+            parsed[question.name] = parse_for(proto.parser_name(question))(texts[question.name], len(question.scores),
+                                                                           proto.low, proto.high)
+        if sample.id in UNREADABLE:
+            assert [q for q, p in parsed.items() if not p.ok] == list(UNREADABLE[sample.id])
+            # as the judge records it: PARSE_FAILED, the other questions' values kept as parsed.<name>
+            kept = parsed_sub_scores(proto, {q: p.scores for q, p in parsed.items() if p.ok})
+            scores[sample.id] = {"status": "PARSE_FAILED", "score": None, "sub_scores": dict(kept),
+                                 "expected_score": None}
             continue
         assert all(p.ok for p in parsed.values()), (sample.id, parsed)
         headline, subs = proto.combine_scores({name: p.scores for name, p in parsed.items()})
@@ -186,15 +197,25 @@ def test_known_replies_give_statistics_calculator_numbers(tmp_path):
         scores[sample.id] = {"status": "OK", "score": headline, "sub_scores": dict(subs),
                              "expected_score": 0.25 + 0.5 * headline}
     block = reedit_suite.headline(bench.samples, edits, scores)
-    check_block(block, hand_computed({UNPARSABLE}))
-    assert block["dimensions"]["cultural"]["failures"] == 1 and block["dimensions"]["cultural"]["judged"] == 1
+    lost = {sample_id: set(texts) for sample_id, texts in UNREADABLE.items()}
+    check_block(block, hand_computed(set(), failed_questions=lost))
+    cultural, physical = block["dimensions"]["cultural"], block["dimensions"]["physical"]
+    assert cultural["failures"] == 1 and cultural["judged"] == 1 and cultural["answers"] == 1
+    assert cultural["IF_n"] == cultural["SC_n"] == 2   # its IF and SC still count
+    # physical_0001 failed in IF only: a failure, yet its "no" counts in the yes share, as the official
+    # scripts (each metric run on its own) count it; its IF does not
+    assert physical["failures"] == 1 and physical["judged"] == 2
+    assert (physical["answers"], physical["no"], physical["IF_n"], physical["SC_n"]) == (3, 1, 2, 3)
+    assert physical["yes_rate"] == pytest.approx(100 * 2 / 3)
+    assert physical["IF"] == pytest.approx((answers(0)[1] + answers(2)[1]) / 2)
+    assert "(values: dimension 3, IF 2, SC 3)" in reedit_suite.console(block)
     # expected yes rate: the mean of P("yes") over the samples that have one
-    physical = [0.25 + 0.5 * (answers(n)[0] == "yes") for n in range(PER_SUBSET["physical"])]
-    assert block["dimensions"]["physical"]["expected_yes_rate"] == pytest.approx(100 * sum(physical) / len(physical))
-    # --failures zero: the official denominator (an unparsable reply counts, as not "yes")
+    with_p = [0.25 + 0.5 * (answers(n)[0] == "yes") for n in range(PER_SUBSET["physical"]) if n != 1]
+    assert physical["expected_yes_rate"] == pytest.approx(100 * sum(with_p) / len(with_p))
+    # --failures zero: the official denominator (an unparsable reply counts, as not "yes"); a failed
+    # question counts 0 in its own metric only
     zero = reedit_suite.headline(bench.samples, edits, scores, failures_as="zero")
-    assert zero["dimensions"]["cultural"]["yes_rate"] == pytest.approx(
-        hand_computed({UNPARSABLE}, failures_as="zero")["dimensions"]["cultural"]["yes_rate"])
+    check_block(zero, hand_computed(set(), failures_as="zero", failed_questions=lost))
 
 
 # -- end to end --------------------------------------------------------------------------------
@@ -303,7 +324,8 @@ def test_imported_edits_judged_like_statistics_calculator(judged):
     code, output = judged["score"]
     assert code == 0, output
     block = json.loads((judged["judged"] / "summary.json").read_text())["suite"]
-    check_block(block, hand_computed({UNPARSABLE, MISSING}, per_subset=E2E_PER_SUBSET))
+    check_block(block, hand_computed({MISSING}, per_subset=E2E_PER_SUBSET, failed_questions=FAILED_QUESTIONS))
+    assert block["dimensions"]["cultural"]["IF_n"] == 1  # its IF and SC were read: they count
     assert block["dimensions"]["causal"]["failures"] == 1 and block["dimensions"]["cultural"]["failures"] == 1
     assert block["missing_dimensions"] == ["cultural"]   # its only sample failed: no yes rate, never a 0
     assert "  Cultural: n/a  (0 yes)" in output

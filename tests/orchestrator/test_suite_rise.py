@@ -21,6 +21,7 @@ from PIL import Image
 from conftest import REPO, TINY_JUDGE, orchestrator_cmd, require_tiny_models
 from orchestrator.benchmarks import BenchmarkError, load_benchmark
 from orchestrator.suites import rise as rise_suite
+from scorer_service.combine import parsed_sub_scores
 from scorer_service.parsing import PARSERS
 from scorer_service.protocol import ProtocolRegistry
 
@@ -188,8 +189,9 @@ def judged_by_the_protocol(samples) -> dict:
         if all(p.ok for p in parsed.values()):
             headline, subs = proto.combine_scores({name: p.scores for name, p in parsed.items()})
             out[s.id] = {"status": "OK", "score": headline, "sub_scores": dict(subs)}
-        else:
-            out[s.id] = {"status": "PARSE_FAILED", "score": None, "sub_scores": {}}
+        else:  # as the judge records it: the questions that parsed keep their values (parsed.<question>)
+            kept = parsed_sub_scores(proto, {name: p.scores for name, p in parsed.items() if p.ok})
+            out[s.id] = {"status": "PARSE_FAILED", "score": None, "sub_scores": dict(kept)}
     return out
 
 
@@ -236,6 +238,10 @@ def test_accuracy_and_weighted_score_as_gpt_eval_computes_them(tmp_path):
         edits = {s.id: {"status": "ok"} for s in samples}
         scores = judged_by_the_protocol(samples)
         assert scores[UNPARSABLE]["status"] == "PARSE_FAILED"
+        # its consistency and plausibility replies were read and are kept on the line, but gpt_eval.py
+        # drops the whole sample when one of its replies fails (score None: every dimension None), so
+        # they are in no mean below (the dimension means are DIMS', without it)
+        assert scores[UNPARSABLE]["sub_scores"] == {"parsed.consistency": 5.0, "parsed.plausibility": 5.0}
         assert {sid: r["sub_scores"] for sid, r in scores.items() if sid in DIMS} == {
             sid: {**{k: float(v) for k, v in d.items()}, "complete": scores[sid]["sub_scores"]["complete"]}
             for sid, d in DIMS.items() if sid in scores}
@@ -345,6 +351,9 @@ def test_imported_and_judged_as_gpt_eval(judged):
     assert block["set"] == "subset of 9 samples" and block["subtasks"]["Temp-Life Progression"]["Accuracy"] == 0.5
     scores = {json.loads(l)["id"]: json.loads(l) for l in (judged["judged"] / "scores.jsonl").read_text().splitlines()}
     assert scores[UNPARSABLE]["status"] == "PARSE_FAILED" and "several numbers" in scores[UNPARSABLE]["error"]
+    assert scores[UNPARSABLE]["sub_scores"] == {"parsed.consistency": 5.0, "parsed.plausibility": 5.0}
+    cons = [d["ApprConsistency"] for sid, d in DIMS.items() if "ApprConsistency" in d and sid != MISSING]
+    assert block["dimensions"]["Overall_ApprConsistency"]["Score-Origin"] == pytest.approx(sum(cons) / len(cons))
     assert scores["logical_reasoning_1"]["sub_scores"] == {"ApprConsistency": 5.0, "Reasoning": 5.0, "complete": 1.0}
     assert "RISEBench (subset of 9 samples): Accuracy, Score-Origin (Score-Percentage)" in output
     assert f"  Overall: {100 * 4 / 7:.1f}%" in output

@@ -1,5 +1,6 @@
 """The OK path end to end: the tiny judge is taught a few fixed answers (seconds of training),
-then served; scores, re-asks, VIEScore's combination and the expected score come back over gRPC."""
+then served; scores, re-asks, VIEScore's combination, the expected score and a sample with one
+unreadable question (PARSE_FAILED, its other questions' values kept) come back over gRPC."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ LESSONS = [
     lesson("causal", "mini-seed", {"score": "I cannot tell."}),
     lesson("causal", "mini-seed", {"score": '{"score": 3, "response": "meh"}'}, strict=True),
     lesson("", "mini-vie", {"SC": '{"score": [7, 8], "reasoning": "ok"}', "PQ": '{"score": [9, 6], "reasoning": "ok"}'}),
+    # RE-Edit's three questions: the IF reply is unreadable, asked again, and unreadable again
+    lesson("", "mini-reedit", {"dimension": '{"score": "yes", "reasoning": "ok"}', "IF": "I cannot tell.",
+                               "SC": '{"score": [8, 3], "reasoning": "ok"}'}),
+    lesson("", "mini-reedit", {"dimension": "-", "IF": "Still unsure.", "SC": "-"}, strict=True),
 ]
 
 
@@ -80,3 +85,17 @@ def test_viescore_combination(taught_scorer):
     }
     assert result.score == pytest.approx(math.sqrt(42))
     assert len(result.raw_responses) == 2 and result.attempts == 1
+
+
+def test_a_question_that_fails_keeps_the_others_values_but_fails_the_sample(taught_scorer):
+    with ScorerClient(taught_scorer.address) as client:
+        result = client.score(request("partial", "", "mini-reedit"), timeout=120)
+    assert status_name(result) == "PARSE_FAILED" and not result.HasField("score")
+    assert result.error.startswith("IF: ")  # only IF failed, named
+    # every raw reply kept: dimension, IF and its re-ask, SC (in question order)
+    assert list(result.raw_responses) == ['{"score": "yes", "reasoning": "ok"}', "I cannot tell.", "Still unsure.",
+                                          '{"score": [8, 3], "reasoning": "ok"}']
+    # the questions that parsed keep their values, under names no judged sample has; nothing for IF
+    assert {s.name: s.value for s in result.sub_scores} == {
+        "parsed.yes": 1.0, "parsed.SC.editing_success": 8.0, "parsed.SC.overediting": 3.0, "parsed.SC": 5.5,
+        "parsed.SC_min": 3.0}
