@@ -129,6 +129,9 @@ def _check_kris(protocol: "Protocol") -> str | None:
         return "combine 'kris' needs questions for consistency_score, quality_score and instruction_score"
     if (protocol.low, protocol.high) != (1.0, 5.0):
         return "combine 'kris' needs range [1, 5] (its (s - 1) * 25 maps 1-5 to 0-100)"
+    return None
+
+
 def _re_edit_parts(protocol: "Protocol", scores: dict[str, list[float]]) -> list[tuple[str, float]]:
     # RE-Edit (single_scoring_part_vllm/statistics_calculator.py), each metric from its own question
     # (the official code runs each metric separately): the dimension answer as "yes" (yes 1, no 0); IF
