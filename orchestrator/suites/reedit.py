@@ -20,8 +20,10 @@ Failures. The official statistics keep a reply they cannot parse in a dimension'
 counts as not "yes") but leave it out of IF and SC; they pick the kind of statistic from the first
 result's score, so a first reply that did not parse (or gave a list for IF) makes the whole metric 0;
 an item whose edit file is missing is skipped. Here a failure (edit failed, judge reply not parsed
-or refused) is left out and counted (`--failures exclude`), or counted as "no" and as 0 for IF and
-SC (`--failures zero`: the official dimension rule), never guessed. The official code runs each
+or refused) is left out and counted (`--failures exclude`), or, with `--failures zero`, treated as
+the official code treats it: a reply not read (or refused) counts as "no" in its dimension and is
+left out of IF and SC, a failed edit is left out; never guessed. (The first-reply rule is not
+reproduced: a metric here never becomes 0 because of its first sample.) The official code runs each
 metric separately, so a sample whose IF (or SC) reply cannot be read still has its dimension answer
 counted: likewise here a sample failing in some of its three questions is PARSE_FAILED (a failure in
 every count, raw replies kept), but the values its other questions gave (the scorer keeps them as
@@ -80,12 +82,10 @@ def partial_values(score: dict | None) -> dict:
     return out
 
 
-ZERO = {name: 0.0 for name in METRICS}
-
-
 def _table(rows: list[tuple]) -> dict:
     """rows: (values or None, kind: '' judged / 'edit' / 'score' failed / 'pending', P(yes) or None).
-    A failed sample's values are those of its questions that parsed (or ZERO's with --failures zero)."""
+    A failed sample's values are those of its questions that parsed (and "no" for an unread dimension
+    answer with --failures zero)."""
     values = [v for v, _, _ in rows if v]
     expected = [p for _, _, p in rows if p is not None]
 
@@ -126,8 +126,10 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
             values = None
         elif kind == "score":
             values = partial_values(score)  # each question that parsed counts on its own
-        if kind in ("edit", "score") and failures_as == "zero":
-            values = {**ZERO, **(values or {})}
+        if kind == "score" and failures_as == "zero":
+            # the official rule: an unreadable (or refused) reply stays in its dimension's denominator
+            # as not "yes", IF and SC leave it out; a missing edit is skipped (left out, as here)
+            values = {"yes": 0.0, **(values or {})}
         expected = score.get("expected_score") if score is not None and kind != "edit" else None
         rows.setdefault(sample.category, []).append((values, kind, None if expected is None else float(expected)))
     order = [s for s in SUBSETS if s in rows] + [s for s in rows if s not in SUBSETS]
@@ -176,7 +178,8 @@ def console(block: dict) -> str:
 def report_html(block: dict) -> str:
     e = html.escape
     parts = [f"<h2>{e(NAME)}</h2><p class='muted'>{e(block['formula'])} ({e(block['source'])}); "
-             + ("failures count as \"no\" and 0" if block["failures_as"] == "zero" else "failures left out") + "</p>",
+             + ("an unread reply counts as \"no\" in its dimension and is left out of IF and SC; failed edits "
+                "left out (the official rule)" if block["failures_as"] == "zero" else "failures left out") + "</p>",
              "<table><tr><th>dimension</th><th>samples</th><th>judged</th><th>failures</th><th>yes</th>"
              "<th>yes rate (%)</th><th>expected (%)</th><th>IF</th><th>SC</th><th>SC_min</th></tr>"]
     rows = [(LABELS.get(n, n), t) for n, t in block["dimensions"].items()] + [("overall (pooled)", block["overall"])]

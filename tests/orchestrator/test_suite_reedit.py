@@ -133,9 +133,11 @@ def hand_computed(failed: set, *, failures_as: str = "exclude", per_subset: dict
                   failed_questions: dict | None = None) -> dict:
     """statistics_calculator.py by hand. Per subset: yes_rate = 100 * yes / n; IF: mean of the scores;
     SC: mean of (s0 + s1) / 2 (and SC_min: mean of min). Over all samples: the same, pooled.
-    A failed sample (`failed`: its edit): left out ("exclude"), or counted as "no" / 0 ("zero"). A
-    failed question (`failed_questions`: sample id -> question names) the same, in its own metric
-    only: the official scripts run each metric on its own, so the sample's other answers count."""
+    A failed sample (`failed`: its edit) is left out (the official scripts skip a missing edit file).
+    A failed question (`failed_questions`: sample id -> question names) is left out of its own metric
+    only ("exclude"), or, as the official scripts count it ("zero"), kept in its dimension's
+    denominator as not "yes" and left out of IF and SC; the official scripts run each metric on its
+    own, so the sample's other answers count."""
     failed_questions = failed_questions or {}
     rows: dict[str, list] = {s: [] for s in SUBSETS}
     n = 0
@@ -145,10 +147,11 @@ def hand_computed(failed: set, *, failures_as: str = "exclude", per_subset: dict
             answer, if_score, (a, b) = answers(n)
             n += 1
             lost = {"dimension", "IF", "SC"} if sample_id in failed else failed_questions.get(sample_id, set())
-            gone = 0 if failures_as == "zero" else None
-            rows[subset].append((gone if "dimension" in lost else (1 if answer == "yes" else 0),
-                                 gone if "IF" in lost else if_score,
-                                 gone if "SC" in lost else (a + b) / 2, gone if "SC" in lost else min(a, b)))
+            # the official rule ("zero"): an unread dimension reply counts as "no"; a failed edit is skipped
+            no = 0 if failures_as == "zero" and sample_id not in failed else None
+            rows[subset].append((no if "dimension" in lost else (1 if answer == "yes" else 0),
+                                 None if "IF" in lost else if_score,
+                                 None if "SC" in lost else (a + b) / 2, None if "SC" in lost else min(a, b)))
 
     def table(values):
         def mean(i):
@@ -212,10 +215,16 @@ def test_known_replies_give_statistics_calculator_numbers(tmp_path):
     # expected yes rate: the mean of P("yes") over the samples that have one
     with_p = [0.25 + 0.5 * (answers(n)[0] == "yes") for n in range(PER_SUBSET["physical"]) if n != 1]
     assert physical["expected_yes_rate"] == pytest.approx(100 * sum(with_p) / len(with_p))
-    # --failures zero: the official denominator (an unparsable reply counts, as not "yes"); a failed
-    # question counts 0 in its own metric only
+    # --failures zero: the official rule (an unparsable dimension reply counts, as not "yes"; an
+    # unparsable IF or SC reply is left out of IF or SC)
     zero = reedit_suite.headline(bench.samples, edits, scores, failures_as="zero")
     check_block(zero, hand_computed(set(), failures_as="zero", failed_questions=lost))
+    assert zero["dimensions"]["physical"]["IF_n"] == 2  # the unread IF reply is not an IF of 0
+    # a failed edit: the official scripts skip an item whose edit file is missing, in every metric
+    failed_edit = bench.samples[0].id
+    skipped = reedit_suite.headline(bench.samples, {**edits, failed_edit: {"status": "failed"}}, scores,
+                                    failures_as="zero")
+    check_block(skipped, hand_computed({failed_edit}, failures_as="zero", failed_questions=lost))
 
 
 # -- end to end --------------------------------------------------------------------------------
