@@ -77,6 +77,7 @@ def apply_speed_mode(
         #   that timed faster on the device; the two sum in different orders, so editors that compiled
         #   on their own differed by up to 3 of 255 levels (bench/determinism.py; RESULTS §10).
         #   `deterministic_reduction_choice` takes that decision off the clock.
+        isolate_inductor_cache()
         inductor_config.deterministic = True
         dynamo_config.automatic_dynamic_local_pgo = False
         applied["inductor"] = ("deterministic, no local dynamic-shape profile, " + deterministic_reduction_choice()
@@ -84,6 +85,33 @@ def apply_speed_mode(
         transformer.compile_repeated_blocks(fullgraph=True)
         applied["compile"] = "repeated_blocks"
     return applied
+
+
+# Bumped whenever a rule that decides compiled bits changes (e.g. deterministic_reduction_choice), so
+# that kernels and launch choices cached on this machine under an older rule are never read again.
+INDUCTOR_CACHE_GENERATION = "editfleet-rules-1"
+
+
+def isolate_inductor_cache() -> str:
+    """Point Inductor's machine-local cache at a folder of this rule generation, unless the user chose one.
+
+    Inductor's local cache (by default one folder per user in /tmp, shared by every run on the machine)
+    keeps each kernel's chosen launch config (``*.best_config``) and reuses it without timing again. An
+    editfleet from before the fixed reduction rule left timed picks there, which a later editor would
+    reuse: the same bits as its neighbours on that machine, other bits than editors elsewhere. A
+    generation folder leaves them unread. An explicit TORCHINDUCTOR_CACHE_DIR is kept as it is.
+    """
+    import os
+
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    given = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if given and os.path.abspath(given) != os.path.abspath(default_cache_dir()):
+        return given
+    path = os.path.join(default_cache_dir(), INDUCTOR_CACHE_GENERATION)
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = path
+    log.info("Inductor's local cache: %s", path)
+    return path
 
 
 SDPA_KERNEL_CALLS = ("torch.nn.attention._sdpa_kernel", "torch.nn.attention._backend_from_string")

@@ -165,3 +165,33 @@ def test_reduction_launch_configs_are_chosen_by_rule_not_by_timing():
     ranks = CachingAutotuner.benchmark_all_configs(Candidates())
     assert min(ranks, key=ranks.get) == "persistent R0_BLOCK 4096"
     assert list(ranks.values()) == [0.0, 1.0, 2.0]
+
+
+ISOLATED = r"""
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+from editor_service.speed import isolate_inductor_cache
+print(isolate_inductor_cache())
+torch.compile(lambda x: (x * 3).relu())(torch.ones(4))
+"""
+
+
+def test_the_machine_local_inductor_cache_is_one_folder_per_rule_generation(tmp_path):
+    # Launch configs timed by an editfleet from before the fixed reduction rule stay in the machine's
+    # default Inductor cache; a compiled editor must not read them (other bits than editors elsewhere).
+    from editor_service.speed import INDUCTOR_CACHE_GENERATION
+
+    env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
+    env.update(TMPDIR=str(tmp_path), OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-c", ISOLATED, str(REPO)], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    default = next(tmp_path.glob("torchinductor_*"))  # what Inductor uses when nobody says otherwise
+    assert done.stdout.split()[-1] == str(default / INDUCTOR_CACHE_GENERATION)
+    generation = default / INDUCTOR_CACHE_GENERATION
+    assert any(generation.rglob("*.py"))  # the compiled code went there, and none beside it (the CPU
+    assert not [p for p in default.rglob("*.py") if generation not in p.parents]  # backend's headers may)
+    chosen = tmp_path / "chosen"  # a folder the user names is kept as it is
+    done = subprocess.run([sys.executable, "-c", ISOLATED, str(REPO)], capture_output=True, text=True, timeout=600,
+                          env={**env, "TORCHINDUCTOR_CACHE_DIR": str(chosen)})
+    assert done.returncode == 0 and done.stdout.split()[-1] == str(chosen) and any(chosen.rglob("*.py"))
