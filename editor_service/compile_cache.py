@@ -89,7 +89,7 @@ def refusal(runtime: dict[str, str]) -> str:
     silently different edit is worse than a slow start. Each fast editor compiles on its own until
     that is understood.
     """
-    if runtime.get("speed_mode") == "fast" or "quantization" in runtime:
+    if runtime.get("speed_mode") == "fast":
         return "fast mode: a warm start computed other bits than a cold one (bench/RESULTS.md §14)"
     return ""
 

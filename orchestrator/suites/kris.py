@@ -36,7 +36,7 @@ from __future__ import annotations
 import html
 
 from ..benchmarks.kris import CATEGORIES
-from .common import counts, mean as _mean, num, parsed_values
+from .common import counts, mean as _mean, num, outcome, parsed_values
 
 _num = num
 
@@ -106,16 +106,16 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
         entry["samples"] += 1
         edit, score = edits.get(sample.id), scores.get(sample.id)
         values = sample_values(score, sample.category)
-        if values is not None:
+        kind = outcome(edit, score, values is not None)
+        if not kind:
             entry["scored"] += 1
-        elif (edit is not None and edit.get("status") == "failed") or score is not None:
+        elif kind == "pending":
+            entry["pending"] += 1  # not judged yet: counted, in no mean
+        else:
             entry["failures"] += 1
-            edit_failed = edit is not None and edit.get("status") == "failed"
-            values = {} if edit_failed else partial_values(score, sample.category)
+            values = {} if kind == "edit" else partial_values(score, sample.category)
             if failures_as == "zero":
                 values = {**{d: 0.0 for d in dimensions(sample.category)}, **values}
-        else:
-            entry["pending"] += 1  # not judged yet: counted, in no mean
         for d, v in (values or {}).items():
             entry["_values"][d].append(v)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -51,6 +52,38 @@ def example_copy(tmp_path) -> Path:
 
 def orchestrator_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "orchestrator", *args]
+
+
+def start_orchestrator(*args: str, key: tuple[str, str | None] | None = None) -> subprocess.Popen:
+    """`python -m orchestrator ARGS` in the repository, output on one pipe. key: (NAME, value) of the
+    API key's environment variable, set to that value (None: unset)."""
+    env = dict(os.environ)
+    if key is not None:
+        env.pop(key[0], None)
+        if key[1] is not None:
+            env[key[0]] = key[1]
+    return subprocess.Popen(orchestrator_cmd(*args), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env)
+
+
+def wait_orchestrator(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
+    output, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, output
+
+
+def run_orchestrator(*args: str, key: tuple[str, str | None] | None = None, timeout: float = 300) -> tuple[int, str]:
+    """The exit code and output of `python -m orchestrator ARGS` (see start_orchestrator)."""
+    return wait_orchestrator(start_orchestrator(*args, key=key), timeout)
+
+
+def request_content(body: dict) -> list[dict]:
+    """The content parts of the last message of a chat-completions request body."""
+    return body["messages"][-1]["content"]
+
+
+def request_text(body: dict) -> str:
+    """The text parts of the last message of a chat-completions request body, joined."""
+    return "".join(c.get("text", "") for c in request_content(body) if c.get("type") == "text")
 
 
 def require_tiny_models(*, demo_judge: bool = False):

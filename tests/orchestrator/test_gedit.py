@@ -11,14 +11,12 @@ import base64
 import io
 import json
 import math
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from conftest import REPO, TINY_JUDGE, orchestrator_cmd, require_tiny_models
+from conftest import TINY_JUDGE, request_text as _text, require_tiny_models, run_orchestrator
 from orchestrator.benchmarks import BenchmarkError, load_benchmark
 from orchestrator.benchmarks.gedit import GROUPS
 from orchestrator.suites import gedit as gedit_suite
@@ -200,21 +198,13 @@ def test_bad_release_rows_name_the_line_the_key_and_the_field(tmp_path):
 
 # -- end to end: import, judge over the tiny judge's endpoint with known replies, export --------------
 def cli(*args, env_key=True, timeout=300) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
-    if env_key:
-        env[KEY_ENV] = KEY
-    done = subprocess.run(orchestrator_cmd(*args), cwd=REPO, capture_output=True, text=True, env=env, timeout=timeout)
-    return done.returncode, done.stdout + done.stderr
+    return run_orchestrator(*args, key=(KEY_ENV, KEY if env_key else None), timeout=timeout)
 
 
 def _images(body) -> list[Image.Image]:
     content = body["messages"][-1]["content"]
     return [Image.open(io.BytesIO(base64.b64decode(c["image_url"]["url"].split(",", 1)[1])))
             for c in content if c.get("type") == "image_url"]
-
-
-def _text(body) -> str:
-    return "".join(c.get("text", "") for c in body["messages"][-1]["content"] if c.get("type") == "text")
 
 
 @pytest.fixture(scope="module")
@@ -290,7 +280,7 @@ def test_judged_summary_is_calculate_statistics_by_hand(judged):
         assert got_avg == (pytest.approx(average) if average else [None] * 3), (lang, subset)
     # The console and the report carry the suite's own names.
     avg = block["languages"]["en"]["fullset"]["Average"]
-    assert f"GEdit-Bench-EN (Semantics SC, Quality PQ, Overall O):" in output
+    assert "GEdit-Bench-EN (Semantics SC, Quality PQ, Overall O):" in output
     assert f"  Average: {avg['SC']:.3f}, {avg['PQ']:.3f}, {avg['O']:.3f}" in output
     assert "GEdit-Bench-CN Intersection" in output
     report = (judged["judged"] / "report.html").read_text(encoding="utf-8")

@@ -9,14 +9,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from conftest import REPO, TINY_JUDGE, orchestrator_cmd, require_tiny_models
+from conftest import TINY_JUDGE, request_text as _text, require_tiny_models, run_orchestrator
 from orchestrator.benchmarks import BenchmarkError, load_benchmark
 from orchestrator.benchmarks.imgedit import EDIT_TYPES
 from orchestrator.suites import imgedit as imgedit_suite
@@ -150,13 +148,7 @@ def test_bad_release_entries_name_the_key_and_the_field(tmp_path):
 
 # -- end to end --------------------------------------------------------------------------------
 def cli(*args, timeout=300) -> tuple[int, str]:
-    env = {**{k: v for k, v in os.environ.items() if k != KEY_ENV}, KEY_ENV: KEY}
-    done = subprocess.run(orchestrator_cmd(*args), cwd=REPO, capture_output=True, text=True, env=env, timeout=timeout)
-    return done.returncode, done.stdout + done.stderr
-
-
-def _text(body) -> str:
-    return "".join(c.get("text", "") for c in body["messages"][-1]["content"] if c.get("type") == "text")
+    return run_orchestrator(*args, key=(KEY_ENV, KEY), timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from conftest import REPO, orchestrator_cmd
+from conftest import request_content as _content, request_text as _text, run_orchestrator
 from orchestrator.benchmarks import BenchmarkError, load_benchmark
 from orchestrator.benchmarks.kris import CATEGORIES, KNOWLEDGE
 from orchestrator.suites import kris as kris_suite
@@ -220,7 +218,7 @@ def score_line(protocol, sample, i: int) -> dict:
 
     present = {"reference"} if sample.reference_images else set()
     asked = protocol.asked(sample.category, sample.variables, present)
-    replies, values, errors = {}, {}, []
+    values, errors = {}, []
     for q in asked:
         dim = "VC" if q.scores[0] == "consistency_score" else "VQ" if q.scores[0] == "quality_score" else "IF"
         text = GUESSED.get((sample.id, dim)) or reply(i, dim, sample.category in KNOWLEDGE)
@@ -313,17 +311,7 @@ def make_results_layout(folder: Path, samples) -> Path:
 
 
 def cli(*args, timeout=300) -> tuple[int, str]:
-    env = {**{k: v for k, v in os.environ.items() if k != KEY_ENV}, KEY_ENV: KEY}
-    done = subprocess.run(orchestrator_cmd(*args), cwd=REPO, capture_output=True, text=True, env=env, timeout=timeout)
-    return done.returncode, done.stdout + done.stderr
-
-
-def _content(body) -> list[dict]:
-    return body["messages"][-1]["content"]
-
-
-def _text(body) -> str:
-    return "".join(c.get("text", "") for c in _content(body) if c.get("type") == "text")
+    return run_orchestrator(*args, key=(KEY_ENV, KEY), timeout=timeout)
 
 
 def _images(body) -> list[Image.Image]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from conftest import request_text as _text, run_orchestrator, start_orchestrator, wait_orchestrator
 from orchestrator.benchmarks import BenchmarkError, load_benchmark
 from orchestrator.benchmarks.reedit import SUBSETS
 from orchestrator.layouts import reedit as reedit_layout
@@ -233,26 +234,11 @@ KEY = "sk-editfleet-reedit-3b9d42"
 
 
 def cli(*args, timeout=300) -> tuple[int, str]:
-    return cli_wait(cli_start(*args), timeout)
+    return run_orchestrator(*args, key=(KEY_ENV, KEY), timeout=timeout)
 
 
 def cli_start(*args):
-    import subprocess
-
-    from conftest import REPO, orchestrator_cmd
-
-    env = {**{k: v for k, v in os.environ.items() if k != KEY_ENV}, KEY_ENV: KEY}
-    return subprocess.Popen(orchestrator_cmd(*args), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=env)
-
-
-def cli_wait(proc, timeout=300) -> tuple[int, str]:
-    output, _ = proc.communicate(timeout=timeout)
-    return proc.returncode, output
-
-
-def _text(body) -> str:
-    return "".join(c.get("text", "") for c in body["messages"][-1]["content"] if c.get("type") == "text")
+    return start_orchestrator(*args, key=(KEY_ENV, KEY))
 
 
 def p_yes(n: int) -> float:
@@ -303,7 +289,7 @@ def judged(tmp_path_factory):
         raise
     proxy = FaultProxy(server.url, api_key=KEY).start()
     try:
-        imported = cli_wait(importing)
+        imported = wait_orchestrator(importing)
         for n, sample in enumerate(bench.samples):
             texts = replies(n)
             if sample.id == UNPARSABLE:

@@ -11,14 +11,12 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from conftest import REPO, TINY_JUDGE, orchestrator_cmd, require_tiny_models
+from conftest import TINY_JUDGE, request_content as _content, require_tiny_models, run_orchestrator
 from orchestrator.benchmarks import BenchmarkError, load_benchmark
 from orchestrator.suites import rise as rise_suite
 from scorer_service.combine import parsed_sub_scores
@@ -280,13 +278,7 @@ EDIT_SIZES = {row["index"]: (40 + 3 * i, 28 + i) for i, row in enumerate(ROWS_36
 
 
 def cli(*args, timeout=300) -> tuple[int, str]:
-    env = {**{k: v for k, v in os.environ.items() if k != KEY_ENV}, KEY_ENV: KEY}
-    done = subprocess.run(orchestrator_cmd(*args), cwd=REPO, capture_output=True, text=True, env=env, timeout=timeout)
-    return done.returncode, done.stdout + done.stderr
-
-
-def _content(body) -> list[dict]:
-    return body["messages"][-1]["content"]
+    return run_orchestrator(*args, key=(KEY_ENV, KEY), timeout=timeout)
 
 
 def _sizes(body) -> list[tuple[int, int]]:
