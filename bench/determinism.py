@@ -244,13 +244,16 @@ def worker(args) -> int:
     t0 = time.perf_counter()
     applied = apply_speed_mode(pipe, args.mode, attention_backend=args.attention, compile_blocks=not args.no_compile)
     timings["speed_mode_s"] = time.perf_counter() - t0  # the fast mode's FP8 weight conversion lives here
+    if args.coordinate_descent:  # the fast mode before RESULTS §15 (torchao's setting), for comparison
+        import torch._inductor.config as inductor_config
+
+        inductor_config.coordinate_descent_tuning = inductor_config.coordinate_descent_check_all_directions = True
+        applied["inductor"] += " (bench: coordinate-descent tuning ON)"
     pipe._bench_attention = applied.get("attention_backend")
     identity = ModelIdentity(model=args.model, revision="", content_hash="", model_class=type(pipe).__name__,
                              dtype=dtype_name, device=str(device), load_format=args.load_format,
                              runtime={**applied, **software_and_accelerator(device)})
     editor = EditPipeline(pipe, identity)
-    # Any compiled mode may use the cache here, the fast mode too (which editors refuse:
-    # compile_cache.refusal), so that the fast mode's warm-vs-cold difference can be measured again.
     if args.compile_cache and "compile" in applied:
         from editor_service.compile_cache import CompileCache, cache_key_fields
 
@@ -382,6 +385,8 @@ def main(argv=None) -> int:
                         "for all; seeded: round 0 private, every later process gets its own copy of r0p0's cache")
     p.add_argument("--compile-cache", default=None, metavar="DIR",
                    help="the editor's portable compile cache (editor_service/compile_cache.py): '1,1' processes = cold, then warm")
+    p.add_argument("--coordinate-descent", action="store_true",
+                   help="turn Inductor's coordinate-descent tuning back on (what torchao's FP8 config used to set)")
     p.add_argument("--hash-seed", default="random", help="PYTHONHASHSEED for the workers: random (each its own) or a number")
     p.add_argument("--no-fingerprints", dest="fingerprints", action="store_false")
     p.add_argument("--intermediates", action="store_true",
@@ -435,7 +440,8 @@ def main(argv=None) -> int:
         "git": git_commit(),
         "date": time.strftime("%Y-%m-%d"),
         "settings": {k: getattr(args, k) for k in ("model", "load_format", "device", "mode", "attention", "no_compile",
-                                                  "size", "steps", "samples", "processes", "cache", "hash_seed")},
+                                                  "size", "steps", "samples", "processes", "cache", "compile_cache",
+                                                  "coordinate_descent", "hash_seed")},
         "runtime": ref["runtime"],
         "cudnn": ref["cudnn"],
         "wall_s": round(time.perf_counter() - started, 1),

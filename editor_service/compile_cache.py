@@ -65,33 +65,27 @@ def cache_key_fields(identity, device) -> dict[str, str]:
     }
 
 
-COUNTED = (("inductor", "fxgraph_cache_hit"), ("inductor", "fxgraph_cache_miss"), ("inductor", "fxgraph_cache_bypass"),
-           ("aot_autograd", "autograd_cache_hit"), ("aot_autograd", "autograd_cache_miss"),
-           ("aot_autograd", "autograd_cache_bypass"))
+COUNTED = {  # name: (group, torch's counter)
+    "fxgraph_cache_hit": ("inductor", "fxgraph_cache_hit"),
+    "fxgraph_cache_miss": ("inductor", "fxgraph_cache_miss"),
+    "fxgraph_cache_bypass": ("inductor", "fxgraph_cache_bypass"),
+    "autograd_cache_hit": ("aot_autograd", "autograd_cache_hit"),
+    "autograd_cache_miss": ("aot_autograd", "autograd_cache_miss"),
+    "autograd_cache_bypass": ("aot_autograd", "autograd_cache_bypass"),
+    "dynamo_traced_graphs": ("stats", "unique_graphs"),  # 0 in a warm start that had Dynamo's work cached
+}
 
 
 def compile_counters() -> dict[str, int]:
-    """This process's compile-cache counters so far (Inductor's FX graphs and AOTAutograd's), by name.
+    """This process's compile-cache counters so far (Inductor's FX graphs, AOTAutograd's, and the
+    graphs Dynamo traced), by name.
 
     A warm start must find every graph: a miss or a bypass means code was compiled anew, whose launch
     choices (and so bits) need not be the entry's.
     """
     from torch._dynamo.utils import counters
 
-    return {name: int(counters[group][name]) for group, name in COUNTED}
-
-
-def refusal(runtime: dict[str, str]) -> str:
-    """Why an editor with these runtime settings must not use a portable compile cache ('' if it may).
-
-    The fast mode (FP8 blocks) is refused: on an H200 its warm start computed other bits than the cold
-    start that wrote the entry (0 of 2 edits identical, every graph a cache hit; RESULTS §14), and a
-    silently different edit is worse than a slow start. Each fast editor compiles on its own until
-    that is understood.
-    """
-    if runtime.get("speed_mode") == "fast":
-        return "fast mode: a warm start computed other bits than a cold one (bench/RESULTS.md §14)"
-    return ""
+    return {name: int(counters[group][counter]) for name, (group, counter) in COUNTED.items()}
 
 
 def cache_key(fields: dict[str, str]) -> str:

@@ -37,6 +37,7 @@ from editfleet_common.images import DEFAULT_MAX_PIXELS, decode_image, encode_png
 from editfleet_common.stand_in_tokenizer import STAND_IN_TOKENIZER_DIR, load_stand_in_tokenizer, special_token_ids
 
 from .compile_cache import compile_counters
+from .speed import DYNAMIC_TEXT_LENGTH
 
 log = logging.getLogger(__name__)
 
@@ -260,14 +261,9 @@ class EditPipeline:
         )
         loaded = cls(pipe, identity, defaults=defaults, max_input_pixels=max_input_pixels, max_images=max_images)
         if compile_cache and "compile" in runtime:
-            from .compile_cache import CompileCache, cache_key_fields, refusal
+            from .compile_cache import CompileCache, cache_key_fields
 
-            refused = refusal(runtime)
-            if refused:
-                log.warning("compile cache %s not used: %s", compile_cache, refused)
-                runtime["compile_cache"] = f"off ({refused})"
-            else:
-                loaded.compile_cache = CompileCache(compile_cache, cache_key_fields(identity, torch_device))
+            loaded.compile_cache = CompileCache(compile_cache, cache_key_fields(identity, torch_device))
         return loaded
 
     def _guidance_parameter(self) -> str | None:
@@ -540,28 +536,38 @@ class EditPipeline:
         self.identity.runtime["compile_cache"] = state.describe()
         return out
 
-    def _warm_up_plan(self, lean: bool) -> tuple[tuple[str, ...], int]:
-        """The warm-up edits' instructions and steps.
+    def _warm_up_plan(self, lean: bool) -> tuple[list[dict[str, Any]], int]:
+        """The warm-up edits (EditRequest fields) and their steps.
 
-        Cold: two edits of two steps each, with two instruction lengths. Lean (a warm compile cache:
-        nothing to compile, only Dynamo's tracing of the cached graphs): one edit when true CFG is on,
-        since its negative prompt already gives the transformer a second text length.
+        Cold: two edits with two instruction lengths, so that a compiler shown one length only cannot
+        leave the second for the first real request. Lean (a warm compile cache: nothing to compile,
+        only the entry's graphs to trace):
+        - the text length compiled dynamic (`speed.compile_transformer_blocks`): one graph serves every
+          length, so one edit, without true CFG (one transformer call per step);
+        - else with true CFG on, one edit: its negative prompt already shows a second text length;
+        - else both edits.
+        Two steps, never one: Qwen-Image's scheduler (shift_terminal) makes NaN pixels in one step.
         """
-        instructions = ("warm up", "warm up the compiled blocks with a longer instruction than before")
-        # Two steps, never one: Qwen-Image's scheduler (shift_terminal) makes NaN pixels in one step.
+        edits = [{"instruction": "warm up"},
+                 {"instruction": "warm up the compiled blocks with a longer instruction than before"}]
         steps = min(max(self.defaults.min_steps, 2), self.defaults.max_steps)
-        cfg = (self.guidance_parameter == "true_cfg_scale" and self.defaults.guidance_scale > 1
-               and bool(self.defaults.negative_prompt))
-        return (instructions[:1] if lean and cfg else instructions), steps
+        if not lean:
+            return edits, steps
+        true_cfg = self.guidance_parameter == "true_cfg_scale"
+        if DYNAMIC_TEXT_LENGTH in self.identity.runtime.get("compile", ""):
+            return [{**edits[0], **({"guidance_scale": 1.0, "negative_prompt": ""} if true_cfg else {})}], steps
+        if true_cfg and self.defaults.guidance_scale > 1 and bool(self.defaults.negative_prompt):
+            return edits[:1], steps
+        return edits, steps
 
     def _warm_up(self, lean: bool) -> EditOutput:
         if "compile" in self.identity.runtime:
             source = encode_png(Image.linear_gradient("L").convert("RGB"))
-            instructions, steps = self._warm_up_plan(lean)
-            for i, instruction in enumerate(instructions):
+            edits, steps = self._warm_up_plan(lean)
+            for i, fields in enumerate(edits):
                 started = time.perf_counter()
-                out = self.edit(EditRequest(instruction=instruction, image=source, sample_id="warm-up",
-                                            num_inference_steps=steps, seed=0))
+                out = self.edit(EditRequest(**fields, image=source, sample_id="warm-up", num_inference_steps=steps,
+                                            seed=0))
                 self.warm_up_timings[f"edit{i}_s"] = round(time.perf_counter() - started, 3)
             return out
         side = self.size_multiple * 4

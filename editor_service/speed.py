@@ -77,19 +77,75 @@ def apply_speed_mode(
         #   that timed faster on the device; the two sum in different orders, so editors that compiled
         #   on their own differed by up to 3 of 255 levels (bench/determinism.py; RESULTS §10).
         #   `deterministic_reduction_choice` takes that decision off the clock.
+        # - Coordinate-descent tuning (torchao's recommended Inductor settings turn it on; the FP8
+        #   config below asks it not to) re-times every kernel's block sizes, reductions included, on
+        #   the device: two minutes of a fast editor's cold start (H200, RESULTS §15), picks that
+        #   differ between processes, and a warm start that timed them again.
         isolate_inductor_cache()
         inductor_config.deterministic = True
+        inductor_config.coordinate_descent_tuning = False
         dynamo_config.automatic_dynamic_local_pgo = False
-        applied["inductor"] = ("deterministic, no local dynamic-shape profile, " + deterministic_reduction_choice()
-                               + ", " + cacheable_sdpa_kernel())
-        transformer.compile_repeated_blocks(fullgraph=True)
-        applied["compile"] = "repeated_blocks"
+        applied["inductor"] = ("deterministic, no local dynamic-shape profile, no coordinate-descent tuning, "
+                               + deterministic_reduction_choice() + ", " + cacheable_sdpa_kernel())
+        applied["compile"] = compile_transformer_blocks(transformer)
     return applied
+
+
+DYNAMIC_TEXT_LENGTH = "dynamic text length"  # in runtime["compile"] when one graph serves every length
+
+# Per transformer class: where its blocks' inputs carry the text length, as (keyword, index in a tuple
+# or None, dim). Marked dynamic on the first call, so one compiled graph serves every prompt length.
+TEXT_LENGTH_DIMS = {
+    "QwenImageTransformer2DModel": (("encoder_hidden_states", None, 1), ("encoder_hidden_states_mask", None, 1),
+                                    ("image_rotary_emb", 1, 0)),  # image_rotary_emb = (image freqs, text freqs)
+}
+
+
+def compile_transformer_blocks(transformer) -> str:
+    """Regional compilation: every repeated block (``_repeated_blocks``) wrapped in torch.compile, so
+    one block's code is traced and compiled once and serves all of them (what diffusers'
+    ``compile_repeated_blocks`` does), with the text length dynamic from the first call where the
+    class is known (`TEXT_LENGTH_DIMS`).
+
+    Left to automatic dynamic shapes, the first prompt length seen got a graph of its own and the
+    second a dynamic one: two graphs for Dynamo to trace and Inductor to compile in a cold start, two
+    to trace again in every warm start (RESULTS §15), and a real request whose length happened to be
+    the first warm-up prompt's ran other compiled code than the rest. Marking the length dynamic
+    before Dynamo sees it leaves one graph for every length. Returns what was applied.
+    """
+    import torch
+
+    names = set(getattr(transformer, "_repeated_blocks", None) or ())
+    blocks = [m for m in transformer.modules() if type(m).__name__ in names]
+    if not blocks:
+        raise ValueError(f"{type(transformer).__name__} names no repeated blocks to compile")
+    dims = TEXT_LENGTH_DIMS.get(type(transformer).__name__)
+    for block in blocks:
+        compiled = torch.compile(block._call_impl, fullgraph=True)
+        # What nn.Module.compile() sets, with the marking in front of it when the class is known: it
+        # must run outside the compiled call (Dynamo reads the marks when it starts tracing).
+        block._compiled_call_impl = _marking_text_length(compiled, dims) if dims else compiled
+    return f"repeated_blocks, {DYNAMIC_TEXT_LENGTH}" if dims else "repeated_blocks"
+
+
+def _marking_text_length(compiled, dims):
+    import torch
+
+    def call(*args, **kwargs):
+        for keyword, index, dim in dims:
+            value = kwargs.get(keyword)
+            if index is not None and isinstance(value, (tuple, list)) and len(value) > index:
+                value = value[index]
+            if isinstance(value, torch.Tensor):
+                torch._dynamo.maybe_mark_dynamic(value, dim)
+        return compiled(*args, **kwargs)
+
+    return call
 
 
 # Bumped whenever a rule that decides compiled bits changes (e.g. deterministic_reduction_choice), so
 # that kernels and launch choices cached on this machine under an older rule are never read again.
-INDUCTOR_CACHE_GENERATION = "editfleet-rules-1"
+INDUCTOR_CACHE_GENERATION = "editfleet-rules-2"  # 2: no coordinate-descent tuning
 
 
 def isolate_inductor_cache() -> str:
@@ -180,7 +236,10 @@ def _quantize_fp8(transformer) -> dict[str, str]:
             and module.out_features % 16 == 0
         )
 
-    quantize_(transformer, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()), filter_fn=is_block_linear)
+    # set_inductor_config=False: torchao would otherwise switch on Inductor's coordinate-descent tuning
+    # (timed launch configs, see apply_speed_mode) for the whole process.
+    config = Float8DynamicActivationFloat8WeightConfig(granularity=PerRow(), set_inductor_config=False)
+    quantize_(transformer, config, filter_fn=is_block_linear)
     return {"quantization": "fp8_e4m3_dynamic_per_row(transformer_blocks linear)"}
 
 

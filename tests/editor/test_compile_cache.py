@@ -137,15 +137,6 @@ def test_a_warm_start_skips_autograd_tracing_of_graphs_that_choose_an_attention_
         assert warm["autograd"].get("autograd_cache_hit", 0) >= 1 and not warm["autograd"].get("autograd_cache_bypass")
 
 
-def test_the_fast_mode_is_refused_a_compile_cache_and_the_default_mode_is_not():
-    # The fast mode's warm start computed other bits than its cold start on an H200 (RESULTS §14), so an
-    # editor in that mode compiles on its own and its identity says why.
-    from editor_service.compile_cache import refusal
-
-    assert "fast mode" in refusal({"speed_mode": "fast", "compile": "repeated_blocks"})
-    assert refusal({"speed_mode": "default", "compile": "repeated_blocks"}) == ""
-
-
 def test_reduction_launch_configs_are_chosen_by_rule_not_by_timing():
     # Inductor keeps the fastest-timed candidate; for reductions the patched autotuner ranks the
     # candidates in their listed order, so every process keeps the same one (RESULTS §10).

@@ -65,18 +65,31 @@ def test_generic_request_maps_onto_qwen_true_cfg(editor):
     assert 0 <= defaults.seed < 2**63  # drawn, to be reported
 
 
-def test_a_warm_compile_cache_start_warms_up_with_one_edit_when_true_cfg_shows_two_text_lengths(editor):
+def test_a_warm_compile_cache_start_warms_up_with_one_edit(editor):
     # Cold: two edits with two instruction lengths, so the compiler sees a varying text length. Warm
-    # (everything compiled is in the entry): with true CFG the negative prompt is the second length.
-    cold_instructions, cold_steps = editor._warm_up_plan(lean=False)
-    warm_instructions, warm_steps = editor._warm_up_plan(lean=True)
-    assert len(cold_instructions) == 2 and len({len(i) for i in cold_instructions}) == 2
-    assert len(warm_instructions) == 1 and warm_steps == cold_steps == 2  # never 1: NaN with Qwen's scheduler
+    # (everything compiled is in the entry): with the text length compiled dynamic one graph serves
+    # every length, so one edit without true CFG; without it, true CFG's negative prompt is the second
+    # length; with neither, both edits again.
+    cold, cold_steps = editor._warm_up_plan(lean=False)
+    assert len(cold) == 2 and len({len(e["instruction"]) for e in cold}) == 2 and cold_steps == 2
+    runtime = editor.identity.runtime
+    saved = dict(runtime)
     scale = editor.defaults.guidance_scale
-    editor.defaults.guidance_scale = 1.0  # CFG off: one text length per edit, so both edits again
     try:
-        assert editor._warm_up_plan(lean=True)[0] == cold_instructions
+        runtime["compile"] = "repeated_blocks, dynamic text length"
+        warm, warm_steps = editor._warm_up_plan(lean=True)
+        assert warm_steps == 2  # never 1: NaN with Qwen's scheduler
+        assert len(warm) == 1 and warm[0]["guidance_scale"] == 1.0 and warm[0]["negative_prompt"] == ""
+        prepared = editor.prepare(request(**warm[0]))
+        assert prepared.kwargs["true_cfg_scale"] == 1.0 and "negative_prompt" not in prepared.kwargs  # no CFG
+
+        runtime["compile"] = "repeated_blocks"
+        assert editor._warm_up_plan(lean=True)[0] == cold[:1]  # true CFG on: its negative prompt
+        editor.defaults.guidance_scale = 1.0  # CFG off: one text length per edit, so both edits again
+        assert editor._warm_up_plan(lean=True)[0] == cold
     finally:
+        runtime.clear()
+        runtime.update(saved)
         editor.defaults.guidance_scale = scale
 
 
