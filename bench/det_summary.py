@@ -1,6 +1,7 @@
 """One line per process of a bench/determinism.py result: start, warm-up, compile counters, s/step, edit.
 
     python bench/det_summary.py $OUT/det.json [...]
+    python bench/det_summary.py bench/results/s8/call5-default_cache.json  # dry run (orchestrator)
 """
 
 from __future__ import annotations
