@@ -21,14 +21,13 @@ import hashlib
 import json
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import card_name, git_commit, write_json  # noqa: E402
-from editfleet_common.launch import ServiceProcess, free_port, venv_python  # noqa: E402
+from editfleet_common.launch import ServiceProcess, free_port, venv_python, wait_all_healthy  # noqa: E402
 
 
 def start_editors(args, work: Path) -> list[ServiceProcess]:
@@ -42,19 +41,7 @@ def start_editors(args, work: Path) -> list[ServiceProcess]:
                 *args.editor_arg]
         procs.append(ServiceProcess(name=f"editor{i} ({device})", argv=argv, port=port, env=env,
                                     log_path=work / f"editor{i}.log").start())
-    errors: list[str] = []
-
-    def wait(proc):
-        try:
-            proc.wait_healthy(args.start_timeout)
-        except RuntimeError as exc:
-            errors.append(str(exc))
-
-    threads = [threading.Thread(target=wait, args=(p,)) for p in procs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = wait_all_healthy(procs, args.start_timeout)
     if errors:
         for proc in procs:
             proc.stop()

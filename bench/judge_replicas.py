@@ -19,7 +19,6 @@ import argparse
 import io
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import card_name, git_commit, source_image, write_json  # noqa: E402
-from editfleet_common.launch import ServiceProcess, free_port, venv_python  # noqa: E402
+from editfleet_common.launch import ServiceProcess, free_port, venv_python, wait_all_healthy  # noqa: E402
 from orchestrator.benchmarks import Sample  # noqa: E402
 from orchestrator.fleet.base import Endpoint  # noqa: E402
 from orchestrator.results import RunDir  # noqa: E402
@@ -52,19 +51,7 @@ def start_replicas(args, count: int, logs: Path) -> list[ServiceProcess]:
             argv += ["--load-format", args.load_format]
         env = {"CUDA_VISIBLE_DEVICES": str(args.gpus[i]) if args.gpus else ""}
         procs.append(ServiceProcess(f"scorer-{i}", argv, port, env=env, log_path=logs / f"scorer-{count}-{i}.log").start())
-    errors = []
-
-    def wait(proc):
-        try:
-            proc.wait_healthy(args.start_timeout)
-        except RuntimeError as exc:
-            errors.append(str(exc))
-
-    threads = [threading.Thread(target=wait, args=(p,)) for p in procs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = wait_all_healthy(procs, args.start_timeout)
     if errors:
         for p in procs:
             p.stop(grace=10)

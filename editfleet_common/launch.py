@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,3 +121,21 @@ class ServiceProcess:
             return ""
         lines = Path(self.log_path).read_text(errors="replace").splitlines()[-n:]
         return "\n--- last log lines (" + str(self.log_path) + ") ---\n" + "\n".join(lines)
+
+
+def wait_all_healthy(procs: list[ServiceProcess], timeout: float) -> list[str]:
+    """Wait for every process at once (each in its own thread); returns their errors, [] when all serve."""
+    errors: list[str] = []
+
+    def wait(proc: ServiceProcess) -> None:
+        try:
+            proc.wait_healthy(timeout)
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    threads = [threading.Thread(target=wait, args=(p,)) for p in procs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors

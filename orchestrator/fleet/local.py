@@ -28,7 +28,7 @@ from pathlib import Path
 
 from editfleet_common import settings
 from editfleet_common.channels import health_status, make_channel
-from editfleet_common.launch import ServiceProcess, free_port, venv_python
+from editfleet_common.launch import ServiceProcess, free_port, venv_python, wait_all_healthy
 
 from .base import Endpoint, Fleet, FleetError
 
@@ -88,19 +88,7 @@ class LocalFleet(Fleet):
         )
 
     def _wait_all(self, procs: list[ServiceProcess]) -> None:
-        errors = []
-
-        def wait(proc):
-            try:
-                proc.wait_healthy(self.start_timeout)
-            except RuntimeError as exc:
-                errors.append(str(exc))
-
-        threads = [threading.Thread(target=wait, args=(p,)) for p in procs]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        errors = wait_all_healthy(procs, self.start_timeout)
         if errors:
             raise FleetError("\n\n".join(errors))
 
