@@ -10,7 +10,7 @@ The driver compares every process with the first: identical edits, the first cal
 differ, the first submodule whose eager output differs, and (with `--cache private`) which generated
 Inductor/Triton source files differ between the processes' compile caches.
 
-    python bench/determinism.py --model models/tiny-qwen-image-edit --device cpu --mode reference --size 64 --steps 2 --samples 1 --processes 2 --workdir $TMP/det  # dry run (editor)
+    python bench/determinism.py --model models/tiny-qwen-image-edit --device cpu --mode reference --size 64 --steps 2 --samples 1 --processes 2 --profile --workdir $TMP/det  # dry run (editor)
     python bench/determinism.py --load-format dummy --model Qwen/Qwen-Image-Edit --device cuda \
         --mode default --size 1024 --steps 4 --processes 2,2 --cache private --out $OUT/det.json
 
@@ -265,9 +265,22 @@ def worker(args) -> int:
                 recorder.intermediates.append((name, fingerprint(value).cpu().tolist()))
 
         hooks.INTERMEDIATE_HOOKS.append(on_buffer)
+    profiler = None
+    if args.profile:  # where a warm start's seconds go (cProfile slows Python-heavy tracing: shares, not times)
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     t0 = time.perf_counter()
     editor.warm_up()
     timings["warm_up_s"] = time.perf_counter() - t0
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(80)
+        timings["warm_up_profile"] = text.getvalue()
     timings["warm_up_edits"] = dict(editor.warm_up_timings)
     import torch._dynamo.utils as dynamo_utils
 
@@ -385,6 +398,8 @@ def main(argv=None) -> int:
                         "for all; seeded: round 0 private, every later process gets its own copy of r0p0's cache")
     p.add_argument("--compile-cache", default=None, metavar="DIR",
                    help="the editor's portable compile cache (editor_service/compile_cache.py): '1,1' processes = cold, then warm")
+    p.add_argument("--profile", action="store_true",
+                   help="cProfile each process's warm-up (the 80 costliest calls by cumulative time, in its timings)")
     p.add_argument("--coordinate-descent", action="store_true",
                    help="turn Inductor's coordinate-descent tuning back on (what torchao's FP8 config used to set)")
     p.add_argument("--hash-seed", default="random", help="PYTHONHASHSEED for the workers: random (each its own) or a number")
@@ -426,7 +441,7 @@ def main(argv=None) -> int:
                 return 1
             results.append((name, json.loads((work / f"{name}.json").read_text())))
             res = results[-1][1]  # as each worker ends, so a run cut short by its time limit keeps it
-            print(f"[{name}] edits {res['images']} timings {json.dumps(res['timings'])} cache {res.get('compile_cache')} "
+            print(f"[{name}] edits {res['images']} timings {json.dumps({k: v for k, v in res['timings'].items() if k != 'warm_up_profile'})} cache {res.get('compile_cache')} "
                   f"{json.dumps(res.get('compile_cache_details'))} counters {json.dumps(res.get('compile_counters'))}",
                   flush=True)
     ref_name, ref = results[0]
