@@ -505,12 +505,12 @@ class EditPipeline:
         """One small edit so the first real request does not pay for lazy initialisation.
 
         A compiled pipeline is warmed at its default output size with two prompt lengths, so the
-        compiler has seen a varying text length (and made it dynamic) before the first real
-        request: no recompilation in the middle of a benchmark. With a compile cache the warm-up
-        first loads what an earlier editor of the same kind compiled (or, cold, compiles under the
-        entry's lock and saves it); how it started is recorded as ``runtime["compile_cache"]``.
-        A warm start only has to trace the graphs the entry holds, so it runs the shortest warm-up
-        that still shows the compiler both prompt lengths (see `_warm_up_plan`).
+        compiled blocks have met a varying text length before the first real request: no
+        recompilation in the middle of a benchmark. With a compile cache the warm-up first loads what
+        an earlier editor of the same kind compiled (or, cold, compiles under the entry's lock and
+        saves it); how it started is recorded as ``runtime["compile_cache"]``. A warm start only has
+        to trace the graphs the entry holds, so it runs the shortest warm-up that traces them all
+        (see `_warm_up_plan`).
         """
         self.warm_up_timings = {}
         cache = self.compile_cache
