@@ -14,8 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
 
 SCRIPT = r"""
@@ -54,15 +52,12 @@ def run(variant: str, tiny_model: Path, tmp_path: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("variant", ["dynamic-text", "diffusers"])
-def test_one_compiled_graph_serves_every_prompt_length(variant, tiny_model, tmp_path):
+def test_one_compiled_graph_serves_every_prompt_length(tiny_model, tmp_path):
     # Three prompt lengths, each with true CFG's negative prompt (a fourth): one graph traced and compiled
-    # once with the text length dynamic; diffusers' compile_repeated_blocks traces more than one.
-    result = run(variant, tiny_model, tmp_path)
+    # once with the text length dynamic. (diffusers' compile_repeated_blocks, the same script with
+    # "diffusers" for the variant, traced 3 graphs and compiled 2 here: not run in CI, it only costs time.)
+    result = run("dynamic-text", tiny_model, tmp_path)
     counters = result["counters"]
     assert result["max_diff"] < 1e-3  # the compiled blocks compute what the eager ones do (fp32)
-    if variant == "dynamic-text":
-        assert result["applied"] == "repeated_blocks, dynamic text length"
-        assert counters["dynamo_traced_graphs"] == 1 and counters["fxgraph_cache_miss"] == 1
-    else:
-        assert counters["dynamo_traced_graphs"] >= 2 and counters["fxgraph_cache_miss"] >= 2
+    assert result["applied"] == "repeated_blocks, dynamic text length"
+    assert counters["dynamo_traced_graphs"] == 1 and counters["fxgraph_cache_miss"] == 1
