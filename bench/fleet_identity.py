@@ -17,7 +17,6 @@ machinery only: CPU editors run uncompiled `reference`, where the question does 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import card_name, git_commit, write_json  # noqa: E402
+from bench.compare_edits import digests  # noqa: E402
 from editfleet_common.launch import ServiceProcess, free_port, venv_python, wait_all_healthy  # noqa: E402
 
 
@@ -57,16 +57,10 @@ def run(name: str, addresses: list[str], run_args: list[str], work: Path) -> dic
     print("$", " ".join(cmd), flush=True)
     started = time.perf_counter()
     done = subprocess.run(cmd)
-    edits = {}
-    made_by = {}
-    for line in (out / "edits.jsonl").read_text().splitlines() if (out / "edits.jsonl").exists() else []:
-        record = json.loads(line)
-        if record.get("status") == "ok":
-            path = out / f"edits/{record['category']}/{record['id']}.png"
-            edits[record["id"]] = hashlib.sha256(path.read_bytes()).hexdigest()
-            made_by[record["id"]] = record.get("editor", "")
-    return {"exit_code": done.returncode, "wall_s": round(time.perf_counter() - started, 1), "edits": edits,
-            "made_by": made_by}
+    lines = (out / "edits.jsonl").read_text().splitlines() if (out / "edits.jsonl").exists() else []
+    made_by = {r["id"]: r.get("editor", "") for r in map(json.loads, lines) if r.get("status") == "ok"}
+    return {"exit_code": done.returncode, "wall_s": round(time.perf_counter() - started, 1),
+            "edits": digests(out / "edits"), "made_by": made_by}  # edits by their path under edits/
 
 
 def compare(reference: dict, other: dict) -> dict:
