@@ -24,7 +24,9 @@ def lines(path: str) -> list[str]:
             f"{timings['speed_mode_s']:.1f}s warm-up {timings['warm_up_s']:.1f}s {timings.get('warm_up_edits')} "
             f"compile_inner {inner.group(1) if inner else '-'}s coordesc {tuned.group(1) if tuned else '-'}s "
             f"s/step {timings['s_per_step_median']:.4f} edit0 {proc['images']['edit0'][:12]} "
-            f"repeatable {proc['repeatable_in_process']} counters {proc.get('compile_counters')}")
+            f"repeatable {proc['repeatable_in_process']} counters {proc.get('compile_counters')} "
+            f"preload {timings.get('compiler_preload_s', '-')}s (waited {timings.get('compiler_preload_wait_s', '-')}s) "
+            f"warm-up imported {(timings.get('warm_up_imported') or {}).get('modules', '-')} modules")
     return out
 
 

@@ -178,6 +178,7 @@ class EditPipeline:
         self.size_multiple = self._size_multiple()
         self.compile_cache = None  # a CompileCache when compiled blocks may start warm
         self.warm_up_timings: dict[str, float] = {}  # seconds per warm-up edit of a compiled pipeline
+        self.start_timings: dict[str, float] = {}  # the compiler preload's, when `load` ran one
         self._lock = threading.Lock()  # one edit at a time: the pipeline object holds per-call state
         self._denoise_started: float | None = None
         denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
@@ -222,6 +223,8 @@ class EditPipeline:
         dtype_name = resolve_dtype_name(dtype, str(torch_device))
         torch_dtype = getattr(torch, dtype_name)
         started = time.perf_counter()
+        preload = start_compiler_preload(model, load_format=load_format, revision=revision, speed_mode=speed_mode,
+                                         device=torch_device)
         if load_format == "dummy":
             config_dir = resolve_config_dir(model)
             pipe = build_dummy_pipeline(config_dir, torch_device, torch_dtype, seed=seed)
@@ -239,6 +242,7 @@ class EditPipeline:
             pipe.to(torch_device)
             revision_used, content_hash = model_revision_and_hash(model, revision)
         log.info("loaded %s (%s) in %.1fs", model, type(pipe).__name__, time.perf_counter() - started)
+        start_timings = preload.wait() if preload is not None else {}
         resolve_max_images(type(pipe).__name__, max_images)  # refused before any adapter work
         # Adapters are fused into the weights before the speed mode compiles or quantizes them.
         adapted = {**apply_scheduler(pipe, scheduler), **apply_loras(pipe, list(loras or []))}
@@ -260,6 +264,7 @@ class EditPipeline:
             runtime=runtime,
         )
         loaded = cls(pipe, identity, defaults=defaults, max_input_pixels=max_input_pixels, max_images=max_images)
+        loaded.start_timings = start_timings
         if compile_cache and "compile" in runtime:
             from .compile_cache import CompileCache, cache_key_fields
 
@@ -595,6 +600,37 @@ class EditPipeline:
 
 
 # -------------------------------------------------------------------- helpers
+
+
+def start_compiler_preload(model: str, *, load_format: str, revision: str | None, speed_mode: str,
+                           device: torch.device):
+    """For a pipeline that will compile: import its own classes here, then the compiler in a thread
+    (compiler_preload.py) while the model builds. None where nothing compiles, or where the pipeline's
+    classes cannot be known before loading (the compile then imports the compiler, as before)."""
+    from .compiler_preload import CompilerPreload
+    from .speed import compiles
+
+    if not compiles(speed_mode, device):
+        return None
+    try:
+        if load_format == "dummy":
+            index = json.loads((resolve_config_dir(model) / "model_index.json").read_text())
+        else:
+            from diffusers import DiffusionPipeline
+
+            index = DiffusionPipeline.load_config(model, revision=revision)
+    except Exception as exc:  # noqa: BLE001 - the load itself reports a missing or bad model
+        log.debug("compiler preload skipped: no model_index.json before loading (%s)", exc)
+        return None
+    import diffusers
+    import transformers
+
+    libraries = {"diffusers": diffusers, "transformers": transformers}
+    getattr(diffusers, str(index.get("_class_name", "")), None)
+    for spec in index.values():
+        if isinstance(spec, list) and len(spec) == 2 and spec[0] in libraries and spec[1]:
+            getattr(libraries[spec[0]], spec[1], None)  # resolving a lazy name imports its module
+    return CompilerPreload().start()
 
 
 def resolve_max_images(pipeline_class: str, asked: int | None) -> int:

@@ -29,6 +29,11 @@ MODES = ("reference", "default", "fast")
 DEFAULT_ATTENTION_BACKEND = "_native_cudnn"
 
 
+def compiles(mode: str, device) -> bool:
+    """Whether `apply_speed_mode` compiles for this mode and device (every mode but reference, on CUDA)."""
+    return mode in MODES and mode != "reference" and getattr(device, "type", None) == "cuda"
+
+
 def apply_speed_mode(
     pipe,
     mode: str,
@@ -42,7 +47,7 @@ def apply_speed_mode(
         raise ValueError(f"unknown speed mode {mode!r}; choose one of {', '.join(MODES)}")
     applied = {"speed_mode": mode}
     device = getattr(pipe, "device", None)
-    if mode == "reference" or device is None or device.type != "cuda":
+    if not compiles(mode, device):
         if mode != "reference":
             applied["speed_mode"] = "reference"
             applied["note"] = f"{mode} needs a CUDA device; running reference"

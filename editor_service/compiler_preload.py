@@ -1,0 +1,106 @@
+"""Import the compiler while the model builds, so that a compiled editor's warm-up only compiles.
+
+Dynamo imports most of AOTAutograd, Inductor and the Triton runtime lazily, inside the first compiled
+call: with a warm compile cache that import was the largest share of the warm-up (H200, RESULTS §16:
+of a 6.5 s default warm start, about 2 s of imports, Python bytecode compiled from source where the
+installation ships none). Nothing in it depends on the model, so a thread does it during the 10-20 s
+of model build, and the warm-up finds it done.
+
+Started by `EditPipeline.load` after the main thread has imported the pipeline's own classes, so the
+two threads import disjoint packages (no import-lock cycle between them). A module that fails to import
+here is left to the compile itself, which then reports it as it always did: the preload only moves
+work, it never decides anything.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+# What the first compiled call of a block imports on a CUDA device (torch 2.11; a name a torch version
+# lacks is skipped). The compile's own imports stay the reference: a module missing here is imported
+# there, as before.
+COMPILER_MODULES = (
+    "torch._dynamo",
+    "torch._functorch.aot_autograd",
+    "torch._functorch._aot_autograd.autograd_cache",
+    "torch._inductor.compile_fx",
+    "torch._inductor.select_algorithm",
+    "torch._inductor.lowering",
+    "torch._inductor.kernel",
+    "torch._inductor.debug",
+    "torch._inductor.codecache",
+    "torch._inductor.graph",
+    "torch._inductor.scheduler",
+    "torch._inductor.async_compile",
+    "torch._inductor.codegen.triton",
+    "torch._inductor.codegen.wrapper",
+    "torch._inductor.fx_passes.pre_grad",
+    "torch._inductor.fx_passes.joint_graph",
+    "torch._inductor.fx_passes.post_grad",
+    "torch._inductor.runtime.triton_heuristics",
+    "torch._inductor.runtime.static_cuda_launcher",
+    "torch._inductor.codegen.memory_planning",
+    "torch._inductor.compiler_bisector",
+    "torch._inductor.hooks",
+    "triton.compiler.compiler",
+)
+
+
+class CompilerPreload:
+    """A background import of `COMPILER_MODULES`; `wait()` joins it and says what it did."""
+
+    def __init__(self, modules: tuple[str, ...] = COMPILER_MODULES):
+        self.modules = modules
+        self.imported = 0  # modules this preload brought in (not already there)
+        self.skipped: dict[str, str] = {}  # module: why it was not imported
+        self.seconds = 0.0
+        self._thread = threading.Thread(target=self._run, name="compiler-preload", daemon=True)
+
+    def start(self) -> "CompilerPreload":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        started = time.perf_counter()
+        before = len(sys.modules)
+        for name in self.modules:
+            try:
+                importlib.import_module(name)
+            except Exception as exc:  # noqa: BLE001 - left to the compile, which reports it as always
+                self.skipped[name] = f"{type(exc).__name__}: {exc}"
+        for name, step in (("codegen backends", _register_codegen_backends), ("torch_key", _torch_key)):
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001
+                self.skipped[name] = f"{type(exc).__name__}: {exc}"
+        self.imported = len(sys.modules) - before
+        self.seconds = time.perf_counter() - started
+
+    def wait(self) -> dict[str, float | int]:
+        """Join the thread; returns its seconds, the seconds this call waited and the modules imported."""
+        started = time.perf_counter()
+        self._thread.join()
+        waited = time.perf_counter() - started
+        for name, why in self.skipped.items():
+            log.debug("compiler preload: %s not imported (%s)", name, why)
+        log.info("compiler preload: %d modules in %.1fs (the load waited %.1fs for it)", self.imported, self.seconds, waited)
+        return {"compiler_preload_s": round(self.seconds, 3), "compiler_preload_wait_s": round(waited, 3),
+                "compiler_preload_modules": self.imported}
+
+
+def _register_codegen_backends() -> None:
+    from torch._inductor.codegen.common import init_backend_registration
+
+    init_backend_registration()  # what the first graph lowering does (idempotent): imports every backend
+
+
+def _torch_key() -> None:
+    from torch._inductor.codecache import torch_key
+
+    torch_key()  # hashes torch's own sources once per process (part of every cache key)
