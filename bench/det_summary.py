@@ -26,7 +26,8 @@ def lines(path: str) -> list[str]:
             f"s/step {timings['s_per_step_median']:.4f} edit0 {proc['images']['edit0'][:12]} "
             f"repeatable {proc['repeatable_in_process']} counters {proc.get('compile_counters')} "
             f"preload {timings.get('compiler_preload_s', '-')}s (waited {timings.get('compiler_preload_wait_s', '-')}s) "
-            f"warm-up imported {(timings.get('warm_up_imported') or {}).get('modules', '-')} modules")
+            f"warm-up imported {(timings.get('warm_up_imported') or {}).get('modules', '-')} modules, "
+            f"children {timings.get('child_processes_after_warm_up', '-')}")
     return out
 
 

@@ -210,6 +210,18 @@ def cache_listing(cache_dir: str | None) -> dict[str, str]:
     return files
 
 
+def child_processes() -> int:
+    """How many processes this one has started that are still alive (Linux /proc)."""
+    me, count = str(os.getpid()), 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            if any(line.split()[1:2] == [me] for line in status.read_text().splitlines() if line.startswith("PPid:")):
+                count += 1
+        except OSError:
+            continue
+    return count
+
+
 def worker(args) -> int:
     import numpy as np
     import torch
@@ -258,6 +270,7 @@ def worker(args) -> int:
                              dtype=dtype_name, device=str(device), load_format=args.load_format,
                              runtime={**applied, **software_and_accelerator(device)})
     editor = EditPipeline(pipe, identity)
+    editor.compile_workers_when_warm = args.compile_workers
     if args.compile_cache and "compile" in applied:
         from editor_service.compile_cache import CompileCache, cache_key_fields
 
@@ -280,6 +293,7 @@ def worker(args) -> int:
     editor.warm_up()
     timings["warm_up_s"] = time.perf_counter() - t0
     imported = sorted(set(sys.modules) - modules_before)  # what the compiler preload left to the warm-up
+    timings["child_processes_after_warm_up"] = child_processes()  # Inductor's compile workers, if started
     timings["warm_up_imported"] = {"modules": len(imported),
                                    "packages": sorted({".".join(m.split(".")[:3]) for m in imported})[:40]}
     if profiler is not None:
@@ -406,6 +420,8 @@ def main(argv=None) -> int:
                         "for all; seeded: round 0 private, every later process gets its own copy of r0p0's cache")
     p.add_argument("--compile-cache", default=None, metavar="DIR",
                    help="the editor's portable compile cache (editor_service/compile_cache.py): '1,1' processes = cold, then warm")
+    p.add_argument("--compile-workers", action="store_true",
+                   help="let Inductor start its compile workers in a warm start too (the editor before RESULTS §16)")
     p.add_argument("--no-preload", action="store_true",
                    help="no compiler preload during the model build (the editor's behaviour before RESULTS §16)")
     p.add_argument("--profile", action="store_true",
@@ -466,7 +482,7 @@ def main(argv=None) -> int:
         "date": time.strftime("%Y-%m-%d"),
         "settings": {k: getattr(args, k) for k in ("model", "load_format", "device", "mode", "attention", "no_compile",
                                                   "size", "steps", "samples", "processes", "cache", "compile_cache",
-                                                  "coordinate_descent", "no_preload", "hash_seed")},
+                                                  "coordinate_descent", "no_preload", "compile_workers", "hash_seed")},
         "runtime": ref["runtime"],
         "cudnn": ref["cudnn"],
         "wall_s": round(time.perf_counter() - started, 1),

@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -37,6 +38,7 @@ from editfleet_common.images import DEFAULT_MAX_PIXELS, decode_image, encode_png
 from editfleet_common.stand_in_tokenizer import STAND_IN_TOKENIZER_DIR, load_stand_in_tokenizer, special_token_ids
 
 from .compile_cache import compile_counters
+from .compiler_startup import no_compile_workers
 from .speed import DYNAMIC_TEXT_LENGTH
 
 log = logging.getLogger(__name__)
@@ -179,6 +181,7 @@ class EditPipeline:
         self.compile_cache = None  # a CompileCache when compiled blocks may start warm
         self.warm_up_timings: dict[str, float] = {}  # seconds per warm-up edit of a compiled pipeline
         self.start_timings: dict[str, float] = {}  # the compiler preload's, when `load` ran one
+        self.compile_workers_when_warm = False  # True: Inductor's worker pool in warm starts too (bench A/B)
         self._lock = threading.Lock()  # one edit at a time: the pipeline object holds per-call state
         self._denoise_started: float | None = None
         denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
@@ -525,7 +528,9 @@ class EditPipeline:
         try:
             state = cache.load()
             before = compile_counters()
-            out = self._warm_up(lean=state.state == "warm")
+            warm = state.state == "warm"
+            with no_compile_workers() if warm and not self.compile_workers_when_warm else nullcontext():
+                out = self._warm_up(lean=warm)
             compiled = {k: v - before.get(k, 0) for k, v in compile_counters().items()}
             state.details["compiled"] = compiled
             compiled_anew = compiled["fxgraph_cache_miss"] + compiled["fxgraph_cache_bypass"]
@@ -605,9 +610,9 @@ class EditPipeline:
 def start_compiler_preload(model: str, *, load_format: str, revision: str | None, speed_mode: str,
                            device: torch.device):
     """For a pipeline that will compile: import its own classes here, then the compiler in a thread
-    (compiler_preload.py) while the model builds. None where nothing compiles, or where the pipeline's
+    (compiler_startup.py) while the model builds. None where nothing compiles, or where the pipeline's
     classes cannot be known before loading (the compile then imports the compiler, as before)."""
-    from .compiler_preload import CompilerPreload
+    from .compiler_startup import CompilerPreload
     from .speed import compiles
 
     if not compiles(speed_mode, device):

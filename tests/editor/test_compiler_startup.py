@@ -1,4 +1,4 @@
-"""The compiler preload (editor_service/compiler_preload.py): a compiled editor imports the compiler while
+"""The compiler start-up (editor_service/compiler_startup.py): a compiled editor imports the compiler while
 its model builds, so that its first compiled call (the warm-up) imports almost nothing.
 
 Each case runs in a fresh interpreter (imports are per process). The preload is started as
@@ -69,3 +69,16 @@ def test_no_preload_where_nothing_compiles(tiny_model):
     # A model that cannot be read before loading: no preload (the load reports the model's problem).
     assert start_compiler_preload("/nonexistent/model", load_format="auto", revision=None, speed_mode="default",
                                   device=torch.device("cuda")) is None
+
+
+def test_no_compile_workers_holds_the_pool_back_inside_only(monkeypatch):
+    from editor_service.compiler_startup import no_compile_workers
+
+    for before in (None, "1"):
+        if before is None:
+            monkeypatch.delenv("TORCH_WARM_POOL", raising=False)
+        else:
+            monkeypatch.setenv("TORCH_WARM_POOL", before)
+        with no_compile_workers():
+            assert os.environ["TORCH_WARM_POOL"] == "0"  # what Inductor's maybe_warm_pool() reads
+        assert os.environ.get("TORCH_WARM_POOL") == before

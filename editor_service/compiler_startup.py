@@ -1,10 +1,14 @@
-"""Import the compiler while the model builds, so that a compiled editor's warm-up only compiles.
+"""What a compiled editor's process pays to start the compiler, moved out of its warm-up.
 
-Dynamo imports most of AOTAutograd, Inductor and the Triton runtime lazily, inside the first compiled
-call: with a warm compile cache that import was the largest share of the warm-up (H200, RESULTS §16:
-of a 6.5 s default warm start, about 2 s of imports, Python bytecode compiled from source where the
-installation ships none). Nothing in it depends on the model, so a thread does it during the 10-20 s
-of model build, and the warm-up finds it done.
+- `CompilerPreload`: import the compiler while the model builds, so that the warm-up only compiles.
+- `no_compile_workers`: a warm start (compile cache hit) starts no compile worker processes.
+
+The preload: Dynamo imports most of AOTAutograd, Inductor and the Triton runtime lazily, inside the
+first compiled call. With a warm compile cache that import was the largest share of the warm-up (H200,
+RESULTS §16, one call: the compile of a default warm start 4.06 s without the preload, 2.0 s with it;
+that image's torch ships no .pyc for Inductor, so each process compiles its modules from source).
+Nothing in it depends on the model, so a thread does it during the 10-20 s of model build, and the
+warm-up finds it done.
 
 Started by `EditPipeline.load` after the main thread has imported the pipeline's own classes, so the
 two threads import disjoint packages (no import-lock cycle between them). A module that fails to import
@@ -16,9 +20,11 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +116,25 @@ def _torch_key() -> None:
     from torch._inductor.codecache import torch_key
 
     torch_key()  # hashes torch's own sources once per process (part of every cache key)
+
+
+@contextmanager
+def no_compile_workers():
+    """Inside: Inductor does not start its pool of compile worker processes ahead of need.
+
+    At the first compiled call Inductor starts one worker process per CPU core (up to 32), each
+    importing torch, in case kernels must be compiled. A warm start compiles none: the workers are
+    CPU time taken from the warm-up and memory taken from the host, in every editor of the machine.
+    Inductor still creates the pool lazily if a kernel does need compiling (it compiles in-process
+    until the pool is ready), so a cache that misses stays correct, only slower. Restored on exit:
+    a later compile (a new shape) warms the pool as usual.
+    """
+    previous = os.environ.get("TORCH_WARM_POOL")
+    os.environ["TORCH_WARM_POOL"] = "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("TORCH_WARM_POOL", None)
+        else:
+            os.environ["TORCH_WARM_POOL"] = previous
