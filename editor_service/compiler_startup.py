@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import sys
 import threading
 import time
@@ -120,21 +119,21 @@ def _torch_key() -> None:
 
 @contextmanager
 def no_compile_workers():
-    """Inside: Inductor does not start its pool of compile worker processes ahead of need.
+    """Inside: Inductor starts no compile worker processes; it loads (or, on a miss, compiles) in-process.
 
-    At the first compiled call Inductor starts one worker process per CPU core (up to 32), each
-    importing torch, in case kernels must be compiled. A warm start compiles none: the workers are
-    CPU time taken from the warm-up and memory taken from the host, in every editor of the machine.
-    Inductor still creates the pool lazily if a kernel does need compiling (it compiles in-process
-    until the pool is ready), so a cache that misses stays correct, only slower. Restored on exit:
-    a later compile (a new shape) warms the pool as usual.
+    At the first compiled call Inductor starts a sidecar process and one worker per CPU core (up to
+    32), each importing torch, in case kernels must be compiled; loading a cached module's kernels
+    asks for that pool too, even when every kernel is a cache hit. A warm start compiles none: the
+    workers are CPU time taken from the warm-up and memory taken from the host, in every editor of
+    the machine. One compile thread means no pool. A cache that misses stays correct, only slower
+    (its kernels compile one by one in this process). `compile_threads` is not part of any cache
+    key (Inductor ignores it there). Restored on exit: a later compile (a new shape) gets the pool.
     """
-    previous = os.environ.get("TORCH_WARM_POOL")
-    os.environ["TORCH_WARM_POOL"] = "0"
+    import torch._inductor.config as inductor_config
+
+    previous = inductor_config.compile_threads
+    inductor_config.compile_threads = 1
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop("TORCH_WARM_POOL", None)
-        else:
-            os.environ["TORCH_WARM_POOL"] = previous
+        inductor_config.compile_threads = previous

@@ -71,14 +71,24 @@ def test_no_preload_where_nothing_compiles(tiny_model):
                                   device=torch.device("cuda")) is None
 
 
-def test_no_compile_workers_holds_the_pool_back_inside_only(monkeypatch):
-    from editor_service.compiler_startup import no_compile_workers
-
-    for before in (None, "1"):
-        if before is None:
-            monkeypatch.delenv("TORCH_WARM_POOL", raising=False)
-        else:
-            monkeypatch.setenv("TORCH_WARM_POOL", before)
-        with no_compile_workers():
-            assert os.environ["TORCH_WARM_POOL"] == "0"  # what Inductor's maybe_warm_pool() reads
-        assert os.environ.get("TORCH_WARM_POOL") == before
+def test_no_compile_workers_asks_for_no_worker_pool():
+    # In a fresh interpreter: what a cached kernel's load asks Inductor (use_process_pool) creates the
+    # worker pool outside the context (this machine has 2 cores: 2 compile threads), and not inside.
+    script = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(REPO)!r})\n"
+        "import torch._inductor.config as inductor_config\n"
+        "from torch._inductor.async_compile import AsyncCompile\n"
+        "from editor_service.compiler_startup import no_compile_workers\n"
+        "inductor_config.compile_threads = 2\n"
+        "with no_compile_workers():\n"
+        "    AsyncCompile.use_process_pool()\n"
+        "    inside = AsyncCompile.process_pool.cache_info().currsize\n"
+        "restored = inductor_config.compile_threads\n"
+        "AsyncCompile.use_process_pool()\n"
+        "print(json.dumps({'inside': inside, 'restored': restored, 'after': AsyncCompile.process_pool.cache_info().currsize}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    pools = json.loads(done.stdout.strip().splitlines()[-1])
+    assert pools == {"inside": 0, "restored": 2, "after": 1}, pools
