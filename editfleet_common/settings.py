@@ -83,6 +83,12 @@ MAX_NEW_TOKENS = Setting(
     help="the longest reply, in tokens (a local judge sizes its decode caches by it). A protocol that names its "
          "suite's own budget (`max_new_tokens:` in its file) needs at least that: the orchestrator asks for it, "
          "an API judge sends it; a smaller cap here is said at start", reported_as="runtime:max_new_tokens")
+GPUS = Setting(
+    "gpus_per_replica", "--gpus", type=int, service_default=1,
+    help="the judge's weights split over this many of the visible GPUs (transformers' balanced device_map), for "
+         "a judge larger than one GPU; dynamic decoding, no staged start. Reported as runtime.gpus when > 1",
+    reported_as="runtime:gpus")
+
 
 def _same_loras(want: list, have: str) -> bool:
     """editor.loras [{path, scale}] against GetInfo's runtime.lora (JSON [{file, scale, sha256}]): the same
@@ -125,7 +131,7 @@ API_SETTINGS = (BACKEND, BASE_URL, API_KEY_ENV, MAX_CONCURRENCY, REQUEST_TIMEOUT
 
 # What the orchestrator's run config sets on each service (the rest goes through server_args).
 EDITOR_SETTINGS = (MODEL, DTYPE, LOAD_FORMAT, THREADS, SPEED_MODE, COMPILE_CACHE, LORAS, SCHEDULER)
-JUDGE_SETTINGS = (MODEL, DTYPE, LOAD_FORMAT, THREADS, MAX_BATCH, MAX_NEW_TOKENS)
+JUDGE_SETTINGS = (MODEL, DTYPE, LOAD_FORMAT, THREADS, MAX_BATCH, MAX_NEW_TOKENS, GPUS)
 API_JUDGE_SETTINGS = (MODEL, *API_SETTINGS, MAX_NEW_TOKENS)  # judge.backend openai: no device, no batch (each sample its own)
 
 

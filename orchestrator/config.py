@@ -70,7 +70,8 @@ class JudgeConfig:
     max_concurrency: int = 8        # openai: requests in flight at once
     request_timeout_s: float = 120.0  # openai: seconds per request
     max_retries: int = 5            # openai: retries of a request (429, 5xx, timeouts, dropped connections)
-    replicas: int = 0               # judge processes for the judging phase; 0: one per GPU of the run (else 1)
+    replicas: int = 0               # judge processes for the judging phase; 0: one per gpus_per_replica GPUs of the run (else 1)
+    gpus_per_replica: int = 1       # a judge larger than one GPU: each replica's weights split over this many GPUs
     protocol: str = ""              # empty: the scorer's default protocol
     max_batch: int = 4
     max_new_tokens: int | None = None  # the longest reply; None: the protocol's own budget, else the judge's default
@@ -140,13 +141,24 @@ class RunConfig:
 
     @property
     def judge_replicas(self) -> int:
-        """judge.replicas, or by default one per GPU of the run once the editors are down; one on the
-        CPU, on a chosen devices.judge_gpu, and for an API judge (its concurrency is max_concurrency)."""
+        """judge.replicas, or by default one per judge.gpus_per_replica GPUs of the run once the editors
+        are down; one on the CPU, on a chosen devices.judge_gpu, and for an API judge (its concurrency
+        is max_concurrency)."""
         if self.judge.replicas:
             return self.judge.replicas
         if self.judge.backend != "transformers" or self.devices.judge_gpu is not None or not self.devices.gpus:
             return 1
-        return len(self.devices.gpus)
+        return max(1, len(self.devices.gpus) // self.judge.gpus_per_replica)
+
+    def judge_replica_gpus(self, index: int) -> list[int] | None:
+        """The GPUs of judge replica `index` (CUDA_VISIBLE_DEVICES): devices.judge_gpu, or its own
+        judge.gpus_per_replica consecutive GPUs of the run; None on the CPU."""
+        if self.devices.judge_gpu is not None:
+            return [self.devices.judge_gpu]
+        if not self.devices.gpus:
+            return None
+        k = self.judge.gpus_per_replica
+        return list(self.devices.gpus[index * k:(index + 1) * k])
 
     @property
     def editor_count(self) -> int:
@@ -430,7 +442,7 @@ def _check(config: RunConfig, origin: str) -> None:
         ("judge.repeats", j.repeats, 1),
         ("judge.max_in_flight", j.max_in_flight, 0), ("judge.stall_timeout_s", j.stall_timeout_s, 0),
         ("judge.max_concurrency", j.max_concurrency, 1), ("judge.max_retries", j.max_retries, 0),
-        ("judge.replicas", j.replicas, 0),
+        ("judge.replicas", j.replicas, 0), ("judge.gpus_per_replica", j.gpus_per_replica, 1),
     ):
         if value < low:
             raise ConfigError(f"{origin}: {name} must be >= {low}, got {value}")
@@ -455,8 +467,16 @@ def _check(config: RunConfig, origin: str) -> None:
         if j.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", j.api_key_env):
             raise ConfigError(f"{origin}: judge.api_key_env is the NAME of an environment variable "
                               "(letters, digits, _), not the key itself")
-    if j.replicas > 1 and d.gpus and j.replicas > len(d.gpus):
-        raise ConfigError(f"{origin}: judge.replicas {j.replicas} is more than the run's GPUs {d.gpus} (one GPU each)")
+    if j.gpus_per_replica > 1:
+        if j.backend != "transformers" or not d.gpus or d.judge_gpu is not None:
+            raise ConfigError(f"{origin}: judge.gpus_per_replica {j.gpus_per_replica} splits a local judge over GPUs "
+                              "of the run: it needs judge.backend transformers and devices.gpus, without devices.judge_gpu")
+        if len(d.gpus) < j.gpus_per_replica:
+            raise ConfigError(f"{origin}: judge.gpus_per_replica {j.gpus_per_replica} is more than the run's GPUs {d.gpus}")
+    if j.replicas > 1 and d.gpus and j.replicas * j.gpus_per_replica > len(d.gpus):
+        each = (f" x judge.gpus_per_replica {j.gpus_per_replica}" if j.gpus_per_replica > 1 else "")
+        raise ConfigError(f"{origin}: judge.replicas {j.replicas}{each} is more than the run's GPUs {d.gpus}"
+                          + ("" if each else " (one GPU each)"))
     if j.replicas > 1 and d.judge_gpu is not None:
         raise ConfigError(f"{origin}: devices.judge_gpu puts the judge on one GPU: give it or judge.replicas > 1, not both")
     _check_loras(e.loras, fl.kind, origin)

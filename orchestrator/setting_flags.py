@@ -88,6 +88,8 @@ RUN_FLAGS = (
     SettingFlag("judge", settings.BASE_URL, "--judge-base-url",
                 "openai judge: the endpoint URL, e.g. https://api.openai.com/v1."),
     SettingFlag("judge", settings.MAX_BATCH, "--max-batch", "Judge batch size."),
+    SettingFlag("judge", settings.GPUS, "--judge-gpus-per-replica",
+                "A judge larger than one GPU: each replica's weights split over this many GPUs of the run."),
 )
 
 # `orchestrator score` (another judge for a run's saved edits: unset flags keep the run's)

@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how long the first request of a batch waits for company while the device is idle "
                         "(a judge batch takes seconds on a GPU: filling it is worth a fraction of that)")
     settings.MAX_NEW_TOKENS.add_to(g)
+    settings.GPUS.add_to(g, type=at_least_one)
     g.add_argument("--min-new-tokens", type=int, default=0,
                    help="force replies to at least this many tokens (benchmarks: a fixed output length)")
     g.add_argument("--cudnn-attention", choices=["off", "on"], default="off",
@@ -98,7 +99,7 @@ def load_judge(args: argparse.Namespace, lifecycle: Lifecycle, service, staged):
         return load_api_judge(args)
     from grpc_health.v1 import health_pb2
 
-    from .backends.transformers import NoShippedConfigs, set_threads
+    from .backends.transformers import NoShippedConfigs, NotEnoughGpus, set_threads
     from .client import STAGED_HEALTH_SERVICE
     from .judge import Judge
     from .staging import pack_into_pinned, prepare_device, release_host_cache
@@ -119,9 +120,9 @@ def load_judge(args: argparse.Namespace, lifecycle: Lifecycle, service, staged):
             revision=args.revision, max_new_tokens=args.max_new_tokens, seed=args.seed,
             trust_remote_code=args.trust_remote_code, stage_on_host=args.stage_on_host, decode=args.decode,
             prefill_batch=args.prefill_batch, min_new_tokens=args.min_new_tokens or None,
-            max_attempts=args.max_attempts,
+            max_attempts=args.max_attempts, gpus=args.gpus,
         )
-    except NoShippedConfigs as exc:  # --load-format dummy for a model without configs: one line naming them
+    except (NoShippedConfigs, NotEnoughGpus) as exc:  # one line naming what is missing
         raise StartFailed(str(exc)) from None
     lifecycle.phase("load" + (" to host memory" if args.stage_on_host else ""))
     if args.stage_on_host:
@@ -178,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.backend == "openai" and (args.stage_on_host or not args.base_url):
         print("error: --backend openai needs --base-url and takes no --stage-on-host", file=sys.stderr)
+        return 2
+    if args.gpus > 1 and (args.backend != "transformers" or not args.device.startswith("cuda")
+                          or args.stage_on_host or args.decode == "static"):
+        print(f"error: --gpus {args.gpus} splits a local judge over GPUs: it needs --device cuda and takes neither "
+              "--stage-on-host nor --decode static (both are single-device)", file=sys.stderr)
         return 2
     from .protocol import ProtocolError, ProtocolRegistry
 

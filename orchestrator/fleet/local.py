@@ -146,14 +146,14 @@ class LocalFleet(Fleet):
 
     # -- scorer --------------------------------------------------------------------------------
     def _scorer_process(self, *, staged: bool, index: int = 0) -> ServiceProcess:
-        """Judge replica `index` (0: the judge): on GPU `index` of the run (devices.judge_gpu for a
-        single judge), else the CPU."""
-        j, d = self.config.judge, self.config.devices
+        """Judge replica `index` (0: the judge): on its GPUs of the run (`RunConfig.judge_replica_gpus`:
+        devices.judge_gpu for a single judge, judge.gpus_per_replica each), else the CPU."""
+        j = self.config.judge
         if j.backend == "openai":
             return self._api_scorer_process()
-        gpu = d.judge_gpu if d.judge_gpu is not None else (d.gpus[index] if d.gpus else None)
-        device = "cuda:0" if gpu is not None else "cpu"
-        env = {"CUDA_VISIBLE_DEVICES": str(gpu) if gpu is not None else ""}
+        gpus = self.config.judge_replica_gpus(index)
+        device = ("cuda" if len(gpus) > 1 else "cuda:0") if gpus else "cpu"
+        env = {"CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in gpus) if gpus else ""}
         port = free_port()
         argv = [venv_python("scorer"), "-m", "scorer_service", "--device", device, "--port", str(port),
                 *settings.argv(settings.JUDGE_SETTINGS, j)]
@@ -163,7 +163,7 @@ class LocalFleet(Fleet):
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         name = _replica_name(index)
         if index == 0:
-            self.scorer_device = f"GPU {gpu}" if gpu is not None else "CPU"
+            self.scorer_device = (f"GPU{'s' if len(gpus) > 1 else ''} {','.join(map(str, gpus))}" if gpus else "CPU")
         return ServiceProcess(name=name + (" (staged)" if staged else ""), argv=argv, port=port, env=env,
                               log_path=self.logs_dir / f"{name}.log", die_with_parent=True)
 
@@ -183,6 +183,10 @@ class LocalFleet(Fleet):
         if self.config.judge.backend == "openai":
             return False  # nothing to stage: no weights, no device
         if not self.config.judge.prestart or self.scorer is not None or self.closing:
+            return False
+        if self.config.judge.gpus_per_replica > 1:
+            log.info("judge.gpus_per_replica %d: the judge is not staged in host memory (a staged judge moves to "
+                     "one GPU); it loads once the editors are down", self.config.judge.gpus_per_replica)
             return False
         self.scorer = self._scorer_process(staged=True)
         self._spawn(self.scorer)  # assigned first: processes.json then lists the scorer

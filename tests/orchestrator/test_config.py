@@ -114,6 +114,52 @@ def test_judge_replicas_default_to_one_per_gpu_of_the_run(tmp_path):
     assert api.judge_replicas == 1  # an API judge: concurrency is judge.max_concurrency
 
 
+def test_a_judge_over_several_gpus_gets_its_own_gpus_per_replica(tmp_path):
+    from orchestrator.fleet.local import LocalFleet
+
+    path = tmp_path / "run.yaml"
+    path.write_text("editor:\n  model: m\njudge:\n  model: j\n  gpus_per_replica: 2\ndevices:\n  gpus: [0, 1, 2, 3, 4]\n")
+    config = config_from_flags(str(path), **flags())
+    assert config.judge_replicas == 2  # 5 GPUs, 2 per replica: the fifth idles while judging
+    assert [config.judge_replica_gpus(i) for i in range(2)] == [[0, 1], [2, 3]]
+    fleet = LocalFleet(config, tmp_path / "logs")
+    try:
+        replicas = [fleet._scorer_process(staged=False, index=i) for i in range(2)]
+        assert fleet.prestart_scorer() is False  # a staged judge moves to one GPU: not for a split one
+    finally:
+        fleet.close()
+    for proc, visible in zip(replicas, ("0,1", "2,3")):
+        assert proc.env["CUDA_VISIBLE_DEVICES"] == visible
+        assert proc.argv[proc.argv.index("--device") + 1] == "cuda"
+        assert proc.argv[proc.argv.index("--gpus") + 1] == "2"
+    # one GPU per replica (the default) passes no --gpus: the scorer's default
+    path.write_text("editor:\n  model: m\njudge:\n  model: j\ndevices:\n  gpus: [0, 1]\n")
+    single = LocalFleet(config_from_flags(str(path), **flags()), tmp_path / "logs2")
+    try:
+        proc = single._scorer_process(staged=False, index=1)
+    finally:
+        single.close()
+    assert "--gpus" not in proc.argv and proc.env["CUDA_VISIBLE_DEVICES"] == "1"
+    # the flag of `orchestrator run`
+    flagged = config_from_flags(str(path), **flags(judge_gpus_per_replica=2))
+    assert (flagged.judge.gpus_per_replica, flagged.judge_replicas) == (2, 1)
+
+
+@pytest.mark.parametrize("yaml_text, message", [
+    ("judge:\n  gpus_per_replica: 0\ndevices:\n  gpus: [0, 1]\n", "judge.gpus_per_replica must be >= 1"),
+    ("judge:\n  gpus_per_replica: 3\ndevices:\n  gpus: [0, 1]\n", "judge.gpus_per_replica 3 is more than the run's GPUs [0, 1]"),
+    ("judge:\n  gpus_per_replica: 2\ndevices:\n  editors: 2\n", "needs judge.backend transformers and devices.gpus"),
+    ("judge:\n  gpus_per_replica: 2\ndevices:\n  gpus: [0, 1]\n  judge_gpu: 1\n", "without devices.judge_gpu"),
+    ("judge:\n  gpus_per_replica: 2\n  replicas: 2\ndevices:\n  gpus: [0, 1, 2]\n",
+     "judge.replicas 2 x judge.gpus_per_replica 2 is more than the run's GPUs [0, 1, 2]"),
+])
+def test_bad_gpus_per_replica_is_refused_naming_the_key(tmp_path, yaml_text, message):
+    (tmp_path / "run.yaml").write_text("editor:\n  model: m\n" + yaml_text)
+    with pytest.raises(ConfigError) as caught:
+        config_from_flags(str(tmp_path / "run.yaml"), **flags())
+    assert message in str(caught.value)
+
+
 def test_an_api_key_given_as_the_variable_name_is_not_echoed(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("judge:\n  backend: openai\n  model: m\n  base_url: https://api.example.com/v1\n"

@@ -3,7 +3,7 @@ static decoding (decoding.py) and the pool of static decoders (decoder_pool.py).
 
 from .backend import DECODE_MODES, TransformersBackend
 from .loading import (DUMMY_CONFIG_DIR, EXPERTS_IMPLEMENTATION, LOAD_FORMATS, SHIPPED_CONFIGS, NoShippedConfigs,
-                      set_threads)
+                      NotEnoughGpus, plan_split, set_threads)
 
 __all__ = ["DECODE_MODES", "DUMMY_CONFIG_DIR", "EXPERTS_IMPLEMENTATION", "LOAD_FORMATS", "NoShippedConfigs",
-           "SHIPPED_CONFIGS", "TransformersBackend", "set_threads"]
+           "NotEnoughGpus", "SHIPPED_CONFIGS", "plan_split", "TransformersBackend", "set_threads"]

@@ -67,13 +67,19 @@ class TransformersBackend:
         self.tokenizer.padding_side = "left"  # batched generation needs the prompt ends aligned
         self.identity = identity
         self.max_new_tokens = max_new_tokens
-        self.device = next(model.parameters()).device
+        # Split over GPUs (loading.plan_split): inputs go where the embeddings are, accelerate's hooks
+        # carry the activations on; static decoding (one device's CUDA graphs) is not for it.
+        self.split = len(set((getattr(model, "hf_device_map", None) or {"": 0}).values())) > 1
+        self.device = model.get_input_embeddings().weight.device if self.split else next(model.parameters()).device
         # where move_to_device() puts a staged model
         self.target_device = str(target_device) if target_device is not None else str(self.device)
         self.dtype = next(model.parameters()).dtype
         self.shares_prefill = getattr(model.config, "model_type", "") in SHARED_PREFILL_MODEL_TYPES
+        if decode == "static" and self.split:
+            raise ValueError("decode mode 'static' runs on one device; a judge split over GPUs decodes 'dynamic'")
         if decode == "auto":
-            decode = "static" if self.shares_prefill and torch.device(self.target_device).type == "cuda" else "dynamic"
+            decode = ("static" if self.shares_prefill and not self.split
+                      and torch.device(self.target_device).type == "cuda" else "dynamic")
         self.decode = decode
         if prefill_batch < 1:
             raise ValueError(f"prefill_batch must be >= 1, got {prefill_batch}")
@@ -113,12 +119,15 @@ class TransformersBackend:
     def load(cls, model: str, *, device: str = "cpu", dtype: str = "auto", load_format: str = "auto",
              revision: str | None = None, max_new_tokens: int = 128, min_new_tokens: int | None = None, seed: int = 0,
              trust_remote_code: bool = False, stage_on_host: bool = False, decode: str = "auto",
-             prefill_batch: int = 32) -> "TransformersBackend":
-        """See loading.load_model; decode and prefill_batch: see the module docstring."""
+             prefill_batch: int = 32, gpus: int = 1) -> "TransformersBackend":
+        """See loading.load_model (gpus: the weights split over that many GPUs); decode and
+        prefill_batch: see the module docstring."""
         _check_decode(decode)  # before minutes of loading
+        if gpus > 1 and (stage_on_host or decode == "static"):
+            raise ValueError(f"gpus={gpus}: a judge split over GPUs is neither staged nor decoded 'static'")
         net, processor, identity = load_model(model, device=device, dtype=dtype, load_format=load_format,
                                               revision=revision, seed=seed, trust_remote_code=trust_remote_code,
-                                              stage_on_host=stage_on_host)
+                                              stage_on_host=stage_on_host, gpus=gpus)
         return cls(net, processor, identity, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
                    decode=decode, target_device=str(device), prefill_batch=prefill_batch)
 

@@ -52,6 +52,49 @@ class NoShippedConfigs(ValueError):
     """load_format="dummy" for a model that is neither a config directory nor in SHIPPED_CONFIGS."""
 
 
+class NotEnoughGpus(ValueError):
+    """gpus > 1: fewer CUDA devices visible than the judge is split over, or its weights do not fit on them."""
+
+
+# A judge split over GPUs (gpus > 1): the share of each GPU's free memory its weights may take; the rest
+# is left for the batches' activations and KV cache.
+WEIGHTS_SHARE = 0.75
+
+
+def plan_split(net, gpus: int, free_bytes: list[int], dtype) -> dict[str, int]:
+    """Which GPU (0..gpus-1) holds each part of `net` (a model on any device, "meta" included): accelerate's
+    balanced placement, whole decoder layers per GPU (the model's `_no_split_modules`). Nothing goes to
+    the CPU or disk: a judge that does not fit is refused (NotEnoughGpus), never offloaded."""
+    from accelerate.utils import get_balanced_memory, infer_auto_device_map
+
+    no_split = list(getattr(net, "_no_split_modules", None) or [])
+    max_memory = {i: int(free * WEIGHTS_SHARE) for i, free in enumerate(free_bytes[:gpus])}
+    balanced = get_balanced_memory(net, max_memory=max_memory, no_split_module_classes=no_split, dtype=dtype)
+    plan = infer_auto_device_map(net, max_memory={**balanced, "cpu": 0, "disk": 0}, no_split_module_classes=no_split,
+                                 dtype=dtype)
+    off = sorted({str(where) for where in plan.values() if not isinstance(where, int)})
+    if off or len(set(plan.values())) > gpus:
+        raise NotEnoughGpus(f"--gpus {gpus}: the judge's weights do not fit on {gpus} GPU(s) at "
+                            f"{WEIGHTS_SHARE:.0%} of their free memory (parts left for {', '.join(off) or 'other devices'})")
+    return plan
+
+
+def _free_gpu_bytes(gpus: int) -> list[int]:
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if visible < gpus:
+        raise NotEnoughGpus(f"--gpus {gpus}: {visible} CUDA device(s) visible "
+                            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')!r})")
+    return [torch.cuda.mem_get_info(i)[0] for i in range(gpus)]
+
+
+def placement(plan: dict[str, int]) -> str:
+    """A plan in one line for the identity's runtime: how many top-level parts each GPU holds."""
+    counts: dict[int, int] = {}
+    for where in plan.values():
+        counts[where] = counts.get(where, 0) + 1
+    return ", ".join(f"GPU {gpu}: {n} part(s)" for gpu, n in sorted(counts.items()))
+
+
 def dummy_config_dir(model: str) -> Path:
     """Where a dummy load's configs come from: a directory with a config.json, or shipped configs."""
     path = Path(model)
@@ -79,20 +122,49 @@ def _is_moe_checkpoint(directory: Path) -> bool:
 
 def load_model(model: str, *, device: str = "cpu", dtype: str = "auto", load_format: str = "auto",
                revision: str | None = None, seed: int = 0, trust_remote_code: bool = False,
-               stage_on_host: bool = False):
+               stage_on_host: bool = False, gpus: int = 1):
     """(model, processor, identity). stage_on_host: load into host memory in the dtype of `device`
-    (bfloat16 for cuda), to be moved there later; the identity names `device` either way."""
+    (bfloat16 for cuda), to be moved there later; the identity names `device` either way. gpus > 1:
+    the weights split over the first `gpus` visible CUDA devices (`plan_split`), not staged."""
+    if load_format not in LOAD_FORMATS:
+        raise ValueError(f"unknown load format {load_format!r} ({', '.join(LOAD_FORMATS)})")
     torch_dtype = resolve_torch_dtype(dtype, device)
+    if gpus > 1:
+        return _load_split(model, gpus, torch_dtype, load_format, revision, seed, trust_remote_code)
     # staged: no device_map (no dispatch hooks), so that a plain .to(device) moves it later
     load_device, device_map = ("cpu", None) if stage_on_host else (device, device)
     if load_format == "dummy":
         net, processor, identity = build_dummy(model, load_device, torch_dtype, seed)
-    elif load_format == "auto":
+    else:
         net, processor, identity = _from_pretrained(model, load_device, device_map, torch_dtype, revision,
                                                     trust_remote_code)
-    else:
-        raise ValueError(f"unknown load format {load_format!r} ({', '.join(LOAD_FORMATS)})")
     identity.device = str(device)
+    return net, processor, identity
+
+
+def _load_split(model: str, gpus: int, torch_dtype, load_format: str, revision, seed: int, trust_remote_code: bool):
+    """The judge over `gpus` GPUs: planned on the meta device (no memory), then loaded to that plan
+    (from_pretrained's device_map), or, for a dummy, built on the CPU and dispatched to it."""
+    from accelerate import dispatch_model
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    free = _free_gpu_bytes(gpus)
+    if load_format == "dummy":
+        net, processor, identity = build_dummy(model, "cpu", torch_dtype, seed)
+        plan = plan_split(net, gpus, free, torch_dtype)
+        net = dispatch_model(net, device_map=plan)
+    else:
+        directory, _ = model_snapshot(model, revision)
+        config = AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
+        with torch.device("meta"):
+            skeleton = AutoModelForImageTextToText.from_config(config, dtype=torch_dtype, **_experts_kwargs(config))
+        plan = plan_split(skeleton, gpus, free, torch_dtype)
+        del skeleton
+        net, processor, identity = _from_pretrained(model, "cuda", plan, torch_dtype, revision, trust_remote_code)
+    identity.device = "cuda"
+    identity.runtime["gpus"] = str(gpus)
+    identity.runtime["placement"] = placement(plan)
+    log.info("judge split over %d GPUs: %s", gpus, identity.runtime["placement"])
     return net, processor, identity
 
 
