@@ -11,6 +11,8 @@ the one-replica rate, each replica's share of the samples and the largest batch 
     python bench/judge_replicas.py --model models/tiny-qwen3-vl --device cpu --replicas 1,2 --n 6 --size 64 --new-tokens 4 --max-batch 2 --threads 1 --log-dir $TMP/logs --out $OUT/judge_replicas.json  # dry run (scorer)
     python bench/judge_replicas.py --load-format dummy --gpus 0,1,2,3,4,5,6,7 --replicas 1,8 --n 768 \
         --max-batch 32 --out $OUT/judge_replicas.json                      # on an 8-GPU machine
+    python bench/judge_replicas.py --load-format dummy --model qwen3-vl-30b-a3b --gpus 0,1,2,3 --gpus-per-replica 2 \
+        --replicas 1,2 --n 256 --max-batch 32 --out $OUT/judge_split.json   # judges split over 2 GPUs each
 """
 
 from __future__ import annotations
@@ -42,14 +44,18 @@ def start_replicas(args, count: int, logs: Path) -> list[ServiceProcess]:
     procs = []
     for i in range(count):
         port = free_port()
-        device = "cuda:0" if args.gpus else "cpu"
+        k = args.gpus_per_replica
+        group = args.gpus[i * k:(i + 1) * k]
+        device = ("cuda" if k > 1 else "cuda:0") if args.gpus else "cpu"
         argv = [venv_python("scorer"), "-m", "scorer_service", "--model", args.model, "--device", device,
                 "--port", str(port), "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms),
                 "--max-new-tokens", str(args.new_tokens), "--min-new-tokens", str(args.new_tokens),
                 "--max-attempts", "1", "--threads", str(args.threads)]
         if args.load_format != "auto":
             argv += ["--load-format", args.load_format]
-        env = {"CUDA_VISIBLE_DEVICES": str(args.gpus[i]) if args.gpus else ""}
+        if k > 1:
+            argv += ["--gpus", str(k)]  # the judge's weights split over the replica's GPUs
+        env = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, group)) if args.gpus else ""}
         procs.append(ServiceProcess(f"scorer-{i}", argv, port, env=env, log_path=logs / f"scorer-{count}-{i}.log").start())
     errors = wait_all_healthy(procs, args.start_timeout)
     if errors:
@@ -86,6 +92,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cuda")
     p.add_argument("--gpus", default="", help="GPU indices, one replica each (e.g. 0,1,2,3)")
     p.add_argument("--replicas", default="1,2", help="replica counts to measure, e.g. 1,8")
+    p.add_argument("--gpus-per-replica", type=int, default=1,
+                   help="each replica's weights split over this many of --gpus (the scorer's --gpus)")
     p.add_argument("--n", type=int, default=256, help="samples per timed pass")
     p.add_argument("--size", type=int, default=1024, help="image side (pixels)")
     p.add_argument("--new-tokens", type=int, default=128)
@@ -99,8 +107,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     args.gpus = [int(g) for g in args.gpus.split(",") if g.strip()] if args.device == "cuda" else []
     counts = [int(c) for c in args.replicas.split(",")]
-    if args.device == "cuda" and max(counts) > len(args.gpus):
-        p.error(f"--replicas up to {max(counts)} needs as many --gpus, got {args.gpus}")
+    if args.device == "cuda" and max(counts) * args.gpus_per_replica > len(args.gpus):
+        p.error(f"--replicas up to {max(counts)} x --gpus-per-replica {args.gpus_per_replica} needs as many --gpus, "
+                f"got {args.gpus}")
 
     work = Path(tempfile.mkdtemp(prefix="judge-replicas-"))
     logs = Path(args.log_dir) if args.log_dir else work / "logs"
