@@ -407,14 +407,16 @@ class EditPipeline:
         should_stop: Callable[[], bool] | None = None,
         *,
         queue_s: float = 0.0,
+        encode: bool = True,
     ) -> EditOutput:
         """Run one edit. `on_step(step, total, elapsed_s)` after each denoise step (1-based);
-        `should_stop()` is polled after each step and turns the edit into `Cancelled`."""
+        `should_stop()` is polled after each step and turns the edit into `Cancelled`. encode=False:
+        no PNG (`image_png` empty; the warm-up's image is never read)."""
         prepared = request if isinstance(request, PreparedEdit) else self.prepare(request)
         with self._lock:
-            return self._run(prepared, on_step, should_stop, queue_s)
+            return self._run(prepared, on_step, should_stop, queue_s, encode)
 
-    def _run(self, prepared: PreparedEdit, on_step, should_stop, queue_s: float) -> EditOutput:
+    def _run(self, prepared: PreparedEdit, on_step, should_stop, queue_s: float, encode: bool = True) -> EditOutput:
         if should_stop is not None and should_stop():
             raise Cancelled("cancelled before the edit started")
         pipe = self.pipe
@@ -478,7 +480,7 @@ class EditPipeline:
                 f"{prepared.request.width}x{prepared.request.height}"
             )
         encode_started = time.perf_counter()
-        png = encode_png(image)
+        png = encode_png(image) if encode else b""  # a 1024² PNG: ~0.3 s of CPU
         encode_s = time.perf_counter() - encode_started + prepared.decode_s
         denoise_s = last_step_at[0] - (self._denoise_started or started)
         return EditOutput(
@@ -577,7 +579,7 @@ class EditPipeline:
             for i, fields in enumerate(edits):
                 started = time.perf_counter()
                 out = self.edit(EditRequest(**fields, image=source, sample_id="warm-up", num_inference_steps=steps,
-                                            seed=0))
+                                            seed=0), encode=False)
                 self.warm_up_timings[f"edit{i}_s"] = round(time.perf_counter() - started, 3)
             return out
         side = self.size_multiple * 4
@@ -592,7 +594,7 @@ class EditPipeline:
             width=side,
             height=side,
         )
-        return self.edit(request)
+        return self.edit(request, encode=False)
 
     def info(self) -> dict[str, Any]:
         return {
