@@ -468,10 +468,13 @@ def _check(config: RunConfig, origin: str) -> None:
             raise ConfigError(f"{origin}: judge.api_key_env is the NAME of an environment variable "
                               "(letters, digits, _), not the key itself")
     if j.gpus_per_replica > 1:
-        if j.backend != "transformers" or not d.gpus or d.judge_gpu is not None:
-            raise ConfigError(f"{origin}: judge.gpus_per_replica {j.gpus_per_replica} splits a local judge over GPUs "
-                              "of the run: it needs judge.backend transformers and devices.gpus, without devices.judge_gpu")
-        if len(d.gpus) < j.gpus_per_replica:
+        if j.backend != "transformers" or d.judge_gpu is not None:
+            raise ConfigError(f"{origin}: judge.gpus_per_replica {j.gpus_per_replica} splits a local judge over GPUs: "
+                              "it needs judge.backend transformers, without devices.judge_gpu")
+        if fl.kind == "local" and not d.gpus:
+            raise ConfigError(f"{origin}: judge.gpus_per_replica {j.gpus_per_replica} needs the run's GPUs "
+                              "(devices.gpus) on the local fleet")
+        if fl.kind == "local" and len(d.gpus) < j.gpus_per_replica:
             raise ConfigError(f"{origin}: judge.gpus_per_replica {j.gpus_per_replica} is more than the run's GPUs {d.gpus}")
     if j.replicas > 1 and d.gpus and j.replicas * j.gpus_per_replica > len(d.gpus):
         each = (f" x judge.gpus_per_replica {j.gpus_per_replica}" if j.gpus_per_replica > 1 else "")

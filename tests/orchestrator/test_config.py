@@ -148,8 +148,10 @@ def test_a_judge_over_several_gpus_gets_its_own_gpus_per_replica(tmp_path):
 @pytest.mark.parametrize("yaml_text, message", [
     ("judge:\n  gpus_per_replica: 0\ndevices:\n  gpus: [0, 1]\n", "judge.gpus_per_replica must be >= 1"),
     ("judge:\n  gpus_per_replica: 3\ndevices:\n  gpus: [0, 1]\n", "judge.gpus_per_replica 3 is more than the run's GPUs [0, 1]"),
-    ("judge:\n  gpus_per_replica: 2\ndevices:\n  editors: 2\n", "needs judge.backend transformers and devices.gpus"),
+    ("judge:\n  gpus_per_replica: 2\ndevices:\n  editors: 2\n", "needs the run's GPUs (devices.gpus) on the local fleet"),
     ("judge:\n  gpus_per_replica: 2\ndevices:\n  gpus: [0, 1]\n  judge_gpu: 1\n", "without devices.judge_gpu"),
+    ("judge:\n  gpus_per_replica: 2\n  backend: openai\n  base_url: https://x.example/v1\n  model: m\n",
+     "it needs judge.backend transformers"),
     ("judge:\n  gpus_per_replica: 2\n  replicas: 2\ndevices:\n  gpus: [0, 1, 2]\n",
      "judge.replicas 2 x judge.gpus_per_replica 2 is more than the run's GPUs [0, 1, 2]"),
 ])

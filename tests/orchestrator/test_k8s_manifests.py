@@ -298,3 +298,18 @@ def test_the_api_judge_overlay_runs_the_scorer_as_an_api_client_with_the_key_fro
         assert str(getattr(judge, key_name)) == arg_value(c["args"], flag), key_name
     # the orchestrator never holds the key: no secret in its Job, only the variable's name in its config
     assert "secretKeyRef" not in yaml.safe_dump(job)
+
+
+def test_the_split_judge_overlay_gives_each_scorer_pod_the_gpus_its_run_config_names():
+    docs = render(REPO / "k8s" / "overlays" / "split-judge")
+    for version in K8S_VERSIONS:
+        for doc in docs:
+            kubernetes_validate.validate(doc, version, strict=True)
+    c = container(find(docs, "StatefulSet", "scorer"))
+    data = yaml.safe_load(find(docs, "ConfigMap")["data"]["run.yaml"])
+    data["_origin"] = "split-judge run.yaml"
+    judge = build_config(data).judge
+    # the pod's GPUs, its --gpus and the run config's judge.gpus_per_replica are one number
+    assert judge.gpus_per_replica == 2 == int(arg_value(c["args"], "--gpus")) == c["resources"]["limits"]["nvidia.com/gpu"]
+    for key_name, flag in (("model", "--model"), ("max_batch", "--max-batch")):
+        assert str(getattr(judge, key_name)) == arg_value(c["args"], flag), key_name
