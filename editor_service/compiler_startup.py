@@ -1,6 +1,7 @@
 """What a compiled editor's process pays to start the compiler, moved out of its warm-up.
 
-- `CompilerPreload`: import the compiler while the model builds, so that the warm-up only compiles.
+- `start_compiler_preload` (`CompilerPreload`): import the compiler while the model builds, so that
+  the warm-up only compiles.
 - `no_compile_workers`: a warm start (compile cache hit) starts no compile worker processes.
 
 The preload: Dynamo imports most of AOTAutograd, Inductor and the Triton runtime lazily, inside the
@@ -19,6 +20,7 @@ work, it never decides anything.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import sys
 import threading
@@ -103,6 +105,37 @@ class CompilerPreload:
         log.info("compiler preload: %d modules in %.1fs (the load waited %.1fs for it)", self.imported, self.seconds, waited)
         return {"compiler_preload_s": round(self.seconds, 3), "compiler_preload_wait_s": round(waited, 3),
                 "compiler_preload_modules": self.imported}
+
+
+def start_compiler_preload(model: str, *, load_format: str, revision: str | None, speed_mode: str,
+                           device) -> "CompilerPreload | None":
+    """For a pipeline that will compile: import its own classes here, then the compiler in a thread
+    (`CompilerPreload`) while the model builds. None where nothing compiles, or where the pipeline's
+    classes cannot be known before loading (the compile then imports the compiler, as before)."""
+    from .pipeline import resolve_config_dir
+    from .speed import compiles
+
+    if not compiles(speed_mode, device):
+        return None
+    try:
+        if load_format == "dummy":
+            index = json.loads((resolve_config_dir(model) / "model_index.json").read_text())
+        else:
+            from diffusers import DiffusionPipeline
+
+            index = DiffusionPipeline.load_config(model, revision=revision)
+    except Exception as exc:  # noqa: BLE001 - the load itself reports a missing or bad model
+        log.debug("compiler preload skipped: no model_index.json before loading (%s)", exc)
+        return None
+    import diffusers
+    import transformers
+
+    libraries = {"diffusers": diffusers, "transformers": transformers}
+    getattr(diffusers, str(index.get("_class_name", "")), None)
+    for spec in index.values():
+        if isinstance(spec, list) and len(spec) == 2 and spec[0] in libraries and spec[1]:
+            getattr(libraries[spec[0]], spec[1], None)  # resolving a lazy name imports its module
+    return CompilerPreload().start()
 
 
 def _register_codegen_backends() -> None:

@@ -38,7 +38,7 @@ from editfleet_common.images import DEFAULT_MAX_PIXELS, decode_image, encode_png
 from editfleet_common.stand_in_tokenizer import STAND_IN_TOKENIZER_DIR, load_stand_in_tokenizer, special_token_ids
 
 from .compile_cache import compile_counters
-from .compiler_startup import no_compile_workers
+from .compiler_startup import no_compile_workers, start_compiler_preload
 from .speed import DYNAMIC_TEXT_LENGTH
 
 log = logging.getLogger(__name__)
@@ -607,37 +607,6 @@ class EditPipeline:
 
 
 # -------------------------------------------------------------------- helpers
-
-
-def start_compiler_preload(model: str, *, load_format: str, revision: str | None, speed_mode: str,
-                           device: torch.device):
-    """For a pipeline that will compile: import its own classes here, then the compiler in a thread
-    (compiler_startup.py) while the model builds. None where nothing compiles, or where the pipeline's
-    classes cannot be known before loading (the compile then imports the compiler, as before)."""
-    from .compiler_startup import CompilerPreload
-    from .speed import compiles
-
-    if not compiles(speed_mode, device):
-        return None
-    try:
-        if load_format == "dummy":
-            index = json.loads((resolve_config_dir(model) / "model_index.json").read_text())
-        else:
-            from diffusers import DiffusionPipeline
-
-            index = DiffusionPipeline.load_config(model, revision=revision)
-    except Exception as exc:  # noqa: BLE001 - the load itself reports a missing or bad model
-        log.debug("compiler preload skipped: no model_index.json before loading (%s)", exc)
-        return None
-    import diffusers
-    import transformers
-
-    libraries = {"diffusers": diffusers, "transformers": transformers}
-    getattr(diffusers, str(index.get("_class_name", "")), None)
-    for spec in index.values():
-        if isinstance(spec, list) and len(spec) == 2 and spec[0] in libraries and spec[1]:
-            getattr(libraries[spec[0]], spec[1], None)  # resolving a lazy name imports its module
-    return CompilerPreload().start()
 
 
 def resolve_max_images(pipeline_class: str, asked: int | None) -> int:

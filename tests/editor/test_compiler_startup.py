@@ -22,7 +22,7 @@ SCRIPT = r"""
 import json, sys, time
 import torch
 sys.path.insert(0, sys.argv[1])
-from editor_service.pipeline import start_compiler_preload
+from editor_service.compiler_startup import start_compiler_preload
 model, preloaded = sys.argv[2], sys.argv[3] == "preload"
 preload = start_compiler_preload(model, load_format="auto", revision=None, speed_mode="default",
                                  device=torch.device("cuda")) if preloaded else None
@@ -61,7 +61,7 @@ def test_preload_during_the_build_leaves_the_first_compile_little_to_import(tiny
 
 
 def test_no_preload_where_nothing_compiles(tiny_model):
-    from editor_service.pipeline import start_compiler_preload
+    from editor_service.compiler_startup import start_compiler_preload
 
     for mode, device in (("reference", "cuda"), ("default", "cpu"), ("fast", "cpu")):
         assert start_compiler_preload(str(tiny_model), load_format="auto", revision=None, speed_mode=mode,
