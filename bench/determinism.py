@@ -230,8 +230,8 @@ def worker(args) -> int:
     from editfleet_common.identity import ModelIdentity
     from editfleet_common.images import encode_png
     from editfleet_common.dtypes import resolve_dtype_name, torch_dtype
-    from editor_service.pipeline import (EditPipeline, EditRequest, build_dummy_pipeline, resolve_config_dir,
-                                         software_and_accelerator)
+    from editor_service.dummy_load import build_dummy_pipeline, resolve_config_dir
+    from editor_service.pipeline import EditPipeline, EditRequest, software_and_accelerator
     from editor_service.compiler_startup import start_compiler_preload
     from editor_service.compile_cache import compile_counters
     from editor_service.speed import apply_speed_mode

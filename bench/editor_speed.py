@@ -30,7 +30,7 @@ from editor_service.speed import apply_speed_mode  # noqa: E402
 
 def load_pipeline(model: str, load_format: str, device: str, dtype: torch.dtype):
     if load_format == "dummy":
-        from editor_service.pipeline import build_dummy_pipeline, resolve_config_dir
+        from editor_service.dummy_load import build_dummy_pipeline, resolve_config_dir
 
         return build_dummy_pipeline(resolve_config_dir(model), torch.device(device), dtype)
     from diffusers import DiffusionPipeline

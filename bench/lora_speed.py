@@ -97,7 +97,7 @@ def make_lora(args, workdir: Path) -> Path:
     """A random LoRA of `--lora-rank` for the model's transformer, as a .safetensors file."""
     import json
 
-    from editor_service.pipeline import resolve_config_dir
+    from editor_service.dummy_load import resolve_config_dir
     from tools.make_tiny_lora import random_lora_state_dict, save
 
     config_dir = resolve_config_dir(args.model) if args.load_format == "dummy" else Path(args.model)

@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from bench import transformer_levers as levers
     from editor_service import speed
-    from editor_service.pipeline import build_dummy_pipeline, resolve_config_dir
+    from editor_service.dummy_load import build_dummy_pipeline, resolve_config_dir
 
     if args.pretrained:
         from diffusers import DiffusionPipeline

@@ -112,7 +112,7 @@ def start_compiler_preload(model: str, *, load_format: str, revision: str | None
     """For a pipeline that will compile: import its own classes here, then the compiler in a thread
     (`CompilerPreload`) while the model builds. None where nothing compiles, or where the pipeline's
     classes cannot be known before loading (the compile then imports the compiler, as before)."""
-    from .pipeline import resolve_config_dir
+    from .dummy_load import resolve_config_dir
     from .speed import compiles
 
     if not compiles(speed_mode, device):

@@ -12,13 +12,12 @@ import torch
 from PIL import Image
 
 from editfleet_common.errors import Cancelled, InvalidInput, NotFound
+from editor_service.dummy_load import build_dummy_pipeline, resolve_config_dir
 from editor_service.pipeline import (
     EditDefaults,
     EditPipeline,
     EditRequest,
-    build_dummy_pipeline,
     hash_files,
-    resolve_config_dir,
 )
 
 from .conftest import big_png, photo_like_png, zero_width_png
