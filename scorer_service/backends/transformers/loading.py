@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -73,9 +74,9 @@ def plan_split(net, gpus: int, free_bytes: list[int], dtype) -> dict[str, int]:
     plan = infer_auto_device_map(net, max_memory={**balanced, "cpu": 0, "disk": 0}, no_split_module_classes=no_split,
                                  dtype=dtype)
     off = sorted({str(where) for where in plan.values() if not isinstance(where, int)})
-    if off or len(set(plan.values())) > gpus:
+    if off:
         raise NotEnoughGpus(f"--gpus {gpus}: the judge's weights do not fit on {gpus} GPU(s) at "
-                            f"{WEIGHTS_SHARE:.0%} of their free memory (parts left for {', '.join(off) or 'other devices'})")
+                            f"{WEIGHTS_SHARE:.0%} of their free memory (parts left for {', '.join(off)})")
     return plan
 
 
@@ -89,10 +90,7 @@ def _free_gpu_bytes(gpus: int) -> list[int]:
 
 def placement(plan: dict[str, int]) -> str:
     """A plan in one line for the identity's runtime: how many top-level parts each GPU holds."""
-    counts: dict[int, int] = {}
-    for where in plan.values():
-        counts[where] = counts.get(where, 0) + 1
-    return ", ".join(f"GPU {gpu}: {n} part(s)" for gpu, n in sorted(counts.items()))
+    return ", ".join(f"GPU {gpu}: {n} part(s)" for gpu, n in sorted(Counter(plan.values()).items()))
 
 
 def dummy_config_dir(model: str) -> Path:
