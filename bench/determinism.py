@@ -10,7 +10,7 @@ The driver compares every process with the first: identical edits, the first cal
 differ, the first submodule whose eager output differs, and (with `--cache private`) which generated
 Inductor/Triton source files differ between the processes' compile caches.
 
-    python bench/determinism.py --model models/tiny-qwen-image-edit --device cpu --mode reference --size 64 --steps 2 --samples 1 --processes 2 --profile --workdir $TMP/det  # dry run (editor)
+    python bench/determinism.py --model models/tiny-qwen-image-edit --device cpu --mode reference --size 64 --steps 2 --samples 1 --processes 2 --profile --timeline --workdir $TMP/det  # dry run (editor)
     python bench/determinism.py --load-format dummy --model Qwen/Qwen-Image-Edit --device cuda \
         --mode default --size 1024 --steps 4 --processes 2,2 --cache private --out $OUT/det.json
 
@@ -165,6 +165,66 @@ class _Tap:
         return Tap()
 
 
+class StageClock:
+    """Where an edit's seconds go, by stage: each text-encoder, VAE encode/decode and transformer call,
+    timed between two device synchronisations, while `enabled`. The gaps are the pipeline's own Python
+    (preprocessing, scheduler, tracing outside the hooked calls). For shares of a warm-up, not speed:
+    the synchronisations cost a little each."""
+
+    def __init__(self, pipe, device):
+        self.device = device
+        self.enabled = False
+        self.events: list[list] = []
+        self._open: dict[str, float] = {}
+        self._t0 = 0.0
+        for name in ("text_encoder", "transformer"):
+            module = getattr(pipe, name, None)
+            if module is not None:
+                module.register_forward_pre_hook(lambda _m, _a, _n=name: self.start(_n))
+                module.register_forward_hook(lambda _m, _a, _o, _n=name: self.stop(_n))
+        vae = getattr(pipe, "vae", None)
+        for method in ("encode", "decode"):
+            if vae is not None and hasattr(vae, method):
+                inner = getattr(vae, method)
+
+                def timed(*a, _inner=inner, _n=f"vae_{method}", **k):
+                    self.start(_n)
+                    out = _inner(*a, **k)
+                    self.stop(_n)
+                    return out
+
+                setattr(vae, method, timed)
+
+    def _now(self) -> float:
+        import torch
+
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
+    def begin(self) -> None:
+        self.events, self.enabled = [], True
+        self._t0 = self._now()
+
+    def start(self, name: str) -> None:
+        if self.enabled:
+            self._open[name] = self._now()
+
+    def stop(self, name: str) -> None:
+        if self.enabled and name in self._open:
+            began = self._open.pop(name)
+            self.events.append([name, round(began - self._t0, 3), round(self._now() - began, 3)])
+
+    def end(self) -> dict:
+        total = self._now() - self._t0
+        self.enabled = False
+        by_stage: dict[str, float] = {}
+        for name, _at, seconds in self.events:
+            by_stage[name] = round(by_stage.get(name, 0.0) + seconds, 3)
+        return {"total_s": round(total, 3), "by_stage": by_stage,
+                "other_s": round(total - sum(by_stage.values()), 3), "events": self.events}
+
+
 def probe_block0(pipe, recorder) -> dict:
     """Block 0 on the inputs it saw first: compiled again, then eager with every submodule hooked."""
     import torch
@@ -241,7 +301,8 @@ def worker(args) -> int:
     device = torch.device(args.device)
     dtype_name = resolve_dtype_name("auto", str(device))
     preload = None if args.no_preload else start_compiler_preload(
-        args.model, load_format=args.load_format, revision=None, speed_mode=args.mode, device=device)
+        args.model, load_format=args.load_format, revision=None, speed_mode=args.mode, device=device,
+        dtype=torch_dtype(dtype_name, str(device)), device_libraries=not args.no_device_init)
     if args.load_format == "dummy":
         pipe = build_dummy_pipeline(resolve_config_dir(args.model), device, torch_dtype(dtype_name, str(device)))
     else:
@@ -272,6 +333,8 @@ def worker(args) -> int:
                              runtime={**applied, **software_and_accelerator(device)})
     editor = EditPipeline(pipe, identity)
     editor.compile_workers_when_warm = args.compile_workers
+    if args.warm_up_all_steps:  # the warm-up before it ran one step of its two
+        editor.warm_up_run_steps = None
     if args.compile_cache and "compile" in applied:
         from editor_service.compile_cache import CompileCache, cache_key_fields
 
@@ -289,10 +352,15 @@ def worker(args) -> int:
 
         profiler = cProfile.Profile()
         profiler.enable()
+    clock = StageClock(pipe, device) if args.timeline else None
     modules_before = set(sys.modules)
     t0 = time.perf_counter()
+    if clock is not None:
+        clock.begin()
     editor.warm_up()
     timings["warm_up_s"] = time.perf_counter() - t0
+    if clock is not None:
+        timings["warm_up_timeline"] = clock.end()
     imported = sorted(set(sys.modules) - modules_before)  # what the compiler preload left to the warm-up
     timings["child_processes_after_warm_up"] = child_processes()  # Inductor's compile workers, if started
     timings["warm_up_imported"] = {"modules": len(imported),
@@ -336,9 +404,13 @@ def worker(args) -> int:
     images = {}
     t0 = time.perf_counter()
     for i in range(args.samples):
+        if clock is not None and i == 0:
+            clock.begin()
         images[f"edit{i}"], out = edit(i, f"edit{i}")
         if i == 0:
             first_png = out.image_png
+            if clock is not None:
+                timings["edit0_timeline"] = clock.end()  # the same stages in a warmed process
     timings["edits_s"] = time.perf_counter() - t0
     images["edit0_again"], _ = edit(0, "edit0_again")  # within one process: repeatable?
     timings["s_per_step_median"] = sorted(step_times)[len(step_times) // 2] if step_times else None
@@ -425,6 +497,12 @@ def main(argv=None) -> int:
                    help="let Inductor start its compile workers in a warm start too (the editor before RESULTS §16)")
     p.add_argument("--no-preload", action="store_true",
                    help="no compiler preload during the model build (the editor's behaviour before RESULTS §16)")
+    p.add_argument("--no-device-init", action="store_true",
+                   help="leave the CUDA libraries' initialisation to the first edit (A/B of the preload's)")
+    p.add_argument("--warm-up-all-steps", action="store_true",
+                   help="the warm-up runs every scheduled step (A/B: it runs one of two)")
+    p.add_argument("--timeline", action="store_true",
+                   help="seconds per stage (text encoder, VAE, each transformer call) of the warm-up and the first edit")
     p.add_argument("--profile", action="store_true",
                    help="cProfile each process's warm-up (the 80 costliest calls by cumulative time, in its timings)")
     p.add_argument("--coordinate-descent", action="store_true",
@@ -468,7 +546,7 @@ def main(argv=None) -> int:
                 return 1
             results.append((name, json.loads((work / f"{name}.json").read_text())))
             res = results[-1][1]  # as each worker ends, so a run cut short by its time limit keeps it
-            print(f"[{name}] edits {res['images']} timings {json.dumps({k: v for k, v in res['timings'].items() if k != 'warm_up_profile'})} cache {res.get('compile_cache')} "
+            print(f"[{name}] edits {res['images']} timings {json.dumps({k: v for k, v in res['timings'].items() if k not in ('warm_up_profile', 'warm_up_timeline', 'edit0_timeline')})} cache {res.get('compile_cache')} "
                   f"{json.dumps(res.get('compile_cache_details'))} counters {json.dumps(res.get('compile_counters'))}",
                   flush=True)
     ref_name, ref = results[0]
@@ -483,7 +561,8 @@ def main(argv=None) -> int:
         "date": time.strftime("%Y-%m-%d"),
         "settings": {k: getattr(args, k) for k in ("model", "load_format", "device", "mode", "attention", "no_compile",
                                                   "size", "steps", "samples", "processes", "cache", "compile_cache",
-                                                  "coordinate_descent", "no_preload", "compile_workers", "hash_seed")},
+                                                  "coordinate_descent", "no_preload", "compile_workers", "hash_seed",
+                                                  "no_device_init", "warm_up_all_steps", "timeline")},
         "runtime": ref["runtime"],
         "cudnn": ref["cudnn"],
         "wall_s": round(time.perf_counter() - started, 1),

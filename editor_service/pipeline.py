@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 MULTI_IMAGE_PIPELINES = {"QwenImageEditPlusPipeline": 3}
 
 LOAD_FORMATS = ("auto", "dummy")
+# The warm-up runs this many of its scheduled steps, then decodes (`EditPipeline._warm_up_plan`).
+WARM_UP_RUN_STEPS = 1
 MAX_SEED = 2**63 - 1  # fits every consumer (JSON, int64 columns) and torch.Generator.manual_seed
 
 # Arguments the wrapper sets itself; a request's extras may not override them.
@@ -167,6 +169,7 @@ class EditPipeline:
         self.warm_up_timings: dict[str, float] = {}  # seconds per warm-up edit of a compiled pipeline
         self.start_timings: dict[str, float] = {}  # the compiler preload's, when `load` ran one
         self.compile_workers_when_warm = False  # True: Inductor's worker pool in warm starts too (bench A/B)
+        self.warm_up_run_steps: int | None = WARM_UP_RUN_STEPS  # None: every scheduled step (bench A/B)
         self._lock = threading.Lock()  # one edit at a time: the pipeline object holds per-call state
         self._denoise_started: float | None = None
         denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
@@ -212,7 +215,7 @@ class EditPipeline:
         torch_dtype = getattr(torch, dtype_name)
         started = time.perf_counter()
         preload = start_compiler_preload(model, load_format=load_format, revision=revision, speed_mode=speed_mode,
-                                         device=torch_device)
+                                         device=torch_device, dtype=torch_dtype)
         if load_format == "dummy":
             config_dir = resolve_config_dir(model)
             pipe = build_dummy_pipeline(config_dir, torch_device, torch_dtype, seed=seed)
@@ -393,15 +396,18 @@ class EditPipeline:
         *,
         queue_s: float = 0.0,
         encode: bool = True,
+        last_step: int | None = None,
     ) -> EditOutput:
         """Run one edit. `on_step(step, total, elapsed_s)` after each denoise step (1-based);
-        `should_stop()` is polled after each step and turns the edit into `Cancelled`. encode=False:
-        no PNG (`image_png` empty; the warm-up's image is never read)."""
+        `should_stop()` is polled after each step and turns the edit into `Cancelled`. Warm-up only:
+        encode=False makes no PNG (`image_png` empty); `last_step=k` runs the first k of the
+        scheduled steps, then decodes (the schedule stays the asked one's)."""
         prepared = request if isinstance(request, PreparedEdit) else self.prepare(request)
         with self._lock:
-            return self._run(prepared, on_step, should_stop, queue_s, encode)
+            return self._run(prepared, on_step, should_stop, queue_s, encode, last_step)
 
-    def _run(self, prepared: PreparedEdit, on_step, should_stop, queue_s: float, encode: bool = True) -> EditOutput:
+    def _run(self, prepared: PreparedEdit, on_step, should_stop, queue_s: float, encode: bool = True,
+             last_step: int | None = None) -> EditOutput:
         if should_stop is not None and should_stop():
             raise Cancelled("cancelled before the edit started")
         pipe = self.pipe
@@ -423,6 +429,8 @@ class EditPipeline:
                 # VAE decode of a result nobody will read.
                 pipeline._interrupt = True
                 raise _StopDenoising()
+            if last_step is not None and index + 1 >= last_step:
+                pipeline._interrupt = True  # the pipeline skips the remaining steps, then decodes
             return callback_kwargs
 
         # Cache hooks keep state across denoise steps; diffusers resets it only at the end of a call,
@@ -543,7 +551,9 @@ class EditPipeline:
           length, so one edit, without true CFG (one transformer call per step);
         - else with true CFG on, one edit: its negative prompt already shows a second text length;
         - else both edits.
-        Two steps, never one: Qwen-Image's scheduler (shift_terminal) makes NaN pixels in one step.
+        Two steps scheduled, never one (Qwen-Image's scheduler, shift_terminal, makes NaN pixels in a
+        one-step schedule), of which the warm-up runs the first (`WARM_UP_RUN_STEPS`) and then decodes:
+        every step calls the same compiled graphs, so a second one only spent time.
         """
         edits = [{"instruction": "warm up"},
                  {"instruction": "warm up the compiled blocks with a longer instruction than before"}]
@@ -564,7 +574,7 @@ class EditPipeline:
             for i, fields in enumerate(edits):
                 started = time.perf_counter()
                 out = self.edit(EditRequest(**fields, image=source, sample_id="warm-up", num_inference_steps=steps,
-                                            seed=0), encode=False)
+                                            seed=0), encode=False, last_step=self.warm_up_run_steps)
                 self.warm_up_timings[f"edit{i}_s"] = round(time.perf_counter() - started, 3)
             return out
         side = self.size_multiple * 4
@@ -579,7 +589,7 @@ class EditPipeline:
             width=side,
             height=side,
         )
-        return self.edit(request, encode=False)
+        return self.edit(request, encode=False, last_step=self.warm_up_run_steps)
 
     def info(self) -> dict[str, Any]:
         return {

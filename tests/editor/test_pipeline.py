@@ -77,7 +77,7 @@ def test_a_warm_compile_cache_start_warms_up_with_one_edit(editor):
     try:
         runtime["compile"] = "repeated_blocks, dynamic text length"
         warm, warm_steps = editor._warm_up_plan(lean=True)
-        assert warm_steps == 2  # never 1: NaN with Qwen's scheduler
+        assert warm_steps == 2  # scheduled, never 1: NaN with Qwen's scheduler (`last_step` runs one)
         assert len(warm) == 1 and warm[0]["guidance_scale"] == 1.0 and warm[0]["negative_prompt"] == ""
         prepared = editor.prepare(request(**warm[0]))
         assert prepared.kwargs["true_cfg_scale"] == 1.0 and "negative_prompt" not in prepared.kwargs  # no CFG
@@ -90,6 +90,28 @@ def test_a_warm_compile_cache_start_warms_up_with_one_edit(editor):
         runtime.clear()
         runtime.update(saved)
         editor.defaults.guidance_scale = scale
+
+
+def test_the_warm_up_runs_one_of_its_two_scheduled_steps_and_decodes(editor):
+    # Two steps scheduled (a one-step Qwen schedule gives NaN pixels), the first run, then decoded: the
+    # steps call the same graphs, so the second only cost time. An edit asked for 2 steps with
+    # last_step=1 denoises once, still on the 2-step schedule, and gives a finite image.
+    calls = []
+    hook = editor.pipe.transformer.register_forward_pre_hook(lambda *_: calls.append(1))
+    steps_seen = []
+    try:
+        out = editor.edit(request(guidance_scale=1.0), on_step=lambda step, total, _s: steps_seen.append((step, total)),
+                          encode=False, last_step=1)
+        assert steps_seen == [(1, 2)] and len(calls) == 1  # one step of two, one transformer call (no CFG)
+        assert out.image_png == b"" and (out.width, out.height) == (32, 32)
+        full = editor.edit(request(guidance_scale=1.0), encode=False)
+        assert len(calls) == 3
+        calls.clear()
+        editor.warm_up()
+        assert len(calls) == 2  # uncompiled warm-up: one edit, one step, true CFG (two calls)
+    finally:
+        hook.remove()
+    assert full.num_inference_steps == out.num_inference_steps == 2
 
 
 def test_extras_are_decoded_and_checked(editor):
