@@ -27,8 +27,7 @@ def lines(path: str) -> list[str]:
             f"repeatable {proc['repeatable_in_process']} counters {proc.get('compile_counters')} "
             f"preload {timings.get('compiler_preload_s', '-')}s (waited {timings.get('compiler_preload_wait_s', '-')}s) "
             f"warm-up imported {(timings.get('warm_up_imported') or {}).get('modules', '-')} modules, "
-            f"children {timings.get('child_processes_after_warm_up', '-')} "
-            f"device libraries {timings.get('device_libraries_s', '-')}s")
+            f"children {timings.get('child_processes_after_warm_up', '-')} gc {timings.get('warm_up_gc', '-')}")
         for key in ("warm_up_timeline", "edit0_timeline"):
             if timings.get(key):
                 line = timings[key]

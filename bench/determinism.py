@@ -301,8 +301,7 @@ def worker(args) -> int:
     device = torch.device(args.device)
     dtype_name = resolve_dtype_name("auto", str(device))
     preload = None if args.no_preload else start_compiler_preload(
-        args.model, load_format=args.load_format, revision=None, speed_mode=args.mode, device=device,
-        dtype=torch_dtype(dtype_name, str(device)), device_libraries=not args.no_device_init)
+        args.model, load_format=args.load_format, revision=None, speed_mode=args.mode, device=device)
     if args.load_format == "dummy":
         pipe = build_dummy_pipeline(resolve_config_dir(args.model), device, torch_dtype(dtype_name, str(device)))
     else:
@@ -335,6 +334,8 @@ def worker(args) -> int:
     editor.compile_workers_when_warm = args.compile_workers
     if args.warm_up_all_steps:  # the warm-up before it ran one step of its two
         editor.warm_up_run_steps = None
+    if args.no_gc_freeze:
+        editor.freeze_gc = False
     if args.compile_cache and "compile" in applied:
         from editor_service.compile_cache import CompileCache, cache_key_fields
 
@@ -353,12 +354,28 @@ def worker(args) -> int:
         profiler = cProfile.Profile()
         profiler.enable()
     clock = StageClock(pipe, device) if args.timeline else None
+    import gc
+
+    collections = {"count": 0, "full": 0, "s": 0.0, "_at": 0.0}
+
+    def on_gc(phase, info):  # the cyclic GC's collections during the warm-up, and their seconds
+        if phase == "start":
+            collections["_at"] = time.perf_counter()
+        else:
+            collections["count"] += 1
+            collections["full"] += info["generation"] == 2
+            collections["s"] += time.perf_counter() - collections["_at"]
+
+    gc.callbacks.append(on_gc)
     modules_before = set(sys.modules)
     t0 = time.perf_counter()
     if clock is not None:
         clock.begin()
     editor.warm_up()
     timings["warm_up_s"] = time.perf_counter() - t0
+    gc.callbacks.remove(on_gc)
+    timings["warm_up_gc"] = {"collections": collections["count"], "full": collections["full"],
+                             "s": round(collections["s"], 3), "frozen_after": gc.get_freeze_count()}
     if clock is not None:
         timings["warm_up_timeline"] = clock.end()
     imported = sorted(set(sys.modules) - modules_before)  # what the compiler preload left to the warm-up
@@ -497,8 +514,8 @@ def main(argv=None) -> int:
                    help="let Inductor start its compile workers in a warm start too (the editor before RESULTS §16)")
     p.add_argument("--no-preload", action="store_true",
                    help="no compiler preload during the model build (the editor's behaviour before RESULTS §16)")
-    p.add_argument("--no-device-init", action="store_true",
-                   help="leave the CUDA libraries' initialisation to the first edit (A/B of the preload's)")
+    p.add_argument("--no-gc-freeze", action="store_true",
+                   help="leave the loaded objects to the cyclic GC during the warm-up (A/B of gc.freeze)")
     p.add_argument("--warm-up-all-steps", action="store_true",
                    help="the warm-up runs every scheduled step (A/B: it runs one of two)")
     p.add_argument("--timeline", action="store_true",
@@ -562,7 +579,7 @@ def main(argv=None) -> int:
         "settings": {k: getattr(args, k) for k in ("model", "load_format", "device", "mode", "attention", "no_compile",
                                                   "size", "steps", "samples", "processes", "cache", "compile_cache",
                                                   "coordinate_descent", "no_preload", "compile_workers", "hash_seed",
-                                                  "no_device_init", "warm_up_all_steps", "timeline")},
+                                                  "no_gc_freeze", "warm_up_all_steps", "timeline")},
         "runtime": ref["runtime"],
         "cudnn": ref["cudnn"],
         "wall_s": round(time.perf_counter() - started, 1),

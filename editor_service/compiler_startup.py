@@ -1,7 +1,7 @@
 """What a compiled editor's process pays to start the compiler, moved out of its warm-up.
 
 - `start_compiler_preload` (`CompilerPreload`): import the compiler while the model builds, so that
-  the warm-up only compiles; then initialise the device's libraries (`init_device_libraries`).
+  the warm-up only compiles.
 - `no_compile_workers`: a warm start (compile cache hit) starts no compile worker processes.
 
 The preload: Dynamo imports most of AOTAutograd, Inductor and the Triton runtime lazily, inside the
@@ -66,16 +66,13 @@ COMPILER_MODULES = (
 
 
 class CompilerPreload:
-    """A background import of `COMPILER_MODULES`, then (given a device) `init_device_libraries`;
-    `wait()` joins it and says what it did."""
+    """A background import of `COMPILER_MODULES`; `wait()` joins it and says what it did."""
 
-    def __init__(self, modules: tuple[str, ...] = COMPILER_MODULES, device=None, dtype=None):
+    def __init__(self, modules: tuple[str, ...] = COMPILER_MODULES):
         self.modules = modules
-        self.device, self.dtype = device, dtype
         self.imported = 0  # modules this preload brought in (not already there)
         self.skipped: dict[str, str] = {}  # module: why it was not imported
         self.seconds = 0.0
-        self.device_init_s = None  # seconds of `init_device_libraries`, when it ran
         self._thread = threading.Thread(target=self._run, name="compiler-preload", daemon=True)
 
     def start(self) -> "CompilerPreload":
@@ -96,13 +93,6 @@ class CompilerPreload:
             except Exception as exc:  # noqa: BLE001
                 self.skipped[name] = f"{type(exc).__name__}: {exc}"
         self.imported = len(sys.modules) - before
-        if self.device is not None:
-            device_started = time.perf_counter()
-            try:
-                init_device_libraries(self.device, self.dtype)
-                self.device_init_s = time.perf_counter() - device_started
-            except Exception as exc:  # noqa: BLE001 - the pipeline's first call initialises them, as before
-                self.skipped["device libraries"] = f"{type(exc).__name__}: {exc}"
         self.seconds = time.perf_counter() - started
 
     def wait(self) -> dict[str, float | int]:
@@ -113,20 +103,15 @@ class CompilerPreload:
         for name, why in self.skipped.items():
             log.debug("compiler preload: %s not imported (%s)", name, why)
         log.info("compiler preload: %d modules in %.1fs (the load waited %.1fs for it)", self.imported, self.seconds, waited)
-        timings = {"compiler_preload_s": round(self.seconds, 3), "compiler_preload_wait_s": round(waited, 3),
-                   "compiler_preload_modules": self.imported}
-        if self.device_init_s is not None:
-            timings["device_libraries_s"] = round(self.device_init_s, 3)
-        return timings
+        return {"compiler_preload_s": round(self.seconds, 3), "compiler_preload_wait_s": round(waited, 3),
+                "compiler_preload_modules": self.imported}
 
 
 def start_compiler_preload(model: str, *, load_format: str, revision: str | None, speed_mode: str,
-                           device, dtype=None, device_libraries: bool = True) -> "CompilerPreload | None":
+                           device) -> "CompilerPreload | None":
     """For a pipeline that will compile: import its own classes here, then the compiler in a thread
-    (`CompilerPreload`) while the model builds, and initialise the device's libraries there
-    (`init_device_libraries`; device_libraries=False: left to the first edit, for the bench's A/B).
-    None where nothing compiles, or where the pipeline's classes cannot be known before loading (the
-    compile then imports the compiler, as before)."""
+    (`CompilerPreload`) while the model builds. None where nothing compiles, or where the pipeline's
+    classes cannot be known before loading (the compile then imports the compiler, as before)."""
     from .dummy_load import resolve_config_dir
     from .speed import compiles
 
@@ -150,37 +135,7 @@ def start_compiler_preload(model: str, *, load_format: str, revision: str | None
     for spec in index.values():
         if isinstance(spec, list) and len(spec) == 2 and spec[0] in libraries and spec[1]:
             getattr(libraries[spec[0]], spec[1], None)  # resolving a lazy name imports its module
-    return CompilerPreload(device=device if device_libraries else None, dtype=dtype).start()
-
-
-def init_device_libraries(device, dtype=None) -> None:
-    """Create what a CUDA process creates at its first matmul, convolution and attention call, on
-    tiny tensors: the CUDA context, cuBLAS/cuBLASLt handles and workspace, cuDNN's handle with the
-    sub-libraries it loads. Kernels for the real shapes still load at their first launch (lazy module
-    loading); no setting is changed, so nothing the edit computes depends on it. Handles made in this
-    thread return to PyTorch's per-device pools when it ends, where the main thread takes them."""
-    import torch
-    import torch.nn.functional as F
-
-    dtype = dtype or torch.bfloat16
-    with torch.inference_mode():
-        a = torch.ones(64, 64, device=device, dtype=dtype)
-        F.linear(a, a, a[0])  # cuBLASLt (addmm with bias)
-        a @ a  # cuBLAS
-        if torch.backends.cudnn.is_available():
-            F.conv2d(torch.ones(1, 4, 8, 8, device=device, dtype=dtype), torch.ones(4, 4, 3, 3, device=device, dtype=dtype))
-            F.conv3d(torch.ones(1, 4, 2, 8, 8, device=device, dtype=dtype),
-                     torch.ones(4, 4, 1, 3, 3, device=device, dtype=dtype))
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-
-        q = torch.ones(1, 2, 128, 128, device=device, dtype=dtype)
-        for backend in (SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION):  # the speed modes' attention
-            try:
-                with sdpa_kernel([backend]):
-                    F.scaled_dot_product_attention(q, q, q)
-            except RuntimeError:  # not on this card or for this dtype: the edit's own call reports it
-                pass
-        torch.cuda.synchronize(device)
+    return CompilerPreload().start()
 
 
 def _register_codegen_backends() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import shutil
@@ -109,6 +110,7 @@ def test_the_warm_up_runs_one_of_its_two_scheduled_steps_and_decodes(editor):
         calls.clear()
         editor.warm_up()
         assert len(calls) == 2  # uncompiled warm-up: one edit, one step, true CFG (two calls)
+        assert gc.get_freeze_count() > 100_000  # the loaded libraries and model, out of the cyclic GC's walk
     finally:
         hook.remove()
     assert full.num_inference_steps == out.num_inference_steps == 2
