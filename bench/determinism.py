@@ -331,15 +331,15 @@ def worker(args) -> int:
                              dtype=dtype_name, device=str(device), load_format=args.load_format,
                              runtime={**applied, **software_and_accelerator(device)})
     editor = EditPipeline(pipe, identity)
-    editor.compile_workers_when_warm = args.compile_workers
+    editor.warming.compile_workers_when_warm = args.compile_workers
     if args.warm_up_all_steps:  # the warm-up before it ran one step of its two
-        editor.warm_up_run_steps = None
+        editor.warming.run_steps = None
     if args.no_gc_freeze:
-        editor.freeze_gc = False
+        editor.warming.freeze_gc = False
     if args.compile_cache and "compile" in applied:
         from editor_service.compile_cache import CompileCache, cache_key_fields
 
-        editor.compile_cache = CompileCache(args.compile_cache, cache_key_fields(identity, device))
+        editor.warming.compile_cache = CompileCache(args.compile_cache, cache_key_fields(identity, device))
     recorder = Recorder(pipe.transformer)
     if args.intermediates:
         def on_buffer(name, value):
@@ -389,12 +389,12 @@ def worker(args) -> int:
         text = io.StringIO()
         pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(80)
         timings["warm_up_profile"] = text.getvalue()
-    timings["warm_up_edits"] = dict(editor.warm_up_timings)
+    timings["warm_up_edits"] = dict(editor.warming.timings)
     import torch._dynamo.utils as dynamo_utils
 
     timings["compile_phases"] = dynamo_utils.compile_times(repr="str", aggregate=True)  # Dynamo / AOT / Inductor
-    if editor.compile_cache is not None:
-        timings["cache_load_s"] = round(editor.compile_cache.state.loaded_s, 3)
+    if editor.warming.compile_cache is not None:
+        timings["cache_load_s"] = round(editor.warming.compile_cache.state.loaded_s, 3)
 
     step_times: list[float] = []
 
@@ -441,7 +441,7 @@ def worker(args) -> int:
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "timings": timings,
         "compile_cache": identity.runtime.get("compile_cache"),
-        "compile_cache_details": editor.compile_cache.state.details if editor.compile_cache is not None else None,
+        "compile_cache_details": editor.warming.compile_cache.state.details if editor.warming.compile_cache is not None else None,
         "compile_counters": compile_counters(),
         "images": images,
         "fingerprints": recorder.rows(),

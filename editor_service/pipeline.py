@@ -13,15 +13,13 @@ Input images: a pipeline takes one, except those in MULTI_IMAGE_PIPELINES, which
 
 from __future__ import annotations
 
-import gc
 import inspect
 import json
 import logging
 import secrets
 import threading
 import time
-from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any, Callable
 
 import numpy as np
@@ -34,10 +32,10 @@ from editfleet_common.model_files import hash_files, model_snapshot
 from editfleet_common.errors import Cancelled, EditfleetError, InvalidInput, TooLarge
 from editfleet_common.images import DEFAULT_MAX_PIXELS, decode_image, encode_png
 
-from .compile_cache import compile_counters
-from .compiler_startup import no_compile_workers, start_compiler_preload
+from .compiler_startup import start_compiler_preload
 from .dummy_load import build_dummy_pipeline, resolve_config_dir
-from .speed import DYNAMIC_TEXT_LENGTH
+from .edits import EditDefaults, EditOutput, EditRequest, EditTimings, PreparedEdit
+from .warm_up import WarmUp
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +44,6 @@ log = logging.getLogger(__name__)
 MULTI_IMAGE_PIPELINES = {"QwenImageEditPlusPipeline": 3}
 
 LOAD_FORMATS = ("auto", "dummy")
-# The warm-up runs this many of its scheduled steps, then decodes (`EditPipeline._warm_up_plan`).
-WARM_UP_RUN_STEPS = 1
 MAX_SEED = 2**63 - 1  # fits every consumer (JSON, int64 columns) and torch.Generator.manual_seed
 
 # Arguments the wrapper sets itself; a request's extras may not override them.
@@ -67,71 +63,6 @@ _RESERVED_ARGUMENTS = {
     "callback",
     "callback_steps",
 }
-
-
-@dataclass
-class EditRequest:
-    instruction: str
-    image: bytes = b""  # one encoded input image, or
-    sample_id: str = ""
-    negative_prompt: str | None = None  # None: the server's default
-    num_inference_steps: int = 0  # 0: the server's default
-    guidance_scale: float | None = None  # None: the server's default
-    seed: int | None = None  # None: drawn and reported
-    width: int = 0  # 0: the pipeline's own choice
-    height: int = 0
-    extras: dict[str, str] = field(default_factory=dict)  # JSON-encoded values
-    images: list[bytes] = field(default_factory=list)  # several encoded input images, in order
-
-    def inputs(self) -> list[tuple[str, bytes]]:
-        """(field name, encoded image) of every input image; raises InvalidInput if both forms are set."""
-        if self.images and self.image:
-            raise InvalidInput("source_image/images: give one input image in source_image or several in images, not both")
-        if self.images:
-            return [(f"images[{i}]", data) for i, data in enumerate(self.images)]
-        return [("source_image", self.image)]
-
-
-@dataclass
-class EditDefaults:
-    num_inference_steps: int = 50
-    guidance_scale: float = 4.0
-    negative_prompt: str = " "
-    min_steps: int = 1
-    max_steps: int = 200
-
-
-@dataclass
-class EditTimings:
-    queue_s: float = 0.0
-    run_s: float = 0.0
-    denoise_s: float = 0.0
-    encode_s: float = 0.0
-
-
-@dataclass
-class EditOutput:
-    sample_id: str
-    image_png: bytes
-    width: int
-    height: int
-    seed: int
-    num_inference_steps: int
-    timings: EditTimings
-    model: ModelIdentity
-    call_arguments: dict[str, str]  # JSON values
-
-
-@dataclass
-class PreparedEdit:
-    """A validated request: decoded images and the exact pipeline call arguments (minus callbacks)."""
-
-    request: EditRequest
-    images: list[Image.Image]
-    seed: int
-    steps: int
-    kwargs: dict[str, Any]
-    decode_s: float
 
 
 class _StopDenoising(Exception):
@@ -166,12 +97,8 @@ class EditPipeline:
                 f"[{self.defaults.min_steps}, {self.defaults.max_steps}]"
             )
         self.size_multiple = self._size_multiple()
-        self.compile_cache = None  # a CompileCache when compiled blocks may start warm
-        self.warm_up_timings: dict[str, float] = {}  # seconds per warm-up edit of a compiled pipeline
+        self.warming = WarmUp()  # how `warm_up` runs (`load` gives it the compile cache)
         self.start_timings: dict[str, float] = {}  # the compiler preload's, when `load` ran one
-        self.compile_workers_when_warm = False  # True: Inductor's worker pool in warm starts too (bench A/B)
-        self.warm_up_run_steps: int | None = WARM_UP_RUN_STEPS  # None: every scheduled step (bench A/B)
-        self.freeze_gc = True  # gc.freeze() around the warm-up (see `warm_up`); False for the bench's A/B
         self._lock = threading.Lock()  # one edit at a time: the pipeline object holds per-call state
         self._denoise_started: float | None = None
         denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
@@ -261,7 +188,7 @@ class EditPipeline:
         if compile_cache and "compile" in runtime:
             from .compile_cache import CompileCache, cache_key_fields
 
-            loaded.compile_cache = CompileCache(compile_cache, cache_key_fields(identity, torch_device))
+            loaded.warming.compile_cache = CompileCache(compile_cache, cache_key_fields(identity, torch_device))
         return loaded
 
     def _guidance_parameter(self) -> str | None:
@@ -507,103 +434,8 @@ class EditPipeline:
         return described
 
     def warm_up(self) -> EditOutput:
-        """One small edit so the first real request does not pay for lazy initialisation.
-
-        A compiled pipeline is warmed at its default output size with two prompt lengths, so the
-        compiled blocks have met a varying text length before the first real request: no
-        recompilation in the middle of a benchmark. With a compile cache the warm-up first loads what
-        an earlier editor of the same kind compiled (or, cold, compiles under the entry's lock and
-        saves it); how it started is recorded as ``runtime["compile_cache"]``. A warm start only has
-        to trace the graphs the entry holds, so it runs the shortest warm-up that traces them all
-        (see `_warm_up_plan`).
-
-        Before the warm-up and again after it, every object the process holds (the model, the imported
-        libraries and compiler: about half a million) is moved out of the cyclic GC's reach
-        (`gc.freeze`; refcounting still frees them). They live as long as the editor, and each full
-        collection in the middle of the compile's trace, or of a later edit, would walk them all
-        (0.2 s a collection on a 2-core CPU). `freeze_gc = False` leaves the GC as Python sets it.
-        """
-        self.warm_up_timings = {}
-        if self.freeze_gc:
-            gc.freeze()
-        out = self._warm_up(lean=False) if self.compile_cache is None else self._warm_up_cached()
-        if self.freeze_gc:
-            gc.freeze()  # what the compile made lives on too (graphs, guards, kernels)
-        return out
-
-    def _warm_up_cached(self) -> EditOutput:
-        cache = self.compile_cache
-        cache.acquire()
-        try:
-            state = cache.load()
-            before = compile_counters()
-            warm = state.state == "warm"
-            with no_compile_workers() if warm and not self.compile_workers_when_warm else nullcontext():
-                out = self._warm_up(lean=warm)
-            compiled = {k: v - before.get(k, 0) for k, v in compile_counters().items()}
-            state.details["compiled"] = compiled
-            compiled_anew = compiled["fxgraph_cache_miss"] + compiled["fxgraph_cache_bypass"]
-            if state.state == "warm" and compiled_anew:
-                state.problem = f"{compiled_anew} graph(s) not in the entry were compiled"
-                log.warning("compile cache %s: warm start, but %s (%s)", cache.key[:12], state.problem, compiled)
-            elif compiled["fxgraph_cache_bypass"]:
-                log.warning("compile cache %s: %d graph(s) cannot be cached (%s); later editors compile them too",
-                            cache.key[:12], compiled["fxgraph_cache_bypass"], compiled)
-            cache.save()
-        finally:
-            cache.release()
-        self.identity.runtime["compile_cache"] = state.describe()
-        return out
-
-    def _warm_up_plan(self, lean: bool) -> tuple[list[dict[str, Any]], int]:
-        """The warm-up edits (EditRequest fields) and their steps.
-
-        Cold: two edits with two instruction lengths, so that a compiler shown one length only cannot
-        leave the second for the first real request. Lean (a warm compile cache: nothing to compile,
-        only the entry's graphs to trace):
-        - the text length compiled dynamic (`speed.compile_transformer_blocks`): one graph serves every
-          length, so one edit, without true CFG (one transformer call per step);
-        - else with true CFG on, one edit: its negative prompt already shows a second text length;
-        - else both edits.
-        Two steps scheduled, never one (Qwen-Image's scheduler, shift_terminal, makes NaN pixels in a
-        one-step schedule), of which the warm-up runs the first (`WARM_UP_RUN_STEPS`) and then decodes:
-        every step calls the same compiled graphs, so a second one only spent time.
-        """
-        edits = [{"instruction": "warm up"},
-                 {"instruction": "warm up the compiled blocks with a longer instruction than before"}]
-        steps = min(max(self.defaults.min_steps, 2), self.defaults.max_steps)
-        if not lean:
-            return edits, steps
-        true_cfg = self.guidance_parameter == "true_cfg_scale"
-        if DYNAMIC_TEXT_LENGTH in self.identity.runtime.get("compile", ""):
-            return [{**edits[0], **({"guidance_scale": 1.0, "negative_prompt": ""} if true_cfg else {})}], steps
-        if true_cfg and self.defaults.guidance_scale > 1 and bool(self.defaults.negative_prompt):
-            return edits[:1], steps
-        return edits, steps
-
-    def _warm_up(self, lean: bool) -> EditOutput:
-        if "compile" in self.identity.runtime:
-            source = encode_png(Image.linear_gradient("L").convert("RGB"))
-            edits, steps = self._warm_up_plan(lean)
-            for i, fields in enumerate(edits):
-                started = time.perf_counter()
-                out = self.edit(EditRequest(**fields, image=source, sample_id="warm-up", num_inference_steps=steps,
-                                            seed=0), encode=False, last_step=self.warm_up_run_steps)
-                self.warm_up_timings[f"edit{i}_s"] = round(time.perf_counter() - started, 3)
-            return out
-        side = self.size_multiple * 4
-        gradient = Image.linear_gradient("L").resize((side, side)).convert("RGB")
-        steps = min(max(self.defaults.min_steps, 2), self.defaults.max_steps)
-        request = EditRequest(
-            instruction="warm up",
-            image=encode_png(gradient),
-            sample_id="warm-up",
-            num_inference_steps=steps,
-            seed=0,
-            width=side,
-            height=side,
-        )
-        return self.edit(request, encode=False, last_step=self.warm_up_run_steps)
+        """The edits a loaded pipeline runs before SERVING (`warm_up.WarmUp`)."""
+        return self.warming.run(self)
 
     def info(self) -> dict[str, Any]:
         return {

@@ -20,6 +20,7 @@ from editor_service.pipeline import (
     EditRequest,
     hash_files,
 )
+from editor_service.warm_up import WarmUp
 
 from .conftest import big_png, photo_like_png, zero_width_png
 
@@ -70,23 +71,23 @@ def test_a_warm_compile_cache_start_warms_up_with_one_edit(editor):
     # (everything compiled is in the entry): with the text length compiled dynamic one graph serves
     # every length, so one edit without true CFG; without it, true CFG's negative prompt is the second
     # length; with neither, both edits again.
-    cold, cold_steps = editor._warm_up_plan(lean=False)
+    cold, cold_steps = WarmUp.plan(editor, lean=False)
     assert len(cold) == 2 and len({len(e["instruction"]) for e in cold}) == 2 and cold_steps == 2
     runtime = editor.identity.runtime
     saved = dict(runtime)
     scale = editor.defaults.guidance_scale
     try:
         runtime["compile"] = "repeated_blocks, dynamic text length"
-        warm, warm_steps = editor._warm_up_plan(lean=True)
+        warm, warm_steps = WarmUp.plan(editor, lean=True)
         assert warm_steps == 2  # scheduled, never 1: NaN with Qwen's scheduler (`last_step` runs one)
         assert len(warm) == 1 and warm[0]["guidance_scale"] == 1.0 and warm[0]["negative_prompt"] == ""
         prepared = editor.prepare(request(**warm[0]))
         assert prepared.kwargs["true_cfg_scale"] == 1.0 and "negative_prompt" not in prepared.kwargs  # no CFG
 
         runtime["compile"] = "repeated_blocks"
-        assert editor._warm_up_plan(lean=True)[0] == cold[:1]  # true CFG on: its negative prompt
+        assert WarmUp.plan(editor, lean=True)[0] == cold[:1]  # true CFG on: its negative prompt
         editor.defaults.guidance_scale = 1.0  # CFG off: one text length per edit, so both edits again
-        assert editor._warm_up_plan(lean=True)[0] == cold
+        assert WarmUp.plan(editor, lean=True)[0] == cold
     finally:
         runtime.clear()
         runtime.update(saved)
