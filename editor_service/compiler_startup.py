@@ -62,6 +62,12 @@ COMPILER_MODULES = (
     "sympy.combinatorics",
     "sympy.tensor.tensor",
     "triton.compiler.compiler",
+    "triton.tools.tensor_descriptor",
+    # Where pytest is installed, Dynamo's first traced `with` imports pytest's context managers to
+    # refuse them (`is_forbidden_context_manager`); a pytest version has some of these three
+    "_pytest.raises",
+    "_pytest.python_api",
+    "_pytest.recwarn",
 )
 
 

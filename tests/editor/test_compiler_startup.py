@@ -51,8 +51,9 @@ def test_preload_during_the_build_leaves_the_first_compile_little_to_import(tiny
     assert with_preload["ok"] and without["ok"] and with_preload["pipeline"] == "QwenImageEditPipeline"
     timings = with_preload["timings"]
     assert timings["compiler_preload_modules"] > 100, timings
-    # Only what a torch version or a CPU-only machine lacks (Triton) may be skipped.
-    assert all(name.startswith("triton") or "triton" in why.lower() or "static_cuda" in name
+    # Only what a torch version or a CPU-only machine lacks (Triton) may be skipped, or what this
+    # pytest version does not have of the three Dynamo looks for.
+    assert all(name.startswith(("triton", "_pytest.")) or "triton" in why.lower() or "static_cuda" in name
                for name, why in with_preload["skipped"].items()), with_preload["skipped"]
     # Without it the first compile imports the compiler (well over a hundred modules); with it, next to
     # nothing (the kernel module it generates).
