@@ -21,6 +21,7 @@ run in a compiled mode can.
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import io
 import json
@@ -225,6 +226,33 @@ class StageClock:
                 "other_s": round(total - sum(by_stage.values()), 3), "events": self.events}
 
 
+class GcClock:
+    """The cyclic GC's collections inside the `with`, and their seconds (`gc.callbacks`)."""
+
+    def __init__(self):
+        self.count = self.full = 0
+        self.seconds = self._at = 0.0
+
+    def _on_gc(self, phase, info):
+        if phase == "start":
+            self._at = time.perf_counter()
+        else:
+            self.count += 1
+            self.full += info["generation"] == 2
+            self.seconds += time.perf_counter() - self._at
+
+    def __enter__(self) -> "GcClock":
+        gc.callbacks.append(self._on_gc)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        gc.callbacks.remove(self._on_gc)
+
+    def summary(self) -> dict:
+        return {"collections": self.count, "full": self.full, "s": round(self.seconds, 3),
+                "frozen_after": gc.get_freeze_count()}
+
+
 def probe_block0(pipe, recorder) -> dict:
     """Block 0 on the inputs it saw first: compiled again, then eager with every submodule hooked."""
     import torch
@@ -354,28 +382,14 @@ def worker(args) -> int:
         profiler = cProfile.Profile()
         profiler.enable()
     clock = StageClock(pipe, device) if args.timeline else None
-    import gc
-
-    collections = {"count": 0, "full": 0, "s": 0.0, "_at": 0.0}
-
-    def on_gc(phase, info):  # the cyclic GC's collections during the warm-up, and their seconds
-        if phase == "start":
-            collections["_at"] = time.perf_counter()
-        else:
-            collections["count"] += 1
-            collections["full"] += info["generation"] == 2
-            collections["s"] += time.perf_counter() - collections["_at"]
-
-    gc.callbacks.append(on_gc)
     modules_before = set(sys.modules)
     t0 = time.perf_counter()
     if clock is not None:
         clock.begin()
-    editor.warm_up()
+    with GcClock() as collections:
+        editor.warm_up()
     timings["warm_up_s"] = time.perf_counter() - t0
-    gc.callbacks.remove(on_gc)
-    timings["warm_up_gc"] = {"collections": collections["count"], "full": collections["full"],
-                             "s": round(collections["s"], 3), "frozen_after": gc.get_freeze_count()}
+    timings["warm_up_gc"] = collections.summary()
     if clock is not None:
         timings["warm_up_timeline"] = clock.end()
     imported = sorted(set(sys.modules) - modules_before)  # what the compiler preload left to the warm-up
@@ -393,8 +407,9 @@ def worker(args) -> int:
     import torch._dynamo.utils as dynamo_utils
 
     timings["compile_phases"] = dynamo_utils.compile_times(repr="str", aggregate=True)  # Dynamo / AOT / Inductor
-    if editor.warming.compile_cache is not None:
-        timings["cache_load_s"] = round(editor.warming.compile_cache.state.loaded_s, 3)
+    cache = editor.warming.compile_cache
+    if cache is not None:
+        timings["cache_load_s"] = round(cache.state.loaded_s, 3)
 
     step_times: list[float] = []
 
@@ -441,7 +456,7 @@ def worker(args) -> int:
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "timings": timings,
         "compile_cache": identity.runtime.get("compile_cache"),
-        "compile_cache_details": editor.warming.compile_cache.state.details if editor.warming.compile_cache is not None else None,
+        "compile_cache_details": cache.state.details if cache is not None else None,
         "compile_counters": compile_counters(),
         "images": images,
         "fingerprints": recorder.rows(),
