@@ -72,7 +72,7 @@ models/tiny-qwen3-vl-moe/.done: tools/make_tiny_qwen3_vl.py tools/tiny_tokenizer
 	touch $@
 
 # The demo judge of `make run`: the tiny judge taught the shipped protocols' formats (its scores mean nothing).
-models/tiny-qwen3-vl-taught/.done: tools/make_taught_judge.py tools/teach_judge.py models/tiny-qwen3-vl/.done $(wildcard scorer_service/protocols/*.yaml) examples/benchmark/benchmark.jsonl
+models/tiny-qwen3-vl-taught/.done: tools/make_taught_judge.py tools/teach_judge.py models/tiny-qwen3-vl/.done $(wildcard suites/*/*.yaml) examples/benchmark/benchmark.jsonl
 	rm -rf models/tiny-qwen3-vl-taught
 	$(SCORER_PY) tools/make_taught_judge.py models/tiny-qwen3-vl models/tiny-qwen3-vl-taught
 	touch $@

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import card_name, git_commit, source_image, write_json  # noqa: E402
 from editfleet_common.launch import ServiceProcess, free_port, venv_python, wait_all_healthy  # noqa: E402
-from orchestrator.benchmarks import Sample  # noqa: E402
+from orchestrator.benchmark import Sample  # noqa: E402
 from orchestrator.fleet.base import Endpoint  # noqa: E402
 from orchestrator.results import RunDir  # noqa: E402
 from orchestrator.scoring import ScoreItem, Scorer  # noqa: E402

@@ -52,7 +52,7 @@ from bench.common import card_name, git_commit, source_image, write_json  # noqa
 from editfleet_common.launch import ServiceProcess, free_port  # noqa: E402
 from scorer_service.client import ScorerClient, make_request  # noqa: E402
 from scorer_service.judge import Judge  # noqa: E402
-from scorer_service.protocol import ProtocolRegistry  # noqa: E402
+from suites.shared.protocol import ProtocolRegistry  # noqa: E402
 from scorer_service.samples import ScoreInput, build_prompts, prepare  # noqa: E402
 
 PARTS = ("seed", "expected", "service")

@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     from torch.profiler import ProfilerActivity, profile
 
     from scorer_service.judge import Judge
-    from scorer_service.protocol import ProtocolRegistry
+    from suites.shared.protocol import ProtocolRegistry
     from scorer_service.samples import warmup_sample
     from scorer_service.staging import pack_into_pinned, prepare_device
 

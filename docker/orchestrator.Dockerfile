@@ -20,11 +20,11 @@ RUN --mount=type=bind,source=.cache/wheelhouse,target=/wheels \
 COPY editfleet_common /app/editfleet_common
 COPY gen /app/gen
 COPY orchestrator /app/orchestrator
-# The services' torch-free client libraries, and nothing else of the services: the clients, the score
-# statuses, and the judge protocols (the orchestrator reads a protocol's reply budget).
+COPY suites /app/suites
+# The services' torch-free clients, the only part of a service the orchestrator imports
+# (tests/orchestrator/test_boundaries.py holds it to that).
 COPY editor_service/__init__.py editor_service/client.py /app/editor_service/
-COPY scorer_service/__init__.py scorer_service/client.py scorer_service/statuses.py scorer_service/protocol.py scorer_service/combine.py scorer_service/parsing.py /app/scorer_service/
-COPY scorer_service/protocols /app/scorer_service/protocols
+COPY scorer_service/__init__.py scorer_service/client.py /app/scorer_service/
 
 ENV PYTHONPATH=/app:/app/gen \
     PYTHONUNBUFFERED=1 \

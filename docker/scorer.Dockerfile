@@ -35,6 +35,7 @@ RUN --mount=type=bind,source=.cache/wheelhouse,target=/wheels \
 
 COPY editfleet_common /app/editfleet_common
 COPY gen /app/gen
+COPY suites /app/suites
 COPY scorer_service /app/scorer_service
 
 # HF_HUB_OFFLINE: weights come from a mounted volume, never from a hub at run time.

@@ -15,7 +15,7 @@ import click
 
 
 from . import setting_flags
-from .benchmarks import BenchmarkError, load_benchmark
+from .benchmark import BenchmarkError, load_benchmark
 from .config import BENCHMARK_FORMATS, ConfigError, build_config, load_yaml, merge_overrides, parse_size
 from .fleet import FleetError
 from .layouts import LAYOUTS, LayoutError

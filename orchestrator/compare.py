@@ -20,10 +20,10 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scorer_service import statuses
+from editfleet_common import statuses
 
 from . import stats
-from .benchmarks import BenchmarkError, Sample, headline as suite_headline
+from .benchmark import BenchmarkError, Sample, headline as suite_headline
 from .results import RunDir, ResultsError, sample_value, summarize, write_atomic, write_json_atomic
 
 

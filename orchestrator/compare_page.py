@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from scorer_service import statuses
+from editfleet_common import statuses
 
 from .charts import bar_chart, nice_max
 from .html_parts import CSS, e, num, reply_block, thumb, url_path

@@ -19,7 +19,7 @@ import yaml
 
 from editfleet_common.settings import JUDGE_BACKENDS, LOAD_FORMATS, SPEED_MODES
 
-from .benchmarks import FORMATS
+from .benchmark import FORMATS
 
 BENCHMARK_FORMATS = ("auto", *FORMATS)
 
@@ -336,12 +336,12 @@ def protocol_reply_budget(judge: "JudgeConfig") -> int | None:
     """The reply budget the judge protocol's file names (`max_new_tokens:`, the suite's own, e.g.
     KRIS-Bench's 1000), looked up in the scorer's built-in protocols and any --protocols-dir of
     judge.server_args; None where it names none (the judge's default then)."""
-    from scorer_service.protocol import BUILTIN_DIR, ProtocolError, parse_protocol
+    from suites.shared.protocol import ProtocolError, builtin_dirs, parse_protocol
 
     if not judge.protocol:
         return None
     args = judge.server_args
-    dirs = [Path(args[i + 1]) for i, a in enumerate(args[:-1]) if a == "--protocols-dir"] + [BUILTIN_DIR]
+    dirs = [Path(args[i + 1]) for i, a in enumerate(args[:-1]) if a == "--protocols-dir"] + builtin_dirs()
     for directory in dirs:
         for ext in (".yaml", ".yml", ".json"):
             path = directory / f"{judge.protocol}{ext}"

@@ -21,7 +21,7 @@ from PIL import Image
 
 from editfleet_common.channels import ServiceError
 
-from .benchmarks import Sample
+from .benchmark import Sample
 from .config import EditorConfig
 from .fleet.base import Endpoint, Fleet
 from .identity import environment_warning, same_identity_everywhere

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import os
 
-from scorer_service import statuses
-from . import suites
-from .benchmarks import Sample
+from editfleet_common import statuses
+from . import suite_headline
+from .benchmark import Sample
 from .charts import histogram, nice_max
 from .html_parts import CSS, e, num as _num, reply_block, thumb as _thumb, url_path as _url_path
 from .results import RunDir, write_atomic
@@ -99,7 +99,7 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
            " &nbsp; (failures left out of the means, counted above)")
         + "</p>"
     )
-    parts.append(suites.report_html(summary.get("suite")))
+    parts.append(suite_headline.report_html(summary.get("suite")))
     parts.append(_sub_score_table(summary))
     parts.append(_histograms(samples, edits, scores))
     parts.append("<h2>Samples</h2><table class='grid'><tr><th>input(s)</th><th>edit</th><th>sample</th>"

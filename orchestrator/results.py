@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from scorer_service import statuses
+from editfleet_common import statuses
 
-from .benchmarks import Sample, safe_path_component
+from .benchmark import Sample, safe_path_component
 
 
 class ResultsError(Exception):
@@ -169,7 +169,7 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-# Score statuses as written to scores.jsonl: scorer_service.statuses (a judge ERROR may be transient
+# Score statuses as written to scores.jsonl: editfleet_common.statuses (a judge ERROR may be transient
 # and is retried on the next run; the others are final).
 SCORE_OK = statuses.OK
 SCORE_REFUSED = statuses.REFUSED  # the judge (an API model or its content filter) refused: a score failure, final

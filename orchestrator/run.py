@@ -18,9 +18,9 @@ from editor_service.client import EditorClient
 from scorer_service.client import ScorerClient, info_to_dict
 
 from . import manifest as mf
-from . import suites
+from . import suite_headline
 from . import ui as ui_lines
-from .benchmarks import Benchmark, BenchmarkError, Sample, headline, load_benchmark
+from .benchmark import Benchmark, BenchmarkError, Sample, headline, load_benchmark
 from .config import RunConfig, build_config, client_tls
 from .dispatch import Dispatcher
 from .fleet import Fleet, FleetError, make_fleet
@@ -363,7 +363,7 @@ def finish(config: RunConfig, run_dir: RunDir, manifest: dict, samples: list[Sam
                         headline=headline((manifest.get("benchmark") or {}).get("format")))
     summary["run"] = {"output": str(run_dir.path), "editor": config.editor.model, "judge": config.judge.model,
                       "protocol": ((manifest.get("judge") or {}).get("protocol") or {}).get("name")}
-    block = suites.headline((manifest.get("benchmark") or {}).get("format"), summary["run"]["protocol"],
+    block = suite_headline.headline((manifest.get("benchmark") or {}).get("format"), summary["run"]["protocol"],
                             samples, edits, scores, failures_as=config.judge.failures)
     if block:
         summary["suite"] = block
@@ -373,7 +373,7 @@ def finish(config: RunConfig, run_dir: RunDir, manifest: dict, samples: list[Sam
     ui.print(ui_lines.summary_block(summary, title))
     ui.print(ui_lines.category_table(summary))
     if block:
-        ui.print(suites.console(block))
+        ui.print(suite_headline.console(block))
     ui.print(ui_lines.RULE)
     return summary
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from editfleet_common.channels import ServiceError
-from scorer_service import statuses
+from editfleet_common import statuses
 from scorer_service.client import make_request, result_to_dict
 
-from .benchmarks import Sample
+from .benchmark import Sample
 from .fleet.base import Endpoint
 from .results import RunDir, score_key
 from . import ui as ui_lines

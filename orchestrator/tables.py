@@ -14,7 +14,7 @@ import io
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .benchmarks import Sample
+from .benchmark import Sample
 from .results import RunDir, write_atomic
 
 SUMMARY_FIELDS = ("samples", "edited", "edit_failures", "scored", "score_failures", "pending",

@@ -1,5 +1,5 @@
 """`orchestrator export` and `orchestrator import`: a run folder to and from a suite's own layout
-(orchestrator/layouts/). Export reads a run's current edits; import writes a run folder whose edits
+(suites/<name>/layout.py). Export reads a run's current edits; import writes a run folder whose edits
 are the imported files (provenance: imported, path, sha256), then its summary and report, so that
 `orchestrator score` judges them like edits of our own."""
 

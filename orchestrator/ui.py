@@ -10,9 +10,9 @@ import time
 
 from tqdm import tqdm
 
-from scorer_service import statuses
+from editfleet_common import statuses
 
-from .benchmarks import Sample
+from .benchmark import Sample
 
 RULE = "=" * 70
 

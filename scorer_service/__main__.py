@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --gpus {args.gpus} splits a local judge over GPUs: it needs --device cuda and takes neither "
               "--stage-on-host nor --decode static (both are single-device)", file=sys.stderr)
         return 2
-    from .protocol import ProtocolError, ProtocolRegistry
+    from suites.shared.protocol import ProtocolError, ProtocolRegistry
 
     try:
         registry = ProtocolRegistry.load(args.protocols_dir, default=args.default_protocol)

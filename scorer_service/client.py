@@ -27,7 +27,7 @@ from editfleet_common.channels import ClientTls, ServiceClient, ServiceError, Se
 from editfleet_common.grpc_server import DEFAULT_MAX_MESSAGE_BYTES
 from editfleet_common.identity import identity_from_proto
 
-from . import statuses
+from editfleet_common import statuses
 
 ScoreRequest = scorer_pb2.ScoreRequest
 ScoreResult = scorer_pb2.ScoreResult

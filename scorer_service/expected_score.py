@@ -28,7 +28,7 @@ import math
 
 import torch
 
-from .protocol import Protocol, Question
+from suites.shared.protocol import Protocol, Question
 from .samples import Prompt
 
 log = logging.getLogger(__name__)

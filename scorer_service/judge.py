@@ -29,8 +29,8 @@ import time
 
 from .backends import load_backend
 from .backends.base import JudgeBackend, JudgeUnusable
-from .combine import parsed_sub_scores
-from .parsing import parse_for
+from suites.shared.combine import parsed_sub_scores
+from suites.shared.parsing import parse_for
 from .samples import (  # noqa: F401 - the judge's inputs and outputs, importable from here
     STATUS_ERROR,
     STATUS_INVALID,

@@ -17,8 +17,8 @@ from PIL import Image
 from editfleet_common.errors import InvalidInput
 from editfleet_common.images import decode_image
 
-from .protocol import Protocol, ProtocolRegistry, Question, nth_source, render
-from .statuses import ERROR, INVALID, OK, PARSE_FAILED, REFUSED
+from suites.shared.protocol import Protocol, ProtocolRegistry, Question, nth_source, render
+from editfleet_common.statuses import ERROR, INVALID, OK, PARSE_FAILED, REFUSED
 
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 

@@ -32,9 +32,9 @@ from editfleet_common.metrics import ScorerMetrics
 
 from .backends.base import JudgeUnusable
 from .batcher import Batcher, Completed
-from .protocol import ProtocolRegistry
+from suites.shared.protocol import ProtocolRegistry
 from .samples import STATUS_ERROR, STATUS_INVALID, PreparedSample, ScoreInput, ScoreOutcome, prepare
-from .statuses import status_code
+from editfleet_common.statuses import status_code
 
 if TYPE_CHECKING:
     from editfleet_common.service import ServiceSpec

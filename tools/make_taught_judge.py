@@ -1,5 +1,5 @@
 """The demo judge: the tiny random Qwen3-VL (tools/make_tiny_qwen3_vl.py) taught, in seconds, to
-answer every shipped protocol (scorer_service/protocols: seed-0-10, viescore) in its format, so
+answer every shipped protocol (suites/seed/seed-0-10.yaml, suites/gedit/viescore.yaml) in its format, so
 that `make run` shows parsed scores, batch averages and the category table.
 
     python tools/make_taught_judge.py models/tiny-qwen3-vl models/tiny-qwen3-vl-taught

@@ -12,7 +12,7 @@ import torch
 
 from scorer_service.judge import Judge
 from scorer_service.samples import ScoreInput, build_prompts, prepare
-from scorer_service.protocol import ProtocolRegistry
+from suites.shared.protocol import ProtocolRegistry
 
 
 def teach(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.benchmarks import load_benchmark
+from orchestrator.benchmark import load_benchmark
 from orchestrator.results import RunDir, write_json_atomic
 
 from conftest import png_bytes, write_native

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from orchestrator.benchmarks import BenchmarkError, load_benchmark, safe_path_component
+from orchestrator.benchmark import BenchmarkError, load_benchmark, safe_path_component
 from orchestrator.cli import main
 
 from conftest import EXAMPLE, REPO, b64, orchestrator_cmd, png_bytes, write_native

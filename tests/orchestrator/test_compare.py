@@ -253,7 +253,7 @@ def test_report_writes_summary_csv_and_scores_parquet(runs):
 
 
 def _samples(bench):
-    from orchestrator.benchmarks import load_benchmark
+    from orchestrator.benchmark import load_benchmark
 
     return load_benchmark(bench).samples
 

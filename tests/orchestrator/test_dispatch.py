@@ -20,7 +20,7 @@ from PIL import Image
 
 from editfleet.v1 import common_pb2, editor_pb2, editor_pb2_grpc
 from editfleet_common.launch import free_port
-from orchestrator.benchmarks import Sample
+from orchestrator.benchmark import Sample
 from orchestrator.config import EditorConfig
 from orchestrator.dispatch import Dispatcher
 from orchestrator.fleet.base import Endpoint

@@ -17,12 +17,12 @@ import pytest
 from PIL import Image
 
 from conftest import TINY_JUDGE, request_text as _text, require_tiny_models, run_orchestrator
-from orchestrator.benchmarks import BenchmarkError, load_benchmark
-from orchestrator.benchmarks.gedit import GROUPS
-from orchestrator.suites import gedit as gedit_suite
-from scorer_service.combine import parsed_sub_scores
-from scorer_service.parsing import parse_reply
-from scorer_service.protocol import ProtocolRegistry
+from orchestrator.benchmark import BenchmarkError, load_benchmark
+from suites.gedit.data import GROUPS
+from suites.gedit import headline as gedit_suite
+from suites.shared.combine import parsed_sub_scores
+from suites.shared.parsing import parse_reply
+from suites.shared.protocol import ProtocolRegistry
 from tests.openai_endpoint import Fault, FaultProxy, TransformersServe
 
 KEY_ENV = "EDITFLEET_TEST_GEDIT_KEY"

@@ -15,11 +15,11 @@ import pytest
 from PIL import Image
 
 from conftest import TINY_JUDGE, request_text as _text, require_tiny_models, run_orchestrator
-from orchestrator.benchmarks import BenchmarkError, load_benchmark
-from orchestrator.benchmarks.imgedit import EDIT_TYPES
-from orchestrator.suites import imgedit as imgedit_suite
-from scorer_service.parsing import parse_for
-from scorer_service.protocol import ProtocolRegistry
+from orchestrator.benchmark import BenchmarkError, load_benchmark
+from suites.imgedit.data import EDIT_TYPES
+from suites.imgedit import headline as imgedit_suite
+from suites.shared.parsing import parse_for
+from suites.shared.protocol import ProtocolRegistry
 from tests.openai_endpoint import Fault, FaultProxy, TransformersServe
 
 KEY_ENV = "EDITFLEET_TEST_IMGEDIT_KEY"

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from editfleet_common.images import encode_png
-from orchestrator.benchmarks import BenchmarkError, Sample
-from orchestrator.benchmarks.base import validate
+from orchestrator.benchmark import BenchmarkError, Sample
+from suites.shared.samples import validate
 from orchestrator.scoring import ScoreItem, build_score_request
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 from editfleet_common.errors import InvalidInput
 from editfleet_common.images import decode_image
-from orchestrator.benchmarks import BenchmarkError, load_benchmark
+from orchestrator.benchmark import BenchmarkError, load_benchmark
 from tests.png_samples import encode, png_claiming
 
 from conftest import REPO, orchestrator_cmd, png_bytes

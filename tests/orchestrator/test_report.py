@@ -7,7 +7,7 @@ import shutil
 
 from click.testing import CliRunner
 
-from orchestrator.benchmarks import load_benchmark
+from orchestrator.benchmark import load_benchmark
 from orchestrator.cli import main
 from orchestrator.results import RunDir, write_json_atomic
 

@@ -9,7 +9,7 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from orchestrator.benchmarks import load_benchmark
+from orchestrator.benchmark import load_benchmark
 from orchestrator.cli import main
 from orchestrator.manifest import git_state
 from orchestrator.results import RunDir, write_json_atomic

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from orchestrator.benchmarks import Sample
+from orchestrator.benchmark import Sample
 from orchestrator.dispatch import sample_seed
 from orchestrator.results import JsonlStore, ResultsError, RunDir, summarize
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.benchmarks import load_benchmark
+from orchestrator.benchmark import load_benchmark
 from orchestrator.config import build_config
 from orchestrator.run import RunError, open_run_dir
 

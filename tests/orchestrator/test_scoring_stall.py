@@ -12,7 +12,7 @@ import time
 from conftest import EXAMPLE, TINY_JUDGE, png_bytes, require_tiny_models
 
 from editfleet_common.launch import ServiceProcess, free_port, venv_python
-from orchestrator.benchmarks import load_benchmark
+from orchestrator.benchmark import load_benchmark
 from orchestrator.results import RunDir
 from orchestrator.scoring import Scorer, ScoreItem
 from orchestrator.ui import PlainUI

@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 
 from conftest import request_content as _content, request_text as _text, run_orchestrator
-from orchestrator.benchmarks import BenchmarkError, load_benchmark
-from orchestrator.benchmarks.kris import CATEGORIES, KNOWLEDGE
-from orchestrator.suites import kris as kris_suite
+from orchestrator.benchmark import BenchmarkError, load_benchmark
+from suites.kris.data import CATEGORIES, KNOWLEDGE
+from suites.kris import headline as kris_suite
 
 KEY_ENV = "EDITFLEET_TEST_KRIS_KEY"
 KEY = "sk-editfleet-kris-3d9a40"
@@ -213,8 +213,8 @@ def hand_computed(samples, failed: set[str], lost: dict | None = None) -> dict:
 def score_line(protocol, sample, i: int) -> dict:
     """What the judge records for sample i: its asked questions' replies parsed, then combined; where
     one fails, PARSE_FAILED with the others' values kept (parsed.<dimension>)."""
-    from scorer_service.combine import parsed_sub_scores
-    from scorer_service.parsing import parse_for
+    from suites.shared.combine import parsed_sub_scores
+    from suites.shared.parsing import parse_for
 
     present = {"reference"} if sample.reference_images else set()
     asked = protocol.asked(sample.category, sample.variables, present)
@@ -235,7 +235,7 @@ def score_line(protocol, sample, i: int) -> dict:
 
 
 def test_known_replies_give_summarize_py_numbers(tmp_path):
-    from scorer_service.protocol import ProtocolRegistry
+    from suites.shared.protocol import ProtocolRegistry
 
     bench = load_benchmark(make_release(tmp_path))
     kris = ProtocolRegistry.load().get("kris")

@@ -18,9 +18,9 @@ import pytest
 from PIL import Image
 
 from conftest import request_text as _text, run_orchestrator, start_orchestrator, wait_orchestrator
-from orchestrator.benchmarks import BenchmarkError, load_benchmark
-from orchestrator.benchmarks.reedit import SUBSETS
-from orchestrator.layouts import reedit as reedit_layout
+from orchestrator.benchmark import BenchmarkError, load_benchmark
+from suites.reedit.data import SUBSETS
+from suites.reedit import layout as reedit_layout
 
 # Samples per subset (the end-to-end run: fewer, the judge endpoint answers one request at a time).
 PER_SUBSET = {"physical": 3, "environmental": 3, "cultural": 2, "causal": 3, "referential": 3}
@@ -172,10 +172,10 @@ def check_block(block: dict, expected: dict) -> None:
 
 
 def test_known_replies_give_statistics_calculator_numbers(tmp_path):
-    from orchestrator.suites import reedit as reedit_suite
-    from scorer_service.combine import parsed_sub_scores
-    from scorer_service.parsing import parse_for
-    from scorer_service.protocol import ProtocolRegistry
+    from suites.reedit import headline as reedit_suite
+    from suites.shared.combine import parsed_sub_scores
+    from suites.shared.parsing import parse_for
+    from suites.shared.protocol import ProtocolRegistry
 
     bench = load_benchmark(make_release(tmp_path))
     proto = ProtocolRegistry.load().get("re-edit")

@@ -17,11 +17,11 @@ import pytest
 from PIL import Image
 
 from conftest import TINY_JUDGE, request_content as _content, require_tiny_models, run_orchestrator
-from orchestrator.benchmarks import BenchmarkError, load_benchmark
-from orchestrator.suites import rise as rise_suite
-from scorer_service.combine import parsed_sub_scores
-from scorer_service.parsing import PARSERS
-from scorer_service.protocol import ProtocolRegistry
+from orchestrator.benchmark import BenchmarkError, load_benchmark
+from suites.rise import headline as rise_suite
+from suites.shared.combine import parsed_sub_scores
+from suites.shared.parsing import PARSERS
+from suites.shared.protocol import ProtocolRegistry
 
 KEY_ENV = "EDITFLEET_TEST_RISE_KEY"
 KEY = "sk-editfleet-rise-5c1e77"

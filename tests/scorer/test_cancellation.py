@@ -18,7 +18,7 @@ from editfleet_common.images import encode_png
 from scorer_service.batcher import Batcher
 from scorer_service.client import make_request
 from scorer_service.samples import STATUS_OK, ScoreOutcome
-from scorer_service.protocol import ProtocolRegistry
+from suites.shared.protocol import ProtocolRegistry
 from scorer_service.server import SERVICE_NAME, ScorerService
 
 

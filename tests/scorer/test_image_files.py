@@ -39,7 +39,7 @@ def test_a_dummy_judge_loads_and_scores_from_the_image_files_alone(tmp_path):
 import sys
 sys.path[:] = [{str(app)!r}, {str(app / "gen")!r}] + [p for p in sys.path if p and p not in {repo_paths!r}]
 from scorer_service.judge import Judge
-from scorer_service.protocol import ProtocolRegistry
+from suites.shared.protocol import ProtocolRegistry
 from scorer_service.samples import warmup_sample
 import scorer_service
 assert scorer_service.__file__.startswith({str(app)!r}), scorer_service.__file__

@@ -9,7 +9,7 @@ import torch
 from scorer_service.backends.transformers import DUMMY_CONFIG_DIR
 from scorer_service.judge import Judge
 from scorer_service.samples import ScoreInput, prepare
-from scorer_service.protocol import ProtocolRegistry
+from suites.shared.protocol import ProtocolRegistry
 
 from .conftest import png, small_dummy_configs
 

@@ -11,7 +11,7 @@ import pytest
 from scorer_service.backends.transformers.decoding import FINISHED_CHECK_EVERY
 from scorer_service.judge import Judge
 from scorer_service.samples import ScoreInput, build_prompts, prepare
-from scorer_service.protocol import ProtocolRegistry
+from suites.shared.protocol import ProtocolRegistry
 
 from .conftest import png
 

@@ -89,7 +89,7 @@ def test_a_model_that_cannot_load_is_a_clear_error(tmp_path):
 
 def test_client_and_package_import_without_torch():
     code = (
-        "import sys; import scorer_service, scorer_service.client, scorer_service.protocol, scorer_service.parsing; "
+        "import sys; import scorer_service, scorer_service.client, suites.shared.protocol, suites.shared.parsing; "
         "assert 'torch' not in sys.modules, 'torch was imported'; print('ok')"
     )
     proc = subprocess.run([venv_python("orchestrator"), "-c", code], cwd=REPO_ROOT, capture_output=True, text=True)

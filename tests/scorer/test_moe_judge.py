@@ -10,7 +10,7 @@ import torch
 from scorer_service.backends.transformers import EXPERTS_IMPLEMENTATION, NoShippedConfigs
 from scorer_service.backends.transformers.loading import build_dummy, dummy_config_dir
 from scorer_service.judge import Judge
-from scorer_service.protocol import ProtocolRegistry
+from suites.shared.protocol import ProtocolRegistry
 from scorer_service.samples import ScoreInput, build_prompts, prepare
 
 from .conftest import png

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from scorer_service.parsing import parse_reply
+from suites.shared.parsing import parse_reply
 
 SINGLE_OK = [
     ('{"score": 7, "response": "The sky is now red as asked."}', 7, "The sky is now red as asked."),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import math
+from pathlib import Path
 
 import pytest
 
 from editfleet_common.errors import InvalidInput
-from scorer_service.protocol import BUILTIN_DIR, ProtocolError, ProtocolRegistry
+from suites.shared.protocol import ProtocolError, ProtocolRegistry
 
 SEED_CATEGORIES = ["physical", "environmental", "cultural", "causal", "referential"]
 SEED_CHINESE = {"物理": "physical", "环境": "environmental", "社会": "cultural", "因果": "causal", "指代": "referential"}
@@ -22,7 +23,7 @@ def registry():
 def test_builtin_protocols_are_named_and_hashed_by_their_file_text(registry):
     assert registry.names() == ["imgedit", "kris", "re-edit", "rise", "seed-0-10", "viescore"]
     for name in registry.names():
-        text = (BUILTIN_DIR / f"{name}.yaml").read_bytes()
+        text = Path(registry.get(name).path).read_bytes()
         assert registry.get(name).sha256 == hashlib.sha256(text).hexdigest()
     assert registry.get("").name == "seed-0-10"  # the default
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from editfleet_common.errors import InvalidInput
-from scorer_service.combine import COMBINERS
-from scorer_service.parsing import parse_for, parse_json_keys
-from scorer_service.protocol import ProtocolError, ProtocolRegistry, parse_protocol
+from suites.shared.combine import COMBINERS
+from suites.shared.parsing import parse_for, parse_json_keys
+from suites.shared.protocol import ProtocolError, ProtocolRegistry, parse_protocol
 from scorer_service.samples import ScoreInput, build_prompts, prepare, user_content
 
 from .conftest import png

@@ -14,8 +14,8 @@ from editfleet_common.errors import InvalidInput
 from scorer_service.backends.openai_api import expected_from_logprobs
 from scorer_service.client import ScorerClient
 from scorer_service.expected_score import build_tree
-from scorer_service.parsing import parse_yes_no
-from scorer_service.protocol import ProtocolError, ProtocolRegistry, parse_protocol
+from suites.shared.parsing import parse_yes_no
+from suites.shared.protocol import ProtocolError, ProtocolRegistry, parse_protocol
 from scorer_service.samples import ScoreInput, build_prompts, prepare
 
 from .conftest import TEST_PROTOCOLS, png

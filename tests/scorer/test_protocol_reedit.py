@@ -8,8 +8,8 @@ import hashlib
 
 import pytest
 
-from scorer_service.parsing import parse_for
-from scorer_service.protocol import ProtocolRegistry
+from suites.shared.parsing import parse_for
+from suites.shared.protocol import ProtocolRegistry
 from scorer_service.samples import ScoreInput, build_prompts, conversation, prepare
 
 from .conftest import png
@@ -87,7 +87,7 @@ def test_replies_are_read_strictly_where_re_edit_guesses_or_drops(registry):
 def test_a_re_edit_protocol_without_its_three_questions_is_refused(registry, tmp_path):
     from pathlib import Path
 
-    from scorer_service.protocol import ProtocolError, parse_protocol
+    from suites.shared.protocol import ProtocolError, parse_protocol
 
     text = Path(registry.get("re-edit").path).read_text(encoding="utf-8")
     broken = text.replace("  SC:\n", "  SC2:\n", 1).replace("name: re-edit", "name: broken", 1)

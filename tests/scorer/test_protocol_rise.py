@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from editfleet_common.images import encode_png
-from scorer_service.combine import COMBINERS
-from scorer_service.parsing import PARSERS
-from scorer_service.protocol import ProtocolRegistry
+from suites.shared.combine import COMBINERS
+from suites.shared.parsing import PARSERS
+from suites.shared.protocol import ProtocolRegistry
 from scorer_service.samples import ScoreInput, build_prompts, prepare, resize_images
 
 # sha256[:32] of utils.py's prompts (PhoenixZ810/RISEBench at 5f22651) after gpt_eval.py's
@@ -177,7 +177,7 @@ def test_the_combiner_gives_calculate_score_and_calculate_completion(rise):
 
 
 def test_a_protocol_that_does_not_fit_the_rise_rule_is_refused_at_load(tmp_path):
-    from scorer_service.protocol import ProtocolError, parse_protocol
+    from suites.shared.protocol import ProtocolError, parse_protocol
 
     def load(questions: str, resize: str = "") -> None:
         text = f"name: r\nrange: [1, 5]\ncombine: rise\nparse: final-score\n{resize}questions:\n{questions}"

@@ -1,0 +1,1 @@
+"""ImgEdit-Bench."""

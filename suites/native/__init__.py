@@ -1,0 +1,1 @@
+"""editfleet's native JSON Lines format."""
