@@ -22,6 +22,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from .errors import EditfleetError, Overloaded
+from .ports import PortUnavailable, check_free
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +206,9 @@ class ServiceHost:
     The open-ended streams of health (Watch) and reflection live as long as their clients keep them,
     each on one of those reserved threads: at most half of the reserve may hold them, so that unary
     Check and GetInfo always find a thread.
+    The port is bound here, without SO_REUSEPORT: one another process holds (another service, any
+    listening socket) raises PortUnavailable with a one-line reason (ports.py); port 0 picks a free
+    one (`self.port` says which).
     """
 
     def __init__(
@@ -236,17 +240,24 @@ class ServiceHost:
             futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
             # ErrorInterceptor first: it wraps the others, so their exceptions become status codes too
             interceptors=[ErrorInterceptor(), self.stream_limit, self.open_stream_limit, *interceptors],
-            options=channel_options(max_message_bytes),
+            # no SO_REUSEPORT: with it (gRPC's default) a second server on a served port started and the
+            # kernel split the connections between the two (ports.py)
+            options=[*channel_options(max_message_bytes), ("grpc.so_reuseport", 0)],
         )
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         address = f"{host}:{port}"
-        if tls is not None:
-            self.port = self.server.add_secure_port(address, tls.server_credentials())
-        else:
-            self.port = self.server.add_insecure_port(address)
+        check_free(host, port)  # a taken port: one line, before gRPC logs its own error
+        try:
+            if tls is not None:
+                self.port = self.server.add_secure_port(address, tls.server_credentials())
+            else:
+                self.port = self.server.add_insecure_port(address)
+        except RuntimeError:  # "Failed to bind to address ..." (grpcio >= 1.46; older ones returned 0)
+            self.port = 0
         if self.port == 0:
-            raise RuntimeError(f"could not bind {address}")
+            check_free(host, port)  # taken since the probe
+            raise PortUnavailable(f"cannot listen on {address} (gRPC could not bind it): check --host and --port")
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
         self._stopping = False

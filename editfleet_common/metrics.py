@@ -23,12 +23,14 @@ Scorer (ScorerMetrics):
 
 from __future__ import annotations
 
+import errno
 from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 from prometheus_client.core import CounterMetricFamily
 
 from .errors import EditfleetError
+from .ports import PortUnavailable, in_use_message
 
 PREFIX = "editfleet_"
 # seconds: an edit or a judge batch takes from a fraction of a second (tiny models) to minutes
@@ -70,7 +72,23 @@ class ServiceMetrics:
         return float(getattr(torch.cuda, which)(self.device))
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
-        self._server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        """Serve /metrics on host:port; a port that cannot be listened on raises PortUnavailable (one line).
+
+        http.server binds with SO_REUSEADDR, which on Linux never lets a second socket listen on a port
+        that one already listens on (another service's metrics, any server): the bind fails."""
+        try:
+            self._server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortUnavailable(in_use_message(host, port, "--metrics-port", what="metrics port")) from None
+            raise PortUnavailable(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}; "
+                                  "check --host and --metrics-port") from None
+
+    def stop_serving(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
 
     def model_loaded(self, seconds: float, model) -> None:
         """After the load: its seconds and the identity (`model.identity`) as build info."""

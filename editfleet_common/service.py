@@ -11,6 +11,9 @@ from the servicer); the model loads on a background thread (`spec.load`), then w
 SIGINT: health NOT_SERVING for good, new calls refused, `spec.drain(grace)` lets accepted work
 finish, running calls get what is left of --grace, exit 0. A load or warm-up that fails prints one
 `error: ...` line and exits 1; a signal before SERVING exits 0 at once (nothing was accepted).
+Both ports (--port, --metrics-port) are bound first, before the load, and by this process alone (no
+SO_REUSEPORT, ports.py): one that is taken prints one `error: port N on HOST is already in use ...;
+choose another with --port` line and exits 2, as a usage error does.
 Every phase's seconds are logged ("phase load: 12.3s").
 
 Common flags (same names, defaults from the same environment variables in both services):
@@ -35,6 +38,7 @@ from .errors import EditfleetError
 
 from . import settings
 from .grpc_server import DEFAULT_MAX_MESSAGE_BYTES, ServiceHost, TlsConfig
+from .ports import PortUnavailable
 from .images import DEFAULT_MAX_PIXELS
 
 log = logging.getLogger(__name__)
@@ -115,8 +119,12 @@ def parse_service_args(parser: argparse.ArgumentParser, argv=None) -> argparse.N
         parser.error("--max-queue >= 0, --threads >= 1, --max-input-pixels >= 1, --max-message-bytes >= 1024")
     if args.max_streams < 1:
         parser.error(f"--max-streams {args.max_streams}: need >= 1")
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port {args.port}: need a port (0: any free one)")
     if not 0 <= args.metrics_port <= 65535:
         parser.error(f"--metrics-port {args.metrics_port}: need 0 (off) or a port")
+    if args.metrics_port and args.metrics_port == args.port:
+        parser.error(f"--metrics-port {args.metrics_port}: the gRPC port (--port); give metrics a port of their own")
     return args
 
 
@@ -180,9 +188,19 @@ def serve(args: argparse.Namespace, spec: ServiceSpec, *, started: float | None 
     """Run the service until SIGTERM/SIGINT (see the module docstring); the process's exit code."""
     setup_logging(args, spec.log_format)
     tls = TlsConfig(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
-    host = ServiceHost(service_names=[spec.name], host=args.host, port=args.port,
-                       max_message_bytes=args.max_message_bytes, long_running_methods=spec.long_running_methods,
-                       max_streams=args.max_streams, grace_s=args.grace, tls=tls)
+    try:  # both ports bound before anything is served or loaded: a taken one is a one-line error, exit 2
+        host = ServiceHost(service_names=[spec.name], host=args.host, port=args.port,
+                           max_message_bytes=args.max_message_bytes, long_running_methods=spec.long_running_methods,
+                           max_streams=args.max_streams, grace_s=args.grace, tls=tls)
+        if spec.metrics is not None and args.metrics_port:
+            try:
+                spec.metrics.serve(args.metrics_port, args.host)
+            except PortUnavailable:
+                host.server.stop(None)  # bound, never started: let the gRPC port go
+                raise
+    except PortUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
     host.add(spec.register, spec.servicer)
     lifecycle = Lifecycle(host, started if started is not None else time.monotonic())
     serving = threading.Event()
@@ -196,7 +214,6 @@ def serve(args: argparse.Namespace, spec: ServiceSpec, *, started: float | None 
     host.start()
     log.info("listening on %s:%d (NOT_SERVING while loading %s)", args.host, host.port, args.model)
     if spec.metrics is not None and args.metrics_port:
-        spec.metrics.serve(args.metrics_port, args.host)
         log.info("metrics on http://%s:%d/metrics", args.host, args.metrics_port)
     if spec.on_bound is not None:
         spec.on_bound(host.port)
