@@ -27,8 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fast mode: the transformer runs on one step in N once warm (the others extrapolate its "
                         "output); 1 runs every step (FP8 only). Larger is faster and further from reference")
     g.add_argument("--default-steps", type=int, default=None, help="steps when a request gives 0 (default: the pipeline's)")
-    g.add_argument("--min-steps", type=int, default=1)
-    g.add_argument("--max-steps", type=int, default=200)
+    g.add_argument("--min-steps", type=int, default=None,
+                   help="fewest steps a request may ask (default: the fewest the pipeline's scheduler can run: 2 for "
+                        "Qwen-Image's, whose one-step schedule is NaN; a lower value is refused at start)")
+    g.add_argument("--max-steps", type=int, default=200,
+                   help="most steps a request may ask, num_inference_steps or a step schedule in extras (sigmas)")
     g.add_argument("--default-guidance", type=float, default=None,
                    help="guidance when a request gives none (default: the pipeline's)")
     g.add_argument("--default-negative-prompt", default=None,
@@ -44,10 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv=None) -> argparse.Namespace:
     p = build_parser()
     args = parse_service_args(p, argv)
-    if not 1 <= args.min_steps <= args.max_steps:
+    min_steps = 1 if args.min_steps is None else args.min_steps  # the pipeline's own minimum is checked at load
+    if not 1 <= min_steps <= args.max_steps:
         p.error(f"--min-steps {args.min_steps} / --max-steps {args.max_steps}: need 1 <= min <= max")
-    if args.default_steps is not None and not args.min_steps <= args.default_steps <= args.max_steps:
+    if args.default_steps is not None and not min_steps <= args.default_steps <= args.max_steps:
         p.error(f"--default-steps {args.default_steps} outside [--min-steps, --max-steps]")
+    if args.default_guidance is not None:
+        from editfleet_common.errors import InvalidInput
+
+        from .checks import check_guidance
+
+        try:
+            check_guidance("--default-guidance", args.default_guidance)
+        except InvalidInput as exc:
+            p.error(str(exc))
     if args.forecast_interval < 1:
         p.error(f"--forecast-interval {args.forecast_interval}: need >= 1")
     if args.max_images is not None and args.max_images < 1:
@@ -93,11 +106,9 @@ def main(argv=None) -> int:
             scheduler=args.scheduler,
             max_images=args.max_images,
         )
+        # refuses a --min-steps the pipeline cannot run (one error line naming it, exit 1)
+        pipeline.set_step_range(args.min_steps, args.max_steps, args.default_steps)
         defaults = pipeline.defaults
-        defaults.min_steps, defaults.max_steps = args.min_steps, args.max_steps
-        if args.default_steps is not None:
-            defaults.num_inference_steps = args.default_steps
-        defaults.num_inference_steps = min(max(defaults.num_inference_steps, args.min_steps), args.max_steps)
         if args.default_guidance is not None:
             defaults.guidance_scale = args.default_guidance
         if args.default_negative_prompt is not None:

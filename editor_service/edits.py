@@ -68,11 +68,21 @@ class EditOutput:
 
 @dataclass
 class PreparedEdit:
-    """A validated request: decoded images and the exact pipeline call arguments (minus callbacks)."""
+    """A validated request: the exact pipeline call arguments (minus callbacks) and its input images.
+
+    `EditPipeline.prepare(..., decode=False)` (the server, before admitting the edit) leaves the images
+    encoded, each checked from its header (`input_sizes`); `EditPipeline.decode_inputs` decodes them
+    (the worker, when the edit's turn comes) and sets `images` and the call's ``image``. `steps` is the
+    number of denoise steps that run: a step schedule in extras (`sigmas`) decides it."""
 
     request: EditRequest
-    images: list[Image.Image]
+    images: list[Image.Image]  # decoded; empty while the edit is held encoded
     seed: int
     steps: int
     kwargs: dict[str, Any]
     decode_s: float
+    input_sizes: list[tuple[int, int]] = field(default_factory=list)  # as each header declares it
+
+    @property
+    def decoded(self) -> bool:
+        return bool(self.images)

@@ -4,7 +4,8 @@
 or, with ``load_format="dummy"``, builds one from configs with random weights (dummy_load.py), then fuses LoRA
 adapters and applies a scheduler override (adapters.py). `edit()` maps a generic `EditRequest` (one
 or more input images) onto the pipeline's own ``__call__`` signature, reports progress through
-``callback_on_step_end`` and stops within a step when ``should_stop()`` turns true.
+``callback_on_step_end`` and stops within a step when ``should_stop()`` turns true. `prepare()` checks
+a request (checks.py) reading only its images' headers; the images are decoded when the edit runs.
 
 Input images: a pipeline takes one, except those in MULTI_IMAGE_PIPELINES, which take a list
 (QwenImageEditPlusPipeline: "Picture 1", "Picture 2", ... in the prompt; its output size follows the
@@ -13,12 +14,14 @@ Input images: a pipeline takes one, except those in MULTI_IMAGE_PIPELINES, which
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import logging
 import secrets
 import threading
 import time
+import warnings
 from dataclasses import asdict
 from typing import Any, Callable
 
@@ -29,9 +32,18 @@ from PIL import Image
 from editfleet_common.identity import ModelIdentity
 from editfleet_common.dtypes import resolve_dtype_name
 from editfleet_common.model_files import hash_files, model_snapshot
-from editfleet_common.errors import Cancelled, EditfleetError, InvalidInput, TooLarge
+from editfleet_common.errors import Cancelled, InvalidInput, TooLarge
 from editfleet_common.images import DEFAULT_MAX_PIXELS, decode_image, encode_png
 
+from .checks import (
+    check_guidance,
+    check_output_size,
+    check_step_count,
+    decode_extra,
+    image_header_size,
+    is_number,
+    schedule_steps,
+)
 from .compiler_startup import start_compiler_preload
 from .dummy_load import build_dummy_pipeline, resolve_config_dir
 from .edits import EditDefaults, EditOutput, EditRequest, EditTimings, PreparedEdit
@@ -90,12 +102,18 @@ class EditPipeline:
         self.max_images = resolve_max_images(type(pipe).__name__, max_images)
         self.call_parameters = list(inspect.signature(pipe.__call__).parameters)
         self.guidance_parameter = self._guidance_parameter()
+        # the fewest steps the scheduler makes a finite schedule for (2 for Qwen-Image's): fewer are refused
+        self.fewest_steps = fewest_runnable_steps(getattr(pipe, "scheduler", None))
         self.defaults = defaults or self._pipeline_defaults()
         if not 1 <= self.defaults.min_steps <= self.defaults.num_inference_steps <= self.defaults.max_steps:
             raise ValueError(
                 f"default steps {self.defaults.num_inference_steps} outside "
                 f"[{self.defaults.min_steps}, {self.defaults.max_steps}]"
             )
+        try:
+            self._check_min_steps(self.defaults.min_steps, "min_steps")
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
         self.size_multiple = self._size_multiple()
         self.warming = WarmUp()  # how `warm_up` runs (`load` gives it the compile cache)
         self.start_timings: dict[str, float] = {}  # the compiler preload's, when `load` ran one
@@ -213,7 +231,7 @@ class EditPipeline:
         signature = inspect.signature(self.pipe.__call__).parameters
         steps = signature.get("num_inference_steps")
         guidance = signature.get(self.guidance_parameter) if self.guidance_parameter else None
-        defaults = EditDefaults()
+        defaults = EditDefaults(min_steps=self.fewest_steps)
         if steps is not None and isinstance(steps.default, int):
             defaults.num_inference_steps = steps.default
         if guidance is not None and isinstance(guidance.default, (int, float)):
@@ -222,6 +240,32 @@ class EditPipeline:
         defaults.negative_prompt = " " if self.guidance_parameter == "true_cfg_scale" else ""
         return defaults
 
+    def set_step_range(self, min_steps: int | None, max_steps: int, default_steps: int | None = None) -> None:
+        """The accepted step range and default (--min-steps, --max-steps, --default-steps): min_steps None
+        is the fewest the pipeline can run; a minimum below that is refused (InvalidInput naming the
+        flag), as is a range it cannot run at all. The pipeline's own default is brought into the range."""
+        low = self.fewest_steps if min_steps is None else min_steps
+        self._check_min_steps(low, "--min-steps")
+        if low > max_steps:
+            if min_steps is None:
+                raise InvalidInput(f"--max-steps {max_steps}: below the fewest steps {self.identity.model_class} "
+                                   f"can run ({self.fewest_steps})")
+            raise InvalidInput(f"--min-steps {low} / --max-steps {max_steps}: need min <= max")
+        if default_steps is not None and not low <= default_steps <= max_steps:
+            raise InvalidInput(f"--default-steps {default_steps} outside [{low}, {max_steps}]")
+        defaults = self.defaults
+        defaults.min_steps, defaults.max_steps = low, max_steps
+        steps = default_steps if default_steps is not None else defaults.num_inference_steps
+        defaults.num_inference_steps = min(max(steps, low), max_steps)
+
+    def _check_min_steps(self, min_steps: int, name: str) -> None:
+        if min_steps < self.fewest_steps:
+            raise InvalidInput(
+                f"{name} {min_steps}: {self.identity.model_class}'s scheduler cannot run fewer than "
+                f"{self.fewest_steps} steps (its {min_steps}-step schedule is not finite: every such edit would "
+                f"fail); use {self.fewest_steps} or more"
+            )
+
     def _size_multiple(self) -> int:
         processor = getattr(self.pipe, "image_processor", None)
         factor = getattr(getattr(processor, "config", None), "vae_scale_factor", None)
@@ -229,42 +273,40 @@ class EditPipeline:
 
     # ---------------------------------------------------------------- requests
 
-    def prepare(self, request: EditRequest) -> PreparedEdit:
-        """Validate a request and work out the pipeline call; raises InvalidInput naming the field."""
+    def prepare(self, request: EditRequest, *, decode: bool = True) -> PreparedEdit:
+        """Validate a request and work out the pipeline call; raises InvalidInput naming the field.
+
+        Every check reads no more than each image's header (checks.py); decode=False leaves the images
+        encoded (the server admits the edit first; `edit` decodes them when it runs)."""
         started = time.perf_counter()
         instruction = (request.instruction or "").strip()
         if not instruction:
             raise InvalidInput("instruction: empty")
         self._check_text_length("instruction", instruction)
+        low, high = self.defaults.min_steps, self.defaults.max_steps
         steps = request.num_inference_steps or self.defaults.num_inference_steps
-        if not self.defaults.min_steps <= steps <= self.defaults.max_steps:
-            raise InvalidInput(
-                f"num_inference_steps: {steps} outside the allowed range "
-                f"[{self.defaults.min_steps}, {self.defaults.max_steps}]"
-            )
-        for name, value in (("width", request.width), ("height", request.height)):
-            if value and value % self.size_multiple:
-                raise InvalidInput(f"{name}: {value} is not a multiple of {self.size_multiple} for this pipeline")
-        if bool(request.width) != bool(request.height):
-            raise InvalidInput("width/height: give both or neither")
-        if request.width and request.width * request.height > self.max_input_pixels:
-            raise InvalidInput(
-                f"width x height: {request.width}x{request.height} exceeds the limit of {self.max_input_pixels} pixels"
-            )
+        step_range = dict(fewest=self.fewest_steps, pipeline=self.identity.model_class)
+        check_step_count("num_inference_steps", steps, low, high, **step_range)
+        check_output_size(request.width, request.height, multiple=self.size_multiple, max_pixels=self.max_input_pixels)
         if request.seed is not None and not 0 <= request.seed <= 2**64 - 1:
             raise InvalidInput(f"seed: {request.seed} is not an unsigned 64-bit integer")
+        if request.guidance_scale is not None:
+            check_guidance("guidance_scale", request.guidance_scale)
         extras = self._decode_extras(request.extras)
+        schedule = schedule_steps(extras)
+        if schedule is not None:  # the pipeline runs one step per value, whatever num_inference_steps says
+            name, steps = schedule
+            check_step_count(f"extras[{name!r}]", steps, low, high, schedule=True, **step_range)
         inputs = request.inputs()
         if len(inputs) > self.max_images:
             raise InvalidInput(
                 f"images: {len(inputs)} input images, but {self.identity.model_class} takes at most "
                 f"{self.max_images} per edit" + ("" if self.max_images > 1 else " (a single-image pipeline)")
             )
-        images = [decode_image(data, max_pixels=self.max_input_pixels, field=name) for name, data in inputs]
+        sizes = [image_header_size(data, max_pixels=self.max_input_pixels, field=name) for name, data in inputs]
 
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        kwargs: dict[str, Any] = {"image": images[0] if len(images) == 1 else images, "prompt": instruction,
-                                  "num_inference_steps": steps}
+        kwargs: dict[str, Any] = {"prompt": instruction, "num_inference_steps": steps}
         if request.width:
             kwargs["width"], kwargs["height"] = request.width, request.height
             if "max_area" in self.call_parameters and "max_area" not in extras:
@@ -281,7 +323,20 @@ class EditPipeline:
         elif request.negative_prompt:
             raise InvalidInput(f"negative_prompt: {self.identity.model_class} takes no negative prompt")
         kwargs.update(extras)
-        return PreparedEdit(request, images, seed, steps, kwargs, time.perf_counter() - started)
+        prepared = PreparedEdit(request, [], seed, steps, kwargs, time.perf_counter() - started, input_sizes=sizes)
+        return self.decode_inputs(prepared) if decode else prepared
+
+    def decode_inputs(self, prepared: PreparedEdit) -> PreparedEdit:
+        """Decode the input images of a prepared edit (once) into its call; InvalidInput naming the image."""
+        if prepared.decoded:
+            return prepared
+        started = time.perf_counter()
+        images = [decode_image(data, max_pixels=self.max_input_pixels, field=name)
+                  for name, data in prepared.request.inputs()]
+        prepared.images = images
+        prepared.kwargs = {"image": images[0] if len(images) == 1 else images, **prepared.kwargs}
+        prepared.decode_s += time.perf_counter() - started
+        return prepared
 
     def _check_text_length(self, field: str, text: str) -> None:
         """Refuse text longer than the pipeline's max_sequence_length: past it Qwen-Image-Edit does
@@ -309,12 +364,16 @@ class EditPipeline:
                 f"extras: {', '.join(reserved + tensors)} cannot be set through extras "
                 "(use the request's own fields; tensors cannot be passed)"
             )
-        decoded = {}
-        for key, raw in extras.items():
-            try:
-                decoded[key] = json.loads(raw)
-            except ValueError as exc:
-                raise InvalidInput(f"extras[{key!r}]: not valid JSON ({exc})") from None
+        decoded = {key: decode_extra(key, raw) for key, raw in extras.items()}
+        for key, value in decoded.items():
+            if key.endswith(("guidance_scale", "cfg_scale")) and is_number(value):
+                check_guidance(f"extras[{key!r}]", float(value))
+            area_ok = is_number(value) and 1 <= value <= self.max_input_pixels
+            if key == "max_area" and value is not None and not area_ok:
+                # FLUX Kontext's output area: the same bound as an asked width x height
+                raise InvalidInput(
+                    f"extras['max_area']: {value!r} outside the allowed range [1, {self.max_input_pixels}]"
+                )
         return decoded
 
     def edit(
@@ -339,6 +398,7 @@ class EditPipeline:
              last_step: int | None = None) -> EditOutput:
         if should_stop is not None and should_stop():
             raise Cancelled("cancelled before the edit started")
+        self.decode_inputs(prepared)  # an admitted edit waits encoded; decoded when its turn comes
         pipe = self.pipe
         generator = torch.Generator("cpu").manual_seed(prepared.seed)  # same noise on any device
         started = time.perf_counter()
@@ -391,9 +451,12 @@ class EditPipeline:
         finished = time.perf_counter()
         pixels = result.images[0]
         if not np.isfinite(pixels).all():
-            raise EditfleetError(
-                f"the pipeline produced non-finite pixels after {prepared.steps} steps (a scheduler that needs "
-                "more steps, e.g. Qwen-Image's shift_terminal with 1 step, or fp16 overflow)"
+            # The same settings fail the same way every time (the seed included): a permanent refusal of
+            # these settings, not a server fault that another attempt could get past.
+            raise InvalidInput(
+                f"the pipeline produced non-finite pixels with these settings ({self.describe_settings(prepared)}): "
+                "a step schedule its scheduler cannot run (e.g. a last sigma of 1 with Qwen-Image's "
+                "shift_terminal) or an overflow at this guidance or dtype"
             )
         image = Image.fromarray((np.clip(pixels, 0.0, 1.0) * 255).round().astype(np.uint8))
         if prepared.request.width and image.size != (prepared.request.width, prepared.request.height):
@@ -420,6 +483,19 @@ class EditPipeline:
     def _on_denoiser_forward(self, _module, _args):
         if self._denoise_started is None:
             self._denoise_started = time.perf_counter()
+
+    def describe_settings(self, prepared: PreparedEdit) -> str:
+        """The settings that decide whether an edit's numbers stay finite, for an error message."""
+        call = prepared.kwargs
+        parts = [f"num_inference_steps {prepared.steps}"]
+        if self.guidance_parameter in call:
+            parts.append(f"{self.guidance_parameter} {call[self.guidance_parameter]}")
+        size = f"{call['width']}x{call['height']}" if "width" in call else "the pipeline's size"
+        parts += [f"size {size}", f"seed {prepared.seed}", f"dtype {self.identity.dtype}"]
+        for key in sorted(prepared.request.extras):
+            text = json.dumps(call.get(key))
+            parts.append(f"extras {key} {text if len(text) <= 80 else text[:77] + '...'}")
+        return ", ".join(parts)
 
     @staticmethod
     def describe_call(prepared: PreparedEdit) -> dict[str, str]:
@@ -448,6 +524,36 @@ class EditPipeline:
 
 
 # -------------------------------------------------------------------- helpers
+
+
+def fewest_runnable_steps(scheduler, most: int = 4) -> int:
+    """The fewest denoise steps for which `scheduler` makes a finite schedule: 1 for most, 2 for
+    Qwen-Image's FlowMatchEuler with shift_terminal (one step: sigmas [1.0], stretched to the terminal
+    shift as 0/0 = NaN, and every pixel of the edit NaN). Probed on a copy with the default sigmas that
+    the Qwen-Image and FLUX pipelines pass (linspace(1, 1/n, n)), else with `set_timesteps(n)`; 1 when
+    the scheduler cannot be probed (the edit's own finiteness check still catches a bad schedule)."""
+    set_timesteps = getattr(scheduler, "set_timesteps", None)
+    if set_timesteps is None:
+        return 1
+    takes = inspect.signature(set_timesteps).parameters
+    config = getattr(scheduler, "config", {}) or {}
+    extra = {"mu": 1.0} if "mu" in takes and config.get("use_dynamic_shifting") else {}
+    for steps in range(1, most + 1):
+        probe = copy.deepcopy(scheduler)
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if "sigmas" in takes:
+                    probe.set_timesteps(sigmas=np.linspace(1.0, 1 / steps, steps), device="cpu", **extra)
+                else:
+                    probe.set_timesteps(steps, device="cpu", **extra)
+        except Exception:  # noqa: BLE001 - a scheduler this probe does not fit: nothing known
+            return 1
+        schedule = [getattr(probe, name, None) for name in ("sigmas", "timesteps")]
+        if all(bool(torch.isfinite(torch.as_tensor(values, dtype=torch.float64)).all())
+               for values in schedule if values is not None):
+            return steps
+    return 1
 
 
 def resolve_max_images(pipeline_class: str, asked: int | None) -> int:

@@ -174,7 +174,9 @@ class EditorServicer(editor_pb2_grpc.EditorServicer):
 
     def _edit(self, request: editor_pb2.EditRequest, context) -> Iterator[editor_pb2.EditEvent]:
         pipeline = self._pipeline()
-        prepared = pipeline.prepare(request_from_proto(request))
+        # Checked (each image from its header) and admitted before any pixel is decoded: a refused
+        # request costs no decode, and an admitted one waits encoded; the worker decodes it in its turn.
+        prepared = pipeline.prepare(request_from_proto(request), decode=False)
         job = self.worker.submit(prepared)
         if not context.add_callback(lambda: self.worker.cancel(job)):
             self.worker.cancel(job)  # the call already ended (cancelled or past its deadline)

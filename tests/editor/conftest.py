@@ -110,6 +110,19 @@ def big_png(width: int, height: int) -> bytes:
     return buf.getvalue()
 
 
+def flat_png(width: int, height: int) -> bytes:
+    """A one-colour RGB PNG of any size, made row by row (never held decoded): zlib shrinks it about
+    1000:1, so 6300x6300 (119 MB of pixels) is ~125 KB on the wire, as in issue 28's burst."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    packer = zlib.compressobj(9)
+    row = b"\0" + b"\x80" * (3 * width)  # filter byte "none", then grey pixels
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
 def read_log(proc: ServiceProcess) -> str:
     return Path(proc.log_path).read_text(errors="replace") if proc.log_path else ""
 

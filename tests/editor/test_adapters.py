@@ -21,7 +21,7 @@ from .conftest import TINY_KONTEXT, make_lora, photo_like_png, read_log, start_e
 
 def load(model, **kwargs) -> EditPipeline:
     return EditPipeline.load(str(model), device="cpu", threads=2,
-                             defaults=EditDefaults(num_inference_steps=2, min_steps=1, max_steps=8), **kwargs)
+                             defaults=EditDefaults(num_inference_steps=2, min_steps=2, max_steps=8), **kwargs)
 
 
 def pixels(pipeline: EditPipeline) -> np.ndarray:
@@ -102,6 +102,7 @@ def test_scheduler_override_is_applied_and_recorded(tiny_model):
     config = pipeline.pipe.scheduler.config
     assert config.base_shift == pytest.approx(math.log(3)) and config.shift_terminal is None
     assert config.use_dynamic_shifting is True  # the rest of the pipeline's own config is kept
+    assert pipeline.fewest_steps == 1  # without the terminal shift one step is finite (2 with it)
     assert json.loads(pipeline.identity.runtime["scheduler"]) == {"_class_name": "FlowMatchEulerDiscreteScheduler",
                                                                    **lightning}
     with pytest.raises(AdapterError, match=r"scheduler: unknown setting\(s\) shfit for FlowMatchEulerDiscreteScheduler"):

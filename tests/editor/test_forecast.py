@@ -25,7 +25,7 @@ def editor(tiny_model, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EDITFLEET_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         yield EditPipeline.load(str(tiny_model), device="cpu", threads=2,
-                                defaults=EditDefaults(num_inference_steps=STEPS, min_steps=1, max_steps=8))
+                                defaults=EditDefaults(num_inference_steps=STEPS, min_steps=2, max_steps=8))
 
 
 @pytest.fixture()

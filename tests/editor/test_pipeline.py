@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from editfleet_common.errors import Cancelled, InvalidInput, NotFound
+from editor_service import pipeline as pipeline_module
 from editor_service.dummy_load import build_dummy_pipeline, resolve_config_dir
 from editor_service.pipeline import (
     EditDefaults,
@@ -32,7 +33,7 @@ def editor(tiny_model, tmp_path_factory, monkeypatch_module):
         str(tiny_model),
         device="cpu",
         threads=2,
-        defaults=EditDefaults(num_inference_steps=2, min_steps=1, max_steps=8),
+        defaults=EditDefaults(num_inference_steps=2, min_steps=2, max_steps=8),
         max_input_pixels=500_000,
     )
 
@@ -135,7 +136,13 @@ def test_extras_are_decoded_and_checked(editor):
     "overrides, message",
     [
         (dict(instruction="  "), "instruction: empty"),
-        (dict(num_inference_steps=9), r"num_inference_steps: 9 outside the allowed range \[1, 8\]"),
+        (dict(num_inference_steps=9), r"num_inference_steps: 9 outside the allowed range \[2, 8\]"),
+        (dict(num_inference_steps=1), r"num_inference_steps: 1 outside the allowed range \[2, 8\] \(QwenImageEdit"),
+        (dict(guidance_scale=float("nan")), "guidance_scale: nan is not a finite number"),
+        (dict(width=512, height=16), "width: 512 is more than 16 times height 16"),
+        (dict(extras={"sigmas": "[0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]"}),
+         r"extras\['sigmas'\]: 9 values, one denoise step each: 9 outside the allowed range \[2, 8\]"),
+        (dict(extras={"max_sequence_length": "NaN"}), r"extras\['max_sequence_length'\]: NaN is not a finite"),
         (dict(image=b""), "source_image: empty"),
         (dict(image=b"not an image at all"), "source_image: cannot decode"),
         (dict(image=zero_width_png()), "source_image"),
@@ -148,6 +155,42 @@ def test_extras_are_decoded_and_checked(editor):
 def test_bad_requests_are_invalid_input(editor, overrides, message):
     with pytest.raises(InvalidInput, match=message):
         editor.prepare(request(**overrides))
+
+
+def test_prepare_checks_headers_only_and_the_edit_decodes(editor, monkeypatch):
+    # The server prepares with decode=False, then admits: nothing is decoded before the worker runs it.
+    decodes = []
+    real = pipeline_module.decode_image
+    monkeypatch.setattr(pipeline_module, "decode_image", lambda *a, **kw: decodes.append(kw["field"]) or real(*a, **kw))
+    prepared = editor.prepare(request(), decode=False)
+    assert decodes == [] and not prepared.decoded and "image" not in prepared.kwargs
+    assert prepared.input_sizes == [(96, 64)]
+    out = editor.edit(prepared, encode=False, last_step=1)
+    assert decodes == ["source_image"] and prepared.decoded and prepared.images[0].size == (96, 64)
+    assert json.loads(out.call_arguments["image"]) == {"width": 96, "height": 64}
+    # a sound header with broken pixels passes prepare and fails when decoded, naming the image
+    broken = editor.prepare(request(image=photo_like_png()[:-30]), decode=False)
+    with pytest.raises(InvalidInput, match="source_image: cannot decode"):
+        editor.edit(broken)
+
+
+def test_one_step_is_nan_with_qwen_scheduler_so_the_step_range_refuses_it(editor):
+    # Issue 27: Qwen-Image's scheduler stretches a one-step schedule to its terminal shift as 0/0.
+    assert editor.fewest_steps == 2
+    with pytest.raises(InvalidInput, match=r"--min-steps 1: QwenImageEditPipeline's scheduler cannot run fewer than 2"):
+        editor.set_step_range(1, 8)
+    with pytest.raises(InvalidInput, match=r"--max-steps 1: below the fewest steps QwenImageEditPipeline can run"):
+        editor.set_step_range(None, 1)
+    with pytest.raises(ValueError, match="min_steps 1"):
+        EditPipeline(editor.pipe, editor.identity, defaults=EditDefaults(num_inference_steps=2, min_steps=1))
+    assert (editor.defaults.min_steps, editor.defaults.max_steps) == (2, 8)  # unchanged by the refusals
+    # what one step really does on the tiny model (past the range check): every pixel NaN, refused as
+    # INVALID_ARGUMENT naming the settings, not INTERNAL
+    prepared = editor.prepare(request(guidance_scale=1.0))
+    prepared.steps = prepared.kwargs["num_inference_steps"] = 1
+    with pytest.raises(InvalidInput, match=r"non-finite pixels with these settings \(num_inference_steps 1, "
+                                           r"true_cfg_scale 1.0, size 32x32, seed 5, dtype float32\)"):
+        editor.edit(prepared)
 
 
 def test_edit_reports_each_step_then_the_image(editor):
@@ -247,7 +290,7 @@ def test_shipped_configs_are_the_real_architecture(monkeypatch):
         pipe = build_dummy_pipeline(resolve_config_dir(name), torch.device("meta"), torch.bfloat16)
         assert type(pipe).__name__ == pipeline_class
         transformer = pipe.transformer
-        # 2511's one flag over 2509 (see editor_service/configs/generate.py for the source)
+        # 2511's one flag over 2509 (see tools/generate_editor_configs.py for the source)
         assert transformer.config.zero_cond_t is name.endswith("2511")
         assert len(transformer.transformer_blocks) == 60
         assert transformer.config.num_attention_heads * transformer.config.attention_head_dim == 3072

@@ -1,12 +1,18 @@
 """Bad input and overload against a real editor server (tiny model): each bad request gets a clear
 status, the server keeps serving, memory stays flat. The exhaustive property-based cases of the
 decoder run in-process in tests/orchestrator/test_reliability_inputs.py; these are the ones that
-matter end to end. The long soak is `make soak` (marked `soak`, not part of `make test`)."""
+matter end to end. The long soak is `make soak` (marked `soak`, not part of `make test`).
+
+Hostile and heavy input (issue 28 items 3-5, issue 27): a full editor refuses a burst of 6300² PNGs
+without decoding them; a step schedule in extras is bounded and recorded as the steps run; NaN/inf/
+negative guidance, sizes the pipeline cannot make and deeply nested extras are INVALID_ARGUMENT; one
+step (NaN with Qwen-Image's scheduler) is refused, and non-finite output is a permanent INVALID_ARGUMENT."""
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import Counter
 
 import grpc
@@ -15,20 +21,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from editor_service.client import EditError, EditorClient
+from editor_service.client import EditError, EditorClient, Progress, build_request
 from tests.png_samples import encode, png_claiming
 
-from .conftest import photo_like_png, start_editor
+from .conftest import flat_png, photo_like_png, start_editor
 
 MAX_QUEUE = 2
-MAX_INPUT_PIXELS = 1_000_000
+MAX_INPUT_PIXELS = 40_000_000  # the default: issue 28's 6300² images are under it
+MAX_STEPS = 50
 
 
 @pytest.fixture(scope="module")
 def server(tiny_model, tmp_path_factory):
     proc = start_editor(tmp_path_factory.mktemp("editor-reliability"), "--max-queue", str(MAX_QUEUE),
-                        "--max-input-pixels", str(MAX_INPUT_PIXELS), "--min-steps", "1", "--max-steps", "50",
-                        "--grace", "5")
+                        "--max-input-pixels", str(MAX_INPUT_PIXELS), "--max-steps", str(MAX_STEPS),
+                        "--grace", "5")  # --min-steps left to its default: the fewest the pipeline can run
     try:
         proc.wait_healthy(timeout=240)
         yield proc
@@ -77,7 +84,7 @@ def test_truncated_huge_and_odd_images_and_text(client):
         assert "cannot decode" in invalid(client, image=whole[:cut])
     details = invalid(client, image=png_claiming(100_000, 100_000))
     assert "exceeds the limit" in details or "decompression bomb" in details
-    assert "exceeds the limit of 1000000" in invalid(client, image=png_claiming(1001, 1000))
+    assert "exceeds the limit of 40000000" in invalid(client, image=png_claiming(6400, 6300))
     assert "instruction: empty" in invalid(client, instruction="   ")
     # odd modes are accepted: palette with transparency and a CMYK JPEG, each one real edit
     palette = encode(Image.linear_gradient("L").resize((48, 40)).convert("P"), transparency=0)
@@ -134,7 +141,7 @@ def _mixed_requests(server, rounds: int) -> tuple[list[int], Counter]:
     """Each round: MAX_QUEUE + 2 concurrent edits (one more than fits: refused) and 10 invalid
     requests of several kinds. Returns the server's RSS after each round and the outcomes."""
     samples, outcomes = [], Counter()
-    bad = [dict(image=b"\x89PNG\r\n\x1a\n" + os.urandom(64)), dict(image=png_claiming(5000, 5000)),
+    bad = [dict(image=b"\x89PNG\r\n\x1a\n" + os.urandom(64)), dict(image=png_claiming(7000, 7000)),
            dict(image=photo_like_png()[:100]), dict(instruction=""), dict(steps=99)]
     with EditorClient(server.address) as c:
         for n in range(rounds):
@@ -183,3 +190,162 @@ def test_soak_memory_stays_flat(server):
           f"{samples[-1] / 2**20:.0f} MiB, max {max(samples) / 2**20:.0f} MiB; {dict(outcomes)}")
     assert samples[-1] - half < 50 * 2**20  # no climb in the second half
     assert max(samples) - start < 150 * 2**20
+
+
+# ------------------------------------------------------------------ hostile and heavy input (issues 27, 28)
+
+
+def _fill_the_editor(client) -> list:
+    """One long edit running and MAX_QUEUE waiting (the streams, to cancel): the editor is full."""
+    long = dict(steps=MAX_STEPS, seed=1, width=512, height=512, timeout=120)
+    running = client.stream(photo_like_png(), "Make the square red", sample_id="fill-0", **long)
+    events = iter(running)
+    assert isinstance(next(events), Progress)  # on the device now
+    streams = [running] + [client.stream(photo_like_png(), "Make the square red", sample_id=f"fill-{i}", **long)
+                           for i in range(1, MAX_QUEUE + 1)]
+    time.sleep(0.3)  # their requests reach the server (a header check each, then admitted)
+    until = time.monotonic() + 30
+    while True:  # the waiting ones are admitted once a small edit is refused as busy
+        try:
+            edit(client, sample_id="probe-full", timeout=10)
+        except EditError as exc:
+            if exc.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                return streams
+        assert time.monotonic() < until, "the editor never filled up"
+        time.sleep(0.2)
+
+
+def test_a_full_editor_refuses_a_burst_of_huge_images_without_decoding_them(server):
+    """Issue 28 item 3: 16 concurrent 6300² PNGs (~125 KB each, under the 40M pixel limit) at a full
+    editor used to be decoded before admission: refused after 13-17 s each, RSS 1.2 -> 5.6 GB and
+    staying at 5.2 GB. Admission comes first now: each is refused at once, nothing decoded."""
+    burst = 16
+    big = flat_png(6300, 6300)
+    pid = server.proc.pid
+    with EditorClient(server.address) as client:
+        streams = _fill_the_editor(client)
+        try:
+            before, peak, sampling = rss_bytes(pid), [0], threading.Event()
+
+            def sample():
+                while not sampling.is_set():
+                    peak[0] = max(peak[0], rss_bytes(pid))
+                    time.sleep(0.005)
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            start, outcomes, lock = threading.Barrier(burst), [], threading.Lock()
+
+            def one(i):
+                with EditorClient(server.address) as c:
+                    start.wait()
+                    began = time.monotonic()
+                    try:
+                        edit(c, image=big, sample_id=f"huge-{i}", timeout=60)
+                        outcome = "OK"
+                    except EditError as exc:
+                        outcome = exc.code.name
+                    with lock:
+                        outcomes.append((outcome, time.monotonic() - began))
+
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(burst)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            # an image whose header is sound and whose pixels are not: refused as busy (never decoded),
+            # where decoding first made it INVALID_ARGUMENT "cannot decode"
+            with pytest.raises(EditError) as busy:
+                edit(client, image=photo_like_png(96, 64)[:-30], sample_id="truncated")
+            # a header over the pixel limit is INVALID_ARGUMENT even now: checked before admission
+            assert "exceeds the limit of 40000000" in invalid(client, image=png_claiming(6400, 6300))
+            time.sleep(0.05)
+            sampling.set()
+            sampler.join()
+        finally:
+            for stream in reversed(streams):
+                stream.cancel()
+    growth = max(peak[0], rss_bytes(pid)) - before
+    print(f"burst of {burst} 6300² PNGs at a full editor: {Counter(o for o, _ in outcomes)}, slowest answer "
+          f"{max(s for _, s in outcomes):.2f}s, RSS {before / 2**20:.0f} MiB, peak growth {growth / 2**20:.1f} MiB")
+    assert [o for o, _ in outcomes] == ["RESOURCE_EXHAUSTED"] * burst, outcomes
+    assert max(s for _, s in outcomes) < 5.0, outcomes  # no decode in the way (one took ~1 s of CPU)
+    assert busy.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED, busy.value
+    # one decoded 6300² image alone is 119 MB; the 16 encoded requests are 2 MB
+    assert growth < 64 * 2**20, f"RSS grew by {growth / 2**20:.0f} MiB"
+
+
+def test_guidance_must_be_a_finite_number_in_range(client):
+    """Issue 28 item 5: NaN, -inf and negative guidance made an OK edit recording true_cfg_scale "NaN"
+    (NaN turns true CFG off); +inf ended as INTERNAL (retried on every rerun)."""
+    for value in (float("nan"), float("-inf"), float("inf")):
+        assert f"guidance_scale: {value} is not a finite number" in invalid(client, guidance_scale=value)
+    for value in (-1.0, 1e30):
+        assert f"guidance_scale: {value} outside the allowed range [0, 100]" in invalid(client, guidance_scale=value)
+    # the same through extras (Python's json reads NaN and Infinity; JSON has neither)
+    assert "extras['guidance_scale']: NaN is not a finite number" in invalid(
+        client, extras={"guidance_scale": float("nan")})
+    assert "extras['max_sequence_length']: 1e999 is not a finite number" in _raw_extras(
+        client, "max_sequence_length", "1e999")
+
+
+def test_sizes_the_pipeline_cannot_make_are_invalid_argument(client):
+    """Issue 28 item 5: 100000x16 (under the pixel limit) failed deep in the transformer as INTERNAL."""
+    assert "width: 100000 is more than 16 times height 16 (aspect ratio limit 16:1)" in invalid(
+        client, width=100_000, height=16)
+    assert "height: 4096 is more than 16 times width 32" in invalid(client, width=32, height=4096)
+    assert "width: 40 is not a multiple of 16" in invalid(client, width=40, height=32)
+    assert "exceeds the limit of 40000000 pixels" in invalid(client, width=8000, height=8000)
+
+
+def _raw_extras(client, key: str, raw: str) -> str:
+    """An edit whose extras[key] is `raw` JSON text as sent (the client would encode a Python value)."""
+    request = build_request(photo_like_png(), "Make the square red", steps=2, seed=5, width=32, height=32)
+    request.extras[key] = raw
+    with pytest.raises(grpc.RpcError) as caught:
+        list(client.stub.Edit(request, timeout=30))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value
+    return caught.value.details()
+
+
+def test_deeply_nested_extras_are_invalid_argument(client):
+    """Issue 28 item 5: a 100k-deep JSON value ended as INTERNAL RecursionError."""
+    deep = "[" * 100_000 + "]" * 100_000
+    assert "extras['attention_kwargs']: nested deeper than the limit of 16 levels" in _raw_extras(
+        client, "attention_kwargs", deep)
+    # deep enough to refuse, shallow enough for the JSON parser
+    assert "nested deeper than the limit of 16 levels" in invalid(
+        client, extras={"attention_kwargs": {"a": [[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]}})
+    assert "outside the 64-bit integer range" in _raw_extras(client, "max_sequence_length", "9" * 30)
+
+
+def test_a_step_schedule_in_extras_is_bounded_and_recorded_as_the_steps_run(client):
+    """Issue 28 item 4: extras.sigmas ran past --max-steps (250 against 200; 10^5 would hold the worker
+    for hours), and 5 sigmas were recorded as num_inference_steps 2."""
+    started = time.monotonic()
+    assert (f"extras['sigmas']: 100000 values, one denoise step each: 100000 outside the allowed range "
+            f"[2, {MAX_STEPS}]") in invalid(client, extras={"sigmas": [0.5] * 100_000})
+    assert time.monotonic() - started < 10
+    assert f"60 outside the allowed range [2, {MAX_STEPS}]" in invalid(client, extras={"sigmas": [0.5] * 60})
+    assert "extras['sigmas']: need a non-empty list of numbers" in invalid(client, extras={"sigmas": ["a", 1]})
+    progress = []
+    result = edit(client, guidance_scale=1.0, extras={"sigmas": [1.0, 0.8, 0.6, 0.4, 0.2]},
+                  on_progress=progress.append)
+    assert result.num_inference_steps == 5 and result.call_arguments["num_inference_steps"] == "5"
+    assert [(p.step, p.total_steps) for p in progress] == [(s, 5) for s in range(1, 6)]
+
+
+def test_one_step_is_refused_and_non_finite_output_is_a_permanent_invalid_argument(client):
+    """Issue 27: --steps 1 made NaN pixels (Qwen-Image's scheduler: shift_terminal stretches a one-step
+    schedule to 0/0), reported as INTERNAL and retried three times per sample. The editor's default
+    --min-steps is now the fewest its scheduler can run; settings that still make non-finite pixels
+    are INVALID_ARGUMENT naming them."""
+    assert client.info().defaults["min_steps"] == 2
+    details = invalid(client, steps=1)
+    assert (f"num_inference_steps: 1 outside the allowed range [2, {MAX_STEPS}] "
+            "(QwenImageEditPipeline's scheduler cannot run fewer than 2)") in details
+    assert "outside the allowed range" in invalid(client, extras={"sigmas": [1.0]})
+    # two steps whose last sigma is 1: the same 0/0 in the schedule, found in the output
+    details = invalid(client, guidance_scale=1.0, extras={"sigmas": [1.0, 1.0]})
+    assert ("non-finite pixels with these settings (num_inference_steps 2, true_cfg_scale 1.0, size 32x32, "
+            "seed 5, dtype float32, extras sigmas [1.0, 1.0])") in details

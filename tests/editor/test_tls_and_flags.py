@@ -23,6 +23,8 @@ from .conftest import photo_like_png, start_editor
         (["--default-steps", "300"], "--default-steps 300 outside"),
         (["--load-format", "gguf"], "invalid choice"),
         (["--forecast-interval", "0"], "--forecast-interval 0: need >= 1"),
+        (["--default-guidance", "nan"], "--default-guidance: nan is not a finite number"),
+        (["--default-guidance", "-2"], "--default-guidance: -2.0 outside the allowed range [0, 100]"),
     ],
 )
 def test_bad_flags_are_refused_with_a_message(argv, message, capsys):
