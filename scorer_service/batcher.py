@@ -16,6 +16,10 @@ are as large as with one batch at a time.
 The queue is bounded: `submit(block=False)` raises Overloaded when it is full (unary calls get
 RESOURCE_EXHAUSTED); `submit(block=True)` waits for room (streams: back-pressure to the client).
 Cancelled futures are dropped before they reach the device.
+
+Its state for health (guards.HealthWatch): `stalled_for()` is how long a batch has been running with
+no batch finishing (0 while idle), `dead` whether the worker has ended without being stopped (then
+`submit` refuses with NotReady).
 """
 
 from __future__ import annotations
@@ -84,6 +88,9 @@ class Batcher(Generic[T, R]):
         self._in_flight = threading.Semaphore(max_in_flight)
         self._runners: list[threading.Thread] = []
         self._name = name
+        self._running: dict[int, float] = {}  # batch number -> when it started (monotonic)
+        self._started_batches = 0
+        self._last_progress = time.monotonic()  # when a batch last finished (or the batcher started)
 
     # -- public -------------------------------------------------------------------------------
 
@@ -94,6 +101,8 @@ class Batcher(Generic[T, R]):
     def submit(self, item: T, *, block: bool = False, timeout: float | None = None) -> Future:
         if self._stopping.is_set():
             raise NotReady("scorer is shutting down")
+        if self.dead:
+            raise NotReady("the judge's batch worker has ended: no sample can be judged (restart the scorer)")
         job = _Job(item, Future(), time.monotonic())
         try:
             self._queue.put(job, block=block, timeout=timeout)
@@ -122,6 +131,20 @@ class Batcher(Generic[T, R]):
     @property
     def queued(self) -> int:
         return self._queue.qsize()
+
+    @property
+    def dead(self) -> bool:
+        """The worker has ended although nobody stopped it (nothing queued would ever run)."""
+        return self._thread.ident is not None and not self._thread.is_alive() and not self._stopping.is_set()
+
+    def stalled_for(self) -> float:
+        """Seconds since the later of: the oldest running batch's start, the last batch's end; 0 when
+        no batch runs. With several batches in flight, one finishing is progress."""
+        with self._stats_lock:
+            if not self._running:
+                return 0.0
+            since = max(min(self._running.values()), self._last_progress)
+        return max(0.0, time.monotonic() - since)
 
     # -- worker -------------------------------------------------------------------------------
 
@@ -186,6 +209,10 @@ class Batcher(Generic[T, R]):
 
     def _run(self, jobs: list[_Job]) -> None:
         started = time.monotonic()
+        with self._stats_lock:
+            self._started_batches += 1
+            number = self._started_batches
+            self._running[number] = started
         try:
             results = list(self.run_batch([j.item for j in jobs]))
             if len(results) != len(jobs):
@@ -195,6 +222,10 @@ class Batcher(Generic[T, R]):
             for job in jobs:
                 job.future.set_exception(exc)
             return
+        finally:
+            with self._stats_lock:
+                del self._running[number]
+                self._last_progress = time.monotonic()
         run_s = time.monotonic() - started
         with self._stats_lock:
             self._batches += 1

@@ -104,6 +104,24 @@ class Judge:
         finally:
             self.max_attempts = saved
 
+    def prompt_tokens(self, sample: PreparedSample) -> dict[str, int] | None:
+        """question name -> the tokens of its longest prompt (first attempt or the stricter re-ask),
+        images included, as the backend would feed them; None where the backend cannot count (an API).
+        Cheap (no model): the server checks it before a sample is queued (--max-prompt-tokens)."""
+        count = getattr(self.backend, "count_prompt_tokens", None)
+        if count is None:
+            return None
+        prompts = build_prompts([sample])
+        if self.max_attempts > 1:
+            prompts += build_prompts([sample], strict=True)
+        counts = count(prompts)
+        if counts is None:
+            return None
+        longest: dict[str, int] = {}
+        for prompt, n in zip(prompts, counts):
+            longest[prompt.question.name] = max(n, longest.get(prompt.question.name, 0))
+        return longest
+
     def score(self, samples: list[PreparedSample]) -> list[ScoreOutcome]:
         """Score a batch (see the module docstring). Callable from several threads at once, up to
         `batches_in_flight` usefully."""

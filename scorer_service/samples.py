@@ -3,6 +3,8 @@ outcome each sample gets. Plain data, no model and no gRPC (the server converts 
 from these; every backend reads the same prompts).
 
     sample = prepare(ScoreInput(...), registry)   # validation: raises InvalidInput naming the field
+    admitted = admit(ScoreInput(...), registry, limits)   # the server: every bound checked, nothing decoded
+    sample = decode(admitted)                     # then only the images its questions show
     prompts = build_prompts([sample, ...])        # one Prompt per (sample, question), in order
     conversation(prompts[0])                      # the chat messages (role/content parts) it stands for
 """
@@ -10,9 +12,11 @@ from these; every backend reads the same prompts).
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass, field
+from typing import Callable
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from editfleet_common.errors import InvalidInput
 from editfleet_common.images import decode_image
@@ -21,6 +25,23 @@ from suites.shared.protocol import Protocol, ProtocolRegistry, Question, nth_sou
 from editfleet_common.statuses import ERROR, INVALID, OK, PARSE_FAILED, REFUSED
 
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
+# What a decoded image holds in memory per pixel: PIL keeps RGB as 4 bytes (RGBX)
+DECODED_BYTES_PER_PIXEL = 4
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may carry, checked before any image is decoded or any prompt built (the
+    scorer's flags of the same names, scorer_service/guards.py). A request over one is refused with
+    InvalidInput (INVALID_ARGUMENT) naming the field and the flag: never truncated, since the judge
+    must see what the suite says."""
+
+    max_text_chars: int = 16_384                  # instruction, each variable's value
+    max_id_chars: int = 512                       # sample_id, protocol, category, each variable's name
+    max_variables: int = 64                       # entries of ScoreRequest.variables
+    max_images_per_role: int = 8                  # input images (source_image + more_source_images); reference_images
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS  # each image sent, from its header
+    max_total_pixels: int = 100_000_000           # the images the sample's questions show, summed, from their headers
 
 STATUS_OK, STATUS_PARSE_FAILED, STATUS_INVALID, STATUS_ERROR, STATUS_REFUSED = OK, PARSE_FAILED, INVALID, ERROR, REFUSED
 
@@ -44,8 +65,10 @@ class PreparedSample:
     protocol: Protocol
     category: str
     variables: dict[str, str]
-    images: dict[str, list[Image.Image]]  # IMAGE_ROLES -> images, in order (empty: none sent)
+    images: dict[str, list[Image.Image]]  # IMAGE_ROLES -> images, in order (empty: none sent or none shown)
     questions: tuple[Question, ...] = ()  # the protocol's questions asked of this sample (`when`)
+    # the server's: called once when the sample leaves the server's hands (its memory budget back)
+    release: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -123,8 +146,93 @@ class Prompt:
     captions: list[str] = field(default_factory=list)  # a text part before each image ("" for none)
 
 
-def prepare(inp: ScoreInput, registry: ProtocolRegistry, *, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> PreparedSample:
-    """Validate a request and decode its images; every problem is an InvalidInput naming it."""
+@dataclass
+class AdmittedSample:
+    """A request that passed every check that needs no decoding (admit): what decode() makes a
+    PreparedSample of, and what decoding it will hold in memory."""
+
+    inp: ScoreInput
+    protocol: Protocol
+    variables: dict[str, str]
+    questions: tuple[Question, ...]
+    shown_sources: tuple[int, ...]   # indexes of the input images to decode (0: source_image)
+    shown_edited: bool
+    shown_references: bool
+    pixels: int                      # of the images to decode, from their headers
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def decoded_bytes(self) -> int:
+        return self.pixels * DECODED_BYTES_PER_PIXEL
+
+
+def prepare(inp: ScoreInput, registry: ProtocolRegistry, *, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+            limits: Limits | None = None, every_image: bool = True) -> PreparedSample:
+    """Validate a request and decode its images; every problem is an InvalidInput naming it.
+    every_image: decode the images no question shows as well (in-process callers that look at them;
+    the server decodes only the shown ones)."""
+    limits = limits or Limits(max_image_pixels=max_image_pixels)
+    return decode(admit(inp, registry, limits), every_image=every_image)
+
+
+def check_text(inp: ScoreInput, limits: Limits) -> None:
+    """The request's text within its bounds, in characters (cheap: before anything else is looked at)."""
+    def over(field_name: str, value: str, limit: int, flag: str) -> None:
+        if len(value) > limit:
+            raise InvalidInput(f"{field_name}: {len(value)} characters exceed the limit of {limit} ({flag})")
+
+    over("sample_id", inp.sample_id, limits.max_id_chars, "--max-id-chars")
+    over("protocol", inp.protocol, limits.max_id_chars, "--max-id-chars")
+    over("category", inp.category, limits.max_id_chars, "--max-id-chars")
+    over("instruction", inp.instruction, limits.max_text_chars, "--max-text-chars")
+    if len(inp.variables) > limits.max_variables:
+        raise InvalidInput(f"variables: {len(inp.variables)} entries exceed the limit of {limits.max_variables} "
+                           "(--max-variables)")
+    for name, value in inp.variables.items():
+        if len(name) > limits.max_id_chars:
+            raise InvalidInput(f"variables: a name of {len(name)} characters ({name[:32]!r}...) exceeds the limit "
+                               f"of {limits.max_id_chars} (--max-id-chars)")
+        over(f"variables[{name!r}]", value, limits.max_text_chars, "--max-text-chars")
+
+
+def check_image_counts(inp: ScoreInput, limits: Limits) -> None:
+    inputs = (1 if inp.source_image else 0) + len(inp.more_source_images)
+    if inputs > limits.max_images_per_role:
+        raise InvalidInput(f"more_source_images: {inputs} input images (source_image + {len(inp.more_source_images)}) "
+                           f"exceed the limit of {limits.max_images_per_role} (--max-images-per-role)")
+    if len(inp.reference_images) > limits.max_images_per_role:
+        raise InvalidInput(f"reference_images: {len(inp.reference_images)} images exceed the limit of "
+                           f"{limits.max_images_per_role} (--max-images-per-role)")
+
+
+def image_size(data: bytes, *, max_pixels: int, field: str) -> tuple[int, int]:
+    """An encoded image's size as its header says (before any EXIF rotation), refusing what cannot be
+    read, a zero size and more than `max_pixels` (as editfleet_common.images.decode_image does before
+    decoding). No pixel data is decoded: a truncated body is found only when decoded."""
+    if not data:
+        raise InvalidInput(f"{field}: empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:  # reads the header only
+                width, height = img.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InvalidInput(f"{field}: refused as a decompression bomb ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InvalidInput(f"{field}: cannot decode image ({type(exc).__name__}: {exc})") from None
+    if width <= 0 or height <= 0:
+        raise InvalidInput(f"{field}: zero-size image ({width}x{height})")
+    if width * height > max_pixels:
+        raise InvalidInput(f"{field}: {width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}")
+    return width, height
+
+
+def admit(inp: ScoreInput, registry: ProtocolRegistry, limits: Limits | None = None) -> AdmittedSample:
+    """Every check that needs no decoding, cheapest first: text lengths, the protocol and its
+    variables, image counts, then every image's header (size, pixel bound), and the pixels of the
+    images the sample's questions show, in total. Raises InvalidInput naming the field."""
+    limits = limits or Limits()
+    check_text(inp, limits)
     if not inp.sample_id:
         raise InvalidInput("sample_id is empty")
     protocol = registry.get(inp.protocol)
@@ -136,28 +244,79 @@ def prepare(inp: ScoreInput, registry: ProtocolRegistry, *, max_image_pixels: in
     variables.setdefault("category", inp.category)
     if inp.more_source_images and not inp.source_image:
         raise InvalidInput("more_source_images: given without source_image")
+    check_image_counts(inp, limits)
     present = {name for name, there in (("reference", inp.reference_images),
                                          ("more_sources", inp.more_source_images)) if there}
     protocol.check_variables(inp.category, variables, present)
     questions = tuple(protocol.asked(inp.category, variables, present))
-    # every image that is sent is checked, even where the protocol does not show it
-    decode = lambda data, name: decode_image(data, max_pixels=max_image_pixels, field=name)  # noqa: E731
-    sources = ([decode(inp.source_image, "source_image")] if inp.source_image else []) + [
-        decode(data, f"more_source_images[{i}]") for i, data in enumerate(inp.more_source_images)]
-    edited = [decode(inp.edited_image, "edited_image")] if inp.edited_image else []
-    references = [decode(data, f"reference_images[{i}]") for i, data in enumerate(inp.reference_images)]
-    sources, edited, references = resize_images(sources, edited, references, protocol.resize)
-    images = {"source": sources[:1], "sources": sources, "edited": edited, "reference": references}
-    for question in questions:
+    sources = ([inp.source_image] if inp.source_image else []) + list(inp.more_source_images)
+    for question in questions:  # a question that shows a role the request lacks
+        for role in question.images:
+            k = nth_source(role)
+            there = len(sources) >= k if k is not None else {
+                "source": sources, "sources": sources, "edited": inp.edited_image, "reference": inp.reference_images}[role]
+            if not there:
+                field_name = _ROLE_FIELDS.get(role) or f"more_source_images[{k - 2}]"
+                raise InvalidInput(f"{field_name}: missing (protocol {protocol.name!r} shows it in "
+                                   f"question {question.name!r})")
+    # every image sent is checked from its header (readable, within --max-input-pixels), shown or not
+    size = lambda data, name: image_size(data, max_pixels=limits.max_image_pixels, field=name)  # noqa: E731
+    source_sizes = [size(data, _source_field(i)) for i, data in enumerate(sources)]
+    edited_size = size(inp.edited_image, "edited_image") if inp.edited_image else None
+    reference_sizes = [size(data, f"reference_images[{i}]") for i, data in enumerate(inp.reference_images)]
+    roles = {role for question in questions for role in question.images}
+    shown_edited = "edited" in roles and edited_size is not None
+    # the first input is decoded where shown, and where the edited image is resized to its size
+    first = "source" in roles or (shown_edited and protocol.resize.get("edited") == "source")
+    if "sources" in roles:
+        shown_sources = tuple(range(len(sources)))
+    else:
+        shown_sources = tuple(sorted({0 for _ in sources[:1] if first}
+                                     | {k - 1 for k in map(nth_source, roles) if k is not None}))
+    shown_references = "reference" in roles
+    pixels = [source_sizes[i] for i in shown_sources] + ([edited_size] if shown_edited else []) + (
+        reference_sizes if shown_references else [])
+    total = sum(w * h for w, h in pixels)
+    if total > limits.max_total_pixels:
+        raise InvalidInput(f"images: the {len(pixels)} image(s) the protocol shows hold {total} pixels, over the "
+                           f"limit of {limits.max_total_pixels} per request (--max-total-pixels)")
+    return AdmittedSample(inp, protocol, variables, questions, shown_sources, shown_edited, shown_references,
+                          total, limits)
+
+
+def _source_field(index: int) -> str:
+    return "source_image" if index == 0 else f"more_source_images[{index - 1}]"
+
+
+def decode(admitted: AdmittedSample, *, every_image: bool = False) -> PreparedSample:
+    """The sample with its images decoded (only those its questions show unless every_image) and
+    resized by the protocol's rule."""
+    inp, protocol, limit = admitted.inp, admitted.protocol, admitted.limits.max_image_pixels
+    decode_one = lambda data, name: decode_image(data, max_pixels=limit, field=name)  # noqa: E731
+    sent = ([inp.source_image] if inp.source_image else []) + list(inp.more_source_images)
+    wanted = range(len(sent)) if every_image else admitted.shown_sources
+    sources: list[Image.Image | None] = [decode_one(data, _source_field(i)) if i in wanted else None
+                                         for i, data in enumerate(sent)]
+    edited = ([decode_one(inp.edited_image, "edited_image")]
+              if inp.edited_image and (every_image or admitted.shown_edited) else [])
+    references = ([decode_one(data, f"reference_images[{i}]") for i, data in enumerate(inp.reference_images)]
+                  if every_image or admitted.shown_references else [])
+    decoded = [img for img in sources if img is not None]
+    decoded, edited, references = resize_images(
+        decoded, edited, references, protocol.resize,
+        source_size=sources[0].size if sources and sources[0] is not None else None)
+    resized = iter(decoded)
+    sources = [next(resized) if img is not None else None for img in sources]
+    images: dict[str, list[Image.Image]] = {
+        "source": [img for img in sources[:1] if img is not None],
+        "sources": sources if sources and all(img is not None for img in sources) else [],
+        "edited": edited, "reference": references}
+    for question in admitted.questions:
         for role in question.images:
             k = nth_source(role)
             if k is not None:
                 images[role] = sources[k - 1:k]
-            if not images[role]:
-                field_name = _ROLE_FIELDS.get(role) or f"more_source_images[{nth_source(role) - 2}]"
-                raise InvalidInput(f"{field_name}: missing (protocol {protocol.name!r} shows it in "
-                                   f"question {question.name!r})")
-    return PreparedSample(inp.sample_id, protocol, inp.category, variables, images, questions)
+    return PreparedSample(inp.sample_id, protocol, inp.category, admitted.variables, images, admitted.questions)
 
 
 _ROLE_FIELDS = {"source": "source_image", "sources": "source_image", "edited": "edited_image",
@@ -165,14 +324,18 @@ _ROLE_FIELDS = {"source": "source_image", "sources": "source_image", "edited": "
 
 
 def resize_images(sources: list[Image.Image], edited: list[Image.Image], references: list[Image.Image],
-                  rule: dict) -> tuple[list[Image.Image], list[Image.Image], list[Image.Image]]:
+                  rule: dict, *, source_size: tuple[int, int] | None = None
+                  ) -> tuple[list[Image.Image], list[Image.Image], list[Image.Image]]:
     """The protocol's own resizing rule, before any backend sees the images (a local processor may
     resize further; an API gets them as they are here): `edited: source` gives the edited image the
     (first) source image's size (GEdit-Bench's scorer does so before judging), `max_pixels: N` scales
     each image down, aspect kept, to at most N pixels, `jpeg_thumbnail: N` fits each inside NxN and
-    sends it through JPEG (RISEBench's image_size=N). PIL's default resampling (bicubic)."""
-    if rule.get("edited") == "source" and sources and edited and edited[0].size != sources[0].size:
-        edited = [edited[0].resize(sources[0].size)]
+    sends it through JPEG (RISEBench's image_size=N). PIL's default resampling (bicubic).
+    source_size: the first input image's size where `sources` need not start with it (only the
+    shown inputs decoded)."""
+    target = source_size or (sources[0].size if sources else None)
+    if rule.get("edited") == "source" and target and edited and edited[0].size != target:
+        edited = [edited[0].resize(target)]
     limit = rule.get("max_pixels")
     if limit:
         def fit(img: Image.Image) -> Image.Image:

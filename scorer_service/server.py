@@ -1,8 +1,12 @@
 """The gRPC adapter: converts messages and codes; the judge and the batcher do the work.
 
-Score        validate -> batcher -> result; bad input raises InvalidInput -> INVALID_ARGUMENT
-             (the interceptor in editfleet_common.grpc_server maps it), a full queue Overloaded ->
-             RESOURCE_EXHAUSTED.
+Every request is admitted before work starts (guards.py): its text, ids, image counts and image
+headers within the limits, then room in the decoded-image budget, then only the images its questions
+show decoded, then (a local judge) its prompts' tokens counted; only then is it queued.
+
+Score        admit -> batcher -> result; bad input raises InvalidInput -> INVALID_ARGUMENT
+             (the interceptor in editfleet_common.grpc_server maps it), a full queue or no room in the
+             decoded-image budget Overloaded -> RESOURCE_EXHAUSTED.
 ScoreStream  requests are read on a thread of their own and decoded (PNG -> image, `prepare`) on a
              shared pool of decode threads, several at once, so that a burst of requests reaches
              the batcher together instead of one decode after another; each is submitted as soon
@@ -10,6 +14,8 @@ ScoreStream  requests are read on a thread of their own and decoded (PNG -> imag
              finish, in any order, each tagged with its sample_id. A bad item gets a
              SCORE_STATUS_INVALID result and the stream goes on. A JudgeUnusable (an API that refuses
              the key) ends the stream with its status (UNAUTHENTICATED, ...): no sample is failed for it.
+             A stream that sends nothing and is owed nothing for --stream-idle-timeout-s is closed
+             (status OK), giving its slot back.
 GetInfo      model identity, protocols with their hashes, batching settings and statistics.
 """
 
@@ -32,8 +38,11 @@ from editfleet_common.metrics import ScorerMetrics
 
 from .backends.base import JudgeUnusable
 from .batcher import Batcher, Completed
+from .guards import DEFAULT_DECODED_BUDGET_MB, DEFAULT_MAX_PROMPT_TOKENS, MB, HealthWatch, MemoryBudget, limits_from, \
+    stall_problem
 from suites.shared.protocol import ProtocolRegistry
-from .samples import STATUS_ERROR, STATUS_INVALID, PreparedSample, ScoreInput, ScoreOutcome, prepare
+from .samples import (STATUS_ERROR, STATUS_INVALID, Limits, PreparedSample, ScoreInput, ScoreOutcome, admit,
+                      decode)
 from editfleet_common.statuses import status_code
 
 if TYPE_CHECKING:
@@ -92,10 +101,16 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
     every call is refused with UNAVAILABLE, matching health NOT_SERVING."""
 
     def __init__(self, registry: ProtocolRegistry, *, max_message_bytes: int, max_image_pixels: int,
-                 decode_threads: int = 4):
+                 decode_threads: int = 4, limits: Limits | None = None,
+                 max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
+                 decoded_budget_bytes: int = DEFAULT_DECODED_BUDGET_MB * MB, stream_idle_timeout_s: float = 0.0):
         self.registry = registry
         self.max_message_bytes = max_message_bytes
         self.max_image_pixels = max_image_pixels
+        self.limits = limits or Limits(max_image_pixels=max_image_pixels)
+        self.max_prompt_tokens = max_prompt_tokens
+        self.budget = MemoryBudget(decoded_budget_bytes)
+        self.stream_idle_timeout_s = stream_idle_timeout_s
         self.judge: Judge | None = None
         self.batcher: Batcher[PreparedSample, ScoreOutcome] | None = None
         self.not_ready_reason = "the judge is still loading"
@@ -116,8 +131,43 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
         self.metrics.samples.labels(status=outcome.status).inc()
         return to_result(outcome)
 
-    def _prepare(self, request: scorer_pb2.ScoreRequest) -> PreparedSample:
-        return prepare(to_input(request), self.registry, max_image_pixels=self.max_image_pixels)
+    def _prepare(self, request: scorer_pb2.ScoreRequest, *, wait=None) -> PreparedSample:
+        """Admit (every bound that needs no decoding), take room in the decoded-image budget (wait:
+        see MemoryBudget.acquire), decode the shown images, count the prompts' tokens. The sample
+        holds its room until `_let_go(sample)`."""
+        admitted = admit(to_input(request), self.registry, self.limits)
+        hold = self.budget.acquire(admitted.decoded_bytes, wait=wait)
+        try:
+            sample = decode(admitted)
+            self._check_prompt_tokens(sample)
+        except BaseException:
+            hold.release()
+            raise
+        sample.release = hold.release
+        return sample
+
+    @staticmethod
+    def _let_go(sample: PreparedSample) -> None:
+        """The sample's result is out or its call ended: its images go, its budget comes back."""
+        sample.images = {}
+        if sample.release is not None:
+            sample.release()
+
+    def _check_prompt_tokens(self, sample: PreparedSample) -> None:
+        count = getattr(self.judge, "prompt_tokens", None)
+        tokens = count(sample) if count is not None else None
+        if not tokens:
+            return
+        question, longest = max(tokens.items(), key=lambda item: item[1])
+        if longest <= self.max_prompt_tokens:
+            return
+        texts = sorted(((len(v), k) for k, v in sample.variables.items() if k in sample.protocol.variables),
+                       reverse=True)[:2]
+        named = ", ".join(f"{'instruction' if k == 'edit_instruction' else f'variables[{k!r}]'} "
+                          f"({n} characters)" for n, k in texts)
+        raise InvalidInput(f"prompt: question {question!r} comes to {longest} tokens, over the limit of "
+                           f"{self.max_prompt_tokens} (--max-prompt-tokens)" + (f"; its longest texts: {named}"
+                                                                                if named else ""))
 
     @staticmethod
     def _finish(completed: Completed, submitted: float) -> ScoreOutcome:
@@ -130,7 +180,12 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
         _, batcher = self._ready()
         submitted = time.monotonic()
         sample = self._prepare(request)
-        future = batcher.submit(sample)
+        try:
+            future = batcher.submit(sample)
+        except BaseException:
+            self._let_go(sample)
+            raise
+        future.add_done_callback(lambda _f: self._let_go(sample))
         # a caller that hangs up frees its place in the queue; one that went away (cancelled, past
         # its deadline) while its images were decoding is dropped before it reaches the device
         if not context.add_callback(future.cancel):
@@ -171,26 +226,34 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
         # requests of this stream being decoded or waiting for queue room: bounds what is read
         # ahead of the batcher (back-pressure reaches the client), while keeping the decoders busy
         window = threading.BoundedSemaphore(2 * self.decode_threads)
-        ended = threading.Event()  # the call was cancelled or finished
+        ended = threading.Event()  # the call was cancelled or finished, or closed for idleness
+        last_activity = [time.monotonic()]  # a request read or a result sent; guarded by `lock`
 
         def admit(request, submitted):
             """On a decode thread: validate and decode, then queue for the device."""
+            sample = None
             try:
                 try:
-                    sample = self._prepare(request)
+                    # waits for room in the decoded-image budget while the stream lasts (back-pressure)
+                    sample = self._prepare(request, wait=lambda: not ended.is_set())
                 except InvalidInput as exc:
-                    deliver(ScoreOutcome(request.sample_id, STATUS_INVALID, protocol=request.protocol,
-                                         error=str(exc)))
+                    deliver(ScoreOutcome(request.sample_id, STATUS_INVALID,
+                                         protocol=request.protocol[:self.limits.max_id_chars], error=str(exc)))
                     return
+                except Cancelled:
+                    return  # the stream ended while this one waited for room: nobody to answer
                 if ended.is_set():
+                    self._let_go(sample)
                     return
                 try:
                     # wait for room: a stream slows down instead of being refused
                     future = batcher.submit(sample, block=True)
                 except EditfleetError as exc:
+                    self._let_go(sample)
                     deliver(ScoreOutcome(request.sample_id, STATUS_ERROR, protocol=sample.protocol.name,
                                          protocol_hash=sample.protocol.sha256, error=str(exc)))
                     return
+                future.add_done_callback(lambda _f, s=sample: self._let_go(s))
                 with lock:
                     futures.append(future)
                 if ended.is_set():
@@ -199,7 +262,9 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
                     lambda f, sid=sample.sample_id, p=sample.protocol, t=submitted: on_done(f, sid, p, t)
                 )
             except Exception as exc:  # noqa: BLE001 - every request read gets exactly one result
-                log.exception("admitting sample %s failed", request.sample_id)
+                if sample is not None:
+                    self._let_go(sample)
+                log.exception("admitting sample %.200r failed", request.sample_id)
                 deliver(ScoreOutcome(request.sample_id, STATUS_ERROR, protocol=request.protocol,
                                      error=f"{type(exc).__name__}: {exc}"))
             finally:
@@ -211,7 +276,10 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
                 for request in request_iterator:
                     submitted = time.monotonic()
                     with lock:
+                        if ended.is_set():
+                            break  # closed (idle) or cancelled meanwhile: nobody would answer it
                         pending += 1
+                        last_activity[0] = submitted
                     window.acquire()
                     self._decoder.submit(admit, request, submitted)
             except grpc.RpcError:
@@ -233,8 +301,13 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
             cancel_all()  # the call already ended
         threading.Thread(target=read, name="score-stream-reader", daemon=True).start()
         sent = 0
+        idle_limit = self.stream_idle_timeout_s
+        poll = min(1.0, idle_limit / 4) if idle_limit > 0 else None
         while True:
-            item = results.get()
+            try:
+                item = results.get(timeout=poll)
+            except queue.Empty:
+                item = None
             if fatal:
                 cancel_all()
                 raise fatal[0]  # the interceptor maps it to its status code
@@ -242,8 +315,19 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
                 sent += 1
                 yield self._result(item)
             with lock:
+                if item is not None:
+                    last_activity[0] = time.monotonic()
                 finished = reader_done.is_set() and sent == pending
+                idle_s = time.monotonic() - last_activity[0]
+                # nothing owed and nothing sent for the limit: close (the reader takes nothing more)
+                idle = idle_limit > 0 and not finished and sent == pending and idle_s > idle_limit
+                if idle:
+                    ended.set()
             if finished:
+                return
+            if idle:
+                log.info("closing a ScoreStream idle for %.0fs (no request, no result owed; "
+                         "--stream-idle-timeout-s %g) after %d result(s)", idle_s, idle_limit, sent)
                 return
             if not context.is_active():
                 return
@@ -281,8 +365,18 @@ def service_spec(args, registry: ProtocolRegistry, *, load) -> "ServiceSpec":
     from .samples import warmup_sample
 
     service = ScorerService(registry, max_message_bytes=args.max_message_bytes,
-                            max_image_pixels=args.max_input_pixels, decode_threads=args.decode_threads)
+                            max_image_pixels=args.max_input_pixels, decode_threads=args.decode_threads,
+                            limits=limits_from(args),
+                            max_prompt_tokens=getattr(args, "max_prompt_tokens", DEFAULT_MAX_PROMPT_TOKENS),
+                            decoded_budget_bytes=getattr(args, "decoded_budget_mb", DEFAULT_DECODED_BUDGET_MB) * MB,
+                            stream_idle_timeout_s=getattr(args, "stream_idle_timeout_s", 0.0))
     batchers: list[Batcher] = []
+    hosts: list = []  # the frame's ServiceHost (its health), learnt from the load's lifecycle
+    watches: list[HealthWatch] = []
+
+    def load_judge(lifecycle):
+        hosts.append(lifecycle.host)
+        return load(lifecycle, service)
 
     def warm_up(judge: Judge) -> None:
         if args.no_warmup:
@@ -311,8 +405,14 @@ def service_spec(args, registry: ProtocolRegistry, *, load) -> "ServiceSpec":
         batchers.append(batcher)
         service.metrics.watch(lambda: batcher.queued, lambda: getattr(judge.backend, "generated_tokens", 0))
         service.attach(judge, batcher)
+        stuck_after_s = getattr(args, "stuck_after_s", 0.0)
+        if hosts:  # health tells the truth: NOT_SERVING while the worker is stuck, for good once it is dead
+            watches.append(HealthWatch(hosts[0], lambda: stall_problem(batcher, stuck_after_s),
+                                       interval_s=min(1.0, stuck_after_s / 4) if stuck_after_s > 0 else 1.0).start())
 
     def after_stop() -> None:
+        for watch in watches:
+            watch.stop()
         for batcher in batchers:
             batcher.stop(timeout=args.grace)
 
@@ -320,7 +420,7 @@ def service_spec(args, registry: ProtocolRegistry, *, load) -> "ServiceSpec":
         name=SERVICE_NAME,
         servicer=service,
         register=scorer_pb2_grpc.add_ScorerServicer_to_server,
-        load=lambda lifecycle: load(lifecycle, service),
+        load=load_judge,
         warm_up=warm_up,
         attach=attach,
         after_stop=after_stop,

@@ -89,6 +89,8 @@ class TransformersBackend:
                              f"not {getattr(model.config, 'model_type', '?')!r}; use 'dynamic'")
         self.decoders = DecoderPool(model, self.dtype)  # static decoding's caches, reused
         self.trees = ScoreTrees(self.tokenizer)
+        self._counter = _token_counter(self.tokenizer)  # count_prompt_tokens' own tokenizer
+        self._counter_lock = threading.Lock()
         self._grouped_attention = install_grouped_decode_attention(model)
         # Every forward of the model runs on this one thread, one batch after another (torch.compile's
         # cudagraph trees, used before, failed when recorded on another thread than the batches'). With
@@ -259,6 +261,33 @@ class TransformersBackend:
         if self.device.type == "cuda":
             tensors = {name: value.pin_memory() for name, value in tensors.items()}
         return tensors
+
+    def count_prompt_tokens(self, prompts: list[Prompt]) -> list[int]:
+        """Each prompt's length in tokens as `_processed` makes it (chat template, text, and every
+        image's tokens at the size the processor gives it), without running the processor on the
+        images: the chat template's text through a copy of the tokenizer (no truncation, no padding;
+        thread-safe: the server's decode threads call this while batches run), each image counted by
+        the processor's own rule where it has one (`_get_num_multimodal_tokens`, Qwen-VL processors),
+        else as the one placeholder token the template puts for it."""
+        texts = [self.processor.apply_chat_template(conversation(p), add_generation_prompt=True, tokenize=False)
+                 for p in prompts]
+        counter = self._counter
+        if counter is not None:
+            with self._counter_lock:
+                lengths = [len(e.ids) for e in counter.encode_batch(texts, add_special_tokens=False)]
+        else:  # a slow (Python) tokenizer: not shared with the batches' padding state
+            with self._counter_lock:
+                lengths = [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+        per_image = getattr(self.processor, "_get_num_multimodal_tokens", None)
+        for i, prompt in enumerate(prompts):
+            if prompt.images and per_image is not None:
+                try:
+                    counts = per_image(image_sizes=[(img.height, img.width) for img in prompt.images]).num_image_tokens
+                except Exception:  # noqa: BLE001 - a processor without the rule: its placeholders only
+                    continue
+                if counts:
+                    lengths[i] += sum(counts) - len(prompt.images)  # each placeholder becomes its image's tokens
+        return lengths
 
     def _on_device(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {name: value.to(self.device, non_blocking=True) for name, value in inputs.items()}
@@ -472,6 +501,18 @@ class TransformersBackend:
             inputs[name] = torch.cat([value, fill.to(value.dtype)], dim=1)
         out = self.model(**inputs, logits_to_keep=keep, use_cache=False)
         return out.logits[:, -keep:]
+
+
+def _token_counter(tokenizer):
+    """A copy of a fast tokenizer's backend for counting, with no truncation and no padding (the
+    batches' tokenizer sets its padding state per call), or None for a slow tokenizer."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    counter = deepcopy(backend)
+    counter.no_truncation()
+    counter.no_padding()
+    return counter
 
 
 def _check_decode(decode: str) -> None:
