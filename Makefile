@@ -49,12 +49,12 @@ gen/.stamp: $(PROTOS) $(VENV)/orchestrator/.installed
 models: models/tiny-qwen-image-edit/.done models/tiny-qwen-image-edit-2509/.done models/tiny-qwen-image-edit-2511/.done \
 	models/tiny-flux-kontext/.done models/tiny-qwen3-vl/.done models/tiny-qwen3-vl-moe/.done models/tiny-qwen3-vl-taught/.done
 
-models/tiny-qwen-image-edit/.done: tools/make_tiny_qwen_image_edit.py tools/tiny_tokenizer.py editor_service/configs/generate.py $(VENV)/editor/.installed
+models/tiny-qwen-image-edit/.done: tools/make_tiny_qwen_image_edit.py tools/tiny_tokenizer.py tools/generate_editor_configs.py $(VENV)/editor/.installed
 	$(EDITOR_PY) tools/make_tiny_qwen_image_edit.py models/tiny-qwen-image-edit
 	touch $@
 
 # QwenImageEditPlusPipeline (several input images); 2511 adds the transformer's zero_cond_t
-models/tiny-qwen-image-edit-%/.done: tools/make_tiny_qwen_image_edit.py tools/tiny_tokenizer.py editor_service/configs/generate.py $(VENV)/editor/.installed
+models/tiny-qwen-image-edit-%/.done: tools/make_tiny_qwen_image_edit.py tools/tiny_tokenizer.py tools/generate_editor_configs.py $(VENV)/editor/.installed
 	$(EDITOR_PY) tools/make_tiny_qwen_image_edit.py models/tiny-qwen-image-edit-$* --variant $*
 	touch $@
 

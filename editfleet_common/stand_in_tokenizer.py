@@ -1,7 +1,7 @@
 """The stand-in tokenizer of dummy loads: the project's tiny Qwen tokenizer (Qwen's special tokens,
 a small byte-level BPE vocabulary), shipped as data in editfleet_common/stand-in-tokenizer/ so that
 both service images have it and no service needs tools/ at run time. Written by
-`python -m editor_service.configs.generate` (from tools/tiny_tokenizer.py).
+`tools/generate_editor_configs.py` (from tools/tiny_tokenizer.py).
 
 A dummy load has the real architecture but no real vocabulary (none can be downloaded here): the
 model's special-token ids then come from this tokenizer (`special_token_ids`).

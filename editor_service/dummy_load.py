@@ -1,7 +1,7 @@
 """`--load-format dummy`: an edit pipeline's real architecture with random weights, from configs.
 
 The configs come from a local model directory or ship in configs/ (`SHIPPED_CONFIGS`, made by
-configs/generate.py); no weights are read or downloaded. For speed and memory work only: the same
+tools/generate_editor_configs.py); no weights are read or downloaded. For speed and memory work only: the same
 seed gives the same weights on every device, so a fleet of dummy editors is one model.
 """
 

@@ -1,4 +1,4 @@
-"""`python -m orchestrator run|score|report|compare|validate|export|import`.
+"""`python -m orchestrator run|score|report|compare|validate|export|import|suites`.
 
 Every error a user can cause (bad config, bad benchmark, a service that does not come up, an
 output dir made with other settings) ends in one clear message and a non-zero exit, never a
@@ -14,16 +14,17 @@ from pathlib import Path
 import click
 
 
-from . import setting_flags
+from . import setting_flags, suite_pages
 from .benchmark import BenchmarkError, load_benchmark
-from .config import BENCHMARK_FORMATS, ConfigError, build_config, load_yaml, merge_overrides, parse_size
+from .config import ConfigError, build_config, load_yaml, merge_overrides, parse_size
 from .fleet import FleetError
-from .layouts import LAYOUTS, LayoutError
+from .layouts import LayoutError
 from .results import ResultsError
 from .scoring import ScoringError
 from .ui import make_ui
+from suites.spec import SuiteError
 
-USER_ERRORS = (ConfigError, BenchmarkError, FleetError, ResultsError, ScoringError, LayoutError)
+USER_ERRORS = (ConfigError, BenchmarkError, FleetError, ResultsError, ScoringError, LayoutError, SuiteError)
 
 
 def _fail(exc: BaseException) -> click.ClickException:
@@ -61,8 +62,15 @@ def _guarded(fn):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-def main():
+@click.option("--suites-dir", multiple=True, type=click.Path(file_okay=False),
+              help="A lab's own suite folder (or a folder of them), beside the built-in suites (repeatable; "
+                   "also EDITFLEET_SUITES_DIR, or suites_dir in a run config).")
+def main(suites_dir):
     """editfleet orchestrator: edit a benchmark on a fleet of editors, judge every edit, report."""
+    if suites_dir:
+        from suites.catalog import use
+
+        use(*suites_dir)
 
 
 def _run_options(fn):
@@ -70,7 +78,8 @@ def _run_options(fn):
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML run config."),
         click.option("--benchmark", help="Benchmark file (.jsonl native or GEdit, .json seed, ImgEdit, RE-Edit or RISEBench format) "
                                           "or folder (KRIS-Bench's KRIS_Bench/)."),
-        click.option("--benchmark-format", type=click.Choice(BENCHMARK_FORMATS)),
+        click.option("--benchmark-format", help="The suite whose data this is (default: detected); "
+                                                "`orchestrator suites` lists them."),
         click.option("--image-root", help="ImgEdit-Bench, RISEBench: the input images' root (default: the JSON's folder)."),
         click.option("--categories", help="Only these categories (comma-separated)."),
         click.option("--limit", type=int, help="Only the first N samples."),
@@ -80,7 +89,7 @@ def _run_options(fn):
         click.option("--negative-prompt", help="Negative prompt."),
         click.option("--seed", type=int, help="Base seed; each sample's seed = f(base seed, sample id)."),
         click.option("--size", help="Output size WIDTHxHEIGHT (or N for square)."),
-        click.option("--protocol", help="Judge protocol (seed-0-10, viescore, ...)."),
+        click.option("--protocol", help="Judge protocol (default: the suite's own; `orchestrator suites`)."),
         click.option("--gpus", help="One editor per GPU, e.g. 0,1,2,3."),
         click.option("--editors", type=int, help="Number of CPU editors (without GPUs)."),
         click.option("--fleet", type=click.Choice(["local", "static", "kubernetes"]), help="Who runs the services."),
@@ -283,7 +292,7 @@ def _fmt(value) -> str:
 
 @main.command()
 @click.argument("benchmark", type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(BENCHMARK_FORMATS), default="auto")
+@click.option("--format", "fmt", default="auto", help="The suite whose data this is (default: detected).")
 @click.option("--language", default="en", help="GEdit-Bench: en, cn or all.")
 @click.option("--image-root", help="ImgEdit-Bench, RISEBench: the input images' root (default: the JSON's folder).")
 def validate(benchmark, fmt, language, image_root):
@@ -299,7 +308,7 @@ def validate(benchmark, fmt, language, image_root):
 
 @main.command("export")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
-@click.option("--layout", required=True, type=click.Choice(list(LAYOUTS)), help="The suite's output layout.")
+@click.option("--layout", required=True, help="The suite's output layout (a suite's name; `orchestrator suites`).")
 @click.option("--to", "to", required=True, type=click.Path(file_okay=False), help="Folder to write the layout in.")
 @click.option("--method", help="The method's folder name in the layout (default: RUN_DIR's name).")
 def export_cmd(run_dir, layout, to, method):
@@ -318,7 +327,7 @@ def export_cmd(run_dir, layout, to, method):
 
 @main.command("import")
 @click.argument("folder", type=click.Path(file_okay=False, exists=True))
-@click.option("--layout", required=True, type=click.Choice(list(LAYOUTS)), help="The suite's output layout.")
+@click.option("--layout", required=True, help="The suite's output layout (a suite's name; `orchestrator suites`).")
 @click.option("--benchmark", required=True, help="The benchmark the edits were made for.")
 @click.option("--language", help="GEdit-Bench: en, cn or all (default en).")
 @click.option("--image-root", help="ImgEdit-Bench, RISEBench: the input images' root (default: the JSON's folder).")
@@ -337,6 +346,21 @@ def import_cmd(folder, layout, benchmark, language, image_root, method, output):
                    Path(output), make_ui("plain"))
 
     _guarded(body)
+
+
+@main.group("suites", invoke_without_command=True)
+@click.pass_context
+def suites_cmd(ctx):
+    """The benchmark suites found: built-in and a lab's own (--suites-dir, EDITFLEET_SUITES_DIR)."""
+    if ctx.invoked_subcommand is None:
+        _guarded(lambda: click.echo(suite_pages.listing()))
+
+
+@suites_cmd.command("show")
+@click.argument("name")
+def suites_show(name):
+    """One suite's settings and its README."""
+    _guarded(lambda: click.echo(suite_pages.show(name)))
 
 
 if __name__ == "__main__":

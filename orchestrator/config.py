@@ -19,9 +19,6 @@ import yaml
 
 from editfleet_common.settings import JUDGE_BACKENDS, LOAD_FORMATS, SPEED_MODES
 
-from .benchmark import FORMATS
-
-BENCHMARK_FORMATS = ("auto", *FORMATS)
 
 
 class ConfigError(Exception):
@@ -31,7 +28,7 @@ class ConfigError(Exception):
 @dataclass
 class BenchmarkConfig:
     path: str | None = None
-    format: str = "auto"            # "auto" or a key of benchmarks.FORMATS (native, seed, gedit, imgedit, re-edit, rise)
+    format: str = "auto"            # "auto" or a suite's name (`orchestrator suites` lists them)
     categories: list[str] | None = None
     limit: int | None = None
     language: str = "en"            # GEdit-Bench: en | cn | all
@@ -112,6 +109,7 @@ class RunConfig:
     fleet: FleetConfig = field(default_factory=FleetConfig)
     output: str | None = None
     progress: str = "auto"          # auto | bars | plain
+    suites_dir: str | None = None   # a lab's own suite folder(s), beside the built-in ones (suites/catalog.py)
 
     def absolutize(self) -> "RunConfig":
         """Paths made absolute (models only when they exist locally), so that a run's manifest
@@ -122,6 +120,8 @@ class RunConfig:
             self.benchmark.image_root = os.path.abspath(self.benchmark.image_root)
         if self.output:
             self.output = os.path.abspath(self.output)
+        if self.suites_dir:
+            self.suites_dir = os.path.abspath(self.suites_dir)
         if self.editor.compile_cache:
             self.editor.compile_cache = os.path.abspath(self.editor.compile_cache)
         for section in (self.editor, self.judge):
@@ -200,7 +200,6 @@ SECTIONS = {
     "fleet": FleetConfig,
 }
 CHOICES = {
-    ("benchmark", "format"): BENCHMARK_FORMATS,
     ("editor", "load_format"): LOAD_FORMATS,
     ("editor", "speed_mode"): SPEED_MODES,
     ("judge", "load_format"): LOAD_FORMATS,
@@ -208,7 +207,8 @@ CHOICES = {
     ("judge", "failures"): ("exclude", "zero"),
     ("", "progress"): ("auto", "bars", "plain"),
 }
-PATH_KEYS = {("benchmark", "path"), ("benchmark", "image_root"), ("", "output"), ("editor", "compile_cache")}
+PATH_KEYS = {("benchmark", "path"), ("benchmark", "image_root"), ("", "output"), ("", "suites_dir"),
+             ("editor", "compile_cache")}
 TLS_KEYS = ("ca", "cert", "key", "server_name")
 TLS_FILES = ("ca", "cert", "key")
 MODEL_KEYS = {("editor", "model"), ("judge", "model")}
@@ -326,31 +326,38 @@ def build_config(data: dict) -> RunConfig:
             kwargs[name] = _coerce(top_fields[name], value, name, origin)
             _check_choice("", name, kwargs[name], origin)
     config = RunConfig(**kwargs)
+    _check_suites(config, origin)
     _check(config, origin)
     if config.judge.max_new_tokens is None:
         config.judge.max_new_tokens = protocol_reply_budget(config.judge)
     return config
 
 
+def _check_suites(config: RunConfig, origin: str) -> None:
+    """The lab's own suites of `suites_dir` join the catalog (for this process and the services it
+    starts); benchmark.format names a suite of it."""
+    from suites.catalog import catalog, use
+    from suites.spec import SuiteError
+
+    try:
+        if config.suites_dir:
+            use(config.suites_dir)
+        names = catalog().names()
+    except SuiteError as exc:
+        raise ConfigError(f"{origin}: suites_dir: {exc}") from None
+    if config.benchmark.format not in ("auto", *names):
+        raise ConfigError(f"{origin}: benchmark.format must be auto or a suite's name ({', '.join(names)}), "
+                          f"got {config.benchmark.format!r}")
+
+
 def protocol_reply_budget(judge: "JudgeConfig") -> int | None:
     """The reply budget the judge protocol's file names (`max_new_tokens:`, the suite's own, e.g.
-    KRIS-Bench's 1000), looked up in the scorer's built-in protocols and any --protocols-dir of
-    judge.server_args; None where it names none (the judge's default then)."""
-    from suites.shared.protocol import ProtocolError, builtin_dirs, parse_protocol
+    KRIS-Bench's 1000), read where the judge reads it (preflight.find_protocol); None where it names
+    none (the judge's default then)."""
+    from .preflight import find_protocol
 
-    if not judge.protocol:
-        return None
-    args = judge.server_args
-    dirs = [Path(args[i + 1]) for i, a in enumerate(args[:-1]) if a == "--protocols-dir"] + builtin_dirs()
-    for directory in dirs:
-        for ext in (".yaml", ".yml", ".json"):
-            path = directory / f"{judge.protocol}{ext}"
-            if path.is_file():
-                try:
-                    return parse_protocol(path.read_text(encoding="utf-8"), path).max_new_tokens
-                except (OSError, ProtocolError):
-                    return None  # the judge itself names a broken protocol file at its start
-    return None
+    protocol = find_protocol(judge) if judge.protocol else None
+    return protocol.max_new_tokens if protocol else None
 
 
 def _build_section(cls, values: dict, section: str, origin: str):

@@ -2,14 +2,8 @@
 official scorer reads them, `orchestrator import` turns edits made elsewhere, sitting in that layout,
 into a run folder that `score` and `report` judge like our own.
 
-Adding a layout: a module with
-    NAME, BENCHMARK_FORMAT              the layout's name and the benchmark format its samples come from
-    root(folder, method) -> Path        where the edits go (export) / are read from (import)
-    edit_relpath(sample) -> str         one sample's edit under that root
-    extra_files(sample) -> {relpath: bytes}   what else the official scorer reads (source images...)
-    encode(data, field=...) -> bytes    optional: the edit file's bytes (default as_png: PNG)
-    import_relpath(root, sample) -> str optional: the file import reads (default edit_relpath)
-and one entry in LAYOUTS. Missing edits are listed, never filled with the source image.
+A layout is the `layout` module of a suite (suites/<name>/layout.py; its shape: suites/spec.py); the
+layout's name is the suite's. Missing edits are listed, never filled with the source image.
 """
 
 from __future__ import annotations
@@ -21,22 +15,24 @@ from editfleet_common.errors import InvalidInput
 from editfleet_common.images import decode_image
 
 from .results import sha256_hex, write_atomic, write_json_atomic
+from suites.catalog import catalog
 from suites.shared.layout import LayoutError, as_png
-from suites.gedit import layout as gedit
-from suites.imgedit import layout as imgedit
-from suites.kris import layout as kris
-from suites.reedit import layout as reedit
-from suites.rise import layout as rise
+from suites.spec import Suite
 
-LAYOUTS = {"gedit": gedit, "imgedit": imgedit, "kris": kris, "re-edit": reedit, "rise": rise}
 EXPORT_RECORD = "editfleet_export.json"  # what an export wrote (and that the folder is one of ours)
 
 
-def get(name: str):
-    try:
-        return LAYOUTS[name]
-    except KeyError:
-        raise LayoutError(f"unknown layout {name!r}; known: {', '.join(LAYOUTS)}") from None
+def names() -> list[str]:
+    """The suites with a layout."""
+    return [s.name for s in catalog().suites.values() if s.layout is not None]
+
+
+def get(name: str) -> Suite:
+    """The suite whose layout `name` is."""
+    suite = catalog().suites.get(name)
+    if suite is None or suite.layout is None:
+        raise LayoutError(f"unknown layout {name!r}; known: {', '.join(names())}")
+    return suite
 
 
 @dataclass
@@ -47,8 +43,9 @@ class Exported:
     missing: list[str] = field(default_factory=list)   # "<sample id>: why"
 
 
-def export_edits(layout, samples, edits: dict, edits_root: Path, folder: Path, method: str) -> Exported:
+def export_edits(suite: Suite, samples, edits: dict, edits_root: Path, folder: Path, method: str) -> Exported:
     """Write every finished edit (and the layout's extra files) under the layout's root."""
+    layout = suite.layout
     root = layout.root(folder, method)
     marker = root / EXPORT_RECORD
     if root.is_dir() and any(root.iterdir()) and not marker.is_file():
@@ -71,7 +68,7 @@ def export_edits(layout, samples, edits: dict, edits_root: Path, folder: Path, m
         write_atomic(root / layout.edit_relpath(sample), encode(data, field=edit["path"]))
         result.written += 1
     write_json_atomic(marker, {
-        "layout": layout.NAME, "method": method, "edits": result.written, "missing": result.missing})
+        "layout": suite.name, "method": method, "edits": result.written, "missing": result.missing})
     return result
 
 
@@ -84,19 +81,20 @@ class Imported:
     unreadable: list[str] = field(default_factory=list)   # "relpath: why"
 
 
-def import_edits(layout, samples, run_dir, folder: Path, method: str | None) -> Imported:
+def import_edits(suite: Suite, samples, run_dir, folder: Path, method: str | None) -> Imported:
     """Each sample's edit from the layout into run_dir (edits/ + edits.jsonl), its provenance recorded:
     imported, the file's path and sha256. A missing or unreadable file is listed and recorded as that
     sample's failed edit (final: a later import with the file there replaces it)."""
+    layout = suite.layout
     root = layout.root(folder, method)
     if not root.is_dir():
-        raise LayoutError(f"{root}: no such folder (the {layout.NAME} layout: {layout.DESCRIPTION})")
+        raise LayoutError(f"{root}: no such folder (the {suite.name} layout: {layout.DESCRIPTION})")
     result = Imported(root=root)
     done, _ = run_dir.edit_state(samples)
     for sample in samples:
         relpath = layout.import_relpath(root, sample) if hasattr(layout, "import_relpath") else layout.edit_relpath(sample)
         path = root / relpath
-        provenance = {"imported": True, "layout": layout.NAME, "from": str(path)}
+        provenance = {"imported": True, "layout": suite.name, "from": str(path)}
         if not path.is_file():
             result.missing.append(relpath)
             run_dir.record_edit_failure(sample, f"not in the imported folder: {path}", final=True,
@@ -121,4 +119,4 @@ def import_edits(layout, samples, run_dir, folder: Path, method: str | None) -> 
     return result
 
 
-__all__ = ["LAYOUTS", "LayoutError", "get", "export_edits", "import_edits", "Exported", "Imported"]
+__all__ = ["LayoutError", "get", "names", "export_edits", "import_edits", "Exported", "Imported"]

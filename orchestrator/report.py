@@ -99,7 +99,7 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
            " &nbsp; (failures left out of the means, counted above)")
         + "</p>"
     )
-    parts.append(suite_headline.report_html(summary.get("suite")))
+    parts.append(suite_headline.report_html(summary.get("suite"), summary.get("suite_absent")))
     parts.append(_sub_score_table(summary))
     parts.append(_histograms(samples, edits, scores))
     parts.append("<h2>Samples</h2><table class='grid'><tr><th>input(s)</th><th>edit</th><th>sample</th>"

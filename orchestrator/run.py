@@ -18,10 +18,10 @@ from editor_service.client import EditorClient
 from scorer_service.client import ScorerClient, info_to_dict
 
 from . import manifest as mf
-from . import suite_headline
+from . import preflight, suite_headline
 from . import ui as ui_lines
-from .benchmark import Benchmark, BenchmarkError, Sample, headline, load_benchmark
-from .config import RunConfig, build_config, client_tls
+from .benchmark import Benchmark, BenchmarkError, Sample, headline, load_benchmark, suite_of
+from .config import RunConfig, build_config, client_tls, protocol_reply_budget
 from .dispatch import Dispatcher
 from .fleet import Fleet, FleetError, make_fleet
 from .identity import DifferentModel, environment_warning, same_identity_everywhere
@@ -54,6 +54,21 @@ def default_output(benchmark: Benchmark) -> Path:
     return Path("runs") / benchmark.path.stem
 
 
+def settle_protocol(config: RunConfig, benchmark: Benchmark, prior: dict | None) -> None:
+    """Name the run's judge protocol in full (never left to the judge's default): the one the run
+    names; else the one earlier sessions of this run folder used where they recorded none by name
+    (folders written before a suite chose its protocol); else the suite's own default. The reply
+    budget follows the protocol unless the run names one."""
+    if config.judge.protocol:
+        return
+    earlier = ((prior or {}).get("judge_settings") or {}).get("protocol")
+    used = (((prior or {}).get("judge") or {}).get("protocol") or {}).get("name")
+    suite = suite_of(benchmark.format)
+    config.judge.protocol = used if earlier == "" and used else (suite.default_protocol if suite else "")
+    if config.judge.max_new_tokens is None:
+        config.judge.max_new_tokens = protocol_reply_budget(config.judge)
+
+
 # -- manifest ---------------------------------------------------------------------------------
 def open_run_dir(config: RunConfig, benchmark: Benchmark, *, edits_from: Path | None = None,
                  extra: dict | None = None, judging: bool = True) -> tuple[RunDir, dict]:
@@ -65,6 +80,11 @@ def open_run_dir(config: RunConfig, benchmark: Benchmark, *, edits_from: Path | 
     out = Path(config.output) if config.output else default_output(benchmark)
     run_dir = RunDir(out, edits_from=edits_from).create()
     prior = run_dir.read_manifest()
+    settle_protocol(config, benchmark, prior)
+    if prior is not None and (prior.get("judge_settings") or {}).get("protocol") == "":
+        # written before protocols were named in full: "" was the judge's default, recorded in "judge"
+        used = ((prior.get("judge") or {}).get("protocol") or {}).get("name")
+        prior = {**prior, "judge_settings": {**prior["judge_settings"], "protocol": used or ""}}
     judge_bound = judging and prior is not None and bool(run_dir.scores.read())
     if prior is not None:
         for key, current, hint in (
@@ -365,8 +385,11 @@ def finish(config: RunConfig, run_dir: RunDir, manifest: dict, samples: list[Sam
                       "protocol": ((manifest.get("judge") or {}).get("protocol") or {}).get("name")}
     block = suite_headline.headline((manifest.get("benchmark") or {}).get("format"), summary["run"]["protocol"],
                             samples, edits, scores, failures_as=config.judge.failures)
+    missing = suite_headline.absent((manifest.get("benchmark") or {}).get("format"), summary["run"]["protocol"])
     if block:
         summary["suite"] = block
+    if missing:
+        summary["suite_absent"] = missing
     write_json_atomic(run_dir.summary_path, summary)
     write_tables(run_dir, samples, edits, scores, summary)
     write_report(run_dir, samples, edits, scores, summary, manifest)
@@ -374,6 +397,8 @@ def finish(config: RunConfig, run_dir: RunDir, manifest: dict, samples: list[Sam
     ui.print(ui_lines.category_table(summary))
     if block:
         ui.print(suite_headline.console(block))
+    if missing:
+        ui.print(missing["why"])
     ui.print(ui_lines.RULE)
     return summary
 
@@ -382,6 +407,13 @@ def execute(config: RunConfig, *, stages=("edit", "score"), retry_failed: bool =
             edits_from: Path | None = None, extra_manifest: dict | None = None) -> RunResult:
     benchmark = load_samples(config)
     samples = benchmark.samples
+    out = Path(config.output) if config.output else default_output(benchmark)
+    settle_protocol(config, benchmark, RunDir(out).read_manifest())
+    if "score" in stages:
+        try:
+            preflight.check_judging(config, samples)
+        except preflight.PreflightError as exc:
+            raise RunError(str(exc)) from None
     run_dir, manifest = open_run_dir(config, benchmark, edits_from=edits_from, extra=extra_manifest,
                                      judging="score" in stages)
     session = manifest["sessions"][-1]

@@ -22,20 +22,20 @@ def _listed(title: str, items: list[str]) -> str:
 
 
 def export_run(path: Path, layout_name: str, to: Path, method: str | None, ui) -> layouts.Exported:
-    layout = layouts.get(layout_name)
+    suite = layouts.get(layout_name)
     config, manifest = config_from_run_dir(path)
     if manifest.get("rejudge_of"):
         path = Path(manifest["rejudge_of"])  # a re-judge folder holds no edits: the run's are exported
         config, manifest = config_from_run_dir(path)
     fmt = (manifest.get("benchmark") or {}).get("format")
-    if fmt != layout.BENCHMARK_FORMAT:
-        raise layouts.LayoutError(f"{path}: its benchmark is in the {fmt!r} format; the {layout.NAME} layout "
-                                  f"needs a {layout.BENCHMARK_FORMAT!r} benchmark")
+    if fmt != suite.name:
+        raise layouts.LayoutError(f"{path}: its benchmark is in the {fmt!r} format; the {suite.name} layout "
+                                  f"needs a {suite.name!r} benchmark")
     samples = load_samples(config).samples
     run_dir = RunDir(path)
     edits, _ = current_results(run_dir, samples)
-    result = layouts.export_edits(layout, samples, edits, run_dir.edits_root, to, method or path.resolve().name)
-    ui.print(f"Exported {result.written} edit(s) of {len(samples)} sample(s) in the {layout.NAME} layout to "
+    result = layouts.export_edits(suite, samples, edits, run_dir.edits_root, to, method or path.resolve().name)
+    ui.print(f"Exported {result.written} edit(s) of {len(samples)} sample(s) in the {suite.name} layout to "
              f"{result.root} ({result.extra} source file(s))")
     if result.missing:
         ui.print(_listed("missing edits, not written (never replaced by the source image)", result.missing))
@@ -45,12 +45,12 @@ def export_run(path: Path, layout_name: str, to: Path, method: str | None, ui) -
 def import_run(folder: Path, layout_name: str, benchmark: str, options: dict, method: str | None,
                output: Path, ui) -> layouts.Imported:
     """options: benchmark.* settings given (language, image_root); None values are left out."""
-    layout = layouts.get(layout_name)
-    root = layout.root(folder, method)
+    suite = layouts.get(layout_name)
+    root = suite.layout.root(folder, method)
     data = {
-        "benchmark": {"path": benchmark, "format": layout.BENCHMARK_FORMAT,
+        "benchmark": {"path": benchmark, "format": suite.name,
                       **{k: v for k, v in options.items() if v is not None}},
-        "editor": {"model": f"imported:{layout.NAME}:{root.resolve().name}"},
+        "editor": {"model": f"imported:{suite.name}:{root.resolve().name}"},
         "output": str(output),
         "_origin": "command line",
     }
@@ -63,8 +63,8 @@ def import_run(folder: Path, layout_name: str, benchmark: str, options: dict, me
     session = manifest["sessions"][-1]
     status = "failed"
     try:
-        result = layouts.import_edits(layout, bench.samples, run_dir, folder, method)
-        manifest["editor"] = {"imported": {"layout": layout.NAME, "folder": str(result.root.resolve()),
+        result = layouts.import_edits(suite, bench.samples, run_dir, folder, method)
+        manifest["editor"] = {"imported": {"layout": suite.name, "folder": str(result.root.resolve()),
                                            "imported_at": mf.now()}}
         session.update(imported=result.imported, unchanged=result.unchanged, missing=result.missing,
                        unreadable=result.unreadable)
@@ -75,7 +75,8 @@ def import_run(folder: Path, layout_name: str, benchmark: str, options: dict, me
         if result.unreadable:
             ui.print(_listed("unreadable (recorded as failed edits)", result.unreadable))
         finish(config, run_dir, manifest, bench.samples, ui, title="Summary (imported edits, not judged yet)")
-        ui.print(f"Judge them with: python -m orchestrator score {run_dir.path} --judge-model ... --protocol ...")
+        ui.print(f"Judge them with: python -m orchestrator score {run_dir.path} --judge-model ... "
+                 f"(protocol: {config.judge.protocol}, the suite's own)")
         status = "complete"
         return result
     finally:

@@ -26,6 +26,8 @@ from editfleet_common import settings
 from editfleet_common.grpc_server import exit_now
 from editfleet_common.service import Lifecycle, StartFailed, Stopped, at_least_one, common_parser, parse_service_args
 
+from . import guards
+
 log = logging.getLogger("scorer_service")
 
 
@@ -59,11 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "the batch's KV cache is --max-batch rows)")
     g.add_argument("--max-attempts", type=int, choices=[1, 2], default=2,
                    help="2: re-ask once with a stricter suffix when no score can be parsed")
-    g.add_argument("--protocols-dir", action="append", default=[], help="extra protocol files (repeatable)")
+    g.add_argument("--suites-dir", action="append", default=[],
+                   help="a lab's own suite folder (or a folder of them): its protocols and combine rules join the "
+                        "built-in suites' (repeatable; also EDITFLEET_SUITES_DIR)")
+    g.add_argument("--protocols-dir", action="append", default=[],
+                   help="extra protocol files outside any suite folder (repeatable)")
     g.add_argument("--default-protocol", default="seed-0-10")
     g.add_argument("--decode-threads", type=int, default=min(8, os.cpu_count() or 1),
                    help="threads decoding the images of streamed requests, several at once")
     g.add_argument("--no-warmup", action="store_true", help="report SERVING without a warm-up batch")
+    guards.add_flags(p.add_argument_group("bounds per request and health", "scorer_service/guards.py (issue 28)"))
     g.add_argument("--stage-on-host", action="store_true",
                    help="staged start: prepare everything that needs no free GPU (weights in host memory), "
                         "then wait for SIGUSR1 before moving the judge to --device (see the module doc)")
@@ -185,11 +192,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --gpus {args.gpus} splits a local judge over GPUs: it needs --device cuda and takes neither "
               "--stage-on-host nor --decode static (both are single-device)", file=sys.stderr)
         return 2
+    from suites.catalog import catalog
     from suites.shared.protocol import ProtocolError, ProtocolRegistry
+    from suites.spec import SuiteError
 
     try:
-        registry = ProtocolRegistry.load(args.protocols_dir, default=args.default_protocol)
-    except ProtocolError as exc:
+        registry = ProtocolRegistry.load(args.protocols_dir, default=args.default_protocol,
+                                         suites=catalog(args.suites_dir))
+    except (ProtocolError, SuiteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.backend != "openai":  # an API judge sends each protocol's own budget

@@ -30,7 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from editor_service.configs.generate import IMAGE_PROCESSOR, SCHEDULER  # noqa: E402
+from tools.generate_editor_configs import IMAGE_PROCESSOR, SCHEDULER  # noqa: E402
 
 SEED = 0
 

@@ -21,7 +21,6 @@ from suites.shared.jsonl import read_json_lines
 
 REQUIRED = ("key", "task_type", "instruction", "instruction_language")
 # The overall figure GEdit-Bench reports (calculate_statistics.py): the unweighted mean of the group means.
-HEADLINE = "macro_mean"
 # The 11 task groups, in the order of Step1X-Edit's GEdit-Bench/calculate_statistics.py (GROUPS),
 # and the two instruction languages of the release.
 GROUPS = ("background_change", "color_alter", "material_alter", "motion_change", "ps_human", "style_change",

@@ -31,7 +31,6 @@ def _num(value, digits: int = 3) -> str:
 
 
 NAME = "GEdit-Bench"
-PROTOCOL = "viescore"  # the judge protocol whose SC and PQ sub-scores these numbers need
 METRICS = ("SC", "PQ", "O")
 # The labels calculate_statistics.py prints for SC, PQ and O.
 LABELS = {"SC": "Semantics", "PQ": "Quality", "O": "Overall"}

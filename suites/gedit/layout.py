@@ -14,8 +14,6 @@ from pathlib import Path
 
 from suites.shared.layout import as_png, method_root
 
-NAME = "gedit"
-BENCHMARK_FORMAT = "gedit"
 DESCRIPTION = "<folder>/<method>/fullset/<task_type>/<en|cn>/<key>.png (+ <key>_SRCIMG.png)"
 
 

@@ -23,7 +23,6 @@ _num = num
 
 
 NAME = "ImgEdit-Bench"
-PROTOCOL = "imgedit"
 
 
 def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude") -> dict:

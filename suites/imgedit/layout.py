@@ -14,8 +14,6 @@ from pathlib import Path
 
 from suites.shared.layout import method_root
 
-NAME = "imgedit"
-BENCHMARK_FORMAT = "imgedit"
 DESCRIPTION = "<folder>/<method>/<key>.png"
 
 

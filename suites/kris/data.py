@@ -29,7 +29,6 @@ from pathlib import Path
 from suites.shared.samples import Problem, Sample, resolve_inside
 
 FOLDER = True  # the benchmark is a folder, not a file
-HEADLINE = "micro_mean"  # summarize.py's Overall pools every score: see suites/kris/headline.py
 
 # The official scripts' categories (metrics_common.py, metrics_knowledge.py, metrics_view_change.py,
 # metrics_multi_element.py, metrics_temporal_prediction.py) and which script judges each.

@@ -46,7 +46,6 @@ def _counts(entry: dict) -> str:
 
 
 NAME = "KRIS-Bench"
-PROTOCOL = "kris"
 DIMENSIONS = ("VC", "VQ", "IF", "KP")  # summarize.py's score_name_order (without AVG)
 LABELS = {"VC": "Visual Consistency", "VQ": "Visual Quality", "IF": "Instruction Following",
           "KP": "Knowledge Plausibility"}

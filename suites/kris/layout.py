@@ -20,8 +20,6 @@ from pathlib import Path
 
 from suites.shared.layout import method_root
 
-NAME = "kris"
-BENCHMARK_FORMAT = "kris"
 DESCRIPTION = "<folder>/<method>/<category>/<id>.jpg"
 JPEG_QUALITY = 95
 

@@ -30,7 +30,6 @@ from suites.shared.samples import Problem, Sample, id_problem
 SUBSETS = ("physical", "environmental", "cultural", "causal", "referential")
 REQUIRED = (*seed.REQUIRED, "original_description_en", "rationale_short_en", "original_image_path")
 # The generic tables' overall pools every sample (statistics_calculator.calculate_overall_statistics).
-HEADLINE = "micro_mean"
 # iterative_pipeline_v7.py's _SUBSET_ZH_TO_EN: the names its saved edits carry instead of the Chinese ones
 _ZH_TO_EN = {"物理": "physical", "环境": "environmental", "社会": "cultural", "因果": "causal", "指代": "referential"}
 

@@ -46,7 +46,6 @@ def _counts(entry: dict) -> str:
 
 
 NAME = "RE-Edit"
-PROTOCOL = "re-edit"
 # The README table's column names.
 LABELS = {"physical": "Physical", "environmental": "Environmental", "cultural": "Cultural", "causal": "Causal",
           "referential": "Referential"}

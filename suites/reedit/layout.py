@@ -24,8 +24,6 @@ from pathlib import Path
 
 from suites.shared.layout import method_root
 
-NAME = "re-edit"
-BENCHMARK_FORMAT = "re-edit"
 DESCRIPTION = "<folder>/<method>/<subset>/<pair_id>_primary.png"
 SUFFIX = "_primary.png"  # main.py's default --image_suffix_pattern "*_primary.png"
 

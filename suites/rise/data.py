@@ -43,7 +43,6 @@ CATEGORIES = ("temporal_reasoning", "causal_reasoning", "spatial_reasoning", "lo
 REQUIRED = ("index", "category", "instruction", "image")
 FLAGS = ("reasoning_img", "reasoning_wo_ins", "consistency_free")
 # Accuracy is over the whole set, as gpt_eval.py's `data['complete'].mean()`.
-HEADLINE = "micro_mean"
 
 
 def _text(item: dict, key: str) -> str | None:

@@ -54,7 +54,6 @@ def _counts(entry: dict) -> str:
 
 
 NAME = "RISEBench"
-PROTOCOL = "rise"
 SOURCE = "PhoenixZ810/RISEBench gpt_eval.py (main, calculate_score, calculate_completion)"
 # gpt_eval.py's row names for the categories, in its order
 CATEGORY_ROWS = {"temporal_reasoning": "Temporal", "causal_reasoning": "Causal", "spatial_reasoning": "Spatial",

@@ -16,8 +16,6 @@ from pathlib import Path
 
 from suites.shared.layout import method_root
 
-NAME = "rise"
-BENCHMARK_FORMAT = "rise"
 DESCRIPTION = "<folder>/<method>/images/<category>/<index>.png (.jpg, .jpeg)"
 SUFFIXES = ("png", "jpg", "jpeg")  # find_image's order
 

@@ -23,7 +23,6 @@ REQUIRED = ("subset", "src_img_b64", "edit_instruction_en")
 # What becomes a Sample field; every other field of an item stays in Sample.extras.
 CONSUMED = ("subset", "src_img_b64", "edit_instruction_en", "original_description_en", "id")
 # The seed's "Average score" pools every sample.
-HEADLINE = "micro_mean"
 
 
 def load(path: Path, options: dict, *, required: tuple[str, ...] = REQUIRED) -> tuple[list[Sample], list[Problem]]:

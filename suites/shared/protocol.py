@@ -1,14 +1,15 @@
 """Judge protocols: data files (YAML or JSON) that say what to ask the judge and how to combine
-the answers. One file per protocol in `scorer_service/protocols/` (or a directory given with
-`--protocols-dir`); the file's name (without extension) is the protocol's name. Results record the
+the answers. A suite's protocol files lie in its folder (suites/<name>/, declared in its Suite), others
+in a directory given to the scorer with `--protocols-dir`; the file's name (without extension) is the
+protocol's name. Results record the
 name and the sha256 of the file's text, so a score can always be traced to the exact prompts.
 
-File format (see protocols/seed-0-10.yaml and protocols/viescore.yaml):
+File format (see suites/seed/seed-0-10.yaml and suites/gedit/viescore.yaml):
 
     name: my-protocol                # must equal the file name
     description: one line
     range: [0, 10]                   # every score the judge gives must lie in this closed range
-    combine: single                  # how question scores become the headline (COMBINERS below)
+    combine: single                  # how question scores become the headline (a Rule: combine.py)
     category_aliases: {物理: physical}
     strict_suffix: "..."             # appended to the user text when re-asking after a parse failure
     resize: {edited: source}         # optional: the judge sees the edited image at the source's size;
@@ -40,7 +41,7 @@ File format (see protocols/seed-0-10.yaml and protocols/viescore.yaml):
 Templates use `{name}` placeholders (identifier names only, so literal JSON braces such as
 `{"score": 7}` need no escaping). Every request supplies `edit_instruction` (ScoreRequest.instruction)
 and `category`; other names come from ScoreRequest.variables. A missing one is an InvalidInput
-naming it (only the questions asked of a sample count). The combining rules are in combine.py. This module imports no torch: the orchestrator may read protocols too.
+naming it (only the questions asked of a sample count). The combining rules: combine.py and the suites' own. This module imports no torch: the orchestrator may read protocols too.
 """
 
 from __future__ import annotations
@@ -53,16 +54,8 @@ from pathlib import Path
 
 from editfleet_common.errors import InvalidInput
 
-from .combine import CHECKS, COMBINERS
+from .combine import Rule
 from .parsing import PARSERS
-
-SUITES_ROOT = Path(__file__).resolve().parents[1]
-
-
-def builtin_dirs() -> list[Path]:
-    """The built-in suites' folders: each holds its suite's protocol file(s)."""
-    return sorted(d for d in SUITES_ROOT.iterdir() if d.is_dir() and d.name not in ("shared", "__pycache__"))
-
 
 IMAGE_ROLES = ("source", "sources", "edited", "reference")
 _NTH_SOURCE = re.compile(r"source_([2-9]|[1-9][0-9]+)")  # source_<k>: the k-th input image alone
@@ -130,6 +123,7 @@ class Protocol:
     parse: str = "json"        # how replies are read: parsing.PARSERS
     text_first: bool = False   # the prompt text before the images in the user message
     max_new_tokens: int | None = None  # the suite's reply budget; None: the server's --max-new-tokens
+    rule: Rule | None = field(default=None, compare=False, repr=False)  # its `combine:` rule's functions
 
     @property
     def variables(self) -> list[str]:
@@ -166,7 +160,7 @@ class Protocol:
         )
 
     def combine_scores(self, scores: dict[str, list[float]]) -> tuple[float, list[tuple[str, float]]]:
-        return COMBINERS[self.combine](self, scores)
+        return self.rule.combine(self, scores)
 
     def parser_name(self, question: Question) -> str:
         """The parser a question's replies go through (parsing.PARSERS)."""
@@ -242,6 +236,28 @@ class Protocol:
             )
 
 
+    def unmet(self, category: str, variables: dict[str, str], present: frozenset[str] | set[str],
+              sources: int) -> str | None:
+        """What keeps a sample from being judged with this protocol, before any image is sent: a
+        category without a prompt, a template variable it lacks, an image a question it is asked
+        shows that it has not (sources: its input images' count; present: the PRESENCE names it has);
+        None where nothing does."""
+        try:
+            self.check_variables(category, variables, present)
+            questions = self.asked(category, variables, present)
+        except InvalidInput as exc:
+            return str(exc)
+        for question in questions:
+            for role in question.images:
+                k = nth_source(role)
+                there = sources >= k if k is not None else (
+                    "reference" in present if role == "reference" else role == "edited" or sources > 0)
+                if not there:
+                    return (f"protocol {self.name!r} shows the {role} image in question {question.name!r}, "
+                            "which the sample has not")
+        return None
+
+
 def _prompt_table(value, *, where: str) -> dict[str, str]:
     if value is None:
         return {}
@@ -252,7 +268,12 @@ def _prompt_table(value, *, where: str) -> dict[str, str]:
     raise ProtocolError(f"{where}: expected a string or a mapping category -> string")
 
 
-def parse_protocol(text: str, path: Path) -> Protocol:
+def parse_protocol(text: str, path: Path, rules: dict[str, Rule] | None = None) -> Protocol:
+    """rules: the combine rules it may name (default: the catalog of suites' rules)."""
+    if rules is None:
+        from suites.catalog import catalog
+
+        rules = catalog().rules
     where = str(path)
     try:
         if path.suffix == ".json":
@@ -273,8 +294,8 @@ def parse_protocol(text: str, path: Path) -> Protocol:
     except (TypeError, ValueError):
         raise ProtocolError(f"{where}: range must be [low, high]") from None
     combine = data.get("combine", "single")
-    if combine not in COMBINERS:
-        raise ProtocolError(f"{where}: unknown combine {combine!r}; known: {', '.join(COMBINERS)}")
+    if combine not in rules:
+        raise ProtocolError(f"{where}: unknown combine {combine!r}; known: {', '.join(rules)}")
     raw_questions = data.get("questions")
     if not isinstance(raw_questions, dict) or not raw_questions:
         raise ProtocolError(f"{where}: questions must be a non-empty mapping")
@@ -360,8 +381,9 @@ def parse_protocol(text: str, path: Path) -> Protocol:
         parse=parse,
         text_first=text_first,
         max_new_tokens=budget,
+        rule=rules[combine],
     )
-    problem = CHECKS[combine](protocol)
+    problem = protocol.rule.check(protocol)
     if problem:
         raise ProtocolError(f"{where}: {problem}")
     return protocol
@@ -398,20 +420,25 @@ class ProtocolRegistry:
         self.default = default
 
     @classmethod
-    def load(cls, extra_dirs: list[str | Path] = (), default: str = "seed-0-10") -> "ProtocolRegistry":
-        found: dict[str, Protocol] = {}
-        for directory in [*builtin_dirs(), *map(Path, extra_dirs)]:
+    def load(cls, extra_dirs: list[str | Path] = (), default: str = "seed-0-10", suites=None) -> "ProtocolRegistry":
+        """The protocol files of every suite in the catalog (`suites`: default, the built-in ones and
+        EDITFLEET_SUITES_DIR's), then every file of `extra_dirs` (--protocols-dir)."""
+        from suites.catalog import catalog
+
+        suites = suites or catalog()
+        files = list(suites.protocol_files())
+        for directory in map(Path, extra_dirs):
             if not directory.is_dir():
                 raise ProtocolError(f"protocols directory {directory} does not exist")
-            for path in sorted(directory.iterdir()):
-                if path.suffix not in _EXTENSIONS:
-                    continue
-                protocol = parse_protocol(path.read_text(encoding="utf-8"), path)
-                if protocol.name in found:
-                    raise ProtocolError(
-                        f"protocol {protocol.name!r} defined twice: {found[protocol.name].path} and {path}"
-                    )
-                found[protocol.name] = protocol
+            files += [path for path in sorted(directory.iterdir()) if path.suffix in _EXTENSIONS]
+        found: dict[str, Protocol] = {}
+        for path in files:
+            protocol = parse_protocol(path.read_text(encoding="utf-8"), path, suites.rules)
+            if protocol.name in found:
+                raise ProtocolError(
+                    f"protocol {protocol.name!r} defined twice: {found[protocol.name].path} and {path}"
+                )
+            found[protocol.name] = protocol
         return cls(found, default)
 
     def get(self, name: str) -> Protocol:

@@ -1,6 +1,7 @@
 """The packages' boundaries, read from the code's own imports: the orchestrator and the suites import
 of a service only its client; the suites import nothing of the orchestrator or a service; the
-services import nothing of the orchestrator."""
+services import nothing of the orchestrator; nothing that ships imports the development tools
+(tools/, bench/)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ def test_the_suites_import_no_orchestrator_and_no_service():
     assert offending("suites", lambda m: False, ("orchestrator", "scorer_service", "editor_service")) == []
 
 
-def test_the_services_import_no_orchestrator():
+def test_the_services_import_no_orchestrator_and_no_development_tool():
+    for package in ("scorer_service", "editor_service", "editfleet_common", "suites", "orchestrator"):
+        assert offending(package, lambda m: False, ("tools", "bench")) == []
     for package in ("scorer_service", "editor_service", "editfleet_common"):
         assert offending(package, lambda m: False, ("orchestrator",)) == []

@@ -8,6 +8,7 @@ and captions each call got checked), exported back; bad input names the file, th
 
 from __future__ import annotations
 
+import html
 import io
 import json
 from pathlib import Path
@@ -23,6 +24,7 @@ from suites.kris import headline as kris_suite
 KEY_ENV = "EDITFLEET_TEST_KRIS_KEY"
 KEY = "sk-editfleet-kris-3d9a40"
 MULTI, TEMPORAL, VIEW = "multi-element_composition", "temporal_prediction", "viewpoint_change"
+VIESCORE = "You are a professional digital artist."  # in the viescore protocol's prompts
 
 
 def png(color, size=(24, 20), fmt="PNG") -> bytes:
@@ -359,14 +361,48 @@ def judged(tmp_path_factory):
                 proxy.when(rule(i, sample, dim), Fault("reply", text=text), forever=True)
         run = base / "imported"
         imported = cli("import", str(layout), "--layout", "kris", "--benchmark", str(root), "--output", str(run))
-        scored = cli("score", str(run), "--judge-backend", "openai", "--judge-base-url", proxy.url,
-                     "--judge-model", server.model, "--api-key-env", KEY_ENV, "--protocol", "kris",
-                     "--output", str(base / "judged"), "--progress", "plain")
+        judge = ["--judge-backend", "openai", "--judge-base-url", proxy.url, "--judge-model", server.model,
+                 "--api-key-env", KEY_ENV]
+        # no --protocol: a KRIS-Bench run is judged with the suite's own, `kris`
+        scored = cli("score", str(run), *judge, "--output", str(base / "judged"), "--progress", "plain")
+        requests = proxy.chat_requests
+        # another protocol named: judged with it, and KRIS-Bench's own numbers said to be absent
+        proxy.when(lambda body: VIESCORE in json.dumps(body.get("messages")),
+                   Fault("reply", text='{"score": [7, 8], "reasoning": "fine"}'), forever=True)
+        other = cli("score", str(run), *judge, "--protocol", "viescore", "--output", str(base / "other"),
+                    "--progress", "plain")
+        # a protocol that cannot judge KRIS-Bench's samples (the seed's needs a description): refused first
+        refused = cli("score", str(run), *judge, "--protocol", "seed-0-10", "--output", str(base / "refused"))
         yield {"base": base, "root": root, "samples": samples, "layout": layout, "run": run, "judged": base / "judged",
-               "import": imported, "score": scored, "requests": proxy.chat_requests}
+               "import": imported, "score": scored, "requests": requests, "other": other, "other_dir": base / "other",
+               "refused": refused, "refused_dir": base / "refused"}
     finally:
         proxy.stop()
         server.stop()
+
+
+def test_judged_with_another_protocol_the_summary_says_kris_bench_numbers_are_absent_and_why(judged):
+    code, output = judged["other"]
+    assert code == 0, output
+    summary = json.loads((judged["other_dir"] / "summary.json").read_text())
+    assert "suite" not in summary
+    absent = summary["suite_absent"]
+    assert (absent["suite"], absent["protocol"], absent["needs"]) == ("kris", "viescore", "kris")
+    why = ("KRIS-Bench's own numbers are absent: this run was judged with protocol 'viescore', and they are "
+           "computed only from its own protocol 'kris'")
+    assert absent["why"].startswith(why) and why in output
+    assert html.escape(why) in (judged["other_dir"] / "report.html").read_text(encoding="utf-8")
+    assert summary["scored"] == len(judged["samples"]) - 2  # the missing and the unreadable edit
+
+
+def test_a_protocol_that_cannot_judge_the_samples_is_refused_before_anything_starts(judged):
+    code, output = judged["refused"]
+    assert code != 0 and "Traceback" not in output
+    assert (f"{len(judged['samples'])} sample(s) cannot be judged with protocol 'seed-0-10': missing template "
+            "variable(s): original_description (") in output
+    assert "nothing was started" in output and not judged["refused_dir"].exists()
+    manifest = json.loads((judged["judged"] / "manifest.json").read_text())
+    assert manifest["judge"]["protocol"]["name"] == "kris"  # the first score named none: the suite's own
 
 
 def test_judged_end_to_end_summary_is_summarize_py_by_hand(judged, tmp_path):

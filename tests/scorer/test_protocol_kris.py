@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from editfleet_common.errors import InvalidInput
-from suites.shared.combine import COMBINERS
+from suites.catalog import catalog
 from suites.shared.parsing import parse_for, parse_json_keys
 from suites.shared.protocol import ProtocolError, ProtocolRegistry, parse_protocol
 from scorer_service.samples import ScoreInput, build_prompts, prepare, user_content
@@ -135,7 +135,7 @@ def test_json_keys_fails_where_the_script_guesses(reply, reason):
 
 def test_kris_combination_by_hand(kris):
     # a knowledge sample: VC 5, IF 3, KP 2, VQ 4 -> sub-scores raw, score = mean of (s-1)*25
-    headline, subs = COMBINERS["kris"](kris, {"VC": [5.0], "IF_KP": [3.0, 2.0], "VQ": [4.0]})
+    headline, subs = catalog().rules["kris"].combine(kris, {"VC": [5.0], "IF_KP": [3.0, 2.0], "VQ": [4.0]})
     assert subs == [("VC", 5.0), ("VQ", 4.0), ("IF", 3.0), ("KP", 2.0)]
     assert headline == pytest.approx((100 + 75 + 50 + 25) / 4)
     headline, subs = kris.combine_scores({"VC_frame_2": [1.0], "IF_frame_2": [2.0], "VQ_alone": [5.0]})

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from editfleet_common.images import encode_png
-from suites.shared.combine import COMBINERS
+from suites.catalog import catalog
 from suites.shared.parsing import PARSERS
 from suites.shared.protocol import ProtocolRegistry
 from scorer_service.samples import ScoreInput, build_prompts, prepare, resize_images
@@ -152,7 +152,7 @@ def test_logical_answers_are_zero_or_one():
 
 
 def combined(rise, scores: dict) -> tuple[float, dict]:
-    headline, subs = COMBINERS["rise"](rise, {k: [float(v)] for k, v in scores.items()})
+    headline, subs = catalog().rules["rise"].combine(rise, {k: [float(v)] for k, v in scores.items()})
     return headline, dict(subs)
 
 

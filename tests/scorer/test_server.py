@@ -15,7 +15,7 @@ from scorer_service.client import ScorerClient, info_to_dict, make_request, stat
 from .conftest import TEST_PROTOCOLS, png, start_scorer
 
 SEED_VARS = {"original_description": "a red square on a white table"}
-PROTOCOL_DIR = Path(__file__).resolve().parents[2] / "scorer_service" / "protocols"
+SUITES = Path(__file__).resolve().parents[2] / "suites"
 
 
 def seed_request(sample_id: str, **overrides):
@@ -89,7 +89,7 @@ def test_random_judge_gibberish_is_parse_failed_with_raw_text_and_an_expected_sc
     assert len(result.raw_responses) == 2 and all(result.raw_responses)
     assert result.HasField("expected_score") and 0.0 <= result.expected_score <= 10.0
     assert result.protocol == "seed-0-10"
-    assert result.protocol_hash == hashlib.sha256((PROTOCOL_DIR / "seed-0-10.yaml").read_bytes()).hexdigest()
+    assert result.protocol_hash == hashlib.sha256((SUITES / "seed" / "seed-0-10.yaml").read_bytes()).hexdigest()
     assert result.error  # the parser's reason
     assert result.batch_size >= 1 and result.latency_s > 0
 
@@ -155,8 +155,8 @@ def test_get_info_names_the_model_and_the_protocols_with_their_hashes(scorer, ti
     assert model["runtime"] == {"decode": "dynamic", "decode_attention": "grouped_sdpa", "expected_score": "shared_prefill"}
     assert len(model["content_hash"]) == 64
     files = {
-        "seed-0-10": PROTOCOL_DIR / "seed-0-10.yaml",
-        "viescore": PROTOCOL_DIR / "viescore.yaml",
+        "seed-0-10": SUITES / "seed" / "seed-0-10.yaml",
+        "viescore": SUITES / "gedit" / "viescore.yaml",
         "mini-seed": TEST_PROTOCOLS / "mini-seed.yaml",
     }
     for name, path in files.items():

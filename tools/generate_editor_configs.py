@@ -1,6 +1,6 @@
 """Write the shipped configs of the real edit-model architectures (for --load-format dummy).
 
-    .venv/editor/bin/python -m editor_service.configs.generate
+    .venv/editor/bin/python tools/generate_editor_configs.py
 
 The values are those of the published checkpoints (Qwen/Qwen-Image-Edit, Qwen/Qwen-Image-Edit-2509
 and -2511: same components, 2509 and 2511 run QwenImageEditPlusPipeline; FLUX.1-Kontext-dev), written
@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
-from editfleet_common.stand_in_tokenizer import STAND_IN_TOKENIZER_DIR
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repository's packages
 
-HERE = Path(__file__).resolve().parent
+from editfleet_common.stand_in_tokenizer import STAND_IN_TOKENIZER_DIR  # noqa: E402
+
+HERE = Path(__file__).resolve().parents[1] / "editor_service" / "configs"  # where the service reads them
 
 TRANSFORMER = {
     "_class_name": "QwenImageTransformer2DModel",
