@@ -114,6 +114,13 @@ RUN_ARGS ?=
 run: setup
 	$(ORCH_PY) -m orchestrator run --config examples/config.yaml $(RUN_ARGS)
 
+# The generated reference pages (docs/reference/: cli.md, config.md, suites.md), from the click commands,
+# the run config with the Setting table, and the suite catalog; tests/orchestrator/test_docs.py fails
+# when a page and the code disagree (`tools/gen_docs.py --check` names it).
+.PHONY: docs
+docs: $(VENV)/orchestrator/.installed gen/.stamp
+	$(ORCH_PY) tools/gen_docs.py
+
 # -- containers (docker/, README "Containers") ----------------------------------------------------
 # Wheels for the images, resolved once on the host (Python 3.11, like the images' base); the image
 # builds install from here with --no-index. Engine, base and names: see docker/build-images.sh.
