@@ -121,7 +121,7 @@ run: setup
 docs: $(VENV)/orchestrator/.installed gen/.stamp
 	$(ORCH_PY) tools/gen_docs.py
 
-# -- containers (docker/, README "Containers") ----------------------------------------------------
+# -- containers (docker/, docs/containers-kubernetes.md) ----------------------------------------------------
 # Wheels for the images, resolved once on the host (Python 3.11, like the images' base); the image
 # builds install from here with --no-index. Engine, base and names: see docker/build-images.sh.
 WHEELHOUSE := .cache/wheelhouse

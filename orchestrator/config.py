@@ -32,7 +32,7 @@ class BenchmarkConfig:
     categories: list[str] | None = None
     limit: int | None = None
     language: str = "en"            # GEdit-Bench: en | cn | all
-    image_root: str | None = None   # ImgEdit-Bench: the original images' root (default: the JSON's folder)
+    image_root: str | None = None   # ImgEdit-Bench, RISEBench: the input images' root (default: the JSON's folder)
 
 
 @dataclass
@@ -69,7 +69,7 @@ class JudgeConfig:
     max_retries: int = 5            # openai: retries of a request (429, 5xx, timeouts, dropped connections)
     replicas: int = 0               # judge processes for the judging phase; 0: one per gpus_per_replica GPUs of the run (else 1)
     gpus_per_replica: int = 1       # a judge larger than one GPU: each replica's weights split over this many GPUs
-    protocol: str = ""              # empty: the scorer's default protocol
+    protocol: str = ""              # empty: the suite's own default protocol (settled by name when the run starts)
     max_batch: int = 4
     max_new_tokens: int | None = None  # the longest reply; None: the protocol's own budget, else the judge's default
     max_in_flight: int = 0          # requests on the stream at once; 0: 4 x max_batch

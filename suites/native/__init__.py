@@ -10,6 +10,6 @@ SUITE = Suite(
     reads="a .jsonl with id / image (or images) / instruction / category per line",
     data=data,
     default_protocol="seed-0-10",
-    source="editfleet (README: the native format)",
+    source="editfleet (docs/suites.md: the native format)",
     detect_order=80,
 )
