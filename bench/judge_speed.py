@@ -52,7 +52,7 @@ from bench.common import card_name, git_commit, source_image, write_json  # noqa
 from editfleet_common.launch import ServiceProcess, free_port  # noqa: E402
 from scorer_service.client import ScorerClient, make_request  # noqa: E402
 from scorer_service.judge import Judge  # noqa: E402
-from suites.shared.protocol import ProtocolRegistry  # noqa: E402
+from suites.protocols import load_protocols  # noqa: E402
 from scorer_service.samples import ScoreInput, build_prompts, prepare  # noqa: E402
 
 PARTS = ("seed", "expected", "service")
@@ -81,7 +81,7 @@ def in_process(args, samples, sync, parts) -> tuple[dict, dict]:
                        min_new_tokens=args.new_tokens)  # same output length for every reply
     backend = judge.backend
     backend.use_transformers_decode_attention()  # the seed's loop: transformers as it comes
-    registry = ProtocolRegistry.load()
+    registry = load_protocols()
     prepared = [prepare(s, registry) for s in samples]
     rows = {}
     answers: dict[str, dict] = {"replies": {}, "expected": {}}

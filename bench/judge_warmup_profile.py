@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     from torch.profiler import ProfilerActivity, profile
 
     from scorer_service.judge import Judge
-    from suites.shared.protocol import ProtocolRegistry
+    from suites.protocols import load_protocols
     from scorer_service.samples import warmup_sample
     from scorer_service.staging import pack_into_pinned, prepare_device
 
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
         pack_into_pinned(judge.backend.model)
     result = {"bench": "judge_warmup_profile", "card": card_name(), "date": time.strftime("%Y-%m-%d"),
               "git": git_commit(), "command": " ".join(sys.argv), "move_s": judge.move_to_device(), "calls": []}
-    sample = warmup_sample(ProtocolRegistry.load())
+    sample = warmup_sample(load_protocols())
     all_threads = torch._C._profiler._ExperimentalConfig(profile_all_threads=True)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
 

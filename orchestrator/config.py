@@ -19,6 +19,8 @@ import yaml
 
 from editfleet_common.settings import JUDGE_BACKENDS, LOAD_FORMATS, SPEED_MODES
 
+from .judge_protocol import find_protocol
+
 
 
 class ConfigError(Exception):
@@ -352,10 +354,8 @@ def _check_suites(config: RunConfig, origin: str) -> None:
 
 def protocol_reply_budget(judge: "JudgeConfig") -> int | None:
     """The reply budget the judge protocol's file names (`max_new_tokens:`, the suite's own, e.g.
-    KRIS-Bench's 1000), read where the judge reads it (preflight.find_protocol); None where it names
-    none (the judge's default then)."""
-    from .preflight import find_protocol
-
+    KRIS-Bench's 1000), read where the judge reads it (judge_protocol.find_protocol); None where it
+    names none (the judge's default then)."""
     protocol = find_protocol(judge) if judge.protocol else None
     return protocol.max_new_tokens if protocol else None
 

@@ -5,13 +5,12 @@ and it can judge every sample (its categories, template variables and images).""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from suites.catalog import catalog
-from suites.shared.protocol import Protocol, ProtocolError, parse_protocol
+from suites.shared.protocol import Protocol
 from suites.shared.samples import Sample
 
-from .config import JudgeConfig, RunConfig
+from .config import RunConfig
+from .judge_protocol import find_protocol, protocol_files
 
 SHOWN = 5  # sample ids listed per problem
 _OWN_WORDS = re.compile(r"^protocol '[^']*'( \(category '[^']*'\))?: ")  # said once in the line already
@@ -19,25 +18,6 @@ _OWN_WORDS = re.compile(r"^protocol '[^']*'( \(category '[^']*'\))?: ")  # said 
 
 class PreflightError(Exception):
     """Problems found before the run started: every one listed, nothing started."""
-
-
-def protocol_files(judge: JudgeConfig) -> list[Path]:
-    """The protocol files the run's judge reads: its --protocols-dir, then the suites' (as the scorer)."""
-    args = judge.server_args
-    dirs = [Path(args[i + 1]) for i, a in enumerate(args[:-1]) if a == "--protocols-dir"]
-    files = [p for d in dirs if d.is_dir() for p in sorted(d.iterdir()) if p.suffix in (".yaml", ".yml", ".json")]
-    return files + catalog().protocol_files()
-
-
-def find_protocol(judge: JudgeConfig) -> Protocol | None:
-    """The run's protocol as the judge will read it; None where no file of that name is here."""
-    for path in protocol_files(judge):
-        if path.stem == judge.protocol:
-            try:
-                return parse_protocol(path.read_text(encoding="utf-8"), path)
-            except (OSError, ProtocolError):
-                return None  # the judge names a broken file at its start
-    return None
 
 
 def unmet(protocol: Protocol, sample: Sample) -> str | None:

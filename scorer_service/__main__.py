@@ -193,11 +193,12 @@ def main(argv: list[str] | None = None) -> int:
               "--stage-on-host nor --decode static (both are single-device)", file=sys.stderr)
         return 2
     from suites.catalog import catalog
-    from suites.shared.protocol import ProtocolError, ProtocolRegistry
+    from suites.shared.protocol import ProtocolError
+    from suites.protocols import load_protocols
     from suites.spec import SuiteError
 
     try:
-        registry = ProtocolRegistry.load(args.protocols_dir, default=args.default_protocol,
+        registry = load_protocols(args.protocols_dir, default=args.default_protocol,
                                          suites=catalog(args.suites_dir))
     except (ProtocolError, SuiteError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -12,7 +12,7 @@ import torch
 
 from scorer_service.judge import Judge
 from scorer_service.samples import ScoreInput, build_prompts, prepare
-from suites.shared.protocol import ProtocolRegistry
+from suites.protocols import load_protocols
 
 
 def teach(
@@ -34,7 +34,7 @@ def teach(
     the answers then cannot depend on the images more than the random vision tower makes them)."""
     torch.manual_seed(seed)
     judge = Judge.load(str(model_dir), device="cpu", dtype="float32")
-    registry = ProtocolRegistry.load(protocol_dirs)
+    registry = load_protocols(protocol_dirs)
     tok = judge.backend.tokenizer
     end = tok.convert_tokens_to_ids("<|im_end|>")
     prompts, answers = [], []

@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable
 
-if TYPE_CHECKING:
-    from .protocol import Protocol
-
+Protocol = Any  # a suites.shared.protocol.Protocol (not imported: protocol.py imports Rule from here)
 Combined = tuple[float, list[tuple[str, float]]]
 
 

@@ -412,7 +412,67 @@ def parse_final_score_binary(text: str, n_scores: int = 1, low: float = 0.0, hig
     return parse_final_score(text, n_scores, 0.0, 1.0)
 
 
+# A pairwise answer (a question with `answer: pairwise`), as one number in the order the images were
+# SHOWN: 1.0 = the image shown as "Image A" wins, 0.0 = "Image B" wins, 0.5 = a tie. The judge swaps it
+# back (1 - value) for an order asked with the two edits exchanged.
+PAIR_VALUES = {"A": 1.0, "B": 0.0, "tie": 0.5}
+PAIR_WINNERS = {v: k for k, v in PAIR_VALUES.items()}
+# GEditBench v2's reading of a winner (src/autopipeline/components/modules/judge.py, _is_valid_winner,
+# case-insensitive): image_a / image a / a, image_b / image b / b, tie / equal / both / none.
+_WINNER_WORDS = {"image_a": "A", "image a": "A", "a": "A", "image_b": "B", "image b": "B", "b": "B",
+                 "tie": "tie", "equal": "tie", "both": "tie", "none": "tie"}
+_WINNER_KEYS = ("winner", "answer", "verdict", "choice")
+
+
+def _winner_word(value) -> str | None:
+    if not isinstance(value, str):
+        return None
+    word = value.strip().strip("\"'.*!`").strip().lower()
+    return _WINNER_WORDS.get(word)
+
+
+def parse_pairwise(text: str, n_scores: int = 1, low: float = 0.0, high: float = 1.0) -> Parsed:
+    """A pairwise verdict as the suite writes it ({"winner": "Image A" | "Image B" | "Tie"}), read as
+    GEditBench v2's judge reads the value (any case; "A", "image_b", "equal", "both", "none" too):
+    1.0 for Image A, 0.0 for Image B, 0.5 for a tie, in the order the images were shown. From JSON
+    objects with a "winner" key (fenced, in prose or cut short; they must agree), or from a reply that
+    is just the verdict ("Image B", "Tie"). Anything else (no verdict, a verdict only in prose, two
+    different winners, a winner that is no verdict) is a failure with the reason: never guessed."""
+    if n_scores != 1:
+        return _fail("pairwise: one verdict per question")
+    if not text or not text.strip():
+        return _fail("empty reply")
+    verdicts = []
+    for obj in _json_objects(text):
+        lowered = {str(k).lower(): v for k, v in obj.items()}
+        key = next((k for k in _WINNER_KEYS if k in lowered), None)
+        if key is None:
+            continue
+        winner = _winner_word(lowered[key])
+        if winner is None:
+            return _fail(f"pairwise: JSON {key!r} is {lowered[key]!r}, not Image A, Image B or Tie")
+        verdicts.append((winner, _text_from_object(obj)))
+    if not verdicts:  # a winner cut short by the token budget: "winner": "Image A" without the closing brace
+        cut = re.findall(r'"winner"\s*:\s*"([^"]*)"', text, re.I)
+        for value in cut:
+            winner = _winner_word(value)
+            if winner is None:
+                return _fail(f"pairwise: 'winner' is {value!r}, not Image A, Image B or Tie")
+            verdicts.append((winner, ""))
+    if verdicts:
+        winners = {w for w, _ in verdicts}
+        if len(winners) > 1:
+            return _fail(f"ambiguous: the reply names several winners ({', '.join(sorted(winners))})")
+        winner = verdicts[0][0]
+        return Parsed(ok=True, scores=[PAIR_VALUES[winner]], response=next((t for _, t in verdicts if t), ""),
+                      reason="json winner")
+    winner = _winner_word(text)
+    if winner is not None:
+        return Parsed(ok=True, scores=[PAIR_VALUES[winner]], response="", reason="bare winner")
+    return _fail("pairwise: no JSON winner and the reply is not just Image A, Image B or Tie")
+
+
 PARSERS = {"json": parse_reply, "labelled-lines": parse_labelled_lines, "yes-no": parse_yes_no,
-           "json-keys": parse_json_keys,
+           "json-keys": parse_json_keys, "pairwise": parse_pairwise,
            "final-score": parse_final_score, "final-score-binary": parse_final_score_binary}
 KEYED = {"json-keys"}  # parsers that read each score by its name

@@ -268,12 +268,8 @@ def _prompt_table(value, *, where: str) -> dict[str, str]:
     raise ProtocolError(f"{where}: expected a string or a mapping category -> string")
 
 
-def parse_protocol(text: str, path: Path, rules: dict[str, Rule] | None = None) -> Protocol:
-    """rules: the combine rules it may name (default: the catalog of suites' rules)."""
-    if rules is None:
-        from suites.catalog import catalog
-
-        rules = catalog().rules
+def parse_protocol(text: str, path: Path, rules: dict[str, Rule]) -> Protocol:
+    """rules: the combine rules it may name (suites.protocols passes the catalog's)."""
     where = str(path)
     try:
         if path.suffix == ".json":
@@ -418,28 +414,6 @@ class ProtocolRegistry:
             raise ProtocolError(f"default protocol {default!r} not found; known: {', '.join(sorted(protocols))}")
         self.protocols = protocols
         self.default = default
-
-    @classmethod
-    def load(cls, extra_dirs: list[str | Path] = (), default: str = "seed-0-10", suites=None) -> "ProtocolRegistry":
-        """The protocol files of every suite in the catalog (`suites`: default, the built-in ones and
-        EDITFLEET_SUITES_DIR's), then every file of `extra_dirs` (--protocols-dir)."""
-        from suites.catalog import catalog
-
-        suites = suites or catalog()
-        files = list(suites.protocol_files())
-        for directory in map(Path, extra_dirs):
-            if not directory.is_dir():
-                raise ProtocolError(f"protocols directory {directory} does not exist")
-            files += [path for path in sorted(directory.iterdir()) if path.suffix in _EXTENSIONS]
-        found: dict[str, Protocol] = {}
-        for path in files:
-            protocol = parse_protocol(path.read_text(encoding="utf-8"), path, suites.rules)
-            if protocol.name in found:
-                raise ProtocolError(
-                    f"protocol {protocol.name!r} defined twice: {found[protocol.name].path} and {path}"
-                )
-            found[protocol.name] = protocol
-        return cls(found, default)
 
     def get(self, name: str) -> Protocol:
         name = name or self.default

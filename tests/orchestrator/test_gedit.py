@@ -22,7 +22,7 @@ from suites.gedit.data import GROUPS
 from suites.gedit import headline as gedit_suite
 from suites.shared.combine import parsed_sub_scores
 from suites.shared.parsing import parse_reply
-from suites.shared.protocol import ProtocolRegistry
+from suites.protocols import load_protocols
 from tests.openai_endpoint import Fault, FaultProxy, TransformersServe
 
 KEY_ENV = "EDITFLEET_TEST_GEDIT_KEY"
@@ -114,7 +114,7 @@ def hand_computed(failed: set) -> dict:
 # -- known replies through parsing, the protocol's combination and the suite's aggregation ----------
 def test_known_replies_give_calculate_statistics_numbers(tmp_path):
     bench = load_benchmark(make_release(tmp_path / "release"), options={"language": "all"})
-    vie = ProtocolRegistry.load().get("viescore")
+    vie = load_protocols().get("viescore")
     index = {(r["instruction_language"], r["key"]): i for i, r in enumerate(release_rows())}
     edits, scores = {}, {}
     for sample in bench.samples:
@@ -163,7 +163,7 @@ def test_known_replies_give_calculate_statistics_numbers(tmp_path):
 
 def test_viescore_prompts_are_step1x_edits_own(tmp_path):
     """The prompts as GEdit-Bench/viescore/__init__.py assembles them from vie_prompts.py (task tie)."""
-    vie = ProtocolRegistry.load().get("viescore")
+    vie = load_protocols().get("viescore")
     sc_q, pq_q = vie.questions
     _, sc = vie.render_question(sc_q, "color_alter", {"edit_instruction": "make it {blue}"})
     _, pq = vie.render_question(pq_q, "color_alter", {"edit_instruction": "make it {blue}"})

@@ -19,7 +19,7 @@ from orchestrator.benchmark import BenchmarkError, load_benchmark
 from suites.imgedit.data import EDIT_TYPES
 from suites.imgedit import headline as imgedit_suite
 from suites.shared.parsing import parse_for
-from suites.shared.protocol import ProtocolRegistry
+from suites.protocols import load_protocols
 from tests.openai_endpoint import Fault, FaultProxy, TransformersServe
 
 KEY_ENV = "EDITFLEET_TEST_IMGEDIT_KEY"
@@ -83,7 +83,7 @@ def hand_computed(failed: set) -> tuple[dict, float | None]:
 def test_known_replies_give_step1_and_step2_numbers(tmp_path):
     bench = load_benchmark(make_release(tmp_path / "release"))
     assert bench.format == "imgedit" and len(bench.samples) == 19
-    proto = ProtocolRegistry.load().get("imgedit")
+    proto = load_protocols().get("imgedit")
     (question,) = proto.questions
     edits, scores = {}, {}
     for sample in bench.samples:
@@ -108,7 +108,7 @@ def test_known_replies_give_step1_and_step2_numbers(tmp_path):
 def test_imgedit_prompts_are_the_releases_own():
     """sha256 of Benchmark/Basic/prompts.json's texts (PKU-YuanGroup/ImgEdit at 547185d) with
     <edit_prompt> replaced by "X", as basic_bench.py does."""
-    proto = ProtocolRegistry.load().get("imgedit")
+    proto = load_protocols().get("imgedit")
     (question,) = proto.questions
     expected = {
         "replace": "1e20cdad5bba4ecec1fc0b1d99fba178",

@@ -237,10 +237,10 @@ def score_line(protocol, sample, i: int) -> dict:
 
 
 def test_known_replies_give_summarize_py_numbers(tmp_path):
-    from suites.shared.protocol import ProtocolRegistry
+    from suites.protocols import load_protocols
 
     bench = load_benchmark(make_release(tmp_path))
-    kris = ProtocolRegistry.load().get("kris")
+    kris = load_protocols().get("kris")
     edits = {s.id: {"status": "ok"} for s in bench.samples}
     scores = {s.id: score_line(kris, s, i) for i, s in enumerate(bench.samples)}
     failed = {sid for sid, line in scores.items() if line["status"] != "OK"}

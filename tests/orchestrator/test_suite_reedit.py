@@ -175,10 +175,10 @@ def test_known_replies_give_statistics_calculator_numbers(tmp_path):
     from suites.reedit import headline as reedit_suite
     from suites.shared.combine import parsed_sub_scores
     from suites.shared.parsing import parse_for
-    from suites.shared.protocol import ProtocolRegistry
+    from suites.protocols import load_protocols
 
     bench = load_benchmark(make_release(tmp_path))
-    proto = ProtocolRegistry.load().get("re-edit")
+    proto = load_protocols().get("re-edit")
     assert [q.name for q in proto.questions] == ["dimension", "IF", "SC"]
     edits, scores = {}, {}
     for n, sample in enumerate(bench.samples):

@@ -21,7 +21,7 @@ from orchestrator.benchmark import BenchmarkError, load_benchmark
 from suites.rise import headline as rise_suite
 from suites.shared.combine import parsed_sub_scores
 from suites.shared.parsing import PARSERS
-from suites.shared.protocol import ProtocolRegistry
+from suites.protocols import load_protocols
 
 KEY_ENV = "EDITFLEET_TEST_RISE_KEY"
 KEY = "sk-editfleet-rise-5c1e77"
@@ -177,7 +177,7 @@ def reply_text(value) -> str:
 def judged_by_the_protocol(samples) -> dict:
     """Each sample's known replies through the rise protocol's own questions, parsers and combiner,
     as the judge runs them: the scores.jsonl records the suite reads."""
-    proto = ProtocolRegistry.load().get("rise")
+    proto = load_protocols().get("rise")
     out = {}
     for s in samples:
         present = {"reference"} if s.reference_images else set()

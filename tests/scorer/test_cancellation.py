@@ -18,7 +18,7 @@ from editfleet_common.images import encode_png
 from scorer_service.batcher import Batcher
 from scorer_service.client import make_request
 from scorer_service.samples import STATUS_OK, ScoreOutcome
-from suites.shared.protocol import ProtocolRegistry
+from suites.protocols import load_protocols
 from scorer_service.server import SERVICE_NAME, ScorerService
 
 
@@ -35,7 +35,7 @@ class Recorder:
 
 @pytest.fixture
 def served():
-    registry = ProtocolRegistry.load()
+    registry = load_protocols()
     recorder = Recorder()
     batcher = Batcher(recorder, max_batch=4, max_wait_s=0.05).start()
     service = ScorerService(registry, max_message_bytes=64 << 20, max_image_pixels=40_000_000)

@@ -34,7 +34,7 @@ from scorer_service.batcher import Batcher
 from scorer_service.client import ScorerClient, make_request, status_name
 from scorer_service.guards import HealthWatch, MemoryBudget, stall_problem
 from scorer_service.samples import ScoreInput, admit, build_prompts, decode, prepare
-from suites.shared.protocol import ProtocolRegistry
+from suites.protocols import load_protocols
 from tests.png_samples import png_claiming
 
 from .conftest import TEST_PROTOCOLS, png, start_scorer
@@ -320,7 +320,7 @@ def test_decoding_only_the_shown_images_gives_the_same_prompts():
     special ones), one or four inputs, with and without a reference: the prompts of a sample whose
     unshown images were never decoded are those of one with every image decoded (texts, captions,
     and each image's size and colour, in order)."""
-    registry = ProtocolRegistry.load([TEST_PROTOCOLS])
+    registry = load_protocols([TEST_PROTOCOLS])
     colors = [(200, 0, 0), (0, 200, 0), (0, 0, 200), (200, 200, 0), (90, 90, 90), (10, 200, 200)]
     compared = 0
     for name in registry.names():

@@ -39,12 +39,12 @@ def test_a_dummy_judge_loads_and_scores_from_the_image_files_alone(tmp_path):
 import sys
 sys.path[:] = [{str(app)!r}, {str(app / "gen")!r}] + [p for p in sys.path if p and p not in {repo_paths!r}]
 from scorer_service.judge import Judge
-from suites.shared.protocol import ProtocolRegistry
+from suites.protocols import load_protocols
 from scorer_service.samples import warmup_sample
 import scorer_service
 assert scorer_service.__file__.startswith({str(app)!r}), scorer_service.__file__
 judge = Judge.load({str(configs)!r}, load_format="dummy", max_new_tokens=2)
-outcome = judge.score([warmup_sample(ProtocolRegistry.load())])[0]
+outcome = judge.score([warmup_sample(load_protocols())])[0]
 assert "tools" not in sys.modules and not any(m.startswith("tools.") for m in sys.modules)
 print("STATUS", outcome.status, judge.identity.load_format)
 """

@@ -9,7 +9,7 @@ import torch
 from scorer_service.backends.transformers import DUMMY_CONFIG_DIR
 from scorer_service.judge import Judge
 from scorer_service.samples import ScoreInput, prepare
-from suites.shared.protocol import ProtocolRegistry
+from suites.protocols import load_protocols
 
 from .conftest import png, small_dummy_configs
 
@@ -21,7 +21,7 @@ def judge(tiny_judge_dir):
 
 @pytest.fixture(scope="module")
 def tree(judge):
-    seed = ProtocolRegistry.load().get("seed-0-10")
+    seed = load_protocols().get("seed-0-10")
     return judge.backend.trees.tree(seed, seed.questions[0])
 
 
@@ -68,7 +68,7 @@ def _sample(registry, i, size, instruction, category, protocol="seed-0-10"):
 
 
 def test_left_padded_batches_decode_like_single_samples(judge):
-    registry = ProtocolRegistry.load()
+    registry = load_protocols()
     target = _sample(registry, 1, (64, 64), "make it red", "physical")
     others = [
         _sample(registry, 2, (200, 100), "a much longer instruction, so that this prompt is longer than the first", "causal"),
@@ -102,7 +102,7 @@ def test_dummy_load_format_scores_with_random_weights(tmp_path):
     import hashlib
 
     assert identity.content_hash == "dummy:" + hashlib.sha256((tmp_path / "config.json").read_bytes()).hexdigest()
-    registry = ProtocolRegistry.load()
+    registry = load_protocols()
     outcome = judge.score([_sample(registry, 1, (64, 64), "make it red", "physical")])[0]
     assert outcome.status == "PARSE_FAILED" and len(outcome.raw_responses) == 2
     assert 0 <= outcome.expected_score <= 10

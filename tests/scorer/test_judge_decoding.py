@@ -11,7 +11,7 @@ import pytest
 from scorer_service.backends.transformers.decoding import FINISHED_CHECK_EVERY
 from scorer_service.judge import Judge
 from scorer_service.samples import ScoreInput, build_prompts, prepare
-from suites.shared.protocol import ProtocolRegistry
+from suites.protocols import load_protocols
 
 from .conftest import png
 
@@ -46,7 +46,7 @@ def _sample(registry, i, size, instruction, category, protocol="seed-0-10"):
 def samples(tmp_path_factory):
     protocols = tmp_path_factory.mktemp("protocols")
     (protocols / "wide.yaml").write_text(WIDE_PROTOCOL)
-    registry = ProtocolRegistry.load([protocols])
+    registry = load_protocols([protocols])
     return [
         _sample(registry, 1, (64, 64), "make it red", "physical"),
         _sample(registry, 2, (200, 100), "a much longer instruction, so that this prompt is longer than the others",

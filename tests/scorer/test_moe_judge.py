@@ -10,7 +10,7 @@ import torch
 from scorer_service.backends.transformers import EXPERTS_IMPLEMENTATION, NoShippedConfigs
 from scorer_service.backends.transformers.loading import build_dummy, dummy_config_dir
 from scorer_service.judge import Judge
-from suites.shared.protocol import ProtocolRegistry
+from suites.protocols import load_protocols
 from scorer_service.samples import ScoreInput, build_prompts, prepare
 
 from .conftest import png
@@ -37,7 +37,7 @@ def test_the_shipped_30b_a3b_architecture_has_31_07b_parameters_and_grouped_expe
 
 @pytest.fixture(scope="module")
 def samples():
-    registry = ProtocolRegistry.load()
+    registry = load_protocols()
     shapes = [((64, 64), "make it red"), ((200, 100), "a much longer instruction, so that this prompt is longer"),
               ((32, 90), "x"), ((48, 48), "make it blue"), ((64, 32), "turn it upside down")]
     return [prepare(ScoreInput(f"s{i}", png(size, (40 * i % 255, 120, 200)), png(size, (9, 9, 9)), instruction,

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from editfleet_common.errors import InvalidInput
-from suites.shared.protocol import ProtocolError, ProtocolRegistry
+from suites.shared.protocol import ProtocolError
+from suites.protocols import load_protocols
 
 SEED_CATEGORIES = ["physical", "environmental", "cultural", "causal", "referential"]
 SEED_CHINESE = {"物理": "physical", "环境": "environmental", "社会": "cultural", "因果": "causal", "指代": "referential"}
@@ -17,7 +18,7 @@ SEED_CHINESE = {"物理": "physical", "环境": "environmental", "社会": "cult
 
 @pytest.fixture(scope="module")
 def registry():
-    return ProtocolRegistry.load()
+    return load_protocols()
 
 
 def test_builtin_protocols_are_named_and_hashed_by_their_file_text(registry):
@@ -84,7 +85,7 @@ def test_users_add_protocols_in_their_own_directory(tmp_path):
         '{"name": "my-1-5", "range": [1, 5], "questions": {"score": {"images": ["source", "edited"],'
         ' "user": "Rate {edit_instruction} from 1 to 5 for {audience}."}}}'
     )
-    registry = ProtocolRegistry.load([tmp_path], default="my-1-5")
+    registry = load_protocols([tmp_path], default="my-1-5")
     mine = registry.get("")
     assert mine.name == "my-1-5" and (mine.low, mine.high) == (1, 5)
     assert mine.variables == ["audience", "edit_instruction"]
@@ -111,7 +112,7 @@ def test_users_add_protocols_in_their_own_directory(tmp_path):
 def test_malformed_protocol_files_are_refused_naming_the_file(tmp_path, filename, text, message):
     (tmp_path / filename).write_text(text)
     with pytest.raises(ProtocolError, match=message) as err:
-        ProtocolRegistry.load([tmp_path])
+        load_protocols([tmp_path])
     assert filename in str(err.value)
 
 
@@ -129,7 +130,7 @@ def test_a_protocols_resizing_rule_is_applied_before_any_backend(registry, tmp_p
                               {"original_description": "d"}), registry)
     assert seed.images["edited"][0].size == (60, 50)  # no rule: as sent
     (tmp_path / "small.yaml").write_text("name: small\nresize: {max_pixels: 1536}\nquestions: {score: {user: x}}")
-    small = ProtocolRegistry.load([tmp_path])
+    small = load_protocols([tmp_path])
     sample = prepare(ScoreInput("m", source, edited, "x", "", "small"), small)
     assert sample.images["source"][0].size == (48, 32)  # 6144 px scaled to 1536, aspect kept
     assert sample.images["edited"][0].size[0] * sample.images["edited"][0].size[1] <= 1536

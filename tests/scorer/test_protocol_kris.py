@@ -9,7 +9,8 @@ import pytest
 from editfleet_common.errors import InvalidInput
 from suites.catalog import catalog
 from suites.shared.parsing import parse_for, parse_json_keys
-from suites.shared.protocol import ProtocolError, ProtocolRegistry, parse_protocol
+from suites.shared.protocol import ProtocolError
+from suites.protocols import load_protocols, parse_protocol
 from scorer_service.samples import ScoreInput, build_prompts, prepare, user_content
 
 from .conftest import png
@@ -25,11 +26,11 @@ EDIT, GT = (90, 90, 90), (10, 200, 200)
 
 @pytest.fixture(scope="module")
 def kris():
-    return ProtocolRegistry.load().get("kris")
+    return load_protocols().get("kris")
 
 
 def _sample(category, *, inputs=1, refs=0, variables=None):
-    registry = ProtocolRegistry.load()
+    registry = load_protocols()
     inp = ScoreInput(f"{category}_1", png(color=SRC[0]), png(color=EDIT), "Add {one} apple.", category, "kris",
                      dict(variables or {}), more_source_images=[png(color=c) for c in SRC[1:inputs]],
                      reference_images=[png(color=GT)] * refs)

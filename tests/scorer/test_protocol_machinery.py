@@ -15,7 +15,8 @@ from scorer_service.backends.openai_api import expected_from_logprobs
 from scorer_service.client import ScorerClient
 from scorer_service.expected_score import build_tree
 from suites.shared.parsing import parse_yes_no
-from suites.shared.protocol import ProtocolError, ProtocolRegistry, parse_protocol
+from suites.shared.protocol import ProtocolError
+from suites.protocols import load_protocols, parse_protocol
 from scorer_service.samples import ScoreInput, build_prompts, prepare
 
 from .conftest import TEST_PROTOCOLS, png
@@ -25,7 +26,7 @@ RED, GREEN, BLUE, GREY = (200, 0, 0), (0, 200, 0), (0, 0, 200), (90, 90, 90)
 
 @pytest.fixture(scope="module")
 def registry():
-    return ProtocolRegistry.load([TEST_PROTOCOLS])
+    return load_protocols([TEST_PROTOCOLS])
 
 
 def _colours(images):
@@ -68,7 +69,7 @@ def test_a_question_that_shows_a_missing_image_is_invalid_naming_the_field(tmp_p
     (tmp_path / "needs-ref.yaml").write_text(
         "name: needs-ref\nrange: [0, 1]\nquestions: {q: {images: [reference, edited], answer: yes-no, user: x}}")
     with pytest.raises(InvalidInput, match="reference_images: missing .*question 'q'"):
-        prepare(ScoreInput("x", png(), png(), "i", "", "needs-ref"), ProtocolRegistry.load([tmp_path]))
+        prepare(ScoreInput("x", png(), png(), "i", "", "needs-ref"), load_protocols([tmp_path]))
 
 
 @pytest.mark.parametrize("reply, expected", [
@@ -191,4 +192,4 @@ def test_a_protocol_may_name_its_suites_reply_budget(tmp_path):
     for bad in ("0", "-3", "lots", "true", "12.5"):
         with pytest.raises(ProtocolError, match="max_new_tokens must be a positive integer"):
             parse_protocol(f"name: d\nmax_new_tokens: {bad}\nquestions: {{q: {{user: x}}}}", tmp_path / "d.yaml")
-    assert ProtocolRegistry.load().get("kris").max_new_tokens == 1000  # KRIS-Bench's scripts: max_tokens 1000
+    assert load_protocols().get("kris").max_new_tokens == 1000  # KRIS-Bench's scripts: max_tokens 1000

@@ -9,7 +9,7 @@ import hashlib
 import pytest
 
 from suites.shared.parsing import parse_for
-from suites.shared.protocol import ProtocolRegistry
+from suites.protocols import load_protocols
 from scorer_service.samples import ScoreInput, build_prompts, conversation, prepare
 
 from .conftest import png
@@ -37,7 +37,7 @@ def digest(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def registry():
-    return ProtocolRegistry.load()
+    return load_protocols()
 
 
 def test_each_subset_gets_its_dimension_then_if_and_sc_as_re_edit_sends_them(registry):
@@ -87,7 +87,9 @@ def test_replies_are_read_strictly_where_re_edit_guesses_or_drops(registry):
 def test_a_re_edit_protocol_without_its_three_questions_is_refused(registry, tmp_path):
     from pathlib import Path
 
-    from suites.shared.protocol import ProtocolError, parse_protocol
+    from suites.shared.protocol import ProtocolError
+
+    from suites.protocols import parse_protocol
 
     text = Path(registry.get("re-edit").path).read_text(encoding="utf-8")
     broken = text.replace("  SC:\n", "  SC2:\n", 1).replace("name: re-edit", "name: broken", 1)

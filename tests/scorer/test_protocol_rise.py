@@ -15,6 +15,7 @@ from editfleet_common.images import encode_png
 from suites.catalog import catalog
 from suites.shared.parsing import PARSERS
 from suites.shared.protocol import ProtocolRegistry
+from suites.protocols import load_protocols
 from scorer_service.samples import ScoreInput, build_prompts, prepare, resize_images
 
 # sha256[:32] of utils.py's prompts (PhoenixZ810/RISEBench at 5f22651) after gpt_eval.py's
@@ -47,7 +48,7 @@ SOURCE, REFERENCE, EDITED = png((40, 30), (200, 0, 0)), png((30, 40), (0, 200, 0
 
 @pytest.fixture(scope="module")
 def rise():
-    return ProtocolRegistry.load().get("rise")
+    return load_protocols().get("rise")
 
 
 def asked(rise, category: str, variables: dict, *, reference: bool = False):
@@ -177,7 +178,8 @@ def test_the_combiner_gives_calculate_score_and_calculate_completion(rise):
 
 
 def test_a_protocol_that_does_not_fit_the_rise_rule_is_refused_at_load(tmp_path):
-    from suites.shared.protocol import ProtocolError, parse_protocol
+    from suites.shared.protocol import ProtocolError
+    from suites.protocols import parse_protocol
 
     def load(questions: str, resize: str = "") -> None:
         text = f"name: r\nrange: [1, 5]\ncombine: rise\nparse: final-score\n{resize}questions:\n{questions}"
