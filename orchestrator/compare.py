@@ -24,6 +24,7 @@ from editfleet_common import statuses
 
 from . import stats
 from .benchmark import BenchmarkError, Sample, headline as suite_headline
+from .html_parts import run_settings
 from .results import RunDir, ResultsError, sample_value, summarize, write_atomic, write_json_atomic
 
 
@@ -46,11 +47,22 @@ class LoadedRun:
 
     @property
     def editor(self) -> str:
-        return (self.manifest.get("config") or {}).get("editor", {}).get("model") or ""
+        """The editor model its services reported (the manifest's editor block), else the config's."""
+        reported = ((self.manifest.get("editor") or {}).get("model") or {}).get("model")
+        return reported or (self.manifest.get("config") or {}).get("editor", {}).get("model") or ""
 
     @property
     def judge(self) -> str:
-        return (self.manifest.get("config") or {}).get("judge", {}).get("model") or ""
+        """The judge model its services reported (the manifest's judge block), else the config's."""
+        reported = ((self.manifest.get("judge") or {}).get("model") or {}).get("model")
+        return reported or (self.manifest.get("config") or {}).get("judge", {}).get("model") or ""
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """What the run was run with, as text (html_parts.run_settings), and how its means count failures."""
+        rejudge_of = self.manifest.get("rejudge_of")
+        return {**run_settings(self.manifest), "failures in the means": self.failures_as,
+                "edits": f"re-judged edits of {rejudge_of}" if rejudge_of else "its own"}
 
     @property
     def protocol(self) -> dict:
@@ -120,6 +132,28 @@ def differences(runs: list[LoadedRun]) -> list[str]:
     return out
 
 
+# settings that say how the runs differ, in this order (then any other recorded setting)
+SETTING_ORDER = ("editor", "editor hash", "seed", "steps", "guidance", "negative prompt", "size", "dtype", "load format",
+                 "speed mode", "threads", "LoRAs", "scheduler", "extras", "edits", "judge", "judge hash", "protocol",
+                 "protocol text", "judgements per edit", "failures in the means")
+
+
+def settings_table(runs: list[LoadedRun]) -> dict:
+    """Every recorded setting of every run: {"differ": [settings whose text differs between the runs],
+    "same": {setting: text shared by every run}, "rows": [{"setting", "differs", "values": {label: text}}]}.
+    A run without a setting that others record reads "not recorded"."""
+    texts = {run.label: run.settings for run in runs}
+    names = [n for n in SETTING_ORDER if any(n in t for t in texts.values())]
+    names += [n for t in texts.values() for n in t if n not in names]
+    rows = []
+    for name in names:
+        values = {label: t.get(name, "not recorded") for label, t in texts.items()}
+        rows.append({"setting": name, "differs": len(set(values.values())) > 1, "values": values})
+    return {"differ": [r["setting"] for r in rows if r["differs"]],
+            "same": {r["setting"]: next(iter(r["values"].values())) for r in rows if not r["differs"] and r["values"]},
+            "rows": rows}
+
+
 def _examples(ids: list[str]) -> str:
     return f" (e.g. {', '.join(ids[:3])})" if ids else ""
 
@@ -135,15 +169,24 @@ def assign_labels(runs: list[LoadedRun], labels: list[str]) -> None:
         for run, label in zip(runs, labels):
             run.label = label
         return
+    def edit_settings(run: LoadedRun, group: list[LoadedRun]) -> str:
+        """The edit settings in which `run` differs from the others of its group: "seed 1, steps 20"."""
+        keys = [k for k in SETTING_ORDER[1:SETTING_ORDER.index("edits")]
+                if len({g.settings.get(k) for g in group}) > 1 and k in run.settings]
+        shown = ", ".join(f"{k} {run.settings[k].split(' (')[0]}" for k in keys if k != "editor hash")
+        return f"{Path(run.editor).name} · {shown}" if shown else f"{Path(run.editor).name} · {run.path.name}"
+
     candidates = [
-        lambda r: Path(r.editor).name or r.path.name,
-        lambda r: f"{Path(r.editor).name} · {Path(r.judge).name or 'judge'} {r.protocol.get('name') or ''}".strip(),
-        lambda r: f"{Path(r.editor).name} · {r.path.name}",
+        lambda r, group: Path(r.editor).name or r.path.name,
+        lambda r, group: f"{Path(r.editor).name} · {Path(r.judge).name or 'judge'} {r.protocol.get('name') or ''}".strip(),
+        edit_settings,
+        lambda r, group: f"{Path(r.editor).name} · {r.path.name}",
     ]
-    chosen = [candidates[0](r) for r in runs]
+    chosen = [candidates[0](r, runs) for r in runs]
     for better in candidates[1:]:
         clashing = {c for c in chosen if chosen.count(c) > 1}
-        chosen = [better(r) if c in clashing else c for r, c in zip(runs, chosen)]
+        chosen = [better(r, [o for o, oc in zip(runs, chosen) if oc == c]) if c in clashing else c
+                  for r, c in zip(runs, chosen)]
     seen: dict[str, int] = {}
     for run, label in zip(runs, chosen):
         seen[label] = seen.get(label, 0) + 1
@@ -220,6 +263,7 @@ def build(runs: list[LoadedRun], baseline: LoadedRun, *, resamples: int = stats.
         "bootstrap": {**boot, "method": "percentile bootstrap over samples (macro: stratified by category)"},
         "differences_allowed": differ or [],
         "runs": [{**r.describe(), "baseline": r is baseline} for r in runs],
+        "settings": settings_table(runs),
         "categories": {},
         "overall": {},
     }

@@ -12,7 +12,7 @@ from pathlib import Path
 from editfleet_common import statuses
 
 from .charts import bar_chart, nice_max
-from .html_parts import CSS, e, num, reply_block, thumb, url_path
+from .html_parts import CSS, e, num, reply_block, short_hash, thumb, url_path
 
 GRID_THUMB = 128
 
@@ -24,7 +24,14 @@ PAGE_CSS = CSS + """
 #grid th.sortable::after { content: " \\2195"; color: #aaa; }
 #grid th[aria-sort="ascending"]::after { content: " \\2191"; color: #222; }
 #grid th[aria-sort="descending"]::after { content: " \\2193"; color: #222; }
-#grid td.cell { min-width: 9em; }
+#grid td.cell { min-width: 6em; }
+#grid th.run { overflow-wrap: anywhere; }
+#grid td.sample { min-width: 12em; }
+#grid td.category { overflow-wrap: break-word; }
+td.label { min-width: 10em; }
+.differs td, .runs td { max-width: 32em; }
+.hash { white-space: nowrap; }
+.same { line-height: 1.6; }
 .pos { color: #1b7a1b; } .neg { color: #b00020; }
 """
 
@@ -92,7 +99,7 @@ def _stats_rows(rows: dict, baseline: str, first_col: str = "") -> str:
         d = r.get("diff")
         cls = " class='baseline'" if label == baseline else ""
         out.append(
-            f"<tr{cls}>{first_col}<td class='num'>{r['rank'] or '-'}</td><td>{e(label)}</td>"
+            f"<tr{cls}>{first_col}<td class='num'>{r['rank'] or '-'}</td><td class='label'>{e(label)}</td>"
             f"<td class='num'>{num(r['mean'])}</td><td class='num'>{_ci(r)}</td>"
             f"<td class='num'>{_diff(d)}</td><td class='num'>{'' if d is None else _ci(d, True)}</td>"
             f"<td class='num'>{'' if d is None else d['n']}</td>"
@@ -104,20 +111,52 @@ STATS_HEAD = ("<th>rank</th><th>run</th><th>mean</th><th>95% CI</th><th>diff vs 
               "<th>paired n</th><th>scored</th><th>failed</th><th>pending</th>")
 
 
+def _hash(value, n: int = 16) -> str:
+    """A hash shortened to n characters, the whole of it on hover (and in compare.json)."""
+    if not value:
+        return ""
+    return f"<span class='muted hash' title='{e(value)}'>{e(short_hash(value, n))}</span>"
+
+
 def _runs_table(data: dict) -> str:
-    out = ["<table class='runs'><tr><th>run</th><th>folder</th><th>editor</th><th>judge</th><th>protocol</th>"
+    out = ["<table class='runs' id='runs'><tr><th>run</th><th>folder</th><th>editor</th><th>judge</th><th>protocol</th>"
            "<th>benchmark</th><th>git</th></tr>"]
     for r in data["runs"]:
         cls = " class='baseline'" if r["baseline"] else ""
         out.append(
-            f"<tr{cls}><td>{e(r['label'])}{' (baseline)' if r['baseline'] else ''}</td><td>{e(r['path'])}"
+            f"<tr{cls}><td class='label'>{e(r['label'])}{' (baseline)' if r['baseline'] else ''}</td><td>{e(r['path'])}"
             + (f"<br><span class='muted'>re-judge of {e(r['rejudge_of'])}</span>" if r.get("rejudge_of") else "")
-            + f"</td><td>{e(r['editor'])}<br><span class='muted'>{e(r['editor_hash'] or '')}</span></td>"
-            f"<td>{e(r['judge'])}<br><span class='muted'>{e(r['judge_hash'] or '')}</span></td>"
-            f"<td>{e(r['protocol'] or '')}<br><span class='muted'>{e((r['protocol_sha256'] or '')[:16])}</span></td>"
-            f"<td>{e(r['benchmark'] or '')}<br><span class='muted'>{e((r['benchmark_sha256'] or '')[:16])}</span></td>"
-            f"<td>{e((r['git'] or '')[:12])}</td></tr>")
+            + f"</td><td>{e(r['editor'])}<br>{_hash(r['editor_hash'])}</td>"
+            f"<td>{e(r['judge'])}<br>{_hash(r['judge_hash'])}</td>"
+            f"<td>{e(r['protocol'] or '')}<br>{_hash(r['protocol_sha256'])}</td>"
+            f"<td>{e(r['benchmark'] or '')}<br>{_hash(r['benchmark_sha256'])}</td>"
+            f"<td>{_hash(r['git'], 12)}</td></tr>")
     out.append("</table>")
+    return "".join(out)
+
+
+def _what_differs(data: dict) -> str:
+    """The settings in which the runs differ, one row per run (the whole label first), then the
+    settings they share."""
+    table = data.get("settings") or {"differ": [], "same": {}, "rows": []}
+    rows = {r["setting"]: r for r in table["rows"]}
+    differ = table["differ"]
+    out = ["<h2 id='what-differs'>What differs</h2>"]
+    if differ:
+        out.append(f"<p class='differ-summary'>The runs differ in: <b>{e(', '.join(differ))}</b>.</p>"
+                   "<table class='differs' id='differs'><tr><th>run</th>"
+                   + "".join(f"<th>{e(name)}</th>" for name in differ) + "</tr>")
+        for run in data["runs"]:
+            label = run["label"]
+            cls = " class='baseline'" if run["baseline"] else ""
+            out.append(f"<tr{cls}><td class='label'>{e(label)}{' (baseline)' if run['baseline'] else ''}</td>"
+                       + "".join(f"<td>{e(rows[name]['values'].get(label, ''))}</td>" for name in differ) + "</tr>")
+        out.append("</table>")
+    else:
+        out.append("<p class='differ-summary'>The runs differ in <b>no recorded setting</b>.</p>")
+    if table["same"]:
+        out.append("<p class='same'><span class='muted'>The same in every run:</span> "
+                   + "; ".join(f"{e(name)} <b>{e(value)}</b>" for name, value in table["same"].items()) + "</p>")
     return "".join(out)
 
 
@@ -177,15 +216,15 @@ def _grid(data: dict, runs, output: Path) -> str:
            "<span class='muted'>click a column head to sort</span></div>"
            "<table id='grid' class='grid'><thead><tr><th class='sortable' data-type='text'>sample</th>"
            "<th class='sortable' data-type='text'>category</th><th>source</th>"
-           + "".join(f"<th class='sortable' data-type='num'>{e(label)}</th>" for label in labels)
+           + "".join(f"<th class='sortable run' data-type='num'>{e(label)}</th>" for label in labels)
            + (f"<th class='sortable' data-type='num' title='largest minus smallest score of the judges of "
               f"{e(data['same_edits'][0][0])}&#39;s edits'>judge spread</th>" if spread else "")
            + "</tr></thead><tbody>"]
     for row in data["samples"]:
         sample = sources.get(row["id"])
         text = f"{row['id']} {row['instruction']}".lower()
-        cells = [f"<td data-v='{e(row['id'])}'><b>{e(row['id'])}</b><br>{e(row['instruction'])}</td>",
-                 f"<td data-v='{e(row['category'])}'>{e(row['category'])}</td>",
+        cells = [f"<td class='sample' data-v='{e(row['id'])}'><b>{e(row['id'])}</b><br>{e(row['instruction'])}</td>",
+                 f"<td class='category' data-v='{e(row['category'])}'>{e(row['category'])}</td>",
                  f"<td>{thumb(_source(sample), GRID_THUMB)}</td>"]
         for label in labels:
             cells.append(_cell(row["runs"][label], by_label[label], row["id"], output, cache))
@@ -213,7 +252,7 @@ def _cell(cell: dict, run, sample_id: str, output: Path, cache: dict) -> str:
             cache[key] = thumb(path.read_bytes() if path.is_file() else None, GRID_THUMB)
         image = f"<a href='{e(url_path(os.path.relpath(path, output)))}'>{cache[key]}</a>"
     elif cell["edit_status"] == "failed":
-        image = f"<span class='fail'>edit failed</span><pre>{e((cell['edit_error'] or '')[:300])}</pre>"
+        image = "<span class='fail'>edit failed</span>" + reply_block(cell["edit_error"] or "", shown=300)
     else:
         image = "<span class='muted'>not edited</span>"
     if cell["status"] == statuses.OK:
@@ -244,6 +283,8 @@ def render(data: dict, runs, output: Path) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>editfleet compare</title>",
         f"<style>{PAGE_CSS}</style></head><body>",
         f"<h1>editfleet compare: {len(order)} run{'s' if len(order) != 1 else ''}</h1>",
+        _what_differs(data),
+        "<h2>Runs</h2>",
         _runs_table(data),
     ]
     if data["differences_allowed"]:

@@ -12,7 +12,7 @@ from editfleet_common import statuses
 from . import suite_headline
 from .benchmark import Sample
 from .charts import histogram, nice_max
-from .html_parts import CSS, e, num as _num, reply_block, thumb as _thumb, url_path as _url_path
+from .html_parts import CSS, e, num as _num, reply_block, run_settings, thumb as _thumb, url_path as _url_path
 from .results import RunDir, write_atomic
 
 
@@ -47,6 +47,16 @@ def _git_state(git: dict) -> str:
     return text + f" (dirty: {count} changed path{'s' if count != 1 else ''}" + (" — " + ", ".join(listed) if listed else "") + ")"
 
 
+EDIT_SETTINGS_SHOWN = (("steps", "steps"), ("guidance", "guidance"), ("negative prompt", "negative prompt"),
+                      ("seed", "base seed"), ("size", "size"), ("dtype", "dtype"), ("speed mode", "speed mode"),
+                      ("LoRAs", "LoRAs"), ("scheduler", "scheduler"), ("extras", "extras"))
+
+
+def _edit_settings_text(settings: dict) -> str:
+    """steps 30, guidance 4, negative prompt none, base seed 0, size 512x512, ... (what was recorded)."""
+    return ", ".join(f"{name} {e(settings[key])}" for key, name in EDIT_SETTINGS_SHOWN if key in settings)
+
+
 def _api_judge(api: dict | None, tokens: dict) -> str:
     """An API judge's endpoint, the model names the server answered with, fingerprints and tokens."""
     if not api:
@@ -59,20 +69,18 @@ def _api_judge(api: dict | None, tokens: dict) -> str:
 
 
 def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, summary: dict, manifest: dict) -> str:
-    cfg = manifest.get("config", {})
-    editor_cfg, judge = cfg.get("editor", {}), manifest.get("judge") or {}
+    judge = manifest.get("judge") or {}
+    settings = run_settings(manifest)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>editfleet report</title>",
         f"<style>{CSS}</style></head><body>",
         f"<h1>editfleet report: {e(run_dir.path.name)}</h1>",
         "<table>",
         f"<tr><th>benchmark</th><td>{e(manifest.get('benchmark', {}).get('path', ''))}</td></tr>",
-        f"<tr><th>editor</th><td>{e(editor_cfg.get('model'))} "
+        f"<tr><th>editor</th><td>{e(settings.get('editor', ''))} "
         f"<span class='muted'>{e((manifest.get('editor') or {}).get('model', {}).get('content_hash', ''))}</span><br>"
-        f"steps {e(editor_cfg.get('steps') or 'default')}, guidance {e(editor_cfg.get('guidance') or 'default')}, "
-        f"negative prompt {e(repr(editor_cfg.get('negative_prompt')))}, base seed {e(editor_cfg.get('seed'))}, "
-        f"size {e(editor_cfg.get('width'))}x{e(editor_cfg.get('height'))}</td></tr>",
-        f"<tr><th>judge</th><td>{e(cfg.get('judge', {}).get('model'))} "
+        + _edit_settings_text(settings) + "</td></tr>",
+        f"<tr><th>judge</th><td>{e(settings.get('judge', ''))} "
         f"<span class='muted'>{e((judge.get('model') or {}).get('content_hash', ''))}</span><br>"
         f"protocol {e(judge.get('protocol', {}).get('name', ''))} "
         f"<span class='muted'>sha256 {e(judge.get('protocol', {}).get('sha256', ''))}</span>"
@@ -124,9 +132,12 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
             expected = score.get("expected_score")
             score_cell = (f"<span class='fail'>{e(score['status'])}</span>"
                           + (f"<br><span class='muted'>E {expected:.2f}</span>" if expected is not None else ""))
-            raw = (score.get("raw_responses") or [""])[-1]
-            response = (f"<pre>{e(score.get('error') or '')}</pre>"
-                        + reply_block(raw, css="muted", label="raw reply: "))
+            # every reply the judge gave (each question's, and each re-ask's), in order: with several
+            # questions the last one may be a reply that parsed, not the one that failed
+            raws = [r for r in score.get("raw_responses") or [] if r]
+            response = f"<pre>{e(score.get('error') or '')}</pre>" + "".join(
+                reply_block(raw, css="muted", label="raw reply: " if len(raws) == 1 else f"raw reply {i} of {len(raws)}: ")
+                for i, raw in enumerate(raws, 1))
         if score is not None and score.get("repeat_scores"):
             score_cell += ("<br><span class='muted'>repeats " + ", ".join(_num(v, ".1f") for v in score["repeat_scores"])
                            + (f"<br>sd {score['score_sd']:.2f}" if score.get("score_sd") is not None else "") + "</span>")

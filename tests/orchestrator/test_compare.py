@@ -274,3 +274,89 @@ def test_repeats_resume_per_repeat(tmp_path):
     assert set(run.score_state(done)) == set(done)
     combined = run.current_scores(done)[first]
     assert combined["repeat_scores"] == [score_a(_samples(bench)[0]), 1.0]
+
+
+# -- what differs, labels (issue 27 item 7) --------------------------------------------------------
+def set_manifest(run, *, editor_reported=None, **edit):
+    """What a real run records beside the config: edit_settings and the editor's identity block."""
+    path = run / "manifest.json"
+    manifest = json.loads(path.read_text())
+    named = manifest["config"]["editor"]["model"]
+    manifest["edit_settings"] = {"model": named, "steps": 0, "guidance": None, "negative_prompt": None, "seed": 0,
+                                 "width": 0, "height": 0, "extras": {}, **edit}
+    manifest["editor"] = {"model": {"model": editor_reported or named, "content_hash": f"hash-{named}"},
+                          "defaults": {"num_inference_steps": 30, "guidance_scale": 4.0, "negative_prompt": ""}}
+    path.write_text(json.dumps(manifest))
+
+
+def test_compare_says_what_differs_and_labels_by_it(tmp_path):
+    bench = make_benchmark(tmp_path / "bench")
+    seed0 = make_run(tmp_path, "seed0", bench, score_a, editor="models/tiny-qwen-image-edit")
+    seed1 = make_run(tmp_path, "seed1", bench, score_b, editor="models/tiny-qwen-image-edit")
+    big = make_run(tmp_path, "big", bench, score_b, editor="models/tiny-qwen-image-edit")
+    set_manifest(seed0)
+    set_manifest(seed1, seed=1)
+    set_manifest(big, width=1024, height=768, steps=20, guidance=2.5, negative_prompt="blurry")
+    result = invoke("compare", seed0, seed1, big, "-o", tmp_path / "cmp")
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    settings = data["settings"]
+    assert settings["differ"] == ["seed", "steps", "guidance", "negative prompt", "size"]
+    rows = {r["setting"]: r["values"] for r in settings["rows"]}
+    labels = [r["label"] for r in data["runs"]]
+    assert labels == ["tiny-qwen-image-edit · seed 0, steps default, guidance default, negative prompt default, size the pipeline's own",
+                      "tiny-qwen-image-edit · seed 1, steps default, guidance default, negative prompt default, size the pipeline's own",
+                      'tiny-qwen-image-edit · seed 0, steps 20, guidance 2.5, negative prompt "blurry", size 1024x768']
+    assert [rows["steps"][label] for label in labels] == ["default (30)", "default (30)", "20"]
+    assert [rows["negative prompt"][label] for label in labels] == ["default (none)", "default (none)", '"blurry"']
+    assert rows["size"][labels[2]] == "1024x768" and rows["guidance"][labels[0]] == "default (4)"
+    assert settings["same"]["editor"] == "models/tiny-qwen-image-edit" and settings["same"]["protocol"] == "seed-0-10"
+    page = (tmp_path / "cmp" / "compare.html").read_text(encoding="utf-8")
+    assert "The runs differ in: <b>seed, steps, guidance, negative prompt, size</b>" in page
+    assert "None" not in page.split("id='what-differs'")[1].split("<h2>Runs</h2>")[0]
+
+
+def test_compare_labels_runs_by_the_editor_the_services_reported(tmp_path):
+    # a static editor serving Qwen under a config naming FLUX Kontext (issue 27): the label and the
+    # what-differs row say what ran, and name what the config said
+    bench = make_benchmark(tmp_path / "bench")
+    qie = make_run(tmp_path, "qie", bench, score_a, editor="models/tiny-qwen-image-edit")
+    lie = make_run(tmp_path, "lie", bench, score_b, editor="models/tiny-flux-kontext", color=(90, 0, 0))
+    set_manifest(qie)
+    set_manifest(lie, editor_reported="models/tiny-qwen-image-edit-2509")
+    result = invoke("compare", qie, lie, "-o", tmp_path / "cmp")
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert [r["label"] for r in data["runs"]] == ["tiny-qwen-image-edit", "tiny-qwen-image-edit-2509"]
+    editor = next(r for r in data["settings"]["rows"] if r["setting"] == "editor")["values"]
+    assert editor["tiny-qwen-image-edit-2509"] == ("models/tiny-qwen-image-edit-2509 "
+                                                   "(the config named models/tiny-flux-kontext)")
+    assert "kontext" not in " ".join(r["label"] for r in data["runs"]).lower()
+
+
+def test_compare_page_keeps_hashes_and_errors_whole(runs):
+    tmp, _, a, b = runs
+    manifest = json.loads((a / "manifest.json").read_text())
+    manifest["editor"]["model"]["content_hash"] = "0123456789abcdef" * 4
+    (a / "manifest.json").write_text(json.dumps(manifest))
+    long_error = "INVALID_ARGUMENT: refused " + "because of a long reason " * 20 + "THE END"
+    edits = (a / "edits.jsonl").read_text().replace("INVALID_ARGUMENT: refused", long_error)
+    (a / "edits.jsonl").write_text(edits)
+    assert invoke("compare", a, b, "-o", tmp / "cmp").exit_code == 0
+    page = (tmp / "cmp" / "compare.html").read_text(encoding="utf-8")
+    assert "title='" + "0123456789abcdef" * 4 + "'" in page  # shortened in the table, whole on hover
+    assert "THE END" in page  # a failed edit's reason is not cut (the rest folds away)
+
+
+def test_chart_labels_wrap_whole_or_keep_their_end():
+    from orchestrator.charts import bar_chart, text_width, wrap_label
+
+    for label in ("tiny-qwen-image-edit · seed0", "物理" * 12, "x" * 60,
+                  "some-lab/Qwen-Image-Edit-2509-Lightning-8steps · seed 1, steps 20"):
+        lines = wrap_label(label, 208, 12)
+        assert all(text_width(line, 12) <= 208 for line in lines) and 1 <= len(lines) <= 3
+        assert "".join(lines).replace(" ", "") == label.replace(" ", "")  # whole: nothing dropped
+    lines = wrap_label("a-rather-long-editor-name/" * 6 + " · seed 7", 208, 12)
+    assert len(lines) == 3 and lines[-1].startswith("…") and lines[-1].endswith("seed 7")  # what tells runs apart
+    svg = bar_chart("t", [{"label": "tiny-qwen-image-edit · seed0", "mean": 5.0, "lo": 4.0, "hi": 6.0}], scale_max=10)
+    assert "<title>tiny-qwen-image-edit · seed0</title>" in svg and ">tiny-qwen-image-edit · seed0</tspan>" in svg

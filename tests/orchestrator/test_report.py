@@ -105,3 +105,47 @@ def test_report_without_the_benchmark_takes_each_sample_from_its_latest_edit(tmp
     assert result.exit_code == 0, result.output
     env = json.loads(run.summary_path.read_text())["categories"]["environmental"]
     assert (env["edited"], env["pending"], env["score_failures"]) == (1, 1, 0)
+
+
+def _header(run, **edit_settings):
+    from orchestrator.report import render
+    from orchestrator.results import summarize
+
+    manifest = json.loads(run.manifest_path.read_text())
+    manifest["edit_settings"] = {"model": "m", "steps": 0, "guidance": None, "negative_prompt": None, "seed": 0,
+                                 "width": 0, "height": 0, **edit_settings}
+    manifest["editor"] = {"model": {"model": "m", "content_hash": "h"},
+                          "defaults": {"num_inference_steps": 30, "guidance_scale": 4.0, "negative_prompt": " "}}
+    page = render(run, [], {}, {}, summarize([], {}, {}), manifest)
+    return page.split("<th>editor</th>", 1)[1].split("</tr>", 1)[0]
+
+
+def test_report_names_the_edit_settings_without_python_values(tmp_path):
+    # issue 27: "negative prompt None"; also "size 0x0" and "steps default" without the default
+    run, _ = make_run(tmp_path)
+    header = _header(run)
+    assert "None" not in header and "0x0" not in header
+    assert ("steps default (30), guidance default (4), negative prompt default (none), base seed 0, "
+            "size the pipeline&#x27;s own") in header
+    header = _header(run, negative_prompt="", steps=20, guidance=2.5, seed=7, width=512, height=384)
+    assert "steps 20, guidance 2.5, negative prompt none, base seed 7, size 512x384" in header
+    assert 'negative prompt &quot;blurry &lt;x&gt;&quot;' in _header(run, negative_prompt="blurry <x>")
+    # a manifest from before edit settings were recorded: the config's editor section
+    from orchestrator.report import render
+    from orchestrator.results import summarize
+
+    page = render(run, [], {}, {}, summarize([], {}, {}), json.loads(run.manifest_path.read_text()))
+    assert "negative prompt default" in page and "None" not in page.split("<th>editor</th>", 1)[1].split("</tr>", 1)[0]
+
+
+def test_report_shows_every_raw_reply_of_a_failed_judgement(tmp_path):
+    # issue 27: with several questions the last reply may be one that parsed, not the one that failed
+    run, _ = make_run(tmp_path)
+    run.scores.append({"id": "s3", "category": "environmental", "status": "PARSE_FAILED", "score": None,
+                       "raw_responses": ["SC: no idea", "SC: still no idea", "PQ: [7, 9]"],
+                       "error": "SC: no number", "edit_sha256": run.edit_state(load_benchmark(
+                           json.loads(run.manifest_path.read_text())["config"]["benchmark"]["path"]).samples)[0]["s3"]["sha256"]})
+    assert CliRunner().invoke(main, ["report", str(run.path)]).exit_code == 0
+    page = run.report_path.read_text(encoding="utf-8")
+    for i, text in enumerate(["SC: no idea", "SC: still no idea", "PQ: [7, 9]"], 1):
+        assert f"raw reply {i} of 3: {text}" in page
