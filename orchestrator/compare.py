@@ -350,7 +350,7 @@ def _sample_rows(runs: list[LoadedRun], baseline: LoadedRun, judges: list[Loaded
                 "edit_status": edit.get("status"), "edit_sha256": edit.get("sha256"), "edit_error": edit.get("error"),
                 "status": score.get("status"), "score": score.get("score"), "value": run.values.get(sample_id),
                 "sub_scores": score.get("sub_scores") or {}, "repeat_scores": score.get("repeat_scores"),
-                "response": score.get("response") or "",
+                "response": score.get("response") or "", "error": score.get("error") or "",
             }
         judged = [cells[r.label]["score"] for r in judges if cells[r.label]["status"] == statuses.OK]
         rows.append({"id": sample_id, "category": sample.category, "instruction": sample.instruction,

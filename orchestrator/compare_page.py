@@ -24,9 +24,10 @@ PAGE_CSS = CSS + """
 #grid th.sortable::after { content: " \\2195"; color: #aaa; }
 #grid th[aria-sort="ascending"]::after { content: " \\2191"; color: #222; }
 #grid th[aria-sort="descending"]::after { content: " \\2193"; color: #222; }
-#grid td.cell { min-width: 6em; }
+#grid td.cell { min-width: 5em; }
+.grid-wrap { overflow-x: auto; }
 #grid th.run { overflow-wrap: anywhere; }
-#grid td.sample { min-width: 12em; }
+#grid td.sample { min-width: 10em; }
 #grid td.category { overflow-wrap: break-word; }
 td.label { min-width: 10em; }
 .differs td, .runs td { max-width: 32em; }
@@ -214,7 +215,7 @@ def _grid(data: dict, runs, output: Path) -> str:
            + "".join(f"<option value='{e(c)}'>{e(c)}</option>" for c in categories)
            + "</select></label><span id='shown' class='muted'></span>"
            "<span class='muted'>click a column head to sort</span></div>"
-           "<table id='grid' class='grid'><thead><tr><th class='sortable' data-type='text'>sample</th>"
+           "<div class='grid-wrap'><table id='grid' class='grid'><thead><tr><th class='sortable' data-type='text'>sample</th>"
            "<th class='sortable' data-type='text'>category</th><th>source</th>"
            + "".join(f"<th class='sortable run' data-type='num'>{e(label)}</th>" for label in labels)
            + (f"<th class='sortable' data-type='num' title='largest minus smallest score of the judges of "
@@ -231,7 +232,7 @@ def _grid(data: dict, runs, output: Path) -> str:
         if spread:
             cells.append(f"<td class='num' data-v='{'' if row['spread'] is None else row['spread']}'>{num(row['spread'], '.2f')}</td>")
         out.append(f"<tr data-category='{e(row['category'])}' data-text='{e(text)}'>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")  # (very many runs: the grid scrolls sideways, not the page)
     return "".join(out)
 
 
@@ -264,8 +265,9 @@ def _cell(cell: dict, run, sample_id: str, output: Path, cache: dict) -> str:
             score += "<br><span class='muted'>repeats " + ", ".join(num(v, ".1f") for v in cell["repeat_scores"]) + "</span>"
         if cell["response"]:
             score += "<details><summary class='muted'>reply</summary>" + reply_block(cell["response"]) + "</details>"
-    elif cell["status"]:
-        score = f"<span class='fail'>{e(cell['status'])}</span>"
+    elif cell["status"]:  # why, in full (the rest folds away)
+        score = f"<span class='fail'>{e(cell['status'])}</span>" + reply_block(cell.get("error") or "", css="muted",
+                                                                             shown=200)
     else:
         score = "<span class='muted'>not judged</span>"
     return f"<td class='cell' data-v='{sort}'>{image}{score}</td>"

@@ -346,6 +346,9 @@ def test_compare_page_keeps_hashes_and_errors_whole(runs):
     page = (tmp / "cmp" / "compare.html").read_text(encoding="utf-8")
     assert "title='" + "0123456789abcdef" * 4 + "'" in page  # shortened in the table, whole on hover
     assert "THE END" in page  # a failed edit's reason is not cut (the rest folds away)
+    assert "PARSE_FAILED</span><pre class='muted'>no number</pre>" in page  # a failed judgement says why
+    data = json.loads((tmp / "cmp" / "compare.json").read_text())
+    assert next(r for r in data["samples"] if r["id"] == "1-2")["runs"]["model-a"]["error"] == "no number"
 
 
 def test_chart_labels_wrap_whole_or_keep_their_end():

@@ -274,3 +274,22 @@ def test_compare_page_says_what_differs_and_fits_1280px(browser, settings_compar
         assert js("document.documentElement.scrollWidth") > 1280 and js(OVERFLOW_JS)
     finally:
         set_width(browser, 1400)
+
+
+def test_compare_page_of_eight_runs_fits_1280px(browser, tmp_path):
+    """Eight runs of one editor that differ only in seed: labels say which seed, the grid's eight
+    columns (and every other table) fit the window."""
+    bench = make_benchmark(tmp_path / "bench")
+    runs = [with_settings(make_run(tmp_path, f"r{i}", bench, lambda s, i=i: 5 + (int(s.id[-1]) + i) % 3), seed=i)
+            for i in range(8)]
+    result = CliRunner().invoke(main, ["compare", *map(str, runs), "-o", str(tmp_path / "cmp"), "--resamples", "100"])
+    assert result.exit_code == 0, result.output
+    set_width(browser, 1280)
+    try:
+        browser.open(tmp_path / "cmp" / "compare.html")
+        check_fits(browser)
+        heads = browser.js("Array.from(document.querySelectorAll('#grid th.run')).map(h => h.innerText.replace(/\\s+/g, ' '))")
+        assert [h.rstrip(" ↕") for h in heads] == [f"tiny-qwen-image-edit · seed {i}" for i in range(8)]
+        assert browser.js("document.querySelector('.differ-summary').innerText") == "The runs differ in: seed."
+    finally:
+        set_width(browser, 1400)
