@@ -6,7 +6,9 @@ a 95% percentile-bootstrap interval over samples, the paired difference from a b
 the samples both have a value for) with its interval, scored/failed counts and ranks. Runs whose
 edits are the same images (re-judgements of one run) are judges of the same edits: their
 agreement is the rank correlation (Spearman, Kendall tau-b) of their scores and the per-sample
-spread. A run judged with `score --repeats K` also shows its repeats' spread.
+spread. A run judged with `score --repeats K` also shows its repeats' spread. What the runs were run
+with (settings_table: editor, seed, steps, guidance, size, judge, protocol, ... from each manifest)
+says how they differ; runs are labelled by the editor their services reported, then by what differs.
 
 The data lives here; compare_page.py renders it (compare.html); compare.json and compare.csv hold
 the same numbers.
@@ -62,7 +64,7 @@ class LoadedRun:
         """What the run was run with, as text (html_parts.run_settings), and how its means count failures."""
         rejudge_of = self.manifest.get("rejudge_of")
         return {**run_settings(self.manifest), "failures in the means": self.failures_as,
-                "edits": f"re-judged edits of {rejudge_of}" if rejudge_of else "its own"}
+                "edits from": f"{rejudge_of} (re-judged here)" if rejudge_of else "this run"}
 
     @property
     def protocol(self) -> dict:
@@ -134,7 +136,7 @@ def differences(runs: list[LoadedRun]) -> list[str]:
 
 # settings that say how the runs differ, in this order (then any other recorded setting)
 SETTING_ORDER = ("editor", "editor hash", "seed", "steps", "guidance", "negative prompt", "size", "dtype", "load format",
-                 "speed mode", "threads", "LoRAs", "scheduler", "extras", "edits", "judge", "judge hash", "protocol",
+                 "speed mode", "threads", "LoRAs", "scheduler", "extras", "edits from", "judge", "judge hash", "protocol",
                  "protocol text", "judgements per edit", "failures in the means")
 
 
@@ -171,7 +173,7 @@ def assign_labels(runs: list[LoadedRun], labels: list[str]) -> None:
         return
     def edit_settings(run: LoadedRun, group: list[LoadedRun]) -> str:
         """The edit settings in which `run` differs from the others of its group: "seed 1, steps 20"."""
-        keys = [k for k in SETTING_ORDER[1:SETTING_ORDER.index("edits")]
+        keys = [k for k in SETTING_ORDER[1:SETTING_ORDER.index("edits from")]
                 if len({g.settings.get(k) for g in group}) > 1 and k in run.settings]
         shown = ", ".join(f"{k} {run.settings[k].split(' (')[0]}" for k in keys if k != "editor hash")
         return f"{Path(run.editor).name} · {shown}" if shown else f"{Path(run.editor).name} · {run.path.name}"

@@ -1,8 +1,11 @@
-"""compare.html: the data of compare.build() as one self-contained page: the runs, the headline
+"""compare.html: the data of compare.build() as one self-contained page: what differs between the
+runs (the settings whose text differs, one row per run, then those they share), the runs, the headline
 and per-category tables with intervals, a bar chart per category (inline SVG), judge agreement,
 and a per-sample grid of every run's edit side by side, sortable (click a column head) and
 filterable (text, category) by a small inline script. Nothing is fetched: thumbnails are inline
-JPEG data; each links to its full-size PNG by a path relative to the page."""
+JPEG data; each links to its full-size PNG by a path relative to the page. Every label is whole in
+the tables (long cells wrap) and in the charts (wrapped, or its end kept after "…" with the whole
+on hover); the page fits a 1280 px window (tests/orchestrator/test_pages_browser.py)."""
 
 from __future__ import annotations
 
