@@ -123,7 +123,7 @@ def differences(runs: list[LoadedRun]) -> list[str]:
     for what, get in checks:
         for run in runs[1:]:
             if get(run) != get(base):
-                out.append(f"{what}: {base.label} has {get(base)!r}, {run.label} has {get(run)!r}")
+                out.append(f"{what}: {base.label} has {_recorded(get(base))}, {run.label} has {_recorded(get(run))}")
     base_ids = {s.id for s in base.samples}
     for run in runs[1:]:
         ids = {s.id for s in run.samples}
@@ -154,6 +154,10 @@ def settings_table(runs: list[LoadedRun]) -> dict:
     return {"differ": [r["setting"] for r in rows if r["differs"]],
             "same": {r["setting"]: next(iter(r["values"].values())) for r in rows if not r["differs"] and r["values"]},
             "rows": rows}
+
+
+def _recorded(value) -> str:
+    return "none recorded" if value is None else repr(value)
 
 
 def _examples(ids: list[str]) -> str:

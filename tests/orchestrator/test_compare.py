@@ -363,3 +363,15 @@ def test_chart_labels_wrap_whole_or_keep_their_end():
     assert len(lines) == 3 and lines[-1].startswith("…") and lines[-1].endswith("seed 7")  # what tells runs apart
     svg = bar_chart("t", [{"label": "tiny-qwen-image-edit · seed0", "mean": 5.0, "lo": 4.0, "hi": 6.0}], scale_max=10)
     assert "<title>tiny-qwen-image-edit · seed0</title>" in svg and ">tiny-qwen-image-edit · seed0</tspan>" in svg
+
+
+def test_a_difference_with_nothing_recorded_says_so(runs):
+    # a run never judged records no protocol: "none recorded", not Python's None
+    tmp, _, a, b = runs
+    manifest = json.loads((b / "manifest.json").read_text())
+    del manifest["judge"]["protocol"]
+    (b / "manifest.json").write_text(json.dumps(manifest))
+    result = invoke("compare", a, b, "-o", tmp / "cmp", "--allow-different")
+    assert result.exit_code == 0, result.output
+    assert "judge protocol: model-a has 'seed-0-10', model-b has none recorded" in result.output
+    assert "None" not in result.output
