@@ -6,6 +6,7 @@ One process per device hosting one diffusers edit pipeline behind the editfleet.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 
 from editfleet_common import settings
@@ -41,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-images", type=int, default=None,
                    help="input images one edit may carry (default: 3 for multi-image pipelines such as "
                         "QwenImageEditPlusPipeline, 1 otherwise)")
+    g.add_argument("--http-port", type=int, default=None,
+                   help="also serve OpenAI's Images API on this port (POST /v1/images/edits, GET /v1/models; "
+                        "editor_service/http_api.py) over the same checks, limits and queue as gRPC; 0: any free "
+                        "port; default: off")
     return p
 
 
@@ -65,6 +70,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--forecast-interval {args.forecast_interval}: need >= 1")
     if args.max_images is not None and args.max_images < 1:
         p.error(f"--max-images {args.max_images}: need >= 1")
+    if args.http_port is not None and not 0 <= args.http_port <= 65535:
+        p.error(f"--http-port {args.http_port}: need a port (0: any free one)")
+    if args.http_port and args.http_port in (args.port, args.metrics_port):
+        p.error(f"--http-port {args.http_port}: the gRPC or metrics port; give the HTTP API a port of its own")
     from .adapters import AdapterError, LoraSpec, check_lora_file, read_scheduler_override
 
     try:
@@ -115,11 +124,32 @@ def main(argv=None) -> int:
             defaults.negative_prompt = args.default_negative_prompt
         return pipeline
 
+    import sys
+
+    from editfleet_common.ports import PortUnavailable
     from editfleet_common.service import serve
 
-    from .server import service_spec
+    from .server import EditWorker, service_spec
 
-    return serve(args, service_spec(load, max_queue=args.max_queue, max_message_bytes=args.max_message_bytes))
+    worker = EditWorker(args.max_queue)
+    http = None
+    if args.http_port is not None:  # bound before anything loads: a taken port is a one-line error, exit 2
+        from .http_api import ImagesApiServer
+
+        try:
+            http = ImagesApiServer(worker, host=args.host, port=args.http_port,
+                                   max_body_bytes=args.max_message_bytes, max_open=args.max_streams).start()
+        except PortUnavailable as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            return 2
+    spec = service_spec(load, max_queue=args.max_queue, max_message_bytes=args.max_message_bytes, worker=worker)
+    if http is not None:
+        spec.on_bound = lambda _port: logging.getLogger("editor_service").info(
+            "OpenAI Images API on http://%s:%d/v1 (POST /v1/images/edits)", args.host, http.port)
+    code = serve(args, spec)
+    if http is not None:
+        http.stop()
+    return 1 if worker.unusable else code
 
 
 if __name__ == "__main__":

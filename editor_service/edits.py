@@ -26,6 +26,9 @@ class EditRequest:
     height: int = 0
     extras: dict[str, str] = field(default_factory=dict)  # JSON-encoded values
     images: list[bytes] = field(default_factory=list)  # several encoded input images, in order
+    # previews of the edit as the denoise goes (the HTTP route's stream with partial_images; an API
+    # editor: the provider's own partial images, where it streams them); 0: none
+    partial_images: int = 0
 
     def inputs(self) -> list[tuple[str, bytes]]:
         """(field name, encoded image) of every input image; raises InvalidInput if both forms are set."""
@@ -82,6 +85,8 @@ class PreparedEdit:
     kwargs: dict[str, Any]
     decode_s: float
     input_sizes: list[tuple[int, int]] = field(default_factory=list)  # as each header declares it
+    # the denoise steps after which a preview is decoded (1-based), for request.partial_images
+    preview_steps: tuple[int, ...] = ()
 
     @property
     def decoded(self) -> bool:

@@ -47,6 +47,7 @@ from .checks import (
 from .compiler_startup import start_compiler_preload
 from .dummy_load import build_dummy_pipeline, resolve_config_dir
 from .edits import EditDefaults, EditOutput, EditRequest, EditTimings, PreparedEdit
+from .previews import preview_decoder, preview_steps
 from .warm_up import WarmUp
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,9 @@ MULTI_IMAGE_PIPELINES = {"QwenImageEditPlusPipeline": 3}
 
 LOAD_FORMATS = ("auto", "dummy")
 MAX_SEED = 2**63 - 1  # fits every consumer (JSON, int64 columns) and torch.Generator.manual_seed
+
+# Partial images one edit may ask for (each is one VAE decode of the current latents; previews.py)
+MAX_PARTIAL_IMAGES = 16
 
 # Arguments the wrapper sets itself; a request's extras may not override them.
 _RESERVED_ARGUMENTS = {
@@ -115,6 +119,7 @@ class EditPipeline:
         except InvalidInput as exc:
             raise ValueError(str(exc)) from None
         self.size_multiple = self._size_multiple()
+        self.preview = preview_decoder(pipe)  # None: partial images cannot be decoded for this pipeline
         self.warming = WarmUp()  # how `warm_up` runs (`load` gives it the compile cache)
         self.start_timings: dict[str, float] = {}  # the compiler preload's, when `load` ran one
         self._lock = threading.Lock()  # one edit at a time: the pipeline object holds per-call state
@@ -304,6 +309,7 @@ class EditPipeline:
                 f"{self.max_images} per edit" + ("" if self.max_images > 1 else " (a single-image pipeline)")
             )
         sizes = [image_header_size(data, max_pixels=self.max_input_pixels, field=name) for name, data in inputs]
+        previews = self._preview_steps(request.partial_images, steps)
 
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         kwargs: dict[str, Any] = {"prompt": instruction, "num_inference_steps": steps}
@@ -323,8 +329,19 @@ class EditPipeline:
         elif request.negative_prompt:
             raise InvalidInput(f"negative_prompt: {self.identity.model_class} takes no negative prompt")
         kwargs.update(extras)
-        prepared = PreparedEdit(request, [], seed, steps, kwargs, time.perf_counter() - started, input_sizes=sizes)
+        prepared = PreparedEdit(request, [], seed, steps, kwargs, time.perf_counter() - started, input_sizes=sizes,
+                                preview_steps=previews)
         return self.decode_inputs(prepared) if decode else prepared
+
+    def _preview_steps(self, count: int, steps: int) -> tuple[int, ...]:
+        if not count:
+            return ()
+        if not 0 <= count <= MAX_PARTIAL_IMAGES:
+            raise InvalidInput(f"partial_images: {count} outside the allowed range [0, {MAX_PARTIAL_IMAGES}]")
+        if self.preview is None:
+            raise InvalidInput(f"partial_images: {self.identity.model_class} has no preview decoder "
+                               "(its latents cannot be decoded mid-denoise here); ask for 0")
+        return preview_steps(steps, count)
 
     def decode_inputs(self, prepared: PreparedEdit) -> PreparedEdit:
         """Decode the input images of a prepared edit (once) into its call; InvalidInput naming the image."""
@@ -385,17 +402,19 @@ class EditPipeline:
         queue_s: float = 0.0,
         encode: bool = True,
         last_step: int | None = None,
+        on_preview: Callable[[int, Image.Image], None] | None = None,
     ) -> EditOutput:
         """Run one edit. `on_step(step, total, elapsed_s)` after each denoise step (1-based);
-        `should_stop()` is polled after each step and turns the edit into `Cancelled`. Warm-up only:
+        `should_stop()` is polled after each step and turns the edit into `Cancelled`;
+        `on_preview(step, image)` after each of the prepared edit's `preview_steps`. Warm-up only:
         encode=False makes no PNG (`image_png` empty); `last_step=k` runs the first k of the
         scheduled steps, then decodes (the schedule stays the asked one's)."""
         prepared = request if isinstance(request, PreparedEdit) else self.prepare(request)
         with self._lock:
-            return self._run(prepared, on_step, should_stop, queue_s, encode, last_step)
+            return self._run(prepared, on_step, should_stop, queue_s, encode, last_step, on_preview)
 
     def _run(self, prepared: PreparedEdit, on_step, should_stop, queue_s: float, encode: bool = True,
-             last_step: int | None = None) -> EditOutput:
+             last_step: int | None = None, on_preview=None) -> EditOutput:
         if should_stop is not None and should_stop():
             raise Cancelled("cancelled before the edit started")
         self.decode_inputs(prepared)  # an admitted edit waits encoded; decoded when its turn comes
@@ -411,6 +430,8 @@ class EditPipeline:
             last_step_at[0] = now
             steps_done[0] = index + 1
             total = int(getattr(pipeline, "_num_timesteps", None) or prepared.steps)
+            if on_preview is not None and index + 1 in prepared.preview_steps and "latents" in callback_kwargs:
+                on_preview(index + 1, self.preview(callback_kwargs["latents"], *self._output_size_hint(prepared)))
             if on_step is not None:
                 on_step(index + 1, total, now - started)
             if should_stop is not None and should_stop():
@@ -479,6 +500,14 @@ class EditPipeline:
             model=self.identity,
             call_arguments=self.describe_call(prepared),
         )
+
+    @staticmethod
+    def _output_size_hint(prepared: PreparedEdit) -> tuple[int, int]:
+        """The output's (width, height) or its aspect ratio: the asked size, else the last input image's
+        (the pipelines' own rule; previews.latent_size settles the exact size from the latents)."""
+        if prepared.request.width:
+            return prepared.request.width, prepared.request.height
+        return prepared.input_sizes[-1] if prepared.input_sizes else (1, 1)
 
     def _on_denoiser_forward(self, _module, _args):
         if self._denoise_started is None:

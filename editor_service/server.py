@@ -1,8 +1,13 @@
-"""The editor's gRPC adapter: messages in and out, one worker thread that owns the pipeline.
+"""The editor's core (`EditWorker`: admission, the queue, the worker threads that own the editor) and
+its gRPC adapter (`EditorServicer`: messages in and out).
 
 The pipeline (pipeline.py) knows nothing of gRPC; domain errors become status codes in
-editfleet_common's ErrorInterceptor. Each Edit call gets a queue of its own between the worker
-thread and the handler's generator, so progress is sent as each denoise step finishes.
+editfleet_common's ErrorInterceptor. Each edit gets a queue of its own between the worker thread and
+the caller, so progress is sent as each denoise step finishes. The OpenAI Images API route
+(http_api.py) is a second adapter over the same `EditWorker.begin`: the same checks, limits and queue.
+
+The worker runs `slots` edits at once: 1 for a diffusers pipeline on a device, `max_concurrency`
+for an API editor (api_editor.py), whose edits are requests in flight to a provider.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import numpy as np
 
 from editfleet.v1 import editor_pb2, editor_pb2_grpc
 
-from editfleet_common.errors import Cancelled, NotReady, Overloaded
+from editfleet_common.errors import Cancelled, EditfleetError, NotReady, Overloaded
 from editfleet_common.identity import identity_to_proto
 from editfleet_common.metrics import EditorMetrics, status_of
 
@@ -34,14 +39,24 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = editor_pb2.DESCRIPTOR.services_by_name["Editor"].full_name
 
 
+class EditorUnusable(EditfleetError):
+    """The editor can serve nothing more (an API editor whose key the provider refused): the edit that
+    met it is answered UNAVAILABLE (another editor may take it) and the service stops, exit code 1."""
+
+    grpc_code = "UNAVAILABLE"
+
+
 class Job:
-    """One accepted edit: its events flow to the handler through `events`."""
+    """One accepted edit: its events flow to the caller through `events`: ("progress", (step, total,
+    elapsed_s)), ("partial", (step, PIL image)) where partial images were asked for, then one
+    ("result", EditOutput) or ("error", exception)."""
 
     def __init__(self, prepared: PreparedEdit):
         self.prepared = prepared
         self.events: queue.Queue = queue.Queue()
         self.cancelled = threading.Event()
         self.enqueued_at = time.perf_counter()
+        self.finished = False  # its result or error was taken by the caller
 
     @property
     def label(self) -> str:
@@ -49,40 +64,71 @@ class Job:
 
 
 class EditWorker:
-    """Runs edits one at a time on the device; at most `max_queue` more wait their turn."""
+    """Runs `slots` edits at once (1 on a device); at most `max_queue` more wait their turn."""
 
-    def __init__(self, max_queue: int, metrics: EditorMetrics | None = None):
+    def __init__(self, max_queue: int, metrics: EditorMetrics | None = None, *, slots: int = 1):
         self.max_queue = max_queue
+        self.slots = max(1, slots)
         self.metrics = metrics if metrics is not None else EditorMetrics()
         self.pipeline: EditPipeline | None = None
         self._cv = threading.Condition()
         self._waiting: collections.deque[Job] = collections.deque()
-        self._running: Job | None = None
+        self._running: set[Job] = set()
         self._draining = False
-        self._thread = threading.Thread(target=self._loop, name="edit-worker", daemon=True)
-        self.metrics.watch_worker(lambda: len(self._waiting), lambda: len(self._waiting) + (self._running is not None))
+        # called once with the reason when an edit meets EditorUnusable (the service then stops)
+        self.on_unusable: Callable[[str], None] | None = None
+        self._unusable: str | None = None
+        self._threads = [threading.Thread(target=self._loop, name=f"edit-worker-{i}", daemon=True)
+                         for i in range(self.slots)]
+        self.metrics.watch_worker(lambda: len(self._waiting), lambda: len(self._waiting) + len(self._running))
 
     @property
     def ready(self) -> bool:
-        return self.pipeline is not None and self._thread.is_alive()
+        return self.pipeline is not None and all(t.is_alive() for t in self._threads)
 
-    def start(self, pipeline: EditPipeline) -> None:
+    def attach(self, pipeline: EditPipeline) -> None:
         self.pipeline = pipeline
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
+
+    def editor(self) -> EditPipeline:
+        """The loaded editor (a pipeline or an API editor); NotReady while it loads."""
+        if self._unusable is not None:
+            raise NotReady(f"editor stopping: {self._unusable}")
+        if not self.ready:
+            raise NotReady("editor is loading its model")
+        return self.pipeline
+
+    def begin(self, request: EditRequest) -> Job:
+        """Check and admit one edit (the core both adapters call): every check reads no more than each
+        image's header; an admitted edit waits encoded and is decoded in its turn."""
+        return self.begin_many([request])[0]
+
+    def begin_many(self, requests: list[EditRequest]) -> list[Job]:
+        """Several edits (the HTTP route's n > 1) checked, then admitted together or not at all."""
+        editor = self.editor()
+        prepared = [editor.prepare(request, decode=False) for request in requests]
+        return self.submit_many(prepared)
 
     def submit(self, prepared: PreparedEdit) -> Job:
-        job = Job(prepared)
+        return self.submit_many([prepared])[0]
+
+    def submit_many(self, prepared: list[PreparedEdit]) -> list[Job]:
+        jobs = [Job(p) for p in prepared]
         with self._cv:
             if self._draining:
                 raise NotReady("editor is shutting down")
-            busy = len(self._waiting) + (self._running is not None)
-            if busy >= self.max_queue + 1:
+            busy = len(self._waiting) + len(self._running)
+            if busy + len(jobs) > self.max_queue + self.slots:
+                running = len(self._running)
                 raise Overloaded(
-                    f"editor busy: 1 edit running and {len(self._waiting)} waiting (max queue {self.max_queue})"
+                    f"editor busy: {running} edit{'' if running == 1 else 's'} running and {len(self._waiting)} "
+                    f"waiting (max queue {self.max_queue}" + (f", {self.slots} at once" if self.slots > 1 else "")
+                    + ")" + (f"; {len(jobs)} asked at once" if len(jobs) > 1 else "")
                 )
-            self._waiting.append(job)
+            self._waiting.extend(jobs)
             self._cv.notify_all()
-        return job
+        return jobs
 
     def cancel(self, job: Job) -> None:
         """Called when the RPC ends early: a waiting job is dropped, a running one stops within a step."""
@@ -99,7 +145,7 @@ class EditWorker:
         deadline = time.monotonic() + timeout
         with self._cv:
             self._draining = True
-            while self._waiting or self._running is not None:
+            while self._waiting or self._running:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -112,12 +158,12 @@ class EditWorker:
                 while not self._waiting:
                     self._cv.wait()
                 job = self._waiting.popleft()
-                self._running = job
+                self._running.add(job)
             try:
                 self._run(job)
             finally:
                 with self._cv:
-                    self._running = None
+                    self._running.discard(job)
                     self._cv.notify_all()
 
     def _run(self, job: Job) -> None:
@@ -129,11 +175,19 @@ class EditWorker:
             self.metrics.denoise_steps.inc()
             job.events.put(("progress", (step, total, elapsed)))
 
+        def on_preview(step: int, image) -> None:
+            job.events.put(("partial", (step, image)))
+
         try:
-            output = self.pipeline.edit(job.prepared, on_step, job.cancelled.is_set, queue_s=queue_s)
+            output = self.pipeline.edit(job.prepared, on_step, job.cancelled.is_set, queue_s=queue_s,
+                                        on_preview=on_preview if job.prepared.preview_steps else None)
         except Cancelled as exc:
             log.info("edit %s: %s", job.label, exc)
             job.events.put(("error", exc))
+        except EditorUnusable as exc:
+            log.error("edit %s: %s", job.label, exc)
+            job.events.put(("error", exc))
+            self._became_unusable(str(exc))
         except Exception as exc:  # noqa: BLE001 - the handler turns it into a status code
             log.warning("edit %s failed: %s: %s", job.label, type(exc).__name__, exc)
             job.events.put(("error", exc))
@@ -145,6 +199,19 @@ class EditWorker:
             )
             job.events.put(("result", output))
 
+    @property
+    def unusable(self) -> str | None:
+        """Why the editor stopped serving (EditorUnusable), or None."""
+        return self._unusable
+
+    def _became_unusable(self, reason: str) -> None:
+        with self._cv:
+            first = self._unusable is None
+            self._unusable = self._unusable or reason
+            self._draining = True  # nothing new is admitted; what waits is answered as it comes
+        if first and self.on_unusable is not None:
+            self.on_unusable(reason)
+
 
 class EditorServicer(editor_pb2_grpc.EditorServicer):
     def __init__(self, worker: EditWorker, *, max_message_bytes: int):
@@ -152,9 +219,7 @@ class EditorServicer(editor_pb2_grpc.EditorServicer):
         self.max_message_bytes = max_message_bytes
 
     def _pipeline(self) -> EditPipeline:
-        if not self.worker.ready:
-            raise NotReady("editor is loading its model")
-        return self.worker.pipeline
+        return self.worker.editor()
 
     def Edit(self, request: editor_pb2.EditRequest, context) -> Iterator[editor_pb2.EditEvent]:
         # Counted before the client can see the outcome: OK as the result is sent (a client that reads
@@ -173,11 +238,9 @@ class EditorServicer(editor_pb2_grpc.EditorServicer):
             raise
 
     def _edit(self, request: editor_pb2.EditRequest, context) -> Iterator[editor_pb2.EditEvent]:
-        pipeline = self._pipeline()
         # Checked (each image from its header) and admitted before any pixel is decoded: a refused
         # request costs no decode, and an admitted one waits encoded; the worker decodes it in its turn.
-        prepared = pipeline.prepare(request_from_proto(request), decode=False)
-        job = self.worker.submit(prepared)
+        job = self.worker.begin(request_from_proto(request))
         if not context.add_callback(lambda: self.worker.cancel(job)):
             self.worker.cancel(job)  # the call already ended (cancelled or past its deadline)
         while True:
@@ -190,7 +253,7 @@ class EditorServicer(editor_pb2_grpc.EditorServicer):
             elif kind == "result":
                 yield editor_pb2.EditEvent(result=result_to_proto(payload))
                 return
-            else:
+            elif kind == "error":
                 raise payload
 
     def GetInfo(self, request, context) -> editor_pb2.EditorInfo:
@@ -253,12 +316,25 @@ def result_to_proto(out: EditOutput) -> editor_pb2.EditResult:
 # ------------------------------------------------------------------ process
 
 
-def service_spec(load: Callable[[], EditPipeline], *, max_queue: int, max_message_bytes: int) -> "ServiceSpec":
-    """The editor in the service frame (editfleet_common.service): `load` builds the pipeline on the
-    frame's loading thread (torch is imported there, so the port answers health checks at once)."""
+def service_spec(load: Callable[[], EditPipeline], *, max_queue: int, max_message_bytes: int,
+                 worker: EditWorker | None = None) -> "ServiceSpec":
+    """The editor in the service frame (editfleet_common.service): `load` builds the pipeline (or the
+    API editor) on the frame's loading thread (torch is imported there, so the port answers health
+    checks at once). `worker`: one made by the caller (its slots; the HTTP route shares it)."""
+    import sys
+
     from editfleet_common.service import ServiceSpec
 
-    worker = EditWorker(max_queue)  # its metrics: served on --metrics-port
+    worker = worker if worker is not None else EditWorker(max_queue)  # its metrics: served on --metrics-port
+
+    def load_in(lifecycle) -> EditPipeline:
+        def unusable(reason: str) -> None:
+            # one line as a failed start says it; the frame drains what was accepted and stops
+            print(f"error: {reason}", file=sys.stderr, flush=True)
+            threading.Thread(target=lifecycle.host.stop, daemon=True).start()
+
+        worker.on_unusable = unusable
+        return load()
 
     def warm_up(pipeline: EditPipeline) -> None:
         started = time.perf_counter()
@@ -273,9 +349,9 @@ def service_spec(load: Callable[[], EditPipeline], *, max_queue: int, max_messag
         name=SERVICE_NAME,
         servicer=EditorServicer(worker, max_message_bytes=max_message_bytes),
         register=editor_pb2_grpc.add_EditorServicer_to_server,
-        load=lambda _lifecycle: load(),
+        load=load_in,
         warm_up=warm_up,
-        attach=worker.start,
+        attach=worker.attach,
         drain=drain,
         # an Edit holds a handler thread while it waits, runs and sends its result (a client that
         # stops reading keeps it past the edit); capped so that health checks always find a thread
