@@ -129,6 +129,22 @@ MAX_RETRIES = Setting("max_retries", "--max-retries", type=int, service_default=
                       help="openai: retries of a request after 429, 5xx, a timeout or a dropped connection")
 API_SETTINGS = (BACKEND, BASE_URL, API_KEY_ENV, MAX_CONCURRENCY, REQUEST_TIMEOUT_S, MAX_RETRIES)
 
+# The editor behind an HTTP API (editor.backend openai-images / openai-chat-image; editor_service/api_editor.py):
+# the same base_url, api_key_env, max_concurrency, request_timeout_s and max_retries keys as the API judge's,
+# in the editor section; provider differences are the provider files of editor_service/providers/.
+EDITOR_BACKENDS = ("diffusers", "openai-images", "openai-chat-image")
+EDITOR_BACKEND = Setting(
+    "backend", "--backend", choices=EDITOR_BACKENDS, service_default="diffusers", reported_as="runtime:backend",
+    help="who edits: a local diffusers pipeline, or a model behind an API: OpenAI's images/edits (openai-images) or "
+         "chat completions whose reply carries the image (openai-chat-image); --model is then the model id sent")
+EDITOR_PROVIDER = Setting(
+    "provider", "--provider", service_default="", reported_as="runtime:provider",
+    help="API editors: the provider's shape (field names, sizes, limits, refusals), a file of "
+         "editor_service/providers/ by name (openai, openai-flexible-size, azure-openai, vllm-omni, sglang, editfleet, "
+         "openrouter) or a path to a lab's own .json; default: openai (openai-images), openrouter (openai-chat-image)")
+API_EDITOR_SETTINGS = (MODEL, EDITOR_BACKEND, EDITOR_PROVIDER, BASE_URL, API_KEY_ENV, MAX_CONCURRENCY, REQUEST_TIMEOUT_S,
+                       MAX_RETRIES)
+
 # What the orchestrator's run config sets on each service (the rest goes through server_args).
 EDITOR_SETTINGS = (MODEL, DTYPE, LOAD_FORMAT, THREADS, SPEED_MODE, COMPILE_CACHE, LORAS, SCHEDULER)
 JUDGE_SETTINGS = (MODEL, DTYPE, LOAD_FORMAT, THREADS, MAX_BATCH, MAX_NEW_TOKENS, GPUS)

@@ -42,6 +42,22 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-images", type=int, default=None,
                    help="input images one edit may carry (default: 3 for multi-image pipelines such as "
                         "QwenImageEditPlusPipeline, 1 otherwise)")
+    api = p.add_argument_group(
+        "API editors", "the model under test behind an HTTP API (editor_service/api_editor.py): no device, no torch; "
+                       "--model is the model id sent, each request slot an edit in flight")
+    settings.EDITOR_BACKEND.add_to(api)
+    settings.EDITOR_PROVIDER.add_to(api, metavar="NAME_OR_FILE")
+    settings.BASE_URL.add_to(api, help="API editors: the endpoint, e.g. https://api.openai.com/v1 (no credentials in it)")
+    settings.API_KEY_ENV.add_to(api, help="API editors: the NAME of the environment variable holding the key ('': none); "
+                                          "never the key")
+    settings.MAX_CONCURRENCY.add_to(api, default=4, help="API editors: requests in flight at once (the edit slots)")
+    settings.REQUEST_TIMEOUT_S.add_to(api, default=300.0, help="API editors: seconds per request (a stall is retried)")
+    settings.MAX_RETRIES.add_to(api, help="API editors: retries of a request after 429, 5xx, a timeout, a dropped "
+                                          "connection or a cut-off reply")
+    api.add_argument("--retry-base-s", type=float, default=1.0, help="API editors: first backoff step (doubles per retry)")
+    api.add_argument("--partial-images", type=int, default=0,
+                     help="API editors: ask a provider that streams for this many partial images per edit (shown as "
+                          "progress; OpenAI bills them); 0: none")
     g.add_argument("--http-port", type=int, default=None,
                    help="also serve OpenAI's Images API on this port (POST /v1/images/edits, GET /v1/models; "
                         "editor_service/http_api.py) over the same checks, limits and queue as gRPC; 0: any free "
@@ -74,6 +90,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--http-port {args.http_port}: need a port (0: any free one)")
     if args.http_port and args.http_port in (args.port, args.metrics_port):
         p.error(f"--http-port {args.http_port}: the gRPC or metrics port; give the HTTP API a port of its own")
+    if args.backend != "diffusers":
+        check_api_args(p, args)
     from .adapters import AdapterError, LoraSpec, check_lora_file, read_scheduler_override
 
     try:
@@ -88,6 +106,46 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def check_api_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """An API editor's flags (usage errors, exit 2): the endpoint, no credentials in it, a provider file
+    that exists and fits the backend, and none of the local pipeline's own settings."""
+    from urllib.parse import urlparse
+
+    from .api_editor import Profile, url_credentials
+
+    url = urlparse(args.base_url or "")
+    if url.scheme not in ("http", "https") or not url.hostname:
+        p.error(f"--backend {args.backend} needs --base-url http(s)://host[:port]/..., got {args.base_url!r}")
+    where = url_credentials(args.base_url)
+    if where:
+        p.error(f"--base-url carries credentials ({where}): give the key's variable name in --api-key-env")
+    if args.api_key_env and not args.api_key_env.replace("_", "a").isalnum():
+        p.error("--api-key-env is the NAME of an environment variable (letters, digits, _), not the key itself")
+    local_only = [flag for flag, given in (("--lora", args.lora), ("--scheduler", args.scheduler),
+                                           ("--compile-cache", args.compile_cache),
+                                           ("--load-format dummy", args.load_format == "dummy")) if given]
+    if local_only:
+        p.error(f"--backend {args.backend}: {', '.join(local_only)} are for a local pipeline")
+    if args.max_concurrency < 1 or args.request_timeout_s <= 0 or args.max_retries < 0 or args.partial_images < 0:
+        p.error("--max-concurrency >= 1, --request-timeout-s > 0, --max-retries >= 0, --partial-images >= 0")
+    try:
+        Profile.load(args.provider or {"openai-images": "openai", "openai-chat-image": "openrouter"}[args.backend],
+                     args.backend)
+    except ValueError as exc:
+        p.error(str(exc))
+
+
+def load_api_editor(args: argparse.Namespace):
+    """The API editor in the pipeline's place (no torch)."""
+    from .api_editor import ApiEditor, ApiSettings
+
+    return ApiEditor(ApiSettings(
+        backend=args.backend, model=args.model, base_url=args.base_url, provider=args.provider,
+        api_key_env=args.api_key_env, max_concurrency=args.max_concurrency, request_timeout_s=args.request_timeout_s,
+        max_retries=args.max_retries, retry_base_s=args.retry_base_s, partial_images=args.partial_images,
+        max_input_pixels=args.max_input_pixels, max_images=args.max_images))
+
+
 def main(argv=None) -> int:
     from editfleet_common.launch import die_with_parent_if_asked
 
@@ -95,6 +153,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
 
     def load():
+        if args.backend != "diffusers":
+            return load_api_editor(args)
         # torch is imported here, in the loading thread, so the port answers health checks at once
         from .pipeline import EditPipeline
 
@@ -131,7 +191,7 @@ def main(argv=None) -> int:
 
     from .server import EditWorker, service_spec
 
-    worker = EditWorker(args.max_queue)
+    worker = EditWorker(args.max_queue, slots=args.max_concurrency if args.backend != "diffusers" else 1)
     http = None
     if args.http_port is not None:  # bound before anything loads: a taken port is a one-line error, exit 2
         from .http_api import ImagesApiServer

@@ -14,6 +14,14 @@ real answer: 429 + Retry-After, 500, a stall, a content-filter 400, a content-fi
 cut off mid-way, a 502 when the server is gone, or the server's reply with its text replaced (a
 scripted judge answer, optionally with top_logprobs). Standard library only: the orchestrator's
 environment runs it too.
+
+The same proxy stands before an image-edit endpoint (an editfleet editor's --http-port, OpenAI's
+POST /v1/images/edits): the faults apply to /images/edits requests as to chat ones (their multipart
+text fields are what `when` predicates and `Seen.body` see, `image_requests` lists them), plus
+"moderation400" (OpenAI's images refusal, code moderation_blocked); the upstream's content type and
+x-request-id pass through (a stream stays a stream). `ImageChatServer` is a small chat-completions
+server of our own whose replies carry an image, in OpenRouter's shape (message.images[]), for the
+openai-chat-image editor backend (no real server speaks it on a CPU machine).
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ from urllib.parse import urlparse
 
 from editfleet_common.launch import free_port, venv_python
 
+MODERATION_MESSAGE = ("Your request was rejected as a result of our safety system. Your request may contain "
+                      "content that is not allowed by our safety system.")
 FILTER_MESSAGE = ("The response was filtered due to the prompt triggering Azure OpenAI's content management "
                   "policy. Please modify your prompt and retry.")
 
@@ -164,6 +174,11 @@ class FaultProxy:
         with self.lock:
             return [s for s in self.seen if s.path.endswith("/chat/completions")]
 
+    @property
+    def image_requests(self) -> list[Seen]:
+        with self.lock:
+            return [s for s in self.seen if s.path.split("?", 1)[0].endswith("/images/edits")]
+
     def _next_fault(self, body: dict) -> Fault | None:
         with self.lock:
             for predicate, faults, forever in self.rules:
@@ -177,7 +192,7 @@ class FaultProxy:
             keep = {k: v for k, v in headers.items() if k.lower() in ("content-type", "accept")}
             conn.request(method, path, body=body or None, headers=keep)
             response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
         finally:
             conn.close()
 
@@ -190,10 +205,11 @@ class FaultProxy:
             def log_message(self, *args):  # quiet
                 pass
 
-            def _send(self, status: int, payload, headers: dict | None = None, *, cut: bool = False):
+            def _send(self, status: int, payload, headers: dict | None = None, *, cut: bool = False,
+                      content_type: str = "application/json"):
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
@@ -219,12 +235,16 @@ class FaultProxy:
                 self._handle(self.rfile.read(length))
 
             def _handle(self, raw: bytes):
-                try:
-                    body = json.loads(raw) if raw else {}
-                except ValueError:
-                    body = {}
+                images = self.path.split("?", 1)[0].endswith("/images/edits")
+                if images:
+                    body = form_fields(raw, self.headers.get("Content-Type", ""))
+                else:
+                    try:
+                        body = json.loads(raw) if raw else {}
+                    except ValueError:
+                        body = {}
                 chat = self.path.endswith("/chat/completions")
-                fault = proxy._next_fault(body) if chat else None
+                fault = proxy._next_fault(body) if chat or images else None
                 authorization = self.headers.get("Authorization", "")
                 with proxy.lock:
                     proxy.seen.append(Seen(self.path, body, fault.kind if fault else "", authorization))
@@ -238,6 +258,9 @@ class FaultProxy:
                     return self._error(500, "The server had an error while processing your request.", "server_error")
                 if kind == "401":
                     return self._error(401, "Incorrect API key provided.", "invalid_api_key")
+                if kind == "moderation400":
+                    return self._send(400, {"error": {"message": MODERATION_MESSAGE, "type": "image_generation_user_error",
+                                                      "param": None, "code": "moderation_blocked"}})
                 if kind == "filter400":
                     return self._error(400, FILTER_MESSAGE, "content_filter", innererror={
                         "code": "ResponsibleAIPolicyViolation",
@@ -272,6 +295,215 @@ class FaultProxy:
                                  "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in cands]}
                                 for tok, cands in fault.logprobs]}
                     data = json.dumps(reply).encode()
-                self._send(status, data, cut=kind == "cut")
+                passed = {k: v for k, v in headers.items() if k in ("x-request-id", "retry-after")}
+                self._send(status, data, passed, cut=kind == "cut",
+                           content_type=headers.get("content-type", "application/json"))
+
+        return Handler
+
+
+def form_fields(raw: bytes, content_type: str) -> dict:
+    """The text fields of a multipart/form-data body (file parts: their byte count), for predicates."""
+    boundary = next((part.split("=", 1)[1].strip().strip('"') for part in content_type.split(";")
+                     if part.strip().lower().startswith("boundary=")), None)
+    fields: dict = {}
+    if not boundary:
+        return fields
+    for chunk in raw.split(b"--" + boundary.encode())[1:]:
+        head, sep, data = chunk.partition(b"\r\n\r\n")
+        if not sep:
+            continue
+        text = head.decode("latin-1")
+        name = text.split('name="', 1)[1].split('"', 1)[0] if 'name="' in text else ""
+        data = data[:-2] if data.endswith(b"\r\n") else data
+        if "filename=" in text:
+            fields.setdefault("_files", []).append(len(data))
+        else:
+            fields[name] = data.decode("utf-8", "replace")
+    return fields
+
+
+class ImageChatServer:
+    """A chat-completions server whose replies carry an image, in OpenRouter's shape: the user message's
+    first image (a data URL) comes back with its colours inverted, as `message.images[0].image_url.url`,
+    with usage (tokens and a cost). An instruction containing REFUSE is answered with finish_reason
+    content_filter; one containing WORDS with text and no image. GET /v1/models lists `model`."""
+
+    def __init__(self, model: str = "tests/tiny-image-chat"):
+        self.model = model
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def start(self) -> "ImageChatServer":
+        threading.Thread(target=self.server.serve_forever, name="image-chat", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handler(self):
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _json(self, status: int, payload: dict):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("x-request-id", f"gen-{len(outer.requests)}")
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                if self.path.rstrip("/") == "/v1/models":
+                    return self._json(200, {"object": "list", "data": [{"id": outer.model, "object": "model"}]})
+                self._json(404, {"error": {"message": "not found", "code": "not_found"}})
+
+            def do_POST(self):
+                import base64
+                import io
+
+                from PIL import Image, ImageOps
+
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                with outer.lock:
+                    outer.requests.append(body)
+                parts = body["messages"][-1]["content"]
+                text = " ".join(p.get("text", "") for p in parts if p.get("type") == "text")
+                urls = [p["image_url"]["url"] for p in parts if p.get("type") == "image_url"]
+                message: dict = {"role": "assistant", "content": ""}
+                finish = "stop"
+                if "REFUSE" in text:
+                    finish = "content_filter"
+                elif "WORDS" in text or not urls:
+                    message["content"] = "I would rather describe it: a square, now red."
+                else:
+                    source = Image.open(io.BytesIO(base64.b64decode(urls[0].split(",", 1)[1]))).convert("RGB")
+                    buf = io.BytesIO()
+                    ImageOps.invert(source).save(buf, format="PNG")
+                    message["content"] = "Here is the edit."
+                    message["images"] = [{"type": "image_url", "image_url": {
+                        "url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()}}]
+                self._json(200, {"id": f"gen-{len(outer.requests)}", "object": "chat.completion", "model": outer.model,
+                                 "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                                 "usage": {"prompt_tokens": 20 + len(text) // 4, "completion_tokens": 1290,
+                                           "total_tokens": 1310 + len(text) // 4, "cost": 0.0387}})
+
+        return Handler
+
+
+class ImagesServer:
+    """A small OpenAI images/edits endpoint of our own (no model): POST /v1/images/edits (multipart, OpenAI's
+    field names) answers with the first input image's colours inverted, as b64_json with OpenAI's usage
+    shape; with stream=true and partial_images=k, k image_edit.partial_image events (the source, then
+    halfway) before image_edit.completed. GET /v1/models lists `model`. Every request's text fields and
+    file sizes are kept (`requests`)."""
+
+    def __init__(self, model: str = "tests/tiny-images", delay_s: float = 0.0):
+        self.model = model
+        self.delay_s = delay_s
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def start(self) -> "ImagesServer":
+        threading.Thread(target=self.server.serve_forever, name="images", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handler(self):
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _json(self, status: int, payload: dict):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("x-request-id", f"req_test{len(outer.requests)}")
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                if self.path.rstrip("/") == "/v1/models":
+                    return self._json(200, {"object": "list", "data": [{"id": outer.model, "object": "model"}]})
+                self._json(404, {"error": {"message": "not found", "code": "not_found"}})
+
+            def do_POST(self):
+                import base64
+                import io
+
+                from PIL import Image, ImageOps
+
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                fields = form_fields(raw, self.headers.get("Content-Type", ""))
+                boundary = self.headers["Content-Type"].split("boundary=", 1)[1].strip('"')
+                files = [c.partition(b"\r\n\r\n")[2][:-2] for c in raw.split(b"--" + boundary.encode())[1:]
+                         if b"filename=" in c.partition(b"\r\n\r\n")[0]]
+                with outer.lock:
+                    outer.requests.append(fields)
+                if outer.delay_s:
+                    time.sleep(outer.delay_s)
+                if not files:
+                    return self._json(400, {"error": {"message": "image: required", "param": "image",
+                                                      "type": "invalid_request_error", "code": None}})
+                source = Image.open(io.BytesIO(files[0])).convert("RGB")
+                if fields.get("size", "auto") != "auto":
+                    source = source.resize(tuple(int(v) for v in fields["size"].split("x")))
+
+                def b64(image) -> str:
+                    buf = io.BytesIO()
+                    image.save(buf, format="PNG")
+                    return base64.b64encode(buf.getvalue()).decode()
+
+                edited = ImageOps.invert(source)
+                usage = {"input_tokens": 323, "output_tokens": 4160, "total_tokens": 4483,
+                         "input_tokens_details": {"image_tokens": 194, "text_tokens": 129}}
+                size = f"{edited.size[0]}x{edited.size[1]}"
+                if fields.get("stream") != "true":
+                    return self._json(200, {"created": int(time.time()), "data": [{"b64_json": b64(edited)}],
+                                            "size": size, "output_format": "png", "usage": usage})
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("x-request-id", f"req_test{len(outer.requests)}")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                common = {"background": "opaque", "output_format": "png", "quality": "auto", "size": size,
+                          "created_at": int(time.time())}
+                partials = int(fields.get("partial_images", "0"))
+                for i in range(partials):
+                    image = source if i == 0 else Image.blend(source, edited, 0.5)
+                    event = {"type": "image_edit.partial_image", "b64_json": b64(image), "partial_image_index": i, **common}
+                    self.wfile.write(f"event: image_edit.partial_image\ndata: {json.dumps(event)}\n\n".encode())
+                    self.wfile.flush()
+                event = {"type": "image_edit.completed", "b64_json": b64(edited), "usage": usage, **common}
+                self.wfile.write(f"event: image_edit.completed\ndata: {json.dumps(event)}\n\n".encode())
+                self.wfile.flush()
+                self.close_connection = True
 
         return Handler
