@@ -10,6 +10,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import InvalidInput
 
 DEFAULT_MAX_PIXELS = 40_000_000  # ~6300x6300: far above any edit model's input, far below a bomb
+# An image file read from disk (a benchmark's images, imported edits, export's edit files): refused from
+# its size, before it is read, above this: the largest gRPC message the services take (64 MiB).
+MAX_IMAGE_FILE_BYTES = 64 * 1024 * 1024
 
 
 def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, field: str = "image") -> Image.Image:

@@ -26,6 +26,7 @@ import json
 import re
 from pathlib import Path
 
+from editfleet_common.safe_files import OutsideRoot, real_inside
 from suites.shared.samples import Problem, Sample, resolve_inside
 
 FOLDER = True  # the benchmark is a folder, not a file
@@ -93,6 +94,13 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
         if category not in CATEGORIES:
             problems.append(Problem(where_file, None, f"category folder {category!r} is not one of KRIS-Bench's "
                                                       f"{len(CATEGORIES)} ({', '.join(CATEGORIES)})", order))
+            order += 1
+            continue
+        try:  # every component once links are resolved: the folder, then annotation.json, inside the benchmark
+            real_inside(path, folder)
+            real_inside(path, folder / ANNOTATION)
+        except OutsideRoot as exc:
+            problems.append(Problem(where_file, None, f"not read: {exc} (the benchmark folder is {str(path)!r})", order))
             order += 1
             continue
         try:

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from editfleet_common.errors import InvalidInput
-from editfleet_common.images import decode_image
+from editfleet_common.images import MAX_IMAGE_FILE_BYTES, decode_image
+from editfleet_common.safe_files import UnsafePath, read_regular
 
 
 class BenchmarkError(Exception):
@@ -42,11 +43,11 @@ class Sample:
             return self.image_bytes
         if self.image_path is None:
             raise BenchmarkError(f"sample {self.id!r}: no source image")
-        return self.image_path.read_bytes()
+        return read_regular(self.image_path, MAX_IMAGE_FILE_BYTES)
 
     def source_images(self) -> list[bytes]:
         """Every input image of the edit, in order."""
-        return [self.source_bytes(), *(path.read_bytes() for path in self.more_images)]
+        return [self.source_bytes(), *(read_regular(path, MAX_IMAGE_FILE_BYTES) for path in self.more_images)]
 
     def image_paths(self) -> list[Path]:
         return ([self.image_path] if self.image_path is not None else []) + list(self.more_images)
@@ -84,7 +85,12 @@ class Problem:
 
     def __str__(self) -> str:
         who = f"sample {self.sample_id!r}" if self.sample_id else "record"
+        if self.sample_id and len(self.sample_id) > SHOWN_ID_CHARS:  # named by its start, not printed whole
+            who = f"sample {self.sample_id[:SHOWN_ID_CHARS]!r}... ({len(self.sample_id.encode())} bytes)"
         return f"{self.where}: {who}: {self.message}"
+
+
+SHOWN_ID_CHARS = 80
 
 
 # Ids become file names (edits/<category>/<id>.png): they must not be able to name another place.
@@ -148,21 +154,27 @@ def decode_b64(text: str) -> bytes:
     return base64.b64decode(text, validate=True) if text.strip() else b""
 
 
-def resolve_inside(base_dir: Path, relative: str) -> tuple[Path | None, str | None]:
-    """The path of `relative` under base_dir, or a problem when it is absolute or escapes it."""
+def resolve_inside(base_dir: Path, relative: str, *, root: Path | None = None) -> tuple[Path | None, str | None]:
+    """The path of `relative` under base_dir with every link resolved (folders included), or a problem
+    when it is absolute or, once resolved, lies outside `root` (default: base_dir itself; a suite whose
+    files sit in subfolders of the benchmark folder names that folder, so that a subfolder that is a
+    link out of it is caught too)."""
     if not relative:
         return None, "empty image path"
     candidate = Path(relative)
     if candidate.is_absolute():
         return None, f"image path {relative!r} is absolute; paths are relative to the benchmark file"
+    root = base_dir if root is None else root
     try:
         resolved = (base_dir / candidate).resolve()
+        real_root = root.resolve()
     except (OSError, RuntimeError) as exc:  # e.g. a symlink loop
         return None, f"image path {relative!r} cannot be resolved ({exc})"
     try:
-        resolved.relative_to(base_dir.resolve())
+        resolved.relative_to(real_root)
     except ValueError:
-        return None, f"image path {relative!r} escapes the benchmark folder {str(base_dir)!r}"
+        via = "" if root == base_dir else f" (through {str(base_dir)!r})"
+        return None, f"image path {relative!r} escapes the benchmark folder {str(root)!r}{via}: it leads to {str(resolved)!r}"
     return resolved, None
 
 
@@ -188,7 +200,10 @@ def check_image(sample: Sample) -> str | None:
                 if not path.is_file():
                     issues.append(f"{which}image is not a file: {path}")
                     continue
-                data = path.read_bytes()
+                data = read_regular(path, MAX_IMAGE_FILE_BYTES)  # refused from its size, before it is read
+            except UnsafePath as exc:
+                issues.append(f"{which}{exc}")
+                continue
             except OSError as exc:  # a name too long, no permission, ...: this sample's problem, listed with the rest
                 issues.append(f"{which}cannot read image {path}: {exc.strerror or exc}")
                 continue
