@@ -60,13 +60,15 @@ class ServiceProcess:
     # Linux: the child gets SIGTERM when the thread that started it dies (even by SIGKILL), so a
     # killed orchestrator leaves no editors behind. Start such children from a long-lived thread.
     die_with_parent: bool = False
+    # Variables of this environment the child does not inherit (an API key it has no use for).
+    env_drop: tuple[str, ...] = ()
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> "ServiceProcess":
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        env = {**{k: v for k, v in os.environ.items() if k not in self.env_drop}, **self.env, "PYTHONUNBUFFERED": "1"}
         if self.die_with_parent:
             env[PARENT_PID_ENV] = str(os.getpid())  # the service arms it: die_with_parent_if_asked()
         if self.log_path:

@@ -181,7 +181,13 @@ class Lifecycle:
 
 
 def setup_logging(args: argparse.Namespace, log_format: str) -> None:
-    logging.basicConfig(level=args.log_level.upper(), format=log_format)
+    """Every log line through redact.SafeFormatter: secrets (a URL's credentials, a registered API
+    key) redacted, the message escaped to one line (a sample id cannot forge a line) and cut."""
+    from .redact import SafeFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter(log_format))
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
 
 
 def serve(args: argparse.Namespace, spec: ServiceSpec, *, started: float | None = None) -> int:

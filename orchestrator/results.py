@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterable
 
 from editfleet_common import statuses
+from editfleet_common.redact import redact_json
 
 from .benchmark import Sample, safe_path_component
 
@@ -277,7 +278,8 @@ class RunDir:
             raise ResultsError(f"{self.manifest_path}: unreadable ({exc})") from None
 
     def write_manifest(self, manifest: dict) -> None:
-        write_json_atomic(self.manifest_path, manifest)
+        # the one way a manifest reaches disk: every URL in it redacted (editfleet_common/redact.py)
+        write_json_atomic(self.manifest_path, redact_json(manifest))
 
 
 # -- summary -----------------------------------------------------------------------------------
