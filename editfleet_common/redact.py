@@ -9,7 +9,7 @@ A URL carries a credential (`url_secrets` says where) in
     whose value looks like a key whatever its name (see below);
   * a path segment that looks like a key: after a segment named like one (`/key/<x>`, `/token/<x>`),
     `name=value` / `name:value` with such a name, a known key prefix (`sk-`, `sk_`, `hf_`, `ghp_`,
-    `AIza`, `xoxb-`, `glpat-`, a JWT's `eyJ`, ...), or random-looking text: a run of 16 or more
+    `AIza`, `xoxb-`, `glpat-`, a JWT's `eyJ`, ...), or random-looking text: a run of 20 or more
     letters and digits with both in it between the URL's word separators (- _ . ~), or 40 or more
     characters with upper- and lower-case letters and digits. (A 32-digit hex id in a path, such as an
     account id, is not taken for a key; in a query value it is.)
@@ -68,7 +68,7 @@ def looks_like_key(value: str, *, hex_ids_too: bool = True) -> bool:
     if _PREFIXES.search(value):
         return True
     for piece in _PIECES.split(value):
-        if len(piece) >= 16 and re.search(r"[A-Za-z]", piece) and re.search(r"[0-9]", piece):
+        if len(piece) >= 20 and re.search(r"[A-Za-z]", piece) and re.search(r"[0-9]", piece):
             if not hex_ids_too and re.fullmatch(r"[0-9a-fA-F]+", piece):
                 continue
             return True
