@@ -91,7 +91,12 @@ browser:
 test: setup
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-orchestrator test-editor test-scorer test-bench
 
-test-editor: setup
+# Test-only packages of the editor environment (tests/requirements-editor.txt), added to it in place
+$(VENV)/editor/.test-deps: tests/requirements-editor.txt $(VENV)/editor/.installed
+	$(EDITOR_PY) -m pip install $(PIP_FLAGS) -r tests/requirements-editor.txt
+	touch $@
+
+test-editor: setup $(VENV)/editor/.test-deps
 	$(EDITOR_PY) -m pytest -q tests/editor $(PYTEST_ARGS)
 
 test-scorer: setup
