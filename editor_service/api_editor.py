@@ -28,8 +28,9 @@ Requests and faults, as the scorer's API judge does them (scorer_service/backend
     a content filter or carrying a `refusal`) is ProviderRefused (PERMISSION_DENIED): recorded as a
     final failure with the provider's own message, never replaced by any image;
   * a reply with no image in it is NoImage (FAILED_PRECONDITION), with the reply's text;
-  * 401/403 are EditorUnusable: the service stops (exit 1) with one line naming the key's variable;
-    the warm-up (GET {base_url}/models where the profile has it) checks the key, and the model id,
+  * 401/403 are EditorUnusable where the key is refused still (the models list, asked at once, answers
+    401/403 too; a passing one is retried): the service stops (exit 1) with one line naming the key's
+    variable (the edits already accepted finish first; new calls are held until it exits); the warm-up (GET {base_url}/models where the profile has it) checks the key, and the model id,
     before serving, so a bad key costs no sample;
   * other 4xx: InvalidInput with the provider's message (a final failure of that sample).
 Each result's call_arguments record the provider, the model id sent and the one answered where the
@@ -708,7 +709,8 @@ class ApiEditor:
 
     # -- sending, retrying, reading -------------------------------------------------------------
 
-    def _send(self, method: str, path: str, body: bytes | None, headers: dict, *, stream: bool = False) -> _Response:
+    def _send(self, method: str, path: str, body: bytes | None, headers: dict, *, stream: bool = False,
+              raise_errors: bool = True) -> _Response:
         """One request on a connection of its own (closed after it: no stale keep-alive connection is
         ever mistaken for a provider fault); errors that are worth another try raise _Transient, and an
         error status is raised as what it means (_raise_for_error)."""
@@ -743,9 +745,20 @@ class ApiEditor:
         finally:
             if not keep_open:
                 conn.close()
-        if result.status >= 300:
+        if result.status >= 300 and raise_errors:
             self._raise_for_error(result.status, self._json_or_text(result), result.headers)
         return result
+
+    def _key_refused(self) -> bool:
+        """After a 401/403: whether the key is refused still (the models list answers 401/403 too), or that
+        answer was a passing fault. Without a models list to ask, the answer stands."""
+        path = self.profile.get("models_path")
+        if not path:
+            return True
+        try:
+            return self._send("GET", path, None, {}, raise_errors=False).status in AUTH_STATUS
+        except _Transient:
+            return False
 
     def _retrying(self, send, should_stop, attempts: list[int]):
         s = self.settings
@@ -784,6 +797,8 @@ class ApiEditor:
             code = next(iter(matched), "content_policy_violation")
             raise ProviderRefused(self._scrub(f"refused by {self.profile.name} (content policy; HTTP {status} "
                                               f"{code}): {message}")[:2000], code)
+        if status in AUTH_STATUS and not self._key_refused():
+            raise _Transient(f"HTTP {status} (the key was refused once; the models list then took it)")
         if status in AUTH_STATUS:
             raise EditorUnusable(
                 f"the provider at {self.endpoint_host} refused the API key from "

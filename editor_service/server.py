@@ -78,6 +78,7 @@ class EditWorker:
         # called once with the reason when an edit meets EditorUnusable (the service then stops)
         self.on_unusable: Callable[[str], None] | None = None
         self._unusable: str | None = None
+        self._exiting = threading.Event()  # set as an unusable editor's process is about to exit
         self._threads = [threading.Thread(target=self._loop, name=f"edit-worker-{i}", daemon=True)
                          for i in range(self.slots)]
         self.metrics.watch_worker(lambda: len(self._waiting), lambda: len(self._waiting) + len(self._running))
@@ -106,6 +107,7 @@ class EditWorker:
 
     def begin_many(self, requests: list[EditRequest]) -> list[Job]:
         """Several edits (the HTTP route's n > 1) checked, then admitted together or not at all."""
+        self.hold_if_unusable()
         editor = self.editor()
         prepared = [editor.prepare(request, decode=False) for request in requests]
         return self.submit_many(prepared)
@@ -199,6 +201,18 @@ class EditWorker:
             )
             job.events.put(("result", output))
 
+    def hold_if_unusable(self, timeout: float = 120.0) -> None:
+        """An editor that can serve nothing more (EditorUnusable) answers a call only as its process exits:
+        a client sees the editor gone, not an editor that fails call after call (the orchestrator then
+        restarts it once, instead of spending the sample's attempts on it)."""
+        if self._unusable is not None:
+            self._exiting.wait(timeout)
+            raise NotReady(f"editor stopped: {self._unusable}")
+
+    def exiting(self) -> None:
+        """The process is about to exit: the held calls are answered (UNAVAILABLE)."""
+        self._exiting.set()
+
     @property
     def unusable(self) -> str | None:
         """Why the editor stopped serving (EditorUnusable), or None."""
@@ -254,6 +268,8 @@ class EditorServicer(editor_pb2_grpc.EditorServicer):
                 yield editor_pb2.EditEvent(result=result_to_proto(payload))
                 return
             elif kind == "error":
+                if isinstance(payload, EditorUnusable):
+                    self.worker.hold_if_unusable()
                 raise payload
 
     def GetInfo(self, request, context) -> editor_pb2.EditorInfo:
@@ -329,9 +345,17 @@ def service_spec(load: Callable[[], EditPipeline], *, max_queue: int, max_messag
 
     def load_in(lifecycle) -> EditPipeline:
         def unusable(reason: str) -> None:
-            # one line as a failed start says it; the frame drains what was accepted and stops
+            # one line as a failed start says it; the edits accepted finish (their results are sent), new
+            # calls are held; then the process stops (exit 1) and the held calls are answered as it goes
             print(f"error: {reason}", file=sys.stderr, flush=True)
-            threading.Thread(target=lifecycle.host.stop, daemon=True).start()
+
+            def stop() -> None:
+                worker.drain(lifecycle.host.grace_s)
+                threading.Thread(target=lifecycle.host.stop, daemon=True).start()
+                time.sleep(0.2)  # the last results out before the held calls end
+                worker.exiting()
+
+            threading.Thread(target=stop, daemon=True).start()
 
         worker.on_unusable = unusable
         return load()

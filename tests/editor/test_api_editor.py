@@ -123,7 +123,10 @@ def test_faults_are_retried_after_retry_after_and_a_refusal_is_its_own_failure(p
     with pytest.raises(ApiFailure, match=r"HTTP 500.*after 5 attempt"):
         api.edit(api.prepare(request()))
 
-    proxy.push(Fault("401"))
+    proxy.push(Fault("401"))  # once: the models list still takes the key, so it was a passing fault
+    assert arguments(api.edit(api.prepare(request())))["attempts"] == 2
+
+    proxy.api_key = "sk-another-key-0000"  # the key revoked: refused everywhere
     with pytest.raises(EditorUnusable) as unusable:
         api.edit(api.prepare(request()))
     assert KEY_ENV in str(unusable.value) and KEY not in str(unusable.value)
@@ -233,7 +236,7 @@ def test_the_service_in_api_mode_serves_edits_over_grpc(tmp_path, proxy, images)
             with pytest.raises(EditError) as caught:
                 client.edit(photo_like_png(64, 64), "Make the square red", seed=5, sample_id="g2")
             assert caught.value.code.name == "PERMISSION_DENIED" and MODERATION_MESSAGE in caught.value.details
-            proxy.push(Fault("401"))
+            proxy.api_key = "sk-another-key-0000"  # the key revoked
             with pytest.raises(EditError) as caught:
                 client.edit(photo_like_png(64, 64), "Make the square red", seed=5, sample_id="g3")
             assert caught.value.code.name == "UNAVAILABLE" and KEY_ENV in caught.value.details
