@@ -3,7 +3,10 @@
 Each editor has a worker thread that pulls the next sample as soon as its editor is free: no static
 shards and no barrier, so a slow or restarted editor never holds the others up. A sample whose editor
 dies or answers a transient status goes back to the queue (at most `max_attempts` tries in all);
-a permanent failure (INVALID_ARGUMENT, ...) is recorded in edits.jsonl, never hidden.
+a permanent failure (INVALID_ARGUMENT, FAILED_PRECONDITION: bad input, a setting that cannot work,
+non-finite output at these settings) is recorded in edits.jsonl at once, never retried or hidden.
+When the first K samples of a session (`stop_after_failures`) all fail for good with the same error,
+the rest would too: nothing more is handed out and the run says so (`DispatchOutcome.stopped`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import re
 import threading
 import time
 from collections import deque
@@ -36,6 +40,49 @@ from .results import RunDir
 EXTRA_TRANSIENT = {"CANCELLED", "UNKNOWN", "INTERNAL"}
 # An editor that fails this many samples in a row while still running is taken out of the pool.
 MAX_CONSECUTIVE_FAILURES = 3
+# What a service says when the request itself cannot work, wherever and whenever it is sent: bad input,
+# a setting that cannot work, non-finite output at these settings. Never retried.
+PERMANENT_CODES = frozenset({"INVALID_ARGUMENT", "FAILED_PRECONDITION"})
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """A failure that no retry can mend (PERMANENT_CODES); transient: UNAVAILABLE, DEADLINE_EXCEEDED,
+    RESOURCE_EXHAUSTED (a full queue), ABORTED, EXTRA_TRANSIENT, a dead service, a bad result."""
+    return isinstance(exc, ServiceError) and exc.code_name in PERMANENT_CODES
+
+
+class SameFailureStop:
+    """Watches the first `limit` samples settled in a session: when every one of them failed for good
+    with the same error (numbers, the sample's id and its category aside: "300x300" and "512x512", or
+    "category 'physical'" and "category 'cultural'", are the same complaint), `settle` returns why the
+    run should stop, once. 0: never."""
+
+    def __init__(self, limit: int, what: str = "samples"):
+        self.limit = max(0, limit)
+        self.what = what
+        self.seen: list[str | None] = []
+        self.first_error = ""
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def _kind(error: str, sample: Sample) -> str:
+        for own, stands_for in ((sample.id, "<id>"), (sample.category, "<category>")):
+            if own:
+                error = error.replace(f"'{own}'", stands_for).replace(own, stands_for)
+        return re.sub(r"\d+(\.\d+)?", "#", error)
+
+    def settle(self, sample: Sample, permanent_error: str | None) -> str | None:
+        """permanent_error: the sample's permanent failure ("CODE: message"), None for anything else."""
+        with self.lock:
+            if not self.limit or len(self.seen) >= self.limit:
+                return None
+            self.seen.append(None if permanent_error is None else self._kind(permanent_error, sample))
+            if permanent_error is not None and len(self.seen) == 1:
+                self.first_error = permanent_error
+            if len(self.seen) < self.limit or self.seen[0] is None or len(set(self.seen)) != 1:
+                return None
+            return (f"the first {self.limit} {self.what} all failed with the same error, which the rest would "
+                    f"hit too: {self.first_error}")
 
 
 def sample_seed(base_seed: int, sample_id: str) -> int:
@@ -96,6 +143,8 @@ class DispatchOutcome:
     remaining: list[Sample] = field(default_factory=list)  # not done: every editor is gone
     editors_lost: list[str] = field(default_factory=list)
     restarts: int = 0
+    stopped: str = ""  # why the run stopped handing out samples (SameFailureStop), "" when it did not
+    not_started: list[Sample] = field(default_factory=list)  # left untouched by that stop
 
 
 class Dispatcher:
@@ -110,8 +159,10 @@ class Dispatcher:
         ui,
         client_factory: ClientFactory,
         identity: dict | None = None,
+        stop_after: int = 0,
     ):
-        """identity: the editors' GetInfo at the start; an editor restarted during the run must match it."""
+        """identity: the editors' GetInfo at the start; an editor restarted during the run must match it.
+        stop_after: stop handing out samples when the first this many fail for good with the same error."""
         self.fleet = fleet
         self.identity = identity
         self.endpoints = list(endpoints)
@@ -126,12 +177,14 @@ class Dispatcher:
         self.fatal: BaseException | None = None
         self.stopping = False  # interrupted: workers leave quietly, nothing more is recorded
         self.live_workers = 0
+        self.same_failure = SameFailureStop(stop_after)
+        self.halted = ""  # set once by the same-failure stop: nothing more is handed out
 
     # -- the queue -----------------------------------------------------------------------------
     def _take(self) -> Job | None:
         with self.cond:
             while True:
-                if self.fatal is not None or self.stopping:
+                if self.fatal is not None or self.stopping or self.halted:
                     return None
                 if self.pending:
                     self.in_flight += 1
@@ -166,8 +219,22 @@ class Dispatcher:
             raise
         if self.fatal is not None:
             raise self.fatal
-        self.outcome.remaining = [job.sample for job in self.pending]
+        if self.halted:
+            self.outcome.stopped = self.halted
+            self.outcome.not_started = [job.sample for job in self.pending]
+        else:
+            self.outcome.remaining = [job.sample for job in self.pending]
         return self.outcome
+
+    def _settled(self, sample: Sample, permanent_error: str | None) -> None:
+        """A sample is done with for this session (edited, or failed for good or after its attempts)."""
+        reason = self.same_failure.settle(sample, permanent_error)
+        if reason:
+            with self.cond:
+                self.halted = reason
+                self.cond.notify_all()
+            self.ui.log(f"Stopping: the first {self.same_failure.limit} samples failed with the same error; "
+                        "no more samples are handed out")
 
     def _worker(self, slot: int, endpoint: Endpoint) -> None:
         client = self.client_factory(endpoint.address)
@@ -273,12 +340,13 @@ class Dispatcher:
             # A dead editor's error says nothing about the sample: always worth another try.
             transient = (not isinstance(exc, ServiceError) or exc.retryable or exc.code_name in EXTRA_TRANSIENT
                          or not self.fleet.editor_alive(endpoint))
-            if not transient:
+            if not transient:  # permanent (PERMANENT_CODES) or another final status: recorded, never retried
                 self.run_dir.record_edit_failure(
                     sample, message, final=True, code=code, attempts=job.attempts, editor=endpoint.name
                 )
                 self.outcome.failed += 1
                 self.ui.editor_end(slot, endpoint.name, sample, ok=False, text=f"failed: {message}", done=True)
+                self._settled(sample, message if is_permanent(exc) else None)
                 return "failed"
             if job.attempts >= self.settings.max_attempts:
                 error = f"gave up after {job.attempts} attempts: " + " | ".join(job.errors)
@@ -286,6 +354,7 @@ class Dispatcher:
                 self.run_dir.record_edit_failure(sample, error, final=False, code=code, attempts=job.attempts)
                 self.outcome.failed += 1
                 self.ui.editor_end(slot, endpoint.name, sample, ok=False, text=error, done=True)
+                self._settled(sample, None)
                 return "failed"
             self.ui.editor_end(
                 slot, endpoint.name, sample, ok=False, done=False,
@@ -316,6 +385,7 @@ class Dispatcher:
             slot, endpoint.name, sample, ok=True, done=True,
             text=f"{result.width}x{result.height} in {time.monotonic() - started:.1f}s",
         )
+        self._settled(sample, None)
         return "ok"
 
 

@@ -1,11 +1,36 @@
 """Checks run before anything starts (no service, no run folder): what would otherwise be found only
-after the editing phase. Today: the judge protocol exists where the run's own judge will look for it,
-and it can judge every sample (its categories, template variables and images)."""
+after the editing phase, or as a traceback of a service. For `run` and `score`:
+
+  - the models resolve on this machine (local fleet): a local folder exists and holds the files its
+    service loads (the judge's config.json, the editor's model_index.json); a name that looks like a
+    path and is not there is a missing folder, never taken for a hub id; a hub id is in the local
+    Hugging Face cache when HF_HUB_OFFLINE=1 forbids a download;
+  - the GPUs asked for exist (counted with `nvidia-smi -L`, else /proc/driver/nvidia/gpus; torch is
+    never imported here);
+  - the image limits agree: the orchestrator takes what the services take (their --max-input-pixels /
+    --max-image-pixels in editor.server_args / judge.server_args), an image the judge would refuse is
+    refused before it is edited, an edit size over a service's limit is refused;
+  - the judge protocol exists where the run's own judge will look for it, and it can judge every
+    sample (its categories, template variables and images).
+
+Every problem is listed at once (`PreflightError.problems`); warnings (samples the editors will refuse
+at once, recorded as failed edits) are returned for the console.
+"""
 
 from __future__ import annotations
 
+import difflib
+import io
+import os
 import re
+import shutil
+import subprocess
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 
+from editfleet_common.images import DEFAULT_MAX_PIXELS
 from suites.shared.protocol import Protocol
 from suites.shared.samples import Sample
 
@@ -14,41 +39,388 @@ from .judge_protocol import find_protocol, protocol_files
 
 SHOWN = 5  # sample ids listed per problem
 _OWN_WORDS = re.compile(r"^protocol '[^']*'( \(category '[^']*'\))?: ")  # said once in the line already
+# A hub id: "org/name" (or a bare legacy "name"); anything else with a separator is a path.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
+PIXEL_FLAGS = ("--max-input-pixels", "--max-image-pixels")  # one flag of both services (editfleet_common.service)
 
 
 class PreflightError(Exception):
     """Problems found before the run started: every one listed, nothing started."""
 
+    def __init__(self, problems: list[str] | str, lead: str = "nothing was started"):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.lead = lead
+        super().__init__(self.message())
 
-def unmet(protocol: Protocol, sample: Sample) -> str | None:
-    """Why `protocol` cannot judge `sample` (its request as scoring.build_score_request sends it)."""
+    def message(self) -> str:
+        """One problem: itself (the benchmark's own list says "nothing was started" already); several: each
+        on its line under one heading."""
+        if len(self.problems) == 1:
+            only = self.problems[0]
+            return only if "nothing was started" in only.split("\n", 1)[0] else f"{self.lead}: {only}"
+        return (f"{self.lead}; {len(self.problems)} problems found before the first edit:\n"
+                + "\n".join("  - " + "\n    ".join(p.splitlines()) for p in self.problems))
+
+
+@dataclass
+class Findings:
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def extend(self, other: "Findings") -> None:
+        self.problems += other.problems
+        self.warnings += other.warnings
+
+
+# -- the judge protocol (as the run's judge reads it: judge_protocol.find_protocol) --------------------
+def judge_inputs(sample: Sample) -> tuple[str, dict, set[str], int]:
+    """(category, variables, present, sources) of a sample as scoring.build_score_request sends it."""
     variables = {**sample.judge_variables(), "category": sample.category}
     if sample.instruction.strip():
         variables["edit_instruction"] = sample.instruction
     present = {name for name, there in (("reference", sample.reference_images),
                                          ("more_sources", sample.more_images)) if there}
-    return protocol.unmet(sample.category, variables, present, len(sample.image_paths()) or 1)
+    return sample.category, variables, present, len(sample.image_paths()) or 1
 
 
-def check_judging(config: RunConfig, samples: list[Sample]) -> None:
-    """Raise PreflightError listing every problem: an unknown protocol (on the local fleet, whose judge
-    reads exactly these files), samples the protocol cannot judge (grouped by reason)."""
+def unmet(protocol: Protocol, sample: Sample) -> str | None:
+    """Why `protocol` cannot judge `sample` (its request as scoring.build_score_request sends it)."""
+    return protocol.unmet(*judge_inputs(sample))
+
+
+def asked_questions(protocol: Protocol, sample: Sample) -> list[str]:
+    """The names of the questions `protocol` asks of `sample`, in order (the judge's order too)."""
+    category, variables, present, _ = judge_inputs(sample)
+    try:
+        return [q.name for q in protocol.asked(category, variables, present)]
+    except Exception:  # noqa: BLE001 - an unmet sample: preflight lists it
+        return []
+
+
+def judging_problems(config: RunConfig, samples: list[Sample]) -> list[str]:
+    """An unknown protocol (on the local fleet, whose judge reads exactly these files), samples the
+    protocol cannot judge (grouped by reason)."""
     name = config.judge.protocol
     protocol = find_protocol(config.judge)
     if protocol is None:
         if config.fleet.kind != "local":
-            return  # a judge started elsewhere may hold other protocols: it is asked when it is reached
+            return []  # a judge started elsewhere may hold other protocols: it is asked when it is reached
         known = sorted({p.stem for p in protocol_files(config.judge)})
-        raise PreflightError(f"judge protocol {name!r} not found; known: {', '.join(known)} "
-                             "(a protocol of your own: judge.server_args --protocols-dir DIR, or a suite folder)")
+        close = difflib.get_close_matches(name or "", known, n=1)
+        return [f"judge protocol {name!r} not found; known: {', '.join(known)}"
+                + (f" (did you mean {close[0]!r}?)" if close else "")
+                + " (--protocol / judge.protocol; a protocol of your own: judge.server_args --protocols-dir DIR, "
+                  "or a suite folder)"]
     reasons: dict[str, list[str]] = {}
     for sample in samples:
         why = unmet(protocol, sample)
         if why:  # grouped by reason, whatever the category
             reasons.setdefault(_OWN_WORDS.sub("", why), []).append(sample.id)
-    if reasons:
-        lines = [f"{len(ids)} sample(s) cannot be judged with protocol {name!r}: {why} "
-                 f"({', '.join(ids[:SHOWN])}{', ...' if len(ids) > SHOWN else ''})" for why, ids in reasons.items()]
-        raise PreflightError("nothing was started:\n  " + "\n  ".join(lines)
-                             + "\n  (name a protocol for this data with --protocol; `orchestrator suites` lists "
-                               "each suite's own)")
+    problems = [f"{len(ids)} sample(s) cannot be judged with protocol {name!r}: {why} "
+                f"({', '.join(ids[:SHOWN])}{', ...' if len(ids) > SHOWN else ''})" for why, ids in reasons.items()]
+    if problems:
+        problems[-1] += ("\n(name a protocol for this data with --protocol; `orchestrator suites` lists "
+                         "each suite's own)")
+    return problems
+
+
+def check_judging(config: RunConfig, samples: list[Sample]) -> None:
+    """Raise PreflightError listing every protocol problem (judging_problems)."""
+    problems = judging_problems(config, samples)
+    if problems:
+        raise PreflightError(problems)
+
+
+# -- models ---------------------------------------------------------------------------------------
+def hub_cache() -> Path:
+    """The Hugging Face hub cache the services read (the environment they inherit)."""
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(name):
+            return Path(os.environ[name]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "huggingface" / "hub"
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def looks_like_path(name: str) -> bool:
+    """A model name meant as a folder: absolute, ./ ../ ~, a trailing or second separator, or a first
+    component that is a folder here (`models/tiny-x`); otherwise a hub id (`org/name`)."""
+    if name.startswith(("/", ".", "~")) or name.endswith("/") or "\\" in name or not _HUB_ID.match(name):
+        return True
+    first = name.split("/", 1)[0]
+    return "/" in name and Path(first).is_dir()
+
+
+def cached_snapshot(hub_id: str, needs: str) -> Path | None:
+    """The local snapshot folder of a hub id that holds `needs` (refs/main's first), else None."""
+    repo = hub_cache() / ("models--" + hub_id.replace("/", "--"))
+    snapshots = repo / "snapshots"
+    if not snapshots.is_dir():
+        return None
+    ref = repo / "refs" / "main"
+    preferred = []
+    try:
+        if ref.is_file():
+            preferred.append(snapshots / ref.read_text().strip())
+    except OSError:
+        pass
+    for folder in [*preferred, *sorted(snapshots.iterdir())]:
+        if (folder / needs).is_file():
+            return folder
+    return None
+
+
+def resolve_model(name: str) -> Path | None:
+    """The local folder of a model name (a folder, or a hub id's cached snapshot); None where there is none."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    if not looks_like_path(name):
+        for needs in ("model_index.json", "config.json"):
+            found = cached_snapshot(name, needs)
+            if found is not None:
+                return found
+    return None
+
+
+def model_problem(name: str | None, *, what: str, needs: str, kind: str, key: str, flag: str,
+                  dummy: bool = False) -> str | None:
+    """Why the model `name` cannot be loaded by a service of this machine (None: it can, or it will be
+    downloaded). needs: the file its service reads first (config.json, model_index.json)."""
+    if not name:
+        return None
+    where = f"({flag} / {key})"
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            return f"{what} model {name}: not a folder {where}"
+        if not (path / needs).is_file():
+            return (f"{what} model {name}: the folder has no {needs}, so it is not a {kind} model folder {where}")
+        return None
+    if looks_like_path(name):
+        hint = _close_folder(path)
+        first = name.split("/", 1)[0]
+        taken = (f" ({first}/ is a folder here, so this is a path, not a hub id)"
+                 if _HUB_ID.match(name) and "/" in name else "")
+        return f"{what} model {name}: no such folder{taken} {where}" + (f"; did you mean {hint}?" if hint else "")
+    if dummy:
+        return None  # random weights from shipped configs: the service knows its own names
+    if offline() and cached_snapshot(name, needs) is None:
+        return (f"{what} model {name!r}: not in the local Hugging Face cache ({hub_cache()}) and HF_HUB_OFFLINE=1 "
+                f"forbids downloading it {where}: download it first (`hf download {name}`), or give its folder")
+    return None
+
+
+def _close_folder(path: Path) -> str | None:
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        names = [p.name for p in parent.iterdir() if p.is_dir()]
+    except OSError:
+        return None
+    close = difflib.get_close_matches(path.name, names, n=1)
+    return str(parent / close[0]) if close else None
+
+
+def model_problems(config: RunConfig, stages: tuple[str, ...]) -> list[str]:
+    """The models of the services this machine starts (local fleet) resolve here."""
+    if config.fleet.kind != "local":
+        return []  # services started elsewhere load their own copies: their identity is checked when reached
+    out = []
+    # an editor behind an API (editor.backend other than diffusers) names a model id of its provider
+    if "edit" in stages and getattr(config.editor, "backend", "diffusers") == "diffusers":
+        out.append(model_problem(config.editor.model, what="editor", needs="model_index.json", kind="diffusers",
+                                 key="editor.model", flag="--editor-model", dummy=config.editor.load_format == "dummy"))
+    if "score" in stages and config.judge.backend == "transformers":
+        out.append(model_problem(config.judge.model, what="judge", needs="config.json", kind="transformers",
+                                 key="judge.model", flag="--judge-model", dummy=config.judge.load_format == "dummy"))
+    return [p for p in out if p]
+
+
+# -- GPUs -----------------------------------------------------------------------------------------
+def gpu_count() -> int:
+    """GPUs on this machine, without importing torch: `nvidia-smi -L`, else /proc/driver/nvidia/gpus."""
+    if shutil.which("nvidia-smi"):
+        try:
+            done = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            done = None
+        if done is not None and done.returncode == 0:
+            return sum(1 for line in done.stdout.splitlines() if line.startswith("GPU "))
+    proc = Path("/proc/driver/nvidia/gpus")
+    try:
+        return len([p for p in proc.iterdir()]) if proc.is_dir() else 0
+    except OSError:
+        return 0
+
+
+def gpu_problems(config: RunConfig, stages: tuple[str, ...]) -> list[str]:
+    """The GPUs the local fleet would put services on exist (other fleets' GPUs are elsewhere)."""
+    if config.fleet.kind != "local":
+        return []
+    asked: dict[int, str] = {}
+    if "edit" in stages:
+        for gpu in config.devices.gpus or []:
+            asked.setdefault(gpu, "--gpus / devices.gpus")
+    if "score" in stages and config.judge.backend == "transformers":
+        if config.devices.judge_gpu is not None:
+            asked.setdefault(config.devices.judge_gpu, "devices.judge_gpu (score --gpu)")
+        elif "edit" not in stages:
+            for gpu in config.devices.gpus or []:  # `score`: the judge on the run's GPUs
+                asked.setdefault(gpu, "the run's devices.gpus")
+    if not asked:
+        return []
+    count = gpu_count()
+    missing = sorted(g for g in asked if g >= count)
+    if not missing:
+        return []
+    named = ",".join(str(g) for g in sorted(asked))
+    if count == 0:
+        return [f"GPU {named} ({', '.join(sorted(set(asked.values())))}): this machine has no GPU "
+                "(nvidia-smi finds none); on the CPU, give --editors N instead (devices.editors)"]
+    return [f"GPU {','.join(map(str, missing))} ({', '.join(sorted({asked[g] for g in missing}))}): not on this "
+            f"machine, which has {count} GPU(s): {', '.join(str(i) for i in range(count))}"]
+
+
+# -- image limits ---------------------------------------------------------------------------------
+def server_arg(args: list[str], names: tuple[str, ...]) -> str | None:
+    """The value of the last of `names` in a service's extra arguments (`--flag V` or `--flag=V`)."""
+    value = None
+    for i, arg in enumerate(args):
+        for name in names:
+            if arg == name and i + 1 < len(args):
+                value = args[i + 1]
+            elif arg.startswith(name + "="):
+                value = arg.split("=", 1)[1]
+    return value
+
+
+@dataclass
+class Limits:
+    editor: int            # the editors' --max-input-pixels (inputs and the asked output size)
+    judge: int             # the judge's (every image it is sent)
+    problems: list[str] = field(default_factory=list)
+
+    def orchestrator(self, stages: tuple[str, ...]) -> int:
+        """The largest image the orchestrator takes: whatever a service of this run takes."""
+        return max(self.editor if "edit" in stages else 0, self.judge if "score" in stages else 0) or DEFAULT_MAX_PIXELS
+
+
+def service_limits(config: RunConfig) -> Limits:
+    """The services' pixel limits as their arguments set them (the default where they say nothing)."""
+    limits = Limits(DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS)
+    for section, key in ((config.editor, "editor"), (config.judge, "judge")):
+        text = server_arg(section.server_args, PIXEL_FLAGS)
+        if text is None:
+            continue
+        try:
+            value = int(text)
+            if value < 1:
+                raise ValueError
+        except ValueError:
+            limits.problems.append(f"{key}.server_args: {PIXEL_FLAGS[0]} must be a whole number >= 1, got {text!r}")
+            continue
+        setattr(limits, key, value)
+    return limits
+
+
+@contextmanager
+def benchmark_pixel_limit(limit: int):
+    """Load a benchmark checking its images against `limit` pixels instead of the default 40 M.
+
+    suites.shared.samples.check_image decodes each image with decode_image's default bound and takes
+    no limit of its own; until it does, its module's decode_image is bound to `limit` while the
+    benchmark is loaded (one run per process: nothing else decodes meanwhile)."""
+    if limit == DEFAULT_MAX_PIXELS:
+        yield
+        return
+    from suites.shared import samples as samples_module
+
+    original = samples_module.decode_image
+    samples_module.decode_image = partial(original, max_pixels=limit)
+    try:
+        yield
+    finally:
+        samples_module.decode_image = original
+
+
+def image_pixels(sample: Sample) -> list[tuple[str, int, str]]:
+    """(which, pixels, WxH) of every image the judge is sent besides the edit, read from headers."""
+    from PIL import Image
+
+    out = []
+    sources = ([("image", sample.image_bytes)] if sample.image_bytes is not None and sample.image_path is None
+               else [(f"images[{i}]" if sample.more_images else "image", p) for i, p in enumerate(sample.image_paths())])
+    sources += [(f"reference_images[{i}]", p) for i, p in enumerate(sample.reference_images)]
+    for which, source in sources:
+        try:
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
+                w, h = img.size
+        except Exception:  # noqa: BLE001 - the benchmark's own checks name unreadable images
+            continue
+        out.append((which, w * h, f"{w}x{h}"))
+    return out
+
+
+def limit_findings(config: RunConfig, stages: tuple[str, ...], samples: list[Sample] | None,
+                   limits: Limits) -> Findings:
+    """Edit sizes over a service's limit (every edit refused: a problem); sample images over the judge's
+    (edited, then refused by the judge: a problem) or over the editors' only (refused at once and recorded
+    as failed edits, as over-sized inputs always were: a warning)."""
+    found = Findings(problems=list(limits.problems))
+    local = config.fleet.kind == "local"
+    e = config.editor
+    pixels = e.width * e.height
+    if "edit" in stages and pixels:
+        if local and pixels > limits.editor:
+            found.problems.append(f"editor size {e.width}x{e.height} = {pixels} pixels is over the editors' "
+                                  f"{PIXEL_FLAGS[0]} {limits.editor}: every edit would be refused (--size; or raise "
+                                  f"it in editor.server_args)")
+        if local and "score" in stages and pixels > limits.judge:
+            found.problems.append(f"editor size {e.width}x{e.height} = {pixels} pixels is over the judge's "
+                                  f"{PIXEL_FLAGS[0]} {limits.judge}: every edit would be refused by the judge "
+                                  f"(--size; or raise it in judge.server_args)")
+    if not samples or not local:
+        return found
+    lowest = min(limits.editor if "edit" in stages else limits.judge, limits.judge if "score" in stages else limits.editor)
+    if lowest >= limits.orchestrator(stages):
+        return found  # every image the benchmark's checks let through fits every service
+    over_judge: list[str] = []
+    over_editor: list[str] = []
+    for sample in samples:
+        sizes = image_pixels(sample)
+        if "score" in stages and any(n > limits.judge for _, n, _ in sizes):
+            over_judge.append(f"{sample.id} ({', '.join(s for _, n, s in sizes if n > limits.judge)})")
+        elif "edit" in stages and any(n > limits.editor for w, n, _ in sizes if not w.startswith("reference")):
+            over_editor.append(f"{sample.id} ({', '.join(s for w, n, s in sizes if n > limits.editor)})")
+    if over_judge:
+        found.problems.append(
+            f"{len(over_judge)} sample(s) have images over the judge's {PIXEL_FLAGS[0]} {limits.judge} "
+            f"(judge.server_args; the editors take up to {limits.editor}): they would be edited, then refused by the "
+            f"judge: {', '.join(over_judge[:SHOWN])}{', ...' if len(over_judge) > SHOWN else ''}")
+    if over_editor:
+        found.warnings.append(
+            f"{len(over_editor)} sample(s) have images over the editors' {PIXEL_FLAGS[0]} {limits.editor} "
+            f"(editor.server_args); they will be recorded as failed edits: "
+            f"{', '.join(over_editor[:SHOWN])}{', ...' if len(over_editor) > SHOWN else ''}")
+    return found
+
+
+# -- all of it ------------------------------------------------------------------------------------
+def config_findings(config: RunConfig, stages: tuple[str, ...]) -> tuple[Findings, Limits]:
+    """What can be checked before the benchmark is read: models, GPUs, the limits' arguments."""
+    limits = service_limits(config)
+    found = Findings(problems=model_problems(config, stages) + gpu_problems(config, stages))
+    return found, limits
+
+
+def sample_findings(config: RunConfig, stages: tuple[str, ...], samples: list[Sample], limits: Limits) -> Findings:
+    """What needs the samples: image limits, and the protocol against each sample (when judging)."""
+    found = limit_findings(config, stages, samples, limits)
+    if "score" in stages:
+        found.problems += judging_problems(config, samples)
+    return found

@@ -8,6 +8,10 @@ A scorer that dies, drops the stream or stalls (no result for `judge.stall_timeo
 out: a hung device or process) is restarted (local fleet) and only the samples without a result are
 sent again (to any replica), at most `judge.max_attempts` failed streams per replica. What the judge says is never replaced:
 PARSE_FAILED stays PARSE_FAILED, with the raw text kept.
+
+A stream the judge ends as permanent (INVALID_ARGUMENT, FAILED_PRECONDITION) is not tried again. When the
+first K results of a pass (`stop_after_failures`) are all INVALID with the same reason (a sample the judge
+cannot take, for a reason every other sample shares), the pass stops there (`ScoringOutcome.stopped`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from editfleet_common import statuses
 from scorer_service.client import make_request, result_to_dict
 
 from .benchmark import Sample
+from .dispatch import PERMANENT_CODES, SameFailureStop
 from .fleet.base import Endpoint
 from .results import RunDir, score_key
 from . import ui as ui_lines
@@ -55,8 +60,9 @@ class ScoreItem:
 class ScoringOutcome:
     scored: int = 0
     failed: int = 0
-    unscored: list[str] = field(default_factory=list)  # ids without a result (scorer kept failing)
+    unscored: list[str] = field(default_factory=list)  # ids without a result (scorer kept failing, or stopped)
     restarts: int = 0
+    stopped: str = ""  # why the pass stopped early (SameFailureStop), "" when it did not
 
 
 def build_score_request(item: ScoreItem, protocol: str):
@@ -96,19 +102,51 @@ def result_record(item: ScoreItem, result, judge_hash: str) -> dict:
     return record
 
 
+def failed_reply(record: dict, questions: list[str]) -> str | None:
+    """The reply that could not be read, of a PARSE_FAILED record: the last reply to the first question
+    its `error` names. The judge sends every reply of a sample in question order (`questions`, as the
+    protocol asks them of it), each question's first answer then its re-ask; a question that failed was
+    re-asked as often as the record's `attempts` says, one that parsed once or as often. None where the
+    replies cannot be told apart."""
+    raw = record.get("raw_responses") or []
+    failed = [part.split(":", 1)[0].strip() for part in (record.get("error") or "").split("; ")]
+    failed = [name for name in failed if name in questions]
+    if not raw or not failed:
+        return None
+    attempts = max(1, int(record.get("attempts") or 1))
+    parsed = [q for q in questions if q not in failed]
+    before = questions[:questions.index(failed[0])]  # all parsed: it is the first that failed
+    reasked = len(raw) - attempts * len(failed) - len(parsed)  # how many parsed questions took a re-ask
+    if reasked == 0:
+        offset = len(before)
+    elif reasked == len(parsed):
+        offset = len(before) * attempts
+    elif not before:
+        offset = 0
+    else:
+        return None  # some parsed questions were re-asked, some not, and some came before it
+    index = offset + attempts - 1
+    return str(raw[index]) if 0 <= index < len(raw) else None
+
+
 class _Printer:
     """Sample lines as results arrive; a batch line once every sample of that batch is in."""
 
-    def __init__(self, ui, total: int, batch_size: int):
+    def __init__(self, ui, total: int, batch_size: int, questions=None):
         self.ui = ui
         self.batch_size = max(1, batch_size)
         self.results: dict[int, dict] = {}
         self.next_batch = 0
         self.total = total
+        self.questions = questions  # (Sample) -> the question names its protocol asks, or None
 
-    def add(self, index: int, record: dict) -> None:
+    def add(self, index: int, record: dict, sample: Sample | None = None) -> None:
         self.results[index] = record
-        self.ui.print(ui_lines.score_line(index, record))
+        failed = None
+        if record["status"] == statuses.PARSE_FAILED:
+            names = self.questions(sample) if self.questions and sample is not None else None
+            failed = failed_reply(record, names) if names else None
+        self.ui.print(ui_lines.score_line(index, record, failed_raw=failed))
         while self.next_batch * self.batch_size < self.total:
             first = self.next_batch * self.batch_size
             last = min(first + self.batch_size, self.total) - 1
@@ -165,7 +203,10 @@ class Scorer:
 
     def __init__(self, *, run_dir: RunDir, ui, protocol: str, batch_size: int, max_in_flight: int,
                  max_attempts: int, client_factory, restart=None, judge_hash: str = "",
-                 stall_timeout_s: float = 600.0):
+                 stall_timeout_s: float = 600.0, stop_after: int = 0, questions=None):
+        """stop_after: stop the pass when its first this many results are INVALID for the same reason.
+        questions: (Sample) -> the names of the questions the judge asks of it, in order (None: unknown),
+        to show the reply that failed of a PARSE_FAILED result."""
         self.run_dir = run_dir
         self.ui = ui
         self.protocol = protocol
@@ -178,14 +219,18 @@ class Scorer:
         self.stall_timeout_s = stall_timeout_s  # 0: no watchdog
         self.tokens = {"prompt": 0, "completion": 0}  # what an API judge reported for the results so far
         self._lock = threading.Lock()  # results are written and counted by one replica's thread at a time
+        self.same_failure = SameFailureStop(stop_after, "judgements")
+        self.questions = questions
+        self.stopped = ""
 
     def run(self, endpoints, items: list[ScoreItem]) -> ScoringOutcome:
         """endpoints: the replicas (fleet Endpoints), or one address."""
         if isinstance(endpoints, str):
             endpoints = [Endpoint("scorer", endpoints)]
         outcome = ScoringOutcome()
-        printer = _Printer(self.ui, len(items), self.batch_size)
+        printer = _Printer(self.ui, len(items), self.batch_size, self.questions)
         queue = _Queue(items)
+        self._queue = queue
         failures: list[str] = []
         named = len(endpoints) > 1
         threads = [threading.Thread(target=self._replica, args=(e, queue, printer, outcome, failures, named),
@@ -198,10 +243,12 @@ class Scorer:
             t.join()
         if self._fatal:
             raise self._fatal[0]
+        outcome.stopped = self.stopped
         if queue.left:
             outcome.unscored = list(queue.left)
-            self.ui.log(f"[scorer] giving up on {len(queue.left)} sample(s) after {self.max_attempts} attempts: "
-                        f"{failures[-1] if failures else 'no judge left'}")
+            if not self.stopped:
+                self.ui.log(f"[scorer] giving up on {len(queue.left)} sample(s) after {self.max_attempts} attempts: "
+                            f"{failures[-1] if failures else 'no judge left'}")
         return outcome
 
     def _replica(self, endpoint: Endpoint, queue: _Queue, printer, outcome, failures: list[str], named: bool) -> None:
@@ -292,10 +339,16 @@ class Scorer:
                 if item is None or not queue.done(result.sample_id):
                     self.ui.log(f"[scorer] result for an unknown or repeated sample {result.sample_id!r}: ignored")
                     continue
-                slots.release()
                 record = result_record(item, result, self.judge_hash)
                 if replica:
                     record["judge_replica"] = replica
+                # before its slot frees: a stop must not let one more sample out
+                invalid = record["status"] == statuses.INVALID
+                reason = self.same_failure.settle(item.sample, (record.get("error") or "INVALID") if invalid else None)
+                if reason:
+                    self.stopped = reason
+                    queue.abort()
+                slots.release()
                 with self._lock:
                     self.run_dir.scores.append(record)
                     self.tokens["prompt"] += record.get("prompt_tokens") or 0
@@ -304,7 +357,10 @@ class Scorer:
                         outcome.scored += 1
                     else:
                         outcome.failed += 1
-                    printer.add(item.index, record)
+                    printer.add(item.index, record, item.sample)
+                    if reason:
+                        self.ui.log(f"Stopping the judging: the first {self.same_failure.limit} judgements were "
+                                    "INVALID for the same reason; no more samples are sent")
             if local_error:
                 raise local_error[0]
             with mine_lock:
@@ -316,6 +372,9 @@ class Scorer:
                 return stalled[0]
             if exc.code_name in FATAL_CODES:  # e.g. an API judge refusing the key: no retry can help
                 raise ScoringError(f"the judge stopped the run: {exc.details}") from None
+            if exc.code_name in PERMANENT_CODES:  # the judge says the stream itself cannot work: no retry
+                raise ScoringError(f"the judge refused the stream ({exc.code_name}: {exc.details}); "
+                                   "nothing was retried") from None
             return str(exc)
         finally:
             stop.set()

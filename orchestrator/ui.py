@@ -118,25 +118,40 @@ class BarsUI(_Base):
 
 # -- the judge's lines, in the seed's format --------------------------------------------------
 def short(text: str, width: int = 80) -> str:
+    """One line of at most `width` characters, cut after a whole word (a single word longer than the
+    line is cut inside it)."""
     text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3] + "..."
+    if len(text) <= width:
+        return text
+    head = text[: width - 3]
+    cut = head.rfind(" ")
+    if cut > 0 and text[width - 3] != " ":
+        head = head[:cut]
+    return head.rstrip(" ,;:") + "..."
 
 
-def score_line(index: int, record: dict) -> str:
-    """`  [Sample   0] Score: 8.50 | Response: ...  (category/id)`; failures say so, with the raw text."""
+REASON_WIDTH = 240  # why a sample failed (INVALID, ERROR, REFUSED): long enough for the whole reason
+
+
+def score_line(index: int, record: dict, failed_raw: str | None = None) -> str:
+    """`  [Sample   0] Score: 8.50 | Response: ...  (category/id)`; failures say so, with the raw text:
+    for PARSE_FAILED the reply that could not be read (`failed_raw`, where the caller could tell it
+    from the replies that parsed; else the last reply), for the others the whole reason."""
     repeat = f", repeat {record['repeat'] + 1}" if "repeat" in record else ""
     where = f"({record['category']}/{record['id']}{repeat})"
     if record["status"] == statuses.OK:
         return f"  [Sample {index:3d}] Score: {record['score']:.2f} | Response: {short(record.get('response', ''))}  {where}"
     expected = record.get("expected_score")
     extra = f" (expected {expected:.2f})" if expected is not None else ""
-    raw = (record.get("raw_responses") or [""])[-1]
+    raw = failed_raw if failed_raw is not None else (record.get("raw_responses") or [""])[-1]
     if record["status"] == statuses.PARSE_FAILED and raw:
-        detail = f"Raw: {short(raw)}"
+        question = (record.get("error") or "").split(":", 1)[0].strip()
+        named = f" ({question})" if question and len(record.get("raw_responses") or []) > 1 else ""
+        detail = f"Raw{named}: {short(raw)}"
     elif record["status"] == "REFUSED":
-        detail = f"Reason: {short(record.get('error') or '')}"
+        detail = f"Reason: {short(record.get('error') or '', REASON_WIDTH)}"
     else:
-        detail = f"Error: {short(record.get('error') or raw)}"
+        detail = f"Error: {short(record.get('error') or raw, REASON_WIDTH)}"
     return f"  [Sample {index:3d}] Score: {record['status']}{extra} | {detail}  {where}"
 
 

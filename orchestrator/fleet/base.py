@@ -40,6 +40,11 @@ class Fleet(ABC):
     def stop_editors(self) -> None:
         """Stop every editor and return only once they have exited (their GPU memory is free)."""
 
+    def running_scorer(self) -> Endpoint | None:
+        """A judge that is already serving before the run starts anything (a static fleet's), to be asked
+        before any edit whether it runs what the run config says; None where the judge is started later."""
+        return None
+
     def prestart_scorer(self) -> bool:
         """Begin bringing up the judge where it needs no device (imports, weights in host memory)
         while the editors still run; start_scorer() finishes it. True if something was started.

@@ -55,6 +55,9 @@ class StaticFleet(Fleet):
         self._wait("scorer", self.scorer_address, self.scorer_tls)
         return Endpoint("scorer", self.scorer_address)
 
+    def running_scorer(self) -> Endpoint | None:
+        return Endpoint("scorer", self.scorer_address) if self.scorer_address else None
+
     def restart_scorer(self, endpoint: Endpoint) -> Endpoint | None:
         return None  # not ours to restart: the same address is tried again
 
