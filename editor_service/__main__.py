@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     settings.MAX_RETRIES.add_to(api, help="API editors: retries of a request after 429, 5xx, a timeout, a dropped "
                                           "connection or a cut-off reply")
     api.add_argument("--retry-base-s", type=float, default=1.0, help="API editors: first backoff step (doubles per retry)")
+    api.add_argument("--max-requests-per-s", type=float, default=0.0,
+                     help="API editors: the provider's rate limit kept on our side: requests (over all slots, retries "
+                          "included) spaced 1/N s apart; 0: none (its 429s are retried after Retry-After)")
     api.add_argument("--partial-images", type=int, default=0,
                      help="API editors: ask a provider that streams for this many partial images per edit (shown as "
                           "progress; OpenAI bills them); 0: none")
@@ -126,8 +129,10 @@ def check_api_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None
                                            ("--load-format dummy", args.load_format == "dummy")) if given]
     if local_only:
         p.error(f"--backend {args.backend}: {', '.join(local_only)} are for a local pipeline")
-    if args.max_concurrency < 1 or args.request_timeout_s <= 0 or args.max_retries < 0 or args.partial_images < 0:
-        p.error("--max-concurrency >= 1, --request-timeout-s > 0, --max-retries >= 0, --partial-images >= 0")
+    if (args.max_concurrency < 1 or args.request_timeout_s <= 0 or args.max_retries < 0 or args.partial_images < 0
+            or not 0 <= args.max_requests_per_s < float("inf")):
+        p.error("--max-concurrency >= 1, --request-timeout-s > 0, --max-retries >= 0, --partial-images >= 0, "
+                "--max-requests-per-s >= 0")
     try:
         Profile.load(args.provider or {"openai-images": "openai", "openai-chat-image": "openrouter"}[args.backend],
                      args.backend)
@@ -143,7 +148,8 @@ def load_api_editor(args: argparse.Namespace):
         backend=args.backend, model=args.model, base_url=args.base_url, provider=args.provider,
         api_key_env=args.api_key_env, max_concurrency=args.max_concurrency, request_timeout_s=args.request_timeout_s,
         max_retries=args.max_retries, retry_base_s=args.retry_base_s, partial_images=args.partial_images,
-        max_input_pixels=args.max_input_pixels, max_images=args.max_images))
+        max_input_pixels=args.max_input_pixels, max_images=args.max_images,
+        max_requests_per_s=args.max_requests_per_s))
 
 
 def main(argv=None) -> int:

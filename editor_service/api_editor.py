@@ -53,6 +53,7 @@ import json
 import logging
 import math
 import os
+import threading
 import random
 import re
 import time
@@ -298,6 +299,7 @@ class ApiSettings:
     partial_images: int = 0           # ask a streaming provider for this many partial images (progress)
     max_input_pixels: int = DEFAULT_MAX_PIXELS
     max_images: int | None = None     # below the provider's own limit
+    max_requests_per_s: float = 0.0   # the provider's rate limit, kept on our side (0: none): requests spaced
 
 
 class ApiEditor:
@@ -355,6 +357,8 @@ class ApiEditor:
             },
         )
         self.takes_seed = takes_seed
+        self._pace_lock = threading.Lock()
+        self._next_send = 0.0  # monotonic time before which no request goes out (max_requests_per_s)
         self.start_timings: dict[str, float] = {}
 
     # -- what the worker and GetInfo use --------------------------------------------------------
@@ -767,6 +771,7 @@ class ApiEditor:
             if should_stop():
                 raise Cancelled(f"cancelled after {attempts[0]} attempt(s)")
             attempts[0] += 1
+            self._pace(should_stop)
             try:
                 return send()
             except _Transient as exc:
@@ -781,6 +786,21 @@ class ApiEditor:
                     raise Cancelled(f"cancelled after {attempts[0]} attempt(s)")
                 time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
         raise ApiFailure(f"{last} (after {s.max_retries + 1} attempt(s); editor.max_retries {s.max_retries})")
+
+    def _pace(self, should_stop) -> None:
+        """Requests (over all slots) spaced 1/max_requests_per_s apart: never more than the provider admits in
+        any second, so its limit is kept rather than met with 429s."""
+        rate = self.settings.max_requests_per_s
+        if rate <= 0:
+            return
+        with self._pace_lock:
+            now = time.monotonic()
+            at = max(now, self._next_send)
+            self._next_send = at + 1.0 / rate
+        while (left := at - time.monotonic()) > 0:
+            if should_stop():
+                raise Cancelled("cancelled while waiting for the provider's rate limit")
+            time.sleep(min(0.2, left))
 
     def _raise_for_error(self, status: int, body: Any, headers: dict) -> None:
         """The exception for an error answer (raised): refusal, bad key, transient, or the request's fault."""
