@@ -8,7 +8,7 @@ ORCH_PY := $(VENV)/orchestrator/bin/python
 PIP_FLAGS := -q --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: setup venvs protos models browser test test-editor test-scorer test-orchestrator test-bench soak run images wheelhouse container-demo clean
+.PHONY: setup venvs protos models browser test test-editor test-scorer test-orchestrator test-bench test-installed soak run wheel images wheelhouse container-demo clean
 
 # The three environments at once, then stubs and tiny models two at a time: on a 2-core machine the
 # installs and model builds wait on disk and on each other as much as on the CPU.
@@ -18,32 +18,43 @@ setup:
 
 venvs: $(VENV)/editor/.installed $(VENV)/scorer/.installed $(VENV)/orchestrator/.installed
 
-# One environment per service; the repo root and gen/ are put on each one's path by a .pth file.
+# One environment per service, each with the project (pyproject.toml) installed in editable mode with
+# that service's extra and the test extra: the packages import from this checkout, the console commands
+# (orchestrator, editfleet-editor, editfleet-scorer) are in the environment's bin/, and the build hook
+# (setup.py) generates the gRPC stubs into gen/. The build requirements (pyproject's build-system, read
+# from there) go into the environment first and the install builds without isolation: no throwaway
+# build environment per install. The torch pin of CPU environments: requirements-torch.txt.
+BUILD_REQUIRES = $(shell $(PYTHON) -c 'import tomllib; print(" ".join(chr(39) + r + chr(39) for r in tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))')
+PROJECT_FILES := pyproject.toml setup.py
 define make_venv
 	@rm -rf $(VENV)/$(1)
 	$(PYTHON) -m venv $(VENV)/$(1)
-	$(VENV)/$(1)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(VENV)/$(1)/bin/pip install $(PIP_FLAGS) $(2)
-	$(VENV)/$(1)/bin/python -c "import site,sys; open(site.getsitepackages()[0]+'/editfleet.pth','w').write('$(CURDIR)\n$(CURDIR)/gen\n')"
+	$(VENV)/$(1)/bin/pip install $(PIP_FLAGS) --upgrade pip $(BUILD_REQUIRES)
+	$(VENV)/$(1)/bin/pip install $(PIP_FLAGS) --no-build-isolation $(2)
 	touch $@
 endef
 
-$(VENV)/editor/.installed: requirements-torch.txt editor_service/requirements.txt requirements-dev.txt
-	$(call make_venv,editor,-r requirements-torch.txt -r editor_service/requirements.txt -r requirements-dev.txt)
+# Each environment's extras (pyproject.toml's [project.optional-dependencies]); here, since a comma
+# would split $(call)'s arguments.
+EDITOR_EXTRAS := editor,test
+SCORER_EXTRAS := scorer,test,test-serving
+ORCH_EXTRAS := orchestrator,test
 
-$(VENV)/scorer/.installed: requirements-torch.txt scorer_service/requirements.txt requirements-dev.txt tests/requirements-serving.txt
-	$(call make_venv,scorer,-r requirements-torch.txt -r scorer_service/requirements.txt -r requirements-dev.txt -r tests/requirements-serving.txt)
+$(VENV)/editor/.installed: $(PROJECT_FILES) requirements-torch.txt
+	$(call make_venv,editor,-r requirements-torch.txt -e '.[$(EDITOR_EXTRAS)]')
 
-$(VENV)/orchestrator/.installed: orchestrator/requirements.txt requirements-dev.txt
-	$(call make_venv,orchestrator,-r orchestrator/requirements.txt -r requirements-dev.txt)
+$(VENV)/scorer/.installed: $(PROJECT_FILES) requirements-torch.txt
+	$(call make_venv,scorer,-r requirements-torch.txt -e '.[$(SCORER_EXTRAS)]')
 
-# Generated stubs: never edited by hand.
+$(VENV)/orchestrator/.installed: $(PROJECT_FILES)
+	$(call make_venv,orchestrator,-e '.[$(ORCH_EXTRAS)]')
+
+# Generated stubs, never edited by hand: the editable installs write them; this regenerates them after
+# a .proto changes (the same hook, setup.py).
 PROTOS := $(wildcard protos/editfleet/v1/*.proto)
 protos: gen/.stamp
-gen/.stamp: $(PROTOS) $(VENV)/orchestrator/.installed
-	rm -rf gen && mkdir -p gen
-	$(ORCH_PY) -m grpc_tools.protoc -Iprotos --python_out=gen --grpc_python_out=gen --pyi_out=gen $(PROTOS)
-	touch gen/editfleet/__init__.py gen/editfleet/v1/__init__.py
+gen/.stamp: $(PROTOS) setup.py $(VENV)/orchestrator/.installed
+	$(ORCH_PY) setup.py stubs
 	touch $@
 
 models: models/tiny-qwen-image-edit/.done models/tiny-qwen-image-edit-2509/.done models/tiny-qwen-image-edit-2511/.done \
@@ -86,10 +97,11 @@ browser:
 	  echo "installing chromium for the browser tests (apt-get)"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; }
 
-# The four suites two at a time, the longest first (each suite's output is printed when it ends):
-# their servers start, wait and stop, so two suites keep both cores busy where one leaves them idle.
+# The four suites and the installed-package check two at a time, the longest first (each one's output is
+# printed when it ends): their servers start, wait and stop, so two keep both cores busy where one
+# leaves them idle.
 test: setup
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-orchestrator test-editor test-scorer test-bench
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-orchestrator test-editor test-scorer test-bench test-installed
 
 # Test-only packages of the editor environment (tests/requirements-editor.txt), added to it in place
 $(VENV)/editor/.test-deps: tests/requirements-editor.txt $(VENV)/editor/.installed
@@ -109,6 +121,11 @@ test-orchestrator: setup browser
 test-bench: setup
 	$(ORCH_PY) -m pytest -q tests/bench $(PYTEST_ARGS)
 
+# As a user installs it: sdist and wheel built, the wheel installed into a fresh environment outside the
+# checkout, its commands tried and the example run end to end from there (tools/try_installed.sh).
+test-installed: setup
+	tools/try_installed.sh
+
 # Memory soak of a real editor (~6 min here): 120+ edits and ~440 refused/invalid requests, RSS flat.
 soak: setup
 	$(EDITOR_PY) -m pytest -q -s -m soak tests/editor/test_reliability_server.py $(PYTEST_ARGS)
@@ -126,18 +143,26 @@ run: setup
 docs: $(VENV)/orchestrator/.installed gen/.stamp
 	$(ORCH_PY) tools/gen_docs.py
 
-# -- containers (docker/, docs/containers-kubernetes.md) ----------------------------------------------------
-# Wheels for the images, resolved once on the host (Python 3.11, like the images' base); the image
-# builds install from here with --no-index. Engine, base and names: see docker/build-images.sh.
+# -- packages and containers (docs/development.md#packaging, docs/containers-kubernetes.md) -----------------
+# The project's wheel (and sdist) in dist/, built as pip builds it (isolated, build-system requirements).
+VERSION = $(shell $(PYTHON) -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+WHEEL = dist/editfleet-$(VERSION)-py3-none-any.whl
+wheel: $(VENV)/orchestrator/.installed
+	rm -rf dist
+	$(ORCH_PY) -m build --outdir dist .
+
+# The images' dependencies as wheels, resolved once on the host (Python 3.11, like the images' base) from
+# the wheel's own metadata (every extra) and the CPU torch pin; the image builds install the project's
+# wheel from dist/ and its dependencies from here with --no-index. Engine, base, names: docker/build-images.sh.
 WHEELHOUSE := .cache/wheelhouse
-SERVICE_REQUIREMENTS := requirements-torch.txt editor_service/requirements.txt scorer_service/requirements.txt orchestrator/requirements.txt
 wheelhouse: $(WHEELHOUSE)/.stamp
-$(WHEELHOUSE)/.stamp: $(SERVICE_REQUIREMENTS)
+$(WHEELHOUSE)/.stamp: $(PROJECT_FILES) requirements-torch.txt
+	test -f $(WHEEL) || $(MAKE) --no-print-directory wheel
 	mkdir -p $(WHEELHOUSE)
-	$(PYTHON) -m pip wheel $(PIP_FLAGS) -w $(WHEELHOUSE) $(addprefix -r ,$(SERVICE_REQUIREMENTS))
+	$(PYTHON) -m pip wheel $(PIP_FLAGS) -w $(WHEELHOUSE) -r requirements-torch.txt '$(WHEEL)[editor,scorer,orchestrator]'
 	touch $@
 
-images: protos wheelhouse
+images: wheel wheelhouse
 	docker/build-images.sh
 
 # Editor + scorer containers with the tiny models, the example benchmark through the orchestrator
@@ -146,4 +171,4 @@ container-demo: images models
 	docker/demo.sh
 
 clean:
-	rm -rf gen models/tiny-* $(VENV)
+	rm -rf gen models/tiny-* $(VENV) build dist *.egg-info

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the editor, scorer and orchestrator images (`make images`; run from the repo root).
+# Build the editor, scorer and orchestrator images (`make images`; run from the repo root), each from the
+# project's wheel (dist/, `make wheel`) with its own extra; dependencies from .cache/wheelhouse.
 #   BASE_IMAGE        base of editor + scorer: a CUDA PyTorch image for GPUs, e.g.
 #                     pytorch/pytorch:2.9.1-cuda12.8-cudnn9-runtime (its torch is kept), or the
 #                     local Debian base (default; made by make-base.sh when missing, torch from
@@ -12,7 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source docker/engine.sh
 
-[[ -d gen/editfleet ]] || { echo "gen/ is missing: run 'make protos' first" >&2; exit 1; }
+# The images install the project's wheel (exactly one, in dist/) and its dependencies' wheels.
+wheels=(dist/editfleet-*.whl)
+[[ ${#wheels[@]} == 1 && -f ${wheels[0]} ]] || { echo "need exactly one dist/editfleet-*.whl: run 'make wheel' first" >&2; exit 1; }
 [[ -d .cache/wheelhouse ]] || { echo ".cache/wheelhouse is missing: run 'make wheelhouse' first" >&2; exit 1; }
 for base in "$BASE_IMAGE" "$ORCH_BASE_IMAGE"; do
     if [[ $base == "$LOCAL_BASE_IMAGE" ]] && ! "$CONTAINER_ENGINE" image exists "$base" 2>/dev/null \

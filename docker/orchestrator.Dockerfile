@@ -1,6 +1,8 @@
 # The orchestrator CLI (no torch): shards a benchmark over the editors, then has the judge score.
 # In Kubernetes it runs as a Job that scales the editor/scorer StatefulSets itself.
 # BASE_IMAGE: any Python 3.11 image (it needs no GPU); see editor.Dockerfile for the wheel options.
+# What runs is the project's wheel (dist/) with its [orchestrator] extra: the services' code comes with
+# it (one distribution) but none of their dependencies, so nothing of a service but its client imports.
 ARG BASE_IMAGE=localhost/editfleet-base:bookworm-py311
 FROM ${BASE_IMAGE}
 ARG PIP_INSTALL_FLAGS=--no-index
@@ -11,26 +13,17 @@ ENV PATH=/opt/venv/bin:$PATH \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-COPY orchestrator/requirements.txt /tmp/req/orchestrator.txt
-RUN --mount=type=bind,source=.cache/wheelhouse,target=/wheels \
-    pip install -q --find-links /wheels $PIP_INSTALL_FLAGS -r /tmp/req/orchestrator.txt \
- && python -c "import grpc, kubernetes, click" \
- && ! python -c "import torch" 2>/dev/null
+RUN --mount=type=bind,source=dist,target=/dist \
+    --mount=type=bind,source=.cache/wheelhouse,target=/wheels \
+    pip install -q --find-links /wheels $PIP_INSTALL_FLAGS "$(ls /dist/editfleet-*.whl)[orchestrator]" \
+ && python -c "import grpc, kubernetes, click, orchestrator.cli, editor_service.client, scorer_service.client" \
+ && ! python -c "import torch" 2>/dev/null \
+ && orchestrator --version
 
-COPY editfleet_common /app/editfleet_common
-COPY gen /app/gen
-COPY orchestrator /app/orchestrator
-COPY suites /app/suites
-# The services' torch-free clients, the only part of a service the orchestrator imports
-# (tests/orchestrator/test_boundaries.py holds it to that).
-COPY editor_service/__init__.py editor_service/client.py /app/editor_service/
-COPY scorer_service/__init__.py scorer_service/client.py /app/scorer_service/
-
-ENV PYTHONPATH=/app:/app/gen \
-    PYTHONUNBUFFERED=1 \
+ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/home/app
-WORKDIR /app
+WORKDIR /home/app
 USER 10001:10001
-ENTRYPOINT ["/opt/venv/bin/python", "-m", "orchestrator"]
+ENTRYPOINT ["/opt/venv/bin/orchestrator"]
 CMD ["--help"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from .version import version
+
 
 @dataclass
 class ModelIdentity:
@@ -15,6 +17,7 @@ class ModelIdentity:
     device: str
     load_format: str      # auto | dummy
     runtime: dict[str, str] = field(default_factory=dict)  # how it runs: speed mode, kernels, compile
+    editfleet_version: str = field(default_factory=version)  # the service's own version (pyproject.toml)
 
 
 def identity_to_proto(identity: ModelIdentity):

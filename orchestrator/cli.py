@@ -22,6 +22,7 @@ from .layouts import LayoutError
 from .results import ResultsError
 from .scoring import ScoringError
 from .ui import make_ui
+from editfleet_common.version import __version__
 from suites.spec import SuiteError
 
 USER_ERRORS = (ConfigError, BenchmarkError, FleetError, ResultsError, ScoringError, LayoutError, SuiteError)
@@ -62,6 +63,8 @@ def _guarded(fn):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, "--version", "-V", prog_name="orchestrator",
+                      message="%(prog)s (editfleet) %(version)s")
 @click.option("--suites-dir", multiple=True, type=click.Path(file_okay=False),
               help="A lab's own suite folder (or a folder of them), beside the built-in suites (repeatable; "
                    "also EDITFLEET_SUITES_DIR, or suites_dir in a run config).")

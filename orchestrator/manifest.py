@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 from editfleet_common.launch import REPO_ROOT
+from editfleet_common.version import __version__
 
 ORCHESTRATOR_PACKAGES = ("grpcio", "protobuf", "click", "tqdm", "pyyaml", "pillow", "numpy", "pyarrow", "kubernetes")
 
@@ -37,6 +38,10 @@ def git_state(root: os.PathLike | str = REPO_ROOT) -> dict:
         return done.stdout.strip("\n") if done.returncode == 0 else None
 
     try:
+        top = git("rev-parse", "--show-toplevel")
+        if top is not None and os.path.realpath(top) != os.path.realpath(root):
+            # Installed (site-packages) inside someone else's repository: its commit is not ours.
+            return {"commit": None, "dirty": None}
         commit = git("rev-parse", "HEAD")
         status = git("status", "--porcelain", "--untracked-files=normal")
     except (OSError, subprocess.TimeoutExpired):
@@ -53,7 +58,7 @@ def git_state(root: os.PathLike | str = REPO_ROOT) -> dict:
 
 
 def orchestrator_packages() -> dict:
-    out = {"python": platform.python_version()}
+    out = {"python": platform.python_version(), "editfleet": __version__}
     for name in ORCHESTRATOR_PACKAGES:
         try:
             out[name] = importlib.metadata.version(name)

@@ -231,25 +231,35 @@ def test_overlay_fits_one_four_gpu_node():
     assert {d["spec"].get("storageClassName") for d in docs if d["kind"] == "PersistentVolumeClaim"} == {"local-path"}
 
 
+COMMANDS = {"editor": "editfleet-editor", "scorer": "editfleet-scorer", "orchestrator": "orchestrator"}
+
+
 @pytest.mark.parametrize("service", ["editor", "scorer", "orchestrator"])
-def test_dockerfiles_exec_entrypoint_own_requirements_only(service):
+def test_dockerfiles_exec_entrypoint_install_the_wheel_with_their_own_extra_only(service):
     text = (REPO / "docker" / f"{service}.Dockerfile").read_text()
     (entry,) = re.findall(r"^ENTRYPOINT (.+)$", text, re.M)
-    assert json.loads(entry) == ["/opt/venv/bin/python", "-m", f"{service}_service" if service != "orchestrator"
-                                 else "orchestrator"], "exec form: python is PID 1 and gets SIGTERM"
-    requirements = set(re.findall(r"(\w+)/requirements\.txt", text))
-    assert requirements == {f"{service}_service" if service != "orchestrator" else "orchestrator"}
+    # the console command is a script run by /opt/venv/bin/python: python is PID 1 and gets SIGTERM
+    assert json.loads(entry) == [f"/opt/venv/bin/{COMMANDS[service]}"], "exec form, the wheel's console command"
+    assert set(re.findall(r"editfleet-\*\.whl\)\[([\w,]+)\]", text)) == {service}, "the wheel, with its own extra only"
     assert ("requirements-torch.txt" in text) == (service != "orchestrator")
     assert re.search(r"^ARG BASE_IMAGE=", text, re.M)
-    assert "PYTHONPATH=/app:/app/gen" in text
+    assert "PYTHONPATH" not in text
 
 
-def test_the_orchestrator_image_copies_suites_whole_and_only_the_services_clients():
+@pytest.mark.parametrize("service", ["editor", "scorer", "orchestrator"])
+def test_images_copy_no_source_tree(service):
+    text = (REPO / "docker" / f"{service}.Dockerfile").read_text()
+    copies = re.findall(r"^COPY (.+)$", text, re.M)
+    assert all(line.split()[:-1] == ["requirements-torch.txt"] for line in copies), copies
+    context = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
+    assert context[0] == "*" and set(context[1:]) == {"!dist/*.whl", "!requirements-torch.txt", "!.cache/wheelhouse/"}
+
+
+def test_the_orchestrator_image_has_no_torch():
     text = (REPO / "docker" / "orchestrator.Dockerfile").read_text()
-    assert "COPY suites /app/suites" in text
-    assert set(re.findall(r"^COPY (.+) /app/\w+_service/$", text, re.M)) == {
-        "editor_service/__init__.py editor_service/client.py", "scorer_service/__init__.py scorer_service/client.py"}
-    assert "COPY suites /app/suites" in (REPO / "docker" / "scorer.Dockerfile").read_text()
+    assert '! python -c "import torch"' in text
+    assert "editor_service.client" in text and "scorer_service.client" in text
 
 
 def test_the_api_judge_overlay_runs_the_scorer_as_an_api_client_with_the_key_from_a_secret():
