@@ -71,6 +71,55 @@ def host() -> dict:
     return {"hostname": socket.gethostname(), "platform": platform.platform(), "cpus": os.cpu_count()}
 
 
+def _process_start(pid: int) -> str | None:
+    """The process's start time as the kernel counts it (/proc/<pid>/stat field 22), which tells a
+    process from a later one given the same pid; None where unknown (no /proc, no such process)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode("ascii", "replace")
+        return stat[stat.rindex(")") + 2:].split()[19]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def new_session() -> dict:
+    """A session's entry as it starts: "running", and which process on which host runs it (so that a
+    later start can tell one that was killed outright from one still going)."""
+    pid = os.getpid()
+    session = {"started": now(), "status": "running", "pid": pid, "host": socket.gethostname()}
+    started = _process_start(pid)
+    if started is not None:
+        session["pid_start"] = started
+    return session
+
+
+def _gone(session: dict) -> bool:
+    """Whether the process a session names no longer exists (only where that can be told: this host)."""
+    pid = session.get("pid")
+    if not isinstance(pid, int) or session.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists (another user's: EPERM)
+        pass
+    recorded = session.get("pid_start")
+    return recorded is not None and _process_start(pid) not in (None, recorded)  # the pid was given again
+
+
+def settle_sessions(manifest: dict) -> int:
+    """Mark each earlier session left "running" by a process that no longer exists (killed outright:
+    SIGKILL, a power cut, an OOM kill) as "interrupted"; the number marked. Sessions of another host,
+    or written before sessions named their process, are left as they are."""
+    marked = 0
+    for session in manifest.get("sessions") or []:
+        if session.get("status") == "running" and _gone(session):
+            session.update(status="interrupted", interrupted_noted=now())
+            marked += 1
+    return marked
+
+
 def command_line() -> list[str]:
     program = os.path.basename(sys.argv[0])
     if program == "__main__.py":
