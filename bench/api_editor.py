@@ -13,6 +13,7 @@ median wall time of each and the HTTP route's overhead in percent.
 
     python bench/api_editor.py throughput --rate 20 --latency 0.5 --slots 2,4,8,9,10,11,12 --n 150 --out $OUT/api_throughput.json
     python bench/api_editor.py http-overhead --pairs 10 --size 64 --steps 2 --out $OUT/http_overhead.json
+    python bench/api_editor.py throughput --rate 20 --latency 0.05 --slots 2 --n 6 --out $OUT/t.json  # dry run (editor)
 """
 
 from __future__ import annotations
