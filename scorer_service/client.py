@@ -38,7 +38,7 @@ ScorerInfo = scorer_pb2.ScorerInfo
 STAGED_HEALTH_SERVICE = "editfleet.v1.Scorer.staged"
 
 _REQUEST_FIELDS = ("sample_id", "source_image", "edited_image", "instruction", "category", "protocol", "variables",
-                   "more_source_images", "reference_images")
+                   "more_source_images", "reference_images", "edited_image_b", "questions", "pair_orders")
 
 
 def make_request(
@@ -52,7 +52,12 @@ def make_request(
     variables: Mapping[str, str] | None = None,
     more_source_images: Sequence[bytes] = (),
     reference_images: Sequence[bytes] = (),
+    edited_image_b: bytes = b"",
+    questions: Sequence[str] = (),
+    pair_orders: str = "",
 ) -> scorer_pb2.ScoreRequest:
+    """edited_image_b, questions, pair_orders: pairwise protocols (the second edit; ask only these
+    questions; "one" or "both" orders), see scorer.proto."""
     return scorer_pb2.ScoreRequest(
         sample_id=sample_id,
         source_image=source_image,
@@ -63,6 +68,9 @@ def make_request(
         variables=dict(variables or {}),
         more_source_images=list(more_source_images),
         reference_images=list(reference_images),
+        edited_image_b=edited_image_b,
+        questions=list(questions),
+        pair_orders=pair_orders,
     )
 
 
@@ -82,9 +90,24 @@ def status_name(result: scorer_pb2.ScoreResult) -> str:
     return statuses.status_name(result.status)
 
 
-def result_to_dict(result: scorer_pb2.ScoreResult) -> dict:
-    """A JSON-ready record of a result; absent optional scores are None, never a default."""
+def pair_verdict_to_dict(verdict: scorer_pb2.PairVerdict) -> dict:
+    """One pairwise question's verdict with its orders; absent probabilities are None."""
+    opt = lambda msg, name: getattr(msg, name) if msg.HasField(name) else None  # noqa: E731
     return {
+        "question": verdict.question,
+        "winner": verdict.winner or None,
+        "disagreement": verdict.disagreement,
+        "rule": verdict.rule,
+        "orders": [{"swapped": o.swapped, "winner": o.winner or None, "error": o.error,
+                    "p_a": opt(o, "p_a"), "p_b": opt(o, "p_b"), "p_tie": opt(o, "p_tie"),
+                    "raw_responses": list(o.raw_responses)} for o in verdict.orders],
+    }
+
+
+def result_to_dict(result: scorer_pb2.ScoreResult) -> dict:
+    """A JSON-ready record of a result; absent optional scores are None, never a default. A pairwise
+    protocol's result also has "pairwise": one verdict per question (pair_verdict_to_dict)."""
+    record = {
         "sample_id": result.sample_id,
         "status": status_name(result),
         "score": result.score if result.HasField("score") else None,
@@ -103,6 +126,9 @@ def result_to_dict(result: scorer_pb2.ScoreResult) -> dict:
         "served_model": result.served_model,
         "system_fingerprint": result.system_fingerprint,
     }
+    if result.pairwise:
+        record["pairwise"] = [pair_verdict_to_dict(v) for v in result.pairwise]
+    return record
 
 
 def info_to_dict(info: scorer_pb2.ScorerInfo) -> dict:

@@ -15,7 +15,9 @@ With Qwen that is one forward pass per batch over prompt + prefix + "1": the las
 give the first-digit distribution and the distribution after "1". The value exists whether or not
 the generated text parses; it is computed from the first-attempt prompt only.
 A yes-no question (`answer: yes-no`) has the spellings yes/Yes (value 1) and no/No (value 0), so its
-expected score is P(yes) renormalised over them.
+expected score is P(yes) renormalised over them. A pairwise question (`answer: pairwise`) has "Image A"
+(1), "Image B" (0) and "Tie" (0.5), in the order shown; the value returned carries each one's
+probability (samples.Expected.probs), which the judge reads as P(A), P(B), P(tie).
 
 `ScoreTokenTree` is the tree for one (tokenizer, prefix, range); `ScoreTrees` makes and keeps them
 for one tokenizer. Feeding the paths to a model is the backend's job (backends/transformers).
@@ -29,7 +31,7 @@ import math
 import torch
 
 from suites.shared.protocol import Protocol, Question
-from .samples import Prompt
+from .samples import Expected, Prompt
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +90,11 @@ class ScoreTokenTree:
             walk(self.root, (), 1.0)
         except ArithmeticError:
             return None
-        return sum(v * p for v, p in probs.items())
+        return Expected.of(sum(v * p for v, p in probs.items()), probs)
 
 
 YES_NO_SPELLINGS = ((1.0, "yes"), (1.0, "Yes"), (0.0, "no"), (0.0, "No"))
+PAIRWISE_SPELLINGS = ((1.0, "Image A"), (0.0, "Image B"), (0.5, "Tie"))
 
 
 def answer_choices(protocol: Protocol, question: Question) -> list[tuple[float, str]]:
@@ -99,6 +102,8 @@ def answer_choices(protocol: Protocol, question: Question) -> list[tuple[float, 
     yes (1) / no (0) in either case for a yes-no question (the expected score is then P(yes))."""
     if question.answer == "yes-no":
         return list(YES_NO_SPELLINGS)
+    if question.answer == "pairwise":
+        return list(PAIRWISE_SPELLINGS)
     return [(value, str(value)) for value in range(math.ceil(protocol.low), math.floor(protocol.high) + 1)]
 
 

@@ -30,13 +30,15 @@ import time
 from .backends import load_backend
 from .backends.base import JudgeBackend, JudgeUnusable
 from suites.shared.combine import parsed_sub_scores
-from suites.shared.parsing import parse_for
+from suites.shared.parsing import PAIR_WINNERS, parse_for
 from .samples import (  # noqa: F401 - the judge's inputs and outputs, importable from here
     STATUS_ERROR,
     STATUS_INVALID,
     STATUS_OK,
     STATUS_PARSE_FAILED,
     STATUS_REFUSED,
+    PairOrder,
+    PairVerdict,
     PreparedSample,
     Prompt,
     Refused,
@@ -185,6 +187,10 @@ class Judge:
                 attempts=max(len(raw[i]) for i in mine),
             )
             add_usage(outcome, [text for i in mine for text in raw[i]])  # tokens etc. where an API reported them
+            if protocol.pairwise:
+                outcomes.append(_pairwise(outcome, sample, [(prompts[i], parsed[i], raw[i], expected.get(i))
+                                                            for i in mine]))
+                continue
             exp = [(prompts[i].question.name, expected[i]) for i in mine if expected.get(i) is not None]
             if exp:  # the first question's; with several, each one's is a sub-score "expected.<question>"
                 outcome.expected_score = exp[0][1]
@@ -208,3 +214,60 @@ class Judge:
                  len(samples), len(prompts), len(retry), ok, len(outcomes) - ok, time.monotonic() - started,
                  f" ({phases_text})" if phases_text else "")
         return outcomes
+
+
+def _pairwise(outcome: ScoreOutcome, sample: PreparedSample, asked: list) -> ScoreOutcome:
+    """A pairwise sample's outcome from its prompts (each question once per order): every order's
+    answer in the request's terms (A = edited_image), the question's verdict by the protocol's rule
+    (`pairwise.disagreement`: "tie" or "none" where both orders were read and differ). Any unreadable
+    order: PARSE_FAILED, nothing guessed (the questions with a verdict keep it, as parsed.<question>
+    and in `pairwise`). asked: (prompt, parsed, raw texts, expected) per prompt."""
+    protocol = sample.protocol
+    rule = (protocol.pairwise or {}).get("disagreement", "tie")
+    values: dict[str, list[float]] = {}
+    failures, responses = [], []
+    for question in sample.questions or protocol.questions:
+        verdict = PairVerdict(question=question.name)
+        for prompt, parsed, texts, expected in asked:
+            if prompt.question.name != question.name:
+                continue
+            order = PairOrder(swapped=prompt.swapped, raw_responses=[str(t) for t in texts])
+            if parsed.ok:
+                value = parsed.scores[0]
+                order.winner = PAIR_WINNERS[1.0 - value if prompt.swapped else value]
+                if parsed.response:
+                    responses.append(parsed.response)
+            else:
+                order.error = parsed.reason
+                failures.append(f"{question.name}{' (swapped)' if prompt.swapped else ''}: {parsed.reason}")
+            probs = getattr(expected, "probs", None)
+            if probs:  # P(shown A), P(shown B), P(tie): back in the request's terms
+                shown_a, shown_b = probs.get(1.0, 0.0), probs.get(0.0, 0.0)
+                order.p_a, order.p_b = (shown_b, shown_a) if prompt.swapped else (shown_a, shown_b)
+                order.p_tie = probs.get(0.5, 0.0)
+            verdict.orders.append(order)
+        read = [o.winner for o in verdict.orders]
+        if not all(read):
+            verdict.rule = "unreadable"
+        elif len(read) == 1:
+            verdict.winner, verdict.rule = read[0], "one order"
+        elif len(set(read)) == 1:
+            verdict.winner, verdict.rule = read[0], "agree"
+        else:
+            verdict.disagreement = True
+            verdict.winner = "tie" if rule == "tie" else ""
+            verdict.rule = f"disagreement: {'tie' if rule == 'tie' else 'no verdict'}"
+        if verdict.winner:
+            values[question.name] = [{"A": 1.0, "B": 0.0, "tie": 0.5}[verdict.winner]]
+        outcome.pairwise.append(verdict)
+    outcome.response = "\n".join(responses)
+    if failures:
+        outcome.status = STATUS_PARSE_FAILED
+        outcome.error = "; ".join(failures)
+        outcome.sub_scores = parsed_sub_scores(protocol, values)
+    elif not values:
+        outcome.status = STATUS_PARSE_FAILED
+        outcome.error = "no verdict: the two orders disagree in every question (pairwise.disagreement: none)"
+    else:
+        outcome.score, outcome.sub_scores = protocol.combine_scores(values)
+    return outcome

@@ -57,6 +57,9 @@ class ScoreInput:
     variables: dict[str, str] = field(default_factory=dict)
     more_source_images: list[bytes] = field(default_factory=list)  # inputs after source_image
     reference_images: list[bytes] = field(default_factory=list)
+    edited_image_b: bytes = b""      # pairwise protocols: the second edit (role edited_b; edited_image is edited_a)
+    questions: list[str] = field(default_factory=list)  # ask only these of the protocol's questions (empty: all)
+    pair_orders: str = ""            # pairwise: "one", "both"; "": the protocol's own
 
 
 @dataclass
@@ -67,6 +70,8 @@ class PreparedSample:
     variables: dict[str, str]
     images: dict[str, list[Image.Image]]  # IMAGE_ROLES -> images, in order (empty: none sent or none shown)
     questions: tuple[Question, ...] = ()  # the protocol's questions asked of this sample (`when`)
+    # pairwise protocols: the orders each question is asked in (False: as sent, True: A and B swapped)
+    orders: tuple[bool, ...] = (False,)
     # the server's: called once when the sample leaves the server's hands (its memory budget back)
     release: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
@@ -91,6 +96,43 @@ class ScoreOutcome:
     completion_tokens: int = 0
     served_model: str = ""          # the model the server says answered, as it names it
     system_fingerprint: str = ""
+    pairwise: list["PairVerdict"] = field(default_factory=list)  # pairwise protocols: one per question asked
+
+
+@dataclass
+class PairOrder:
+    """One order a pairwise question was asked in, in the REQUEST's terms (A = edited_image)."""
+
+    swapped: bool                    # edited_image_b was shown as "Image A"
+    winner: str = ""                 # "A", "B", "tie"; "" when none was read
+    error: str = ""                  # why none
+    p_a: float | None = None         # from log-probabilities where the backend gives them
+    p_b: float | None = None
+    p_tie: float | None = None
+    raw_responses: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PairVerdict:
+    question: str
+    winner: str = ""                 # "A", "B", "tie" by the protocol's rule; "" no verdict
+    disagreement: bool = False       # both orders read and they differ
+    rule: str = ""                   # how the verdict came about
+    orders: list[PairOrder] = field(default_factory=list)
+
+
+class Expected(float):
+    """An expected score that also carries the probability of each answer value (value -> probability,
+    renormalised over the answers): what a pairwise question's P(A), P(B), P(tie) are read from.
+    A backend may return these instead of plain floats."""
+
+    probs: dict[float, float] = {}
+
+    @classmethod
+    def of(cls, value: float, probs: dict[float, float]) -> "Expected":
+        out = cls(value)
+        out.probs = dict(probs)
+        return out
 
 
 class Reply(str):
@@ -144,6 +186,7 @@ class Prompt:
     user: str
     images: list[Image.Image]
     captions: list[str] = field(default_factory=list)  # a text part before each image ("" for none)
+    swapped: bool = False  # a pairwise question asked with edited_b shown as "Image A" (and edited_a as "Image B")
 
 
 @dataclass
@@ -160,6 +203,8 @@ class AdmittedSample:
     shown_references: bool
     pixels: int                      # of the images to decode, from their headers
     limits: Limits = field(default_factory=Limits)
+    shown_edited_b: bool = False     # pairwise: the second edit is shown
+    orders: tuple[bool, ...] = (False,)  # pairwise: the orders each question is asked in (True: swapped)
 
     @property
     def decoded_bytes(self) -> int:
@@ -242,19 +287,21 @@ def admit(inp: ScoreInput, registry: ProtocolRegistry, limits: Limits | None = N
             raise InvalidInput("instruction and variables['edit_instruction'] disagree")
         variables["edit_instruction"] = inp.instruction
     variables.setdefault("category", inp.category)
+    orders = pair_orders(protocol, inp.pair_orders)
     if inp.more_source_images and not inp.source_image:
         raise InvalidInput("more_source_images: given without source_image")
     check_image_counts(inp, limits)
     present = {name for name, there in (("reference", inp.reference_images),
-                                         ("more_sources", inp.more_source_images)) if there}
-    protocol.check_variables(inp.category, variables, present)
-    questions = tuple(protocol.asked(inp.category, variables, present))
+                                         ("more_sources", inp.more_source_images),
+                                         ("pair", inp.edited_image and inp.edited_image_b)) if there}
+    questions = asked_questions(protocol, inp, variables, present)
     sources = ([inp.source_image] if inp.source_image else []) + list(inp.more_source_images)
     for question in questions:  # a question that shows a role the request lacks
         for role in question.images:
             k = nth_source(role)
             there = len(sources) >= k if k is not None else {
-                "source": sources, "sources": sources, "edited": inp.edited_image, "reference": inp.reference_images}[role]
+                "source": sources, "sources": sources, "edited": inp.edited_image, "reference": inp.reference_images,
+                "edited_a": inp.edited_image, "edited_b": inp.edited_image_b}[role]
             if not there:
                 field_name = _ROLE_FIELDS.get(role) or f"more_source_images[{k - 2}]"
                 raise InvalidInput(f"{field_name}: missing (protocol {protocol.name!r} shows it in "
@@ -263,9 +310,11 @@ def admit(inp: ScoreInput, registry: ProtocolRegistry, limits: Limits | None = N
     size = lambda data, name: image_size(data, max_pixels=limits.max_image_pixels, field=name)  # noqa: E731
     source_sizes = [size(data, _source_field(i)) for i, data in enumerate(sources)]
     edited_size = size(inp.edited_image, "edited_image") if inp.edited_image else None
+    edited_b_size = size(inp.edited_image_b, "edited_image_b") if inp.edited_image_b else None
     reference_sizes = [size(data, f"reference_images[{i}]") for i, data in enumerate(inp.reference_images)]
     roles = {role for question in questions for role in question.images}
-    shown_edited = "edited" in roles and edited_size is not None
+    shown_edited = bool(roles & {"edited", "edited_a"}) and edited_size is not None
+    shown_edited_b = "edited_b" in roles and edited_b_size is not None
     # the first input is decoded where shown, and where the edited image is resized to its size
     first = "source" in roles or (shown_edited and protocol.resize.get("edited") == "source")
     if "sources" in roles:
@@ -275,13 +324,38 @@ def admit(inp: ScoreInput, registry: ProtocolRegistry, limits: Limits | None = N
                                      | {k - 1 for k in map(nth_source, roles) if k is not None}))
     shown_references = "reference" in roles
     pixels = [source_sizes[i] for i in shown_sources] + ([edited_size] if shown_edited else []) + (
-        reference_sizes if shown_references else [])
+        [edited_b_size] if shown_edited_b else []) + (reference_sizes if shown_references else [])
     total = sum(w * h for w, h in pixels)
     if total > limits.max_total_pixels:
         raise InvalidInput(f"images: the {len(pixels)} image(s) the protocol shows hold {total} pixels, over the "
                            f"limit of {limits.max_total_pixels} per request (--max-total-pixels)")
     return AdmittedSample(inp, protocol, variables, questions, shown_sources, shown_edited, shown_references,
-                          total, limits)
+                          total, limits, shown_edited_b, orders if protocol.pairwise else (False,))
+
+
+def pair_orders(protocol: Protocol, asked: str) -> tuple[bool, ...]:
+    """The orders a pairwise protocol's questions are asked in: (as sent,) or (as sent, swapped).
+    asked: the request's pair_orders ("" for the protocol's own)."""
+    if asked not in ("", "one", "both"):
+        raise InvalidInput(f"pair_orders: {asked!r} is not one or both (or empty: the protocol's own)")
+    if asked and not protocol.pairwise:
+        raise InvalidInput(f"pair_orders: protocol {protocol.name!r} is not pairwise")
+    orders = asked or (protocol.pairwise or {}).get("orders", "both")
+    return (False, True) if orders == "both" else (False,)
+
+
+def asked_questions(protocol: Protocol, inp: ScoreInput, variables: dict[str, str], present) -> tuple[Question, ...]:
+    """The questions asked of a request: those its protocol's `when` selects, narrowed to the request's
+    `questions` where it names some (each must be one of the protocol's)."""
+    if inp.questions:
+        names = [q.name for q in protocol.questions]
+        unknown = [q for q in inp.questions if q not in names]
+        if unknown:
+            raise InvalidInput(f"questions: {', '.join(map(repr, unknown))} not in protocol {protocol.name!r} "
+                               f"(it asks: {', '.join(names)})")
+    protocol.check_variables(inp.category, variables, present, only=inp.questions or None)
+    questions = [q for q in protocol.asked(inp.category, variables, present, only=inp.questions or None)]
+    return tuple(questions)
 
 
 def _source_field(index: int) -> str:
@@ -299,28 +373,32 @@ def decode(admitted: AdmittedSample, *, every_image: bool = False) -> PreparedSa
                                          for i, data in enumerate(sent)]
     edited = ([decode_one(inp.edited_image, "edited_image")]
               if inp.edited_image and (every_image or admitted.shown_edited) else [])
+    edited_b = ([decode_one(inp.edited_image_b, "edited_image_b")]
+                if inp.edited_image_b and (every_image or admitted.shown_edited_b) else [])
     references = ([decode_one(data, f"reference_images[{i}]") for i, data in enumerate(inp.reference_images)]
                   if every_image or admitted.shown_references else [])
     decoded = [img for img in sources if img is not None]
-    decoded, edited, references = resize_images(
-        decoded, edited, references, protocol.resize,
+    decoded, both, references = resize_images(
+        decoded, edited + edited_b, references, protocol.resize,
         source_size=sources[0].size if sources and sources[0] is not None else None)
+    edited, edited_b = both[:len(edited)], both[len(edited):]
     resized = iter(decoded)
     sources = [next(resized) if img is not None else None for img in sources]
     images: dict[str, list[Image.Image]] = {
         "source": [img for img in sources[:1] if img is not None],
         "sources": sources if sources and all(img is not None for img in sources) else [],
-        "edited": edited, "reference": references}
+        "edited": edited, "reference": references, "edited_a": edited, "edited_b": edited_b}
     for question in admitted.questions:
         for role in question.images:
             k = nth_source(role)
             if k is not None:
                 images[role] = sources[k - 1:k]
-    return PreparedSample(inp.sample_id, protocol, inp.category, admitted.variables, images, admitted.questions)
+    return PreparedSample(inp.sample_id, protocol, inp.category, admitted.variables, images, admitted.questions,
+                          admitted.orders)
 
 
 _ROLE_FIELDS = {"source": "source_image", "sources": "source_image", "edited": "edited_image",
-                "reference": "reference_images"}
+                "reference": "reference_images", "edited_a": "edited_image", "edited_b": "edited_image_b"}
 
 
 def resize_images(sources: list[Image.Image], edited: list[Image.Image], references: list[Image.Image],
@@ -334,8 +412,8 @@ def resize_images(sources: list[Image.Image], edited: list[Image.Image], referen
     source_size: the first input image's size where `sources` need not start with it (only the
     shown inputs decoded)."""
     target = source_size or (sources[0].size if sources else None)
-    if rule.get("edited") == "source" and target and edited and edited[0].size != target:
-        edited = [edited[0].resize(target)]
+    if rule.get("edited") == "source" and target and edited:
+        edited = [img if img.size == target else img.resize(target) for img in edited]
     limit = rule.get("max_pixels")
     if limit:
         def fit(img: Image.Image) -> Image.Image:
@@ -371,15 +449,22 @@ def build_prompts(samples: list[PreparedSample], strict: bool = False) -> list[P
     for i, sample in enumerate(samples):
         for question in sample.questions or sample.protocol.questions:
             system, user = sample.protocol.render_question(question, sample.category, sample.variables, strict=strict)
-            images, captions = [], []
-            for role, caption in zip(question.images, question.captions or [""] * len(question.images)):
-                for n, img in enumerate(sample.images[role], start=1):
-                    images.append(img)
-                    captions.append(render(caption, {**sample.variables, "n": str(n)},
-                                           where=f"protocol {sample.protocol.name!r}, question {question.name!r}, captions")
-                                    if caption else "")
-            prompts.append(Prompt(i, sample.protocol, question, system, user, images, captions))
+            # a pairwise question once per order: swapped, edited_b is shown where the protocol says Image A
+            for swapped in (sample.orders if question.answer == "pairwise" else (False,)):
+                images, captions = [], []
+                for role, caption in zip(question.images, question.captions or [""] * len(question.images)):
+                    if swapped and role in _SWAP:
+                        role = _SWAP[role]
+                    for n, img in enumerate(sample.images[role], start=1):
+                        images.append(img)
+                        captions.append(render(caption, {**sample.variables, "n": str(n)},
+                                               where=f"protocol {sample.protocol.name!r}, question {question.name!r}, captions")
+                                        if caption else "")
+                prompts.append(Prompt(i, sample.protocol, question, system, user, images, captions, swapped))
     return prompts
+
+
+_SWAP = {"edited_a": "edited_b", "edited_b": "edited_a"}
 
 
 def user_content(prompt: Prompt) -> list[tuple[str, object]]:
@@ -427,4 +512,5 @@ def warmup_sample(registry: ProtocolRegistry) -> PreparedSample:
     variables = {name: "warm-up" for name in protocol.variables}
     image = encode_png(Image.new("RGB", (64, 64), (128, 128, 128)))
     return prepare(ScoreInput("warm-up", image, image, "warm-up", "", protocol.name, variables,
-                              reference_images=[image] if "reference" in protocol.images else []), registry)
+                              reference_images=[image] if "reference" in protocol.images else [],
+                              edited_image_b=image if protocol.pairwise else b""), registry)

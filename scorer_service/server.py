@@ -68,6 +68,9 @@ def to_input(request: scorer_pb2.ScoreRequest) -> ScoreInput:
         variables=dict(request.variables),
         more_source_images=list(request.more_source_images),
         reference_images=list(request.reference_images),
+        edited_image_b=request.edited_image_b,
+        questions=list(request.questions),
+        pair_orders=request.pair_orders,
     )
 
 
@@ -93,6 +96,18 @@ def to_result(outcome: ScoreOutcome) -> scorer_pb2.ScoreResult:
         result.score = outcome.score
     if outcome.expected_score is not None:
         result.expected_score = outcome.expected_score
+    for verdict in outcome.pairwise:  # pairwise protocols
+        orders = []
+        for order in verdict.orders:
+            message = scorer_pb2.PairOrder(swapped=order.swapped, winner=order.winner, error=order.error,
+                                           raw_responses=order.raw_responses)
+            for name in ("p_a", "p_b", "p_tie"):
+                if getattr(order, name) is not None:
+                    setattr(message, name, getattr(order, name))
+            orders.append(message)
+        result.pairwise.append(scorer_pb2.PairVerdict(question=verdict.question, winner=verdict.winner,
+                                                      disagreement=verdict.disagreement, rule=verdict.rule,
+                                                      orders=orders))
     return result
 
 

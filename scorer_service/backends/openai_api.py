@@ -29,6 +29,7 @@ fingerprint go into the identity's runtime (`served_model`, `system_fingerprint`
 
 Expected score: from `top_logprobs` where the server returns them, at the position right after the
 question's expected_score_prefix in the reply; else absent, never estimated (expected_from_logprobs).
+A pairwise question's P(A), P(B), P(tie) likewise (pairwise_from_logprobs).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from urllib.parse import urlparse
 
 from editfleet_common.identity import ModelIdentity
 
-from ..samples import Prompt, Refused, Reply, user_content
+from ..samples import Expected, Prompt, Refused, Reply, user_content
 from .base import JudgeUnusable
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,62 @@ def expected_yes_from_logprobs(content: list, prefix: str) -> float | None:
     return None
 
 
+def _squeezed(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def pairwise_from_logprobs(content: list, prefix: str) -> Expected | None:
+    """P(Image A), P(Image B), P(Tie) of a pairwise question from top_logprobs, in the order shown:
+    at the first token after the reply reaches the prefix (spaces and line breaks ignored, so that
+    '{\n    "winner": "' reaches '{"winner": "'), the listed candidates that spell "Tie" (or begin it),
+    "Image A", "Image B" or "Image"; where "Image" is listed, the split between A and B is read at the
+    next position, known only when the reply itself took "Image" there. Renormalised over the three;
+    None (absent, never estimated) where the split or the position cannot be read."""
+    want = _squeezed(prefix)
+    text, position = "", None
+    for k, (token, _) in enumerate(content):
+        if _squeezed(text).endswith(want) and token.strip():
+            position = k
+            break
+        text += token
+    if position is None:
+        return None
+    chosen, candidates = content[position]
+    mass = {1.0: 0.0, 0.0: 0.0, 0.5: 0.0}
+    image = 0.0
+    for token, logprob in candidates:
+        word = token.strip().strip('"').strip()
+        if not word:
+            continue
+        p = math.exp(logprob)
+        if word.lower() in ("image a", "imagea"):
+            mass[1.0] += p
+        elif word.lower() in ("image b", "imageb"):
+            mass[0.0] += p
+        elif word.lower() == "image":
+            image += p
+        elif "tie".startswith(word.lower()):
+            mass[0.5] += p
+    if image > 0:
+        if chosen.strip().strip('"').strip().lower() != "image" or position + 1 >= len(content):
+            return None  # the split of "Image" between A and B is not known
+        after = {1.0: 0.0, 0.0: 0.0}
+        for token, logprob in content[position + 1][1]:
+            word = token.strip().strip('"').strip()
+            if word in ("A", "B"):
+                after[1.0 if word == "A" else 0.0] += math.exp(logprob)
+        split = after[1.0] + after[0.0]
+        if split <= 0:
+            return None
+        mass[1.0] += image * after[1.0] / split
+        mass[0.0] += image * after[0.0] / split
+    total = sum(mass.values())
+    if total <= 0:
+        return None
+    probs = {v: m / total for v, m in mass.items()}
+    return Expected.of(probs[1.0] + 0.5 * probs[0.5], probs)
+
+
 def expected_from_logprobs(content: list | None, prefix: str | None, low: float, high: float, *,
                            answer: str = "number") -> float | None:
     """The expected score from the reply's top_logprobs, or None where it cannot be read exactly.
@@ -160,6 +217,8 @@ def expected_from_logprobs(content: list | None, prefix: str | None, low: float,
         return None
     if answer == "yes-no":
         return expected_yes_from_logprobs(content, prefix)
+    if answer == "pairwise":
+        return pairwise_from_logprobs(content, prefix)
     want = prefix.rstrip()
     text, position = "", None
     for k, (token, _) in enumerate(content):

@@ -19,11 +19,15 @@ File format (see suites/seed/seed-0-10.yaml and suites/gedit/viescore.yaml):
                                      # parsing.PARSERS (labelled-lines, yes-no, final-score, ...)
     text_first: false                # optional: the prompt text before the images (ImgEdit's order)
     max_new_tokens: 1000             # optional: the suite's own reply budget (its scripts' max_tokens)
+    pairwise: {orders: both, disagreement: tie}   # with `answer: pairwise` questions (below): ask each
+                                     # question in both orders (A/B swapped too) or `one`; where both are
+                                     # read and differ, the verdict is a tie or `none` (no verdict)
     questions:                       # one judge call each, in this order
       score:
         images: [edited]             # which request images, in order (IMAGE_ROLES): source (the first
                                      # input), sources (every input), edited, reference (the suite's),
-                                     # source_<k> (the k-th input, k >= 2)
+                                     # source_<k> (the k-th input, k >= 2); edited_a, edited_b (the two
+                                     # edits of a pairwise question: edited_image, edited_image_b)
         captions: ["Image {n}:"]     # optional, one per `images` entry: a text part before each of its
                                      # images ({n}: the image's 1-based place in its role; variables too)
         scores: [score]              # names of the numbers the reply must contain, in order
@@ -32,7 +36,10 @@ File format (see suites/seed/seed-0-10.yaml and suites/gedit/viescore.yaml):
         user: "..."                  # a string or {category: text, default: text}
         parse: json                  # optional: this question's parser (else the protocol's)
         answer: number               # optional: number (default) or yes-no (one score: yes 1, no 0;
-                                     # parsed with `yes-no` unless `parse` says otherwise)
+                                     # parsed with `yes-no` unless `parse` says otherwise) or pairwise
+                                     # (which of edited_a / edited_b wins: "Image A" 1, "Image B" 0, "Tie"
+                                     # 0.5 as shown; parsed with `pairwise`; every question of the
+                                     # protocol pairwise, each showing edited_a and edited_b)
         when: {categories: [a, b]}   # optional: ask it only of samples where every key holds:
                                      # categories / not_categories: [...] (raw or aliased category),
                                      # equals / not_equals: {variable: value} (missing = ""),
@@ -57,11 +64,13 @@ from editfleet_common.errors import InvalidInput
 from .combine import Rule
 from .parsing import PARSERS
 
-IMAGE_ROLES = ("source", "sources", "edited", "reference")
+IMAGE_ROLES = ("source", "sources", "edited", "reference", "edited_a", "edited_b")
 _NTH_SOURCE = re.compile(r"source_([2-9]|[1-9][0-9]+)")  # source_<k>: the k-th input image alone
-ANSWERS = ("number", "yes-no")
+ANSWERS = ("number", "yes-no", "pairwise")
+PAIR_ORDERS = ("one", "both")       # a pairwise protocol's `pairwise.orders`
+DISAGREEMENT = ("tie", "none")      # and `pairwise.disagreement`
 WHEN_KEYS = ("categories", "not_categories", "equals", "not_equals", "has", "lacks")
-PRESENCE = ("reference", "more_sources")  # what `has`/`lacks` may name besides variables
+PRESENCE = ("reference", "more_sources", "pair")  # what `has`/`lacks` may name besides variables
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _EXTENSIONS = (".yaml", ".yml", ".json")
 
@@ -123,6 +132,8 @@ class Protocol:
     parse: str = "json"        # how replies are read: parsing.PARSERS
     text_first: bool = False   # the prompt text before the images in the user message
     max_new_tokens: int | None = None  # the suite's reply budget; None: the server's --max-new-tokens
+    # pairwise protocols ({"orders": "one"|"both", "disagreement": "tie"|"none"}); empty: not pairwise
+    pairwise: dict = field(default_factory=dict)
     rule: Rule | None = field(default=None, compare=False, repr=False)  # its `combine:` rule's functions
 
     @property
@@ -166,7 +177,9 @@ class Protocol:
         """The parser a question's replies go through (parsing.PARSERS)."""
         if question.parse:
             return question.parse
-        return "yes-no" if question.answer == "yes-no" else self.parse
+        if question.answer in ("yes-no", "pairwise"):
+            return question.answer
+        return self.parse
 
     def _category_in(self, category: str, names) -> bool:
         candidates = {category, self.category_aliases.get(category), category.lower(),
@@ -191,9 +204,11 @@ class Protocol:
         return not any(has(n) for n in when.get("lacks", ()))
 
     def asked(self, category: str, variables: dict[str, str],
-              present: frozenset[str] | set[str] = frozenset()) -> list[Question]:
-        """The questions asked of a sample, in protocol order; none is an InvalidInput."""
-        questions = [q for q in self.questions if self.asks(q, category, variables, present)]
+              present: frozenset[str] | set[str] = frozenset(), only=None) -> list[Question]:
+        """The questions asked of a sample, in protocol order; none is an InvalidInput. only: names to
+        keep (a request asking some of the questions); None: all."""
+        questions = [q for q in self.questions if self.asks(q, category, variables, present)
+                     and (only is None or q.name in only)]
         if not questions:
             raise InvalidInput(f"protocol {self.name!r}: no question applies to this sample "
                                f"(category {category!r}; see the questions' `when`)")
@@ -217,11 +232,11 @@ class Protocol:
         return system, user
 
     def check_variables(self, category: str, variables: dict[str, str],
-                        present: frozenset[str] | set[str] = frozenset()) -> None:
+                        present: frozenset[str] | set[str] = frozenset(), only=None) -> None:
         """Fail early, naming every missing variable across the questions asked of the sample."""
         key = self.resolve_category(category)
         needed: set[str] = set()
-        for q in self.asked(category, variables, present):
+        for q in self.asked(category, variables, present, only):
             for table in (q.system, q.user):
                 text = table.get(key, table.get("default"))
                 if text:
@@ -247,11 +262,15 @@ class Protocol:
             questions = self.asked(category, variables, present)
         except InvalidInput as exc:
             return str(exc)
+        if self.pairwise and "pair" not in present:
+            return (f"protocol {self.name!r} is pairwise: it judges two edits of a sample against each other "
+                    "(rank runs with `orchestrator arena RUN_DIR...`)")
         for question in questions:
             for role in question.images:
                 k = nth_source(role)
                 there = sources >= k if k is not None else (
-                    "reference" in present if role == "reference" else role == "edited" or sources > 0)
+                    "reference" in present if role == "reference" else
+                    "pair" in present if role in ("edited_a", "edited_b") else role == "edited" or sources > 0)
                 if not there:
                     return (f"protocol {self.name!r} shows the {role} image in question {question.name!r}, "
                             "which the sample has not")
@@ -322,8 +341,12 @@ def parse_protocol(text: str, path: Path, rules: dict[str, Rule]) -> Protocol:
         answer = q.get("answer", "number")
         if answer not in ANSWERS:
             raise ProtocolError(f"{qwhere}: answer must be one of {', '.join(ANSWERS)}, got {answer!r}")
-        if answer == "yes-no" and len(scores) != 1:
-            raise ProtocolError(f"{qwhere}: a yes-no answer is one score")
+        if answer in ("yes-no", "pairwise") and len(scores) != 1:
+            raise ProtocolError(f"{qwhere}: a {answer} answer is one score")
+        if answer == "pairwise" and not {"edited_a", "edited_b"} <= set(images) or (
+                answer != "pairwise" and {"edited_a", "edited_b"} & set(images)):
+            raise ProtocolError(f"{qwhere}: a pairwise answer shows edited_a and edited_b, and only a pairwise "
+                                f"answer shows them; got images {list(images)} with answer {answer}")
         qparse = q.get("parse")
         if qparse is not None and qparse not in PARSERS:
             raise ProtocolError(f"{qwhere}: unknown parse {qparse!r}; known: {', '.join(PARSERS)}")
@@ -359,6 +382,7 @@ def parse_protocol(text: str, path: Path, rules: dict[str, Rule]) -> Protocol:
     side = resize.get("jpeg_thumbnail")
     if "jpeg_thumbnail" in resize and (not isinstance(side, int) or isinstance(side, bool) or side < 1):
         raise ProtocolError(f"{where}: resize.jpeg_thumbnail must be a positive integer (the longest side)")
+    pairwise = _pairwise(data.get("pairwise"), questions, where=where)
     budget = data.get("max_new_tokens")
     if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool) or budget < 1):
         raise ProtocolError(f"{where}: max_new_tokens must be a positive integer, got {budget!r}")
@@ -377,12 +401,34 @@ def parse_protocol(text: str, path: Path, rules: dict[str, Rule]) -> Protocol:
         parse=parse,
         text_first=text_first,
         max_new_tokens=budget,
+        pairwise=pairwise,
         rule=rules[combine],
     )
     problem = protocol.rule.check(protocol)
     if problem:
         raise ProtocolError(f"{where}: {problem}")
     return protocol
+
+
+def _pairwise(value, questions: list[Question], *, where: str) -> dict:
+    """A protocol's `pairwise:` block, checked against its questions: every question pairwise, or none."""
+    kinds = {q.answer == "pairwise" for q in questions}
+    if kinds == {False}:
+        if value is not None:
+            raise ProtocolError(f"{where}: pairwise: given, but no question has answer: pairwise")
+        return {}
+    if kinds != {True}:
+        raise ProtocolError(f"{where}: a pairwise protocol's questions are all pairwise (answer: pairwise)")
+    value = {} if value is None else value
+    if not isinstance(value, dict) or set(value) - {"orders", "disagreement"}:
+        raise ProtocolError(f"{where}: pairwise takes orders: one|both and disagreement: tie|none, got {value!r}")
+    out = {"orders": value.get("orders", "both"), "disagreement": value.get("disagreement", "tie")}
+    if out["orders"] not in PAIR_ORDERS:
+        raise ProtocolError(f"{where}: pairwise.orders must be one of {', '.join(PAIR_ORDERS)}, got {out['orders']!r}")
+    if out["disagreement"] not in DISAGREEMENT:
+        raise ProtocolError(f"{where}: pairwise.disagreement must be one of {', '.join(DISAGREEMENT)}, "
+                            f"got {out['disagreement']!r}")
+    return out
 
 
 def _when(value, *, where: str) -> dict:

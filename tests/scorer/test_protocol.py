@@ -22,7 +22,7 @@ def registry():
 
 
 def test_builtin_protocols_are_named_and_hashed_by_their_file_text(registry):
-    assert registry.names() == ["imgedit", "kris", "re-edit", "rise", "seed-0-10", "viescore"]
+    assert registry.names() == ["geditbench-v2", "imgedit", "kris", "re-edit", "rise", "seed-0-10", "viescore"]
     for name in registry.names():
         text = Path(registry.get(name).path).read_bytes()
         assert registry.get(name).sha256 == hashlib.sha256(text).hexdigest()
@@ -30,7 +30,7 @@ def test_builtin_protocols_are_named_and_hashed_by_their_file_text(registry):
 
 
 def test_unknown_protocol_lists_the_known_ones(registry):
-    with pytest.raises(InvalidInput, match=r"unknown protocol 'x'; known: imgedit, kris, re-edit, rise, seed-0-10, viescore"):
+    with pytest.raises(InvalidInput, match=r"unknown protocol 'x'; known: geditbench-v2, imgedit, kris, re-edit, rise, seed-0-10, viescore"):
         registry.get("x")
 
 
@@ -90,7 +90,7 @@ def test_users_add_protocols_in_their_own_directory(tmp_path):
     assert mine.name == "my-1-5" and (mine.low, mine.high) == (1, 5)
     assert mine.variables == ["audience", "edit_instruction"]
     assert mine.images == ["source", "edited"]
-    assert registry.names() == ["imgedit", "kris", "my-1-5", "re-edit", "rise", "seed-0-10", "viescore"]
+    assert registry.names() == ["geditbench-v2", "imgedit", "kris", "my-1-5", "re-edit", "rise", "seed-0-10", "viescore"]
 
 
 @pytest.mark.parametrize(

@@ -111,7 +111,7 @@ INVALID = [
     ("missing edited image", dict(edited_image=b""), "edited_image: missing"),
     ("corrupt source image", dict(source_image=b"GIF89a..."), "source_image: cannot decode"),
     ("viescore without a source", dict(protocol="viescore", source_image=b"", variables={}), "source_image: missing"),
-    ("unknown protocol", dict(protocol="gedit-v9"), "unknown protocol 'gedit-v9'; known: imgedit, kris, mini-reedit, mini-seed, mini-vie, mini-yesno, re-edit, rise, seed-0-10, viescore"),
+    ("unknown protocol", dict(protocol="gedit-v9"), "unknown protocol 'gedit-v9'; known: geditbench-v2, imgedit, kris, mini-pair, mini-reedit, mini-seed, mini-vie, mini-yesno, re-edit, rise, seed-0-10, viescore"),
     ("missing template variable", dict(variables={}), "missing template variable(s): original_description"),
     ("missing instruction", dict(instruction=""), "missing template variable(s): edit_instruction"),
 ]
