@@ -366,5 +366,76 @@ def suites_show(name):
     _guarded(lambda: click.echo(suite_pages.show(name)))
 
 
+def _arena_flags():
+    from .arena.command import ARENA_FLAGS
+
+    return setting_flags.options(ARENA_FLAGS)
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, type=click.Path(file_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
+              help="The arena folder: judgments.jsonl, arena.json, leaderboard.csv, judgments.parquet, arena.html "
+                   "(rerun on it to resume, or with more runs to add players: only their pairs are judged).")
+@click.option("--label", "labels", multiple=True, help="A player name per run, in order (default: an imported run's "
+                                                       "model folder, else the run folder's name).")
+@click.option("--protocol", help="A pairwise judge protocol (default: the suite's own, else geditbench-v2).")
+@click.option("--pairs", type=click.Choice(["all", "adaptive"]), default="all", show_default=True,
+              help="all: every pair of players on every sample; adaptive: the pairs that most cut the ranking's "
+                   "uncertainty, in rounds, up to --budget.")
+@click.option("--budget", type=click.IntRange(min=1), help="--pairs adaptive: the most pairs to judge.")
+@click.option("--round-size", type=click.IntRange(min=1), help="--pairs adaptive: pairs per round (default: the "
+                                                               "judges' batch x replicas, at least 8).")
+@click.option("--top-k", type=click.IntRange(min=1), help="--pairs adaptive: only the top K's order matters.")
+@click.option("--orders", type=click.Choice(["one", "both"]),
+              help="Ask each question in one order or both (A and B swapped too; default: the protocol's).")
+@click.option("--dimensions", help="Only these questions of the protocol, comma-separated (e.g. VC).")
+@click.option("--matches", multiple=True, metavar="PATH",
+              help="GEditBench v2 match files (a results folder, a file in eval_<dim>_metadata*/, or DIM=FILE; "
+                   "repeatable): ranked alone (no RUN_DIR), or their verdicts among the players kept as judged.")
+@click.option("--alpha", type=click.FloatRange(min=0), default=1.0, show_default=True, help="The fit's L2 penalty.")
+@click.option("--weighting", type=click.Choice(["balanced", "by_matches"]), default="balanced", show_default=True,
+              help="Dimension weights.")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap rounds over prompts for the intervals.")
+@click.option("--seed", type=int, default=42, show_default=True, help="Bootstrap (and adaptive pairing) seed.")
+@click.option("--examples", type=click.IntRange(min=0), default=8, show_default=True,
+              help="Example pairs shown on the page.")
+@_arena_flags()
+@click.option("--gpu", type=int, help="GPU for the judge (default: CPU).")
+@click.option("--judge-replicas", type=click.IntRange(min=1), help="Judge processes (default: one).")
+@click.option("--fleet", type=click.Choice(["local", "static", "kubernetes"]))
+@click.option("--scorer-address", help="static fleet: the scorer HOST:PORT.")
+@click.option("--progress", type=click.Choice(["auto", "bars", "plain"]), default="plain", show_default=True)
+def arena(run_dirs, output, labels, protocol, pairs, budget, round_size, top_k, orders, dimensions, matches, alpha,
+          weighting, bootstrap, seed, examples, gpu, judge_replicas, fleet, scorer_address, progress, **judge_flags):
+    """Rank runs of one benchmark head to head: pairs of their edits judged by a pairwise protocol,
+    ratings by GEditBench v2's Davidson-Bradley-Terry fit with bootstrap intervals over prompts.
+
+    Each RUN_DIR is a player (runs of the same benchmark and samples; otherwise refused, naming what
+    differs). Rerunning on the same --output resumes: every judgment is kept, nothing judged twice.
+    With --matches and no RUN_DIR: GEditBench v2 match files ranked directly.
+    """
+    from .arena.command import ARENA_FLAGS, ArenaOptions, run_arena
+    from .arena.players import ArenaError
+    from .arena.ratings import ArenaConfig
+
+    def body():
+        overrides = {**setting_flags.overrides(ARENA_FLAGS, judge_flags), "devices.judge_gpu": gpu,
+                     "judge.replicas": judge_replicas, "fleet.kind": fleet, "fleet.scorer_address": scorer_address}
+        options = ArenaOptions(
+            run_dirs=[Path(p) for p in run_dirs], output=Path(output), labels=list(labels), protocol=protocol,
+            pairs=pairs, budget=budget, round_size=round_size, top_k=top_k, orders=orders,
+            dimensions=[d.strip() for d in dimensions.split(",") if d.strip()] if dimensions else None,
+            matches=list(matches), fit=ArenaConfig(alpha=alpha, weighting=weighting, bootstrap=bootstrap, seed=seed),
+            judge_overrides=overrides, progress=progress, examples=examples)
+        try:
+            run_arena(options, make_ui(progress))
+        except ArenaError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    _guarded(body)
+
+
 if __name__ == "__main__":
     main()

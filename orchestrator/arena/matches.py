@@ -57,6 +57,24 @@ def make_key(prompt: str, model_a: str, model_b: str) -> str:
     return key
 
 
+# GEditBench v2's pair orientation (src/common_utils/pairwise.py at 82bc00ed: tokenize_name,
+# model_sort_key, canonical_pair): each pair is asked once, the model whose name sorts first by this key
+# shown as Image A.
+_NAME_TOKENS = re.compile(r"\d+|[a-zA-Z]+")
+
+
+def model_sort_key(name: str):
+    """Names compared token by token, numbers as numbers and letters lower-cased, then as written:
+    Qwen_Image_Edit_2509 before Qwen_Image_Edit_2511, FLUX2_dev before FLUX2_dev_turbo."""
+    tokens = [int(part) if part.isdigit() else part for part in _NAME_TOKENS.findall(name.lower())]
+    return ([(0, t, "") if isinstance(t, int) else (1, 0, t) for t in tokens], name)
+
+
+def canonical_pair(a: str, b: str) -> tuple[str, str]:
+    """The pair in GEditBench v2's order: (the one shown as Image A, the one shown as Image B)."""
+    return tuple(sorted((a, b), key=model_sort_key))  # type: ignore[return-value]
+
+
 def parse_winner(value) -> Optional[str]:
     """"A", "B" or "tie"; None for anything else (no verdict)."""
     return WINNERS.get(value) if isinstance(value, str) else None
