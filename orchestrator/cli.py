@@ -53,7 +53,12 @@ def _guarded(fn):
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         return fn()
-    except (RunError, *USER_ERRORS) as exc:
+    except RunError as exc:
+        if exc.exit_code != 1:  # nothing was started or edited (2): every problem listed, no usage text
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        raise _fail(exc) from None
+    except USER_ERRORS as exc:
         raise _fail(exc) from None
     except OSError as exc:  # disk full, permissions, a file removed under the run: a message, not a traceback
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
@@ -85,7 +90,7 @@ def _run_options(fn):
                                                 "`orchestrator suites` lists them."),
         click.option("--image-root", help="ImgEdit-Bench, RISEBench: the input images' root (default: the JSON's folder)."),
         click.option("--categories", help="Only these categories (comma-separated)."),
-        click.option("--limit", type=int, help="Only the first N samples."),
+        click.option("--limit", type=click.IntRange(min=1), help="Only the first N samples."),
         click.option("--language", help="GEdit-Bench: en, cn or all."),
         click.option("--steps", type=int, help="Denoise steps (0: the editor's default)."),
         click.option("--guidance", type=float, help="Guidance (true CFG for Qwen-Image-Edit)."),
@@ -167,10 +172,18 @@ def _require(config, *keys: str) -> None:
 @_run_options
 @click.option("--no-score", is_flag=True, help="Edit only; judge later with `run` again or `score`.")
 @click.option("--retry-failed", is_flag=True, help="Redo samples whose edit or score failed for good.")
-def run(config_path, no_score, retry_failed, **flags):
+@click.option("--dry-run", is_flag=True, help="Check everything and print the plan (samples, editors, judge, protocol, "
+                                              "questions, a time estimate); start nothing.")
+@click.option("--allow-failures", is_flag=True, help="Exit 0 when every sample was tried, even if some failed "
+                                                     "(default: 3 some failed, 4 none judged).")
+@click.option("--stop-after-failures", type=click.IntRange(min=0), default=3, show_default=True, metavar="K",
+              help="Stop when the first K samples fail for good with the same error (0: never).")
+def run(config_path, no_score, retry_failed, dry_run, allow_failures, stop_after_failures, **flags):
     """Edit every sample of a benchmark, judge every edit, write summary and report.
 
     Rerunning on the same --output resumes: finished edits and scores are kept, nothing is done twice.
+    Exit codes: 0 every sample edited and judged, 2 nothing started (every problem listed), 3 some
+    samples failed, 4 none was judged, 1 another error.
     """
 
     def body():
@@ -184,7 +197,8 @@ def run(config_path, no_score, retry_failed, **flags):
             needed.append("judge.model")
         _require(config, *needed)
         ui = make_ui(config.progress)
-        result = execute(config, stages=("edit",) if no_score else ("edit", "score"), retry_failed=retry_failed, ui=ui)
+        result = execute(config, stages=("edit",) if no_score else ("edit", "score"), retry_failed=retry_failed, ui=ui,
+                         dry_run=dry_run, allow_failures=allow_failures, stop_after_failures=stop_after_failures)
         sys.exit(result.exit_code)
 
     _guarded(body)
@@ -204,8 +218,12 @@ def run(config_path, no_score, retry_failed, **flags):
 @click.option("--repeats", type=click.IntRange(min=1),
               help="Judge each edit K times (judges that sample); every repeat is recorded, the summary uses their mean.")
 @click.option("--retry-failed", is_flag=True)
+@click.option("--allow-failures", is_flag=True, help="Exit 0 when every edit was judged, even if some judgements "
+                                                     "or edits failed (default: 3 some failed, 4 none judged).")
+@click.option("--stop-after-failures", type=click.IntRange(min=0), default=3, show_default=True, metavar="K",
+              help="Stop when the first K judgements are INVALID for the same reason (0: never).")
 def score(run_dir, protocol, gpu, fleet, scorer_address, output, label, progress, failures, repeats, retry_failed,
-          **judge_flags):
+          allow_failures, stop_after_failures, **judge_flags):
     """Re-judge the saved edits of RUN_DIR with another judge or protocol (no editing).
 
     The new scores.jsonl, summary.json and report.html go to their own folder, which reads the
@@ -235,7 +253,8 @@ def score(run_dir, protocol, gpu, fleet, scorer_address, output, label, progress
             raise click.UsageError("--output must differ from RUN_DIR (re-judged scores get their own folder)")
         ui = make_ui(new.progress)
         result = execute(new, stages=("score",), retry_failed=retry_failed, ui=ui, edits_from=source.resolve(),
-                         extra_manifest={"rejudge_of": str(source.resolve()), "editor": manifest.get("editor")})
+                         extra_manifest={"rejudge_of": str(source.resolve()), "editor": manifest.get("editor")},
+                         allow_failures=allow_failures, stop_after_failures=stop_after_failures)
         sys.exit(result.exit_code)
 
     _guarded(body)

@@ -147,7 +147,7 @@ def test_cli_reports_bad_benchmark_before_starting_anything(tmp_path):
         "run", "--benchmark", str(path), "--editor-model", "models/tiny-qwen-image-edit",
         "--judge-model", "models/tiny-qwen3-vl", "--output", str(out),
     ])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output  # the preflight's exit: nothing was started
     assert "Error: 3 problem(s) in the benchmark; nothing was started" in result.output
     assert "sample 'x': image not found" in result.output
     assert "sample 'y': image path '../../etc/passwd' escapes" in result.output

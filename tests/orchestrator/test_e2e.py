@@ -170,8 +170,9 @@ def test_the_demo_judge_gives_parsed_scores(run_a):
 
 def test_rejudge_with_another_protocol_twice_then_compare(run_a, tmp_path):
     out = run_a["out"]
+    # the demo judge's viescore SC replies mostly do not parse: those samples failed (exit 3 without the flag)
     done = subprocess.run(orchestrator_cmd("score", str(out), "--protocol", "viescore", "--repeats", "2",
-                                           "--progress", "plain"),
+                                           "--progress", "plain", "--allow-failures"),
                           cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT)
     assert done.returncode == 0, done.stdout + done.stderr
     rejudge = out / "rejudge" / "tiny-qwen3-vl-taught-viescore"
@@ -223,7 +224,8 @@ def run_b(tmp_path_factory, run_a):
     config["devices"] = {"editors": 1}
     config["output"] = str(out)
     (base / "config.yaml").write_text(yaml.safe_dump(config))
-    args = ["run", "--config", str(base / "config.yaml"), "--progress", "plain"]
+    # big-01 is a failed edit and the untaught judge's replies do not parse: exit 0 only with --allow-failures
+    args = ["run", "--config", str(base / "config.yaml"), "--progress", "plain", "--allow-failures"]
     result = {"out": out}
     cli = None
     try:
@@ -323,7 +325,7 @@ def test_static_fleet_uses_given_services_and_stops_none(tmp_path, run_b):
             orchestrator_cmd("run", "--benchmark", str(EXAMPLE), "--limit", "2", "--steps", "2", "--size", "256",
                              "--negative-prompt", " ", "--guidance", "4", "--fleet", "static",
                              "--editor-address", editor.address, "--scorer-address", scorer.address,
-                             "--output", str(out), "--progress", "plain"),
+                             "--output", str(out), "--progress", "plain", "--allow-failures"),  # the untaught judge
             cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "Editors left running (static fleet" in done.stdout

@@ -34,7 +34,8 @@ def write_config(base: Path, *, limit: int, editors: int, max_batch: int) -> lis
     config["devices"] = {"editors": editors}
     config["output"] = str(base / "out")
     (base / "config.yaml").write_text(yaml.safe_dump(config))
-    return ["run", "--config", str(base / "config.yaml"), "--progress", "plain"]
+    # the untaught judge's replies do not parse (PARSE_FAILED): every sample tried is what these tests ask
+    return ["run", "--config", str(base / "config.yaml"), "--progress", "plain", "--allow-failures"]
 
 
 def assert_every_sample_exactly_once(out: Path, ids: list[str]) -> None:

@@ -364,13 +364,15 @@ def judged(tmp_path_factory):
         judge = ["--judge-backend", "openai", "--judge-base-url", proxy.url, "--judge-model", server.model,
                  "--api-key-env", KEY_ENV]
         # no --protocol: a KRIS-Bench run is judged with the suite's own, `kris`
-        scored = cli("score", str(run), *judge, "--output", str(base / "judged"), "--progress", "plain")
+        # --allow-failures: the missing and the unreadable edit failed (exit 3 without it)
+        scored = cli("score", str(run), *judge, "--output", str(base / "judged"), "--progress", "plain",
+                     "--allow-failures")
         requests = proxy.chat_requests
         # another protocol named: judged with it, and KRIS-Bench's own numbers said to be absent
         proxy.when(lambda body: VIESCORE in json.dumps(body.get("messages")),
                    Fault("reply", text='{"score": [7, 8], "reasoning": "fine"}'), forever=True)
         other = cli("score", str(run), *judge, "--protocol", "viescore", "--output", str(base / "other"),
-                    "--progress", "plain")
+                    "--progress", "plain", "--allow-failures")
         # a protocol that cannot judge KRIS-Bench's samples (the seed's needs a description): refused first
         refused = cli("score", str(run), *judge, "--protocol", "seed-0-10", "--output", str(base / "refused"))
         yield {"base": base, "root": root, "samples": samples, "layout": layout, "run": run, "judged": base / "judged",

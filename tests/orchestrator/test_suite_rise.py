@@ -321,7 +321,8 @@ def judged(tmp_path_factory):
         imported = cli("import", str(base / "outputs"), "--layout", "rise", "--benchmark", str(bench), "--output", str(run))
         scored = cli("score", str(run), "--judge-backend", "openai", "--judge-base-url", proxy.url,
                      "--judge-model", server.model, "--api-key-env", KEY_ENV, "--protocol", "rise",
-                     "--output", str(base / "judged"), "--progress", "plain")
+                     "--output", str(base / "judged"), "--progress", "plain",
+                     "--allow-failures")  # the missing edit (and any unread reply) failed
         yield {"base": base, "outputs": outputs, "run": run, "judged": base / "judged", "import": imported,
                "score": scored, "requests": proxy.chat_requests}
     finally:

@@ -66,7 +66,7 @@ def lab_run(lab):
         "judge": {"backend": "openai", "base_url": lab["proxy"].url, "model": lab["model"], "api_key_env": KEY_ENV}}))
     code, output = cli(lab, "run", "--config", str(config), "--benchmark", str(lab["bench"]), "--editor-model",
                        str(TINY_EDITOR), "--editors", "1", "--steps", "2", "--size", "32", "--output", str(out),
-                       "--progress", "plain")
+                       "--progress", "plain", "--allow-failures")  # replies the proxy does not answer may not parse
     return {"code": code, "output": output, "out": out}
 
 
@@ -114,7 +114,7 @@ def test_score_report_export_import_and_compare_work_on_the_lab_suite(lab, lab_r
     run = lab_run["out"]
     assert lab_run["code"] == 0, lab_run["output"]
     code, output = cli(lab, "score", str(run), *lab["judge"], "--output", str(lab["base"] / "rejudged"),
-                       "--progress", "plain")
+                       "--progress", "plain", "--allow-failures")
     assert code == 0, output
     assert json.loads((lab["base"] / "rejudged" / "summary.json").read_text())["suite"]["raw_mean"] == 4.0
 
