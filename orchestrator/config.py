@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from editfleet_common.settings import JUDGE_BACKENDS, LOAD_FORMATS, SPEED_MODES
+from editfleet_common.settings import EDITOR_BACKENDS, JUDGE_BACKENDS, LOAD_FORMATS, SPEED_MODES
 
 from .judge_protocol import find_protocol
 
@@ -58,6 +58,15 @@ class EditorConfig:
     max_attempts: int = 3           # per sample, over editors that die or answer UNAVAILABLE
     timeout_s: float = 1800.0       # deadline of one edit call
     tls: dict[str, Any] = field(default_factory=dict)  # {ca, cert, key, server_name}: (m)TLS to the editors
+    # An editor behind an API (backend openai-images / openai-chat-image; editor_service/api_editor.py):
+    # model is then the model id sent; one editor process with max_concurrency request slots
+    backend: str = "diffusers"      # diffusers | openai-images | openai-chat-image
+    provider: str | None = None     # the provider's shape: editor_service/providers/<name>.json or a path
+    base_url: str | None = None     # e.g. https://api.openai.com/v1
+    api_key_env: str = "OPENAI_API_KEY"  # the NAME of the environment variable holding the key ('': none)
+    max_concurrency: int = 4        # requests in flight at once (the editing slots)
+    request_timeout_s: float = 300.0  # seconds per request (a stall is retried)
+    max_retries: int = 5            # retries of a request (429, 5xx, timeouts, dropped connections, cut replies)
 
 
 @dataclass
@@ -163,7 +172,14 @@ class RunConfig:
         return list(self.devices.gpus[index * k:(index + 1) * k])
 
     @property
+    def api_editor(self) -> bool:
+        """The editor is a model behind an API: request slots, no devices."""
+        return self.editor.backend != "diffusers"
+
+    @property
     def editor_count(self) -> int:
+        if self.api_editor:  # an API editor is a fleet of request slots, not of devices
+            return self.editor.max_concurrency
         if self.devices.gpus:
             return len(self.devices.gpus)
         if self.fleet.kind == "static" and self.fleet.editor_addresses and not self.devices.editors:
@@ -183,6 +199,8 @@ class RunConfig:
             settings["loras"] = [{**lora, "sha256": _file_sha256(lora["path"])} for lora in e.loras]
         if e.scheduler:
             settings["scheduler"] = e.scheduler
+        if self.api_editor:  # (absent for local editors: older run dirs resume as they were)
+            settings.update(backend=e.backend, provider=e.provider, base_url=e.base_url)
         return settings
 
     def judge_settings(self) -> dict:
@@ -202,6 +220,7 @@ SECTIONS = {
     "fleet": FleetConfig,
 }
 CHOICES = {
+    ("editor", "backend"): EDITOR_BACKENDS,
     ("editor", "load_format"): LOAD_FORMATS,
     ("editor", "speed_mode"): SPEED_MODES,
     ("judge", "load_format"): LOAD_FORMATS,
@@ -217,17 +236,21 @@ MODEL_KEYS = {("editor", "model"), ("judge", "model")}
 
 
 def load_yaml(path: str | Path) -> dict:
+    from editfleet_common import safe_yaml  # size, expanded aliases and nesting bounded: one line, not a hang
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = safe_yaml.read_text(path)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, safe_yaml.YamlLimitError) as exc:
         raise ConfigError(f"{path}: cannot read ({exc})") from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = safe_yaml.safe_load(text) or {}
+    except safe_yaml.YamlLimitError as exc:
+        raise ConfigError(f"{path}: refused: {exc}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return _resolve_paths(data, path.resolve().parent, str(path))
@@ -440,6 +463,24 @@ def _coerce(f: dataclasses.Field, value, name: str, origin: str):
     return value
 
 
+def _check_no_credentials(config: RunConfig, origin: str) -> None:
+    """A credential in judge.base_url (user info, query, path: editfleet_common.redact.url_secrets), or
+    in a URL among the services' extra flags, is refused before it is stored (manifest), passed on
+    (the scorer's argv) or logged; the message names where, never the value."""
+    from editfleet_common.redact import url_secrets
+
+    places = [("judge.base_url", config.judge.base_url or "")]
+    places += [(f"{section}.server_args", arg) for section, args in (("editor", config.editor.server_args),
+                                                                   ("judge", config.judge.server_args))
+               for arg in args if isinstance(arg, str) and "://" in arg]
+    for key, url in places:
+        found = url_secrets(url) if url else []
+        if found:
+            raise ConfigError(f"{origin}: {key} must not carry credentials ({', '.join(found)}): give "
+                              "the key's variable name in judge.api_key_env; the endpoint's URL itself is "
+                              "written to the run's manifest and logs")
+
+
 def _check(config: RunConfig, origin: str) -> None:
     e, j, d, fl = config.editor, config.judge, config.devices, config.fleet
     for name, value, low in (
@@ -455,6 +496,7 @@ def _check(config: RunConfig, origin: str) -> None:
             raise ConfigError(f"{origin}: {name} must be >= {low}, got {value}")
     if j.request_timeout_s <= 0:
         raise ConfigError(f"{origin}: judge.request_timeout_s must be > 0, got {j.request_timeout_s}")
+    _check_no_credentials(config, origin)
     if j.backend == "openai":
         from urllib.parse import urlparse
 
@@ -462,18 +504,13 @@ def _check(config: RunConfig, origin: str) -> None:
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ConfigError(f"{origin}: judge.base_url must be the endpoint's http(s) URL (e.g. "
                               f"https://api.openai.com/v1) with judge.backend openai, got {j.base_url!r}")
-        from urllib.parse import parse_qsl
-
-        secret = [k for k, _ in parse_qsl(url.query) if re.search(r"key|token|secret|sig", k, re.I)]
-        if url.username or url.password or secret:
-            raise ConfigError(f"{origin}: judge.base_url must not carry credentials"
-                              + (f" (query parameter {secret[0]!r})" if secret else "")
-                              + ": give the key's variable name in judge.api_key_env")
         if not j.model:
             raise ConfigError(f"{origin}: judge.model is required with judge.backend openai (the model id to send)")
         if j.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", j.api_key_env):
             raise ConfigError(f"{origin}: judge.api_key_env is the NAME of an environment variable "
                               "(letters, digits, _), not the key itself")
+    if config.api_editor:
+        _check_api_editor(e, origin)
     if j.gpus_per_replica > 1:
         if j.backend != "transformers" or d.judge_gpu is not None:
             raise ConfigError(f"{origin}: judge.gpus_per_replica {j.gpus_per_replica} splits a local judge over GPUs: "
@@ -508,6 +545,38 @@ def _check(config: RunConfig, origin: str) -> None:
         if not fl.editor_addresses and not fl.scorer_address:
             raise ConfigError(f"{origin}: the static fleet needs fleet.editor_addresses (--editor-address) "
                               "and/or fleet.scorer_address (--scorer-address)")
+
+
+def _check_api_editor(e: "EditorConfig", origin: str) -> None:
+    """editor.backend openai-images / openai-chat-image: the endpoint without credentials in it, the model
+    id, the key's variable NAME, and none of the local pipeline's own settings."""
+    from urllib.parse import urlparse
+
+    url = urlparse(e.base_url or "")
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ConfigError(f"{origin}: editor.base_url must be the endpoint's http(s) URL (e.g. https://api.openai.com/v1) "
+                          f"with editor.backend {e.backend}, got {e.base_url!r}")
+    from editfleet_common.redact import url_secrets
+
+    found = url_secrets(e.base_url)
+    if found:
+        raise ConfigError(f"{origin}: editor.base_url must not carry credentials ({', '.join(found)}): give the key's "
+                          "variable name in editor.api_key_env")
+    if not e.model:
+        raise ConfigError(f"{origin}: editor.model is required with editor.backend {e.backend} (the model id to send)")
+    if e.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", e.api_key_env):
+        raise ConfigError(f"{origin}: editor.api_key_env is the NAME of an environment variable (letters, digits, _), "
+                          "not the key itself")
+    for name, value, low in (("editor.max_concurrency", e.max_concurrency, 1), ("editor.max_retries", e.max_retries, 0)):
+        if value < low:
+            raise ConfigError(f"{origin}: {name} must be >= {low}, got {value}")
+    if e.request_timeout_s <= 0:
+        raise ConfigError(f"{origin}: editor.request_timeout_s must be > 0, got {e.request_timeout_s}")
+    local_only = [key for key, given in (("editor.loras", e.loras), ("editor.scheduler", e.scheduler),
+                                         ("editor.compile_cache", e.compile_cache),
+                                         ("editor.load_format dummy", e.load_format == "dummy")) if given]
+    if local_only:
+        raise ConfigError(f"{origin}: {', '.join(local_only)}: for a local pipeline, not editor.backend {e.backend}")
 
 
 def _check_loras(loras: list, fleet_kind: str, origin: str) -> None:

@@ -35,6 +35,7 @@ from .base import Endpoint, Fleet, FleetError
 log = logging.getLogger(__name__)
 
 MAX_RESTARTS_PER_EDITOR = 3
+API_EDITOR = "API"  # the API editor's process (editor.backend openai-images / openai-chat-image); slots "API 1", ...
 PACKAGES = ("torch", "torchvision", "diffusers", "transformers", "accelerate", "safetensors", "grpcio",
             "protobuf", "pillow", "numpy")
 
@@ -83,9 +84,14 @@ class LocalFleet(Fleet):
                 *settings.argv(settings.EDITOR_SETTINGS, e), *e.server_args]
         slug = name.lower().replace(" ", "-")
         return ServiceProcess(
-            name=f"editor {name}", argv=argv, port=port, env=device["env"],
+            name=f"editor {name}", argv=argv, port=port, env=device["env"], env_drop=self._api_key_vars(),
             log_path=self.logs_dir / f"editor-{slug}.log", die_with_parent=True,
         )
+
+    def _api_key_vars(self) -> tuple[str, ...]:
+        """The API key's variable (judge.api_key_env, and the default's): only an API judge reads it, so
+        editors and local judges start without it."""
+        return tuple({self.config.judge.api_key_env, settings.API_KEY_ENV.service_default} - {"", None})
 
     def _wait_all(self, procs: list[ServiceProcess]) -> None:
         errors = wait_all_healthy(procs, self.start_timeout)
@@ -95,6 +101,8 @@ class LocalFleet(Fleet):
     # -- editors -------------------------------------------------------------------------------
     def start_editors(self, count: int) -> list[Endpoint]:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
+        if self.config.api_editor:
+            return self._start_api_editor(count)
         gpus = self.config.devices.gpus
         if gpus:
             if count > len(gpus):
@@ -117,10 +125,12 @@ class LocalFleet(Fleet):
         return [Endpoint(name, proc.address) for name, proc in self.editors.items()]
 
     def editor_alive(self, endpoint: Endpoint) -> bool:
-        proc = self.editors.get(endpoint.name)
+        proc = self.editors.get(API_EDITOR if endpoint.name in self._api_slots else endpoint.name)
         return proc is not None and proc.address == endpoint.address and proc.alive()
 
     def restart_editor(self, endpoint: Endpoint) -> Endpoint | None:
+        if endpoint.name in self._api_slots:
+            return self._restart_api_editor(endpoint)
         with self._lock:
             if self.closing:
                 return None
@@ -135,6 +145,54 @@ class LocalFleet(Fleet):
 
     def stop_editors(self) -> None:
         self._stop_all(list(self.editors.values()))
+
+    # -- an API editor: one process, max_concurrency request slots -------------------------------
+    _api_slots: frozenset = frozenset()  # the slots' endpoint names ("API 1", ...), all served by one process
+
+    def _api_editor_process(self) -> ServiceProcess:
+        """The editor service in API mode (editor.backend openai-images / openai-chat-image): no device, no
+        torch. The key reaches it only as the environment it inherits; its argv names the variable."""
+        e = self.config.editor
+        port = free_port()
+        argv = [venv_python("editor"), "-m", "editor_service", "--port", str(port),
+                *settings.argv(settings.API_EDITOR_SETTINGS, e), *e.server_args]
+        drop = tuple({self.config.judge.api_key_env} - {e.api_key_env, "", None})  # the judge's key is not its own
+        return ServiceProcess(name=f"editor {API_EDITOR}", argv=argv, port=port, env={"CUDA_VISIBLE_DEVICES": ""},
+                              env_drop=drop, log_path=self.logs_dir / "editor-api.log", die_with_parent=True)
+
+    def _start_api_editor(self, count: int) -> list[Endpoint]:
+        """One editor process whose worker runs editor.max_concurrency requests at once, and `count` slots
+        (endpoints of that one address): the dispatcher's queue keeps each slot busy."""
+        self._api_restart_lock = threading.Lock()
+        self.devices[API_EDITOR] = {"device": "api", "slots": count, "env": {}}
+        self._api_slots = frozenset(f"{API_EDITOR} {i + 1}" for i in range(count))
+        proc = self._api_editor_process()
+        self.editors[API_EDITOR] = proc
+        self._spawn(proc)
+        try:
+            self._wait_all([proc])
+        except FleetError:
+            self.stop_editors()
+            raise
+        return [Endpoint(f"{API_EDITOR} {i + 1}", proc.address) for i in range(count)]
+
+    def _restart_api_editor(self, endpoint: Endpoint) -> Endpoint | None:
+        """A slot whose requests kept failing: the process is started again only where it exited (a
+        refused key stops it) and no other slot restarted it already; a live one is the provider's
+        trouble, not the process's: the slot goes on with it."""
+        with self._api_restart_lock:
+            proc = self.editors.get(API_EDITOR)
+            if self.closing:
+                return None
+            if proc is not None and proc.alive():
+                return Endpoint(endpoint.name, proc.address)
+            count = self.restarts.get(API_EDITOR, 0)
+            if count >= MAX_RESTARTS_PER_EDITOR:
+                return None
+            self.restarts[API_EDITOR] = count + 1
+            if proc is not None:
+                proc.stop(grace=5.0)
+            return Endpoint(endpoint.name, self._start_in_place(self.editors, API_EDITOR, self._api_editor_process()).address)
 
     def _stop_all(self, procs: list[ServiceProcess]) -> None:
         # SIGTERM all at once, then wait for every one: the devices are free only when all have exited.
@@ -165,7 +223,8 @@ class LocalFleet(Fleet):
         if index == 0:
             self.scorer_device = (f"GPU{'s' if len(gpus) > 1 else ''} {','.join(map(str, gpus))}" if gpus else "CPU")
         return ServiceProcess(name=name + (" (staged)" if staged else ""), argv=argv, port=port, env=env,
-                              log_path=self.logs_dir / f"{name}.log", die_with_parent=True)
+                              env_drop=self._api_key_vars(), log_path=self.logs_dir / f"{name}.log",
+                              die_with_parent=True)
 
     def _api_scorer_process(self) -> ServiceProcess:
         """A scorer whose judge is an OpenAI-compatible endpoint: no device. The key reaches it only as

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from editfleet_common.identity import ModelIdentity
+from editfleet_common.redact import redact_url, register_secret
 
 from ..samples import Expected, Prompt, Refused, Reply, user_content
 from .base import JudgeUnusable
@@ -288,7 +289,7 @@ class OpenAIBackend:
         self.settings = settings
         url = urlparse(settings.base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
-            raise ValueError(f"judge base URL must be http(s)://host[:port]/..., got {settings.base_url!r}")
+            raise ValueError(f"judge base URL must be http(s)://host[:port]/..., got {redact_url(settings.base_url)!r}")
         self.endpoint_host = url.hostname + (f":{url.port}" if url.port else "")
         key = ""
         if settings.api_key_env:
@@ -297,6 +298,7 @@ class OpenAIBackend:
                 raise ValueError(f"the environment variable {settings.api_key_env} (judge.api_key_env) is not set "
                                  "or empty: it must hold the endpoint's API key")
         self._key = key
+        register_secret(key)  # no log line shows it (the services' SafeFormatter); nor a URL's credentials
         self.client = openai.OpenAI(api_key=key or "none", base_url=settings.base_url,
                                     timeout=settings.request_timeout_s, max_retries=0)
         self._slots = threading.BoundedSemaphore(max(1, settings.max_concurrency))

@@ -287,18 +287,23 @@ def _prompt_table(value, *, where: str) -> dict[str, str]:
     raise ProtocolError(f"{where}: expected a string or a mapping category -> string")
 
 
+MAX_PROTOCOL_CHARS = 1 << 20  # a protocol file's text (the largest shipped one: ~35 KB); YAML aliases: safe_yaml's bounds
+
+
 def parse_protocol(text: str, path: Path, rules: dict[str, Rule]) -> Protocol:
     """rules: the combine rules it may name (suites.protocols passes the catalog's)."""
     where = str(path)
     try:
+        from editfleet_common import safe_yaml  # size, expanded aliases and nesting bounded
+
+        if len(text) > MAX_PROTOCOL_CHARS:
+            raise safe_yaml.YamlLimitError(f"{len(text)} characters, over the limit of {MAX_PROTOCOL_CHARS}")
         if path.suffix == ".json":
             data = json.loads(text)
         else:
-            import yaml
-
-            data = yaml.safe_load(text)
+            data = safe_yaml.safe_load(text, max_bytes=MAX_PROTOCOL_CHARS * 4)
     except Exception as exc:  # noqa: BLE001 - any syntax error becomes a named ProtocolError
-        raise ProtocolError(f"{where}: cannot parse: {exc}") from None
+        raise ProtocolError(f"{where}: cannot parse: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
         raise ProtocolError(f"{where}: top level must be a mapping")
     name = data.get("name")

@@ -1,0 +1,195 @@
+"""Whole `orchestrator run`s whose editor is an API editor (editor.backend openai-images, issue 29): the
+real CLI, the local fleet's one editor process in API mode with request slots, pointed at a real
+editfleet editor's OpenAI Images route (--http-port, tiny model, CPU), directly and through the
+tests' fault proxy (tests/openai_endpoint.py: 429 + Retry-After, 500, a stall, a content-policy 400,
+a cut body, a 401). Every sample is edited exactly once or recorded with its failure kind, a rerun
+re-sends nothing that finished, and the canary key is in no output file, log or report.
+The upstream editor is shared by the runs (its start is most of the time)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import EXAMPLE, REPO, TAUGHT_JUDGE, TINY_EDITOR, orchestrator_cmd, require_tiny_models
+from editfleet_common.launch import ServiceProcess, free_port, venv_python
+from tests.openai_endpoint import MODERATION_MESSAGE, Fault, FaultProxy
+
+KEY_ENV = "EDITFLEET_TEST_EDITOR_API_KEY"
+KEY = "sk-editfleet-canary-5b0e1d7a3c"
+INSTRUCTIONS = {  # the example benchmark's, by sample id
+    "phys-01": "Show the ice cube after it has been left in the hot sun for an hour.",
+    "phys-02": "Show the glass a moment after it is pushed off the table.",
+    "env-01": "Show the same tree in the middle of winter.",
+    "env-02": "Show the river after a week of heavy rain.",
+    "cult-01": "Decorate the house for the Lunar New Year.",
+    "cult-02": "Set the table for a traditional Thanksgiving dinner.",
+}
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()] if path.exists() else []
+
+
+def about(sample_id):
+    return lambda body: body.get("prompt") == INSTRUCTIONS[sample_id]
+
+
+def cli(args, log: Path, timeout=400) -> tuple[int, str]:
+    env = {**os.environ, KEY_ENV: KEY}
+    with open(log, "w") as out:
+        code = subprocess.run(orchestrator_cmd(*args), cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env,
+                              timeout=timeout).returncode
+    return code, log.read_text(encoding="utf-8")
+
+
+def no_key_anywhere(*roots: Path, texts=()):
+    needle = KEY.encode()
+    hits = [str(p) for root in roots for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+    hits += [f"text {i}" for i, t in enumerate(texts) if KEY in t]
+    assert not hits, f"the API key leaked into: {hits}"
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory):
+    """A real editfleet editor (tiny Qwen-Image-Edit, CPU) serving OpenAI's Images API."""
+    require_tiny_models(demo_judge=True)
+    http_port = free_port()
+    port = free_port()
+    proc = ServiceProcess(
+        name="upstream editor", port=port,
+        argv=[venv_python("editor"), "-m", "editor_service", "--model", str(TINY_EDITOR), "--device", "cpu",
+              "--port", str(port), "--http-port", str(http_port), "--threads", "2", "--max-queue", "8"],
+        env={"OMP_NUM_THREADS": "2"}, log_path=tmp_path_factory.mktemp("upstream") / "editor.log").start()
+    try:
+        proc.wait_healthy(timeout=300)
+        proc.url = f"http://127.0.0.1:{http_port}/v1"
+        yield proc
+    finally:
+        proc.stop(grace=10)
+
+
+def write_config(base: Path, url: str, *, limit: int, **editor) -> Path:
+    bench = base / "bench"
+    shutil.copytree(EXAMPLE.parent, bench)
+    config = {
+        "benchmark": {"path": str(bench / "benchmark.jsonl"), "limit": limit},
+        "editor": {"backend": "openai-images", "provider": "editfleet", "base_url": url, "model": str(TINY_EDITOR),
+                   "api_key_env": KEY_ENV, "max_concurrency": 2, "request_timeout_s": 120, "max_retries": 4,
+                   "steps": 2, "width": 32, "height": 32, "server_args": ["--retry-base-s", "0.05"], **editor},
+        "judge": {"model": str(TAUGHT_JUDGE), "max_batch": 4, "prestart": False},  # examples/config.yaml's
+        "output": str(base / "out"),
+    }
+    path = base / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def direct_run(upstream, tmp_path_factory):
+    """4 samples, edited over the upstream editor's HTTP route (2 request slots), then judged."""
+    base = tmp_path_factory.mktemp("api-direct")
+    config = write_config(base, upstream.url, limit=4)
+    code, output = cli(["run", "--config", str(config), "--progress", "plain"], base / "cli.log")
+    return {"code": code, "output": output, "out": base / "out", "base": base}
+
+
+def test_a_whole_run_with_an_api_editor(direct_run, upstream):
+    assert direct_run["code"] == 0, direct_run["output"]
+    out = direct_run["out"]
+    edits = [e for e in lines(out / "edits.jsonl") if e.get("status") == "ok"]
+    assert sorted(Counter(e["id"] for e in edits).values()) == [1, 1, 1, 1]  # each sample edited once
+    assert len(lines(out / "scores.jsonl")) == 4
+    assert "Editing 4 of 4 samples on 2 editor(s): API 1, API 2" in direct_run["output"]
+    for edit in edits:
+        made = {k: json.loads(v) for k, v in edit["call_arguments"].items()}  # JSON values
+        assert made["provider"] == "editfleet" and made["attempts"] == 1 and made["request_id"].startswith("req_")
+        assert made["seed_sent"] is True and made["seed"] == edit["seed"] and made["size"] == "32x32"
+        assert edit["editor"] in ("API 1", "API 2") and edit["timings"]["run_s"] > 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    editor = manifest["editor"]["model"]
+    assert editor["load_format"] == "api" and editor["runtime"]["backend"] == "openai-images"
+    assert editor["runtime"]["provider"] == "editfleet" and editor["runtime"]["served_model"] == str(TINY_EDITOR)
+    assert editor["runtime"]["seed"].startswith("sent")  # editfleet's route takes the seed
+    assert manifest["config"]["editor"]["api_key_env"] == KEY_ENV
+    assert (out / "report.html").is_file()
+    # the edit is the one the same editor makes over gRPC for that seed: one core behind both routes
+    from editor_service.client import EditorClient
+
+    first = edits[0]
+    source = (EXAMPLE.parent / f"images/{first['id']}.png").read_bytes()
+    with EditorClient(upstream.address) as client:
+        direct = client.edit(source, first["instruction"], steps=2, seed=first["seed"], width=32, height=32)
+    [saved] = (out / "edits").rglob(f"{first['id']}.png")
+    assert saved.read_bytes() == direct.image_png
+    no_key_anywhere(out, texts=[direct_run["output"]])
+
+
+@pytest.fixture(scope="module")
+def faulty_run(upstream, tmp_path_factory):
+    """6 samples through the fault proxy, each meeting one fault; edits only (--no-score), then rerun."""
+    proxy = FaultProxy(upstream.url, api_key=KEY).start()
+    try:
+        proxy.when(about("phys-01"), Fault("429", retry_after=1))
+        proxy.when(about("phys-02"), Fault("500"), Fault("500"))
+        proxy.when(about("env-01"), Fault("stall", seconds=3))
+        proxy.when(about("env-02"), Fault("moderation400"), forever=True)
+        proxy.when(about("cult-01"), Fault("cut"))
+        proxy.when(about("cult-02"), Fault("401"))
+        base = tmp_path_factory.mktemp("api-faults")
+        config = write_config(base, proxy.url, limit=6)
+        code, output = cli(["run", "--config", str(config), "--progress", "plain", "--no-score"], base / "cli.log")
+        sent_first = len(proxy.image_requests)
+        rerun_code, rerun_output = cli(["run", "--config", str(config), "--progress", "plain", "--no-score"],
+                                       base / "rerun.log")
+        yield {"code": code, "output": output, "out": base / "out", "base": base, "proxy": proxy,
+               "seen": list(proxy.image_requests), "sent_first": sent_first, "rerun_code": rerun_code,
+               "rerun_output": rerun_output}
+    finally:
+        proxy.stop()
+
+
+def test_faults_on_the_way_every_sample_edited_once_or_recorded_with_its_kind(faulty_run):
+    # a sample whose edit failed for good: exit 0 or, where the CLI tells "some failed" apart, 3
+    assert faulty_run["code"] in (0, 3), faulty_run["output"]
+    out = faulty_run["out"]
+    records = lines(out / "edits.jsonl")
+    ok = Counter(r["id"] for r in records if r.get("status") == "ok")
+    assert ok == Counter({i: 1 for i in INSTRUCTIONS if i != "env-02"}), records
+    refused = [r for r in records if r.get("status") == "failed"]
+    assert [(r["id"], r["code"], r["final"]) for r in refused] == [("env-02", "PERMISSION_DENIED", True)]
+    assert MODERATION_MESSAGE in refused[0]["error"] and "moderation_blocked" in refused[0]["error"]
+    assert not list((out / "edits").rglob("env-02.png"))  # never replaced by the source image
+
+    seen = faulty_run["seen"][:faulty_run["sent_first"]]
+    faults = {sample: [s.fault for s in seen if about(sample)(s.body)] for sample in INSTRUCTIONS}
+    assert faults["phys-01"] == ["429", ""] and faults["phys-02"] == ["500", "500", ""]
+    assert faults["env-01"] == ["stall", ""] and faults["cult-01"] == ["cut", ""]
+    assert faults["env-02"] == ["moderation400"] and faults["cult-02"] == ["401", ""]
+    phys01 = [s for s in seen if about("phys-01")(s.body)]
+    assert phys01[1].at - phys01[0].at >= 1.0  # after its Retry-After
+    # exactly one request per sample reached the editor and came back whole
+    assert Counter(i for i in INSTRUCTIONS for s in seen if about(i)(s.body) and not s.fault) == Counter(
+        {i: 1 for i in INSTRUCTIONS if i != "env-02"})
+    by_id = {r["id"]: r for r in records if r.get("status") == "ok"}
+    attempts = {i: json.loads(r["call_arguments"]["attempts"]) for i, r in by_id.items()}
+    assert attempts["phys-02"] == 3 and attempts["env-01"] == 2 and attempts["cult-01"] == 2
+    # a passing 401 (the models list still took the key) is retried like a 5xx; a revoked key stops the
+    # API editor (tests/editor/test_api_editor.py)
+    assert attempts["cult-02"] == 2 and "editor restart" not in faulty_run["output"]
+    no_key_anywhere(out, texts=[faulty_run["output"], faulty_run["rerun_output"]])
+
+
+def test_a_rerun_sends_nothing_that_finished(faulty_run):
+    assert faulty_run["rerun_code"] in (0, 3), faulty_run["rerun_output"]
+    assert len(faulty_run["seen"]) == faulty_run["sent_first"]  # no image request at all: all were done or final
+    records = lines(faulty_run["out"] / "edits.jsonl")
+    assert Counter(r["id"] for r in records if r.get("status") == "ok") == Counter(
+        {i: 1 for i in INSTRUCTIONS if i != "env-02"})
