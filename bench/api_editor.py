@@ -13,6 +13,8 @@ median wall time of each and the HTTP route's overhead in percent.
 
     python bench/api_editor.py throughput --rate 20 --latency 0.5 --slots 2,4,8,9,10,11,12 --n 150 --out $OUT/api_throughput.json
     python bench/api_editor.py http-overhead --pairs 10 --size 64 --steps 2 --out $OUT/http_overhead.json
+    python bench/api_editor.py http-overhead --model Qwen/Qwen-Image-Edit --editor-args "--load-format dummy" \
+        --device cuda --size 1024 --steps 20 --pairs 8 --out $OUT/http_overhead_gpu.json  # a GPU, full size
     python bench/api_editor.py throughput --rate 20 --latency 0.05 --slots 2 --n 6 --out $OUT/t.json  # dry run (editor)
 """
 
@@ -24,6 +26,7 @@ import collections
 import http.client
 import io
 import json
+import shlex
 import statistics
 import sys
 import tempfile
@@ -200,7 +203,8 @@ def http_overhead(args) -> dict:
                 "--http-port", str(http_port)]
     else:
         argv = [venv_python("editor"), "-m", "editor_service", "--model", model, "--device", args.device,
-                "--port", str(port), "--http-port", str(http_port), "--threads", str(args.threads)]
+                "--port", str(port), "--http-port", str(http_port), "--threads", str(args.threads),
+                *shlex.split(args.editor_args)]
     proc = ServiceProcess(name="editor", port=port, argv=argv, log_path=Path(args.log_dir) / "editor.log").start()
     source = source_png(args.size)
     times = {"grpc": [], "http": []}
@@ -242,7 +246,7 @@ def http_overhead(args) -> dict:
             provider.server.shutdown()
     grpc_med, http_med = statistics.median(times["grpc"]), statistics.median(times["http"])
     paired = [h - g for g, h in zip(times["grpc"], times["http"])]
-    return {"editor": "api (instant provider)" if args.api else model, "size": args.size,
+    return {"editor": "api (instant provider)" if args.api else model, "editor_args": args.editor_args, "size": args.size,
             "steps": None if args.api else args.steps, "pairs": args.pairs,
             "grpc_median_s": round(grpc_med, 4), "http_median_s": round(http_med, 4),
             "overhead_pct_of_medians": round(100 * (http_med - grpc_med) / grpc_med, 2),
@@ -267,6 +271,8 @@ def main() -> int:
     h.add_argument("--size", type=int, default=64)
     h.add_argument("--steps", type=int, default=2)
     h.add_argument("--pairs", type=int, default=10)
+    h.add_argument("--editor-args", default="",
+                   help="more editor flags, e.g. '--load-format dummy' for a full-size model without weights")
     h.add_argument("--api", action="store_true", help="the editor in API mode before an instant provider")
     h.add_argument("--latency", type=float, default=0.0, help="--api: the provider's seconds per request")
     for sp in (t, h):
