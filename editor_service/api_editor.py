@@ -35,7 +35,9 @@ Requests and faults, as the scorer's API judge does them (scorer_service/backend
   * other 4xx: InvalidInput with the provider's message (a final failure of that sample).
 Each result's call_arguments record the provider, the model id sent and the one answered where the
 reply names it, the request id, the attempts, the latency, the usage (and cost) as reported, the
-size sent and whether a seed was sent. The identity's runtime says whether the API takes a seed:
+size sent and whether a seed was sent; a failure that reached the provider ends its message with
+"after N attempt(s)" (N requests sent), from which the orchestrator's run totals count the requests
+that brought no image (orchestrator/api_usage.py). The identity's runtime says whether the API takes a seed:
 where it does not, "same seed, same edit" does not apply and the runtime says so.
 
 The key is read from the environment variable --api-key-env names (never a flag's value); it is
@@ -66,6 +68,7 @@ from urllib.parse import parse_qsl, urlencode, urlparse
 
 from PIL import Image
 
+from editfleet_common.api_attempts import ATTEMPTS_NOTE, note as attempts_note
 from editfleet_common.errors import Cancelled, EditfleetError, InvalidInput, TooLarge
 from editfleet_common.identity import ModelIdentity
 from editfleet_common.images import DEFAULT_MAX_PIXELS, decode_image, encode_png
@@ -528,7 +531,14 @@ class ApiEditor:
             send = self._images_request(prepared, on_step, on_preview, should_stop, started)
         else:
             send = self._chat_request(prepared)
-        response, reply = self._retrying(send, should_stop, attempts)
+        try:
+            response, reply = self._retrying(send, should_stop, attempts)
+        except (ProviderRefused, NoImage, InvalidInput, TooLarge) as exc:
+            # the requests it took, in the words ApiFailure and Cancelled use: the orchestrator's run totals
+            # count a failed edit's requests from its message (orchestrator/api_usage.py)
+            if attempts[0] and not ATTEMPTS_NOTE.search(str(exc)):
+                exc.args = (f"{exc} ({attempts_note(attempts[0])})",)
+            raise
         latency = time.perf_counter() - started
         decode_started = time.perf_counter()
         image_bytes = reply["image"]
@@ -769,7 +779,7 @@ class ApiEditor:
         last = ""
         for retry in range(s.max_retries + 1):
             if should_stop():
-                raise Cancelled(f"cancelled after {attempts[0]} attempt(s)")
+                raise Cancelled(f"cancelled {attempts_note(attempts[0])}")
             attempts[0] += 1
             self._pace(should_stop)
             try:
@@ -783,9 +793,9 @@ class ApiEditor:
             deadline = time.monotonic() + delay
             while time.monotonic() < deadline:
                 if should_stop():
-                    raise Cancelled(f"cancelled after {attempts[0]} attempt(s)")
+                    raise Cancelled(f"cancelled {attempts_note(attempts[0])}")
                 time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-        raise ApiFailure(f"{last} (after {s.max_retries + 1} attempt(s); editor.max_retries {s.max_retries})")
+        raise ApiFailure(f"{last} ({attempts_note(s.max_retries + 1)}; editor.max_retries {s.max_retries})")
 
     def _pace(self, should_stop) -> None:
         """Requests (over all slots) spaced 1/max_requests_per_s apart: never more than the provider admits in

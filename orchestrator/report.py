@@ -9,7 +9,7 @@ import json
 import os
 
 from editfleet_common import statuses
-from . import suite_headline
+from . import api_usage, suite_headline
 from .benchmark import Sample
 from .charts import histogram, nice_max
 from .html_parts import CSS, e, num as _num, reply_block, run_settings, thumb as _thumb, url_path as _url_path
@@ -68,6 +68,15 @@ def _api_judge(api: dict | None, tokens: dict) -> str:
             f"{e(tokens.get('completion', 0))} completion")
 
 
+def _api_editor(api: dict | None) -> str:
+    """An API editor's row: the provider, the model as asked for and as answered, the run totals (requests,
+    retries, refusals, usage, cost as reported) and whether "same seed, same edit" applies."""
+    if not api:
+        return ""
+    return ("<tr><th>editor API</th><td>" + "<br>".join(e(line.strip()) for line in api_usage.console_lines(api))
+            + "</td></tr>")
+
+
 def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, summary: dict, manifest: dict) -> str:
     judge = manifest.get("judge") or {}
     settings = run_settings(manifest)
@@ -85,6 +94,7 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
         f"protocol {e(judge.get('protocol', {}).get('name', ''))} "
         f"<span class='muted'>sha256 {e(judge.get('protocol', {}).get('sha256', ''))}</span>"
         + _api_judge(judge.get("api"), summary.get("judge_tokens") or {}) + "</td></tr>",
+        _api_editor(summary.get("editor_api")),
         f"<tr><th>git</th><td>{_git_state(manifest.get('git') or {})}</td></tr>",
         "</table>",
         "<h2>Per category</h2>",

@@ -23,6 +23,7 @@ from editfleet_common.channels import ServiceError
 from editor_service.client import EditorClient
 from scorer_service.client import ScorerClient, info_to_dict
 
+from . import api_usage
 from . import manifest as mf
 from . import preflight, suite_headline
 from . import ui as ui_lines
@@ -252,7 +253,8 @@ def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict,
     if judge_next and fleet.prestart_scorer():
         ui.print("Staging the judge in host memory while editing (judge.prestart); it takes the GPU once the editors are down")
 
-    ui.start_editing(len(samples), len(samples) - len(todo), [e.name for e in endpoints])
+    ui.start_editing(len(samples), len(samples) - len(todo), [e.name for e in endpoints],
+                     api=api_usage.is_api_editor(identity))  # API: a line per request slot, not denoise steps
     t1 = time.monotonic()
     dispatcher = Dispatcher(fleet, endpoints, todo, settings=config.editor, run_dir=run_dir, ui=ui,
                             client_factory=partial(EditorClient, tls=client_tls(config.editor.tls)), identity=identity,
@@ -497,6 +499,8 @@ def finish(config: RunConfig, run_dir: RunDir, manifest: dict, samples: list[Sam
                         headline=headline((manifest.get("benchmark") or {}).get("format")))
     summary["run"] = {"output": str(run_dir.path), "editor": config.editor.model, "judge": config.judge.model,
                       "protocol": ((manifest.get("judge") or {}).get("protocol") or {}).get("name")}
+    if api_usage.is_api_editor(manifest.get("editor")):  # requests, retries, refusals, usage, cost; the seed's note
+        summary["editor_api"] = manifest["editor_api"] = api_usage.totals(run_dir.edits.read(), manifest["editor"])
     block = suite_headline.headline((manifest.get("benchmark") or {}).get("format"), summary["run"]["protocol"],
                             samples, edits, scores, failures_as=config.judge.failures)
     missing = suite_headline.absent((manifest.get("benchmark") or {}).get("format"), summary["run"]["protocol"])

@@ -1,5 +1,10 @@
 """What the user sees: live per-editor bars (or plain lines without a terminal) while editing,
-then the judge's lines in the seed's format and the summary tables."""
+then the judge's lines in the seed's format and the summary tables.
+
+An API editor (editor.backend openai-images / openai-chat-image) has request slots, not denoise steps:
+`start_editing(..., api=True)` shows a line per slot with the sample in flight, the seconds since its
+request went out, and the partial images received where the provider streams them (the editor reports
+each as a step of partial_images + 1)."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from tqdm import tqdm
 
 from editfleet_common import statuses
 
+from . import api_usage
 from .benchmark import Sample
 
 RULE = "=" * 70
@@ -39,22 +45,58 @@ class _Base:
     log = print
 
 
-class PlainUI(_Base):
+class _Slots:
+    """What each editing slot is doing, for the API editor's lines: the sample, when its request went out,
+    the partial images received so far."""
+
+    api = False
+
+    def _slots_begin(self, slot: int, name: str, sample: Sample) -> None:
+        self.in_flight[slot] = {"name": name, "sample": sample, "since": time.monotonic(), "partials": 0, "of": 0}
+
+    def _slots_step(self, slot: int, step: int, total: int) -> dict | None:
+        """A partial image (step < total: `total - 1` asked for); None where nothing new is to be shown."""
+        busy = self.in_flight.get(slot)
+        if busy is None or step >= total:
+            return None
+        busy["partials"], busy["of"] = step, total - 1
+        return busy
+
+    def slot_text(self, slot: int) -> str:
+        """`phys-01 12.3s, partial images 1/3`, or `idle`."""
+        busy = self.in_flight.get(slot)
+        if busy is None:
+            return "idle"
+        text = f"{busy['sample'].id} {time.monotonic() - busy['since']:.1f}s"
+        return text + (f", partial images {busy['partials']}/{busy['of']}" if busy["of"] else "")
+
+
+class PlainUI(_Base, _Slots):
     """One line per event: for logs, CI and `kubectl logs`."""
 
-    def start_editing(self, total: int, already_done: int, names: list[str]) -> None:
+    def start_editing(self, total: int, already_done: int, names: list[str], *, api: bool = False) -> None:
         self.total, self.finished = total, already_done
         self.started = time.monotonic()
-        self.print(f"Editing {total - already_done} of {total} samples on {len(names)} editor(s): {', '.join(names)}")
+        self.api, self.in_flight = api, {}
+        what = f"{len(names)} request slot(s) of the API editor" if api else f"{len(names)} editor(s)"
+        self.print(f"Editing {total - already_done} of {total} samples on {what}: {', '.join(names)}")
 
     def editor_begin(self, slot: int, name: str, sample: Sample, total_steps: int) -> None:
-        self.print(f"[{name}] {sample.category}/{sample.id}: editing")
+        if self.api:
+            self._slots_begin(slot, name, sample)
+        self.print(f"[{name}] {sample.category}/{sample.id}: {'request sent' if self.api else 'editing'}")
 
     def editor_step(self, slot: int, step: int, total: int) -> None:
-        pass  # one line per step would drown the log
+        # one line per denoise step would drown the log; an API's few partial images each get one
+        busy = self._slots_step(slot, step, total) if self.api else None
+        if busy is not None:
+            self.print(f"[{busy['name']}] {busy['sample'].category}/{busy['sample'].id}: partial image "
+                       f"{busy['partials']}/{busy['of']} after {time.monotonic() - busy['since']:.1f}s")
 
     def editor_end(self, slot: int, name: str, sample: Sample, *, ok: bool, text: str, done: bool) -> None:
         with self.lock:
+            if self.api:
+                self.in_flight.pop(slot, None)
             if done:
                 self.finished += 1
             progress = f" [{self.finished}/{self.total}]" if done else ""
@@ -64,24 +106,52 @@ class PlainUI(_Base):
         pass
 
 
-class BarsUI(_Base):
-    """A tqdm bar per editor (its denoise steps, from the Edit progress stream) and an overall bar."""
+class BarsUI(_Base, _Slots):
+    """A tqdm bar per editor (its denoise steps, from the Edit progress stream) and an overall bar; for an
+    API editor a line per request slot (sample, seconds in flight, partial images), redrawn every second."""
 
-    def start_editing(self, total: int, already_done: int, names: list[str]) -> None:
+    TICK_S = 1.0
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._ticking = threading.Event()
+
+    def start_editing(self, total: int, already_done: int, names: list[str], *, api: bool = False) -> None:
         self.total, self.finished = total, already_done
+        self.api, self.in_flight, self.names = api, {}, list(names)
         tqdm.set_lock(self.lock)
-        self.bars = [
-            tqdm(total=1, desc=f"[{name}] Denoising", unit="step", position=i, leave=False, dynamic_ncols=True)
-            for i, name in enumerate(names)
-        ]
+        if api:
+            self.bars = [tqdm(total=None, desc=f"[{name}] request", position=i, leave=False, dynamic_ncols=True,
+                              bar_format="{desc}: {postfix}", postfix="idle") for i, name in enumerate(names)]
+        else:
+            self.bars = [
+                tqdm(total=1, desc=f"[{name}] Denoising", unit="step", position=i, leave=False, dynamic_ncols=True)
+                for i, name in enumerate(names)
+            ]
         self.overall = tqdm(
             total=total, initial=already_done, desc="Editing images", unit="img", position=len(names),
             dynamic_ncols=True,
         )
+        if api:  # the seconds in flight move without any event: redraw the slots' lines
+            self._ticking.set()
+            threading.Thread(target=self._tick, name="ui-slots", daemon=True).start()
+
+    def _tick(self) -> None:
+        while self._ticking.is_set():
+            with self.lock:
+                if not self._ticking.is_set():
+                    return
+                for slot, bar in enumerate(self.bars):
+                    bar.set_postfix_str(self.slot_text(slot), refresh=True)
+            time.sleep(self.TICK_S)
 
     def editor_begin(self, slot: int, name: str, sample: Sample, total_steps: int) -> None:
         with self.lock:
             bar = self.bars[slot]
+            if self.api:
+                self._slots_begin(slot, name, sample)
+                bar.set_postfix_str(self.slot_text(slot), refresh=True)
+                return
             bar.set_description(f"[{name}] Denoising", refresh=False)
             bar.reset(total=total_steps or 1)
             bar.set_postfix_str(sample.id, refresh=True)
@@ -89,12 +159,19 @@ class BarsUI(_Base):
     def editor_step(self, slot: int, step: int, total: int) -> None:
         with self.lock:
             bar = self.bars[slot]
+            if self.api:
+                if self._slots_step(slot, step, total) is not None:
+                    bar.set_postfix_str(self.slot_text(slot), refresh=True)
+                return
             if bar.total != total:
                 bar.reset(total=total)
             bar.update(step - bar.n)
 
     def editor_end(self, slot: int, name: str, sample: Sample, *, ok: bool, text: str, done: bool) -> None:
         with self.lock:
+            if self.api:
+                self.in_flight.pop(slot, None)
+                self.bars[slot].set_postfix_str("idle", refresh=True)
             if not ok:
                 tqdm.write(f"[{name}] {sample.category}/{sample.id}: {text}", file=sys.stderr)
             if done:
@@ -109,6 +186,7 @@ class BarsUI(_Base):
                 self.print(text)
 
     def finish_editing(self) -> None:
+        self._ticking.clear()
         with self.lock:
             for bar in self.bars:
                 bar.close()
@@ -185,6 +263,8 @@ def summary_block(summary: dict, title: str = "[Qwen3-VL Scoring] Completed!") -
     tokens = summary.get("judge_tokens") or {}
     if tokens.get("prompt") or tokens.get("completion"):
         lines.append(f"  Judge tokens: {tokens['prompt']} prompt + {tokens['completion']} completion   (as the API reported)")
+    if summary.get("editor_api"):
+        lines += api_usage.console_lines(summary["editor_api"])
     if summary.get("failures_as") == "zero":
         lines.append("  (failures count as 0.0 in the means)")
     lines.append(RULE)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -107,7 +110,8 @@ def test_a_whole_run_with_an_api_editor(direct_run, upstream):
     edits = [e for e in lines(out / "edits.jsonl") if e.get("status") == "ok"]
     assert sorted(Counter(e["id"] for e in edits).values()) == [1, 1, 1, 1]  # each sample edited once
     assert len(lines(out / "scores.jsonl")) == 4
-    assert "Editing 4 of 4 samples on 2 editor(s): API 1, API 2" in direct_run["output"]
+    assert "Editing 4 of 4 samples on 2 request slot(s) of the API editor: API 1, API 2" in direct_run["output"]
+    assert "[API 1] " in direct_run["output"] and ": request sent" in direct_run["output"]  # a line per slot
     for edit in edits:
         made = {k: json.loads(v) for k, v in edit["call_arguments"].items()}  # JSON values
         assert made["provider"] == "editfleet" and made["attempts"] == 1 and made["request_id"].startswith("req_")
@@ -120,6 +124,16 @@ def test_a_whole_run_with_an_api_editor(direct_run, upstream):
     assert editor["runtime"]["seed"].startswith("sent")  # editfleet's route takes the seed
     assert manifest["config"]["editor"]["api_key_env"] == KEY_ENV
     assert (out / "report.html").is_file()
+    # run totals: summary.json, the manifest, the console and the report say the same
+    totals = json.loads((out / "summary.json").read_text())["editor_api"]
+    assert totals == manifest["editor_api"]
+    assert (totals["provider"], totals["model_requested"], totals["served_models"]) == (
+        "editfleet", str(TINY_EDITOR), [str(TINY_EDITOR)])
+    assert (totals["calls"], totals["requests"], totals["retries"], totals["edits"], totals["refusals"]) == (4, 4, 0, 4, 0)
+    assert totals["requests_exact"] and totals["cost"] is None and totals["seed"]["takes_seed"] is True
+    assert "  API requests: 4 for 4 image(s)   retries: 0   refusals: 0" in direct_run["output"]
+    assert "  API cost: not reported by the provider" in direct_run["output"]
+    assert "API requests: 4 for 4 image(s)" in (out / "report.html").read_text()
     # the edit is the one the same editor makes over gRPC for that seed: one core behind both routes
     from editor_service.client import EditorClient
 
@@ -184,6 +198,12 @@ def test_faults_on_the_way_every_sample_edited_once_or_recorded_with_its_kind(fa
     # a passing 401 (the models list still took the key) is retried like a 5xx; a revoked key stops the
     # API editor (tests/editor/test_api_editor.py)
     assert attempts["cult-02"] == 2 and "editor restart" not in faulty_run["output"]
+    # the run totals count every request the provider saw: the refused one's from its message
+    totals = json.loads((out / "summary.json").read_text())["editor_api"]
+    assert (totals["requests"], totals["calls"], totals["retries"]) == (faulty_run["sent_first"], 6, 6) == (12, 6, 6)
+    assert (totals["edits"], totals["refusals"], totals["failures"], totals["requests_exact"]) == (5, 1, 0, True)
+    assert "after 1 attempt(s)" in refused[0]["error"]
+    assert "  API requests: 12 for 5 image(s)   retries: 6   refusals: 1   other failures: 0" in faulty_run["output"]
     no_key_anywhere(out, texts=[faulty_run["output"], faulty_run["rerun_output"]])
 
 
@@ -193,3 +213,103 @@ def test_a_rerun_sends_nothing_that_finished(faulty_run):
     records = lines(faulty_run["out"] / "edits.jsonl")
     assert Counter(r["id"] for r in records if r.get("status") == "ok") == Counter(
         {i: 1 for i in INSTRUCTIONS if i != "env-02"})
+    assert json.loads((faulty_run["out"] / "summary.json").read_text())["editor_api"]["requests"] == 12
+
+
+@pytest.fixture(scope="module")
+def killed_run(upstream, tmp_path_factory):
+    """6 samples over 2 slots through the proxy, a provider file of the lab's own that takes no seed and
+    streams 2 partial images; one sample's request stalls, the orchestrator is killed with SIGKILL once
+    the 5 others are recorded, then the same command is run again."""
+    base = tmp_path_factory.mktemp("api-kill")
+    profile = json.loads((REPO / "editor_service/providers/editfleet.json").read_text())
+    profile.update(name="editfleet-no-seed", takes_seed=False, fields={**profile["fields"], "seed": None})
+    (base / "no-seed.json").write_text(json.dumps(profile))
+    proxy = FaultProxy(upstream.url, api_key=KEY).start()
+    stalled = "phys-01"
+    proxy.when(about(stalled), Fault("stall", seconds=60))  # in flight when the orchestrator dies
+    try:
+        config = write_config(base, proxy.url, limit=6, provider=str(base / "no-seed.json"),
+                              server_args=["--retry-base-s", "0.05", "--partial-images", "2"])
+        args = ["run", "--config", str(config), "--progress", "plain", "--no-score"]
+        log = open(base / "killed.log", "w")
+        proc = subprocess.Popen(orchestrator_cmd(*args), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, KEY_ENV: KEY})
+        deadline = time.monotonic() + 120
+        while sum(r.get("status") == "ok" for r in lines(base / "out/edits.jsonl")) < 5:
+            assert proc.poll() is None and time.monotonic() < deadline, (base / "killed.log").read_text()
+            time.sleep(0.1)
+        in_flight = [s for s in proxy.image_requests if about(stalled)(s.body)]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        log.close()
+        before = list(proxy.image_requests)
+        code, output = cli(args, base / "rerun.log")
+        yield {"base": base, "out": base / "out", "before": before, "after": list(proxy.image_requests),
+               "in_flight": in_flight, "code": code, "output": output, "stalled": stalled,
+               "killed_output": (base / "killed.log").read_text()}
+    finally:
+        proxy.stop()
+
+
+def test_kill_9_mid_run_then_a_rerun_resends_nothing_that_finished(killed_run):
+    assert killed_run["code"] == 0, killed_run["output"]
+    stalled, before, after = killed_run["stalled"], killed_run["before"], killed_run["after"]
+    assert [s.fault for s in killed_run["in_flight"]] == ["stall"]  # it was in flight at the kill
+    finished = [i for i in INSTRUCTIONS if i != stalled]
+    sent = Counter(i for i in INSTRUCTIONS for s in after if about(i)(s.body))
+    assert {i: sent[i] for i in finished} == {i: 1 for i in finished}, sent  # none of them sent again
+    rerun = [s for s in after[len(before):] if about(stalled)(s.body)]
+    assert len(rerun) == 1 and not rerun[0].fault and len(after) - len(before) == 1  # the rerun sent only that one
+    assert "Resuming: 5 edit(s) done, 0 recorded failure(s) kept, 1 to edit" in killed_run["output"]
+    records = lines(killed_run["out"] / "edits.jsonl")
+    assert Counter(r["id"] for r in records if r.get("status") == "ok") == Counter({i: 1 for i in INSTRUCTIONS})
+    manifest = json.loads((killed_run["out"] / "manifest.json").read_text())
+    killed, rerun_session = manifest["sessions"]
+    assert killed["status"] == "interrupted" and rerun_session["exit_code"] == 0  # edits only: not judged yet
+    # the provider takes no seed: "same seed, same edit" is said not to apply, everywhere the totals are
+    totals = manifest["editor_api"]
+    assert totals["seed"]["takes_seed"] is False and totals["provider"] == "editfleet-no-seed"
+    assert manifest["editor"]["model"]["runtime"]["seed"].startswith("not applicable")
+    assert all(json.loads(r["call_arguments"]["seed_sent"]) is False for r in records if r.get("status") == "ok")
+    note = "Same seed, same edit: not applicable: the API takes no seed"
+    assert note in killed_run["output"] and note in (killed_run["out"] / "report.html").read_text()
+    assert json.loads((killed_run["out"] / "summary.json").read_text())["editor_api"] == totals
+    # the stream's partial images: a line per slot as they come, counted in the totals' usage
+    assert re.search(r"\[API [12]\] \w+/[\w-]+: partial image 1/2 after \d+\.\ds", killed_run["killed_output"])
+    assert totals["edits_with_usage"] == 6 and totals["usage"]["total_tokens"] == 0
+    no_key_anywhere(killed_run["out"], texts=[killed_run["output"], killed_run["killed_output"]])
+
+
+def test_run_totals_from_known_edit_lines():
+    """api_usage.totals over lines as the dispatcher writes them: an OpenRouter image with its cost, an OpenAI
+    one with its tokens, a refusal and a failure given up after two calls (their requests from the messages),
+    an image whose first call was handed out again (its requests unknown)."""
+    from orchestrator.api_usage import totals
+
+    args = lambda **kw: {k: json.dumps(v) for k, v in kw.items()}  # noqa: E731 - as call_arguments are stored
+    identity = {"model": {"model": "google/gemini-2.5-flash-image", "load_format": "api", "runtime": {
+        "backend": "openai-chat-image", "provider": "openrouter", "endpoint_host": "openrouter.ai",
+        "max_concurrency": "4", "seed": "sent: the provider takes a seed"}}}
+    edit_lines = [
+        {"id": "a", "status": "ok", "attempts": 1, "call_arguments": args(
+            attempts=3, latency_s=2.5, served_model="google/gemini-2.5-flash-image",
+            usage={"prompt_tokens": 1290, "completion_tokens": 1300, "cost": 0.0387})},
+        {"id": "b", "status": "ok", "attempts": 2, "call_arguments": args(
+            attempts=1, latency_s=1.5, served_model="", usage={
+                "input_tokens": 50, "output_tokens": 4160, "input_tokens_details": {"image_tokens": 40, "text_tokens": 10}})},
+        {"id": "c", "status": "failed", "code": "PERMISSION_DENIED", "final": True,
+         "error": "refused by openrouter (content policy; HTTP 400 moderation): flagged (after 2 attempt(s))"},
+        {"id": "d", "status": "failed", "code": "UNAVAILABLE", "final": False,
+         "error": "gave up after 2 attempts: API 1: HTTP 500 (after 6 attempt(s); editor.max_retries 5) | "
+                  "API 2: HTTP 503 (after 6 attempt(s); editor.max_retries 5)"},
+        {"id": "e", "status": "failed", "code": "INVALID_ARGUMENT", "final": True, "error": "instruction: empty"},
+    ]
+    t = totals(edit_lines, identity)
+    assert (t["samples"], t["calls"], t["requests"], t["retries"]) == (5, 5, 3 + 1 + 2 + 12, 18 - 5)
+    assert (t["edits"], t["refusals"], t["failures"], t["unrecorded_calls"], t["requests_exact"]) == (2, 1, 2, 1, False)
+    assert t["usage"] == {"prompt_tokens": 1290, "completion_tokens": 1300, "input_tokens": 50, "output_tokens": 4160,
+                          "input_tokens_details.image_tokens": 40, "input_tokens_details.text_tokens": 10}
+    assert (t["cost"], t["edits_with_cost"], t["edits_with_usage"], t["latency_s"]) == (0.0387, 1, 2, 4.0)
+    assert t["served_models"] == ["google/gemini-2.5-flash-image"] and t["max_concurrency"] == 4
+    assert t["seed"]["takes_seed"] is True
