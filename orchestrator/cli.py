@@ -16,7 +16,7 @@ import click
 
 from . import setting_flags, suite_pages
 from .benchmark import BenchmarkError, load_benchmark
-from .config import ConfigError, build_config, load_yaml, merge_overrides, parse_size
+from .config import ConfigError, build_config, load_yaml, merge_overrides
 from .fleet import FleetError
 from .layouts import LayoutError
 from .results import ResultsError
@@ -35,15 +35,6 @@ def _fail(exc: BaseException) -> click.ClickException:
 def _terminate_as_interrupt(signum, frame):
     # SIGTERM (docker stop, kill): stop the services in order, as for Ctrl-C.
     raise KeyboardInterrupt
-
-
-def _csv_ints(text: str | None, flag: str) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise click.UsageError(f"{flag} takes comma-separated integers, e.g. 0,1,2,3; got {text!r}") from None
 
 
 def _guarded(fn):
@@ -82,74 +73,22 @@ def main(suites_dir):
 
 
 def _run_options(fn):
-    options = [
-        click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML run config."),
-        click.option("--benchmark", help="Benchmark file (.jsonl native or GEdit, .json seed, ImgEdit, RE-Edit or RISEBench format) "
-                                          "or folder (KRIS-Bench's KRIS_Bench/)."),
-        click.option("--benchmark-format", help="The suite whose data this is (default: detected); "
-                                                "`orchestrator suites` lists them."),
-        click.option("--image-root", help="ImgEdit-Bench, RISEBench: the input images' root (default: the JSON's folder)."),
-        click.option("--categories", help="Only these categories (comma-separated)."),
-        click.option("--limit", type=click.IntRange(min=1), help="Only the first N samples."),
-        click.option("--language", help="GEdit-Bench: en, cn or all."),
-        click.option("--steps", type=int, help="Denoise steps (0: the editor's default)."),
-        click.option("--guidance", type=float, help="Guidance (true CFG for Qwen-Image-Edit)."),
-        click.option("--negative-prompt", help="Negative prompt."),
-        click.option("--seed", type=int, help="Base seed; each sample's seed = f(base seed, sample id)."),
-        click.option("--size", help="Output size WIDTHxHEIGHT (or N for square)."),
-        click.option("--protocol", help="Judge protocol (default: the suite's own; `orchestrator suites`)."),
-        click.option("--gpus", help="One editor per GPU, e.g. 0,1,2,3."),
-        click.option("--editors", type=int, help="Number of CPU editors (without GPUs)."),
-        click.option("--fleet", type=click.Choice(["local", "static", "kubernetes"]), help="Who runs the services."),
-        click.option("--editor-address", multiple=True, help="static fleet: an editor HOST:PORT (repeatable)."),
-        click.option("--scorer-address", help="static fleet: the scorer HOST:PORT."),
-        click.option("--output", "-o", help="Output dir (rerun on the same dir to resume)."),
-        click.option("--progress", type=click.Choice(["auto", "bars", "plain"]), help="Live bars or plain lines."),
-        click.option("--failures", type=click.Choice(["exclude", "zero"]),
-                     help="Summary: leave failures out of the means (default) or count them as 0."),
-    ]
-    fn = setting_flags.options(setting_flags.RUN_FLAGS)(fn)  # after the options above in --help
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+    # the run config's keys, then the services' settings (setting_flags: each flag defined once)
+    fn = setting_flags.options(setting_flags.RUN_FLAGS)(fn)
+    fn = setting_flags.options(setting_flags.RUN_CONFIG_FLAGS)(fn)
+    return click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML run config.")(fn)
 
 
 def config_from_flags(config_path, **flags) -> "RunConfig":  # noqa: F821
     data = load_yaml(config_path) if config_path else {}
-    width = height = None
-    if flags.get("size"):
-        width, height = parse_size(flags["size"])
-    categories = [c.strip() for c in flags["categories"].split(",") if c.strip()] if flags.get("categories") else None
-    overrides = {
-        "benchmark.path": flags.get("benchmark"),
-        "benchmark.format": flags.get("benchmark_format"),
-        "benchmark.categories": categories,
-        "benchmark.limit": flags.get("limit"),
-        "benchmark.language": flags.get("language"),
-        "benchmark.image_root": flags.get("image_root"),
-        "editor.steps": flags.get("steps"),
-        "editor.guidance": flags.get("guidance"),
-        "editor.negative_prompt": flags.get("negative_prompt"),
-        "editor.seed": flags.get("seed"),
-        "editor.width": width,
-        "editor.height": height,
-        "judge.protocol": flags.get("protocol"),
-        "judge.failures": flags.get("failures"),
-        "fleet.kind": flags.get("fleet"),
-        "fleet.editor_addresses": list(flags["editor_address"]) if flags.get("editor_address") else None,
-        "fleet.scorer_address": flags.get("scorer_address"),
-        "output": flags.get("output"),
-        "progress": flags.get("progress"),
-        **setting_flags.overrides(setting_flags.RUN_FLAGS, flags),
-    }
-    gpus = _csv_ints(flags.get("gpus"), "--gpus")
-    if gpus is not None or flags.get("editors") is not None:
-        if gpus is not None and flags.get("editors") is not None:
+    overrides = {**setting_flags.overrides(setting_flags.RUN_CONFIG_FLAGS, flags),
+                 **setting_flags.overrides(setting_flags.RUN_FLAGS, flags)}
+    gpus, editors = overrides.get("devices.gpus"), overrides.get("devices.editors")
+    if gpus is not None or editors is not None:
+        if gpus is not None and editors is not None:
             raise click.UsageError("give --gpus or --editors, not both")
         # A device flag replaces the config's device choice rather than adding to it.
         data = {**data, "devices": {k: v for k, v in (data.get("devices") or {}).items() if k not in ("gpus", "editors")}}
-        overrides["devices.gpus"] = gpus
-        overrides["devices.editors"] = flags.get("editors")
     if data.get("_origin") is None:
         data["_origin"] = "command line"
     return build_config(merge_overrides(data, overrides)).absolutize()
@@ -207,23 +146,15 @@ def run(config_path, no_score, retry_failed, dry_run, allow_failures, stop_after
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @setting_flags.options(setting_flags.SCORE_FLAGS)
-@click.option("--protocol", help="Judge protocol (default: the run's).")
-@click.option("--gpu", type=int, help="GPU for the judge (default: CPU, or the run's first GPU).")
-@click.option("--fleet", type=click.Choice(["local", "static", "kubernetes"]))
-@click.option("--scorer-address", help="static fleet: the scorer HOST:PORT.")
+@setting_flags.options(setting_flags.SCORE_CONFIG_FLAGS)
 @click.option("--output", "-o", help="Where the new scores go (default: RUN_DIR/rejudge/<judge>-<protocol>).")
 @click.option("--label", help="Name of the default output folder.")
-@click.option("--progress", type=click.Choice(["auto", "bars", "plain"]))
-@click.option("--failures", type=click.Choice(["exclude", "zero"]))
-@click.option("--repeats", type=click.IntRange(min=1),
-              help="Judge each edit K times (judges that sample); every repeat is recorded, the summary uses their mean.")
 @click.option("--retry-failed", is_flag=True)
 @click.option("--allow-failures", is_flag=True, help="Exit 0 when every edit was judged, even if some judgements "
                                                      "or edits failed (default: 3 some failed, 4 none judged).")
 @click.option("--stop-after-failures", type=click.IntRange(min=0), default=3, show_default=True, metavar="K",
               help="Stop when the first K judgements are INVALID for the same reason (0: never).")
-def score(run_dir, protocol, gpu, fleet, scorer_address, output, label, progress, failures, repeats, retry_failed,
-          allow_failures, stop_after_failures, **judge_flags):
+def score(run_dir, output, label, retry_failed, allow_failures, stop_after_failures, **judge_flags):
     """Re-judge the saved edits of RUN_DIR with another judge or protocol (no editing).
 
     The new scores.jsonl, summary.json and report.html go to their own folder, which reads the
@@ -239,11 +170,8 @@ def score(run_dir, protocol, gpu, fleet, scorer_address, output, label, progress
             raise click.UsageError(f"{source} is itself a re-judge folder; give the run's own output dir")
         data = merge_overrides(config.to_dict(), {
             **setting_flags.overrides(setting_flags.SCORE_FLAGS, judge_flags),
-            "judge.protocol": protocol, "judge.failures": failures, "judge.repeats": repeats,
-            "fleet.kind": fleet, "fleet.scorer_address": scorer_address, "progress": progress,
+            **setting_flags.overrides(setting_flags.SCORE_CONFIG_FLAGS, judge_flags),
         })
-        if gpu is not None:
-            data["devices"]["judge_gpu"] = gpu
         new = build_config({**data, "_origin": "command line"})
         if new.fleet.kind != "static":  # an edit-only run (`run --no-score`) may have recorded no judge
             _require(new, "judge.model")

@@ -1,15 +1,16 @@
-"""The orchestrator's flags for the run-time settings defined once in editfleet_common/settings.py.
+"""The orchestrator's flags for the settings defined once in editfleet_common/settings.py.
 
-Each flag's type, choices and run config key come from its Setting; its name and help are the
-orchestrator's own (it sets two services, hence `--editor-model` and `--judge-model`). A table of
-SettingFlags gives a command its click options (`options`) and the run config overrides of the values
-given (`overrides`), so adding a setting to a command is one line here.
+Each flag's type, choices and run config key come from its Setting; its name is the orchestrator's
+own (it sets two services, hence `--editor-model` and `--judge-model`), and so is its help where it
+gives one (else the Setting's). A table of SettingFlags gives a command its click options (`options`)
+and the run config overrides of the values given (`overrides`), so adding a setting to a command is
+one line here; no command writes a flag of a run config key by hand.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -19,23 +20,27 @@ from editfleet_common.settings import Setting
 
 @dataclass(frozen=True)
 class SettingFlag:
-    section: str            # the run config section: editor or judge
+    section: str            # the run config section (editor, judge, benchmark, devices, fleet); "": top level
     setting: Setting
     flag: str
-    help: str
-    click_type: Any = None  # where click should check more than the Setting's type (a folder, a path)
+    help: str | None = None  # None: the Setting's
+    click_type: Any = None  # where click should check more than the Setting's type (a folder, a path, a range)
     metavar: str | None = None
+    aliases: tuple[str, ...] = ()  # more names of the flag (-o)
+    # the value given -> {key of the section: value} (a list from commas, --size's width and height);
+    # default: {the Setting's key: the value}
+    parse: Callable[[Any], dict[str, Any]] | None = None
 
     @property
     def key(self) -> str:
-        return f"{self.section}.{self.setting.key}"
+        return f"{self.section}.{self.setting.key}" if self.section else self.setting.key
 
     @property
     def dest(self) -> str:
         return self.flag.removeprefix("--").replace("-", "_")
 
     def option(self):
-        kwargs: dict[str, Any] = {"help": self.help}
+        kwargs: dict[str, Any] = {"help": self.setting.help if self.help is None else self.help}
         if self.click_type is not None:
             kwargs["type"] = self.click_type
         elif self.setting.choices:
@@ -46,7 +51,7 @@ class SettingFlag:
             kwargs["multiple"] = True
         if self.metavar:
             kwargs["metavar"] = self.metavar
-        return click.option(self.flag, self.dest, **kwargs)
+        return click.option(self.flag, *self.aliases, self.dest, **kwargs)
 
     def value(self, flags: dict) -> Any:
         """The value given on the command line (None: not given; a repeated flag: its list)."""
@@ -54,6 +59,14 @@ class SettingFlag:
         if self.setting.repeat:
             return list(given) if given else None
         return given
+
+    def overrides(self, flags: dict) -> dict[str, Any]:
+        """Run config key -> value given (None where not given)."""
+        value = self.value(flags)
+        if self.parse is None:
+            return {self.key: value}
+        prefix = f"{self.section}." if self.section else ""
+        return {f"{prefix}{key}": item for key, item in self.parse(value).items()} if value is not None else {}
 
 
 def options(table):
@@ -67,7 +80,61 @@ def options(table):
 
 def overrides(table, flags: dict) -> dict[str, Any]:
     """Run config key -> value given, for every flag of the table (None where not given)."""
-    return {flag.key: flag.value(flags) for flag in table}
+    out: dict[str, Any] = {}
+    for flag in table:
+        out.update(flag.overrides(flags))
+    return out
+
+
+def _categories(text: str) -> dict[str, Any]:
+    return {"categories": [c.strip() for c in text.split(",") if c.strip()]} if text else {}
+
+
+def _size(text: str) -> dict[str, Any]:
+    from .config import parse_size
+
+    if not text:
+        return {}
+    width, height = parse_size(text)
+    return {"width": width, "height": height}
+
+
+def csv_ints(text: str | None, flag: str) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise click.UsageError(f"{flag} takes comma-separated integers, e.g. 0,1,2,3; got {text!r}") from None
+
+
+# The run config keys `orchestrator run` sets besides the services' settings (RUN_FLAGS), in --help order
+GPUS_FLAG = SettingFlag("devices", settings.DEVICE_GPUS, "--gpus",
+                        parse=lambda text: {"gpus": csv_ints(text, "--gpus")})
+EDITORS_FLAG = SettingFlag("devices", settings.EDITORS, "--editors")
+RUN_CONFIG_FLAGS = (
+    SettingFlag("benchmark", settings.BENCHMARK_PATH, "--benchmark"),
+    SettingFlag("benchmark", settings.BENCHMARK_FORMAT, "--benchmark-format"),
+    SettingFlag("benchmark", settings.IMAGE_ROOT, "--image-root"),
+    SettingFlag("benchmark", settings.CATEGORIES, "--categories", parse=_categories),
+    SettingFlag("benchmark", settings.LIMIT, "--limit", click_type=click.IntRange(min=1)),
+    SettingFlag("benchmark", settings.LANGUAGE, "--language"),
+    SettingFlag("editor", settings.STEPS, "--steps"),
+    SettingFlag("editor", settings.GUIDANCE, "--guidance"),
+    SettingFlag("editor", settings.NEGATIVE_PROMPT, "--negative-prompt"),
+    SettingFlag("editor", settings.SEED, "--seed"),
+    SettingFlag("editor", settings.WIDTH, "--size", "Output size WIDTHxHEIGHT (or N for square).", click_type=str,
+                parse=_size),
+    SettingFlag("judge", settings.PROTOCOL, "--protocol"),
+    GPUS_FLAG,
+    EDITORS_FLAG,
+    SettingFlag("fleet", settings.FLEET_KIND, "--fleet"),
+    SettingFlag("fleet", settings.EDITOR_ADDRESSES, "--editor-address"),
+    SettingFlag("fleet", settings.SCORER_ADDRESS, "--scorer-address"),
+    SettingFlag("", settings.OUTPUT, "--output", aliases=("-o",)),
+    SettingFlag("", settings.PROGRESS, "--progress"),
+    SettingFlag("judge", settings.FAILURES, "--failures"),
+)
 
 
 # `orchestrator run` (and `validate`'s run options)
@@ -110,4 +177,15 @@ SCORE_FLAGS = (
     SettingFlag("judge", settings.BASE_URL, "--judge-base-url", "openai judge: the endpoint URL."),
     SettingFlag("judge", settings.API_KEY_ENV, "--api-key-env",
                 "openai judge: the NAME of the environment variable holding the key."),
+)
+
+# The run config keys `orchestrator score` sets besides the judge's settings (SCORE_FLAGS), in --help order
+SCORE_CONFIG_FLAGS = (
+    SettingFlag("judge", settings.PROTOCOL, "--protocol", "Judge protocol (default: the run's)."),
+    SettingFlag("devices", settings.JUDGE_GPU, "--gpu"),
+    SettingFlag("fleet", settings.FLEET_KIND, "--fleet", ""),
+    SettingFlag("fleet", settings.SCORER_ADDRESS, "--scorer-address"),
+    SettingFlag("", settings.PROGRESS, "--progress", ""),
+    SettingFlag("judge", settings.FAILURES, "--failures", ""),
+    SettingFlag("judge", settings.REPEATS, "--repeats", click_type=click.IntRange(min=1)),
 )
