@@ -79,7 +79,30 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--retry-base-s", type=float, default=1.0, help="openai: first backoff step (doubles per retry)")
     api.add_argument("--top-logprobs", type=int, default=20,
                      help="openai: top_logprobs asked for the expected score (0: none); absent where not returned")
+    metrics = p.add_argument_group("reference metrics", "--backend metrics: --model is CLIP (scorer_service/backends/metrics)")
+    metrics.add_argument("--dino-model", default="facebook/dino-vits16",
+                         help="metrics: the DINO ViT-S/16 backbone (hub id or folder; transformers ViTModel)")
+    metrics.add_argument("--encoder-batch", type=int, default=16,
+                         help="metrics: images or texts per backbone forward (fixed: the last chunk is padded)")
     return p
+
+
+def load_metrics_judge(args: argparse.Namespace):
+    """--backend metrics: CLIP (--model) and DINO (--dino-model) on --device, no language model."""
+    from .backends import load_backend
+    from .judge import Judge
+
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        backend = load_backend("metrics", args.model, dino_model=args.dino_model, device=args.device,
+                               dtype=args.dtype, load_format=args.load_format, revision=args.revision,
+                               encoder_batch=args.encoder_batch, seed=args.seed)
+    except (OSError, ValueError) as exc:  # a folder or hub id that is not there: one line naming it
+        raise StartFailed(f"metrics backbones: {exc}") from None
+    return Judge(backend, max_attempts=args.max_attempts)
 
 
 def load_api_judge(args: argparse.Namespace):
@@ -104,6 +127,8 @@ def load_judge(args: argparse.Namespace, lifecycle: Lifecycle, service, staged):
     after the go signal)."""
     if args.backend == "openai":
         return load_api_judge(args)
+    if args.backend == "metrics":
+        return load_metrics_judge(args)
     from grpc_health.v1 import health_pb2
 
     from .backends.transformers import NoShippedConfigs, NotEnoughGpus, set_threads
@@ -187,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.backend == "openai" and (args.stage_on_host or not args.base_url):
         print("error: --backend openai needs --base-url and takes no --stage-on-host", file=sys.stderr)
         return 2
+    if args.backend == "metrics" and args.stage_on_host:
+        print("error: --backend metrics takes no --stage-on-host (its backbones load in seconds)", file=sys.stderr)
+        return 2
+    if args.backend == "metrics" and args.default_protocol == "seed-0-10":  # the warm-up asks the default protocol
+        args.default_protocol = "magicbrush"
     if args.gpus > 1 and (args.backend != "transformers" or not args.device.startswith("cuda")
                           or args.stage_on_host or args.decode == "static"):
         print(f"error: --gpus {args.gpus} splits a local judge over GPUs: it needs --device cuda and takes neither "

@@ -214,7 +214,7 @@ class LocalFleet(Fleet):
         env = {"CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in gpus) if gpus else ""}
         port = free_port()
         argv = [venv_python("scorer"), "-m", "scorer_service", "--device", device, "--port", str(port),
-                *settings.argv(settings.JUDGE_SETTINGS, j)]
+                *settings.argv((settings.BACKEND, *settings.JUDGE_SETTINGS), j)]  # BACKEND: metrics (else the default)
         if staged:
             argv.append("--stage-on-host")
         argv += list(j.server_args)
@@ -239,8 +239,8 @@ class LocalFleet(Fleet):
                               log_path=self.logs_dir / "scorer.log", die_with_parent=True)
 
     def prestart_scorer(self) -> bool:
-        if self.config.judge.backend == "openai":
-            return False  # nothing to stage: no weights, no device
+        if self.config.judge.backend in ("openai", "metrics"):
+            return False  # nothing to stage: no weights, no device (metrics: backbones that load in seconds)
         if not self.config.judge.prestart or self.scorer is not None or self.closing:
             return False
         if self.config.judge.gpus_per_replica > 1:

@@ -13,6 +13,7 @@ import importlib
 BACKENDS = {
     "transformers": "scorer_service.backends.transformers:TransformersBackend",  # local, batched
     "openai": "scorer_service.backends.openai_api:OpenAIBackend",  # any OpenAI-compatible chat-completions endpoint
+    "metrics": "scorer_service.backends.metrics:MetricsBackend",  # reference metrics (CLIP, DINO, L1/L2), no language model
 }
 
 

@@ -64,11 +64,19 @@ def _mean(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
     return math.fsum(v for _, v in subs) / len(subs), subs
 
 
+def _metrics(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
+    # reference metrics (judge.backend metrics): each question's value a sub-score; the headline is the first's
+    subs = _per_question(protocol, scores)
+    return subs[0][1], subs
+
+
 # The rules any suite's protocol may name; a suite adds its own (its folder's combine.py, declared in
 # its Suite's `rules`) and the catalog of suites gathers them all (suites.catalog).
 GENERIC_RULES: dict[str, Rule] = {
     "single": Rule(_single, _check_single),
     "mean": Rule(_mean, lambda protocol: None),
+    "metrics": Rule(_metrics, lambda protocol: None if all(len(q.scores) == 1 for q in protocol.questions)
+                    else "combine 'metrics' needs one score (the metric) per question"),
 }
 PARSED = "parsed."
 
