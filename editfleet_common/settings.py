@@ -1,13 +1,16 @@
-"""The run-time settings of the editor and the judge, each defined once.
+"""The settings of a run, each defined once: the editor's and the judge's run-time settings, what
+every edit request carries, and the run config's own.
 
-A `Setting` is a run config key (`editor.speed_mode`), the service flag it becomes (`--speed-mode`),
-its type, choices and help, and where the service reports it back in GetInfo. From these
-definitions come:
+A `Setting` is a run config key (`editor.speed_mode`), the service flag it becomes (`--speed-mode`;
+none for a setting the orchestrator uses itself), its type, choices and help, and where the service
+reports it back in GetInfo. From these definitions come:
   * the services' flags (`add_flags`: editor_service/__main__.py, scorer_service/__main__.py and the
     common frame, editfleet_common/service.py);
   * the local fleet's argv for a run config section (`argv`: orchestrator/fleet/local.py);
   * the check of a run config against what running services report (`mismatches`: the Kubernetes
-    fleet, whose pods get their flags from the StatefulSet rather than from the run config).
+    fleet, whose pods get their flags from the StatefulSet rather than from the run config);
+  * the `orchestrator` flags that set them (orchestrator/setting_flags.py: each names its Setting
+    and the run config section) and the run config reference (tools/gen_docs.py).
 No torch, no grpc: the orchestrator imports this.
 """
 
@@ -25,8 +28,8 @@ SPEED_MODES = ("reference", "default", "fast")
 
 @dataclass(frozen=True)
 class Setting:
-    key: str                        # field of the run config's section (editor / judge)
-    flag: str                       # the service flag
+    key: str                        # field of the run config's section (editor / judge / ...), or a top-level one
+    flag: str | None = None         # the service flag; None: the orchestrator's own (no service takes it)
     type: Callable = str
     help: str = ""
     choices: Sequence[str] | None = None
@@ -202,3 +205,43 @@ def mismatches(settings: Sequence[Setting], section: Any, info: Mapping[str, Any
                          f"(its {setting.flag})")
     return found
 
+
+
+# -- The run config's own settings (orchestrator/config.py): no service flag. orchestrator/setting_flags.py
+# gives each its `orchestrator` flag (in a section of the run config); the help is the flag's.
+
+# What every edit request carries (editfleet.v1.EditRequest; the editor's HTTP route takes the same): with
+# the model, what decides the edited pixels (RunConfig.edit_settings)
+STEPS = Setting("steps", type=int, help="Denoise steps (0: the editor's default).")
+GUIDANCE = Setting("guidance", type=float, help="Guidance (true CFG for Qwen-Image-Edit).")
+NEGATIVE_PROMPT = Setting("negative_prompt", help="Negative prompt.")
+SEED = Setting("seed", type=int, help="Base seed; each sample's seed = f(base seed, sample id).")
+WIDTH = Setting("width", type=int, help="Output width in pixels, with editor.height (0: the pipeline's own choice).")
+HEIGHT = Setting("height", type=int, help="Output height in pixels, with editor.width (0: the pipeline's own choice).")
+EDIT_REQUEST_SETTINGS = (STEPS, GUIDANCE, NEGATIVE_PROMPT, SEED, WIDTH, HEIGHT)
+
+# The benchmark (the `benchmark` section)
+BENCHMARK_PATH = Setting("path", help="Benchmark file (.jsonl native or GEdit, .json seed, ImgEdit, RE-Edit or "
+                                      "RISEBench format) or folder (KRIS-Bench's KRIS_Bench/).")
+BENCHMARK_FORMAT = Setting("format", help="The suite whose data this is (default: detected); "
+                                          "`orchestrator suites` lists them.")
+IMAGE_ROOT = Setting("image_root", help="ImgEdit-Bench, RISEBench: the input images' root (default: the JSON's folder).")
+CATEGORIES = Setting("categories", help="Only these categories (comma-separated).")
+LIMIT = Setting("limit", type=int, help="Only the first N samples.")
+LANGUAGE = Setting("language", help="GEdit-Bench: en, cn or all.")
+
+# The judging (the `judge` section), devices and fleet, and the top level
+PROTOCOL = Setting("protocol", help="Judge protocol (default: the suite's own; `orchestrator suites`).")
+FAILURES = Setting("failures", choices=("exclude", "zero"),
+                   help="Summary: leave failures out of the means (default) or count them as 0.")
+REPEATS = Setting("repeats", type=int, help="Judge each edit K times (judges that sample); every repeat is recorded, "
+                                            "the summary uses their mean.")
+DEVICE_GPUS = Setting("gpus", help="One editor per GPU, e.g. 0,1,2,3.")
+EDITORS = Setting("editors", type=int, help="Number of CPU editors (without GPUs).")
+JUDGE_GPU = Setting("judge_gpu", type=int, help="GPU for the judge (default: CPU, or the run's first GPU).")
+FLEET_KINDS = ("local", "static", "kubernetes")
+FLEET_KIND = Setting("kind", choices=FLEET_KINDS, help="Who runs the services.")
+EDITOR_ADDRESSES = Setting("editor_addresses", repeat=True, help="static fleet: an editor HOST:PORT (repeatable).")
+SCORER_ADDRESS = Setting("scorer_address", help="static fleet: the scorer HOST:PORT.")
+OUTPUT = Setting("output", help="Output dir (rerun on the same dir to resume).")
+PROGRESS = Setting("progress", choices=("auto", "bars", "plain"), help="Live bars or plain lines.")
