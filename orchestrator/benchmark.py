@@ -53,7 +53,7 @@ def headline(fmt: str | None) -> str:
 def detect_suite(path: Path, suites: Catalog) -> Suite:
     first = first_record(path) if path.is_file() and path.suffix == ".jsonl" else None
     for suite in suites.suites.values():
-        if suite.is_folder != path.is_dir():
+        if not (suite.is_folder if path.is_dir() else suite.takes_file):
             continue
         if suite.data.looks_like(path, first):
             return suite
@@ -87,7 +87,7 @@ def load_benchmark(
             suite = suites.get(fmt)
         except SuiteError as exc:
             raise BenchmarkError(f"benchmark format: {exc}") from None
-    if suite.is_folder and not path.is_dir():
+    if not suite.takes_file and not path.is_dir():
         raise BenchmarkError(f"the {suite.name} benchmark is a folder (its release folder), got a file: {path}")
     if not suite.is_folder and not path.is_file():
         folder_suites = [s.name for s in suites.suites.values() if s.is_folder]
@@ -108,7 +108,7 @@ def load_benchmark(
     validate(samples, pre_problems=problems)
     if not samples:
         raise BenchmarkError(f"{path}: no samples to run")
-    digest = suite.data.digest(path) if suite.is_folder else hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = suite.data.digest(path) if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
     return Benchmark(path=path.resolve(), format=suite.name, samples=samples, sha256=digest)
 
 

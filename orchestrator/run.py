@@ -218,7 +218,8 @@ def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict,
         identity, environment_differs = same_identity_everywhere(infos, "editor")
     except DifferentModel as exc:
         raise RunError(str(exc)) from None
-    check_run_config(fleet, settings.EDITOR_SETTINGS, config.editor, identity, "editor")
+    check_run_config(fleet, settings.API_EDITOR_SETTINGS if config.api_editor else settings.EDITOR_SETTINGS,
+                     config.editor, identity, "editor")
     # The model the run is labelled with is the one the editors run, and the steps are ones they take.
     problems = [p for p in [model_mismatch(config.editor.model, identity["model"], "editor", endpoints[0].address)] if p]
     problems += step_range_problems(config, identity, todo)

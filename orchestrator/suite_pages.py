@@ -38,7 +38,7 @@ def show(name: str) -> str:
     suite = catalog().get(name)
     rows = [
         ("name", suite.name), ("title", suite.title), ("folder", str(suite.folder)), ("from", _where(suite)),
-        ("reads", suite.reads), ("benchmark is", "a folder" if suite.is_folder else "a file"),
+        ("reads", suite.reads), ("benchmark is", ("a folder or a file" if suite.takes_file else "a folder") if suite.is_folder else "a file"),
         ("options", ", ".join(f"benchmark.{o}" for o in suite.options) or "none"),
         ("protocols", _protocols(suite)),
         ("protocol files", ", ".join(p.name for p in suite.protocol_paths) or "none (its default is another suite's)"),

@@ -5,7 +5,8 @@ comes from here; no list elsewhere names it.
 A suite's parts are modules of its folder, each with a fixed shape, checked at load:
 
     data      (required) load(path, options) -> (samples, problems); looks_like(path, first_record) -> bool;
-              FOLDER = True for a suite whose benchmark is a folder, with digest(path) -> sha256 hex
+              FOLDER = True for a suite whose benchmark is a folder, "either" for one that reads a folder
+              or a file (a Hugging Face dataset folder or its JSONL export), with digest(path) -> sha256 hex
     numbers   (optional) the suite's own headline numbers: headline(samples, edits, scores, failures_as=)
               -> dict, console(block) -> str, report_html(block) -> str
     layout    (optional) its official scorer's on-disk layout, for export/import: DESCRIPTION,
@@ -56,8 +57,13 @@ class Suite:
 
     @property
     def is_folder(self) -> bool:
-        """Its benchmark is a folder (a release folder), not a file."""
-        return bool(getattr(self.data, "FOLDER", False))
+        """Its benchmark may be a folder (a release folder): FOLDER = True, or "either"."""
+        return getattr(self.data, "FOLDER", False) in (True, "either")
+
+    @property
+    def takes_file(self) -> bool:
+        """Its benchmark may be a file: FOLDER unset or False, or "either"."""
+        return getattr(self.data, "FOLDER", False) in (False, "either")
 
     @property
     def protocol_paths(self) -> list[Path]:
@@ -86,6 +92,8 @@ class Suite:
             missing = [name for name in needed if not callable(getattr(module, name, None))]
             if missing:
                 raise SuiteError(f"{where}: its {part} module {module.__name__} lacks {', '.join(missing)}")
+        if getattr(self.data, "FOLDER", False) not in (True, False, "either"):
+            raise SuiteError(f"{where}: its data module's FOLDER must be True, False or \"either\"")
         if self.is_folder and not callable(getattr(self.data, "digest", None)):
             raise SuiteError(f"{where}: a folder benchmark's data module needs digest(path)")
         if self.layout is not None and not isinstance(getattr(self.layout, "DESCRIPTION", None), str):

@@ -405,7 +405,8 @@ def suites_page() -> str:
         items = [
             ("folder", f"[`{folder}/`]({os.path.relpath(suite.folder, REFERENCE).replace(os.sep, '/')}/) ({readme(suite)})"),
             ("reads", cell(suite.reads)),
-            ("benchmark is", "a folder (`--benchmark DIR/`)" if suite.is_folder else "a file"),
+            ("benchmark is", ("a folder (`--benchmark DIR/`)" + (" or a file" if suite.takes_file else ""))
+             if suite.is_folder else "a file"),
             ("options", ", ".join(code(f"benchmark.{o}") for o in suite.options) or "none"),
             ("protocols", protocols(suite)),
             ("protocol files", ", ".join(code(f"{folder}/{p.name}") for p in suite.protocol_paths)

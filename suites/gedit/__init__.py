@@ -7,7 +7,8 @@ from . import combine, data, headline, layout
 SUITE = Suite(
     name="gedit",
     title=headline.NAME,
-    reads="a .jsonl with key / task_type / instruction / instruction_language / input_image per line",
+    reads="the Hugging Face dataset folder as downloaded (Arrow or Parquet files with key / task_type / instruction / "
+          "instruction_language / input_image), or a .jsonl export of it",
     data=data,
     default_protocol="viescore",
     protocols=("viescore",),
