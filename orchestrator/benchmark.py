@@ -94,6 +94,7 @@ def load_benchmark(
         raise BenchmarkError(f"benchmark must be a file (.jsonl or .json), got a folder: {path} "
                              f"(folders are for {', '.join(folder_suites)})")
     samples, problems = suite.data.load(path, options or {})
+    everything = samples
     if categories:
         wanted = set(categories)
         unknown = wanted - {s.category for s in samples}
@@ -105,7 +106,8 @@ def load_benchmark(
         samples = [s for s in samples if s.category in wanted]
     if limit is not None:
         samples = samples[:limit]
-    validate(samples, pre_problems=problems)
+    kept = set(map(id, samples))  # a chain's turn whose input the filters leave out is named as such
+    validate(samples, pre_problems=problems, left_out={s.id: s.where for s in everything if id(s) not in kept})
     if not samples:
         raise BenchmarkError(f"{path}: no samples to run")
     digest = suite.data.digest(path) if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()

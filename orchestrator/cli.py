@@ -252,8 +252,30 @@ def validate(benchmark, fmt, language, image_root):
         b = load_benchmark(benchmark, fmt, options={"language": language, "image_root": image_root})
         cats = ", ".join(f"{c} ({n})" for c, n in b.describe()["categories"].items())
         click.echo(f"{b.path}: {b.format} format, {len(b.samples)} samples OK; categories: {cats}")
+        chains = chains_text(b.samples)
+        if chains:
+            click.echo(chains)
 
     _guarded(body)
+
+
+def chains_text(samples) -> str:
+    """What `validate` says of the multi-turn chains (input_from): how many, how long, "" for none."""
+    from suites.shared.samples import chain_turns
+
+    turns = chain_turns(samples)
+    lengths: dict[int, int] = {}  # turns -> chains that long: a chain ends at a turn no other follows
+    followed = {s.input_from for s in samples if s.input_from}
+    for sample_id, turn in turns.items():
+        if sample_id not in followed:
+            lengths[turn] = lengths.get(turn, 0) + 1
+    if not lengths:
+        return ""
+    count = sum(lengths.values())
+    shape = ", ".join(f"{n} of {t} turns" for t, n in sorted(lengths.items()))
+    chained = sum(1 for s in samples if s.input_from)
+    return (f"chains: {count} ({shape}); {len(turns)} samples in them, "
+            f"{chained} edited from the edit of the turn before (input_from)")
 
 
 @main.command("export")

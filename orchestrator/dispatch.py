@@ -7,6 +7,8 @@ a permanent failure (INVALID_ARGUMENT, FAILED_PRECONDITION: bad input, a setting
 non-finite output at these settings) is recorded in edits.jsonl at once, never retried or hidden.
 When the first K samples of a session (`stop_after_failures`) all fail for good with the same error,
 the rest would too: nothing more is handed out and the run says so (`DispatchOutcome.stopped`).
+A turn of a multi-turn chain (`Sample.input_from`) joins the queue as soon as the edit of the turn
+before it is on disk, and fails, recorded, when that turn fails (orchestrator/chains.py).
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from PIL import Image
 from editfleet_common.channels import ServiceError
 
 from .benchmark import Sample
+from .chains import ChainFailure, ChainInput, ChainPlan
 from .config import EditorConfig
 from .fleet.base import Endpoint, Fleet
 from .identity import environment_warning, same_identity_everywhere
-from .results import RunDir
+from .results import RunDir, sha256_hex
 
 # Worth another try besides ServiceError.retryable (UNAVAILABLE, queue full, DEADLINE_EXCEEDED, ABORTED):
 # a connection cut by a dying editor can surface as CANCELLED or UNKNOWN; INTERNAL is the editor's
@@ -134,12 +137,14 @@ class Job:
     sample: Sample
     attempts: int = 0
     errors: list[str] = field(default_factory=list)
+    input: ChainInput | None = None  # a chain's turn: the edit it edits, in place of its own first image
 
 
 @dataclass
 class DispatchOutcome:
     edited: int = 0
     failed: int = 0
+    chain_failed: int = 0  # of the failed, turns not edited because a turn before them failed
     remaining: list[Sample] = field(default_factory=list)  # not done: every editor is gone
     editors_lost: list[str] = field(default_factory=list)
     restarts: int = 0
@@ -160,9 +165,13 @@ class Dispatcher:
         client_factory: ClientFactory,
         identity: dict | None = None,
         stop_after: int = 0,
+        every_sample: list[Sample] | None = None,
+        finished: dict[str, dict] | None = None,
     ):
         """identity: the editors' GetInfo at the start; an editor restarted during the run must match it.
-        stop_after: stop handing out samples when the first this many fail for good with the same error."""
+        stop_after: stop handing out samples when the first this many fail for good with the same error.
+        every_sample, finished: for chains, the benchmark's samples and the kept edit or failure line of
+        those not in `samples` (RunDir.edit_state), where a turn to edit takes its input from one."""
         self.fleet = fleet
         self.identity = identity
         self.endpoints = list(endpoints)
@@ -170,7 +179,8 @@ class Dispatcher:
         self.run_dir = run_dir
         self.ui = ui
         self.client_factory = client_factory
-        self.pending: deque[Job] = deque(Job(s) for s in samples)
+        self.chains = ChainPlan(samples, every_sample or samples, finished or {}, run_dir.edit_path)
+        self.pending: deque[Job] = deque(Job(s, input=given) for s, given in self.chains.ready)
         self.in_flight = 0
         self.cond = threading.Condition()
         self.outcome = DispatchOutcome()
@@ -202,6 +212,8 @@ class Dispatcher:
 
     # -- running -------------------------------------------------------------------------------
     def run(self) -> DispatchOutcome:
+        for failure in self.chains.failed_now:  # turns whose input failed in an earlier session
+            self._record_chain_failure(failure)
         threads = []
         self.live_workers = len(self.endpoints)
         for slot, endpoint in enumerate(self.endpoints):
@@ -221,9 +233,9 @@ class Dispatcher:
             raise self.fatal
         if self.halted:
             self.outcome.stopped = self.halted
-            self.outcome.not_started = [job.sample for job in self.pending]
+            self.outcome.not_started = [job.sample for job in self.pending] + self.chains.left()
         else:
-            self.outcome.remaining = [job.sample for job in self.pending]
+            self.outcome.remaining = [job.sample for job in self.pending] + self.chains.left()
         return self.outcome
 
     def _settled(self, sample: Sample, permanent_error: str | None) -> None:
@@ -235,6 +247,27 @@ class Dispatcher:
                 self.cond.notify_all()
             self.ui.log(f"Stopping: the first {self.same_failure.limit} samples failed with the same error; "
                         "no more samples are handed out")
+
+    # -- chains --------------------------------------------------------------------------------
+    def _chain_edited(self, sample: Sample, line: dict) -> None:
+        """The turns after `sample` go first in line (finishing a chain early keeps fewer half-done)."""
+        with self.cond:
+            for after, given in reversed(self.chains.edited(sample.id, line)):
+                self.pending.appendleft(Job(after, input=given))
+            self.cond.notify_all()
+
+    def _chain_failed(self, sample: Sample, error: str, final: bool) -> None:
+        with self.cond:
+            failures = self.chains.failed(sample.id, error, final)
+        for failure in failures:
+            self._record_chain_failure(failure)
+
+    def _record_chain_failure(self, failure: ChainFailure) -> None:
+        record = failure.record()
+        self.run_dir.record_edit_failure(failure.sample, record.pop("error"), final=record.pop("final"), **record)
+        self.outcome.failed += 1
+        self.outcome.chain_failed += 1
+        self.ui.log(f"{failure.sample.id}: not edited, its chain's turn {failure.failed_turn!r} failed")
 
     def _worker(self, slot: int, endpoint: Endpoint) -> None:
         client = self.client_factory(endpoint.address)
@@ -320,9 +353,16 @@ class Dispatcher:
         total = self.settings.steps or 0
         self.ui.editor_begin(slot, endpoint.name, sample, total)
         started = time.monotonic()
+        chained = {}
         try:
+            if job.input is not None:  # a chain's turn: the edit of the turn before, as it is on disk
+                first = job.input.read()
+                images = [first, *sample.source_images()[1:]] if sample.more_images else [first]
+                chained = {"input_from": job.input.from_id, "input_sha256": sha256_hex(first)}
+            else:
+                images = sample.source_images()
             result = client.edit(
-                sample.source_images(),
+                images,
                 sample.instruction,
                 on_progress=lambda p: self.ui.editor_step(slot, p.step, p.total_steps),
                 timeout=self.settings.timeout_s,
@@ -342,18 +382,20 @@ class Dispatcher:
                          or not self.fleet.editor_alive(endpoint))
             if not transient:  # permanent (PERMANENT_CODES) or another final status: recorded, never retried
                 self.run_dir.record_edit_failure(
-                    sample, message, final=True, code=code, attempts=job.attempts, editor=endpoint.name
+                    sample, message, final=True, code=code, attempts=job.attempts, editor=endpoint.name, **chained
                 )
                 self.outcome.failed += 1
                 self.ui.editor_end(slot, endpoint.name, sample, ok=False, text=f"failed: {message}", done=True)
+                self._chain_failed(sample, f"{code}: {message}" if code == "BAD_RESULT" else message, True)
                 self._settled(sample, message if is_permanent(exc) else None)
                 return "failed"
             if job.attempts >= self.settings.max_attempts:
                 error = f"gave up after {job.attempts} attempts: " + " | ".join(job.errors)
                 # Not final: the next run on this output dir tries it again.
-                self.run_dir.record_edit_failure(sample, error, final=False, code=code, attempts=job.attempts)
+                self.run_dir.record_edit_failure(sample, error, final=False, code=code, attempts=job.attempts, **chained)
                 self.outcome.failed += 1
                 self.ui.editor_end(slot, endpoint.name, sample, ok=False, text=error, done=True)
+                self._chain_failed(sample, error, False)
                 self._settled(sample, None)
                 return "failed"
             self.ui.editor_end(
@@ -362,7 +404,7 @@ class Dispatcher:
             )
             return "retry"
         timings = {k: round(v, 4) for k, v in result.timings.items()}
-        self.run_dir.save_edit(
+        line = self.run_dir.save_edit(
             sample,
             result.image_png,
             {
@@ -375,12 +417,15 @@ class Dispatcher:
                 "attempts": job.attempts,
                 "model_hash": result.model.get("content_hash", ""),
                 "call_arguments": dict(result.call_arguments),
-                **({"images": [str(p) for p in sample.image_paths()]} if sample.image_paths() else {}),
+                **({"images": [str(job.input.path), *map(str, sample.more_images)]} if job.input is not None else
+                   {"images": [str(p) for p in sample.image_paths()]} if sample.image_paths() else {}),
+                **chained,
                 **({"sample_extras": sample.edit_args} if sample.edit_args else {}),
                 "timings": {**timings, "wall_s": round(time.monotonic() - started, 4)},
             },
         )
         self.outcome.edited += 1
+        self._chain_edited(sample, line)
         self.ui.editor_end(
             slot, endpoint.name, sample, ok=True, done=True,
             text=f"{result.width}x{result.height} in {time.monotonic() - started:.1f}s",

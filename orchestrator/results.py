@@ -27,6 +27,7 @@ from typing import Iterable
 from editfleet_common import statuses
 from editfleet_common.redact import redact_json
 
+from . import chains
 from .benchmark import Sample, safe_path_component
 
 
@@ -225,7 +226,8 @@ class RunDir:
         """(done, failed): the valid edit line per finished sample, and final failures to keep.
 
         An edit counts as done only when its image exists and has the recorded sha256, and a line
-        (edit or failure) counts only when it was made for the sample's current instruction.
+        (edit or failure) counts only when it was made for the sample's current instruction (and, for a
+        chain's turn, from the current edit of the turn before: chains.consistent).
         """
         latest = latest_by_id(self.edits.read())
         done, failed = {}, {}
@@ -239,6 +241,7 @@ class RunDir:
                     done[sample.id] = record
             elif record.get("final") and not retry_failed:
                 failed[sample.id] = record
+        chains.consistent(samples, done, failed)  # a chain's turn made from another input than its input's edit: redone
         return done, failed
 
     # -- scores --------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from . import preflight, suite_headline
 from . import ui as ui_lines
 from .benchmark import Benchmark, BenchmarkError, Sample, headline, load_benchmark, suite_of
 from .config import RunConfig, build_config, client_tls, protocol_reply_budget
+from .chains import with_inputs
 from .dispatch import Dispatcher
 from .fleet import Fleet, FleetError, make_fleet
 from .identity import DifferentModel, environment_warning, model_mismatch, same_identity_everywhere
@@ -218,7 +219,8 @@ def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict,
         identity, environment_differs = same_identity_everywhere(infos, "editor")
     except DifferentModel as exc:
         raise RunError(str(exc)) from None
-    check_run_config(fleet, settings.EDITOR_SETTINGS, config.editor, identity, "editor")
+    check_run_config(fleet, settings.API_EDITOR_SETTINGS if config.api_editor else settings.EDITOR_SETTINGS,
+                     config.editor, identity, "editor")
     # The model the run is labelled with is the one the editors run, and the steps are ones they take.
     problems = [p for p in [model_mismatch(config.editor.model, identity["model"], "editor", endpoints[0].address)] if p]
     problems += step_range_problems(config, identity, todo)
@@ -256,9 +258,13 @@ def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict,
     ui.start_editing(len(samples), len(samples) - len(todo), [e.name for e in endpoints],
                      api=api_usage.is_api_editor(identity))  # API: a line per request slot, not denoise steps
     t1 = time.monotonic()
+    finished: dict = {}
+    if any(s.input_from for s in todo):  # a chain's turn whose input was edited (or failed) in an earlier session
+        done, failed = run_dir.edit_state(samples)
+        finished = {**failed, **done}
     dispatcher = Dispatcher(fleet, endpoints, todo, settings=config.editor, run_dir=run_dir, ui=ui,
                             client_factory=partial(EditorClient, tls=client_tls(config.editor.tls)), identity=identity,
-                            stop_after=stop_after)
+                            stop_after=stop_after, every_sample=samples, finished=finished)
     try:
         outcome = dispatcher.run()
     finally:
@@ -326,6 +332,7 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
     """stop_after: the first this many judgements INVALID for one reason stop the judging (0: never).
     Returns why the judging stopped early ("" where it did not)."""
     done, _ = run_dir.edit_state(samples)
+    samples = with_inputs(samples, run_dir.edit_path, done)  # a chain's turn is judged against the edit it edited
     repeats = config.judge.repeats
     keep = run_dir.score_state(done, retry_failed=retry_failed, repeats=repeats)
     # (sample, repeat) by score key; with one repeat the keys are the sample ids
@@ -495,6 +502,7 @@ def current_results(run_dir: RunDir, samples: list[Sample]) -> tuple[dict, dict]
 def finish(config: RunConfig, run_dir: RunDir, manifest: dict, samples: list[Sample], ui,
            *, title: str = "Summary") -> dict:
     edits, scores = current_results(run_dir, samples)
+    samples = with_inputs(samples, run_dir.edit_path, edits)  # a chain's turn: its input shown is the edit it edited
     summary = summarize(samples, edits, scores, failures_as=config.judge.failures,
                         headline=headline((manifest.get("benchmark") or {}).get("format")))
     summary["run"] = {"output": str(run_dir.path), "editor": config.editor.model, "judge": config.judge.model,

@@ -10,6 +10,13 @@ A wait that runs out says why, pod by pod, in the pod's own words: Unschedulable
 scheduler's message), ImagePullBackOff, CrashLoopBackOff (with the last exit code), a probe that
 never passed. A pod stuck in an image or crash loop fails the wait early (`stuck_after_s`).
 
+An API editor (editor.backend openai-images / openai-chat-image; k8s/overlays/api-editor): the editor
+StatefulSet runs the editor service in API mode, one pod without GPUs whose key comes from a Secret as
+an environment variable (the manifests name the Secret, never the key). The fleet scales it to 1, not N,
+and hands out editor.max_concurrency request slots ("API 1", ...), all dialling that one pod, whose
+--max-concurrency is the same number (the run's check of the pods' flags refuses another); a slot whose
+pod is gone waits for its replacement once, for every slot.
+
 Options (config `fleet.options`): see OPTIONS. Credentials: in-cluster (the Job's ServiceAccount,
 k8s/base/orchestrator-rbac.yaml lists all it may do) or a kubeconfig outside the cluster.
 """
@@ -87,7 +94,8 @@ def create_fleet(config, logs_dir: Path) -> "KubernetesFleet":
     api_client, context_namespace = connect(options["kubeconfig"], options["context"])
     namespace = options.pop("namespace") or context_namespace
     options.pop("kubeconfig"), options.pop("context")
-    return KubernetesFleet(api_client, namespace, **options)
+    api_slots = config.editor.max_concurrency if getattr(config, "api_editor", False) else 0
+    return KubernetesFleet(api_client, namespace, api_slots=api_slots, **options)
 
 
 def connect(kubeconfig: str | None = None, context: str | None = None):
@@ -131,7 +139,8 @@ class KubernetesFleet(Fleet):
                  scorer_statefulset: str = "scorer", editor_port: int | None = None,
                  scorer_port: int | None = None, cluster_domain: str = "", ready_timeout_s: float = 1200.0,
                  stop_timeout_s: float = 600.0, stuck_after_s: float = 180.0, max_restarts_per_editor: int = 3,
-                 request_timeout_s: float = 30.0):
+                 request_timeout_s: float = 30.0, api_slots: int = 0):
+        """api_slots: an API editor's request slots (editor.max_concurrency; 0: a local editor per pod)."""
         from kubernetes import client
 
         self.namespace = namespace
@@ -152,6 +161,9 @@ class KubernetesFleet(Fleet):
         self._scorer_pod: dict | None = None
         self._restarts: dict[str, int] = {}
         self._lock = threading.Lock()
+        self.api_slots = api_slots
+        self._slot_pods: dict[str, str] = {}          # an API editor's slot name ("API 1") -> its pod's name
+        self._api_restart_lock = threading.Lock()
 
     # -- API helpers ---------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable, *args, **kwargs):
@@ -338,55 +350,85 @@ class KubernetesFleet(Fleet):
     def start_editors(self, count: int) -> list[Endpoint]:
         if count < 1:
             raise FleetError(f"start_editors: need at least one editor, asked for {count}")
+        if self.api_slots:
+            return self._start_api_editor(count)
         pods = self._scale_up_and_wait("editor", count)
         s = self._statefulset("editor")
         with self._lock:
             self._editor_pods = {name: pod_identity(pod) for name, pod in pods.items()}
         return [Endpoint(name, self._address(s, name)) for name in pods]
 
+    def _start_api_editor(self, count: int) -> list[Endpoint]:
+        """One pod (the StatefulSet at 1) and `count` request slots dialling it: the dispatcher's queue keeps
+        each slot busy, the pod's worker runs --max-concurrency requests at once."""
+        (name, pod), = self._scale_up_and_wait("editor", 1).items()
+        address = self._address(self._statefulset("editor"), name)
+        with self._lock:
+            self._editor_pods = {name: pod_identity(pod)}
+            self._slot_pods = {f"API {i + 1}": name for i in range(count)}
+        return [Endpoint(slot, address) for slot in self._slot_pods]
+
+    def _pod_of(self, endpoint: Endpoint) -> str:
+        return self._slot_pods.get(endpoint.name, endpoint.name)
+
     def editor_alive(self, endpoint: Endpoint) -> bool:
         """The same pod (uid) is there, not being deleted, and its container has not restarted."""
+        return self._pod_alive(self._pod_of(endpoint))
+
+    def _pod_alive(self, name: str) -> bool:
         from kubernetes.client.exceptions import ApiException
 
         with self._lock:
-            known = self._editor_pods.get(endpoint.name)
+            known = self._editor_pods.get(name)
         if known is None:
             return False
         try:
-            pod = self.core.read_namespaced_pod(endpoint.name, self.namespace, _request_timeout=self.request_timeout_s)
+            pod = self.core.read_namespaced_pod(name, self.namespace, _request_timeout=self.request_timeout_s)
         except ApiException as exc:
             if exc.status == 404:
                 return False
-            log.warning("reading pod %s: %s %s", endpoint.name, exc.status, _api_message(exc))
+            log.warning("reading pod %s: %s %s", name, exc.status, _api_message(exc))
             return True  # cannot tell: let the dispatcher's retries decide
         except _NETWORK_ERRORS as exc:
-            log.warning("reading pod %s: %s", endpoint.name, exc)
+            log.warning("reading pod %s: %s", name, exc)
             return True
         return pod_identity(pod) == known and pod.metadata.deletion_timestamp is None and pod_running(pod)
 
     def restart_editor(self, endpoint: Endpoint) -> Endpoint | None:
-        """Kubernetes restarts the pod itself (same name, same DNS name): wait until it is Ready again."""
+        """Kubernetes restarts the pod itself (same name, same DNS name): wait until it is Ready again.
+        An API editor's slots share one pod: the first slot to ask waits for its replacement, the others
+        then find it alive and go on with it (as they do where the pod never went: the provider's trouble)."""
+        if endpoint.name not in self._slot_pods:
+            address = self._restart_pod(endpoint.name)
+            return None if address is None else Endpoint(endpoint.name, address)
+        with self._api_restart_lock:
+            name = self._pod_of(endpoint)
+            address = (self._address(self._statefulset("editor"), name) if self._pod_alive(name)
+                       else self._restart_pod(name))
+        return None if address is None else Endpoint(endpoint.name, address)
+
+    def _restart_pod(self, name: str) -> str | None:
         with self._lock:
-            count = self._restarts.get(endpoint.name, 0)
-            if count >= self.max_restarts_per_editor or endpoint.name not in self._editor_pods:
+            count = self._restarts.get(name, 0)
+            if count >= self.max_restarts_per_editor or name not in self._editor_pods:
                 return None
-            self._restarts[endpoint.name] = count + 1
-            old = self._editor_pods[endpoint.name]
+            self._restarts[name] = count + 1
+            old = self._editor_pods[name]
         s = self._statefulset("editor")
 
         def replaced_and_ready(pods):
-            pod = pods.get(endpoint.name)
+            pod = pods.get(name)
             return pod is not None and pod_ready(pod) and pod_identity(pod) != old
 
         def on_timeout(pods):
-            pod = pods.get(endpoint.name)
+            pod = pods.get(name)
             state = describe_pod(pod) if pod is not None else "no such pod (was the StatefulSet scaled down?)"
-            return f"editor pod {endpoint.name} not back after {self.ready_timeout_s:g}s: {state}"
+            return f"editor pod {name} not back after {self.ready_timeout_s:g}s: {state}"
 
         pods = self._wait(s, replaced_and_ready, self.ready_timeout_s, on_timeout)
         with self._lock:
-            self._editor_pods[endpoint.name] = pod_identity(pods[endpoint.name])
-        return Endpoint(endpoint.name, self._address(s, endpoint.name))
+            self._editor_pods[name] = pod_identity(pods[name])
+        return self._address(s, name)
 
     def stop_editors(self) -> None:
         self._scale_down_and_wait("editor")
@@ -432,6 +474,8 @@ class KubernetesFleet(Fleet):
             "namespace": self.namespace,
             "statefulsets": {role: s.name for role, s in self._sets.items()},
             "editors": dict(self._editor_pods),
+            **({"api_editor": {"slots": len(self._slot_pods), "pod": next(iter(self._editor_pods), None)}}
+               if self.api_slots else {}),
             "scorer": self._scorer_pod,
         }
 

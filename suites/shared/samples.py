@@ -7,10 +7,11 @@ import os
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from editfleet_common.errors import InvalidInput
-from editfleet_common.images import MAX_IMAGE_FILE_BYTES, decode_image
+from editfleet_common.images import DEFAULT_MAX_PIXELS, MAX_IMAGE_FILE_BYTES, decode_image
 from editfleet_common.safe_files import UnsafePath, read_regular
 
 
@@ -36,12 +37,18 @@ class Sample:
     # reference result) and text variables of its prompts (e.g. explain_en, reference_txt), by name.
     reference_images: list[Path] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
+    # A turn of a multi-turn chain: the id of the sample whose edit is this one's (first) input image,
+    # in place of image_path / image_bytes (MagicBrush's sessions). "" for a sample with its own input.
+    input_from: str = ""
 
     def source_bytes(self) -> bytes:
         """The first input image (the one the judge is shown)."""
         if self.image_bytes is not None:
             return self.image_bytes
         if self.image_path is None:
+            if self.input_from:
+                raise BenchmarkError(f"sample {self.id!r}: its input is the edit of {self.input_from!r} (input_from), "
+                                     "not made yet")
             raise BenchmarkError(f"sample {self.id!r}: no source image")
         return read_regular(self.image_path, MAX_IMAGE_FILE_BYTES)
 
@@ -73,6 +80,8 @@ class Sample:
             out["extras"] = self.edit_args
         if self.reference_images:
             out["reference_paths"] = [str(p) for p in self.reference_images]
+        if self.input_from:
+            out["input_from"] = self.input_from
         return out
 
 
@@ -178,8 +187,13 @@ def resolve_inside(base_dir: Path, relative: str, *, root: Path | None = None) -
     return resolved, None
 
 
-def check_image(sample: Sample) -> str | None:
-    """None when every input (and reference) image exists and decodes, else what is wrong (each named)."""
+# Where a run's bound on the pixels of an image is set: the services' flag, in the run config.
+PIXEL_LIMIT_FLAG = "--max-input-pixels, in editor.server_args / judge.server_args"
+
+
+def check_image(sample: Sample, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> str | None:
+    """None when every input (and reference) image exists and decodes within `max_pixels` (the run's:
+    what its services take), else what is wrong (each named, with its file)."""
     issues = []
     if sample.image_bytes is not None and sample.image_path is None:
         sources = [("image", None, sample.image_bytes)]
@@ -208,21 +222,91 @@ def check_image(sample: Sample) -> str | None:
                 issues.append(f"{which}cannot read image {path}: {exc.strerror or exc}")
                 continue
         try:
-            decode_image(data, field=field)
+            decode_image(data, field=field, max_pixels=max_pixels, flag=PIXEL_LIMIT_FLAG,
+                         source=str(path) if path is not None else None)
         except InvalidInput as exc:
             issues.append(str(exc))
     return "; ".join(issues) or None
 
 
-def validate(samples: list[Sample], *, pre_problems: list[Problem] | None = None) -> None:
-    """Raise one BenchmarkError listing every offending sample: ids, instructions, images."""
+def chain_turns(samples: list[Sample]) -> dict[str, int]:
+    """The turn of each sample of a chain (1: the first, which has an input of its own; a sample whose
+    input_from names another is one turn after it), by id; samples in no chain are left out. Meant for
+    samples whose chains passed `chain_problems` (a name of no sample counts as a first turn's input,
+    a cycle's turns are counted once round)."""
+    by_id = {s.id: s for s in samples}
+    followed = {s.input_from for s in samples if s.input_from}
+    turns: dict[str, int] = {}
+    for sample in samples:
+        if not (sample.input_from or sample.id in followed) or sample.id in turns:
+            continue
+        path, current = [], sample.id
+        while current not in turns and current not in path:
+            path.append(current)
+            if by_id[current].input_from not in by_id:
+                break
+            current = by_id[current].input_from
+        base = turns.get(current, 0)
+        for n, step in enumerate(reversed(path), start=1):
+            turns[step] = base + n
+    return turns
+
+
+def chain_problems(samples: list[Sample], left_out: dict[str, str] | None = None) -> list[Problem]:
+    """What is wrong with the chains (input_from) of `samples`: an id that names no sample, or one
+    that the run's --categories / --limit left out (`left_out`: id -> where, of the benchmark's other
+    samples), the sample itself, a cycle (each member named once, where the cycle is met first)."""
+    problems = []
+    by_id: dict[str, Sample] = {}
+    for sample in samples:
+        by_id.setdefault(sample.id, sample)
+    bad: set[str] = set()
+    for sample in samples:
+        name = sample.input_from
+        if not name:
+            continue
+        if name == sample.id:
+            problems.append(Problem(sample.where, sample.id, "input_from names the sample itself", sample.order))
+        elif name not in by_id:
+            if left_out and name in left_out:
+                message = (f"input_from {name!r}: that sample ({left_out[name]}) is left out of this run by "
+                           "--categories / --limit; a chain's turns run together")
+            else:
+                message = f"input_from {name!r}: no sample with that id in the benchmark"
+            problems.append(Problem(sample.where, sample.id, message, sample.order))
+        else:
+            continue
+        bad.add(sample.id)
+    # Each sample names at most one other: following the names from any sample either ends or loops.
+    state: dict[str, int] = {}  # 1: on the path being followed, 2: settled
+    for sample in samples:
+        path = []
+        current = sample.id
+        while current in by_id and current not in bad and state.get(current) is None:
+            state[current] = 1
+            path.append(current)
+            current = by_id[current].input_from
+        if current in by_id and state.get(current) == 1:  # back on this path: a cycle
+            loop = path[path.index(current):]
+            first = by_id[loop[0]]
+            problems.append(Problem(first.where, first.id, "input_from makes a cycle: "
+                                    + " -> ".join(repr(i) for i in loop + [loop[0]]), first.order))
+        for member in path:
+            state[member] = 2
+    return problems
+
+
+def validate(samples: list[Sample], *, pre_problems: list[Problem] | None = None,
+             left_out: dict[str, str] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Raise one BenchmarkError listing every offending sample: ids, instructions, images, chains
+    (`left_out`: the benchmark's samples that the run's filters leave out, id -> where)."""
     problems = list(pre_problems or [])
     seen: dict[str, str] = {}
     with_images = [s for s in samples if s.image_path is not None or s.image_bytes is not None]
     # Decoding every image is the slow part (a full benchmark is hundreds of megapixels); PIL
     # decodes outside the GIL, so threads help.
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        image_issues = dict(zip(map(id, with_images), pool.map(check_image, with_images)))
+        image_issues = dict(zip(map(id, with_images), pool.map(partial(check_image, max_pixels=max_pixels), with_images)))
     for sample in samples:
         def add(message: str, sample=sample):
             problems.append(Problem(sample.where, sample.id or None, message, sample.order))
@@ -241,6 +325,7 @@ def validate(samples: list[Sample], *, pre_problems: list[Problem] | None = None
         # A sample without an image already has its problem listed by the loader.
         if image_issues.get(id(sample)):
             add(image_issues[id(sample)])
+    problems += chain_problems(samples, left_out)
     problems.sort(key=lambda p: p.order)  # stable: a sample's problems stay together, in file order
     if problems:
         raise BenchmarkError(

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 from k8s_fake_api import FakeKubeAPI, Scenario, _is_ready
-from k8s_render import BASE, find, render
+from k8s_render import BASE, REPO, find, render
 
 from orchestrator.fleet import FleetError, make_fleet
 from orchestrator.fleet.kubernetes import fleet_options
@@ -270,3 +270,44 @@ def test_judge_replicas_scale_the_scorer_statefulset(cluster):
     fleet.stop_scorer()
     assert api.pod_names("scorer") == []
     assert scale_patches(api, "scorer") == [("application/merge-patch+json", 3), ("application/merge-patch+json", 0)]
+
+
+def test_an_api_editor_is_one_pod_whose_request_slots_share_it(tmp_path):
+    """k8s/overlays/api-editor: the editor StatefulSet scaled to 1 (not N), editor.max_concurrency slots
+    dialling that pod; a lost pod is awaited once for every slot; within the overlay's Role."""
+    import threading
+
+    docs = render(REPO / "k8s" / "overlays" / "api-editor")
+    api = FakeKubeAPI(role_rules=find(docs, "Role")["rules"], namespace=NS)
+    api.add_statefulset(find(docs, "StatefulSet", "editor"), Scenario(ready_after_s=0.2, terminate_after_s=0.2))
+    api.add_statefulset(find(docs, "StatefulSet", "scorer"))
+    api.start()
+    try:
+        options = {"kubeconfig": api.kubeconfig(tmp_path / "kubeconfig"), "ready_timeout_s": 10, "stop_timeout_s": 10}
+        config = SimpleNamespace(fleet=SimpleNamespace(kind="kubernetes", options=options), api_editor=True,
+                                 editor=SimpleNamespace(max_concurrency=8))
+        fleet = make_fleet(config, tmp_path / "logs")
+        slots = fleet.start_editors(8)
+        assert [e.name for e in slots] == [f"API {i}" for i in range(1, 9)]
+        assert {e.address for e in slots} == {f"editor-0.editor.{NS}.svc:50051"}
+        assert api.replicas("editor") == 1 and api.pod_names("editor") == ["editor-0"]
+        assert fleet.describe()["api_editor"] == {"slots": 8, "pod": "editor-0"}
+        assert all(fleet.editor_alive(e) for e in slots)
+        api.evict("editor-0")  # node lost: every slot's pod is gone at once
+        assert not any(fleet.editor_alive(e) for e in slots)
+        back = [None] * 3
+        threads = [threading.Thread(target=lambda i=i: back.__setitem__(i, fleet.restart_editor(slots[i])))
+                   for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert back == slots[:3] and fleet._restarts == {"editor-0": 1}, "one replacement awaited for all slots"
+        assert all(fleet.editor_alive(e) for e in slots)
+        fleet.stop_editors()
+        assert api.pod_names("editor") == [] and api.replicas("editor") == 0
+        assert scale_patches(api, "editor") == [("application/merge-patch+json", 1), ("application/merge-patch+json", 0)]
+        assert [r for r in api.requests if r.status in (401, 403)] == []
+        fleet.close()
+    finally:
+        api.stop()

@@ -297,3 +297,31 @@ def test_the_split_judge_overlay_gives_each_scorer_pod_the_gpus_its_run_config_n
     assert judge.gpus_per_replica == 2 == int(arg_value(c["args"], "--gpus")) == c["resources"]["limits"]["nvidia.com/gpu"]
     for key_name, flag in (("model", "--model"), ("max_batch", "--max-batch")):
         assert str(getattr(judge, key_name)) == arg_value(c["args"], flag), key_name
+
+
+def test_the_api_editor_overlay_runs_one_pod_without_gpus_with_the_key_from_a_secret():
+    from editfleet_common import settings
+
+    docs = render(REPO / "k8s" / "overlays" / "api-editor")
+    for version in K8S_VERSIONS:
+        for doc in docs:
+            kubernetes_validate.validate(doc, version, strict=True)
+    editor, job = find(docs, "StatefulSet", "editor"), find(docs, "Job")
+    c, spec = container(editor), pod_spec(editor)
+    assert not any("nvidia.com/gpu" in c["resources"].get(kind, {}) for kind in ("limits", "requests"))
+    assert not spec.get("tolerations") and not [v for v in spec["volumes"] if "persistentVolumeClaim" in v]
+    (key,) = [v for v in c["env"] if "valueFrom" in v]
+    assert key["name"] == "OPENAI_API_KEY" and key["valueFrom"]["secretKeyRef"]["name"] == "editfleet-editor-api"
+    assert not [v for v in c["env"] if v["name"] == "OPENAI_API_KEY" and "value" in v], "the key is never in a manifest"
+    data = yaml.safe_load(find(docs, "ConfigMap")["data"]["run.yaml"])
+    data["_origin"] = "api-editor run.yaml"
+    config = build_config(data)
+    assert config.api_editor and config.editor.backend == "openai-images"
+    # every flag of the API editor's Setting table says what the run config says (the fleet refuses a
+    # mismatch at the run's start), and the request slots are the pod's --max-concurrency
+    for setting in settings.API_EDITOR_SETTINGS:
+        want, have = getattr(config.editor, setting.key), arg_value(c["args"], setting.flag)
+        assert have is not None and type(want)(have) == want, setting.key
+    assert config.editor_count == 8 == int(arg_value(c["args"], "--max-concurrency"))
+    assert "secretKeyRef" not in yaml.safe_dump(job) and "OPENAI_API_KEY" not in yaml.safe_dump(job)
+    assert "judge" in data and config.judge.backend == "transformers"  # the judge: the base's local VLM
