@@ -686,6 +686,10 @@ def plan_lines(config: RunConfig, benchmark: Benchmark, stages: tuple[str, ...],
                  f"on GPUs {','.join(map(str, config.devices.gpus))} ({fleet.kind} fleet)" if config.devices.gpus else
                  f"on the CPU ({fleet.kind} fleet)")
         size = f"{e.width}x{e.height}" if e.width else "the pipeline's own size"
+        if config.api_editor:  # request slots of one API editor process, not devices (docs/api-editors.md)
+            where = (f"request slots of an API editor ({e.backend}, provider {e.provider or 'the default'}, "
+                     f"{e.base_url})")
+            size = f"{e.width}x{e.height}" if e.width else "the provider's own size"
         lines.append(f"  editors     {config.editor_count} {where}: {e.model or 'the model the editors run'}; "
                      f"steps {e.steps or 'default'}, guidance {'default' if e.guidance is None else e.guidance}, "
                      f"{size}, base seed {e.seed}")

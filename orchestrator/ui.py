@@ -122,7 +122,7 @@ class BarsUI(_Base, _Slots):
         tqdm.set_lock(self.lock)
         if api:
             self.bars = [tqdm(total=None, desc=f"[{name}] request", position=i, leave=False, dynamic_ncols=True,
-                              bar_format="{desc}: {postfix}", postfix="idle") for i, name in enumerate(names)]
+                              bar_format="{desc}{postfix}", postfix="idle") for i, name in enumerate(names)]
         else:
             self.bars = [
                 tqdm(total=1, desc=f"[{name}] Denoising", unit="step", position=i, leave=False, dynamic_ncols=True)

@@ -313,3 +313,40 @@ def test_run_totals_from_known_edit_lines():
     assert (t["cost"], t["edits_with_cost"], t["edits_with_usage"], t["latency_s"]) == (0.0387, 1, 2, 4.0)
     assert t["served_models"] == ["google/gemini-2.5-flash-image"] and t["max_concurrency"] == 4
     assert t["seed"]["takes_seed"] is True
+
+
+def test_bars_show_a_line_per_request_slot_with_its_seconds_and_partial_images(capsys):
+    """With a terminal (BarsUI): each slot's line names the sample in flight, the seconds since its request
+    went out (redrawn without any event) and the partial images received; no denoise-step bars."""
+    import io
+    import threading
+
+    from orchestrator.benchmark import Sample
+    from orchestrator.ui import BarsUI
+
+    ui = BarsUI(io.StringIO())
+    ui.TICK_S = 0.05
+    ui.start_editing(3, 0, ["API 1", "API 2"], api=True)
+    sample = Sample(id="phys-01", category="physical", instruction=INSTRUCTIONS["phys-01"])
+    ui.editor_begin(0, "API 1", sample, 0)
+    ui.editor_step(0, 1, 3)  # the first of 2 partial images (the completed image is step 3 of 3)
+    time.sleep(0.3)
+    assert re.fullmatch(r"phys-01 0\.[2-9]s, partial images 1/2", ui.slot_text(0)) and ui.slot_text(1) == "idle"
+    drawn = capsys.readouterr().err
+    assert re.search(r"\[API 1\] request, phys-01 0\.[1-9]s, partial images 1/2", drawn)  # redrawn as time goes
+    assert "[API 2] request, idle" in drawn and "Denoising" not in drawn
+    ui.editor_end(0, "API 1", sample, ok=True, text="1024x1024 in 0.3s", done=True)
+    assert ui.slot_text(0) == "idle"
+    ui.finish_editing()
+    time.sleep(0.2)
+    assert not [t for t in threading.enumerate() if t.name == "ui-slots"]
+
+
+def test_the_example_api_editor_config_plans_request_slots():
+    """examples/api-editor.yaml (docs/api-editors.md's run) is a valid run config: its dry run plans the
+    API editor's request slots and starts nothing (no key needed for that)."""
+    done = subprocess.run(orchestrator_cmd("run", "--config", "examples/api-editor.yaml", "--dry-run"), cwd=REPO,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "OPENAI_API_KEY": ""})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ("editors     4 request slots of an API editor (openai-images, provider openai, https://api.openai.com/v1): "
+            "gpt-image-1.5; steps default, guidance default, 1024x1024, base seed 0") in done.stdout
