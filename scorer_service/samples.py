@@ -12,16 +12,16 @@ from these; every backend reads the same prompts).
 from __future__ import annotations
 
 import io
-import warnings
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from editfleet_common.errors import InvalidInput
-from editfleet_common.images import decode_image
+from editfleet_common.images import decode_image, header_size
 
-from suites.shared.protocol import Protocol, ProtocolRegistry, Question, nth_source, render
+from suites.shared.protocol import Protocol, ProtocolRegistry, Question, nth_reference, nth_source, render
 from editfleet_common.statuses import ERROR, INVALID, OK, PARSE_FAILED, REFUSED
 
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
@@ -252,24 +252,9 @@ def check_image_counts(inp: ScoreInput, limits: Limits) -> None:
 
 def image_size(data: bytes, *, max_pixels: int, field: str) -> tuple[int, int]:
     """An encoded image's size as its header says (before any EXIF rotation), refusing what cannot be
-    read, a zero size and more than `max_pixels` (as editfleet_common.images.decode_image does before
-    decoding). No pixel data is decoded: a truncated body is found only when decoded."""
-    if not data:
-        raise InvalidInput(f"{field}: empty (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:  # reads the header only
-                width, height = img.size
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidInput(f"{field}: refused as a decompression bomb ({exc})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InvalidInput(f"{field}: cannot decode image ({type(exc).__name__}: {exc})") from None
-    if width <= 0 or height <= 0:
-        raise InvalidInput(f"{field}: zero-size image ({width}x{height})")
-    if width * height > max_pixels:
-        raise InvalidInput(f"{field}: {width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}")
-    return width, height
+    read, a zero size and more than `max_pixels` (--max-input-pixels), as decode_image does before
+    decoding (the same check: editfleet_common.images.header_size). No pixel data is decoded."""
+    return header_size(data, max_pixels=max_pixels, field=field)
 
 
 def admit(inp: ScoreInput, registry: ProtocolRegistry, limits: Limits | None = None) -> AdmittedSample:
@@ -298,7 +283,12 @@ def admit(inp: ScoreInput, registry: ProtocolRegistry, limits: Limits | None = N
     sources = ([inp.source_image] if inp.source_image else []) + list(inp.more_source_images)
     for question in questions:  # a question that shows a role the request lacks
         for role in question.images:
-            k = nth_source(role)
+            k, r = nth_source(role), nth_reference(role)
+            if r is not None:  # reference_<k>: the k-th reference image
+                if len(inp.reference_images) < r:
+                    raise InvalidInput(f"reference_images[{r - 1}]: missing (protocol {protocol.name!r} shows it in "
+                                       f"question {question.name!r})")
+                continue
             there = len(sources) >= k if k is not None else {
                 "source": sources, "sources": sources, "edited": inp.edited_image, "reference": inp.reference_images,
                 "edited_a": inp.edited_image, "edited_b": inp.edited_image_b}[role]
@@ -322,7 +312,7 @@ def admit(inp: ScoreInput, registry: ProtocolRegistry, limits: Limits | None = N
     else:
         shown_sources = tuple(sorted({0 for _ in sources[:1] if first}
                                      | {k - 1 for k in map(nth_source, roles) if k is not None}))
-    shown_references = "reference" in roles
+    shown_references = "reference" in roles or any(nth_reference(role) for role in roles)
     pixels = [source_sizes[i] for i in shown_sources] + ([edited_size] if shown_edited else []) + (
         [edited_b_size] if shown_edited_b else []) + (reference_sizes if shown_references else [])
     total = sum(w * h for w, h in pixels)
@@ -390,9 +380,11 @@ def decode(admitted: AdmittedSample, *, every_image: bool = False) -> PreparedSa
         "edited": edited, "reference": references, "edited_a": edited, "edited_b": edited_b}
     for question in admitted.questions:
         for role in question.images:
-            k = nth_source(role)
+            k, r = nth_source(role), nth_reference(role)
             if k is not None:
                 images[role] = sources[k - 1:k]
+            if r is not None:
+                images[role] = references[r - 1:r]
     return PreparedSample(inp.sample_id, protocol, inp.category, admitted.variables, images, admitted.questions,
                           admitted.orders)
 
@@ -408,7 +400,11 @@ def resize_images(sources: list[Image.Image], edited: list[Image.Image], referen
     resize further; an API gets them as they are here): `edited: source` gives the edited image the
     (first) source image's size (GEdit-Bench's scorer does so before judging), `max_pixels: N` scales
     each image down, aspect kept, to at most N pixels, `jpeg_thumbnail: N` fits each inside NxN and
-    sends it through JPEG (RISEBench's image_size=N). PIL's default resampling (bicubic).
+    sends it through JPEG (RISEBench's image_size=N); `sources_max_pixels: N` and `sources_multiple_of:
+    M` resize the input images only, as OmniContext's test_omnicontext_score.py does (scaled by
+    sqrt(N / pixels) where over N, each side truncated; then each side floored to a multiple of M, at
+    least M), and `jpeg: true` sends every image through JPEG at PIL's default quality (its
+    openai_util.encode_pil_image). PIL's default resampling (bicubic).
     source_size: the first input image's size where `sources` need not start with it (only the
     shown inputs decoded)."""
     target = source_size or (sources[0].size if sources else None)
@@ -427,7 +423,30 @@ def resize_images(sources: list[Image.Image], edited: list[Image.Image], referen
     side = rule.get("jpeg_thumbnail")
     if side:
         sources, edited, references = ([_jpeg_thumbnail(i, side) for i in group] for group in (sources, edited, references))
+    if rule.get("sources_max_pixels") or rule.get("sources_multiple_of"):
+        sources = [_fit_source(img, rule.get("sources_max_pixels"), rule.get("sources_multiple_of") or 1) for img in sources]
+    if rule.get("jpeg"):
+        sources, edited, references = ([_through_jpeg(i) for i in group] for group in (sources, edited, references))
     return sources, edited, references
+
+
+def _fit_source(img: Image.Image, limit: int | None, multiple: int) -> Image.Image:
+    """An input image as OmniContext's scorer resizes it: over `limit` pixels, scaled by sqrt(limit /
+    pixels) (each side truncated); then each side floored to a multiple of `multiple` (never below it)."""
+    w, h = img.size
+    if limit and w * h > limit:
+        ratio = math.sqrt(limit / (w * h))
+        w, h = int(w * ratio), int(h * ratio)
+    size = (max(multiple, w // multiple * multiple), max(multiple, h // multiple * multiple))
+    return img if size == img.size else img.resize(size)
+
+
+def _through_jpeg(img: Image.Image) -> Image.Image:
+    """`jpeg: true`: the pixels an API sees of an image sent as JPEG at PIL's default quality."""
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format="JPEG")
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
 
 
 def _jpeg_thumbnail(img: Image.Image, side: int) -> Image.Image:

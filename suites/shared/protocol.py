@@ -14,7 +14,10 @@ File format (see suites/seed/seed-0-10.yaml and suites/gedit/viescore.yaml):
     strict_suffix: "..."             # appended to the user text when re-asking after a parse failure
     resize: {edited: source}         # optional: the judge sees the edited image at the source's size;
                                      # max_pixels: N scales every image down to at most N pixels;
-                                     # jpeg_thumbnail: N fits every image inside NxN, through JPEG
+                                     # jpeg_thumbnail: N fits every image inside NxN, through JPEG;
+                                     # sources_max_pixels: N / sources_multiple_of: M the input images
+                                     # only (at most N pixels, then each side floored to a multiple
+                                     # of M); jpeg: true every image through JPEG (PIL's default quality)
     parse: json                      # optional: json (default, parsing.parse_reply) or another of
                                      # parsing.PARSERS (labelled-lines, yes-no, final-score, ...)
     text_first: false                # optional: the prompt text before the images (ImgEdit's order)
@@ -27,7 +30,8 @@ File format (see suites/seed/seed-0-10.yaml and suites/gedit/viescore.yaml):
         images: [edited]             # which request images, in order (IMAGE_ROLES): source (the first
                                      # input), sources (every input), edited, reference (the suite's),
                                      # source_<k> (the k-th input, k >= 2); edited_a, edited_b (the two
-                                     # edits of a pairwise question: edited_image, edited_image_b)
+                                     # edits of a pairwise question: edited_image, edited_image_b);
+                                     # reference_<k> (the k-th reference image alone, k >= 1)
         captions: ["Image {n}:"]     # optional, one per `images` entry: a text part before each of its
                                      # images ({n}: the image's 1-based place in its role; variables too)
         scores: [score]              # names of the numbers the reply must contain, in order
@@ -66,6 +70,8 @@ from .parsing import PARSERS
 
 IMAGE_ROLES = ("source", "sources", "edited", "reference", "edited_a", "edited_b")
 _NTH_SOURCE = re.compile(r"source_([2-9]|[1-9][0-9]+)")  # source_<k>: the k-th input image alone
+_NTH_REFERENCE = re.compile(r"reference_([1-9][0-9]*)")  # reference_<k>: the k-th reference image alone
+RESIZE_KEYS = ("edited", "max_pixels", "jpeg_thumbnail", "sources_max_pixels", "sources_multiple_of", "jpeg")
 ANSWERS = ("number", "yes-no", "pairwise")
 PAIR_ORDERS = ("one", "both")       # a pairwise protocol's `pairwise.orders`
 DISAGREEMENT = ("tie", "none")      # and `pairwise.disagreement`
@@ -80,12 +86,18 @@ class ProtocolError(ValueError):
 
 
 def image_role_ok(role: str) -> bool:
-    return role in IMAGE_ROLES or bool(_NTH_SOURCE.fullmatch(role))
+    return role in IMAGE_ROLES or bool(_NTH_SOURCE.fullmatch(role)) or bool(_NTH_REFERENCE.fullmatch(role))
 
 
 def nth_source(role: str) -> int | None:
     """k for a `source_<k>` role, else None."""
     m = _NTH_SOURCE.fullmatch(role)
+    return int(m.group(1)) if m else None
+
+
+def nth_reference(role: str) -> int | None:
+    """k for a `reference_<k>` role, else None."""
+    m = _NTH_REFERENCE.fullmatch(role)
     return int(m.group(1)) if m else None
 
 
@@ -269,7 +281,7 @@ class Protocol:
             for role in question.images:
                 k = nth_source(role)
                 there = sources >= k if k is not None else (
-                    "reference" in present if role == "reference" else
+                    "reference" in present if role == "reference" or nth_reference(role) else
                     "pair" in present if role in ("edited_a", "edited_b") else role == "edited" or sources > 0)
                 if not there:
                     return (f"protocol {self.name!r} shows the {role} image in question {question.name!r}, "
@@ -327,7 +339,7 @@ def parse_protocol(text: str, path: Path, rules: dict[str, Rule]) -> Protocol:
         images = tuple(q.get("images", ["edited"]))
         bad = [r for r in images if not image_role_ok(r)]
         if bad or not images:
-            raise ProtocolError(f"{qwhere}: images must be a non-empty list of {IMAGE_ROLES} or source_<k>, "
+            raise ProtocolError(f"{qwhere}: images must be a non-empty list of {IMAGE_ROLES}, source_<k> or reference_<k>, "
                                 f"got {list(images)}")
         captions = q.get("captions") or ()
         if not isinstance(captions, (list, tuple)) or not all(isinstance(c, str) for c in captions) or (
@@ -377,13 +389,20 @@ def parse_protocol(text: str, path: Path, rules: dict[str, Rule]) -> Protocol:
         raise ProtocolError(f"{where}: text_first must be true or false")
     aliases = data.get("category_aliases") or {}
     resize = data.get("resize") or {}
-    if not isinstance(resize, dict) or set(resize) - {"edited", "max_pixels", "jpeg_thumbnail"}:
-        raise ProtocolError(f"{where}: resize takes edited: source, max_pixels: N and/or jpeg_thumbnail: N, got {resize!r}")
+    if not isinstance(resize, dict) or set(resize) - set(RESIZE_KEYS):
+        raise ProtocolError(f"{where}: resize takes edited: source, max_pixels: N, jpeg_thumbnail: N, sources_max_pixels: N, "
+                            f"sources_multiple_of: N and/or jpeg: true, got {resize!r}")
     if "edited" in resize and resize["edited"] != "source":
         raise ProtocolError(f"{where}: resize.edited can only be 'source' (the source image's size)")
     if "max_pixels" in resize and (not isinstance(resize["max_pixels"], int) or isinstance(resize["max_pixels"], bool)
                                    or resize["max_pixels"] < 1):
         raise ProtocolError(f"{where}: resize.max_pixels must be a positive integer")
+    for key in ("sources_max_pixels", "sources_multiple_of"):
+        value = resize.get(key)
+        if key in resize and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ProtocolError(f"{where}: resize.{key} must be a positive integer")
+    if "jpeg" in resize and not isinstance(resize["jpeg"], bool):
+        raise ProtocolError(f"{where}: resize.jpeg must be true or false")
     side = resize.get("jpeg_thumbnail")
     if "jpeg_thumbnail" in resize and (not isinstance(side, int) or isinstance(side, bool) or side < 1):
         raise ProtocolError(f"{where}: resize.jpeg_thumbnail must be a positive integer (the longest side)")
