@@ -213,7 +213,7 @@ def mismatches(settings: Sequence[Setting], section: Any, info: Mapping[str, Any
 # What every edit request carries (editfleet.v1.EditRequest; the editor's HTTP route takes the same): with
 # the model, what decides the edited pixels (RunConfig.edit_settings)
 STEPS = Setting("steps", type=int, help="Denoise steps (0: the editor's default).")
-GUIDANCE = Setting("guidance", type=float, help="Guidance (true CFG for Qwen-Image-Edit).")
+GUIDANCE = Setting("guidance", type=float, help="Guidance (true CFG for Qwen-Image-Edit; unset: the editor's default).")
 NEGATIVE_PROMPT = Setting("negative_prompt", help="Negative prompt.")
 SEED = Setting("seed", type=int, help="Base seed; each sample's seed = f(base seed, sample id).")
 WIDTH = Setting("width", type=int, help="Output width in pixels, with editor.height (0: the pipeline's own choice).")
@@ -236,7 +236,7 @@ FAILURES = Setting("failures", choices=("exclude", "zero"),
                    help="Summary: leave failures out of the means (default) or count them as 0.")
 REPEATS = Setting("repeats", type=int, help="Judge each edit K times (judges that sample); every repeat is recorded, "
                                             "the summary uses their mean.")
-DEVICE_GPUS = Setting("gpus", help="One editor per GPU, e.g. 0,1,2,3.")
+DEVICE_GPUS = Setting("gpus", help="One editor per GPU (CUDA_VISIBLE_DEVICES), e.g. 0,1,2,3.")
 EDITORS = Setting("editors", type=int, help="Number of CPU editors (without GPUs).")
 JUDGE_GPU = Setting("judge_gpu", type=int, help="GPU for the judge (default: CPU, or the run's first GPU).")
 FLEET_KINDS = ("local", "static", "kubernetes")
@@ -245,3 +245,6 @@ EDITOR_ADDRESSES = Setting("editor_addresses", repeat=True, help="static fleet: 
 SCORER_ADDRESS = Setting("scorer_address", help="static fleet: the scorer HOST:PORT.")
 OUTPUT = Setting("output", help="Output dir (rerun on the same dir to resume).")
 PROGRESS = Setting("progress", choices=("auto", "bars", "plain"), help="Live bars or plain lines.")
+STOP_AFTER_FAILURES = Setting("stop_after_failures", type=int,
+                              help="Stop when the first K samples fail for good with the same error, in the editing "
+                                   "or the judging (0: never).")

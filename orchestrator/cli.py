@@ -81,8 +81,8 @@ def _run_options(fn):
 
 def config_from_flags(config_path, **flags) -> "RunConfig":  # noqa: F821
     data = load_yaml(config_path) if config_path else {}
-    overrides = {**setting_flags.overrides(setting_flags.RUN_CONFIG_FLAGS, flags),
-                 **setting_flags.overrides(setting_flags.RUN_FLAGS, flags)}
+    overrides = setting_flags.overrides((*setting_flags.RUN_CONFIG_FLAGS, *setting_flags.RUN_FLAGS,
+                                         setting_flags.RUN_STOP_AFTER_FAILURES), flags)
     gpus, editors = overrides.get("devices.gpus"), overrides.get("devices.editors")
     if gpus is not None or editors is not None:
         if gpus is not None and editors is not None:
@@ -115,9 +115,8 @@ def _require(config, *keys: str) -> None:
                                               "questions, a time estimate); start nothing.")
 @click.option("--allow-failures", is_flag=True, help="Exit 0 when every sample was tried, even if some failed "
                                                      "(default: 3 some failed, 4 none judged).")
-@click.option("--stop-after-failures", type=click.IntRange(min=0), default=3, show_default=True, metavar="K",
-              help="Stop when the first K samples fail for good with the same error (0: never).")
-def run(config_path, no_score, retry_failed, dry_run, allow_failures, stop_after_failures, **flags):
+@setting_flags.RUN_STOP_AFTER_FAILURES.option()
+def run(config_path, no_score, retry_failed, dry_run, allow_failures, **flags):
     """Edit every sample of a benchmark, judge every edit, write summary and report.
 
     Rerunning on the same --output resumes: finished edits and scores are kept, nothing is done twice.
@@ -137,7 +136,8 @@ def run(config_path, no_score, retry_failed, dry_run, allow_failures, stop_after
         _require(config, *needed)
         ui = make_ui(config.progress)
         result = execute(config, stages=("edit",) if no_score else ("edit", "score"), retry_failed=retry_failed, ui=ui,
-                         dry_run=dry_run, allow_failures=allow_failures, stop_after_failures=stop_after_failures)
+                         dry_run=dry_run, allow_failures=allow_failures,
+                         stop_after_failures=config.stop_after_failures)
         sys.exit(result.exit_code)
 
     _guarded(body)
@@ -152,9 +152,8 @@ def run(config_path, no_score, retry_failed, dry_run, allow_failures, stop_after
 @click.option("--retry-failed", is_flag=True)
 @click.option("--allow-failures", is_flag=True, help="Exit 0 when every edit was judged, even if some judgements "
                                                      "or edits failed (default: 3 some failed, 4 none judged).")
-@click.option("--stop-after-failures", type=click.IntRange(min=0), default=3, show_default=True, metavar="K",
-              help="Stop when the first K judgements are INVALID for the same reason (0: never).")
-def score(run_dir, output, label, retry_failed, allow_failures, stop_after_failures, **judge_flags):
+@setting_flags.SCORE_STOP_AFTER_FAILURES.option()
+def score(run_dir, output, label, retry_failed, allow_failures, **judge_flags):
     """Re-judge the saved edits of RUN_DIR with another judge or protocol (no editing).
 
     The new scores.jsonl, summary.json and report.html go to their own folder, which reads the
@@ -170,7 +169,8 @@ def score(run_dir, output, label, retry_failed, allow_failures, stop_after_failu
             raise click.UsageError(f"{source} is itself a re-judge folder; give the run's own output dir")
         data = merge_overrides(config.to_dict(), {
             **setting_flags.overrides(setting_flags.SCORE_FLAGS, judge_flags),
-            **setting_flags.overrides(setting_flags.SCORE_CONFIG_FLAGS, judge_flags),
+            **setting_flags.overrides((*setting_flags.SCORE_CONFIG_FLAGS, setting_flags.SCORE_STOP_AFTER_FAILURES),
+                                      judge_flags),
         })
         new = build_config({**data, "_origin": "command line"})
         if new.fleet.kind != "static":  # an edit-only run (`run --no-score`) may have recorded no judge
@@ -182,7 +182,7 @@ def score(run_dir, output, label, retry_failed, allow_failures, stop_after_failu
         ui = make_ui(new.progress)
         result = execute(new, stages=("score",), retry_failed=retry_failed, ui=ui, edits_from=source.resolve(),
                          extra_manifest={"rejudge_of": str(source.resolve()), "editor": manifest.get("editor")},
-                         allow_failures=allow_failures, stop_after_failures=stop_after_failures)
+                         allow_failures=allow_failures, stop_after_failures=new.stop_after_failures)
         sys.exit(result.exit_code)
 
     _guarded(body)

@@ -17,10 +17,12 @@ from typing import Any
 
 import yaml
 
-from editfleet_common.settings import EDITOR_BACKENDS, JUDGE_BACKENDS, LOAD_FORMATS, SPEED_MODES
+from editfleet_common.settings import EDITOR_BACKENDS, FAILURES, JUDGE_BACKENDS, LOAD_FORMATS, PROGRESS, SPEED_MODES
 
 from .judge_protocol import find_protocol
 
+# A key set by an `orchestrator` flag has its meaning in its Setting (editfleet_common/settings.py), not in a
+# comment here (docs/reference/config.md shows the Setting's help where a key has no comment).
 
 
 class ConfigError(Exception):
@@ -30,21 +32,21 @@ class ConfigError(Exception):
 @dataclass
 class BenchmarkConfig:
     path: str | None = None
-    format: str = "auto"            # "auto" or a suite's name (`orchestrator suites` lists them)
+    format: str = "auto"
     categories: list[str] | None = None
     limit: int | None = None
-    language: str = "en"            # GEdit-Bench: en | cn | all
-    image_root: str | None = None   # ImgEdit-Bench, RISEBench: the input images' root (default: the JSON's folder)
+    language: str = "en"
+    image_root: str | None = None
 
 
 @dataclass
 class EditorConfig:
     model: str | None = None
-    steps: int = 0                  # 0: the editor's default
-    guidance: float | None = None   # None: the editor's default
+    steps: int = 0
+    guidance: float | None = None
     negative_prompt: str | None = None
-    seed: int = 0                   # base seed; each sample's seed is derived from it and the id
-    width: int = 0                  # 0: the pipeline's own choice
+    seed: int = 0
+    width: int = 0
     height: int = 0
     extras: dict[str, Any] = field(default_factory=dict)  # pipeline-specific call arguments
     loras: list[dict] = field(default_factory=list)  # [{path, scale}]: LoRA adapters fused at the editors' start
@@ -80,7 +82,7 @@ class JudgeConfig:
     max_retries: int = 5            # openai: retries of a request (429, 5xx, timeouts, dropped connections)
     replicas: int = 0               # judge processes for the judging phase; 0: one per gpus_per_replica GPUs of the run (else 1)
     gpus_per_replica: int = 1       # a judge larger than one GPU: each replica's weights split over this many GPUs
-    protocol: str = ""              # empty: the suite's own default protocol (settled by name when the run starts)
+    protocol: str = ""
     max_batch: int = 4
     max_new_tokens: int | None = None  # the longest reply; None: the protocol's own budget, else the judge's default
     max_in_flight: int = 0          # requests on the stream at once; 0: 4 x max_batch
@@ -90,24 +92,24 @@ class JudgeConfig:
     server_args: list[str] = field(default_factory=list)
     max_attempts: int = 3           # scorer restarts / reconnects before giving up
     stall_timeout_s: float = 600.0  # no result for this long while samples are out: the judge is stalled (0: wait for ever)
-    failures: str = "exclude"       # summary: exclude failures from means, or count them as "zero"
-    repeats: int = 1                # judge each edit this many times (judges that sample); every repeat is recorded
+    failures: str = "exclude"
+    repeats: int = 1
     prestart: bool = True           # local fleet: stage the judge in host memory while editing (RAM: ~its weights)
     tls: dict[str, Any] = field(default_factory=dict)  # {ca, cert, key, server_name}: (m)TLS to the judge
 
 
 @dataclass
 class DevicesConfig:
-    gpus: list[int] | None = None   # one editor per GPU (CUDA_VISIBLE_DEVICES)
-    editors: int | None = None      # CPU: this many editor processes
-    judge_gpu: int | None = None    # GPU for the judge (default: the first editor GPU, freed by then)
+    gpus: list[int] | None = None
+    editors: int | None = None
+    judge_gpu: int | None = None
 
 
 @dataclass
 class FleetConfig:
-    kind: str = "local"             # local | static | kubernetes
-    editor_addresses: list[str] = field(default_factory=list)  # static
-    scorer_address: str | None = None                            # static
+    kind: str = "local"
+    editor_addresses: list[str] = field(default_factory=list)
+    scorer_address: str | None = None
     options: dict[str, Any] = field(default_factory=dict)        # fleet-specific (e.g. kubernetes)
 
 
@@ -119,7 +121,8 @@ class RunConfig:
     devices: DevicesConfig = field(default_factory=DevicesConfig)
     fleet: FleetConfig = field(default_factory=FleetConfig)
     output: str | None = None
-    progress: str = "auto"          # auto | bars | plain
+    progress: str = "auto"
+    stop_after_failures: int = 3
     suites_dir: str | None = None   # a lab's own suite folder(s), beside the built-in ones (suites/catalog.py)
 
     def absolutize(self) -> "RunConfig":
@@ -225,8 +228,8 @@ CHOICES = {
     ("editor", "speed_mode"): SPEED_MODES,
     ("judge", "load_format"): LOAD_FORMATS,
     ("judge", "backend"): JUDGE_BACKENDS,
-    ("judge", "failures"): ("exclude", "zero"),
-    ("", "progress"): ("auto", "bars", "plain"),
+    ("judge", "failures"): FAILURES.choices,
+    ("", "progress"): PROGRESS.choices,
 }
 PATH_KEYS = {("benchmark", "path"), ("benchmark", "image_root"), ("", "output"), ("", "suites_dir"),
              ("editor", "compile_cache")}
@@ -491,6 +494,7 @@ def _check(config: RunConfig, origin: str) -> None:
         ("judge.max_in_flight", j.max_in_flight, 0), ("judge.stall_timeout_s", j.stall_timeout_s, 0),
         ("judge.max_concurrency", j.max_concurrency, 1), ("judge.max_retries", j.max_retries, 0),
         ("judge.replicas", j.replicas, 0), ("judge.gpus_per_replica", j.gpus_per_replica, 1),
+        ("stop_after_failures", config.stop_after_failures, 0),
     ):
         if value < low:
             raise ConfigError(f"{origin}: {name} must be >= {low}, got {value}")

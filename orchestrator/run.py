@@ -45,7 +45,7 @@ EXIT_ERROR = 1
 EXIT_PREFLIGHT = 2     # nothing was started (or edited): every problem found before is listed
 EXIT_SOME_FAILED = 3   # some samples were not edited and judged: failed, or left by a stop
 EXIT_NONE = 4          # no sample was judged (edited, with --no-score)
-STOP_AFTER_FAILURES = 3  # the first this many samples failing for good with the same error stop the run
+STOP_AFTER_FAILURES = RunConfig.stop_after_failures  # the run config's default (stop_after_failures, config.py)
 
 
 class RunError(Exception):

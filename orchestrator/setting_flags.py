@@ -30,6 +30,7 @@ class SettingFlag:
     # the value given -> {key of the section: value} (a list from commas, --size's width and height);
     # default: {the Setting's key: the value}
     parse: Callable[[Any], dict[str, Any]] | None = None
+    show_default: bool = False  # --help shows the run config's default (the flag itself defaults to unset)
 
     @property
     def key(self) -> str:
@@ -51,6 +52,8 @@ class SettingFlag:
             kwargs["multiple"] = True
         if self.metavar:
             kwargs["metavar"] = self.metavar
+        if self.show_default:
+            kwargs.update(cls=ConfigDefaultOption, config_default=config_default(self.key))
         return click.option(self.flag, *self.aliases, self.dest, **kwargs)
 
     def value(self, flags: dict) -> Any:
@@ -67,6 +70,32 @@ class SettingFlag:
             return {self.key: value}
         prefix = f"{self.section}." if self.section else ""
         return {f"{prefix}{key}": item for key, item in self.parse(value).items()} if value is not None else {}
+
+
+class ConfigDefaultOption(click.Option):
+    """An option left unset when not given (so that a run config's value stands), whose --help shows the
+    run config key's default as its own."""
+
+    def __init__(self, *args, config_default: Any = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.config_default = config_default
+
+    def get_help_extra(self, ctx):
+        extra = super().get_help_extra(ctx)
+        extra["default"] = str(self.config_default)
+        return extra
+
+
+def config_default(key: str) -> Any:
+    """The default of a run config key (orchestrator/config.py's dataclasses)."""
+    import dataclasses
+
+    from .config import SECTIONS, RunConfig
+
+    *section, name = key.split(".")
+    cls = SECTIONS[section[0]] if section else RunConfig
+    field = {f.name: f for f in dataclasses.fields(cls)}[name]
+    return field.default if field.default is not dataclasses.MISSING else field.default_factory()
 
 
 def options(table):
@@ -137,6 +166,9 @@ RUN_CONFIG_FLAGS = (
 )
 
 
+JUDGE_MAX_NEW_TOKENS = SettingFlag("judge", settings.MAX_NEW_TOKENS, "--judge-max-new-tokens",
+                                   "The judge's longest reply (default: the protocol's own budget).")
+
 # `orchestrator run` (and `validate`'s run options)
 RUN_FLAGS = (
     SettingFlag("editor", settings.MODEL, "--editor-model", "Editor model: local path or hub id."),
@@ -165,6 +197,7 @@ RUN_FLAGS = (
     SettingFlag("judge", settings.MAX_BATCH, "--max-batch", "Judge batch size."),
     SettingFlag("judge", settings.GPUS, "--judge-gpus-per-replica",
                 "A judge larger than one GPU: each replica's weights split over this many GPUs of the run."),
+    JUDGE_MAX_NEW_TOKENS,
 )
 
 # `orchestrator score` (another judge for a run's saved edits: unset flags keep the run's)
@@ -183,9 +216,20 @@ SCORE_FLAGS = (
 SCORE_CONFIG_FLAGS = (
     SettingFlag("judge", settings.PROTOCOL, "--protocol", "Judge protocol (default: the run's)."),
     SettingFlag("devices", settings.JUDGE_GPU, "--gpu"),
-    SettingFlag("fleet", settings.FLEET_KIND, "--fleet", ""),
+    SettingFlag("fleet", settings.FLEET_KIND, "--fleet"),
     SettingFlag("fleet", settings.SCORER_ADDRESS, "--scorer-address"),
-    SettingFlag("", settings.PROGRESS, "--progress", ""),
-    SettingFlag("judge", settings.FAILURES, "--failures", ""),
+    SettingFlag("", settings.PROGRESS, "--progress"),
+    SettingFlag("judge", settings.FAILURES, "--failures"),
     SettingFlag("judge", settings.REPEATS, "--repeats", click_type=click.IntRange(min=1)),
+    JUDGE_MAX_NEW_TOKENS,
 )
+
+# --stop-after-failures (stop_after_failures), said of what each command does
+RUN_STOP_AFTER_FAILURES = SettingFlag(
+    "", settings.STOP_AFTER_FAILURES, "--stop-after-failures",
+    "Stop when the first K samples fail for good with the same error (0: never).",
+    click_type=click.IntRange(min=0), metavar="K", show_default=True)
+SCORE_STOP_AFTER_FAILURES = SettingFlag(
+    "", settings.STOP_AFTER_FAILURES, "--stop-after-failures",
+    "Stop when the first K judgements are INVALID for the same reason (0: never).",
+    click_type=click.IntRange(min=0), metavar="K", show_default=True)

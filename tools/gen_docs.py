@@ -3,8 +3,9 @@
     cli.md      every `orchestrator` command and option with its help (the click commands of
                 orchestrator/cli.py's `main` group)
     config.md   every run config key with its type, default and comment (the dataclasses of
-                orchestrator/config.py), the flag that sets it (found by asking the commands themselves,
-                below) and the service flag it becomes (the Setting tables of editfleet_common/settings.py)
+                orchestrator/config.py; a key without a comment: the help of its Setting), the flag that
+                sets it (found by asking the commands themselves, below) and the service flag it becomes
+                (the Setting tables of editfleet_common/settings.py)
     suites.md   the suites editfleet ships (suites.catalog), each linked to its folder's README
 
     .venv/orchestrator/bin/python tools/gen_docs.py           # write the pages (`make docs`)
@@ -126,6 +127,8 @@ def cli_page() -> str:
             names = ", ".join(code(o) for o in [*param.opts, *param.secondary_opts])
             notes = [n for n, on in (("required", param.required), ("repeatable", param.multiple)) if on]
             default = "" if unset(param.default) else code(param.default)
+            if hasattr(param, "config_default"):  # unset when not given; the run config key's default
+                default = code(param.config_default)
             keys = sets.get(f"{name} {param.opts[0]}", []) + sets.get(f"{name} {param.opts[0]} ... (before the command)", [])
             rows.append([names, param_type(param, ctx), ", ".join(filter(None, [default, *notes])),
                          ", ".join(f"[`{k}`](config.md#{k.split('.')[0] if '.' in k else 'top-level'})" for k in keys), cell(param.help or "")])
@@ -161,7 +164,7 @@ def probe_value(param) -> Any:
     if isinstance(param.type, click.Choice):
         value = param.type.choices[-1]
     elif isinstance(param.type, (click.types.IntParamType, click.IntRange)):
-        value = 3
+        value = 7  # no run config key's default
     elif isinstance(param.type, (click.types.FloatParamType, click.FloatRange)):
         value = 0.5
     else:
@@ -285,9 +288,32 @@ def service_flags() -> dict[str, list[str]]:
         if section is None:
             continue
         for setting in value:
+            if setting.flag is None:
+                continue
             text = f"{service} {setting.flag}"
             if text not in out.setdefault(f"{section}.{setting.key}", []):
                 out[f"{section}.{setting.key}"].append(text)
+    return out
+
+
+def setting_meanings() -> dict[str, tuple[str, tuple]]:
+    """Run config key -> (help, choices) of its Setting: the `orchestrator` flags' (setting_flags), then the
+    services' tables (the service's help, for keys no flag sets)."""
+    from editfleet_common import settings
+    from orchestrator import setting_flags
+
+    out: dict[str, tuple[str, tuple]] = {}
+    flags = [v for v in vars(setting_flags).values() if isinstance(v, setting_flags.SettingFlag)]
+    flags += [f for v in vars(setting_flags).values() if isinstance(v, tuple)
+              for f in v if isinstance(f, setting_flags.SettingFlag)]
+    for flag in flags:
+        out.setdefault(flag.key, (flag.setting.help, tuple(flag.setting.choices or ())))
+    for table_name, value in vars(settings).items():
+        if table_name.endswith("_SETTINGS") and isinstance(value, tuple) and table_name.startswith(("EDIT", "JUDGE")):
+            section = "editor" if table_name.startswith("EDIT") else "judge"
+            for setting in value:
+                if isinstance(setting, settings.Setting):
+                    out.setdefault(f"{section}.{setting.key}", (setting.help, tuple(setting.choices or ())))
     return out
 
 
@@ -318,7 +344,7 @@ def default_of(f: dataclasses.Field) -> str:
 def config_page() -> str:
     from orchestrator import config
 
-    flags, services = flag_keys(), service_flags()
+    flags, services, meanings = flag_keys(), service_flags(), setting_meanings()
     out = [GENERATED.format(source="orchestrator/config.py, the click commands and editfleet_common/settings.py"), "",
            "# Run config reference", "",
            "Every key of a run config (`examples/config.yaml` is one), with its type, its default and the comment",
@@ -327,7 +353,8 @@ def config_page() -> str:
            "keys and bad values are refused with the file and key named; relative paths in a file are relative to",
            "it. How the settings are used: [../running.md](../running.md); every command's options:",
            "[cli.md](cli.md).", ""]
-    choices = {(".".join(filter(None, k))): v for k, v in config.CHOICES.items()}
+    choices = {key: values for key, (_, values) in meanings.items() if values}
+    choices.update({(".".join(filter(None, k))): v for k, v in config.CHOICES.items()})
     head = ["key", "type", "default", "flag", "service flag", "meaning"]
 
     def rows_for(cls, prefix: str, skip: set[str]) -> list[list[str]]:
@@ -337,9 +364,10 @@ def config_page() -> str:
             if f.name in skip:
                 continue
             key = f"{prefix}{f.name}"
-            meaning = comments.get(f.name, "")
+            meaning = comments.get(f.name) or meanings.get(key, ("",))[0]
             if key in choices and not all(str(c) in meaning for c in choices[key]):
-                meaning = (meaning + "; " if meaning else "") + "one of " + ", ".join(map(str, choices[key]))
+                meaning = (meaning + (" One of " if meaning.endswith(".") else "; one of ") if meaning else "one of ") \
+                    + ", ".join(map(str, choices[key]))
             rows.append([code(key), code(f.type), default_of(f), "<br>".join(code(x) for x in flags.get(key, [])),
                          "<br>".join(code(x) for x in services.get(key, [])), cell(meaning)])
         return rows
