@@ -52,11 +52,13 @@ def consistent(samples: list[Sample], done: dict[str, dict], failed: dict[str, d
     """Drop from `done` / `failed` (RunDir.edit_state: the valid edit line per id, the final failures
     kept) what a chain's turn recorded from an input that is no longer its input's edit: an edit or a
     failure of its own whose input_sha256 is not the current edit of the turn before, a chain failure
-    whose failed turn is not kept as failed. Those turns are edited again."""
+    whose failed turn is not kept as failed. Those turns are edited again. An imported edit (`orchestrator
+    import`: made elsewhere, from an input not known here) is taken as the layout holds it."""
     for sample in in_chain_order(samples):
         before = done.get(sample.input_from)
         record = done.get(sample.id)
-        if record is not None and (before is None or record.get("input_sha256") != before.get("sha256")):
+        if (record is not None and not (record.get("provenance") or {}).get("imported")
+                and (before is None or record.get("input_sha256") != before.get("sha256"))):
             del done[sample.id]
         record = failed.get(sample.id)
         if record is None:

@@ -15,6 +15,13 @@ truth's input of turn k (the session's input for turn 1, the ground-truth output
 session (`turns`) and the file names of its input, output and mask. The variable `output_caption` is
 the ground-truth output's caption from local_descriptions.json (else global_descriptions.json, keyed
 the same way), which CLIP-T compares the edit with; without either file CLIP-T is not asked.
+
+The multi-turn ("final turn", iterative editing) setting comes in the same benchmark: for each turn
+k >= 2 of a session, a sample `<img_id>_iter_<k>` (category `iter<k>`, extras `setting: multi-turn`)
+whose input is the edit of the turn before (`input_from`: `<img_id>_1`, the turn both settings share,
+for k = 2, else `<img_id>_iter_<k-1>`), compared with the same ground-truth output of turn k: the
+`<img_id>_iter_<k>` images of edit_cli_single_multi_turn.py and evaluation/README.md. One setting
+alone: `--categories turn1,turn2,turn3` (single-turn), `--categories turn1,iter2,iter3` (multi-turn).
 """
 
 from __future__ import annotations
@@ -77,6 +84,7 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
             problems.append(Problem(where, str(session_id), "expected a non-empty list of turns", order))
             order += 1
             continue
+        first = len(samples)  # this session's single-turn samples start here
         for index, turn in enumerate(turns, start=1):
             order += 1
             sample_id = f"{session_id}_{index}"
@@ -110,7 +118,25 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
                 language="en", where=twhere, order=order, reference_images=[paths["output"]], variables=variables,
                 extras={"session": str(session_id), "turn": index, "turns": len(turns), "input": turn["input"],
                         "output": turn["output"], "mask": turn.get("mask") or "", "captions": caption_name}))
+        samples += multi_turn(samples[first:])
     return samples, problems
+
+
+def multi_turn(single: list[Sample]) -> list[Sample]:
+    """A session's multi-turn samples from its single-turn ones (turn 1, 2, ...; all of them loaded):
+    turn k >= 2 edits the edit of turn k-1, against the same ground truth as its single-turn twin."""
+    if len(single) < 2 or [s.extras["turn"] for s in single] != list(range(1, len(single) + 1)):
+        return []  # a session with a turn that did not load has its problem listed already
+    out = []
+    for twin in single[1:]:
+        session, turn = twin.extras["session"], twin.extras["turn"]
+        extras = {k: v for k, v in twin.extras.items() if k != "input"}
+        out.append(Sample(
+            id=f"{session}_iter_{turn}", category=f"iter{turn}", instruction=twin.instruction, language=twin.language,
+            where=twin.where, order=twin.order, reference_images=list(twin.reference_images),
+            variables=dict(twin.variables), extras={**extras, "setting": "multi-turn"},
+            input_from=f"{session}_1" if turn == 2 else f"{session}_iter_{turn - 1}"))
+    return out
 
 
 def looks_like(path: Path, first: dict | None) -> bool:

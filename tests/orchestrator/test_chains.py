@@ -223,3 +223,101 @@ def test_chains_are_checked_at_load(tmp_path):
     done = subprocess.run(orchestrator_cmd("validate", str(good)), cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "chains: 1 (1 of 2 turns); 2 samples in them, 1 edited from the edit of the turn before" in done.stdout
+
+
+# -- MagicBrush: the multi-turn setting as chains ------------------------------------------------------
+
+def magicbrush_release(folder):
+    """A MagicBrush test folder in its release layout: sessions of 1, 3 and 2 turns."""
+    sessions = {"101": 1, "202": 3, "303": 2}
+    edit_sessions, captions, images = {}, {}, {}
+    for session, n in sessions.items():
+        turns = []
+        for k in range(1, n + 1):
+            given = f"{session}-input.png" if k == 1 else f"{session}-output{k - 1}.png"
+            turns.append({"input": given, "mask": f"{session}-mask{k}.png", "output": f"{session}-output{k}.png",
+                          "instruction": f"edit {k} of {session}"})
+            images[f"images/{session}/{session}-output{k}.png"] = png_bytes((16, 16), (k * 40, int(session) % 256, 7))
+            captions.setdefault(session, {})[f"{session}-output{k}.png"] = f"caption {k} of {session}"
+        images[f"images/{session}/{session}-input.png"] = png_bytes((16, 16), (1, 2, 3))
+        edit_sessions[session] = turns
+    folder.mkdir(parents=True)
+    for rel, data in images.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    (folder / "edit_sessions.json").write_text(json.dumps(edit_sessions))
+    (folder / "local_descriptions.json").write_text(json.dumps(captions))
+    return folder
+
+
+def test_magicbrush_sessions_are_chains_in_the_multi_turn_setting(tmp_path):
+    folder = magicbrush_release(tmp_path / "test")
+    samples = {s.id: s for s in load_benchmark(folder).samples}
+    assert list(samples) == ["101_1", "202_1", "202_2", "202_3", "202_iter_2", "202_iter_3", "303_1", "303_2",
+                             "303_iter_2"]
+    # single-turn: each turn from the ground truth's input; multi-turn: from the edit of the turn before
+    assert samples["202_2"].image_path == folder / "images" / "202" / "202-output1.png"
+    assert not samples["202_2"].input_from
+    assert (samples["202_iter_2"].input_from, samples["202_iter_3"].input_from) == ("202_1", "202_iter_2")
+    assert samples["202_iter_3"].image_path is None
+    assert samples["202_iter_3"].reference_images == samples["202_3"].reference_images
+    assert samples["202_iter_3"].variables == {"output_caption": "caption 3 of 202"}
+    assert (samples["202_iter_3"].category, samples["202_iter_3"].extras["setting"]) == ("iter3", "multi-turn")
+    one_setting = load_benchmark(folder, categories=["turn1", "iter2", "iter3"]).samples
+    assert [s.id for s in one_setting] == ["101_1", "202_1", "202_iter_2", "202_iter_3", "303_1", "303_iter_2"]
+    with pytest.raises(BenchmarkError, match="sample '202_iter_2': input_from '202_1': that sample .* is left out"):
+        load_benchmark(folder, categories=["iter2", "iter3"])
+
+
+def test_magicbrush_reports_final_turn_and_all_turn(tmp_path):
+    from suites.magicbrush import headline, layout
+
+    samples = load_benchmark(magicbrush_release(tmp_path / "test")).samples
+    l1 = {"101_1": 0.1, "202_1": 0.2, "202_2": 0.3, "202_3": 0.4, "202_iter_2": 0.5, "202_iter_3": 0.6,
+          "303_1": 0.7, "303_2": 0.8, "303_iter_2": 0.9}
+    edits = {i: {"status": "ok"} for i in l1}
+    scores = {i: {"status": "OK", "sub_scores": {"l1": v, "l2": v / 10, "clip_i": 1 - v, "dino": 1 - v, "clip_t": v / 2}}
+              for i, v in l1.items()}
+    block = headline.headline(samples, edits, scores)
+    # all-turn (single-turn): every turn from the ground truth's input; final-turn (multi-turn): each
+    # session's last iterative edit, 101_1 for the session of one turn (image_eval.py's get_final_turn_img)
+    assert block["overall"]["l1"] == pytest.approx((0.1 + 0.2 + 0.3 + 0.4 + 0.7 + 0.8) / 6)
+    assert block["overall"]["samples"] == 6 and list(block["groups"]) == ["turn1", "turn2", "turn3"]
+    multi = block["multi_turn"]
+    assert multi["overall"]["l1"] == pytest.approx((0.1 + 0.6 + 0.9) / 3)
+    assert multi["overall"]["clip_i"] == pytest.approx(1 - (0.1 + 0.6 + 0.9) / 3)
+    assert {name: g["l1"] for name, g in multi["groups"].items()} == pytest.approx(
+        {"sessions of 1 turn": 0.1, "sessions of 2 turns": 0.9, "sessions of 3 turns": 0.6})
+    assert "final turn" in headline.console(block) and "last turn of" in headline.report_html(block)
+    # a failed turn 2 fails turn 3 (CHAIN_FAILED): that session's final turn is a failure, in no mean
+    edits["202_iter_2"] = {"status": "failed", "code": "INVALID_ARGUMENT"}
+    edits["202_iter_3"] = {"status": "failed", "code": CHAIN_FAILED}
+    del scores["202_iter_2"], scores["202_iter_3"]
+    multi = headline.headline(samples, edits, scores)["multi_turn"]
+    assert (multi["overall"]["failures"], multi["overall"]["l1"]) == (1, pytest.approx((0.1 + 0.9) / 2))
+    # a single-turn-only run has no multi-turn block; one cut short says which sessions lack their last turn
+    single = [s for s in samples if s.category.startswith("turn")]
+    assert "multi_turn" not in headline.headline(single, edits, scores)
+    assert headline.headline(samples[:6], edits, scores)["multi_turn"]["sessions_lacking"] == 0
+    assert headline.headline(samples[:5], edits, scores)["multi_turn"]["sessions_lacking"] == 1
+    # the official results layout: _1, _inde_<k> (single-turn), _iter_<k> (multi-turn)
+    assert [layout.edit_relpath(s) for s in samples if s.extras["session"] == "202"] == [
+        "202/202_1.png", "202/202_inde_2.png", "202/202_inde_3.png", "202/202_iter_2.png", "202/202_iter_3.png"]
+
+
+def test_magicbrush_imported_multi_turn_edits_are_kept(tmp_path):
+    """Edits made elsewhere (`orchestrator import`) carry no input hash: their chain is taken as the
+    layout holds it."""
+    from orchestrator import layouts
+
+    samples = load_benchmark(magicbrush_release(tmp_path / "test")).samples
+    method = tmp_path / "results" / "m"
+    for sample in samples:
+        path = method / layouts.get("magicbrush").layout.edit_relpath(sample)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png_bytes((16, 16), (len(sample.id), 9, 9)))
+    run_dir = RunDir(tmp_path / "run").create()
+    result = layouts.import_edits(layouts.get("magicbrush"), samples, run_dir, tmp_path / "results", "m")
+    assert result.imported == len(samples) and not result.missing
+    done, _ = run_dir.edit_state(samples)
+    assert set(done) == {s.id for s in samples}
