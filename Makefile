@@ -58,7 +58,8 @@ gen/.stamp: $(PROTOS) setup.py $(VENV)/orchestrator/.installed
 	touch $@
 
 models: models/tiny-qwen-image-edit/.done models/tiny-qwen-image-edit-2509/.done models/tiny-qwen-image-edit-2511/.done \
-	models/tiny-flux-kontext/.done models/tiny-qwen3-vl/.done models/tiny-qwen3-vl-moe/.done models/tiny-qwen3-vl-taught/.done
+	models/tiny-flux-kontext/.done models/tiny-qwen3-vl/.done models/tiny-qwen3-vl-moe/.done models/tiny-qwen3-vl-taught/.done \
+	models/tiny-clip/.done models/tiny-dino/.done
 
 models/tiny-qwen-image-edit/.done: tools/make_tiny_qwen_image_edit.py tools/tiny_tokenizer.py tools/generate_editor_configs.py $(VENV)/editor/.installed
 	$(EDITOR_PY) tools/make_tiny_qwen_image_edit.py models/tiny-qwen-image-edit
@@ -80,6 +81,15 @@ models/tiny-qwen3-vl/.done: tools/make_tiny_qwen3_vl.py tools/tiny_tokenizer.py 
 # Qwen3-VL-30B-A3B's mixture-of-experts architecture at toy sizes (static decoding and grouped experts on CPU)
 models/tiny-qwen3-vl-moe/.done: tools/make_tiny_qwen3_vl.py tools/tiny_tokenizer.py scorer_service/configs/qwen3-vl-8b/chat_template.jinja $(VENV)/scorer/.installed
 	$(SCORER_PY) tools/make_tiny_qwen3_vl.py models/tiny-qwen3-vl-moe --moe
+	touch $@
+
+# The metrics backend's backbones (judge.backend metrics): CLIP and DINO ViT at toy widths
+models/tiny-clip/.done: tools/make_tiny_clip.py $(VENV)/scorer/.installed
+	$(SCORER_PY) tools/make_tiny_clip.py models/tiny-clip
+	touch $@
+
+models/tiny-dino/.done: tools/make_tiny_dino.py $(VENV)/scorer/.installed
+	$(SCORER_PY) tools/make_tiny_dino.py models/tiny-dino
 	touch $@
 
 # The demo judge of `make run`: the tiny judge taught the shipped protocols' formats (its scores mean nothing).

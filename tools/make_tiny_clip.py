@@ -1,6 +1,8 @@
 """Write a tiny random-weight CLIP (the metrics backend's CLIP-I / CLIP-T / CLIP-dir backbone): the real
 architecture (transformers CLIPModel, ViT-B/32's patch 32 at 224 pixels) at toy widths, and a tiny
-CLIP-style BPE tokenizer (77-token context).
+CLIP-style tokenizer (77-token context): transformers' CLIPTokenizer over a fixed vocabulary of
+single characters (each with and without CLIP's `</w>` word end) and no merges, so every machine
+writes the same files (a trained BPE's merges can differ from run to run).
 
     python tools/make_tiny_clip.py models/tiny-clip
     python tools/make_tiny_clip.py /tmp/clip-b32 --full-size --config-only   # ViT-B/32's sizes, no weights
@@ -8,7 +10,7 @@ CLIP-style BPE tokenizer (77-token context).
 It loads like openai/clip-vit-base-patch32 (`CLIPModel.from_pretrained` + `AutoTokenizer.from_pretrained`).
 `--full-size --config-only`: openai/clip-vit-base-patch32's architecture (transformers' CLIPConfig
 defaults are that model's sizes) as a config folder, for `--load-format dummy` (bench/metrics_backend.py).
-Deterministic: a fixed seed and the fixed tokenizer corpus of tools/tiny_tokenizer.py.
+Deterministic: a fixed seed and a fixed vocabulary.
 """
 
 from __future__ import annotations
@@ -17,11 +19,16 @@ import argparse
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
 SEED = 0
+ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'\"-()/&"
+
+
+def tiny_clip_tokenizer():
+    """CLIPTokenizer over single characters (no merges): start/end tokens 0 and 1, 77-token context."""
+    from transformers import CLIPTokenizer
+
+    tokens = ["<|startoftext|>", "<|endoftext|>", *ALPHABET, *(c + "</w>" for c in ALPHABET)]
+    return CLIPTokenizer(vocab={t: i for i, t in enumerate(tokens)}, merges=[], model_max_length=77)
 TINY_TEXT = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4}
 TINY_VISION = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
                "image_size": 224, "patch_size": 32}
@@ -47,10 +54,8 @@ def main() -> int:
     import torch
     from transformers import CLIPModel
 
-    from tools.tiny_tokenizer import train_tiny_clip_tokenizer
-
     args.out.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tiny_clip_tokenizer()
+    tokenizer = tiny_clip_tokenizer()
     config = build_config(tokenizer, full_size=args.full_size)
     tokenizer.save_pretrained(args.out)
     if args.config_only:
