@@ -191,6 +191,33 @@ def parse_labelled_lines(text: str, n_scores: int = 1, low: float = 0.0, high: f
     return Parsed(ok=True, scores=scores, response=response, reason="labelled lines")
 
 
+def parse_labelled_lines_mean(text: str, n_scores: int = 1, low: float = 0.0, high: float = 10.0) -> Parsed:
+    """ImgEdit-Bench UGE's rule (PKU-YuanGroup/ImgEdit Benchmark/UGE/get_average_score.py): every line
+    split on ": " into exactly two parts whose second part is all digits is a score, and the reply's
+    one score is their mean, however many there are (the UGE prompt names no score line). A reply
+    with none, or with one outside [low, high], is a failure naming what was found (the script
+    drops the first and averages the second in)."""
+    if n_scores != 1:
+        return _fail(f"labelled-lines-mean gives one score, the question asks for {n_scores}")
+    if not text or not text.strip():
+        return _fail("empty reply")
+    scores, labels = [], []
+    for line in text.splitlines():
+        parts = line.strip().split(": ")
+        if len(parts) == 2 and _LINE_VALUE.fullmatch(parts[1]):
+            labels.append(parts[0])
+            scores.append(float(parts[1]))
+    if not scores:
+        return _fail("labelled lines: no '<name>: <number>' line")
+    bad = _check_range(scores, low, high, "labelled lines")
+    if bad:
+        return bad
+    response = next((l.split(":", 1)[1].strip() for l in text.splitlines()
+                     if l.strip().lower().startswith("brief reasoning:")), "")
+    return Parsed(ok=True, scores=[sum(scores) / len(scores)], response=response,
+                  reason=f"labelled lines, mean of {len(scores)} ({', '.join(labels)})")
+
+
 _KEYED_VALUE = r"""["'*]*\s*[:：=]\s*["'*]*\s*([-+]?\d+(?:\.\d+)?|[A-Za-z]+)"""
 
 
@@ -472,7 +499,8 @@ def parse_pairwise(text: str, n_scores: int = 1, low: float = 0.0, high: float =
     return _fail("pairwise: no JSON winner and the reply is not just Image A, Image B or Tie")
 
 
-PARSERS = {"json": parse_reply, "labelled-lines": parse_labelled_lines, "yes-no": parse_yes_no,
+PARSERS = {"json": parse_reply, "labelled-lines": parse_labelled_lines,
+           "labelled-lines-mean": parse_labelled_lines_mean, "yes-no": parse_yes_no,
            "json-keys": parse_json_keys, "pairwise": parse_pairwise,
            "final-score": parse_final_score, "final-score-binary": parse_final_score_binary}
 KEYED = {"json-keys"}  # parsers that read each score by its name

@@ -12,6 +12,8 @@ from editfleet_common.channels import ServiceError, health_status, make_channel
 from editfleet_common.launch import REPO_ROOT, free_port, venv_python
 from scorer_service.client import ScorerClient, make_request, status_name
 
+from suites.catalog import catalog
+
 from .conftest import png, start_scorer
 
 
@@ -78,7 +80,7 @@ def test_bad_protocol_directory_is_a_clear_cli_error(tmp_path):
 def test_unknown_default_protocol_is_a_clear_cli_error():
     proc = _cli("--model", "unused", "--port", str(free_port()), "--default-protocol", "nope")
     assert proc.returncode == 2
-    assert "default protocol 'nope' not found; known: geditbench-v2, imgedit, kris, re-edit, rise, seed-0-10, viescore" in proc.stderr
+    assert f"default protocol 'nope' not found; known: {', '.join(sorted(catalog().protocol_names()))}" in proc.stderr
 
 
 def test_a_model_that_cannot_load_is_a_clear_error(tmp_path):

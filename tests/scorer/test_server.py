@@ -12,7 +12,12 @@ import pytest
 from editfleet_common.channels import ServiceError
 from scorer_service.client import ScorerClient, info_to_dict, make_request, status_name
 
+from suites.catalog import catalog
+
 from .conftest import TEST_PROTOCOLS, png, start_scorer
+
+# the shipped suites' protocols and the tests' own (tests/scorer/protocols/)
+KNOWN = ", ".join(sorted([*catalog().protocol_names(), *(p.stem for p in TEST_PROTOCOLS.glob("*.yaml"))]))
 
 SEED_VARS = {"original_description": "a red square on a white table"}
 SUITES = Path(__file__).resolve().parents[2] / "suites"
@@ -111,7 +116,7 @@ INVALID = [
     ("missing edited image", dict(edited_image=b""), "edited_image: missing"),
     ("corrupt source image", dict(source_image=b"GIF89a..."), "source_image: cannot decode"),
     ("viescore without a source", dict(protocol="viescore", source_image=b"", variables={}), "source_image: missing"),
-    ("unknown protocol", dict(protocol="gedit-v9"), "unknown protocol 'gedit-v9'; known: geditbench-v2, imgedit, kris, mini-pair, mini-reedit, mini-seed, mini-vie, mini-yesno, re-edit, rise, seed-0-10, viescore"),
+    ("unknown protocol", dict(protocol="gedit-v9"), f"unknown protocol 'gedit-v9'; known: {KNOWN}"),
     ("missing template variable", dict(variables={}), "missing template variable(s): original_description"),
     ("missing instruction", dict(instruction=""), "missing template variable(s): edit_instruction"),
 ]
