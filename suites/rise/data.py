@@ -21,8 +21,13 @@ Fields, as gpt_eval.py (`eval_vanilla`) reads them:
                    key on any row, so every logical reference-image row of such a file gets it (kept)
   consistency_free set (true): no consistency question; accuracy needs reasoning and plausibility only
   subtask          optional: per-subtask numbers
-A flag is set when its key is present and not null (gpt_eval.py: `not pd.isna(...)`), so `false`
-would count as set there: it is refused here rather than read either way. gpt_eval.py also reads
+A flag is set when its key is present and not null (gpt_eval.py: `not pd.isna(...)`), whatever the
+value: "True" (as RISEBench++'s file writes flags), true, and also false, "False" or 0, all read as set,
+as gpt_eval.py reads them. Except in one place: calculate_score tests consistency_free for its truth
+value (`row['consistency_free']`), so a falsy one (false, 0, "") asks no consistency question but
+weighs the missing consistency in the score, which is then NaN there: the row counts for Accuracy
+(reasoning and plausibility 5) and is left out of the score means (`score_without_consistency`
+false, consistency not judged). A list or object is refused (pd.isna gives an array). gpt_eval.py also reads
 `item['reasoning_img']` without a default and groups by `subtask`, so it stops (KeyError) on
 RISEBench-64, which has neither key; here a missing flag is not set and subtasks are optional.
 
@@ -34,6 +39,7 @@ for logical rows; the flags as "true") and reference images (Sample.reference_im
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from suites.seed import data as seed
@@ -42,6 +48,23 @@ from suites.shared.samples import Problem, Sample, resolve_inside
 CATEGORIES = ("temporal_reasoning", "causal_reasoning", "spatial_reasoning", "logical_reasoning")
 REQUIRED = ("index", "category", "instruction", "image")
 FLAGS = ("reasoning_img", "reasoning_wo_ins", "consistency_free")
+
+
+def flag_set(value) -> bool:
+    """gpt_eval.py's `not pd.isna(value)`: any value but null (JSON null, or NaN)."""
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def _null_reads_as_nan(values: list) -> bool:
+    """Whether pandas (3.x) makes an explicit null of a column NaN (truthy) rather than None: where
+    the column's other values are all strings (its str dtype) or all numbers (float64), or where it
+    has none and some row lacks the key (all NaN). With booleans or mixed values (object dtype) a
+    null stays None (falsy); a missing key is NaN either way."""
+    given = [v for v in values if flag_set(v)]
+    if not given:
+        return False
+    return all(isinstance(v, str) for v in given) or all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in given)
 # Accuracy is over the whole set, as gpt_eval.py's `data['complete'].mean()`.
 
 
@@ -67,11 +90,13 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
     dicts = [r for r in rows if isinstance(r, dict)]
     # gpt_eval.py builds a DataFrame: a key on any row is a column of every row
     file_keys = {k for r in dicts for k in r}
-    # ... and how pandas fills it (checked with pandas 3.1): with a true somewhere, an explicit null stays
-    # None (false) and a missing key is NaN (true); without one, the column is all NaN (true) when a row
-    # lacks the key and all None (false) when every row has an explicit null
-    free_any_true = any(r.get("consistency_free") is True for r in dicts)
+    # ... and how pandas fills it (checked with pandas 3.0): a missing key is NaN (true); an explicit
+    # null is NaN too where the column's values are all strings or all numbers, None (false) where they
+    # are booleans or mixed; a column of nulls only is all NaN when a row lacks the key, all None when not
+    free_values = [r.get("consistency_free") for r in dicts if "consistency_free" in r]
     free_any_missing = any("consistency_free" not in r for r in dicts)
+    null_is_nan = _null_reads_as_nan(free_values) or (
+        not any(flag_set(v) for v in free_values) and free_any_missing)
     samples, problems = [], []
     for order, item in enumerate(rows):
         where = f"{path.name}[{order}]"
@@ -94,13 +119,9 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
         flags = {}
         for flag in FLAGS:
             value = item.get(flag)
-            if value is False:
-                wrong.append(f"{flag}: false would count as set in gpt_eval.py (it tests only for a value); "
-                             "leave the key out or set it to true")
-            elif flag == "consistency_free" and value not in (None, True):
-                wrong.append(f"consistency_free must be true when given (gpt_eval.py's weighted score reads it "
-                             f"as a truth value), got {value!r}")
-            flags[flag] = value is not None and value is not False
+            if isinstance(value, (list, dict)):
+                wrong.append(f"{flag}: a list or object, where gpt_eval.py's pd.isna needs one value")
+            flags[flag] = flag_set(value)
         texts = {}
         for key in ("reference", "reference_img", "reference_txt", "subtask"):
             value = _text(item, key)
@@ -152,8 +173,8 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
             "consistency_free": flags["consistency_free"],
             # calculate_score's `'consistency_free' in row and row['consistency_free']` (suites/rise.py)
             "score_without_consistency": "consistency_free" in file_keys and (
-                (item.get("consistency_free") is True or "consistency_free" not in item) if free_any_true
-                else free_any_missing),
+                True if "consistency_free" not in item else bool(item["consistency_free"])
+                if flag_set(item["consistency_free"]) else null_is_nan),
         }
         if texts["subtask"] is not None:
             extras["subtask"] = texts["subtask"]

@@ -143,7 +143,10 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
                  "score": None, "complete": None}
         if dims is not None:
             free = bool(sample.extras.get("score_without_consistency")) and sample.category != "logical_reasoning"
-            entry["score"] = weighted(sample.category, free, dims)
+            # a falsy consistency_free (false, 0, ""): no consistency asked, yet calculate_score weighs it:
+            # NaN there, out of the score means (the row still counts for Accuracy)
+            if free or "ApprConsistency" in dims or sample.category == "logical_reasoning":
+                entry["score"] = weighted(sample.category, free, dims)
             entry["complete"] = complete(sample.category, bool(sample.extras.get("consistency_free")), dims)
         elif kind in ("edit", "score") and failures_as == "zero":
             entry["complete"] = 0  # gpt_eval.py: NaN dimensions are not 5

@@ -126,7 +126,7 @@ def test_bad_rows_name_the_index_and_the_field(tmp_path):
     rows = [dict(r) for r in ROWS_360]
     rows[0]["category"] = "temporal"
     del rows[1]["reference"]
-    rows[2]["consistency_free"] = False
+    rows[2]["consistency_free"] = ["True"]
     rows[3]["image"] = "../outside.png"
     rows[5]["reference_img"] = "spatial_reasoning_images/nothere.png"
     del rows[7]["reference_txt"]
@@ -138,11 +138,41 @@ def test_bad_rows_name_the_index_and_the_field(tmp_path):
     text = str(err.value)
     assert "data_total.json[0]: sample 'temporal_reasoning_1': category 'temporal' is not one of RISEBench's four" in text
     assert "data_total.json[1]: sample 'temporal_reasoning_2': a temporal_reasoning row needs reference" in text
-    assert "data_total.json[2]: sample 'causal_reasoning_1': consistency_free: false would count as set" in text
+    assert "data_total.json[2]: sample 'causal_reasoning_1': consistency_free: a list or object" in text
     assert "data_total.json[3]: sample 'causal_reasoning_2': image: image path '../outside.png' escapes the image root" in text
     assert "data_total.json[5]: sample 'spatial_reasoning_2': reference_img: image not found" in text
     assert "data_total.json[7]: sample 'logical_reasoning_1': a logical_reasoning row needs reference_txt or reference_img" in text
     assert "data_total.json[8]: sample 'logical_reasoning_2': consistency_free on a logical_reasoning row" in text
+
+
+def test_flags_are_read_as_gpt_eval_reads_them_whatever_their_value(tmp_path):
+    # gpt_eval.py: a flag is set when present and not null (`not pd.isna`): "True" as RISEBench++
+    # writes flags, and "False" or false too; calculate_score alone reads consistency_free's truth value
+    rows = [dict(ROWS_360[1], reasoning_img="True"), dict(ROWS_360[2], consistency_free="True"),
+            dict(ROWS_360[3], consistency_free="False"), dict(ROWS_360[4], consistency_free=False),
+            dict(ROWS_360[0], reasoning_img=False), ROWS_360[6]]
+    by_id = {s.id: s for s in load_benchmark(make_release(tmp_path / "data", rows)).samples}
+    assert by_id["temporal_reasoning_2"].variables["reasoning_img"] == "true"
+    assert by_id["temporal_reasoning_1"].variables["reasoning_img"] == "true"          # false: set
+    for sid in ("causal_reasoning_1", "causal_reasoning_2", "spatial_reasoning_1"):   # "True", "False", false
+        assert by_id[sid].variables["consistency_free"] == "true" and by_id[sid].extras["consistency_free"], sid
+    # the weighted score: "True"/"False" are truthy, false is not, a missing key is NaN (truthy)
+    assert by_id["causal_reasoning_1"].extras["score_without_consistency"]
+    assert by_id["causal_reasoning_2"].extras["score_without_consistency"]
+    assert not by_id["spatial_reasoning_1"].extras["score_without_consistency"]
+    assert by_id["spatial_reasoning_3"].extras["score_without_consistency"]
+    # pandas' str column makes an explicit null NaN (truthy); beside a boolean it stays None (falsy)
+    strings = {s.id: s for s in load_benchmark(make_release(tmp_path / "s", [dict(ROWS_360[2], consistency_free="True"),
+                                                                              dict(ROWS_360[0], consistency_free=None)])).samples}
+    assert strings["temporal_reasoning_1"].extras["score_without_consistency"]
+    bools = {s.id: s for s in load_benchmark(make_release(tmp_path / "b", [dict(ROWS_360[2], consistency_free=True),
+                                                                            dict(ROWS_360[0], consistency_free=None)])).samples}
+    assert not bools["temporal_reasoning_1"].extras["score_without_consistency"]
+    # a falsy consistency_free: judged without consistency, accurate when R and VP are 5, no score (NaN there)
+    samples = [by_id["spatial_reasoning_1"]]
+    line = {"status": "OK", "score": 5.0, "sub_scores": {"Reasoning": 5.0, "VisualPlausibility": 5.0, "complete": 1.0}}
+    block = rise_suite.headline(samples, {"spatial_reasoning_1": {"status": "ok"}}, {"spatial_reasoning_1": line})
+    assert block["rows"]["Overall"]["Accuracy"] == 1.0 and block["rows"]["Overall"]["Score-Origin"] is None
 
 
 # -- known replies through the protocol and the suite's numbers -----------------------------------
