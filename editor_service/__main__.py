@@ -13,6 +13,8 @@ from editfleet_common import settings
 from editfleet_common.grpc_server import exit_now
 from editfleet_common.service import common_parser, parse_service_args
 
+from .checks import DEFAULT_MAX_ID_CHARS
+
 
 def build_parser() -> argparse.ArgumentParser:
     common = common_parser(port=50051, threads=2, max_queue=4, max_streams=16,
@@ -39,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="negative prompt when a request gives none (default: ' ' for true-CFG pipelines)")
     settings.LORAS.add_to(g, action="append", default=[], metavar="PATH[:SCALE]")
     settings.SCHEDULER.add_to(g, metavar="JSON_OR_FILE")
+    g.add_argument("--max-id-chars", type=int, default=DEFAULT_MAX_ID_CHARS,
+                   help="longest sample_id a request may carry, in characters; longer: INVALID_ARGUMENT (default: "
+                        "%(default)s, as the scorer's)")
     g.add_argument("--max-images", type=int, default=None,
                    help="input images one edit may carry (default: 3 for multi-image pipelines such as "
                         "QwenImageEditPlusPipeline, 1 otherwise)")
@@ -87,6 +92,8 @@ def parse_args(argv=None) -> argparse.Namespace:
             p.error(str(exc))
     if args.forecast_interval < 1:
         p.error(f"--forecast-interval {args.forecast_interval}: need >= 1")
+    if args.max_id_chars < 1:
+        p.error(f"--max-id-chars {args.max_id_chars}: need >= 1")
     if args.max_images is not None and args.max_images < 1:
         p.error(f"--max-images {args.max_images}: need >= 1")
     if args.http_port is not None and not 0 <= args.http_port <= 65535:
@@ -140,6 +147,19 @@ def check_api_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None
         p.error(str(exc))
 
 
+def startup_problems(args: argparse.Namespace) -> list[str]:
+    """What would stop a local pipeline's load, found before a port is bound or torch imported, one line
+    each naming the flag: the model (a folder that is not there or holds no model_index.json, never taken
+    for a hub id; a hub id neither cached nor on the hub) and the device (no GPU, or not that one). The
+    orchestrator's preflight asks the same (editfleet_common.model_checks)."""
+    from editfleet_common.model_checks import device_problem, model_problem
+
+    found = [model_problem(args.model, what="editor", needs="model_index.json", kind="diffusers", flag="--model",
+                           dummy=args.load_format == "dummy", ask_hub=True, revision=args.revision),
+             device_problem(args.device, confirm_with_torch=True)]
+    return [problem for problem in found if problem]
+
+
 def load_api_editor(args: argparse.Namespace):
     """The API editor in the pipeline's place (no torch)."""
     from .api_editor import ApiEditor, ApiSettings
@@ -157,6 +177,14 @@ def main(argv=None) -> int:
 
     die_with_parent_if_asked()  # before anything slow: a launcher that dies now takes this service with it
     args = parse_args(argv)
+    import sys
+
+    if args.backend == "diffusers":
+        problems = startup_problems(args)
+        if problems:  # a usage error, as a taken port is: exit 2, nothing started
+            for problem in problems:
+                print(f"error: {problem}", file=sys.stderr, flush=True)
+            return 2
 
     def load():
         if args.backend != "diffusers":
@@ -190,14 +218,13 @@ def main(argv=None) -> int:
             defaults.negative_prompt = args.default_negative_prompt
         return pipeline
 
-    import sys
-
     from editfleet_common.ports import PortUnavailable
     from editfleet_common.service import serve
 
     from .server import EditWorker, service_spec
 
-    worker = EditWorker(args.max_queue, slots=args.max_concurrency if args.backend != "diffusers" else 1)
+    worker = EditWorker(args.max_queue, slots=args.max_concurrency if args.backend != "diffusers" else 1,
+                        max_id_chars=args.max_id_chars)
     http = None
     if args.http_port is not None:  # bound before anything loads: a taken port is a one-line error, exit 2
         from .http_api import ImagesApiServer

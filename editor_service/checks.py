@@ -4,6 +4,7 @@ pixels, so `EditPipeline.prepare` runs them all in the handler's thread before t
 queue slot; the images are decoded by the worker, when the edit's turn comes (a queued edit is held
 encoded, and a refused one never costs a decode).
 
+- sample_id: at most --max-id-chars characters (`check_sample_id`, in the server's admission);
 - input images: the size each one declares, read from its header (`image_header_size`);
 - guidance: a finite number in GUIDANCE_RANGE (NaN used to turn true CFG off silently, +inf made NaN
   pixels);
@@ -18,15 +19,12 @@ encoded, and a refused one never costs a decode).
 
 from __future__ import annotations
 
-import io
 import json
 import math
-import warnings
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
-
 from editfleet_common.errors import InvalidInput
+from editfleet_common.images import header_size
 
 # The generic guidance scale (true_cfg_scale / guidance_scale). True CFG is off at or below 1; models
 # are used between about 1 and 10, so 100 leaves room without admitting a scale that only overflows.
@@ -35,6 +33,9 @@ GUIDANCE_RANGE = (0.0, 100.0)
 # models are trained and documented for is within 4:1; the pixel bound (--max-input-pixels) then keeps
 # each side at most sqrt(16 x max pixels) (25298 at 40M: 1581 Qwen-Image tokens, inside its table).
 MAX_ASPECT_RATIO = 16
+# The longest sample_id a request may carry, in characters (--max-id-chars; the scorer's default too):
+# an id is a label for logs and results, and a 1 MB one wrote a 1 MB log line per request.
+DEFAULT_MAX_ID_CHARS = 512
 # Nesting of one extras value ({"a": [1]} is 2 deep); pipeline arguments need 2 or 3.
 MAX_EXTRAS_DEPTH = 16
 # Call arguments that carry the step schedule itself: when given, their length is the step count.
@@ -86,26 +87,17 @@ def check_output_size(width: int, height: int, *, multiple: int, max_pixels: int
         )
 
 
+def check_sample_id(sample_id: str, max_chars: int) -> None:
+    """sample_id within --max-id-chars (never cut: the result carries it back as sent)."""
+    if len(sample_id) > max_chars:
+        raise InvalidInput(f"sample_id: {len(sample_id)} characters exceed the limit of {max_chars} (--max-id-chars)")
+
+
 def image_header_size(data: bytes, *, max_pixels: int, field: str) -> tuple[int, int]:
     """The size an encoded image declares, read from its header only (no pixel is decoded): refuses
-    empty data, unknown formats, zero sizes and more than `max_pixels`, with the messages of
-    `editfleet_common.images.decode_image`, which decodes it later (and checks the same again)."""
-    if not data:
-        raise InvalidInput(f"{field}: empty (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                width, height = img.size
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidInput(f"{field}: refused as a decompression bomb ({exc})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InvalidInput(f"{field}: cannot decode image ({type(exc).__name__}: {exc})") from None
-    if width <= 0 or height <= 0:
-        raise InvalidInput(f"{field}: zero-size image ({width}x{height})")
-    if width * height > max_pixels:
-        raise InvalidInput(f"{field}: {width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}")
-    return width, height
+    empty data, unknown formats, zero sizes and more than `max_pixels` (--max-input-pixels), as
+    `editfleet_common.images.decode_image` does when it decodes it later (the same check, one copy)."""
+    return header_size(data, max_pixels=max_pixels, field=field)
 
 
 def decode_extra(key: str, raw: str) -> Any:

@@ -29,6 +29,8 @@ from editfleet_common.errors import Cancelled, EditfleetError, NotReady, Overloa
 from editfleet_common.identity import identity_to_proto
 from editfleet_common.metrics import EditorMetrics, status_of
 
+from .checks import DEFAULT_MAX_ID_CHARS, check_sample_id
+
 if TYPE_CHECKING:  # pipeline.py imports torch: only the loading thread pays for that
     from editfleet_common.service import ServiceSpec
 
@@ -66,8 +68,10 @@ class Job:
 class EditWorker:
     """Runs `slots` edits at once (1 on a device); at most `max_queue` more wait their turn."""
 
-    def __init__(self, max_queue: int, metrics: EditorMetrics | None = None, *, slots: int = 1):
+    def __init__(self, max_queue: int, metrics: EditorMetrics | None = None, *, slots: int = 1,
+                 max_id_chars: int = DEFAULT_MAX_ID_CHARS):
         self.max_queue = max_queue
+        self.max_id_chars = max_id_chars  # --max-id-chars: a longer sample_id is refused before anything else
         self.slots = max(1, slots)
         self.metrics = metrics if metrics is not None else EditorMetrics()
         self.pipeline: EditPipeline | None = None
@@ -107,6 +111,8 @@ class EditWorker:
 
     def begin_many(self, requests: list[EditRequest]) -> list[Job]:
         """Several edits (the HTTP route's n > 1) checked, then admitted together or not at all."""
+        for request in requests:
+            check_sample_id(request.sample_id, self.max_id_chars)
         self.hold_if_unusable()
         editor = self.editor()
         prepared = [editor.prepare(request, decode=False) for request in requests]

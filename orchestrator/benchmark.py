@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from editfleet_common.images import DEFAULT_MAX_PIXELS
 from suites.catalog import Catalog, catalog
 from suites.shared.jsonl import first_record
 from suites.shared.samples import BenchmarkError, Problem, Sample, safe_path_component, validate
@@ -72,8 +73,10 @@ def load_benchmark(
     limit: int | None = None,
     options: dict | None = None,
     suites: Catalog | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Benchmark:
-    """Load, filter and validate. Raises BenchmarkError listing every offending sample."""
+    """Load, filter and validate (images within `max_pixels`: what the run's services take). Raises
+    BenchmarkError listing every offending sample."""
     path = Path(path)
     suites = suites or catalog()
     if not path.exists():
@@ -107,7 +110,8 @@ def load_benchmark(
     if limit is not None:
         samples = samples[:limit]
     kept = set(map(id, samples))  # a chain's turn whose input the filters leave out is named as such
-    validate(samples, pre_problems=problems, left_out={s.id: s.where for s in everything if id(s) not in kept})
+    validate(samples, pre_problems=problems, left_out={s.id: s.where for s in everything if id(s) not in kept},
+             max_pixels=max_pixels)
     if not samples:
         raise BenchmarkError(f"{path}: no samples to run")
     digest = suite.data.digest(path) if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()

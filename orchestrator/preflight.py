@@ -21,16 +21,13 @@ from __future__ import annotations
 
 import difflib
 import io
-import os
 import re
-import shutil
-import subprocess
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
-from pathlib import Path
 
 from editfleet_common.images import DEFAULT_MAX_PIXELS
+# the model and GPU checks the services make at start-up too (one copy); resolve_model and
+# looks_like_path are read from here by identity.py
+from editfleet_common.model_checks import gpu_count, looks_like_path, model_problem, resolve_model  # noqa: F401
 from suites.shared.protocol import Protocol
 from suites.shared.samples import Sample
 
@@ -39,8 +36,6 @@ from .judge_protocol import find_protocol, protocol_files
 
 SHOWN = 5  # sample ids listed per problem
 _OWN_WORDS = re.compile(r"^protocol '[^']*'( \(category '[^']*'\))?: ")  # said once in the line already
-# A hub id: "org/name" (or a bare legacy "name"); anything else with a separator is a path.
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
 PIXEL_FLAGS = ("--max-input-pixels", "--max-image-pixels")  # one flag of both services (editfleet_common.service)
 
 
@@ -132,100 +127,6 @@ def check_judging(config: RunConfig, samples: list[Sample]) -> None:
 
 
 # -- models ---------------------------------------------------------------------------------------
-def hub_cache() -> Path:
-    """The Hugging Face hub cache the services read (the environment they inherit)."""
-    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if os.environ.get(name):
-            return Path(os.environ[name]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "huggingface" / "hub"
-
-
-def offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def looks_like_path(name: str) -> bool:
-    """A model name meant as a folder: absolute, ./ ../ ~, a trailing or second separator, or a first
-    component that is a folder here (`models/tiny-x`); otherwise a hub id (`org/name`)."""
-    if name.startswith(("/", ".", "~")) or name.endswith("/") or "\\" in name or not _HUB_ID.match(name):
-        return True
-    first = name.split("/", 1)[0]
-    return "/" in name and Path(first).is_dir()
-
-
-def cached_snapshot(hub_id: str, needs: str) -> Path | None:
-    """The local snapshot folder of a hub id that holds `needs` (refs/main's first), else None."""
-    repo = hub_cache() / ("models--" + hub_id.replace("/", "--"))
-    snapshots = repo / "snapshots"
-    if not snapshots.is_dir():
-        return None
-    ref = repo / "refs" / "main"
-    preferred = []
-    try:
-        if ref.is_file():
-            preferred.append(snapshots / ref.read_text().strip())
-    except OSError:
-        pass
-    for folder in [*preferred, *sorted(snapshots.iterdir())]:
-        if (folder / needs).is_file():
-            return folder
-    return None
-
-
-def resolve_model(name: str) -> Path | None:
-    """The local folder of a model name (a folder, or a hub id's cached snapshot); None where there is none."""
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return path
-    if not looks_like_path(name):
-        for needs in ("model_index.json", "config.json"):
-            found = cached_snapshot(name, needs)
-            if found is not None:
-                return found
-    return None
-
-
-def model_problem(name: str | None, *, what: str, needs: str, kind: str, key: str, flag: str,
-                  dummy: bool = False) -> str | None:
-    """Why the model `name` cannot be loaded by a service of this machine (None: it can, or it will be
-    downloaded). needs: the file its service reads first (config.json, model_index.json)."""
-    if not name:
-        return None
-    where = f"({flag} / {key})"
-    path = Path(name).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            return f"{what} model {name}: not a folder {where}"
-        if not (path / needs).is_file():
-            return (f"{what} model {name}: the folder has no {needs}, so it is not a {kind} model folder {where}")
-        return None
-    if looks_like_path(name):
-        hint = _close_folder(path)
-        first = name.split("/", 1)[0]
-        taken = (f" ({first}/ is a folder here, so this is a path, not a hub id)"
-                 if _HUB_ID.match(name) and "/" in name else "")
-        return f"{what} model {name}: no such folder{taken} {where}" + (f"; did you mean {hint}?" if hint else "")
-    if dummy:
-        return None  # random weights from shipped configs: the service knows its own names
-    if offline() and cached_snapshot(name, needs) is None:
-        return (f"{what} model {name!r}: not in the local Hugging Face cache ({hub_cache()}) and HF_HUB_OFFLINE=1 "
-                f"forbids downloading it {where}: download it first (`hf download {name}`), or give its folder")
-    return None
-
-
-def _close_folder(path: Path) -> str | None:
-    parent = path.parent if str(path.parent) else Path(".")
-    try:
-        names = [p.name for p in parent.iterdir() if p.is_dir()]
-    except OSError:
-        return None
-    close = difflib.get_close_matches(path.name, names, n=1)
-    return str(parent / close[0]) if close else None
-
-
 def model_problems(config: RunConfig, stages: tuple[str, ...]) -> list[str]:
     """The models of the services this machine starts (local fleet) resolve here."""
     if config.fleet.kind != "local":
@@ -242,22 +143,6 @@ def model_problems(config: RunConfig, stages: tuple[str, ...]) -> list[str]:
 
 
 # -- GPUs -----------------------------------------------------------------------------------------
-def gpu_count() -> int:
-    """GPUs on this machine, without importing torch: `nvidia-smi -L`, else /proc/driver/nvidia/gpus."""
-    if shutil.which("nvidia-smi"):
-        try:
-            done = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            done = None
-        if done is not None and done.returncode == 0:
-            return sum(1 for line in done.stdout.splitlines() if line.startswith("GPU "))
-    proc = Path("/proc/driver/nvidia/gpus")
-    try:
-        return len([p for p in proc.iterdir()]) if proc.is_dir() else 0
-    except OSError:
-        return 0
-
-
 def gpu_problems(config: RunConfig, stages: tuple[str, ...]) -> list[str]:
     """The GPUs the local fleet would put services on exist (other fleets' GPUs are elsewhere)."""
     if config.fleet.kind != "local":
@@ -326,26 +211,6 @@ def service_limits(config: RunConfig) -> Limits:
             continue
         setattr(limits, key, value)
     return limits
-
-
-@contextmanager
-def benchmark_pixel_limit(limit: int):
-    """Load a benchmark checking its images against `limit` pixels instead of the default 40 M.
-
-    suites.shared.samples.check_image decodes each image with decode_image's default bound and takes
-    no limit of its own; until it does, its module's decode_image is bound to `limit` while the
-    benchmark is loaded (one run per process: nothing else decodes meanwhile)."""
-    if limit == DEFAULT_MAX_PIXELS:
-        yield
-        return
-    from suites.shared import samples as samples_module
-
-    original = samples_module.decode_image
-    samples_module.decode_image = partial(original, max_pixels=limit)
-    try:
-        yield
-    finally:
-        samples_module.decode_image = original
 
 
 def image_pixels(sample: Sample) -> list[tuple[str, int, str]]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from editfleet_common import settings, statuses
 from editfleet_common.channels import ServiceError
+from editfleet_common.images import DEFAULT_MAX_PIXELS
 from editor_service.client import EditorClient
 from scorer_service.client import ScorerClient, info_to_dict
 
@@ -73,12 +74,13 @@ class RunResult:
     last_line: str = ""  # the count of samples not done, printed last (exit codes 3, 4)
 
 
-def load_samples(config: RunConfig) -> Benchmark:
+def load_samples(config: RunConfig, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Benchmark:
+    """max_pixels: the largest image the run takes (preflight.Limits.orchestrator: what its services take)."""
     b = config.benchmark
     if not b.path:
         raise RunError("no benchmark given (benchmark.path in the config, or --benchmark)")
     return load_benchmark(b.path, b.format, categories=b.categories, limit=b.limit,
-                          options={"language": b.language, "image_root": b.image_root})
+                          options={"language": b.language, "image_root": b.image_root}, max_pixels=max_pixels)
 
 
 def default_output(benchmark: Benchmark) -> Path:
@@ -536,8 +538,7 @@ def run_preflight(config: RunConfig, stages: tuple[str, ...]) -> tuple[Benchmark
     found, limits = preflight.config_findings(config, stages)
     benchmark = None
     try:
-        with preflight.benchmark_pixel_limit(limits.orchestrator(stages)):
-            benchmark = load_samples(config)
+        benchmark = load_samples(config, max_pixels=limits.orchestrator(stages))
     except (BenchmarkError, RunError) as exc:
         found.problems.append(str(exc))
     if benchmark is not None:

@@ -291,6 +291,11 @@ class Scorer:
         stop = threading.Event()
         mine: dict[str, ScoreItem] = {}  # sent on this stream, no result yet (by ScoreItem.key)
         mine_lock = threading.Lock()
+        # Set under mine_lock as the stream's samples go back to the queue. The request generator runs on
+        # gRPC's own thread and may be between its stop check and queue.take() when the stream ends: an
+        # item it takes after that is given back by itself, never sent onto the ended call (where it
+        # would be lost, and the pass would wait for its result for ever).
+        closed = threading.Event()
 
         local_error: list[BaseException] = []
 
@@ -316,6 +321,9 @@ class Scorer:
                     time.sleep(0.05)
                     continue
                 with mine_lock:
+                    if closed.is_set():
+                        queue.give_back([item])
+                        return
                     mine[item.key] = item
                 try:
                     request = build_score_request(item, self.protocol)
@@ -380,6 +388,7 @@ class Scorer:
             stop.set()
             client.close()
             with mine_lock:
+                closed.set()
                 queue.give_back(list(mine.values()))
                 mine.clear()
 

@@ -194,6 +194,23 @@ def load_judge(args: argparse.Namespace, lifecycle: Lifecycle, service, staged):
     return judge
 
 
+def startup_problems(args: argparse.Namespace) -> list[str]:
+    """What would stop a local judge's load, found before a port is bound or torch imported, one line
+    each naming the flag: the model (a folder that is not there or holds no config.json, never taken for
+    a hub id; a hub id neither cached nor on the hub) and the device (--device, --gpus). The
+    orchestrator's preflight asks the same (editfleet_common.model_checks). An API judge has neither."""
+    from editfleet_common.model_checks import device_problem, model_problem
+
+    if args.backend == "openai":
+        return []
+    found = [device_problem(args.device, gpus=args.gpus, confirm_with_torch=True)]
+    if args.backend == "transformers":
+        found.insert(0, model_problem(args.model, what="judge", needs="config.json", kind="transformers",
+                                      flag="--model", dummy=args.load_format == "dummy", ask_hub=True,
+                                      revision=args.revision))
+    return [problem for problem in found if problem]
+
+
 def main(argv: list[str] | None = None) -> int:
     from editfleet_common.launch import die_with_parent_if_asked
 
@@ -233,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ProtocolError, SuiteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    problems = startup_problems(args)
+    if problems:  # a usage error, as a taken port is: exit 2, nothing started
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr, flush=True)
+        return 2
+
     if args.backend != "openai":  # an API judge sends each protocol's own budget
         for name in registry.names():
             budget = registry.get(name).max_new_tokens

@@ -7,10 +7,11 @@ import os
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from editfleet_common.errors import InvalidInput
-from editfleet_common.images import MAX_IMAGE_FILE_BYTES, decode_image
+from editfleet_common.images import DEFAULT_MAX_PIXELS, MAX_IMAGE_FILE_BYTES, decode_image
 from editfleet_common.safe_files import UnsafePath, read_regular
 
 
@@ -186,8 +187,13 @@ def resolve_inside(base_dir: Path, relative: str, *, root: Path | None = None) -
     return resolved, None
 
 
-def check_image(sample: Sample) -> str | None:
-    """None when every input (and reference) image exists and decodes, else what is wrong (each named)."""
+# Where a run's bound on the pixels of an image is set: the services' flag, in the run config.
+PIXEL_LIMIT_FLAG = "--max-input-pixels, in editor.server_args / judge.server_args"
+
+
+def check_image(sample: Sample, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> str | None:
+    """None when every input (and reference) image exists and decodes within `max_pixels` (the run's:
+    what its services take), else what is wrong (each named, with its file)."""
     issues = []
     if sample.image_bytes is not None and sample.image_path is None:
         sources = [("image", None, sample.image_bytes)]
@@ -216,7 +222,8 @@ def check_image(sample: Sample) -> str | None:
                 issues.append(f"{which}cannot read image {path}: {exc.strerror or exc}")
                 continue
         try:
-            decode_image(data, field=field)
+            decode_image(data, field=field, max_pixels=max_pixels, flag=PIXEL_LIMIT_FLAG,
+                         source=str(path) if path is not None else None)
         except InvalidInput as exc:
             issues.append(str(exc))
     return "; ".join(issues) or None
@@ -290,7 +297,7 @@ def chain_problems(samples: list[Sample], left_out: dict[str, str] | None = None
 
 
 def validate(samples: list[Sample], *, pre_problems: list[Problem] | None = None,
-             left_out: dict[str, str] | None = None) -> None:
+             left_out: dict[str, str] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
     """Raise one BenchmarkError listing every offending sample: ids, instructions, images, chains
     (`left_out`: the benchmark's samples that the run's filters leave out, id -> where)."""
     problems = list(pre_problems or [])
@@ -299,7 +306,7 @@ def validate(samples: list[Sample], *, pre_problems: list[Problem] | None = None
     # Decoding every image is the slow part (a full benchmark is hundreds of megapixels); PIL
     # decodes outside the GIL, so threads help.
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        image_issues = dict(zip(map(id, with_images), pool.map(check_image, with_images)))
+        image_issues = dict(zip(map(id, with_images), pool.map(partial(check_image, max_pixels=max_pixels), with_images)))
     for sample in samples:
         def add(message: str, sample=sample):
             problems.append(Problem(sample.where, sample.id or None, message, sample.order))

@@ -101,6 +101,19 @@ def test_truncated_huge_and_odd_images_and_text(client):
     assert "negative_prompt:" in invalid(client, negative_prompt=long)
 
 
+def test_a_12000_square_image_and_a_1mb_sample_id_are_refused_naming_the_field_and_the_flag(client):
+    """Issue 27: a 12000² PNG said Pillow's "decompression bomb DOS attack" and an unreadable one
+    "<_io.BytesIO object at 0x...>"; issue 28: a 1 MB sample_id was taken (and logged)."""
+    details = invalid(client, image=png_claiming(12000, 12000))
+    assert "source_image: 12000x12000 = 144000000 pixels exceeds the limit of 40000000 (--max-input-pixels)" in details
+    assert "bomb" not in details
+    details = invalid(client, image=b"\0not an image at all")
+    assert "source_image: cannot decode image (not an image format Pillow reads" in details and "BytesIO" not in details
+    details = invalid(client, sample_id="x" * 1_000_000)
+    assert "sample_id: 1000000 characters exceed the limit of 512 (--max-id-chars)" in details
+    assert edit(client, sample_id="x" * 512).sample_id == "x" * 512  # at the limit: edited
+
+
 def test_more_clients_than_the_queue_the_excess_is_refused_and_the_rest_finish(server):
     clients = 3 * (MAX_QUEUE + 1)
     start = threading.Barrier(clients)

@@ -84,6 +84,7 @@ def test_unknown_default_protocol_is_a_clear_cli_error():
 
 
 def test_a_model_that_cannot_load_is_a_clear_error(tmp_path):
+    (tmp_path / "config.json").write_text("{}")  # a model folder (startup_problems lets it by) that cannot load
     proc = _cli("--model", str(tmp_path), "--port", str(free_port()))
     assert proc.returncode == 1
     assert f"error: cannot load judge {str(tmp_path)!r}" in proc.stderr

@@ -76,5 +76,5 @@ def test_the_scorer_refuses_gpus_with_single_device_options(tiny_judge_dir):
 
 def test_the_scorer_without_enough_gpus_says_so_in_one_line(tiny_judge_dir):
     proc = _cli("--model", str(tiny_judge_dir), "--gpus", "2", "--device", "cuda")
-    assert proc.returncode == 1, proc.stderr[-3000:]
-    assert "--gpus 2: 0 CUDA device(s) visible" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2, proc.stderr[-3000:]  # found before anything starts (scorer startup_problems)
+    assert "error: --device cuda --gpus 2: " in proc.stderr and "no GPU" in proc.stderr and "Traceback" not in proc.stderr
