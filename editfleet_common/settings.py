@@ -81,11 +81,23 @@ COMPILE_CACHE = Setting(
          "none: every editor compiles; editor_service/compile_cache.py)")
 MAX_BATCH = Setting("max_batch", "--max-batch", type=int, service_default=8, always=True,
                     help="samples per device batch", reported_as="max_batch_size")
+DEFAULT_MAX_NEW_TOKENS = 128
+
+
+def reply_budget(named: int | None, protocol_budget: int | None) -> int:
+    """The one rule for the longest reply (max_new_tokens) of a judge, whatever its backend: the budget the
+    run names (the judge's --max-new-tokens, judge.max_new_tokens), else the protocol's own (its file's
+    `max_new_tokens:`, the suite's scripts' budget, e.g. KRIS-Bench's 1000), else DEFAULT_MAX_NEW_TOKENS."""
+    if named is not None:
+        return named
+    return protocol_budget if protocol_budget is not None else DEFAULT_MAX_NEW_TOKENS
+
+
 MAX_NEW_TOKENS = Setting(
-    "max_new_tokens", "--max-new-tokens", type=int, service_default=128,
-    help="the longest reply, in tokens (a local judge sizes its decode caches by it). A protocol that names its "
-         "suite's own budget (`max_new_tokens:` in its file) needs at least that: the orchestrator asks for it, "
-         "an API judge sends it; a smaller cap here is said at start", reported_as="runtime:max_new_tokens")
+    "max_new_tokens", "--max-new-tokens", type=int,
+    help=f"the longest reply, in tokens, for every protocol (default: each protocol's own budget, its file's "
+         f"`max_new_tokens:`, else {DEFAULT_MAX_NEW_TOKENS}; settings.reply_budget). One smaller than a protocol's "
+         f"own budget is said at start", reported_as="runtime:max_new_tokens")
 GPUS = Setting(
     "gpus_per_replica", "--gpus", type=int, service_default=1,
     help="the judge's weights split over this many of the visible GPUs (transformers' balanced device_map), for "

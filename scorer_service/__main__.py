@@ -256,13 +256,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {problem}", file=sys.stderr, flush=True)
         return 2
 
-    if args.backend != "openai":  # an API judge sends each protocol's own budget
+    if args.max_new_tokens is not None:  # one budget for every protocol (settings.reply_budget), for both backends
         for name in registry.names():
             budget = registry.get(name).max_new_tokens
             if budget and budget > args.max_new_tokens:
                 log.warning("protocol %s: its suite's replies run to %d tokens; this judge cuts them at %d "
-                            "(--max-new-tokens): give it --max-new-tokens %d to judge it as the suite does",
-                            name, budget, args.max_new_tokens, budget)
+                            "(--max-new-tokens): leave it out, or give --max-new-tokens %d, to judge it as the "
+                            "suite does", name, budget, args.max_new_tokens, budget)
 
     from editfleet_common.service import serve
 

@@ -52,6 +52,7 @@ from urllib.parse import urlparse
 
 from editfleet_common.identity import ModelIdentity
 from editfleet_common.redact import redact_url, register_secret
+from editfleet_common.settings import reply_budget
 
 from ..samples import Expected, Prompt, Refused, Reply, user_content
 from .base import JudgeUnusable
@@ -75,7 +76,7 @@ class ApiSettings:
     request_timeout_s: float = 120.0
     max_retries: int = 5             # retries of one request after the first try
     retry_base_s: float = 1.0        # first backoff step
-    max_new_tokens: int = 128
+    max_new_tokens: int | None = None  # the run's budget for every protocol; None: each protocol's own (reply_budget)
     seed: int = 0
     top_logprobs: int = 20           # asked for where a question has an expected-score prefix (0: never)
 
@@ -303,7 +304,6 @@ class OpenAIBackend:
                                     timeout=settings.request_timeout_s, max_retries=0)
         self._slots = threading.BoundedSemaphore(max(1, settings.max_concurrency))
         self._pool = ThreadPoolExecutor(max(1, settings.max_concurrency), thread_name_prefix="api")
-        self._max_tokens = settings.max_new_tokens
         self._short = False  # the warm-up's one-token replies
         self.generated_tokens = 0  # completion tokens the endpoint reported (the scorer's metrics read it)
         self.identity = ModelIdentity(
@@ -319,10 +319,11 @@ class OpenAIBackend:
                 "endpoint_host": self.endpoint_host,
                 "temperature": "0",
                 "seed": str(settings.seed),
-                "max_new_tokens": str(settings.max_new_tokens),
                 "max_concurrency": str(settings.max_concurrency),
             },
         )
+        if settings.max_new_tokens is not None:  # one budget for every protocol (else each protocol's own)
+            self.identity.runtime["max_new_tokens"] = str(settings.max_new_tokens)
 
     @classmethod
     def load(cls, model: str, **options) -> "OpenAIBackend":
@@ -391,8 +392,8 @@ class OpenAIBackend:
         content = [{"type": "text", "text": value} if kind == "text" else
                    {"type": "image_url", "image_url": {"url": _data_url(value)}} for kind, value in user_content(prompt)]
         messages.append({"role": "user", "content": content})
-        # the suite's own reply budget where its protocol names one (the warm-up: one token)
-        budget = 1 if self._short else (prompt.protocol.max_new_tokens or self._max_tokens)
+        # the run's budget, else the suite's own where its protocol names one (the warm-up: one token)
+        budget = 1 if self._short else reply_budget(self.settings.max_new_tokens, prompt.protocol.max_new_tokens)
         return self._request(messages, logprobs=logprobs, max_tokens=budget)
 
     def _scrub(self, text: str) -> str:

@@ -6,7 +6,10 @@
 
 Any chat VLM whose processor takes images through `apply_chat_template` works
 (`AutoModelForImageTextToText` + `AutoProcessor`); Qwen3-VL is the default. Every batch of prompts
-is left padded and decoded greedily for at most `max_new_tokens`; the prompt ids are trimmed.
+is left padded and decoded greedily; each prompt's reply is cut at its budget (settings.reply_budget:
+`max_new_tokens` where the judge is given one, else its protocol's own, else 128: a batch decodes to
+its largest budget and each row is cut at its own, the same tokens as decoding it alone to its budget
+under greedy decoding); the prompt ids are trimmed.
 
 One prefill per prompt (Qwen3-VL). The first attempt's prompts are prefilled once, all but their
 last token (the "\\n" of the assistant header, always text), into a KV cache. The score tree's paths
@@ -42,6 +45,7 @@ from copy import deepcopy
 import torch
 
 from editfleet_common.identity import ModelIdentity
+from editfleet_common.settings import reply_budget
 
 from ...expected_score import ScoreTokenTree, ScoreTrees
 from ...samples import Prompt, conversation
@@ -57,7 +61,7 @@ SHARED_PREFILL_MODEL_TYPES = ("qwen3_vl", "qwen3_vl_moe")
 
 
 class TransformersBackend:
-    def __init__(self, model, processor, identity: ModelIdentity, *, max_new_tokens: int = 128,
+    def __init__(self, model, processor, identity: ModelIdentity, *, max_new_tokens: int | None = None,
                  decode: str = "auto", target_device: str | None = None, prefill_batch: int = 32,
                  min_new_tokens: int | None = None):
         _check_decode(decode)
@@ -66,7 +70,8 @@ class TransformersBackend:
         self.tokenizer = processor.tokenizer
         self.tokenizer.padding_side = "left"  # batched generation needs the prompt ends aligned
         self.identity = identity
-        self.max_new_tokens = max_new_tokens
+        self.max_new_tokens = max_new_tokens  # the run's budget for every protocol; None: each protocol's own
+        self._short_tokens: int | None = None  # short_replies(): every reply this long (the warm-up)
         # Split over GPUs (loading.plan_split): inputs go where the embeddings are, accelerate's hooks
         # carry the activations on; static decoding (one device's CUDA graphs) is not for it.
         self.split = len(set((getattr(model, "hf_device_map", None) or {"": 0}).values())) > 1
@@ -112,14 +117,15 @@ class TransformersBackend:
         from transformers import GenerationConfig
 
         self.generation_config = GenerationConfig(
-            max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, do_sample=False,
+            max_new_tokens=reply_budget(max_new_tokens, None), min_new_tokens=min_new_tokens, do_sample=False,
             eos_token_id=gen.eos_token_id, pad_token_id=pad, bos_token_id=gen.bos_token_id,
         )
         identity.runtime.update(self._runtime())
 
     @classmethod
     def load(cls, model: str, *, device: str = "cpu", dtype: str = "auto", load_format: str = "auto",
-             revision: str | None = None, max_new_tokens: int = 128, min_new_tokens: int | None = None, seed: int = 0,
+             revision: str | None = None, max_new_tokens: int | None = None, min_new_tokens: int | None = None,
+             seed: int = 0,
              trust_remote_code: bool = False, stage_on_host: bool = False, decode: str = "auto",
              prefill_batch: int = 32, gpus: int = 1) -> "TransformersBackend":
         """See loading.load_model (gpus: the weights split over that many GPUs); decode and
@@ -207,11 +213,11 @@ class TransformersBackend:
         saved = self.generation_config
         short = deepcopy(saved)
         short.max_new_tokens, short.min_new_tokens = new_tokens, None
-        self.generation_config = short
+        self.generation_config, self._short_tokens = short, new_tokens
         try:
             yield
         finally:
-            self.generation_config = saved
+            self.generation_config, self._short_tokens = saved, None
 
     def too_large(self, exc: BaseException) -> bool:
         if not isinstance(exc, torch.OutOfMemoryError):
@@ -294,11 +300,25 @@ class TransformersBackend:
 
     # -- generation ---------------------------------------------------------------------------
 
+    def budgets(self, prompts: list[Prompt]) -> list[int]:
+        """Each prompt's longest reply (settings.reply_budget; the warm-up's short replies aside)."""
+        if self._short_tokens is not None:
+            return [self._short_tokens] * len(prompts)
+        return [reply_budget(self.max_new_tokens, p.protocol.max_new_tokens) for p in prompts]
+
+    def _generation(self, budgets: list[int]):
+        """The generation config of a batch: decoding to its largest budget."""
+        if max(budgets) == self.generation_config.max_new_tokens:
+            return self.generation_config
+        gen = deepcopy(self.generation_config)
+        gen.max_new_tokens = max(budgets)
+        return gen
+
     def generate(self, prompts: list[Prompt], phases: dict[str, float] | None = None) -> list[str]:
         """Greedy replies to `prompts` (one batch, left padded)."""
         if self.decode == "static":
             return self._generate_shared(prompts, {}, phases)[0]
-        return self.run_on_device(self._generate_plain, self.inputs(prompts))
+        return self.run_on_device(self._generate_plain, self.inputs(prompts), self.budgets(prompts))
 
     def generate_with_expected(self, prompts: list[Prompt], phases: dict[str, float] | None = None
                                ) -> tuple[list[str], dict[int, float | None]]:
@@ -317,17 +337,22 @@ class TransformersBackend:
         return self.run_on_device(self._expected_from_full_forward, prompts, self.trees.for_prompts(prompts))
 
     @torch.inference_mode()
-    def _generate_plain(self, inputs) -> list[str]:
+    def _generate_plain(self, inputs, budgets: list[int]) -> list[str]:
         """`generate` with its own prefill, on transformers' default cache."""
-        out = self.model.generate(**inputs, generation_config=self.generation_config)
-        return self._replies(out, inputs["input_ids"].shape[1])
+        out = self.model.generate(**inputs, generation_config=self._generation(budgets))
+        return self._replies(out, inputs["input_ids"].shape[1], budgets)
 
-    def _replies(self, out: torch.Tensor, prompt_length: int) -> list[str]:
-        return self._decode_replies(out[:, prompt_length:])  # trim the prompt (left-padded: same length)
+    def _replies(self, out: torch.Tensor, prompt_length: int, budgets: list[int]) -> list[str]:
+        return self._decode_replies(out[:, prompt_length:], budgets)  # trim the prompt (left-padded: same length)
 
-    def _decode_replies(self, new_tokens: torch.Tensor) -> list[str]:
-        """Texts of generated token rows (finished rows are continued with the pad token)."""
+    def _decode_replies(self, new_tokens: torch.Tensor, budgets: list[int]) -> list[str]:
+        """Texts of generated token rows (finished rows are continued with the pad token), each cut at
+        its own budget."""
         pad = self.generation_config.pad_token_id
+        if any(budget < new_tokens.shape[1] for budget in budgets):
+            beyond = torch.arange(new_tokens.shape[1], device=new_tokens.device)[None, :] \
+                >= torch.tensor(budgets, device=new_tokens.device)[:, None]
+            new_tokens = new_tokens.masked_fill(beyond, pad)
         generated = int((new_tokens != pad).sum()) if pad is not None else new_tokens.numel()
         with self._tokens_lock:
             self.generated_tokens += generated
@@ -346,24 +371,27 @@ class TransformersBackend:
         _add_phases(phases, inputs=t_inputs - t_start)
         if any("attention_mask" not in c or "mm_token_type_ids" not in c or bool(c["mm_token_type_ids"][:, -1].any())
                for c in chunks):
-            return (self.run_on_device(self._generate_plain, self.inputs(prompts)),
+            return (self.run_on_device(self._generate_plain, self.inputs(prompts), self.budgets(prompts)),
                     self.run_on_device(self._expected_from_full_forward, prompts, trees))
+        budgets = self.budgets(prompts)
         if self.decode == "static":
-            return self._generate_static(prompts, trees, chunks, phases)
-        replies, expected = self.run_on_device(self._prefill_and_generate, self._on_device(chunks[0]), trees)
+            return self._generate_static(prompts, trees, chunks, phases, budgets)
+        replies, expected = self.run_on_device(self._prefill_and_generate, self._on_device(chunks[0]), trees, budgets)
         _add_phases(phases, device=time.monotonic() - t_inputs)
         return replies, expected
 
     def _generate_static(self, prompts: list[Prompt], trees: dict[int, ScoreTokenTree],
-                         chunks: list[dict[str, torch.Tensor]], phases: dict[str, float]
+                         chunks: list[dict[str, torch.Tensor]], phases: dict[str, float], budgets: list[int]
                          ) -> tuple[list[str], dict[int, float | None]]:
         """Static decoding: the batch's rows are prefilled in chunks of `prefill_batch` prompts, each
         left padded to its own length, into one decoder's cache; then all rows decode at once. A
         prefill's activations stay those of a chunk while decoding gets the whole batch's rows."""
-        new_tokens = max(self.max_new_tokens, self.generation_config.max_new_tokens or 0)
+        gen = self._generation(budgets)
+        # decoders hold at least the run's (or the default) budget: the warm-up's make the batches' own
+        new_tokens = max(reply_budget(self.max_new_tokens, None), gen.max_new_tokens)
         decoder = self.decoders.check_out(len(prompts), max(c["input_ids"].shape[1] for c in chunks),
                                           new_tokens=new_tokens, chunk_rows=self.prefill_batch,
-                                          generation_config=self.generation_config, device=self.device)
+                                          generation_config=gen, device=self.device)
         t_prefill = time.monotonic()
         starts = range(0, len(prompts), self.prefill_batch)
         pending = []
@@ -379,7 +407,7 @@ class TransformersBackend:
             t_decode = time.monotonic()
             _add_phases(phases, prefill=t_decode - t_prefill)
             self._decoding_starts()
-            replies = self._decode_thread.submit(self._decode, decoder, prompt_end, ready).result()
+            replies = self._decode_thread.submit(self._decode, decoder, prompt_end, ready, gen, budgets).result()
             _add_phases(phases, decode=time.monotonic() - t_decode)
             return replies, expected
         finally:
@@ -422,14 +450,15 @@ class TransformersBackend:
         return {row: trees[row].expected(dists[row]) for row in trees}, rope_deltas, cache
 
     @torch.inference_mode()
-    def _prefill_and_generate(self, inputs, trees: dict[int, ScoreTokenTree]) -> tuple[list[str], dict]:
+    def _prefill_and_generate(self, inputs, trees: dict[int, ScoreTokenTree], budgets: list[int]
+                              ) -> tuple[list[str], dict]:
         """On the device thread (dynamic decoding): prefill and score paths, then 3. generate continues
         from the cache: the last prompt token first (no images: they are in the cache; positions continue
         from the rope deltas the prefill left in the model)."""
         expected, _, cache = self._prefill_and_score_paths(inputs, trees)
         out = self.model.generate(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                                  past_key_values=cache, generation_config=self.generation_config)
-        return self._replies(out, inputs["input_ids"].shape[1]), expected
+                                  past_key_values=cache, generation_config=self._generation(budgets))
+        return self._replies(out, inputs["input_ids"].shape[1], budgets), expected
 
     @torch.inference_mode()
     def _prefill_rows(self, decoder: StaticGreedyDecoder, start: int, inputs, trees: dict[int, ScoreTokenTree]):
@@ -450,9 +479,8 @@ class TransformersBackend:
         return expected, ids.shape[1] - 1, ready
 
     @torch.inference_mode()
-    def _decode(self, decoder: StaticGreedyDecoder, prompt_end: int, ready) -> list[str]:
+    def _decode(self, decoder: StaticGreedyDecoder, prompt_end: int, ready, gen, budgets: list[int]) -> list[str]:
         """On the decode thread, on its own CUDA stream: 3. (static) greedy decoding of every row."""
-        gen = self.generation_config
         stream = None
         if ready is not None:
             if self._decode_stream is None:
@@ -462,7 +490,7 @@ class TransformersBackend:
         with torch.cuda.stream(stream) if stream is not None else nullcontext():
             new = decoder.decode(prompt_end, new_tokens=gen.max_new_tokens, min_new_tokens=gen.min_new_tokens or 0)
             new = new.cpu()  # waits for this stream only
-        return self._decode_replies(new)
+        return self._decode_replies(new, budgets)
 
     @torch.inference_mode()
     def _expected_from_full_forward(self, prompts: list[Prompt], trees: dict[int, ScoreTokenTree]

@@ -1,4 +1,4 @@
-"""The static decoders of one judge, kept for reuse: one per (batch size, cache length).
+"""The static decoders of one judge, kept for reuse: one per (batch size, cache length, reply budget).
 
 A `StaticGreedyDecoder` holds a preallocated KV cache (and, on CUDA, a captured decode graph), so
 making one costs an allocation and a capture; the pool hands an idle one of the right size out
@@ -25,7 +25,7 @@ class DecoderPool:
     def __init__(self, model, dtype: torch.dtype):
         self.model = model
         self.dtype = dtype
-        self.idle: OrderedDict[tuple[int, int], list[StaticGreedyDecoder]] = OrderedDict()  # oldest first
+        self.idle: OrderedDict[tuple[int, int, int], list[StaticGreedyDecoder]] = OrderedDict()  # oldest first
         self.busy = 0
         self.cache_len = 0
         self._changed = threading.Condition()
@@ -37,7 +37,7 @@ class DecoderPool:
         rows of one prefill chunk (its own cache needs room too). Check it in when its decoding is done."""
         need = prompt_length + new_tokens  # the score paths run on each chunk's own cache, not this one
         self.cache_len = max(self.cache_len, -(-need // STATIC_CACHE_STEP) * STATIC_CACHE_STEP)
-        key = (batch, self.cache_len)
+        key = (batch, self.cache_len, new_tokens)
         room = lambda: self._room_for(batch, self.cache_len, chunk_rows, device)  # noqa: E731
         with self._changed:
             while True:
@@ -74,7 +74,7 @@ class DecoderPool:
             return
         with self._changed:
             self.busy -= 1
-            key = (decoder.batch, decoder.cache_len)
+            key = (decoder.batch, decoder.cache_len, decoder.max_new_tokens)
             self.idle.setdefault(key, []).append(decoder)
             self.idle.move_to_end(key)
             self._changed.notify_all()
