@@ -16,7 +16,7 @@ import click
 
 from . import setting_flags, suite_pages
 from .benchmark import BenchmarkError, load_benchmark
-from .config import ConfigError, build_config, load_yaml, merge_overrides
+from .config import ConfigError, as_named, build_config, load_yaml, merge_overrides
 from .fleet import FleetError
 from .layouts import LayoutError
 from .results import ResultsError
@@ -167,7 +167,7 @@ def score(run_dir, output, label, retry_failed, allow_failures, **judge_flags):
         config, manifest = config_from_run_dir(source)
         if manifest.get("rejudge_of"):
             raise click.UsageError(f"{source} is itself a re-judge folder; give the run's own output dir")
-        data = merge_overrides(config.to_dict(), {
+        data = merge_overrides(as_named(config), {  # another protocol: its own reply budget, unless one is named
             **setting_flags.overrides(setting_flags.SCORE_FLAGS, judge_flags),
             **setting_flags.overrides((*setting_flags.SCORE_CONFIG_FLAGS, setting_flags.SCORE_STOP_AFTER_FAILURES),
                                       judge_flags),

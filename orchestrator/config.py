@@ -84,7 +84,7 @@ class JudgeConfig:
     gpus_per_replica: int = 1       # a judge larger than one GPU: each replica's weights split over this many GPUs
     protocol: str = ""
     max_batch: int = 4
-    max_new_tokens: int | None = None  # the longest reply; None: the protocol's own budget, else the judge's default
+    max_new_tokens: int | None = None  # the longest reply; None: the protocol's own budget, else 128 (settings.reply_budget)
     max_in_flight: int = 0          # requests on the stream at once; 0: 4 x max_batch
     threads: int = 2
     dtype: str | None = None
@@ -384,6 +384,18 @@ def protocol_reply_budget(judge: "JudgeConfig") -> int | None:
     names none (the judge's default then)."""
     protocol = find_protocol(judge) if judge.protocol else None
     return protocol.max_new_tokens if protocol else None
+
+
+def as_named(config: RunConfig) -> dict:
+    """A run's recorded config (its manifest's) as a dict to build another from (`score`, `arena`), with
+    judge.max_new_tokens unset where it is its protocol's own budget, filled in when the run started: a
+    re-judge with another protocol then gets that protocol's (settings.reply_budget), not the run's
+    protocol's. A budget the run named itself is kept (one equal to its protocol's own reads as taken
+    from it)."""
+    data = config.to_dict()
+    if config.judge.max_new_tokens is not None and config.judge.max_new_tokens == protocol_reply_budget(config.judge):
+        data["judge"]["max_new_tokens"] = None
+    return data
 
 
 def _build_section(cls, values: dict, section: str, origin: str):

@@ -43,7 +43,7 @@ from suites.shared.protocol import Protocol
 
 from .. import manifest as mf
 from ..benchmark import Sample, suite_of
-from ..config import build_config, client_tls, merge_overrides, protocol_reply_budget
+from ..config import as_named, build_config, client_tls, merge_overrides, protocol_reply_budget
 from ..fleet import make_fleet
 from ..results import write_json_atomic
 from . import matches as match_files
@@ -245,7 +245,7 @@ def judge_config(players: list[Player], options: ArenaOptions, protocol_name: st
     from ..run import config_from_run_dir
 
     config, _ = config_from_run_dir(players[0].edits_root)
-    data = config.to_dict()
+    data = as_named(config)  # the pairwise protocol's own reply budget, not the run's protocol's
     data = merge_overrides(data, {**options.judge_overrides, "judge.protocol": protocol_name,
                                   "output": str(options.output), "progress": options.progress})
     config = build_config({**data, "_origin": "command line"})
@@ -609,11 +609,9 @@ __all__ = ["ArenaError", "ArenaOptions", "run_arena", "rank_matches"]
 def _arena_flags():
     from editfleet_common import settings
 
-    from ..setting_flags import SCORE_FLAGS, SettingFlag
+    from ..setting_flags import JUDGE_MAX_NEW_TOKENS, SCORE_FLAGS, SettingFlag
 
-    return (*SCORE_FLAGS,
-            SettingFlag("judge", settings.MAX_NEW_TOKENS, "--judge-max-new-tokens",
-                        "The judge's longest reply (default: the protocol's own budget)."),
+    return (*SCORE_FLAGS, JUDGE_MAX_NEW_TOKENS,
             SettingFlag("judge", settings.MAX_CONCURRENCY, "--judge-max-concurrency",
                         "openai judge: requests in flight at once."))
 

@@ -53,3 +53,40 @@ def test_stop_after_failures_is_a_run_config_key(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["run", "--config", str(path), "--no-score", "--stop-after-failures", "1"])
     assert seen["stop_after_failures"] == 1
     assert "[default: 3; x>=0]" in " ".join(CliRunner().invoke(main, ["run", "--help"]).output.split())
+
+
+def test_score_with_another_protocol_follows_that_protocols_reply_budget(tmp_path, monkeypatch):
+    """A KRIS-Bench run records the budget its protocol gave it (1000); re-judged with another protocol,
+    the judge gets that protocol's own budget (none: the judge's 128), not KRIS-Bench's, unless a budget
+    is named: on `score`, or by the run itself."""
+    import json
+
+    import orchestrator.run
+    from editfleet_common import settings
+    from orchestrator.config import build_config
+
+    judged = []
+
+    def execute(config, **kwargs):  # where the re-judge would start: the judge's settings it is handed
+        judged.append(config.judge)
+        raise ConfigError("stopped here")
+
+    monkeypatch.setattr(orchestrator.run, "execute", execute)
+
+    def score(judge: dict, *flags: str):
+        run = tmp_path / f"run{len(judged)}"
+        run.mkdir()
+        recorded = build_config({"judge": {"model": "/m", **judge}}).to_dict()  # as a run records it
+        (run / "manifest.json").write_text(json.dumps({"config": recorded}))
+        result = CliRunner().invoke(main, ["score", str(run), *flags])
+        assert "stopped here" in result.output, result.output
+        return judged[-1]
+
+    assert build_config({"judge": {"protocol": "kris"}}).judge.max_new_tokens == 1000  # what a KRIS run records
+    viescore = score({"protocol": "kris"}, "--protocol", "viescore")
+    assert viescore.max_new_tokens is None and "--max-new-tokens" not in settings.argv(settings.JUDGE_SETTINGS, viescore)
+    assert settings.reply_budget(viescore.max_new_tokens, None) == 128  # what the judge then answers with
+    assert score({"protocol": "kris"}, "--protocol", "re-edit").max_new_tokens == 512  # re-edit.yaml's own
+    assert score({"protocol": "kris"}).max_new_tokens == 1000  # the same protocol: the same budget
+    assert score({"protocol": "kris"}, "--protocol", "viescore", "--judge-max-new-tokens", "64").max_new_tokens == 64
+    assert score({"protocol": "kris", "max_new_tokens": 256}, "--protocol", "viescore").max_new_tokens == 256  # named
