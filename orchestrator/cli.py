@@ -243,8 +243,7 @@ def _fmt(value) -> str:
 @main.command()
 @click.argument("benchmark", type=click.Path())
 @click.option("--format", "fmt", default="auto", help="The suite whose data this is (default: detected).")
-@click.option("--language", default="en", help="GEdit-Bench: en, cn or all.")
-@click.option("--image-root", help="ImgEdit-Bench, RISEBench: the input images' root (default: the JSON's folder).")
+@setting_flags.options((setting_flags.LANGUAGE_FLAG, setting_flags.IMAGE_ROOT_FLAG))  # unset: the suite's default
 def validate(benchmark, fmt, language, image_root):
     """Check a benchmark file or folder (images, ids, instructions, paths) without starting anything."""
 
@@ -301,8 +300,7 @@ def export_cmd(run_dir, layout, to, method):
 @click.argument("folder", type=click.Path(file_okay=False, exists=True))
 @click.option("--layout", required=True, help="The suite's output layout (a suite's name; `orchestrator suites`).")
 @click.option("--benchmark", required=True, help="The benchmark the edits were made for.")
-@click.option("--language", help="GEdit-Bench: en, cn or all (default en).")
-@click.option("--image-root", help="ImgEdit-Bench, RISEBench: the input images' root (default: the JSON's folder).")
+@setting_flags.options((setting_flags.LANGUAGE_FLAG, setting_flags.IMAGE_ROOT_FLAG))
 @click.option("--method", help="The method's folder in FOLDER (default: FOLDER itself, or its only method folder).")
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="The run folder to create.")
 def import_cmd(folder, layout, benchmark, language, image_root, method, output):

@@ -137,6 +137,10 @@ def csv_ints(text: str | None, flag: str) -> list[int] | None:
         raise click.UsageError(f"{flag} takes comma-separated integers, e.g. 0,1,2,3; got {text!r}") from None
 
 
+# The benchmark's options, also of `validate` and `import` (which read a benchmark without a run config)
+LANGUAGE_FLAG = SettingFlag("benchmark", settings.LANGUAGE, "--language", show_default=True)
+IMAGE_ROOT_FLAG = SettingFlag("benchmark", settings.IMAGE_ROOT, "--image-root")
+
 # The run config keys `orchestrator run` sets besides the services' settings (RUN_FLAGS), in --help order
 GPUS_FLAG = SettingFlag("devices", settings.DEVICE_GPUS, "--gpus",
                         parse=lambda text: {"gpus": csv_ints(text, "--gpus")})
@@ -144,10 +148,10 @@ EDITORS_FLAG = SettingFlag("devices", settings.EDITORS, "--editors")
 RUN_CONFIG_FLAGS = (
     SettingFlag("benchmark", settings.BENCHMARK_PATH, "--benchmark"),
     SettingFlag("benchmark", settings.BENCHMARK_FORMAT, "--benchmark-format"),
-    SettingFlag("benchmark", settings.IMAGE_ROOT, "--image-root"),
+    IMAGE_ROOT_FLAG,
     SettingFlag("benchmark", settings.CATEGORIES, "--categories", parse=_categories),
     SettingFlag("benchmark", settings.LIMIT, "--limit", click_type=click.IntRange(min=1)),
-    SettingFlag("benchmark", settings.LANGUAGE, "--language"),
+    LANGUAGE_FLAG,
     SettingFlag("editor", settings.STEPS, "--steps"),
     SettingFlag("editor", settings.GUIDANCE, "--guidance"),
     SettingFlag("editor", settings.NEGATIVE_PROMPT, "--negative-prompt"),
