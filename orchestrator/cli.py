@@ -101,7 +101,7 @@ def _require(config, *keys: str) -> None:
         if getattr(getattr(config, section), name) in (None, ""):
             missing.append(key)
     if missing:
-        flags = {"benchmark.path": "--benchmark", "editor.model": "--editor-model", "judge.model": "--judge-model"}
+        flags = {flag.key: flag.flag for flag in (*setting_flags.RUN_CONFIG_FLAGS, *setting_flags.RUN_FLAGS)}
         raise click.UsageError(
             "missing: " + ", ".join(f"{k} (config) / {flags.get(k, '')}" for k in missing)
         )
