@@ -129,8 +129,10 @@ SCHEDULER = Setting(
 # The judge over an OpenAI-compatible API (judge.backend openai; scorer_service/backends/openai_api.py)
 JUDGE_BACKENDS = ("transformers", "openai", "metrics")  # metrics: scorer_service/backends/metrics
 BACKEND = Setting("backend", "--backend", choices=JUDGE_BACKENDS, service_default="transformers",
-                  help="who answers: a local model (transformers) or an OpenAI-compatible chat-completions "
-                       "endpoint (openai; --model is then the model id sent to it)", reported_as="runtime:backend")
+                  help="who answers: a local model (transformers), an OpenAI-compatible chat-completions "
+                       "endpoint (openai; --model is then the model id sent to it), or reference metrics against a "
+                       "suite's references (metrics; --model is then CLIP, --dino-model DINO)",
+                  reported_as="runtime:backend")
 BASE_URL = Setting("base_url", "--base-url", service_default="",
                    help="openai: the endpoint, e.g. https://api.openai.com/v1")
 API_KEY_ENV = Setting("api_key_env", "--api-key-env", service_default="OPENAI_API_KEY", always=True,
@@ -164,6 +166,18 @@ API_EDITOR_SETTINGS = (MODEL, EDITOR_BACKEND, EDITOR_PROVIDER, BASE_URL, API_KEY
 EDITOR_SETTINGS = (MODEL, DTYPE, LOAD_FORMAT, THREADS, SPEED_MODE, COMPILE_CACHE, LORAS, SCHEDULER)
 JUDGE_SETTINGS = (MODEL, DTYPE, LOAD_FORMAT, THREADS, MAX_BATCH, MAX_NEW_TOKENS, GPUS)
 API_JUDGE_SETTINGS = (MODEL, *API_SETTINGS, MAX_NEW_TOKENS)  # judge.backend openai: no device, no batch (each sample its own)
+
+# The reference-metrics judge (judge.backend metrics; scorer_service/backends/metrics): MODEL is CLIP, and
+DINO_MODEL = Setting(
+    "dino_model", "--dino-model", service_default="facebook/dino-vits16", reported_as="runtime:dino_model",
+    help="metrics judge: the DINO ViT-S/16 backbone (hub id or folder; transformers ViTModel); the judge's --model "
+         "is then CLIP")
+METRICS_JUDGE_SETTINGS = (*JUDGE_SETTINGS, DINO_MODEL)
+
+
+def judge_settings(backend: str) -> tuple[Setting, ...]:
+    """The settings a judge of this backend (judge.backend) runs with, as the run config sets them."""
+    return {"openai": API_JUDGE_SETTINGS, "metrics": METRICS_JUDGE_SETTINGS}.get(backend, JUDGE_SETTINGS)
 
 
 def add_flags(parser, settings: Sequence[Setting], **overrides: Mapping[str, Any]) -> None:

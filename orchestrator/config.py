@@ -80,6 +80,7 @@ class JudgeConfig:
     max_concurrency: int = 8        # openai: requests in flight at once
     request_timeout_s: float = 120.0  # openai: seconds per request
     max_retries: int = 5            # openai: retries of a request (429, 5xx, timeouts, dropped connections)
+    dino_model: str | None = None
     replicas: int = 0               # judge processes for the judging phase; 0: one per gpus_per_replica GPUs of the run (else 1)
     gpus_per_replica: int = 1       # a judge larger than one GPU: each replica's weights split over this many GPUs
     protocol: str = ""
@@ -141,6 +142,8 @@ class RunConfig:
         for section in (self.editor, self.judge):
             if section.model and Path(section.model).exists():
                 section.model = os.path.abspath(section.model)
+        if self.judge.dino_model and Path(self.judge.dino_model).exists():
+            self.judge.dino_model = os.path.abspath(self.judge.dino_model)
         for lora in self.editor.loras:
             if Path(lora["path"]).exists():
                 lora["path"] = os.path.abspath(lora["path"])
@@ -212,6 +215,8 @@ class RunConfig:
                     "load_format": self.judge.load_format}
         if self.judge.backend != "transformers":  # (absent for the default: older run dirs resume as they were)
             settings.update(backend=self.judge.backend, base_url=self.judge.base_url)
+        if self.judge.backend == "metrics":
+            settings["dino_model"] = self.judge.dino_model
         return settings
 
 
@@ -235,7 +240,7 @@ PATH_KEYS = {("benchmark", "path"), ("benchmark", "image_root"), ("", "output"),
              ("editor", "compile_cache")}
 TLS_KEYS = ("ca", "cert", "key", "server_name")
 TLS_FILES = ("ca", "cert", "key")
-MODEL_KEYS = {("editor", "model"), ("judge", "model")}
+MODEL_KEYS = {("editor", "model"), ("judge", "model"), ("judge", "dino_model")}
 
 
 def load_yaml(path: str | Path) -> dict:

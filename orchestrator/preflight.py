@@ -2,7 +2,8 @@
 after the editing phase, or as a traceback of a service. For `run` and `score`:
 
   - the models resolve on this machine (local fleet): a local folder exists and holds the files its
-    service loads (the judge's config.json, the editor's model_index.json); a name that looks like a
+    service loads (the judge's config.json, the editor's model_index.json; the metrics judge's CLIP and
+    DINO folders, each config.json); a name that looks like a
     path and is not there is a missing folder, never taken for a hub id; a hub id is in the local
     Hugging Face cache when HF_HUB_OFFLINE=1 forbids a download;
   - the GPUs asked for exist (counted with `nvidia-smi -L`, else /proc/driver/nvidia/gpus; torch is
@@ -24,6 +25,7 @@ import io
 import re
 from dataclasses import dataclass, field
 
+from editfleet_common import settings
 from editfleet_common.images import DEFAULT_MAX_PIXELS
 # the model and GPU checks the services make at start-up too (one copy); resolve_model and
 # looks_like_path are read from here by identity.py
@@ -139,6 +141,13 @@ def model_problems(config: RunConfig, stages: tuple[str, ...]) -> list[str]:
     if "score" in stages and config.judge.backend == "transformers":
         out.append(model_problem(config.judge.model, what="judge", needs="config.json", kind="transformers",
                                  key="judge.model", flag="--judge-model", dummy=config.judge.load_format == "dummy"))
+    if "score" in stages and config.judge.backend == "metrics":  # two backbones: CLIP (judge.model) and DINO
+        dummy = config.judge.load_format == "dummy"
+        out.append(model_problem(config.judge.model, what="metrics judge's CLIP", needs="config.json",
+                                 kind="transformers", key="judge.model", flag="--judge-model", dummy=dummy))
+        out.append(model_problem(config.judge.dino_model or settings.DINO_MODEL.service_default,
+                                 what="metrics judge's DINO", needs="config.json", kind="transformers",
+                                 key="judge.dino_model", flag="--judge-dino-model", dummy=dummy))
     return [p for p in out if p]
 
 
@@ -151,7 +160,7 @@ def gpu_problems(config: RunConfig, stages: tuple[str, ...]) -> list[str]:
     if "edit" in stages:
         for gpu in config.devices.gpus or []:
             asked.setdefault(gpu, "--gpus / devices.gpus")
-    if "score" in stages and config.judge.backend == "transformers":
+    if "score" in stages and config.judge.backend != "openai":  # a local judge: transformers or metrics
         if config.devices.judge_gpu is not None:
             asked.setdefault(config.devices.judge_gpu, "devices.judge_gpu (score --gpu)")
         elif "edit" not in stages:

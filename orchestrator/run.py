@@ -370,8 +370,7 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
                 infos[endpoint.name] = info_to_dict(client.info())
             except ServiceError as exc:
                 raise RunError(f"judge at {endpoint.address}: GetInfo failed: {exc}") from None
-        check_run_config(fleet, settings.API_JUDGE_SETTINGS if config.judge.backend == "openai" else settings.JUDGE_SETTINGS,
-                         config.judge, infos[endpoint.name], "judge")
+        check_run_config(fleet, settings.judge_settings(config.judge.backend), config.judge, infos[endpoint.name], "judge")
     info = infos[scorers[0].name]
     for name, other in infos.items():  # one judge, however many replicas: the same model and protocols
         if (other["model"]["content_hash"], other["protocols"]) != (info["model"]["content_hash"], info["protocols"]):

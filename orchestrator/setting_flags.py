@@ -172,6 +172,9 @@ RUN_CONFIG_FLAGS = (
 
 JUDGE_MAX_NEW_TOKENS = SettingFlag("judge", settings.MAX_NEW_TOKENS, "--judge-max-new-tokens",
                                    "The judge's longest reply (default: the protocol's own budget).")
+JUDGE_DINO_MODEL = SettingFlag("judge", settings.DINO_MODEL, "--judge-dino-model",
+                               "metrics judge: the DINO ViT-S/16 model, local path or hub id (--judge-model is "
+                               "then CLIP; default: facebook/dino-vits16).")
 
 # `orchestrator run` (and `validate`'s run options)
 RUN_FLAGS = (
@@ -195,13 +198,15 @@ RUN_FLAGS = (
                 "API editor: requests in flight at once (the editing slots)."),
     SettingFlag("judge", settings.MODEL, "--judge-model", "Judge model: local path or hub id."),
     SettingFlag("judge", settings.BACKEND, "--judge-backend",
-                "Judge: a local model (transformers) or an OpenAI-compatible endpoint (openai)."),
+                "Judge: a local model (transformers), an OpenAI-compatible endpoint (openai) or reference metrics "
+                "(metrics: CLIP and DINO)."),
     SettingFlag("judge", settings.BASE_URL, "--judge-base-url",
                 "openai judge: the endpoint URL, e.g. https://api.openai.com/v1."),
     SettingFlag("judge", settings.MAX_BATCH, "--max-batch", "Judge batch size."),
     SettingFlag("judge", settings.GPUS, "--judge-gpus-per-replica",
                 "A judge larger than one GPU: each replica's weights split over this many GPUs of the run."),
     JUDGE_MAX_NEW_TOKENS,
+    JUDGE_DINO_MODEL,
 )
 
 # `orchestrator score` (another judge for a run's saved edits: unset flags keep the run's)
@@ -214,6 +219,7 @@ SCORE_FLAGS = (
     SettingFlag("judge", settings.BASE_URL, "--judge-base-url", "openai judge: the endpoint URL."),
     SettingFlag("judge", settings.API_KEY_ENV, "--api-key-env",
                 "openai judge: the NAME of the environment variable holding the key."),
+    JUDGE_DINO_MODEL,
 )
 
 # The run config keys `orchestrator score` sets besides the judge's settings (SCORE_FLAGS), in --help order

@@ -80,8 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--top-logprobs", type=int, default=20,
                      help="openai: top_logprobs asked for the expected score (0: none); absent where not returned")
     metrics = p.add_argument_group("reference metrics", "--backend metrics: --model is CLIP (scorer_service/backends/metrics)")
-    metrics.add_argument("--dino-model", default="facebook/dino-vits16",
-                         help="metrics: the DINO ViT-S/16 backbone (hub id or folder; transformers ViTModel)")
+    settings.add_flags(metrics, (settings.DINO_MODEL,))
     metrics.add_argument("--encoder-batch", type=int, default=16,
                          help="metrics: images or texts per backbone forward (fixed: the last chunk is padded)")
     return p
@@ -197,8 +196,9 @@ def load_judge(args: argparse.Namespace, lifecycle: Lifecycle, service, staged):
 def startup_problems(args: argparse.Namespace) -> list[str]:
     """What would stop a local judge's load, found before a port is bound or torch imported, one line
     each naming the flag: the model (a folder that is not there or holds no config.json, never taken for
-    a hub id; a hub id neither cached nor on the hub) and the device (--device, --gpus). The
-    orchestrator's preflight asks the same (editfleet_common.model_checks). An API judge has neither."""
+    a hub id; a hub id neither cached nor on the hub; the metrics judge's CLIP and DINO alike) and the
+    device (--device, --gpus). The orchestrator's preflight asks the same (editfleet_common.model_checks).
+    An API judge has neither."""
     from editfleet_common.model_checks import device_problem, model_problem
 
     if args.backend == "openai":
@@ -208,6 +208,12 @@ def startup_problems(args: argparse.Namespace) -> list[str]:
         found.insert(0, model_problem(args.model, what="judge", needs="config.json", kind="transformers",
                                       flag="--model", dummy=args.load_format == "dummy", ask_hub=True,
                                       revision=args.revision))
+    if args.backend == "metrics":  # its two backbones: CLIP (--model) and DINO (--dino-model)
+        dummy = args.load_format == "dummy"
+        found[:0] = [model_problem(args.model, what="metrics CLIP", needs="config.json", kind="transformers",
+                                   flag="--model", dummy=dummy, ask_hub=True, revision=args.revision),
+                     model_problem(args.dino_model, what="metrics DINO", needs="config.json", kind="transformers",
+                                   flag="--dino-model", dummy=dummy, ask_hub=True)]
     return [problem for problem in found if problem]
 
 

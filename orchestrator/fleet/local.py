@@ -214,7 +214,7 @@ class LocalFleet(Fleet):
         env = {"CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in gpus) if gpus else ""}
         port = free_port()
         argv = [venv_python("scorer"), "-m", "scorer_service", "--device", device, "--port", str(port),
-                *settings.argv((settings.BACKEND, *settings.JUDGE_SETTINGS), j)]  # BACKEND: metrics (else the default)
+                *settings.argv((settings.BACKEND, *settings.judge_settings(j.backend)), j)]  # BACKEND: metrics (else the default)
         if staged:
             argv.append("--stage-on-host")
         argv += list(j.server_args)
