@@ -26,8 +26,6 @@ from typing import Callable
 from PIL import Image
 
 from editfleet_common.channels import ServiceError
-from editfleet_common.images import MAX_IMAGE_FILE_BYTES
-from editfleet_common.safe_files import read_regular
 
 from .benchmark import Sample
 from .chains import ChainFailure, ChainInput, ChainPlan
@@ -359,7 +357,7 @@ class Dispatcher:
         try:
             if job.input is not None:  # a chain's turn: the edit of the turn before, as it is on disk
                 first = job.input.read()
-                images = [first, *(read_regular(path, MAX_IMAGE_FILE_BYTES) for path in sample.more_images)]
+                images = [first, *sample.more_sources()]
                 chained = {"input_from": job.input.from_id, "input_sha256": sha256_hex(first)}
             else:
                 images = sample.source_images()

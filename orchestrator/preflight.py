@@ -76,8 +76,8 @@ def judge_inputs(sample: Sample) -> tuple[str, dict, set[str], int]:
     if sample.instruction.strip():
         variables["edit_instruction"] = sample.instruction
     present = {name for name, there in (("reference", sample.reference_images),
-                                         ("more_sources", sample.more_images)) if there}
-    return sample.category, variables, present, len(sample.image_paths()) or 1
+                                         ("more_sources", sample.input_count() > 1)) if there}
+    return sample.category, variables, present, sample.input_count()
 
 
 def unmet(protocol: Protocol, sample: Sample) -> str | None:
@@ -227,8 +227,11 @@ def image_pixels(sample: Sample) -> list[tuple[str, int, str]]:
     from PIL import Image
 
     out = []
-    sources = ([("image", sample.image_bytes)] if sample.image_bytes is not None and sample.image_path is None
-               else [(f"images[{i}]" if sample.more_images else "image", p) for i, p in enumerate(sample.image_paths())])
+    if sample.image_bytes is not None and sample.image_path is None:  # embedded in the data
+        embedded = [sample.image_bytes, *sample.more_image_bytes]
+        sources = [(f"images[{i}]" if len(embedded) > 1 else "image", data) for i, data in enumerate(embedded)]
+    else:
+        sources = [(f"images[{i}]" if sample.more_images else "image", p) for i, p in enumerate(sample.image_paths())]
     sources += [(f"reference_images[{i}]", p) for i, p in enumerate(sample.reference_images)]
     for which, source in sources:
         try:

@@ -21,7 +21,7 @@ def _source_cell(sample: Sample) -> str:
     try:
         images = sample.source_images() if (sample.image_path or sample.image_bytes) else [None]
     except Exception:  # the benchmark moved since the run: the report still renders
-        images = [None] * (1 + len(sample.more_images))
+        images = [None] * sample.input_count()
     if len(images) == 1:
         return _thumb(images[0])
     return "".join(f"<span class='muted'>{i}</span>{_thumb(data)}" for i, data in enumerate(images, 1))

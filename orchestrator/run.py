@@ -241,7 +241,7 @@ def edit_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict,
         )
     _check_adapters(config, manifest, identity, run_dir)
     max_images = identity.get("max_images") or 1
-    over = [s.id for s in todo if len(s.image_paths()) > max_images]
+    over = [s.id for s in todo if s.input_count() > max_images]
     if over:  # e.g. KRIS-Bench's multi-element tasks on a single-image model: they count as failed edits
         ui.print(f"Warning: {len(over)} sample(s) have more input images than the editors take ({max_images}, "
                  f"{identity['model'].get('model_class')}); they will be recorded as failed edits: "

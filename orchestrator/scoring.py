@@ -70,7 +70,7 @@ def build_score_request(item: ScoreItem, protocol: str):
     return make_request(
         item.key,
         source_image=sample.source_bytes(),
-        more_source_images=[path.read_bytes() for path in sample.more_images],
+        more_source_images=sample.more_sources(),
         reference_images=[path.read_bytes() for path in sample.reference_images],
         edited_image=item.edit_path.read_bytes(),
         instruction=sample.instruction,

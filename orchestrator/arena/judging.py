@@ -55,7 +55,7 @@ def pair_request(task: PairTask, protocol: str, orders: str):
     return make_request(
         task.key,
         source_image=sample.source_bytes(),
-        more_source_images=[path.read_bytes() for path in sample.more_images],
+        more_source_images=sample.more_sources(),
         reference_images=[path.read_bytes() for path in sample.reference_images],
         edited_image=task.a.edit_path(sample).read_bytes(),
         edited_image_b=task.b.edit_path(sample).read_bytes(),

@@ -8,8 +8,9 @@ from . import combine, data, headline, layout
 SUITE = Suite(
     name="omnicontext",
     title=headline.NAME,
-    reads="a .jsonl of key / task_type / instruction / instruction_language / input_images (a list of image "
-          "paths), exported from the Hugging Face dataset OmniGen2/OmniContext",
+    reads="the downloaded Hugging Face dataset folder OmniGen2/OmniContext (Parquet: key, task_type, instruction, "
+          "instruction_language, input_images: a list of images), or a .jsonl of those fields with input_images a "
+          "list of image paths",
     data=data,
     default_protocol="omnicontext",
     protocols=("omnicontext",),
@@ -20,5 +21,5 @@ SUITE = Suite(
     options=("language",),
     source="VectorSpaceLab/OmniGen2 omnicontext/ (test_omnicontext_score.py, prompt_generator.py, "
            "calculate_statistics.py); Hugging Face OmniGen2/OmniContext (data)",
-    detect_order=5,  # before GEdit-Bench's JSONL (key, task_type): OmniContext's rows have input_images lists
+    detect_order=5,  # before GEdit-Bench's (key, task_type): OmniContext's rows have input_images lists
 )

@@ -32,6 +32,8 @@ class Sample:
     order: int = 0                    # line number or index in the file: problems are listed in file order
     extras: dict = field(default_factory=dict)  # format-specific fields kept for the record
     more_images: list[Path] = field(default_factory=list)  # further input images, in order (native "images")
+    # or embedded (a dataset row's list of images after the first, beside image_bytes: OmniContext's Parquet)
+    more_image_bytes: list[bytes] = field(default_factory=list)
     edit_args: dict = field(default_factory=dict)  # this sample's own pipeline arguments (native "extras")
     # What a suite's judge sees besides the edit and its inputs: reference images (a ground truth, a
     # reference result) and text variables of its prompts (e.g. explain_en, reference_txt), by name.
@@ -54,7 +56,15 @@ class Sample:
 
     def source_images(self) -> list[bytes]:
         """Every input image of the edit, in order."""
-        return [self.source_bytes(), *(read_regular(path, MAX_IMAGE_FILE_BYTES) for path in self.more_images)]
+        return [self.source_bytes(), *self.more_sources()]
+
+    def more_sources(self) -> list[bytes]:
+        """The input images after the first, in order (read from their files, or embedded)."""
+        return [*(read_regular(path, MAX_IMAGE_FILE_BYTES) for path in self.more_images), *self.more_image_bytes]
+
+    def input_count(self) -> int:
+        """How many input images the edit has (the first: its own, or its chain's turn before)."""
+        return 1 + len(self.more_images) + len(self.more_image_bytes)
 
     def image_paths(self) -> list[Path]:
         return ([self.image_path] if self.image_path is not None else []) + list(self.more_images)
@@ -76,6 +86,8 @@ class Sample:
             out["image_path"] = str(self.image_path)
         if self.more_images:
             out["image_paths"] = [str(p) for p in self.image_paths()]
+        if self.more_image_bytes:
+            out["embedded_images"] = self.input_count()
         if self.edit_args:
             out["extras"] = self.edit_args
         if self.reference_images:
@@ -196,7 +208,8 @@ def check_image(sample: Sample, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> str 
     what its services take), else what is wrong (each named, with its file)."""
     issues = []
     if sample.image_bytes is not None and sample.image_path is None:
-        sources = [("image", None, sample.image_bytes)]
+        embedded = [sample.image_bytes, *sample.more_image_bytes]
+        sources = [(f"images[{i}]" if len(embedded) > 1 else "image", None, data) for i, data in enumerate(embedded)]
     elif sample.image_path is None:
         return "no source image"
     else:
@@ -205,7 +218,7 @@ def check_image(sample: Sample, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> str 
     sources += [(f"reference_images[{i}]", path, None) for i, path in enumerate(sample.reference_images)]
     for field, path, data in sources:
         # several images: say which one
-        which = f"{field}: " if sample.more_images or field.startswith("reference") else ""
+        which = f"{field}: " if sample.input_count() > 1 or field.startswith("reference") else ""
         if path is not None:
             try:
                 if not path.exists():
