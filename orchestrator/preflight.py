@@ -12,7 +12,8 @@ after the editing phase, or as a traceback of a service. For `run` and `score`:
     --max-image-pixels in editor.server_args / judge.server_args), an image the judge would refuse is
     refused before it is edited, an edit size over a service's limit is refused;
   - the judge protocol exists where the run's own judge will look for it, and it can judge every
-    sample (its categories, template variables and images).
+    sample (its categories, template variables and images); a reference-metrics protocol goes with
+    judge.backend metrics and no other protocol does (local fleet).
 
 Every problem is listed at once (`PreflightError.problems`); warnings (samples the editors will refuse
 at once, recorded as failed edits) are returned for the console.
@@ -108,6 +109,16 @@ def judging_problems(config: RunConfig, samples: list[Sample]) -> list[str]:
                 + (f" (did you mean {close[0]!r}?)" if close else "")
                 + " (--protocol / judge.protocol; a protocol of your own: judge.server_args --protocols-dir DIR, "
                   "or a suite folder)"]
+    backend = config.judge.backend
+    if config.fleet.kind == "local" and (protocol.combine == "metrics") != (backend == "metrics"):
+        # the local fleet starts the judge with this backend: the other would answer every sample wrongly
+        if backend == "metrics":
+            return [f"judge protocol {name!r} asks a judge model, and judge.backend metrics (--judge-backend) computes "
+                    "reference metrics only, for a protocol with `combine: metrics` (MagicBrush's, Emu Edit's): "
+                    "name one with --protocol, or another judge backend"]
+        return [f"judge protocol {name!r} is reference metrics (`combine: metrics`), computed by judge.backend metrics "
+                f"(--judge-backend metrics, with --judge-model the CLIP model and --judge-dino-model the DINO "
+                f"model), not asked of a {backend} judge"]
     reasons: dict[str, list[str]] = {}
     for sample in samples:
         why = unmet(protocol, sample)

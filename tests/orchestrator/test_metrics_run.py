@@ -7,7 +7,8 @@ second method and Emu Edit are judged by one scorer started here (static fleet),
 fleet's own. The metrics themselves are checked against the official arithmetic in
 tests/scorer/test_metrics_backend.py; here: that each score line's values land in summary.json's suite
 block (MagicBrush's all-turn and final-turn tables, Emu Edit's per split) as their means by hand, and on
-the report page. Preflight: a missing CLIP or DINO folder is one line each, exit 2, nothing started."""
+the report page. Preflight: a missing CLIP or DINO folder is one line each, exit 2, nothing started;
+so is a metrics protocol given to a judge model."""
 
 from __future__ import annotations
 
@@ -202,3 +203,8 @@ def test_preflight_names_a_missing_backbone_before_anything_starts(runs, tmp_pat
     assert (f"metrics judge's DINO model {no_config}: the folder has no config.json, so it is not a transformers model "
             "folder (--judge-dino-model / judge.dino_model)") in output
     assert "Traceback" not in output and not (tmp_path / "out").exists()
+    # a reference-metrics protocol is not asked of a judge model (it would answer with numbers of its own)
+    code, output = cli("score", str(runs["base"] / "runA"), "--judge-model", str(CLIP), "--output", str(tmp_path / "out"))
+    assert code == 2 and "judge protocol 'magicbrush' is reference metrics (`combine: metrics`), computed by judge.backend " \
+                         "metrics" in output, output
+    assert not (tmp_path / "out").exists()
