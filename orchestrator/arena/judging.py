@@ -1,9 +1,9 @@
 """Pair judgments over the judge fleet, kept in the arena folder's judgments.jsonl.
 
 One request per pair of edits of one sample (its questions, in one or both orders, answered by the
-scorer: scorer_service's pairwise protocols), every judge replica fed from one queue (the run's
-`orchestrator.scoring._Queue`): a replica takes the next pair whenever it has room, a stream that dies
-or stalls gives its pairs without a result back, the fleet restarts the replica where it can. Each
+scorer: scorer_service's pairwise protocols), over the run's stream loop (orchestrator.judge_stream:
+every judge replica fed from one queue; a replica takes the next pair whenever it has room, a stream
+that dies or stalls gives its pairs without a result back, the fleet restarts the replica where it can). Each
 result is one line appended (fsynced) to judgments.jsonl as it arrives, so a kill at any moment loses
 at most the pairs in flight, and a rerun judges only the pairs (and questions) without a line.
 
@@ -17,19 +17,16 @@ the protocol (name, sha256), the orders asked, the judge (content hash) and wher
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from editfleet_common import statuses
-from editfleet_common.channels import ServiceError
 from scorer_service.client import make_request, result_to_dict
 
 from ..benchmark import Sample
 from ..fleet.base import Endpoint
 from ..results import JsonlStore
-from ..scoring import FATAL_CODES, ScoringError, _Queue
+from ..judge_stream import StreamJudge
 from .matches import make_key
 from .players import Player
 
@@ -136,160 +133,50 @@ def verdict_line(n: int, total: int, record: dict) -> str:
     return f"[pair {n}/{total}] {record['prompt']}: {record['model_a']} vs {record['model_b']}: {verdicts}{tail}"
 
 
-class PairJudge:
+class PairJudge(StreamJudge):
     """Judges PairTasks over one or more judge replicas from one queue (each pair once; see the
-    module docstring). As orchestrator.scoring.Scorer does for single edits."""
+    module docstring): the stream loop is orchestrator.judge_stream.StreamJudge's, as the run's Scorer's."""
+
+    noun = "pair"
+    tag = "[judge]"
+    stops = "arena"
 
     def __init__(self, *, judgments: Judgments, ui, protocol: str, orders: str, batch_size: int,
                  max_in_flight: int, max_attempts: int, client_factory, restart=None, judge_hash: str = "",
                  stall_timeout_s: float = 600.0, total: int | None = None, done_before: int = 0):
+        super().__init__(ui=ui, batch_size=batch_size, max_in_flight=max_in_flight, max_attempts=max_attempts,
+                         client_factory=client_factory, restart=restart, stall_timeout_s=stall_timeout_s)
         self.judgments = judgments
-        self.ui = ui
         self.protocol = protocol
         self.orders = orders
-        self.batch_size = batch_size
-        self.max_in_flight = max_in_flight
-        self.max_attempts = max_attempts
-        self.client_factory = client_factory
-        self.restart = restart
         self.judge_hash = judge_hash
-        self.stall_timeout_s = stall_timeout_s
         self.total = total
         self.count = done_before
-        self._lock = threading.Lock()
 
     def run(self, endpoints: list[Endpoint], tasks: list[PairTask]) -> JudgingOutcome:
         outcome = JudgingOutcome()
-        queue = _Queue(tasks)
-        failures: list[str] = []
-        self._fatal: list[BaseException] = []
-        self._replicas = len(endpoints)
         self._total = self.total or len(tasks)
-        named = len(endpoints) > 1
-        threads = [threading.Thread(target=self._replica, args=(e, queue, outcome, failures, named),
-                                    name=f"arena-judge-{e.name}", daemon=True) for e in endpoints]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if self._fatal:
-            raise self._fatal[0]
+        queue, failures = self.serve(endpoints, tasks, outcome)
         if queue.left:
             outcome.unjudged = list(queue.left)
             self.ui.log(f"[judge] giving up on {len(queue.left)} pair(s) after {self.max_attempts} attempts: "
                         f"{failures[-1] if failures else 'no judge left'}")
         return outcome
 
-    def _replica(self, endpoint, queue, outcome, failures, named) -> None:
-        try:
-            address, attempts = endpoint.address, 0
-            while queue.wait_for_work():
-                error = self._one_stream(address, queue, outcome, endpoint.name if named else "")
-                if not error:
-                    continue
-                attempts += 1
-                with self._lock:
-                    failures.append(error)
-                if attempts >= self.max_attempts:
-                    return
-                self.ui.log(f"[judge {endpoint.name}] stream ended with {len(queue.left)} pair(s) left ({error}); retrying")
-                if self.restart is not None:
-                    new_address = self.restart(endpoint)
-                    if new_address:
-                        address = new_address
-                        with self._lock:
-                            outcome.restarts += 1
-                time.sleep(1.0)
-        except BaseException as exc:  # noqa: BLE001 - stops the whole pass; raised again by run()
-            self._fatal.append(exc)
-            queue.abort()
+    def request(self, task: PairTask):
+        return pair_request(task, self.protocol, self.orders)
 
-    def _one_stream(self, address, queue: _Queue, outcome: JudgingOutcome, replica: str) -> str:
-        slots = threading.Semaphore(self.max_in_flight)
-        stop = threading.Event()
-        mine: dict[str, PairTask] = {}
-        mine_lock = threading.Lock()
-        local_error: list[BaseException] = []
+    def received(self, task: PairTask, result, replica: str) -> tuple[dict, str]:
+        record = judgment_record(task, result_to_dict(result), judge_hash=self.judge_hash, orders=self.orders)
+        if replica:
+            record["judge_replica"] = replica
+        return record, ""
 
-        def requests():
-            while not stop.is_set():
-                if not slots.acquire(timeout=0.5):
-                    continue
-                if self._replicas > 1:
-                    share = max(self.batch_size, -(-len(queue.left) // self._replicas))
-                    with mine_lock:
-                        full = len(mine) >= share
-                    if full:
-                        slots.release()
-                        time.sleep(0.02)
-                        continue
-                task = queue.take()
-                if task is None:
-                    slots.release()
-                    with mine_lock:
-                        idle = not mine
-                    if (idle and not queue.pending) or queue.aborted:
-                        return
-                    time.sleep(0.05)
-                    continue
-                with mine_lock:
-                    mine[task.key] = task
-                try:
-                    request = pair_request(task, self.protocol, self.orders)
-                except OSError as exc:
-                    local_error.append(ScoringError(f"pair {task.key!r}: cannot read its images: {exc}"))
-                    return
-                yield request
-
-        client = self.client_factory(address)
-        call = client.score_many(requests())
-        last = [time.monotonic()]
-        stalled: list[str] = []
-        if self.stall_timeout_s > 0:
-            threading.Thread(target=self._watch, args=(call, last, stop, stalled), daemon=True).start()
-        try:
-            for result in call:
-                last[0] = time.monotonic()
-                with mine_lock:
-                    task = mine.pop(result.sample_id, None)
-                if task is None or not queue.done(result.sample_id):
-                    self.ui.log(f"[judge] result for an unknown or repeated pair {result.sample_id!r}: ignored")
-                    continue
-                slots.release()
-                record = judgment_record(task, result_to_dict(result), judge_hash=self.judge_hash, orders=self.orders)
-                if replica:
-                    record["judge_replica"] = replica
-                with self._lock:
-                    self.judgments.append(record)
-                    self.count += 1
-                    if record["status"] == statuses.OK:
-                        outcome.judged += 1
-                    else:
-                        outcome.failed += 1
-                    self.ui.print(verdict_line(self.count, self._total, record))
-            if local_error:
-                raise local_error[0]
-            with mine_lock:
-                return "stream ended early" if mine else ""
-        except ServiceError as exc:
-            if local_error:
-                raise local_error[0] from None
-            if stalled:
-                return stalled[0]
-            if exc.code_name in FATAL_CODES:
-                raise ScoringError(f"the judge stopped the arena: {exc.details}") from None
-            return str(exc)
-        finally:
-            stop.set()
-            client.close()
-            with mine_lock:
-                queue.give_back(list(mine.values()))
-                mine.clear()
-
-    def _watch(self, call, last, stop, stalled) -> None:
-        while not stop.wait(min(1.0, self.stall_timeout_s / 4)):
-            idle = time.monotonic() - last[0]
-            if idle > self.stall_timeout_s:
-                stalled.append(f"no result for {idle:.0f}s (judge.stall_timeout_s {self.stall_timeout_s:g}): judge stalled")
-                call.cancel()
-                return
+    def keep(self, task: PairTask, record: dict, outcome: JudgingOutcome, reason: str) -> None:
+        self.judgments.append(record)
+        self.count += 1
+        if record["status"] == statuses.OK:
+            outcome.judged += 1
+        else:
+            outcome.failed += 1
+        self.ui.print(verdict_line(self.count, self._total, record))
