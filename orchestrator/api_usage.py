@@ -10,9 +10,15 @@ since every request was sent and may have been billed:
   * retries: requests beyond the first of each call (429, 5xx, timeouts, cut replies, a passing 401);
   * refusals: edits the provider refused (content policy, safety filter: PERMISSION_DENIED), each kept
     with the provider's message; failures: the other failed edit lines;
-  * unrecorded_calls: earlier calls of an edit that failed in a way worth another try and were handed out
-    again within the session (the edit line's `attempts` beyond 1): their requests are not known, so
-    `requests` is a lower bound whenever this is not 0;
+  * handed-back calls: a call that failed in a way worth another try, whose sample was handed out again,
+    has a line of its own (status "handed_back", keyed by `sample_id`, no `id`: orchestrator/dispatch.py)
+    with its `api_requests`; a failure line's own call is its `api_requests` (the earlier calls its
+    "gave up" message quotes have their handed-back lines). Run folders made before these lines: a
+    failure's requests from its message, and an image's earlier calls unknown;
+  * unrecorded_calls: calls whose requests are not known: an image's earlier calls in the same session
+    with no handed-back line (the edit line's `attempts` beyond 1: run folders made before those lines),
+    a call whose line says None (the editor died under it, a deadline of ours): `requests` is a lower
+    bound whenever this is not 0 (`requests_exact` false);
   * usage: every number the provider reported under `usage`, summed by its (dotted) name, and how many
     images reported usage at all; cost: usage.cost summed where reported (OpenRouter reports it; OpenAI's
     Images API reports tokens only), None where no edit reported one;
@@ -31,7 +37,10 @@ from typing import Any, Iterable
 
 from editfleet_common.api_attempts import requests_in
 
+from .chains import CHAIN_FAILED
+
 REFUSED = "PERMISSION_DENIED"
+HANDED_BACK = "handed_back"  # an edits.jsonl line of a call whose sample was handed out again (no `id`)
 
 
 def is_api_editor(identity: dict | None) -> bool:
@@ -81,14 +90,29 @@ def totals(lines: Iterable[dict], identity: dict | None) -> dict:
     served: set[str] = set()
     samples: set[str] = set()
     latency = 0.0
+    handed_back: dict[str, int] = {}  # per sample: handed-back lines since its last edit line
+
+    def own_call(sent: Any) -> None:  # a failed call's api_requests: a number, or None where not known
+        nonlocal calls, requests, unrecorded
+        if sent is None:
+            unrecorded += 1
+        elif int(sent) > 0:
+            calls += 1
+            requests += int(sent)
+
     for line in lines:
+        if line.get("status") == HANDED_BACK:
+            own_call(line.get("api_requests"))
+            handed_back[str(line.get("sample_id"))] = handed_back.get(str(line.get("sample_id")), 0) + 1
+            continue
         samples.add(str(line.get("id")))
+        earlier = handed_back.pop(str(line.get("id")), 0)
         if line.get("status") == "ok":
             made = _arguments(line)
             edits += 1
             calls += 1
             requests += int(made.get("attempts") or 1)
-            unrecorded += max(0, int(line.get("attempts") or 1) - 1)
+            unrecorded += max(0, int(line.get("attempts") or 1) - 1 - earlier)
             latency += float(made.get("latency_s") or 0.0)
             if made.get("served_model"):
                 served.add(str(made["served_model"]))
@@ -103,9 +127,12 @@ def totals(lines: Iterable[dict], identity: dict | None) -> dict:
                 refusals += 1
             else:
                 failures += 1
-            sent, made_calls = requests_in(str(line.get("error") or ""))
-            requests += sent
-            calls += made_calls
+            if "api_requests" in line:  # its own last call's (orchestrator/dispatch.py)
+                own_call(line["api_requests"])
+            elif line.get("code") != CHAIN_FAILED:  # a run folder made before: from its message (a chain's turn
+                sent, made_calls = requests_in(str(line.get("error") or ""))  # not edited quotes its input's)
+                requests += sent
+                calls += made_calls
     if runtime.get("served_model"):
         served.add(str(runtime["served_model"]))
     usage.pop("cost", None)  # reported as cost below

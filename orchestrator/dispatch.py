@@ -9,6 +9,10 @@ When the first K samples of a session (`stop_after_failures`) all fail for good 
 the rest would too: nothing more is handed out and the run says so (`DispatchOutcome.stopped`).
 A turn of a multi-turn chain (`Sample.input_from`) joins the queue as soon as the edit of the turn
 before it is on disk, and fails, recorded, when that turn fails (orchestrator/chains.py).
+With an API editor, every call goes into edits.jsonl as it settles, so that the run's request totals
+are exact (orchestrator/api_usage.py): a call handed out again has a line of its own (status
+"handed_back", no "id": it settles nothing) and a failure line says the requests of its own last call
+(`api_requests`), both read from the editor's "after N attempt(s)" (None where that is not known).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import json
 import re
 import threading
 import time
@@ -25,8 +30,10 @@ from typing import Callable
 
 from PIL import Image
 
+from editfleet_common.api_attempts import requests_in
 from editfleet_common.channels import ServiceError
 
+from .api_usage import is_api_editor
 from .benchmark import Sample
 from .chains import ChainFailure, ChainInput, ChainPlan
 from .config import EditorConfig
@@ -189,6 +196,7 @@ class Dispatcher:
         self.live_workers = 0
         self.same_failure = SameFailureStop(stop_after)
         self.halted = ""  # set once by the same-failure stop: nothing more is handed out
+        self.api = is_api_editor(identity)  # each call's requests recorded as it settles (module docstring)
 
     # -- the queue -----------------------------------------------------------------------------
     def _take(self) -> Job | None:
@@ -264,6 +272,8 @@ class Dispatcher:
 
     def _record_chain_failure(self, failure: ChainFailure) -> None:
         record = failure.record()
+        if self.api:  # never sent: its error quotes the failed turn's, whose requests are counted there
+            record["api_requests"] = 0
         self.run_dir.record_edit_failure(failure.sample, record.pop("error"), final=record.pop("final"), **record)
         self.outcome.failed += 1
         self.outcome.chain_failed += 1
@@ -354,6 +364,7 @@ class Dispatcher:
         self.ui.editor_begin(slot, endpoint.name, sample, total)
         started = time.monotonic()
         chained = {}
+        result = None
         try:
             if job.input is not None:  # a chain's turn: the edit of the turn before, as it is on disk
                 first = job.input.read()
@@ -377,13 +388,14 @@ class Dispatcher:
             message = str(exc)
             code = exc.code_name if isinstance(exc, ServiceError) else "BAD_RESULT"
             job.errors.append(f"{endpoint.name}: {message}")
+            sent = self._requests_sent(message, code, result)  # {"api_requests": N} for an API editor's call, else {}
             # A dead editor's error says nothing about the sample: always worth another try.
             transient = (not isinstance(exc, ServiceError) or exc.retryable or exc.code_name in EXTRA_TRANSIENT
                          or not self.fleet.editor_alive(endpoint))
             if not transient:  # permanent (PERMANENT_CODES) or another final status: recorded, never retried
                 self.run_dir.record_edit_failure(
-                    sample, message, final=True, code=code, attempts=job.attempts, editor=endpoint.name, **chained
-                )
+                    sample, message, final=True, code=code, attempts=job.attempts, editor=endpoint.name, **chained,
+                    **sent)
                 self.outcome.failed += 1
                 self.ui.editor_end(slot, endpoint.name, sample, ok=False, text=f"failed: {message}", done=True)
                 self._chain_failed(sample, f"{code}: {message}" if code == "BAD_RESULT" else message, True)
@@ -392,12 +404,17 @@ class Dispatcher:
             if job.attempts >= self.settings.max_attempts:
                 error = f"gave up after {job.attempts} attempts: " + " | ".join(job.errors)
                 # Not final: the next run on this output dir tries it again.
-                self.run_dir.record_edit_failure(sample, error, final=False, code=code, attempts=job.attempts, **chained)
+                self.run_dir.record_edit_failure(sample, error, final=False, code=code, attempts=job.attempts, **chained,
+                                                 **sent)  # the last call's: the others have handed-back lines
                 self.outcome.failed += 1
                 self.ui.editor_end(slot, endpoint.name, sample, ok=False, text=error, done=True)
                 self._chain_failed(sample, error, False)
                 self._settled(sample, None)
                 return "failed"
+            if self.api:  # its requests were sent (and may be billed) whatever comes of the sample
+                self.run_dir.edits.append({"status": "handed_back", "sample_id": sample.id, "category": sample.category,
+                                           "attempt": job.attempts, "code": code, "error": message,
+                                           "editor": endpoint.name, **sent})
             self.ui.editor_end(
                 slot, endpoint.name, sample, ok=False, done=False,
                 text=f"{message}; back to the queue (attempt {job.attempts}/{self.settings.max_attempts})",
@@ -432,6 +449,22 @@ class Dispatcher:
         )
         self._settled(sample, None)
         return "ok"
+
+    def _requests_sent(self, message: str, code: str, result) -> dict:
+        """A failed call's requests to the API editor's provider, as a line's `api_requests`: those its message
+        names ("after N attempt(s)"; the editor says so of every call that reached the provider), or its
+        result's (an image that came back unusable); 0 for a request the editor refused itself (bad input:
+        PERMANENT_CODES without the note); None where nothing says (a dead editor, a deadline of ours: it may
+        have sent some). {} for a local editor."""
+        if not self.api:
+            return {}
+        if result is not None:
+            try:
+                return {"api_requests": int(json.loads(result.call_arguments.get("attempts", "null")))}
+            except (TypeError, ValueError):
+                return {"api_requests": None}
+        sent, calls = requests_in(message)
+        return {"api_requests": sent if calls else 0 if code in PERMANENT_CODES else None}
 
 
 def _check_png(data: bytes) -> None:

@@ -152,7 +152,9 @@ def faulty_run(upstream, tmp_path_factory):
     proxy = FaultProxy(upstream.url, api_key=KEY).start()
     try:
         proxy.when(about("phys-01"), Fault("429", retry_after=1))
-        proxy.when(about("phys-02"), Fault("500"), Fault("500"))
+        # phys-02: its first call gives up after 5 requests (editor.max_retries 4), the sample is handed out
+        # again, and its second call is answered at its second request
+        proxy.when(about("phys-02"), *[Fault("500")] * 6)
         proxy.when(about("env-01"), Fault("stall", seconds=3))
         proxy.when(about("env-02"), Fault("moderation400"), forever=True)
         proxy.when(about("cult-01"), Fault("cut"))
@@ -184,7 +186,7 @@ def test_faults_on_the_way_every_sample_edited_once_or_recorded_with_its_kind(fa
 
     seen = faulty_run["seen"][:faulty_run["sent_first"]]
     faults = {sample: [s.fault for s in seen if about(sample)(s.body)] for sample in INSTRUCTIONS}
-    assert faults["phys-01"] == ["429", ""] and faults["phys-02"] == ["500", "500", ""]
+    assert faults["phys-01"] == ["429", ""] and faults["phys-02"] == ["500"] * 6 + [""]
     assert faults["env-01"] == ["stall", ""] and faults["cult-01"] == ["cut", ""]
     assert faults["env-02"] == ["moderation400"] and faults["cult-02"] == ["401", ""]
     phys01 = [s for s in seen if about("phys-01")(s.body)]
@@ -194,16 +196,23 @@ def test_faults_on_the_way_every_sample_edited_once_or_recorded_with_its_kind(fa
         {i: 1 for i in INSTRUCTIONS if i != "env-02"})
     by_id = {r["id"]: r for r in records if r.get("status") == "ok"}
     attempts = {i: json.loads(r["call_arguments"]["attempts"]) for i, r in by_id.items()}
-    assert attempts["phys-02"] == 3 and attempts["env-01"] == 2 and attempts["cult-01"] == 2
+    assert attempts["phys-02"] == 2 and attempts["env-01"] == 2 and attempts["cult-01"] == 2
+    # the call handed out again: a line of its own (no `id`: it settles nothing) with the requests it sent
+    handed_back = [r for r in records if r.get("status") == "handed_back"]
+    assert [(r["sample_id"], r["attempt"], r["code"], r["api_requests"]) for r in handed_back] == [
+        ("phys-02", 1, "UNAVAILABLE", 5)] and "id" not in handed_back[0]
+    assert "after 5 attempt(s)" in handed_back[0]["error"] and by_id["phys-02"]["attempts"] == 2
+    assert "back to the queue (attempt 1/3)" in faulty_run["output"]
     # a passing 401 (the models list still took the key) is retried like a 5xx; a revoked key stops the
     # API editor (tests/editor/test_api_editor.py)
     assert attempts["cult-02"] == 2 and "editor restart" not in faulty_run["output"]
-    # the run totals count every request the provider saw: the refused one's from its message
+    # the run totals count every request the provider saw, exactly: the refused one's and the handed-back call's
     totals = json.loads((out / "summary.json").read_text())["editor_api"]
-    assert (totals["requests"], totals["calls"], totals["retries"]) == (faulty_run["sent_first"], 6, 6) == (12, 6, 6)
-    assert (totals["edits"], totals["refusals"], totals["failures"], totals["requests_exact"]) == (5, 1, 0, True)
-    assert "after 1 attempt(s)" in refused[0]["error"]
-    assert "  API requests: 12 for 5 image(s)   retries: 6   refusals: 1   other failures: 0" in faulty_run["output"]
+    assert (totals["requests"], totals["calls"], totals["retries"]) == (faulty_run["sent_first"], 7, 9) == (16, 7, 9)
+    assert (totals["edits"], totals["refusals"], totals["failures"]) == (5, 1, 0)
+    assert (totals["requests_exact"], totals["unrecorded_calls"]) == (True, 0)
+    assert "after 1 attempt(s)" in refused[0]["error"] and refused[0]["api_requests"] == 1
+    assert "  API requests: 16 for 5 image(s)   retries: 9   refusals: 1   other failures: 0" in faulty_run["output"]
     no_key_anywhere(out, texts=[faulty_run["output"], faulty_run["rerun_output"]])
 
 
@@ -213,7 +222,7 @@ def test_a_rerun_sends_nothing_that_finished(faulty_run):
     records = lines(faulty_run["out"] / "edits.jsonl")
     assert Counter(r["id"] for r in records if r.get("status") == "ok") == Counter(
         {i: 1 for i in INSTRUCTIONS if i != "env-02"})
-    assert json.loads((faulty_run["out"] / "summary.json").read_text())["editor_api"]["requests"] == 12
+    assert json.loads((faulty_run["out"] / "summary.json").read_text())["editor_api"]["requests"] == 16
 
 
 @pytest.fixture(scope="module")
@@ -313,6 +322,42 @@ def test_run_totals_from_known_edit_lines():
     assert (t["cost"], t["edits_with_cost"], t["edits_with_usage"], t["latency_s"]) == (0.0387, 1, 2, 4.0)
     assert t["served_models"] == ["google/gemini-2.5-flash-image"] and t["max_concurrency"] == 4
     assert t["seed"]["takes_seed"] is True
+
+
+def test_run_totals_count_handed_back_calls_exactly():
+    """Lines as the dispatcher writes them now: a call handed out again has a line of its own, a failure line
+    names its own call's requests (api_requests); a "gave up" message quoting calls already counted, and a
+    chain's turn quoting its input's failure, add nothing; a call whose requests no one knows (the editor died
+    under it) leaves the totals a lower bound. Lines of both formats in one folder (a run resumed by this
+    version) add up."""
+    from orchestrator.api_usage import totals
+
+    args = lambda **kw: {k: json.dumps(v) for k, v in kw.items()}  # noqa: E731
+    identity = {"model": {"model": "gpt-image-1.5", "load_format": "api", "runtime": {"provider": "openai"}}}
+    gave_up = ("gave up after 2 attempts: API 1: HTTP 500 (after 6 attempt(s); editor.max_retries 5) | "
+               "API 2: HTTP 503 (after 6 attempt(s); editor.max_retries 5)")
+    back = lambda sid, n, code="UNAVAILABLE": {"status": "handed_back", "sample_id": sid, "attempt": 1,  # noqa: E731
+                                               "code": code, "error": "HTTP 500", "api_requests": n}
+    new = [
+        back("a", 6), {"id": "a", "status": "ok", "attempts": 2, "call_arguments": args(attempts=2)},
+        back("b", 6), {"id": "b", "status": "failed", "code": "UNAVAILABLE", "final": False, "attempts": 2,
+                       "error": gave_up, "api_requests": 6},
+        {"id": "b2", "status": "failed", "code": "CHAIN_FAILED", "final": False, "attempts": 0, "api_requests": 0,
+         "error": "not edited: its input is the edit of 'b', which failed: " + gave_up},
+        {"id": "c", "status": "failed", "code": "INVALID_ARGUMENT", "final": True, "error": "prompt: empty",
+         "api_requests": 0},
+    ]
+    t = totals(new, identity)
+    assert (t["calls"], t["requests"], t["retries"], t["unrecorded_calls"], t["requests_exact"]) == (4, 20, 16, 0, True)
+    assert (t["samples"], t["edits"], t["failures"]) == (4, 1, 3)
+    # a handed-back call of unknown requests, and an old-format chain line (its input's requests not again)
+    t = totals([*new, back("d", None, "DEADLINE_EXCEEDED"),
+                {"id": "d", "status": "ok", "attempts": 2, "call_arguments": args(attempts=1)},
+                {"id": "b3", "status": "failed", "code": "CHAIN_FAILED", "final": False, "error": gave_up}], identity)
+    assert (t["calls"], t["requests"], t["unrecorded_calls"], t["requests_exact"]) == (5, 21, 1, False)
+    # a handed-back line from a killed session settles nothing: the next session's image is counted as itself
+    t = totals([back("e", 3), {"id": "e", "status": "ok", "attempts": 1, "call_arguments": args(attempts=1)}], identity)
+    assert (t["calls"], t["requests"], t["unrecorded_calls"], t["samples"]) == (2, 4, 0, 1)
 
 
 def test_bars_show_a_line_per_request_slot_with_its_seconds_and_partial_images(capsys):
