@@ -8,6 +8,9 @@ after the editing phase, or as a traceback of a service. For `run` and `score`:
     Hugging Face cache when HF_HUB_OFFLINE=1 forbids a download;
   - the GPUs asked for exist (counted with `nvidia-smi -L`, else /proc/driver/nvidia/gpus; torch is
     never imported here);
+  - the API key's variable (editor.api_key_env of an API editor, judge.api_key_env of an API judge) is
+    set and not empty in this environment, which the local fleet's services inherit (named, never its
+    value);
   - the image limits agree: the orchestrator takes what the services take (their --max-input-pixels /
     --max-image-pixels in editor.server_args / judge.server_args), an image the judge would refuse is
     refused before it is edited, an edit size over a service's limit is refused;
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -160,6 +164,23 @@ def model_problems(config: RunConfig, stages: tuple[str, ...]) -> list[str]:
                                  what="metrics judge's DINO", needs="config.json", kind="transformers",
                                  key="judge.dino_model", flag="--judge-dino-model", dummy=dummy))
     return [p for p in out if p]
+
+
+# -- API keys -------------------------------------------------------------------------------------
+def api_key_problems(config: RunConfig, stages: tuple[str, ...]) -> list[str]:
+    """The variable an API editor's or an API judge's key is read from is set here (local fleet: the services
+    started here inherit this environment; elsewhere the key is the service's own). Its value is never read
+    beyond whether it is empty."""
+    if config.fleet.kind != "local":
+        return []
+    asked = []
+    if "edit" in stages and config.api_editor and config.editor.api_key_env:
+        asked.append(("editor.api_key_env", config.editor.api_key_env, f"the API editor ({config.editor.backend})"))
+    if "score" in stages and config.judge.backend == "openai" and config.judge.api_key_env:
+        asked.append(("judge.api_key_env", config.judge.api_key_env, "the API judge (judge.backend openai)"))
+    return [f"{key}: the environment variable {name} is not set or empty here, and {who} reads its API key from it "
+            f"(export {name}=...; or {key}: '' for an endpoint that takes no key)"
+            for key, name, who in asked if not os.environ.get(name)]
 
 
 # -- GPUs -----------------------------------------------------------------------------------------
@@ -302,7 +323,8 @@ def limit_findings(config: RunConfig, stages: tuple[str, ...], samples: list[Sam
 def config_findings(config: RunConfig, stages: tuple[str, ...]) -> tuple[Findings, Limits]:
     """What can be checked before the benchmark is read: models, GPUs, the limits' arguments."""
     limits = service_limits(config)
-    found = Findings(problems=model_problems(config, stages) + gpu_problems(config, stages))
+    found = Findings(problems=model_problems(config, stages) + gpu_problems(config, stages)
+                     + api_key_problems(config, stages))
     return found, limits
 
 

@@ -389,9 +389,46 @@ def test_bars_show_a_line_per_request_slot_with_its_seconds_and_partial_images(c
 
 def test_the_example_api_editor_config_plans_request_slots():
     """examples/api-editor.yaml (docs/api-editors.md's run) is a valid run config: its dry run plans the
-    API editor's request slots and starts nothing (no key needed for that)."""
+    API editor's request slots and starts nothing (the key's variable set: it is checked, never sent)."""
     done = subprocess.run(orchestrator_cmd("run", "--config", "examples/api-editor.yaml", "--dry-run"), cwd=REPO,
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "OPENAI_API_KEY": ""})
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "OPENAI_API_KEY": KEY})
     assert done.returncode == 0, done.stdout + done.stderr
     assert ("editors     4 request slots of an API editor (openai-images, provider openai, https://api.openai.com/v1): "
             "gpt-image-1.5; steps default, guidance default, 1024x1024, base seed 0") in done.stdout
+    assert KEY not in done.stdout + done.stderr
+
+
+def test_a_missing_api_key_variable_stops_the_run_before_anything_starts(tmp_path):
+    """editor.api_key_env (and judge.api_key_env of an API judge) naming a variable unset or empty in the
+    orchestrator's environment, which the local fleet's services inherit: one line naming the variable and
+    the key, exit 2, no output folder (was: the API editor's start failed after the run folder was made, and an
+    API judge's only after every edit). The value of a variable that is set is never shown."""
+    def cli_run(*args, **env):
+        base = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", KEY_ENV, "EDITFLEET_TEST_JUDGE_KEY")}
+        done = subprocess.run(orchestrator_cmd("run", *args), cwd=REPO, capture_output=True, text=True, timeout=120,
+                              env={**base, **env})
+        return done.returncode, done.stdout + done.stderr
+
+    editor_line = ("editor.api_key_env: the environment variable OPENAI_API_KEY is not set or empty here, and the API "
+                   "editor (openai-images) reads its API key from it (export OPENAI_API_KEY=...; or editor.api_key_env: "
+                   "'' for an endpoint that takes no key)")
+    code, output = cli_run("--config", "examples/api-editor.yaml", "--dry-run", OPENAI_API_KEY="")  # empty
+    assert code == 2 and editor_line in output and output.count("api_key_env") == 2, output  # the line, alone
+    out = tmp_path / "out"
+    code, output = cli_run("--config", "examples/api-editor.yaml", "--output", str(out))  # unset, a real run
+    assert code == 2 and editor_line in output and not out.exists(), output
+    # an API judge's key: the editor's variable set (its value never shown), the judge's unset
+    config = yaml.safe_load((REPO / "examples/api-editor.yaml").read_text())
+    config["benchmark"]["path"] = str(EXAMPLE)
+    config["editor"]["api_key_env"] = KEY_ENV
+    config["judge"] = {"backend": "openai", "model": "gpt-4.1-2025-04-14", "base_url": "https://api.example.com/v1",
+                       "api_key_env": "EDITFLEET_TEST_JUDGE_KEY"}
+    config["output"] = str(out)
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    code, output = cli_run("--config", str(tmp_path / "run.yaml"), **{KEY_ENV: KEY})
+    assert code == 2 and not out.exists(), output
+    assert ("judge.api_key_env: the environment variable EDITFLEET_TEST_JUDGE_KEY is not set or empty here, and the "
+            "API judge (judge.backend openai) reads its API key from it") in output
+    assert "editor.api_key_env" not in output and KEY not in output
+    code, output = cli_run("--config", str(tmp_path / "run.yaml"), "--dry-run", "--no-score", **{KEY_ENV: KEY})
+    assert code == 0 and "judge.api_key_env" not in output, output  # no judging: its key is not needed
