@@ -165,7 +165,7 @@ def console_lines(api: dict) -> list[str]:
     """The summary block's lines for an API editor."""
     served = ", ".join(api["served_models"]) or "not reported"
     requests = f"{api['requests']}" + ("" if api["requests_exact"] else
-                                       f"+ ({api['unrecorded_calls']} call(s) handed out again, their requests unknown)")
+                                       f"+ ({api['unrecorded_calls']} call(s) of unknown requests)")
     lines = [
         f"  Editor API: {api['provider'] or api['backend']} at {api['endpoint_host']}, model {api['model_requested']} "
         f"(answered as {served})",

@@ -355,6 +355,9 @@ def test_run_totals_count_handed_back_calls_exactly():
                 {"id": "d", "status": "ok", "attempts": 2, "call_arguments": args(attempts=1)},
                 {"id": "b3", "status": "failed", "code": "CHAIN_FAILED", "final": False, "error": gave_up}], identity)
     assert (t["calls"], t["requests"], t["unrecorded_calls"], t["requests_exact"]) == (5, 21, 1, False)
+    from orchestrator.api_usage import console_lines
+
+    assert "  API requests: 21+ (1 call(s) of unknown requests) for 2 image(s)   retries: 16" in console_lines(t)[1]
     # a handed-back line from a killed session settles nothing: the next session's image is counted as itself
     t = totals([back("e", 3), {"id": "e", "status": "ok", "attempts": 1, "call_arguments": args(attempts=1)}], identity)
     assert (t["calls"], t["requests"], t["unrecorded_calls"], t["samples"]) == (2, 4, 0, 1)
