@@ -435,3 +435,43 @@ def test_a_missing_api_key_variable_stops_the_run_before_anything_starts(tmp_pat
     assert "editor.api_key_env" not in output and KEY not in output
     code, output = cli_run("--config", str(tmp_path / "run.yaml"), "--dry-run", "--no-score", **{KEY_ENV: KEY})
     assert code == 0 and "judge.api_key_env" not in output, output  # no judging: its key is not needed
+
+
+def test_the_openai_provider_sends_the_options_its_reference_lists_and_refuses_the_rest(tmp_path):
+    """providers/openai.json's options as OpenAI's reference lists them (its `source`): the API editor in API mode
+    (the service, over gRPC) sends quality xhigh/max, complexity and moderation as multipart fields of
+    /images/edits (the tests' own images server keeps each request's fields), and refuses a value the shape does
+    not list (DALL-E's standard and hd, a moderation or complexity level of no such name) before sending, naming
+    the option: INVALID_ARGUMENT, nothing sent."""
+    from editor_service.client import EditError, EditorClient
+    from tests.openai_endpoint import ImagesServer
+
+    server = ImagesServer().start()
+    port = free_port()
+    proc = ServiceProcess(
+        name="api-editor", port=port, log_path=tmp_path / "api-editor.log",
+        argv=[venv_python("editor"), "-m", "editor_service", "--backend", "openai-images", "--provider", "openai",
+              "--model", server.model, "--base-url", server.url, "--api-key-env", "", "--max-retries", "0",
+              "--port", str(port)]).start()
+    try:
+        proc.wait_healthy(timeout=60)
+        source = (EXAMPLE.parent / "images/phys-01.png").read_bytes()
+        with EditorClient(proc.address) as client:
+            for options in ({"quality": "xhigh", "complexity": "high", "moderation": "low"},
+                            {"quality": "max", "complexity": "low", "moderation": "auto"}):
+                result = client.edit(source, INSTRUCTIONS["phys-01"], sample_id="phys-01",
+                                     extras=options)  # Python values: the client sends them as JSON
+                sent = server.requests[-1]
+                assert {k: sent.get(k) for k in options} == options and sent["prompt"] == INSTRUCTIONS["phys-01"]
+                assert json.loads(result.call_arguments["options"]) == options
+            before = len(server.requests)
+            for key, value in (("quality", "standard"), ("quality", "hd"), ("moderation", "high"),
+                               ("complexity", "max")):
+                with pytest.raises(EditError) as caught:
+                    client.edit(source, INSTRUCTIONS["phys-01"], sample_id="phys-01", extras={key: value})
+                assert caught.value.code.name == "INVALID_ARGUMENT", caught.value.details
+                assert f"extras[{key!r}]: {value!r} is not a value openai takes" in caught.value.details
+            assert len(server.requests) == before  # refused before sending
+    finally:
+        proc.stop(grace=5)
+        server.stop()
