@@ -10,6 +10,14 @@ spread. A run judged with `score --repeats K` also shows its repeats' spread. Wh
 with (settings_table: editor, seed, steps, guidance, size, judge, protocol, ... from each manifest)
 says how they differ; runs are labelled by the editor their services reported, then by what differs.
 
+Ranks follow the direction the judge protocol declares (score_direction.py): a run's score is its
+protocol's headline, higher taken as better unless the protocol says `better: lower` (MagicBrush's L1:
+the lowest mean ranks first). A suite whose numbers are means over separate sample sets (its numbers
+module's `scopes`: MagicBrush's single-turn all-turn and multi-turn final-turn settings, Emu Edit's
+splits) is also compared as its numbers are: per scope and per metric (each sub-score, with its own
+direction), never pooled; the pooled overall rows are still computed (compare.json `overall`) but the
+terminal and the page lead with the scopes and say the pool is not one of the suite's numbers.
+
 The data lives here; compare_page.py renders it (compare.html); compare.json and compare.csv hold
 the same numbers.
 """
@@ -24,8 +32,10 @@ from pathlib import Path
 
 from editfleet_common import statuses
 
-from . import stats
-from .benchmark import BenchmarkError, Sample, headline as suite_headline
+from suites.shared.reference_metrics import values as metric_values
+
+from . import score_direction, stats
+from .benchmark import BenchmarkError, Sample, headline as suite_headline, suite_of
 from .html_parts import run_settings
 from .results import RunDir, ResultsError, sample_value, summarize, write_atomic, write_json_atomic
 
@@ -46,6 +56,7 @@ class LoadedRun:
     summary: dict
     failures_as: str
     values: dict[str, float | None] = field(default_factory=dict)  # per sample, as the summary's means count it
+    directions: score_direction.Directions = field(default_factory=score_direction.Directions)
 
     @property
     def editor(self) -> str:
@@ -103,7 +114,8 @@ def load_run(path: Path) -> LoadedRun:
     summary = summarize(samples, edits, scores, failures_as=failures_as,
                         headline=suite_headline((manifest.get("benchmark") or {}).get("format")))
     run = LoadedRun(label="", path=path, manifest=manifest, run_dir=run_dir, samples=samples, edits=edits,
-                    scores=scores, summary=summary, failures_as=failures_as)
+                    scores=scores, summary=summary, failures_as=failures_as,
+                    directions=score_direction.of_run(config, manifest))
     run.values = {s.id: sample_value(edits.get(s.id), scores.get(s.id), failures_as) for s in samples}
     return run
 
@@ -261,10 +273,13 @@ def build(runs: list[LoadedRun], baseline: LoadedRun, *, resamples: int = stats.
     values = {r.label: _category_values(r) for r in runs}
     categories = list(dict.fromkeys(s.category for r in [baseline, *runs] for s in r.samples))
     headline = baseline.summary.get("headline", "micro_mean")
+    directions = baseline.directions
+    higher = directions.score.higher
     out: dict = {
         "editfleet_compare": 1,
         "baseline": baseline.label,
         "headline": headline,
+        "score": directions.describe(),  # what a run's score is and which way it is better (ranks follow it)
         "failures_as": baseline.failures_as,
         "bootstrap": {**boot, "method": "percentile bootstrap over samples (macro: stratified by category)"},
         "differences_allowed": differ or [],
@@ -292,7 +307,8 @@ def build(runs: list[LoadedRun], baseline: LoadedRun, *, resamples: int = stats.
             if run is not baseline:
                 row["diff"] = stats.bootstrap_mean(paired(run, [c]), key=f"diff/{run.label}/{c}", **boot)
             rows[run.label] = row
-        for label, rank in stats.competition_ranks({k: v["mean"] for k, v in rows.items()}).items():
+        for label, rank in stats.competition_ranks({k: v["mean"] for k, v in rows.items()},
+                                                   higher_is_better=higher).items():
             rows[label]["rank"] = rank
         out["categories"][c] = rows
 
@@ -306,9 +322,11 @@ def build(runs: list[LoadedRun], baseline: LoadedRun, *, resamples: int = stats.
             if run is not baseline:
                 row["diff"] = stats.bootstrap_mean(paired(run, categories), macro=macro, key=f"diff/{run.label}/{scope}", **boot)
             rows[run.label] = row
-        for label, rank in stats.competition_ranks({k: v["mean"] for k, v in rows.items()}).items():
+        for label, rank in stats.competition_ranks({k: v["mean"] for k, v in rows.items()},
+                                                   higher_is_better=higher).items():
             rows[label]["rank"] = rank
         out["overall"][scope] = rows
+    out["scopes"] = scope_tables(runs, baseline, boot)
 
     # Judges of the same edits: each group's runs against its first (the baseline's group first).
     groups = edit_groups([baseline, *[r for r in runs if r is not baseline]])
@@ -343,6 +361,52 @@ def build(runs: list[LoadedRun], baseline: LoadedRun, *, resamples: int = stats.
     return out
 
 
+def scope_tables(runs: list[LoadedRun], baseline: LoadedRun, boot: dict) -> dict:
+    """Per scope of the suite's numbers (its numbers module's `scopes`; {} for a suite without), per
+    metric (each sub-score the protocol's questions give, in their order): each run's mean over the
+    scope's samples with its interval, the paired difference from the baseline, and ranks by that
+    metric's own direction. A sample's values are its score line's, as the suite's numbers read them
+    (suites/shared/reference_metrics.values); failures are left out and counted."""
+    suite = suite_of((baseline.manifest.get("benchmark") or {}).get("format"))
+    scopes = getattr(suite.numbers, "scopes", None) if suite is not None and suite.numbers is not None else None
+    if scopes is None or not baseline.directions.metrics:
+        return {}
+    per_run = {r.label: scopes(r.samples) for r in runs}
+    out: dict = {}
+    for name, samples in scopes(baseline.samples).items():
+        metrics: dict = {}
+        for metric, direction in baseline.directions.metrics.items():
+            found = {r.label: {s.id: v[metric] for s in per_run[r.label].get(name, [])
+                               if metric in (v := metric_values(r.scores.get(s.id)))} for r in runs}
+            if not any(found.values()):
+                continue  # a metric this scope's samples are not asked (MagicBrush without captions: no CLIP-T)
+            rows = {}
+            for run in runs:
+                mine, in_scope = found[run.label], per_run[run.label].get(name, [])
+                row = {"samples": len(in_scope), "scored": len(mine), "failed": _failed(run, in_scope),
+                       **stats.bootstrap_mean({name: list(mine.values())}, key=f"{run.label}/{name}/{metric}", **boot)}
+                if run is not baseline:
+                    theirs = found[baseline.label]
+                    row["diff"] = stats.bootstrap_mean({name: [v - theirs[i] for i, v in mine.items() if i in theirs]},
+                                                       key=f"diff/{run.label}/{name}/{metric}", **boot)
+                rows[run.label] = row
+            for label, rank in stats.competition_ranks({k: v["mean"] for k, v in rows.items()},
+                                                       higher_is_better=direction.higher).items():
+                rows[label]["rank"] = rank
+            metrics[metric] = {**direction.as_dict(), "rows": rows}
+        out[name] = {"samples": len(samples), "metrics": metrics}
+    return out
+
+
+def _failed(run: LoadedRun, samples: list[Sample]) -> int:
+    """The scope's samples whose edit or score failed (no value, or a score line that is not OK)."""
+    n = 0
+    for sample in samples:
+        edit, score = run.edits.get(sample.id) or {}, run.scores.get(sample.id) or {}
+        n += edit.get("status") == "failed" or (bool(score) and score.get("status") != statuses.OK)
+    return n
+
+
 def _sample_rows(runs: list[LoadedRun], baseline: LoadedRun, judges: list[LoadedRun]) -> list[dict]:
     order = list(dict.fromkeys(s.id for r in [baseline, *runs] for s in r.samples))
     by_id = {s.id: s for r in reversed([baseline, *runs]) for s in r.samples}
@@ -369,18 +433,28 @@ CSV_FIELDS = ("scope", "category", "label", "baseline", "samples", "scored", "fa
               "ci_hi", "n", "diff", "diff_lo", "diff_hi", "n_paired", "rank")
 
 
+CSV_EXTRA = ("metric", "better")  # which number a row is (the score, or a scope's metric) and its direction
+
+
 def to_csv(data: dict) -> str:
+    """One row per run per table: categories, overall (micro, macro), then each scope's metrics
+    (scope "scope:<name>", category empty, metric its name)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
-    scopes = [("category", c, rows) for c, rows in data["categories"].items()]
-    scopes += [(scope, "", rows) for scope, rows in data["overall"].items()]
-    for scope, category, rows in scopes:
+    writer.writerow((*CSV_FIELDS, *CSV_EXTRA))
+    score = data.get("score") or {}
+    tables = [("category", c, rows, score.get("label", "score"), score.get("better", "higher"))
+              for c, rows in data["categories"].items()]
+    tables += [(scope, "", rows, score.get("label", "score"), score.get("better", "higher"))
+               for scope, rows in data["overall"].items()]
+    tables += [(f"scope:{name}", "", m["rows"], metric, m["better"])
+               for name, table in (data.get("scopes") or {}).items() for metric, m in table["metrics"].items()]
+    for scope, category, rows, metric, better in tables:
         for label, r in rows.items():
             d = r.get("diff") or {}
             writer.writerow([scope, category, label, label == data["baseline"], r["samples"], r["scored"], r["failed"],
-                             r["pending"], r["mean"], r["lo"], r["hi"], r["n"], d.get("mean"), d.get("lo"), d.get("hi"),
-                             d.get("n"), r["rank"]])
+                             r.get("pending", ""), r["mean"], r["lo"], r["hi"], r["n"], d.get("mean"), d.get("lo"),
+                             d.get("hi"), d.get("n"), r["rank"], metric, better])
     return buf.getvalue()
 
 
@@ -404,6 +478,9 @@ def compare(paths: list[Path], output: Path, *, baseline: str | None = None, lab
                            + "\n(--allow-different compares them anyway; differences are then listed in the page)")
     for line in differ:
         warn(f"warning: {line}")
+    if not base.directions.found:
+        warn(f"warning: judge protocol {base.directions.protocol or '(none recorded)'!r} has no file here: its scores "
+             "are ranked with higher taken as better")
     data = build(runs, base, resamples=resamples, seed=seed, differ=differ)
     from .compare_page import render
 
@@ -415,13 +492,22 @@ def compare(paths: list[Path], output: Path, *, baseline: str | None = None, lab
 
 
 def overall_table(data: dict) -> str:
-    """The terminal's view: the headline per run with its interval and the difference from the baseline."""
+    """The terminal's view: the headline per run with its interval and the difference from the baseline
+    (the score's name and direction above it); for a suite with scopes, each scope's metrics instead
+    (scope_table), the pool across them being none of its numbers."""
+    if data.get("scopes"):
+        return "\n".join([*(scope_table(name, table, data["baseline"]) for name, table in data["scopes"].items()),
+                          "  (every sample pooled across these is none of the suite's numbers: compare.json `overall` "
+                          "and compare.html keep it, with the per-category ranks)"])
     from .ui import _display_width
 
     rows = data["overall"][data["headline"]]
     width = max([5] + [_display_width(label) for label in rows])
     scope = "macro" if data["headline"] == "macro_mean" else "micro"
-    lines = [f"  {'run'.ljust(width)}  rank  {scope + ' mean':>10}  {'95% CI':>17}  {'vs baseline':>12}  {'95% CI':>17}  scored  failed"]
+    score = data.get("score") or {}
+    lines = [f"  score: {score.get('shown', 'score ' + chr(0x2191))} ({score.get('better', 'higher')} is better; "
+             "ranks follow it)",
+             f"  {'run'.ljust(width)}  rank  {scope + ' mean':>10}  {'95% CI':>17}  {'vs baseline':>12}  {'95% CI':>17}  scored  failed"]
     for label, r in sorted(rows.items(), key=lambda kv: (kv[1]["rank"] is None, kv[1]["rank"] or 0)):
         ci = f"[{_f(r['lo'])}, {_f(r['hi'])}]"
         d = r.get("diff")
@@ -430,6 +516,27 @@ def overall_table(data: dict) -> str:
         pad = " " * (width - _display_width(label))
         lines.append(f"  {label}{pad}  {r['rank'] or '-':>4}  {_f(r['mean']):>10}  {ci:>17}  {diff:>12}  {dci:>17}  "
                      f"{r['scored']:6d}  {r['failed']:6d}")
+    return "\n".join(lines)
+
+
+def scope_table(name: str, table: dict, baseline: str) -> str:
+    """One scope of the suite's numbers in the terminal: a row per run, per metric its mean and rank
+    ("0.0834 #1"), the metric's name with its direction in the head."""
+    from .ui import _display_width
+
+    metrics = table["metrics"]
+    labels = list(dict.fromkeys(label for m in metrics.values() for label in m["rows"]))
+    width = max([5] + [_display_width(label) for label in labels])
+    lines = [f"  {name} ({table['samples']} samples; ranks per metric, by its direction):",
+             f"  {'run'.ljust(width)}" + "".join(f"  {m['shown']:>12}" for m in metrics.values()) + "  scored"]
+    for label in labels:
+        cells = []
+        for m in metrics.values():
+            r = m["rows"][label]
+            cells.append(f"  {_f(r['mean'], '.4f') + ' #' + str(r['rank'] or '-'):>12}")
+        scored = max(m["rows"][label]["scored"] for m in metrics.values())
+        pad = " " * (width - _display_width(label))
+        lines.append(f"  {label}{pad}" + "".join(cells) + f"  {scored:6d}" + ("  (baseline)" if label == baseline else ""))
     return "\n".join(lines)
 
 

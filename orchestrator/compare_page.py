@@ -86,33 +86,56 @@ def _ci(r: dict | None, signed: bool = False) -> str:
     return f"[{format(r['lo'], spec)}, {format(r['hi'], spec)}]"
 
 
-def _diff(d: dict | None) -> str:
+def _diff(d: dict | None, higher: bool = True) -> str:
+    """The difference from the baseline, green where its interval excludes 0 on the better side (above
+    for a higher-is-better number, below for a lower-is-better one), red on the worse."""
     if d is None:
         return "<span class='muted'>baseline</span>"
     if d.get("mean") is None:
         return "<span class='muted'>n/a</span>"
     cls = ""
     if d.get("lo") is not None and (d["lo"] > 0 or d["hi"] < 0):  # the interval excludes 0
-        cls = " class='pos'" if d["lo"] > 0 else " class='neg'"
+        cls = " class='pos'" if (d["lo"] > 0) == higher else " class='neg'"
     return f"<span{cls}>{d['mean']:+.3f}</span>"
 
 
-def _stats_rows(rows: dict, baseline: str, first_col: str = "") -> str:
+def _stats_rows(rows: dict, baseline: str, first_col: str = "", *, higher: bool = True, spec: str = ".3f") -> str:
     out = []
     for label, r in sorted(rows.items(), key=lambda kv: (kv[1]["rank"] is None, kv[1]["rank"] or 0)):
         d = r.get("diff")
         cls = " class='baseline'" if label == baseline else ""
         out.append(
             f"<tr{cls}>{first_col}<td class='num'>{r['rank'] or '-'}</td><td class='label'>{e(label)}</td>"
-            f"<td class='num'>{num(r['mean'])}</td><td class='num'>{_ci(r)}</td>"
-            f"<td class='num'>{_diff(d)}</td><td class='num'>{'' if d is None else _ci(d, True)}</td>"
+            f"<td class='num'>{num(r['mean'], spec)}</td><td class='num'>{_ci(r)}</td>"
+            f"<td class='num'>{_diff(d, higher)}</td><td class='num'>{'' if d is None else _ci(d, True)}</td>"
             f"<td class='num'>{'' if d is None else d['n']}</td>"
-            f"<td class='num'>{r['scored']}</td><td class='num'>{r['failed']}</td><td class='num'>{r['pending']}</td></tr>")
+            f"<td class='num'>{r['scored']}</td><td class='num'>{r['failed']}</td>"
+            f"<td class='num'>{r.get('pending', '')}</td></tr>")
     return "".join(out)
 
 
-STATS_HEAD = ("<th>rank</th><th>run</th><th>mean</th><th>95% CI</th><th>diff vs baseline</th><th>95% CI</th>"
-              "<th>paired n</th><th>scored</th><th>failed</th><th>pending</th>")
+def stats_head(shown: str = "") -> str:
+    """The tables' head; `shown`: the number's name and direction ("L1 ↓") beside "mean"."""
+    return (f"<th>rank</th><th>run</th><th>mean{' ' + e(shown) if shown else ''}</th><th>95% CI</th>"
+            "<th>diff vs baseline</th><th>95% CI</th><th>paired n</th><th>scored</th><th>failed</th><th>pending</th>")
+
+
+
+def _scopes(data: dict) -> str:
+    """The suite's numbers as it computes them: per scope (MagicBrush's settings, Emu Edit's splits), per
+    metric, ranked by that metric's direction."""
+    if not data.get("scopes"):
+        return ""
+    out = ["<h2 id='suite-scopes'>The suite's numbers, per setting</h2><p class='muted'>Each metric's mean over each "
+           "setting's samples, as the suite's own numbers are computed (never pooled across settings); ranks by "
+           "the metric's direction (&#8593; higher is better, &#8595; lower is better).</p>"]
+    for name, table in data["scopes"].items():
+        out.append(f"<h3>{e(name)} <span class='muted'>({table['samples']} samples)</span></h3>")
+        for metric, m in table["metrics"].items():
+            out.append(f"<table class='scope' data-scope='{e(name)}' data-metric='{e(metric)}'>"
+                       f"<tr>{stats_head(m['shown'])}</tr>"
+                       f"{_stats_rows(m['rows'], data['baseline'], higher=m['better'] == 'higher', spec='.4f')}</table>")
+    return "".join(out)
 
 
 def _hash(value, n: int = 16) -> str:
@@ -301,19 +324,27 @@ def render(data: dict, runs, output: Path) -> str:
         f"coloured where the interval excludes 0. Failures are "
         + ("counted as 0." if data["failures_as"] == "zero" else "left out of the means (counted in the failed column).")
         + "</p>")
-    parts.append(f"<h2>Overall: {e(names[headline])}</h2><p class='muted'>the benchmark's headline figure</p>"
-                 f"<table class='overall' id='overall'><tr>{STATS_HEAD}</tr>{_stats_rows(data['overall'][headline], baseline)}</table>")
+    score = data.get("score") or {}
+    higher = score.get("better", "higher") == "higher"
+    head = stats_head(score.get("shown", ""))
+    parts.append(_scopes(data))
+    parts.append(f"<h2>Overall: {e(names[headline])}</h2><p class='muted'>"
+                 + ("every sample pooled across the settings above: none of the suite's numbers" if data.get("scopes")
+                    else "the benchmark's headline figure")
+                 + f"; the score is {e(score.get('label', 'score'))}, {e(score.get('better', 'higher'))} is better</p>"
+                 f"<table class='overall' id='overall'><tr>{head}</tr>"
+                 f"{_stats_rows(data['overall'][headline], baseline, higher=higher)}</table>")
     parts.append("<div class='charts'><div class='chart'><h3>overall</h3>"
                  + bar_chart(f"overall {headline}", _bars(data["overall"][headline], baseline, order), scale_max=top)
                  + "</div></div>")
-    parts.append(f"<h3>{e(names[other])}</h3><table class='overall-other'><tr>{STATS_HEAD}</tr>"
-                 f"{_stats_rows(data['overall'][other], baseline)}</table>")
+    parts.append(f"<h3>{e(names[other])}</h3><table class='overall-other'><tr>{head}</tr>"
+                 f"{_stats_rows(data['overall'][other], baseline, higher=higher)}</table>")
     parts.append("<h2>Per category</h2><div class='charts'>")
     for name, rows in data["categories"].items():
         parts.append(f"<div class='chart'><h3>{e(name)}</h3>" + bar_chart(name, _bars(rows, baseline, order), scale_max=top) + "</div>")
-    parts.append("</div><table class='categories' id='categories'><tr><th>category</th>" + STATS_HEAD + "</tr>")
+    parts.append("</div><table class='categories' id='categories'><tr><th>category</th>" + head + "</tr>")
     for name, rows in data["categories"].items():
-        parts.append(_stats_rows(rows, baseline, first_col=f"<td>{e(name)}</td>"))
+        parts.append(_stats_rows(rows, baseline, first_col=f"<td>{e(name)}</td>", higher=higher))
     parts.append("</table>")
     parts.append(_agreement(data))
     parts.append(_grid(data, runs, output))

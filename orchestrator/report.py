@@ -9,6 +9,7 @@ import json
 import os
 
 from editfleet_common import statuses
+from suites.shared.protocol import ARROWS
 from . import api_usage, suite_headline
 from .benchmark import Sample
 from .charts import histogram, nice_max
@@ -77,9 +78,24 @@ def _api_editor(api: dict | None) -> str:
             + "</td></tr>")
 
 
+def _shown(summary: dict, sub_score: str | None = None) -> str:
+    """A number's name with its direction, as the run's protocol declares it (summary.json `score`,
+    score_direction.py): "L1 ↓"; "" for a judge's score (higher is better, as ever)."""
+    score = summary.get("score") or {}
+    if sub_score is None:
+        return score.get("shown", "") if score.get("label", "score") != "score" or score.get("better") == "lower" else ""
+    subs = score.get("sub_scores") or {}
+    if sub_score in subs:
+        return subs[sub_score]["shown"]
+    question = subs.get(sub_score.split(".")[0])  # "<question>.<score>": its question's direction
+    return f"{sub_score} {ARROWS[question['better']]}" if question else ""
+
+
 def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, summary: dict, manifest: dict) -> str:
     judge = manifest.get("judge") or {}
     settings = run_settings(manifest)
+    shown = _shown(summary)
+    metrics = shown != ""  # a score that is one metric (L1): four decimals, as the suite's tables
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>editfleet report</title>",
         f"<style>{CSS}</style></head><body>",
@@ -99,7 +115,8 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
         "</table>",
         "<h2>Per category</h2>",
         "<table><tr><th>category</th><th>samples</th><th>scored</th><th>edit failures</th><th>score failures</th>"
-        "<th>refused</th><th>pending</th><th>mean</th><th>min</th><th>max</th><th>E[score]</th></tr>",
+        f"<th>refused</th><th>pending</th><th>mean{' ' + e(shown) if shown else ''}</th><th>min</th><th>max</th>"
+        "<th>E[score]</th></tr>",
     ]
     rows = list(summary["categories"].items()) + [("all (micro)", summary)]
     for name, c in rows:
@@ -136,7 +153,7 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
         if score is None:
             score_cell, response = "<span class='muted'>-</span>", ""
         elif score.get("status") == statuses.OK:
-            score_cell = f"<b>{score['score']:.2f}</b>"
+            score_cell = f"<b>{score['score']:.{4 if metrics else 2}f}</b>"
             response = f"<div class='reply'>{e(score.get('response', ''))}</div>"
         else:
             expected = score.get("expected_score")
@@ -153,7 +170,7 @@ def render(run_dir: RunDir, samples: list[Sample], edits: dict, scores: dict, su
                            + (f"<br>sd {score['score_sd']:.2f}" if score.get("score_sd") is not None else "") + "</span>")
         if score is not None and score.get("sub_scores"):
             response += "<br><span class='muted'>" + e(", ".join(
-                f"{k} {v:.2f}" for k, v in score["sub_scores"].items())) + "</span>"
+                f"{k} {v:.{4 if metrics else 2}f}" for k, v in score["sub_scores"].items())) + "</span>"
         parts.append(
             f"<tr><td>{_source_cell(sample)}</td><td>{edit_cell}</td>"
             f"<td><b>{e(sample.id)}</b> <span class='muted'>{e(sample.category)}</span><br>{e(sample.instruction)}"
@@ -172,7 +189,8 @@ def _sub_score_table(summary: dict) -> str:
     if not names:
         return ""
     out = ["<h2>Sub-scores</h2><table class='subscores'><tr><th>category</th>"
-           + "".join(f"<th>{e(n)}</th>" for n in names) + "</tr>"]
+           + "".join(f"<th title='{e(n)}'>{e(_shown(summary, n) or n)}</th>" for n in names)
+           + "</tr>"]
     for name, c in rows:
         means = c.get("sub_score_means") or {}
         out.append(f"<tr><td>{e(name)}</td>" + "".join(f"<td class='num'>{_num(means.get(n))}</td>" for n in names) + "</tr>")

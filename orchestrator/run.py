@@ -26,7 +26,7 @@ from scorer_service.client import ScorerClient, info_to_dict
 
 from . import api_usage
 from . import manifest as mf
-from . import preflight, suite_headline
+from . import preflight, score_direction, suite_headline
 from . import ui as ui_lines
 from .benchmark import Benchmark, BenchmarkError, Sample, headline, load_benchmark, suite_of
 from .config import RunConfig, build_config, client_tls, protocol_reply_budget
@@ -406,7 +406,7 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
                        repeat=wanted[k][1], repeats=repeats)
              for n, k in enumerate(todo_ids)]
     batch = config.judge.max_batch
-    ui.print(f"[Qwen3-VL Scoring] {len(items)} image(s), protocol {protocol_name}, batch size {batch}"
+    ui.print(f"{ui_lines.judge_tag(config.judge.backend)} {len(items)} image(s), protocol {protocol_name}, batch size {batch}"
              + (f", {repeats} judgements of each edit" if repeats > 1 else "")
              + (f", {len(scorers)} judge replicas" if len(scorers) > 1 else ""))
 
@@ -416,11 +416,12 @@ def score_phase(config: RunConfig, fleet: Fleet, run_dir: RunDir, manifest: dict
 
     # requests on the stream at once: enough to keep the device batches (or the API's requests) full
     concurrency = batch if config.judge.backend == "transformers" else config.judge.max_concurrency
+    metrics, score_label = score_direction.console_metrics(config.judge, protocol)  # a metrics run's lines: its values
     scorer = Scorer(run_dir=run_dir, ui=ui, protocol=protocol_name, batch_size=batch,
                     max_in_flight=config.judge.max_in_flight or 4 * concurrency, max_attempts=config.judge.max_attempts,
                     client_factory=partial(ScorerClient, tls=client_tls(config.judge.tls)), restart=restart, judge_hash=judge_hash,
                     stall_timeout_s=config.judge.stall_timeout_s, stop_after=stop_after,
-                    questions=question_names(config, protocol))
+                    questions=question_names(config, protocol), metrics=metrics, score_label=score_label)
     t1 = time.monotonic()
     try:
         outcome = scorer.run(scorers, items)
@@ -508,6 +509,7 @@ def finish(config: RunConfig, run_dir: RunDir, manifest: dict, samples: list[Sam
                         headline=headline((manifest.get("benchmark") or {}).get("format")))
     summary["run"] = {"output": str(run_dir.path), "editor": config.editor.model, "judge": config.judge.model,
                       "protocol": ((manifest.get("judge") or {}).get("protocol") or {}).get("name")}
+    summary["score"] = score_direction.of_run(config, manifest).describe()  # its name and which way is better
     if api_usage.is_api_editor(manifest.get("editor")):  # requests, retries, refusals, usage, cost; the seed's note
         summary["editor_api"] = manifest["editor_api"] = api_usage.totals(run_dir.edits.read(), manifest["editor"])
     block = suite_headline.headline((manifest.get("benchmark") or {}).get("format"), summary["run"]["protocol"],
@@ -589,7 +591,7 @@ def execute(config: RunConfig, *, stages=("edit", "score"), retry_failed: bool =
             stopped = score_phase(config, fleet, run_dir, manifest, samples, ui, session, retry_failed=retry_failed,
                                   stop_after=stop_after_failures)
         judged = "score" in stages
-        title = ("[Qwen3-VL Scoring] Completed!" if judged and not stopped else
+        title = (f"{ui_lines.judge_tag(config.judge.backend)} Completed!" if judged and not stopped else
                  "Summary (stopped early)" if stopped else "Summary (edits only, not judged yet)")
         summary = finish(config, run_dir, manifest, samples, ui, title=title)
         status = "stopped" if stopped else "complete" if summary["complete"] else "incomplete"

@@ -120,8 +120,10 @@ def failed_reply(record: dict, questions: list[str]) -> str | None:
 class _Printer:
     """Sample lines as results arrive; a batch line once every sample of that batch is in."""
 
-    def __init__(self, ui, total: int, batch_size: int, questions=None):
+    def __init__(self, ui, total: int, batch_size: int, questions=None, metrics=None, score_label: str = ""):
         self.ui = ui
+        self.metrics = metrics          # question -> label: a reference-metrics protocol's values shown
+        self.score_label = score_label  # the score's name where it is not a judge's score ("L1")
         self.batch_size = max(1, batch_size)
         self.results: dict[int, dict] = {}
         self.next_batch = 0
@@ -134,7 +136,7 @@ class _Printer:
         if record["status"] == statuses.PARSE_FAILED:
             names = self.questions(sample) if self.questions and sample is not None else None
             failed = failed_reply(record, names) if names else None
-        self.ui.print(ui_lines.score_line(index, record, failed_raw=failed))
+        self.ui.print(ui_lines.score_line(index, record, failed_raw=failed, metrics=self.metrics))
         while self.next_batch * self.batch_size < self.total:
             first = self.next_batch * self.batch_size
             last = min(first + self.batch_size, self.total) - 1
@@ -142,7 +144,7 @@ class _Printer:
                 break
             values = [self.results[i]["score"] for i in range(first, last + 1) if self.results[i]["status"] == statuses.OK]
             self.next_batch += 1
-            self.ui.print(ui_lines.batch_line(self.next_batch, first, last, values))
+            self.ui.print(ui_lines.batch_line(self.next_batch, first, last, values, self.score_label))
 
 
 class Scorer(StreamJudge):
@@ -152,10 +154,13 @@ class Scorer(StreamJudge):
 
     def __init__(self, *, run_dir: RunDir, ui, protocol: str, batch_size: int, max_in_flight: int,
                  max_attempts: int, client_factory, restart=None, judge_hash: str = "",
-                 stall_timeout_s: float = 600.0, stop_after: int = 0, questions=None):
+                 stall_timeout_s: float = 600.0, stop_after: int = 0, questions=None, metrics=None,
+                 score_label: str = ""):
         """stop_after: stop the pass when its first this many results are INVALID for the same reason.
         questions: (Sample) -> the names of the questions the judge asks of it, in order (None: unknown),
-        to show the reply that failed of a PARSE_FAILED result."""
+        to show the reply that failed of a PARSE_FAILED result. metrics: question -> label of a
+        reference-metrics protocol (its results' lines show their values); score_label: the score's
+        name in the batch lines where it is not a judge's score (score_direction.console_metrics)."""
         super().__init__(ui=ui, batch_size=batch_size, max_in_flight=max_in_flight, max_attempts=max_attempts,
                          client_factory=client_factory, restart=restart, stall_timeout_s=stall_timeout_s)
         self.run_dir = run_dir
@@ -164,12 +169,13 @@ class Scorer(StreamJudge):
         self.tokens = {"prompt": 0, "completion": 0}  # what an API judge reported for the results so far
         self.same_failure = SameFailureStop(stop_after, "judgements")
         self.questions = questions
+        self.metrics, self.score_label = metrics, score_label
         self.stopped = ""
 
     def run(self, endpoints, items: list[ScoreItem]) -> ScoringOutcome:
         """endpoints: the replicas (fleet Endpoints), or one address."""
         outcome = ScoringOutcome()
-        self._printer = _Printer(self.ui, len(items), self.batch_size, self.questions)
+        self._printer = _Printer(self.ui, len(items), self.batch_size, self.questions, self.metrics, self.score_label)
         queue, failures = self.serve(endpoints, items, outcome)
         outcome.stopped = self.stopped
         if queue.left:

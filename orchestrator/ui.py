@@ -211,13 +211,33 @@ def short(text: str, width: int = 80) -> str:
 REASON_WIDTH = 240  # why a sample failed (INVALID, ERROR, REFUSED): long enough for the whole reason
 
 
-def score_line(index: int, record: dict, failed_raw: str | None = None) -> str:
+JUDGE_TAG = "[Qwen3-VL Scoring]"   # the seed's name for the judging phase's lines
+METRICS_TAG = "[Reference metrics]"  # judge.backend metrics: no judge model, the suite's metrics
+
+
+def judge_tag(backend: str | None) -> str:
+    return METRICS_TAG if backend == "metrics" else JUDGE_TAG
+
+
+def metric_values(sub_scores: dict, labels: dict[str, str] | None = None) -> str:
+    """`L1 0.0834  L2 0.0121  CLIP-I 0.9120`: each metric by its name (labels: question -> label)."""
+    labels = labels or {}
+    return "  ".join(f"{labels.get(name, name)} {value:.4f}" for name, value in sub_scores.items()
+                     if value is not None and "." not in name)
+
+
+def score_line(index: int, record: dict, failed_raw: str | None = None, metrics: dict[str, str] | None = None) -> str:
     """`  [Sample   0] Score: 8.50 | Response: ...  (category/id)`; failures say so, with the raw text:
     for PARSE_FAILED the reply that could not be read (`failed_raw`, where the caller could tell it
-    from the replies that parsed; else the last reply), for the others the whole reason."""
+    from the replies that parsed; else the last reply), for the others the whole reason. A reference-
+    metrics result (metrics: its protocol's question -> label; or a result with sub-scores and no reply
+    text) shows its values instead: `  [Sample   0] L1 0.0834  L2 0.0121  CLIP-I 0.9120 ...  (category/id)`."""
     repeat = f", repeat {record['repeat'] + 1}" if "repeat" in record else ""
     where = f"({record['category']}/{record['id']}{repeat})"
     if record["status"] == statuses.OK:
+        subs = record.get("sub_scores") or {}
+        if subs and (metrics is not None or not (record.get("response") or "").strip()):
+            return f"  [Sample {index:3d}] {metric_values(subs, metrics)}  {where}"
         return f"  [Sample {index:3d}] Score: {record['score']:.2f} | Response: {short(record.get('response', ''))}  {where}"
     expected = record.get("expected_score")
     extra = f" (expected {expected:.2f})" if expected is not None else ""
@@ -233,18 +253,20 @@ def score_line(index: int, record: dict, failed_raw: str | None = None) -> str:
     return f"  [Sample {index:3d}] Score: {record['status']}{extra} | {detail}  {where}"
 
 
-def batch_line(batch_no: int, first: int, last: int, scores: list[float]) -> str:
-    avg = f"{sum(scores) / len(scores):.3f}" if scores else "n/a"
+def batch_line(batch_no: int, first: int, last: int, scores: list[float], label: str = "") -> str:
+    """label: the score's name where it is not a judge's score ("L1": `avg L1=0.1599`)."""
+    avg = f"{sum(scores) / len(scores):.{4 if label else 3}f}" if scores else "n/a"
     failed = (last - first + 1) - len(scores)
     tail = f" ({failed} failed)" if failed else ""
-    return f"[Batch {batch_no}] Images {first}-{last} done, avg_score={avg}{tail}"
+    return f"[Batch {batch_no}] Images {first}-{last} done, {f'avg {label}' if label else 'avg_score'}={avg}{tail}"
 
 
 def _fmt(value, spec: str = ".3f") -> str:
     return format(value, spec) if value is not None else "n/a"
 
 
-def summary_block(summary: dict, title: str = "[Qwen3-VL Scoring] Completed!") -> str:
+def summary_block(summary: dict, title: str = f"{JUDGE_TAG} Completed!") -> str:
+    score = summary.get("score") or {}
     lines = [
         RULE,
         title,
@@ -253,6 +275,9 @@ def summary_block(summary: dict, title: str = "[Qwen3-VL Scoring] Completed!") -
         f"score failures: {summary['score_failures']}"
         + (f" (refused: {summary['refused']})" if summary.get("refused") else "")
         + (f"   pending: {summary['pending']}" if summary["pending"] else ""),
+        *([f"  Score: {score['shown']}   ({score['better']} is better; the protocol's headline, "
+           f"{score.get('protocol', '')})"] if score.get("better") == "lower" or score.get("label", "score") != "score"
+          else []),
         f"  Average score: {_fmt(summary['micro_mean'])}   (micro: every sample pooled)",
         f"  Macro average: {_fmt(summary['macro_mean'])}   (mean of the category means)",
         f"  Min score: {_fmt(summary['min'])}",
@@ -275,8 +300,10 @@ def category_table(summary: dict) -> str:
     cats = summary["categories"]
     width = max([len("category")] + [_display_width(c) for c in cats])
     refusals = any(c.get("refused") for c in cats.values())  # a column only where a judge refused
+    shown = (summary.get("score") or {}).get("shown", "")
+    mean = f"mean {shown}" if shown and shown != "score \u2191" else "mean"
     header = (f"  {'category'.ljust(width)}  samples  scored  failed" + ("  refused" if refusals else "")
-              + "    mean     min     max   E[score]")
+              + f"  {mean:>{max(6, len(mean))}}     min     max   E[score]")
     lines = [header, "  " + "-" * (len(header) - 2)]
     for name, c in cats.items():
         failed = c["edit_failures"] + c["score_failures"]
@@ -284,7 +311,7 @@ def category_table(summary: dict) -> str:
         lines.append(
             f"  {name}{pad}  {c['samples']:7d}  {c['scored']:6d}  {failed:6d}"
             + (f"  {c.get('refused', 0):7d}" if refusals else "")
-            + f"  {_fmt(c['mean']):>6}  {_fmt(c['min']):>6}  {_fmt(c['max']):>6}  {_fmt(c['expected_mean']):>8}"
+            + f"  {_fmt(c['mean']):>{max(6, len(mean))}}  {_fmt(c['min']):>6}  {_fmt(c['max']):>6}  {_fmt(c['expected_mean']):>8}"
         )
     return "\n".join(lines)
 

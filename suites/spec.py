@@ -9,6 +9,9 @@ A suite's parts are modules of its folder, each with a fixed shape, checked at l
               or a file (a Hugging Face dataset folder or its JSONL export), with digest(path) -> sha256 hex
     numbers   (optional) the suite's own headline numbers: headline(samples, edits, scores, failures_as=)
               -> dict, console(block) -> str, report_html(block) -> str
+              optional scopes(samples) -> {name: samples}: the sample sets its numbers are means over
+              where they are not one pool (MagicBrush's single-turn and multi-turn settings, Emu Edit's
+              splits); `orchestrator compare` ranks the runs in each on its own, never pooled
     layout    (optional) its official scorer's on-disk layout, for export/import: DESCRIPTION,
               root(folder, method), edit_relpath(sample), extra_files(sample); optional encode(data,
               field=) and import_relpath(root, sample)

@@ -13,19 +13,31 @@ split of the data read:
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 from suites.shared import reference_metrics
 
 NAME = "Emu Edit"
 METRICS = ("clip_dir", "clip_i", "clip_out", "l1", "dino")
-LABELS = {"clip_dir": "CLIP-dir", "clip_i": "CLIP-I", "clip_out": "CLIP-out", "l1": "L1", "dino": "DINO"}
+LABELS = reference_metrics.protocol_labels(Path(__file__).with_name("emu_edit.yaml"))  # "CLIP-dir \u2191", ...
 SOURCE = "Emu Edit paper §5.1 (metrics), facebook/emu_edit_test_set"
 
 
-def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude") -> dict:
+def _splits(samples) -> dict[str, list]:
     splits: dict[str, list] = {}
     for sample in samples:
         splits.setdefault(str(sample.extras.get("split", "")), []).append(sample)
+    return splits
+
+
+def scopes(samples) -> dict[str, list]:
+    """The sample sets its numbers are means over, each compared on its own (orchestrator compare):
+    each split of the data read (test, validation), never pooled."""
+    return {f"split {name}": group for name, group in _splits(samples).items()}
+
+
+def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude") -> dict:
+    splits = _splits(samples)
     return {"name": NAME, "source": SOURCE,
             "formula": "each metric's mean over the samples (per task, and overall: every sample once); "
                        "CLIP-I, L1 and DINO compare the edit with the input image",

@@ -19,11 +19,14 @@ the run (--categories, --limit) is counted as lacking, in no mean.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from suites.shared import reference_metrics
 
 NAME = "MagicBrush"
 METRICS = ("l1", "l2", "clip_i", "dino", "clip_t")
-LABELS = {"l1": "L1", "l2": "L2", "clip_i": "CLIP-I", "dino": "DINO", "clip_t": "CLIP-T"}
+LABELS = reference_metrics.protocol_labels(Path(__file__).with_name("magicbrush.yaml"))  # "L1 \u2193", ...
+SINGLE, FINAL = "all turns (single-turn)", "final turn (multi-turn)"  # the settings, as scopes()
 SOURCE = "OSU-NLP-Group/MagicBrush evaluation/image_eval.py at 44745b5"
 
 
@@ -44,6 +47,16 @@ def final_turns(samples) -> tuple[list, list[str]]:
         last = by_id.get(f"{session}_1" if n == 1 else f"{session}_iter_{n}")
         (finals.append(last) if last is not None else lacking.append(session))
     return finals, lacking
+
+
+def scopes(samples) -> dict[str, list]:
+    """The sample sets its numbers are means over, each compared on its own (orchestrator compare): the
+    single-turn setting's every turn (all_turn) and, where the run has multi-turn samples, the
+    multi-turn setting's sessions' last turns (final_turn); never the two pooled."""
+    out = {SINGLE: [s for s in samples if s.extras.get("setting") != MULTI_TURN]}
+    if any(s.extras.get("setting") == MULTI_TURN for s in samples):
+        out[FINAL] = final_turns(samples)[0]
+    return out
 
 
 def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude") -> dict:

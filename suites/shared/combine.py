@@ -5,6 +5,9 @@
                 (a question's `when` may skip it); sub_scores: [(name, value), ...] in a fixed order
     check(protocol) -> message or None
         at load time: whether the protocol's questions fit the rule (parse_protocol raises the message)
+    better(protocol) -> "higher" | "lower"  (optional)
+        which way the headline is better, for a rule whose headline is one question's number (its
+        `better:`); without it the headline is taken as higher-is-better (protocol.py, "Direction")
     parts(protocol, scores) -> sub_scores   (optional)
         a sample where some questions' replies could not be parsed is PARSE_FAILED (no headline, nothing
         guessed), but the questions that did parse keep their values (parsed_sub_scores): `parts` for a
@@ -33,6 +36,7 @@ class Rule:
     combine: Callable[["Protocol", dict[str, list[float]]], Combined]
     check: Callable[["Protocol"], str | None]
     parts: Callable[["Protocol", dict[str, list[float]]], list[tuple[str, float]]] | None = None
+    better: Callable[["Protocol"], str] | None = None
 
 
 def _single(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
@@ -64,6 +68,24 @@ def _mean(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
     return math.fsum(v for _, v in subs) / len(subs), subs
 
 
+def _first_question(protocol: "Protocol") -> str:
+    # the headline is the first question's number: its direction
+    return protocol.questions[0].better
+
+
+DISTANCES = ("l1", "l2")  # metrics whose lower value is the better (scorer_service/backends/metrics)
+
+
+def _check_metrics(protocol: "Protocol") -> str | None:
+    if not all(len(q.scores) == 1 for q in protocol.questions):
+        return "combine 'metrics' needs one score (the metric) per question"
+    wrong = [q.name for q in protocol.questions if q.scores[0] in DISTANCES and q.better != "lower"]
+    if wrong:
+        return (f"question(s) {', '.join(wrong)}: a distance ({', '.join(DISTANCES)}) is better lower: "
+                "declare `better: lower`")
+    return None
+
+
 def _metrics(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
     # reference metrics (judge.backend metrics): each question's value a sub-score; the headline is the first's
     subs = _per_question(protocol, scores)
@@ -73,10 +95,9 @@ def _metrics(protocol: "Protocol", scores: dict[str, list[float]]) -> Combined:
 # The rules any suite's protocol may name; a suite adds its own (its folder's combine.py, declared in
 # its Suite's `rules`) and the catalog of suites gathers them all (suites.catalog).
 GENERIC_RULES: dict[str, Rule] = {
-    "single": Rule(_single, _check_single),
+    "single": Rule(_single, _check_single, better=_first_question),
     "mean": Rule(_mean, lambda protocol: None),
-    "metrics": Rule(_metrics, lambda protocol: None if all(len(q.scores) == 1 for q in protocol.questions)
-                    else "combine 'metrics' needs one score (the metric) per question"),
+    "metrics": Rule(_metrics, _check_metrics, better=_first_question),
 }
 PARSED = "parsed."
 

@@ -48,6 +48,20 @@ File format (see suites/seed/seed-0-10.yaml and suites/gedit/viescore.yaml):
                                      # categories / not_categories: [...] (raw or aliased category),
                                      # equals / not_equals: {variable: value} (missing = ""),
                                      # has / lacks: [reference | more_sources | a variable name]
+        better: lower                # optional: higher (default) or lower: which way its number is
+                                     # better (a distance: lower); see "Direction" below
+        label: L1                    # optional: its name in tables and console lines (default: its name)
+
+Direction (`better:`): whether a higher or a lower number is the better one is declared here, per
+question, and not in the Suite, because a score is what a protocol's questions produce: the same
+suite's data judged with another protocol (MagicBrush's edits with a VLM protocol) gives numbers of
+another kind, and one protocol (a lab's own, from --protocols-dir) may judge any suite's data. A
+run's `score` is its protocol's headline, so its direction is the protocol's (`Protocol.better`):
+the combine rule says which question's number the headline is (Rule.better: `single` and `metrics`
+take the first question's); a rule that mixes several questions into one number has no direction
+but "higher", and a `better: lower` question under it is refused at load. Every sub-score (a
+question's number) keeps its own question's direction; compare ranks and report tables show each
+number with it ("L1 ↓", "CLIP-I ↑": `Question.shown`).
 
 Templates use `{name}` placeholders (identifier names only, so literal JSON braces such as
 `{"score": 7}` need no escaping). Every request supplies `edit_instruction` (ScoreRequest.instruction)
@@ -73,6 +87,8 @@ _NTH_SOURCE = re.compile(r"source_([2-9]|[1-9][0-9]+)")  # source_<k>: the k-th 
 _NTH_REFERENCE = re.compile(r"reference_([1-9][0-9]*)")  # reference_<k>: the k-th reference image alone
 RESIZE_KEYS = ("edited", "max_pixels", "jpeg_thumbnail", "sources_max_pixels", "sources_multiple_of", "jpeg")
 ANSWERS = ("number", "yes-no", "pairwise")
+BETTER = ("higher", "lower")        # a question's `better:` (which way its number is better)
+ARROWS = {"higher": "\u2191", "lower": "\u2193"}  # ↑ ↓, beside a number's name
 PAIR_ORDERS = ("one", "both")       # a pairwise protocol's `pairwise.orders`
 DISAGREEMENT = ("tie", "none")      # and `pairwise.disagreement`
 WHEN_KEYS = ("categories", "not_categories", "equals", "not_equals", "has", "lacks")
@@ -126,6 +142,13 @@ class Question:
     answer: str = "number"     # ANSWERS
     when: dict = field(default_factory=dict)  # WHEN_KEYS -> condition; empty: always asked
     captions: tuple[str, ...] = ()  # one per `images` entry (templates, {n} = place in role); empty: none
+    better: str = "higher"     # BETTER: which way its number is better (module docstring, "Direction")
+    label: str = ""            # its name in tables and console lines; "": its name
+
+    @property
+    def shown(self) -> str:
+        """Its number's name with its direction: "L1 \u2193", "SC \u2191"."""
+        return f"{self.label or self.name} {ARROWS[self.better]}"
 
 
 @dataclass(frozen=True)
@@ -181,6 +204,20 @@ class Protocol:
             f"protocol {self.name!r} has no prompt for category {category!r} and no default; "
             f"known: {', '.join(sorted(known | set(self.category_aliases)))}"
         )
+
+    @property
+    def better(self) -> str:
+        """Which way its headline score (a result's `score`) is better: its combine rule's word (Rule.better),
+        else "higher" (see the module docstring, "Direction")."""
+        return self.rule.better(self) if self.rule is not None and self.rule.better is not None else "higher"
+
+    @property
+    def score_label(self) -> str:
+        """The headline score's name: the question it is (a rule with Rule.better), else "score"."""
+        if self.rule is not None and self.rule.better is not None:
+            first = self.questions[0]
+            return first.label or first.name
+        return "score"
 
     def combine_scores(self, scores: dict[str, list[float]]) -> tuple[float, list[tuple[str, float]]]:
         return self.rule.combine(self, scores)
@@ -367,6 +404,12 @@ def parse_protocol(text: str, path: Path, rules: dict[str, Rule]) -> Protocol:
         qparse = q.get("parse")
         if qparse is not None and qparse not in PARSERS:
             raise ProtocolError(f"{qwhere}: unknown parse {qparse!r}; known: {', '.join(PARSERS)}")
+        better = q.get("better", "higher")
+        if better not in BETTER:
+            raise ProtocolError(f"{qwhere}: better must be higher or lower, got {better!r}")
+        label = q.get("label", "")
+        if not isinstance(label, str) or len(label) > 40:
+            raise ProtocolError(f"{qwhere}: label must be a short string, got {label!r}")
         questions.append(
             Question(
                 name=str(qname),
@@ -379,6 +422,8 @@ def parse_protocol(text: str, path: Path, rules: dict[str, Rule]) -> Protocol:
                 answer=answer,
                 when=_when(q.get("when"), where=f"{qwhere}.when"),
                 captions=tuple(captions),
+                better=better,
+                label=label.strip(),
             )
         )
     parse = data.get("parse", "json")
@@ -431,6 +476,11 @@ def parse_protocol(text: str, path: Path, rules: dict[str, Rule]) -> Protocol:
     problem = protocol.rule.check(protocol)
     if problem:
         raise ProtocolError(f"{where}: {problem}")
+    lower = [q.name for q in questions if q.better == "lower"]
+    if lower and protocol.rule.better is None:
+        raise ProtocolError(f"{where}: combine {combine!r} makes one score of its questions, higher taken as better; "
+                            f"question(s) {', '.join(lower)} say better: lower (a rule whose headline is one question's "
+                            "number, single or metrics, keeps its direction)")
     return protocol
 
 

@@ -13,9 +13,20 @@ from __future__ import annotations
 
 import html
 import math
+from pathlib import Path
 
 from editfleet_common import statuses
 from suites.shared.numbers import counts, num, outcome, parsed_values
+
+
+def protocol_labels(path: Path) -> dict[str, str]:
+    """metric name -> its name in tables with its direction ("L1 \u2193", "CLIP-I \u2191"), as the suite's
+    protocol file declares them (each question's `label:` and `better:`): declared there once."""
+    from .combine import GENERIC_RULES
+    from .protocol import parse_protocol
+
+    protocol = parse_protocol(Path(path).read_text(encoding="utf-8"), Path(path), GENERIC_RULES)
+    return {q.name: q.shown for q in protocol.questions}
 
 
 def values(score: dict | None) -> dict[str, float]:

@@ -138,8 +138,17 @@ def test_magicbrush_headline_is_the_score_lines_aggregated(runs):
     found = settings.mismatches(settings.judge_settings("metrics"), other, {"model": manifest["judge"]["model"]}, "judge")
     assert found == [f"judge.dino_model: the run config says 'facebook/dino-vits16', the service runs {str(DINO)!r} "
                      "(its --dino-model)"]
-    # the console gives the same tables
+    # each sample's line gives its metric values, by their names, not a judge's score and reply
     console = runs["scoreA"][1].splitlines()
+    assert "[Qwen3-VL Scoring]" not in runs["scoreA"][1] and "Response:" not in runs["scoreA"][1]
+    assert any(line.startswith("[Reference metrics] 6 image(s), protocol magicbrush") for line in console)
+    assert "[Reference metrics] Completed!" in console and "  Score: L1 \u2193   (lower is better" in runs["scoreA"][1]
+    row = next(line for line in console if line.endswith("(turn3/139_3)"))
+    v = values["139_3"]
+    assert row.split("] ", 1)[1] == (f"L1 {v['l1']:.4f}  L2 {v['l2']:.4f}  CLIP-I {v['clip_i']:.4f}  DINO {v['dino']:.4f}  "
+                                     f"CLIP-T {v['clip_t']:.4f}  (turn3/139_3)"), row
+    assert any(line.startswith("[Batch 1] Images 0-") and " done, avg L1=" in line for line in console), console
+    # the console gives the same tables
     for table, name in ((block, "all turns"), (multi, "final turn")):
         row = next(line for line in console if line.strip().startswith(name))
         assert row.split()[2:7] == [f"{table['overall'][m]:.4f}" for m in mb.METRICS], row
@@ -153,7 +162,7 @@ def test_the_report_page_shows_both_settings(runs):
     assert block["overall"]["l1"] == by_hand([s["sub_scores"] for i, s in lines(runs["base"] / "A").items()
                                               if "_iter_" not in i], ("l1",))["l1"]
     page = (runs["base"] / "A" / "report.html").read_text(encoding="utf-8")
-    assert "<h2>MagicBrush</h2>" in page
+    assert "<h2>MagicBrush</h2>" in page and "<th>mean L1 \u2193</th>" in page and "<th title='dino'>DINO \u2191</th>" in page
     for table, name in ((block, "all turns"), (block["multi_turn"], "final turn")):
         row = (f"<tr><th>{name}</th><td class='num'>{table['overall']['samples']}</td>"
                f"<td class='num'>{table['overall']['scored']}</td><td class='num'>0</td>"
@@ -173,6 +182,47 @@ def test_compare_of_two_methods(runs):
         grid = {row["id"]: row["runs"][label] for row in data["samples"]}
         assert all(grid[i]["sub_scores"] == s["sub_scores"] for i, s in mine.items())
     assert "A" in (runs["base"] / "compare" / "compare.html").read_text(encoding="utf-8")
+
+
+def test_compare_ranks_by_the_protocols_direction_per_setting(runs):
+    """L1 is better lower (magicbrush.yaml `better: lower`): the run with the lower mean L1 ranks first,
+    in every category and in each setting; the settings are compared apart (single-turn all turns,
+    multi-turn final turns), their means MagicBrush's own (summary.json's suite block), never pooled."""
+    base = runs["base"]
+    data = json.loads((base / "compare" / "compare.json").read_text())
+    assert (data["score"]["label"], data["score"]["better"], data["score"]["shown"]) == ("L1", "lower", "L1 \u2193")
+    assert data["score"]["protocol_found"] and data["score"]["sub_scores"]["clip_i"]["better"] == "higher"
+    for c, rows in data["categories"].items():
+        best = min(rows, key=lambda label: rows[label]["mean"])
+        assert rows[best]["rank"] == 1 and rows[best]["mean"] < max(r["mean"] for r in rows.values()), c
+    for scope in ("micro_mean", "macro_mean"):
+        rows = data["overall"][scope]
+        assert rows[min(rows, key=lambda label: rows[label]["mean"])]["rank"] == 1
+    blocks = {label: json.loads((base / label / "summary.json").read_text())["suite"] for label in "AB"}
+    settings = {mb.SINGLE: lambda b: b["overall"], mb.FINAL: lambda b: b["multi_turn"]["overall"]}
+    assert list(data["scopes"]) == list(settings)
+    for name, table_of in settings.items():
+        scope = data["scopes"][name]
+        assert scope["samples"] == (4 if name == mb.SINGLE else 2)
+        assert list(scope["metrics"]) == list(mb.METRICS)
+        for metric, table in scope["metrics"].items():
+            means = {label: table["rows"][label]["mean"] for label in "AB"}
+            assert means == pytest.approx({label: table_of(blocks[label])[metric] for label in "AB"}, rel=1e-12)
+            lower_first = table["better"] == "lower"
+            best = (min if lower_first else max)(means, key=means.get)
+            assert means["A"] != means["B"] and table["rows"][best]["rank"] == 1, (name, metric, means)
+        assert scope["metrics"]["l1"]["better"] == "lower" and scope["metrics"]["dino"]["better"] == "higher"
+    # the terminal: each setting's metrics with their directions and ranks, no pooled headline
+    code, output = runs["compare"]
+    l1 = data["scopes"][mb.SINGLE]["metrics"]["l1"]["rows"]
+    best = min(l1, key=lambda label: l1[label]["mean"])
+    assert f"{mb.SINGLE} (4 samples" in output and f"{mb.FINAL} (2 samples" in output, output
+    assert "L1 \u2193" in output and "CLIP-I \u2191" in output, output
+    row = next(line for line in output.splitlines() if line.strip().startswith(f"{best} "))
+    assert f"{l1[best]['mean']:.4f} #1" in row, output
+    page = (base / "compare" / "compare.html").read_text(encoding="utf-8")
+    assert f"<table class='scope' data-scope='{mb.FINAL}' data-metric='l1'><tr><th>rank</th><th>run</th><th>mean L1 \u2193</th>" in page
+    assert "compare.csv" and "scope:all turns (single-turn)" in (base / "compare" / "compare.csv").read_text()
 
 
 def test_emu_edit_from_its_dataset_folder(runs):

@@ -96,4 +96,5 @@ def test_single_turn_means_are_image_evals_pooled_means(tmp_path):
     assert failed["overall"]["failures"] == 2 and math.isclose(failed["overall"]["l1"], 0.4, abs_tol=1e-15)
     text = headline.console(block)
     assert "all turns" in text and "0.3250" in text  # the overall L1 to 4 decimals
-    assert "<th>CLIP-T</th>" in headline.report_html(block)
+    page = headline.report_html(block)  # each metric with its direction, as magicbrush.yaml declares it
+    assert "<th>CLIP-T \u2191</th>" in page and "<th>L1 \u2193</th>" in page and "L2 \u2193" in text
