@@ -478,6 +478,9 @@ def compare(paths: list[Path], output: Path, *, baseline: str | None = None, lab
                            + "\n(--allow-different compares them anyway; differences are then listed in the page)")
     for line in differ:
         warn(f"warning: {line}")
+    if base.failures_as == "zero" and not base.directions.score.higher:
+        warn(f"warning: failures count as 0 (judge.failures zero) and {base.directions.score.shown} is better lower: "
+             "a failure counts as the best value in the means and ranks (the suite's own numbers leave failures out)")
     if not base.directions.found:
         warn(f"warning: judge protocol {base.directions.protocol or '(none recorded)'!r} has no file here: its scores "
              "are ranked with higher taken as better")

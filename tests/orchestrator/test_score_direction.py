@@ -53,3 +53,14 @@ def test_competition_ranks_lower_first():
     values = {"A": 0.16, "B": 0.14, "C": None, "D": 0.14}
     assert stats.competition_ranks(values, higher_is_better=False) == {"A": 3, "B": 1, "C": None, "D": 1}
     assert stats.competition_ranks(values) == {"A": 1, "B": 2, "C": None, "D": 2}
+
+
+def test_emu_edit_is_compared_per_split():
+    from suites.emu_edit import headline as emu
+    from suites.shared.samples import Sample
+
+    samples = [Sample(id=f"{split}_{i}", category="background", instruction="x", image_bytes=b"x",
+                      extras={"split": split}) for split, i in (("test", 0), ("validation", 0), ("test", 1))]
+    assert {name: [s.id for s in group] for name, group in emu.scopes(samples).items()} == {
+        "split test": ["test_0", "test_1"], "split validation": ["validation_0"]}
+    assert (emu.LABELS["l1"], emu.LABELS["clip_dir"]) == ("L1 \u2193", "CLIP-dir \u2191")
