@@ -157,7 +157,58 @@ def startup_problems(args: argparse.Namespace) -> list[str]:
     found = [model_problem(args.model, what="editor", needs="model_index.json", kind="diffusers", flag="--model",
                            dummy=args.load_format == "dummy", ask_hub=True, revision=args.revision),
              device_problem(args.device, confirm_with_torch=True)]
-    return [problem for problem in found if problem]
+    problems = [problem for problem in found if problem]
+    if not problems:  # the model is there and so is the device: does the one fit on the other?
+        problems += fit_problems(args)
+    return problems
+
+
+def fit_problems(args: argparse.Namespace) -> list[str]:
+    """The pipeline's weights against its device's free memory (editfleet_common.memory_fit), before
+    anything loads: from the safetensors headers of a folder (or cached hub snapshot), or, for --load-format
+    dummy, from its configs built on the meta device (torch and diffusers imported for that: the dummy
+    load needs them next anyway). A hub id still to be downloaded is not estimated. Sets
+    args.weights (the estimate, or None) and args.room for the load's out-of-memory line."""
+    from editfleet_common.dtypes import resolve_dtype_name
+    from editfleet_common.memory_fit import Weights, device_room, does_not_fit, fits, model_weights, service_remedies
+    from editfleet_common.model_checks import resolve_model
+
+    dtype = resolve_dtype_name(args.dtype, args.device)
+    args.weights = args.room = None
+    if args.load_format == "dummy":
+        import torch
+
+        from .dummy_load import dummy_weight_bytes, resolve_config_dir
+
+        try:
+            args.weights = Weights(dummy_weight_bytes(resolve_config_dir(args.model), getattr(torch, dtype)), dtype,
+                                   "configs")
+        except Exception:  # noqa: BLE001 - configs the load cannot use either: it says so in its own words
+            args.weights = None
+    else:
+        folder = resolve_model(args.model)
+        args.weights = model_weights(folder, dtype) if folder is not None else None
+    if args.weights is None:
+        return []
+    args.room = device_room(args.device)
+    if fits(args.weights, args.room):
+        return []
+    return [does_not_fit("editor", args.model, args.weights, args.room,
+                         service_remedies(args.weights, args.room, args.device), device=args.device)]
+
+
+def memory_guard(args: argparse.Namespace):
+    """The load's and warm-up's out-of-memory errors as one line (memory_fit.OutOfMemoryGuard)."""
+    from editfleet_common.memory_fit import OutOfMemoryGuard, gib
+
+    room = getattr(args, "room", None)
+    had = f" ({room.where} had {gib(room.free)} free at start)" if room is not None else ""
+    remedies = ([f"give it a GPU with more free memory{had} (--device cuda:N; in a run, --gpus)"]
+                if args.device.startswith("cuda") else [f"give it a machine with more memory{had}"])
+    if (getattr(args, "weights", None) is not None and args.weights.dtype == "float32"):
+        remedies.insert(0, "--dtype bfloat16 halves the weights")
+    return OutOfMemoryGuard("editor", args.model, args.device, weights=getattr(args, "weights", None),
+                            remedies=remedies)
 
 
 def load_api_editor(args: argparse.Namespace):
@@ -186,13 +237,27 @@ def main(argv=None) -> int:
                 print(f"error: {problem}", file=sys.stderr, flush=True)
             return 2
 
+    guard = memory_guard(args) if args.backend == "diffusers" else None
+
     def load():
         if args.backend != "diffusers":
             return load_api_editor(args)
         # torch is imported here, in the loading thread, so the port answers health checks at once
         from .pipeline import EditPipeline
 
-        pipeline = EditPipeline.load(
+        with guard.during("loading"):
+            pipeline = load_pipeline(EditPipeline)
+        # refuses a --min-steps the pipeline cannot run (one error line naming it, exit 1)
+        pipeline.set_step_range(args.min_steps, args.max_steps, args.default_steps)
+        defaults = pipeline.defaults
+        if args.default_guidance is not None:
+            defaults.guidance_scale = args.default_guidance
+        if args.default_negative_prompt is not None:
+            defaults.negative_prompt = args.default_negative_prompt
+        return pipeline
+
+    def load_pipeline(EditPipeline):  # noqa: N803 - the class, imported on the loading thread
+        return EditPipeline.load(
             args.model,
             device=args.device,
             dtype=args.dtype,
@@ -209,14 +274,6 @@ def main(argv=None) -> int:
             scheduler=args.scheduler,
             max_images=args.max_images,
         )
-        # refuses a --min-steps the pipeline cannot run (one error line naming it, exit 1)
-        pipeline.set_step_range(args.min_steps, args.max_steps, args.default_steps)
-        defaults = pipeline.defaults
-        if args.default_guidance is not None:
-            defaults.guidance_scale = args.default_guidance
-        if args.default_negative_prompt is not None:
-            defaults.negative_prompt = args.default_negative_prompt
-        return pipeline
 
     from editfleet_common.ports import PortUnavailable
     from editfleet_common.service import serve
@@ -235,13 +292,16 @@ def main(argv=None) -> int:
         except PortUnavailable as exc:
             print(f"error: {exc}", file=sys.stderr, flush=True)
             return 2
-    spec = service_spec(load, max_queue=args.max_queue, max_message_bytes=args.max_message_bytes, worker=worker)
+    spec = service_spec(load, max_queue=args.max_queue, max_message_bytes=args.max_message_bytes, worker=worker,
+                        memory_guard=guard)
     if http is not None:
         spec.on_bound = lambda _port: logging.getLogger("editor_service").info(
             "OpenAI Images API on http://%s:%d/v1 (POST /v1/images/edits)", args.host, http.port)
     code = serve(args, spec)
     if http is not None:
         http.stop()
+    if guard is not None and guard.tripped:  # out of memory while loading or warming up: as the check's refusal
+        return 2
     return 1 if worker.unusable else code
 
 

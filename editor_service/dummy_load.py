@@ -71,7 +71,6 @@ def build_dummy_pipeline(config_dir: Path, device: torch.device, dtype: torch.dt
     stands in and the text encoder's special-token ids are set to match it.
     """
     import diffusers
-    import transformers
 
     config_dir = Path(config_dir)
     index = json.loads((config_dir / "model_index.json").read_text())
@@ -83,29 +82,57 @@ def build_dummy_pipeline(config_dir: Path, device: torch.device, dtype: torch.dt
 
         torch.manual_seed(seed)  # every device's generator: the weights are drawn where they live
         components = {}
-        for name, spec in index.items():
-            if name.startswith("_") or not isinstance(spec, list) or spec[0] is None:
-                continue
-            library, class_name = spec
-            module = diffusers if library == "diffusers" else transformers
-            component_class = getattr(module, class_name)
+        for name, component_class in _component_classes(index):
             sub = staged / name
-            if isinstance(component_class, type) and issubclass(component_class, diffusers.ModelMixin):
-                config = component_class.load_config(sub)
-                with torch.device(device), _default_dtype(dtype):
-                    components[name] = component_class.from_config(config).eval()  # already in place
-            elif isinstance(component_class, type) and issubclass(component_class, transformers.PreTrainedModel):
-                config = transformers.AutoConfig.from_pretrained(sub, trust_remote_code=False)
-                if substituted_tokens:
-                    for key, value in substituted_tokens.items():
-                        if hasattr(config, key):
-                            setattr(config, key, value)
-                with torch.device(device):
-                    model = component_class._from_config(config, dtype=dtype)
-                components[name] = model.eval()
-            else:
-                components[name] = component_class.from_pretrained(sub)
+            model = _build_model(component_class, sub, device, dtype, substituted_tokens)
+            components[name] = model if model is not None else component_class.from_pretrained(sub)
         return pipeline_class(**components)
+
+
+def dummy_weight_bytes(config_dir: Path, dtype: torch.dtype) -> dict[str, int]:
+    """What build_dummy_pipeline's models would take on their device in `dtype`, per component: each
+    built on the meta device from its config (no memory, no weights drawn)."""
+    from editfleet_common.memory_fit import module_bytes
+
+    index = json.loads((Path(config_dir) / "model_index.json").read_text())
+    parts = {}
+    for name, component_class in _component_classes(index):
+        model = _build_model(component_class, Path(config_dir) / name, torch.device("meta"), dtype, {})
+        if model is not None:
+            parts[name] = module_bytes(model, str(dtype).removeprefix("torch."))
+    return parts
+
+
+def _component_classes(index: dict):
+    """(name, class) of each component a model_index.json names."""
+    import diffusers
+    import transformers
+
+    for name, spec in index.items():
+        if name.startswith("_") or not isinstance(spec, list) or spec[0] is None:
+            continue
+        library, class_name = spec
+        yield name, getattr(diffusers if library == "diffusers" else transformers, class_name)
+
+
+def _build_model(component_class, sub: Path, device: torch.device, dtype: torch.dtype, substituted_tokens: dict):
+    """A diffusers or transformers model component built from its config on `device` (None: not a model,
+    e.g. a scheduler or a tokenizer)."""
+    import diffusers
+    import transformers
+
+    if isinstance(component_class, type) and issubclass(component_class, diffusers.ModelMixin):
+        config = component_class.load_config(sub)
+        with torch.device(device), _default_dtype(dtype):
+            return component_class.from_config(config).eval()  # already in place
+    if isinstance(component_class, type) and issubclass(component_class, transformers.PreTrainedModel):
+        config = transformers.AutoConfig.from_pretrained(sub, trust_remote_code=False)
+        for key, value in substituted_tokens.items():
+            if hasattr(config, key):
+                setattr(config, key, value)
+        with torch.device(device):
+            return component_class._from_config(config, dtype=dtype).eval()
+    return None
 
 
 def _add_missing_tokenizers(staged: Path, index: dict) -> dict[str, int]:

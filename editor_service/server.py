@@ -339,11 +339,13 @@ def result_to_proto(out: EditOutput) -> editor_pb2.EditResult:
 
 
 def service_spec(load: Callable[[], EditPipeline], *, max_queue: int, max_message_bytes: int,
-                 worker: EditWorker | None = None) -> "ServiceSpec":
+                 worker: EditWorker | None = None, memory_guard=None) -> "ServiceSpec":
     """The editor in the service frame (editfleet_common.service): `load` builds the pipeline (or the
     API editor) on the frame's loading thread (torch is imported there, so the port answers health
-    checks at once). `worker`: one made by the caller (its slots; the HTTP route shares it)."""
+    checks at once). `worker`: one made by the caller (its slots; the HTTP route shares it).
+    memory_guard: a memory_fit.OutOfMemoryGuard that says the warm-up's out-of-memory error in one line."""
     import sys
+    from contextlib import nullcontext
 
     from editfleet_common.service import ServiceSpec
 
@@ -368,7 +370,8 @@ def service_spec(load: Callable[[], EditPipeline], *, max_queue: int, max_messag
 
     def warm_up(pipeline: EditPipeline) -> None:
         started = time.perf_counter()
-        pipeline.warm_up()
+        with memory_guard.during("warming up (its first edit)") if memory_guard is not None else nullcontext():
+            pipeline.warm_up()
         log.info("warm-up edit in %.1fs; model %s", time.perf_counter() - started, json.dumps(asdict(pipeline.identity)))
 
     def drain(grace_s: float) -> None:

@@ -8,6 +8,9 @@ after the editing phase, or as a traceback of a service. For `run` and `score`:
     Hugging Face cache when HF_HUB_OFFLINE=1 forbids a download;
   - the GPUs asked for exist (counted with `nvidia-smi -L`, else /proc/driver/nvidia/gpus; torch is
     never imported here);
+  - the models fit where they will load: the editor's weights on each of its GPUs (CPU editors: N
+    copies in RAM), the judge's on its GPU(s) or in RAM, from the safetensors headers of their folders
+    against nvidia-smi's free memory (editfleet_common.memory_fit, as the services check at start-up);
   - the API key's variable (editor.api_key_env of an API editor, judge.api_key_env of an API judge) is
     set and not empty in this environment, which the local fleet's services inherit (named, never its
     value);
@@ -212,6 +215,101 @@ def gpu_problems(config: RunConfig, stages: tuple[str, ...]) -> list[str]:
             f"machine, which has {count} GPU(s): {', '.join(str(i) for i in range(count))}"]
 
 
+# -- memory ---------------------------------------------------------------------------------------
+def memory_problems(config: RunConfig, stages: tuple[str, ...]) -> list[str]:
+    """The local fleet's models against the memory where they will load (editfleet_common.memory_fit):
+    the editor's weights on each GPU of devices.gpus (CPU editors: each holds its own copy in RAM), the
+    judge's on its GPU(s) (devices.judge_gpu, or its judge.gpus_per_replica GPUs of the run) or in RAM,
+    read from the safetensors headers of their folders in the dtype each service will use. A dummy load
+    (no torch here to build it) or a hub id still to be downloaded is not estimated here: the service
+    checks it as it starts."""
+    if config.fleet.kind != "local":
+        return []
+    out = []
+    e, j = config.editor, config.judge
+    if "edit" in stages and not config.api_editor and e.load_format != "dummy":
+        out += _editor_memory(config)
+    if "score" in stages and j.backend == "transformers" and j.load_format != "dummy":
+        out += _judge_memory(config)
+    return out
+
+
+def _weights(section, device: str):
+    """A service's weights on `device` ('cuda' or 'cpu') in the dtype its arguments give it, or None."""
+    from editfleet_common.dtypes import resolve_dtype_name
+    from editfleet_common.memory_fit import model_weights
+
+    folder = resolve_model(section.model) if section.model else None
+    if folder is None:
+        return None
+    dtype = server_arg(section.server_args, ("--dtype",)) or section.dtype or "auto"
+    try:
+        return model_weights(folder, resolve_dtype_name(dtype, device))
+    except ValueError:
+        return None  # an unknown dtype: the service refuses it in its own words
+
+
+def _editor_memory(config: RunConfig) -> list[str]:
+    from editfleet_common.memory_fit import Weights, does_not_fit, fits, gib, gpus_room, gpus_with_room, ram_room
+
+    e, gpus = config.editor, config.devices.gpus
+    weights = _weights(e, "cuda" if gpus else "cpu")
+    if weights is None:
+        return []
+    dtype = (["editor.dtype: bfloat16 halves them"] if weights.dtype == "float32" else [])
+    if not gpus:
+        count, room = config.editor_count, ram_room()
+        if fits(Weights({"": weights.total * count}, weights.dtype, weights.source), room):
+            return []
+        fewer = room.free // weights.total if weights.total else 0
+        remedies = ([f"fewer CPU editors (--editors {fewer} fit)"] if 0 < fewer < count else []) + dtype
+        if count == 1:
+            return [does_not_fit("editor", e.model, weights, room, remedies)]
+        return [f"editor model {e.model} does not fit in RAM {count} times over (--editors {count}: each CPU editor "
+                f"holds its own copy): its weights take {weights.describe()}, {gib(weights.total * count)} for "
+                f"{count}, and {room.describe()}: {'; '.join(remedies) or 'run fewer editors on a machine with more memory'}"]
+    out = []
+    for gpu in gpus:
+        room = gpus_room([gpu])
+        if fits(weights, room):
+            continue
+        others = gpus_with_room(room, weights.total, but=list(gpus))
+        roomy = [g for g in gpus if g != gpu and fits(weights, gpus_room([g]))]
+        remedies = dtype + ([f"leave GPU {gpu} out of --gpus"] if roomy else [])
+        remedies += [f"GPU{'s' if len(others) > 1 else ''} {','.join(map(str, others))} "
+                     f"{'have' if len(others) > 1 else 'has'} room (--gpus)"] if others else []
+        remedies.append(f"free GPU {gpu} (nvidia-smi lists what holds it)")
+        out.append(does_not_fit("editor", e.model, weights, room, remedies))
+    return out
+
+
+def _judge_memory(config: RunConfig) -> list[str]:
+    from editfleet_common.memory_fit import does_not_fit, fits, gpus_room, gpus_with_room, ram_room, split_count
+
+    j = config.judge
+    out = []
+    for replica in range(config.judge_replicas):  # each on its own GPUs (the CPU: one)
+        gpus = config.judge_replica_gpus(replica)
+        weights = _weights(j, "cuda" if gpus else "cpu")
+        if weights is None:
+            return []
+        room = gpus_room(gpus) if gpus else ram_room()
+        if fits(weights, room):
+            continue
+        remedies = ["judge.dtype: bfloat16 halves them"] if weights.dtype == "float32" else []
+        if gpus:
+            k = split_count(weights.total, room, among=config.devices.gpus or gpus)
+            if k and k > len(gpus):
+                remedies.append(f"split it over {k} GPUs (--judge-gpus-per-replica {k})")
+            others = gpus_with_room(room, weights.total, but=gpus)
+            if others:
+                remedies.append(f"GPU{'s' if len(others) > 1 else ''} {','.join(map(str, others))} "
+                                f"{'have' if len(others) > 1 else 'has'} room (devices.judge_gpu; score --gpu)")
+            remedies.append(f"free {room.where} (nvidia-smi lists what holds it)")
+        out.append(does_not_fit("judge", j.model, weights, room, remedies))
+    return out
+
+
 # -- image limits ---------------------------------------------------------------------------------
 def server_arg(args: list[str], names: tuple[str, ...]) -> str | None:
     """The value of the last of `names` in a service's extra arguments (`--flag V` or `--flag=V`)."""
@@ -323,8 +421,9 @@ def limit_findings(config: RunConfig, stages: tuple[str, ...], samples: list[Sam
 def config_findings(config: RunConfig, stages: tuple[str, ...]) -> tuple[Findings, Limits]:
     """What can be checked before the benchmark is read: models, GPUs, the limits' arguments."""
     limits = service_limits(config)
-    found = Findings(problems=model_problems(config, stages) + gpu_problems(config, stages)
-                     + api_key_problems(config, stages))
+    gpus = gpu_problems(config, stages)
+    found = Findings(problems=model_problems(config, stages) + gpus + api_key_problems(config, stages)
+                     + ([] if gpus else memory_problems(config, stages)))  # GPUs that are not there: no room to tell
     return found, limits
 
 

@@ -121,9 +121,14 @@ def load_api_judge(args: argparse.Namespace):
     return Judge(backend, max_attempts=args.max_attempts)
 
 
-def load_judge(args: argparse.Namespace, lifecycle: Lifecycle, service, staged):
+def load_judge(args: argparse.Namespace, lifecycle: Lifecycle, service, staged, guard=None):
     """On the frame's loading thread: the judge, loaded (staged: in host memory, then on the device
-    after the go signal)."""
+    after the go signal). guard: a memory_fit.OutOfMemoryGuard (out of memory: one line, exit 2)."""
+    from contextlib import nullcontext
+
+    def during(phase: str):
+        return guard.during(phase) if guard is not None else nullcontext()
+
     if args.backend == "openai":
         return load_api_judge(args)
     if args.backend == "metrics":
@@ -146,13 +151,14 @@ def load_judge(args: argparse.Namespace, lifecycle: Lifecycle, service, staged):
         prepare_device(args.device)
         lifecycle.phase("device context")
     try:
-        judge = Judge.load(
-            args.model, device=args.device, dtype=args.dtype, load_format=args.load_format,
-            revision=args.revision, max_new_tokens=args.max_new_tokens, seed=args.seed,
-            trust_remote_code=args.trust_remote_code, stage_on_host=args.stage_on_host, decode=args.decode,
-            prefill_batch=args.prefill_batch, min_new_tokens=args.min_new_tokens or None,
-            max_attempts=args.max_attempts, gpus=args.gpus,
-        )
+        with during("loading" + (" into host memory" if args.stage_on_host else "")):
+            judge = Judge.load(
+                args.model, device=args.device, dtype=args.dtype, load_format=args.load_format,
+                revision=args.revision, max_new_tokens=args.max_new_tokens, seed=args.seed,
+                trust_remote_code=args.trust_remote_code, stage_on_host=args.stage_on_host, decode=args.decode,
+                prefill_batch=args.prefill_batch, min_new_tokens=args.min_new_tokens or None,
+                max_attempts=args.max_attempts, gpus=args.gpus,
+            )
     except (NoShippedConfigs, NotEnoughGpus) as exc:  # one line naming what is missing
         raise StartFailed(str(exc)) from None
     lifecycle.phase("load" + (" to host memory" if args.stage_on_host else ""))
@@ -180,7 +186,10 @@ def load_judge(args: argparse.Namespace, lifecycle: Lifecycle, service, staged):
         lifecycle.go_at = max(staged.go_at or lifecycle.last_mark, lifecycle.last_mark)
         log.info("go signal: moving the judge to %s", args.device)
         try:
-            judge.move_to_device()
+            with during("moving to the device at the go signal"):
+                judge.move_to_device()
+        except StartFailed:
+            raise
         except Exception as exc:  # noqa: BLE001
             log.exception("cannot move the judge to %s", args.device)
             raise StartFailed(f"cannot move judge to {args.device}: {type(exc).__name__}: {exc}") from None
@@ -214,7 +223,67 @@ def startup_problems(args: argparse.Namespace) -> list[str]:
                                    flag="--model", dummy=dummy, ask_hub=True, revision=args.revision),
                      model_problem(args.dino_model, what="metrics DINO", needs="config.json", kind="transformers",
                                    flag="--dino-model", dummy=dummy, ask_hub=True)]
-    return [problem for problem in found if problem]
+    problems = [problem for problem in found if problem]
+    if not problems and args.backend == "transformers":  # the model is there and so is the device: does it fit?
+        problems += fit_problems(args)
+    return problems
+
+
+def fit_problems(args: argparse.Namespace) -> list[str]:
+    """The judge's weights against the free memory where they load (editfleet_common.memory_fit), before
+    anything loads: from the safetensors headers of its folder (or cached hub snapshot), or, for
+    --load-format dummy, from its configs built on the meta device (torch and transformers imported for
+    that: the dummy load needs them next anyway); a hub id still to be downloaded is not estimated. With
+    --gpus K: the K GPUs together; a staged start (--stage-on-host): host memory, the GPU being the
+    editors' until the go signal. Sets args.weights and args.room for the load's out-of-memory line."""
+    from editfleet_common.dtypes import resolve_dtype_name
+    from editfleet_common.memory_fit import Weights, device_room, does_not_fit, fits, model_weights, service_remedies
+    from editfleet_common.model_checks import resolve_model
+
+    dtype = resolve_dtype_name(args.dtype, args.device)
+    args.weights = args.room = None
+    if args.load_format == "dummy":
+        import torch
+
+        from .backends.transformers.loading import dummy_weight_bytes
+
+        try:
+            args.weights = Weights({"": dummy_weight_bytes(args.model, getattr(torch, dtype))}, dtype, "configs")
+        except Exception:  # noqa: BLE001 - configs the load cannot use either: it says so in its own words
+            args.weights = None
+    else:
+        folder = resolve_model(args.model)
+        args.weights = model_weights(folder, dtype) if folder is not None else None
+    if args.weights is None:
+        return []
+    where = "cpu" if args.stage_on_host else args.device
+    args.room = device_room(where, gpus=args.gpus)
+    if fits(args.weights, args.room):
+        return []
+    if args.stage_on_host:
+        return [does_not_fit("judge", args.model, args.weights, args.room,
+                             ["a staged start holds the weights in host memory until the go signal: start it without "
+                              "--stage-on-host once the GPU is free, or on a machine with more memory"],
+                             on="the host, where --stage-on-host holds it (RAM)")]
+    return [does_not_fit("judge", args.model, args.weights, args.room,
+                         service_remedies(args.weights, args.room, args.device, split=True), device=args.device)]
+
+
+def memory_guard(args: argparse.Namespace):
+    """The load's, the move's (staged) and the warm-up's out-of-memory errors as one line."""
+    from editfleet_common.memory_fit import OutOfMemoryGuard, gib
+
+    room = getattr(args, "room", None)
+    had = f" ({room.where} had {gib(room.free)} free at start)" if room is not None else ""
+    if args.device.startswith("cuda"):
+        remedies = [f"give it a GPU with more free memory{had}",
+                    "split it over GPUs with --gpus K (a run: --judge-gpus-per-replica K)"]
+    else:
+        remedies = [f"give it a machine with more memory{had}"]
+    if getattr(args, "weights", None) is not None and args.weights.dtype == "float32":
+        remedies.insert(0, "--dtype bfloat16 halves the weights")
+    return OutOfMemoryGuard("judge", args.model, args.device, weights=getattr(args, "weights", None),
+                            remedies=remedies)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,8 +343,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from .server import service_spec
 
-    spec = service_spec(args, registry, load=lambda lifecycle, service: load_judge(args, lifecycle, service, staged))
-    return serve(args, spec, started=started)
+    guard = memory_guard(args) if args.backend == "transformers" else None
+    spec = service_spec(args, registry, load=lambda lifecycle, service: load_judge(args, lifecycle, service, staged,
+                                                                                   guard), memory_guard=guard)
+    code = serve(args, spec, started=started)
+    return 2 if guard is not None and guard.tripped else code  # out of memory: as the check's refusal
 
 
 if __name__ == "__main__":

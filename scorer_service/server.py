@@ -372,7 +372,7 @@ class ScorerService(scorer_pb2_grpc.ScorerServicer):
 # ------------------------------------------------------------------ process
 
 
-def service_spec(args, registry: ProtocolRegistry, *, load) -> "ServiceSpec":
+def service_spec(args, registry: ProtocolRegistry, *, load, memory_guard=None) -> "ServiceSpec":
     """The scorer in the service frame (editfleet_common.service): `load(lifecycle, service)` gives
     the judge on the frame's loading thread; it is warmed up, then batched and served."""
     from editfleet_common.service import ServiceSpec, StartFailed
@@ -401,6 +401,10 @@ def service_spec(args, registry: ProtocolRegistry, *, load) -> "ServiceSpec":
         except JudgeUnusable as exc:  # e.g. an API that refuses the key: one line, before any sample
             raise StartFailed(str(exc)) from None
         if outcome.status == STATUS_ERROR:
+            from editfleet_common.memory_fit import said_out_of_memory
+
+            if memory_guard is not None and said_out_of_memory(outcome.error or ""):  # one line with the remedy
+                memory_guard.refuse("warming up (one sample)", outcome.error)
             raise StartFailed(f"warm-up batch failed: {outcome.error}")
 
     def attach(judge: Judge) -> None:

@@ -42,3 +42,24 @@ def test_the_judge_model_and_device_are_checked_before_anything_starts(tmp_path)
     # an API judge names a provider's model id and runs on no device here: nothing of this is checked
     api = build_parser().parse_args(["--model", "typo-folder", "--backend", "openai", "--device", "cuda:7"])
     assert startup_problems(api) == []
+
+
+def test_a_judge_that_does_not_fit_is_refused_before_anything_loads(tmp_path):
+    # Qwen3-VL-8B's real architecture (shipped configs, --load-format dummy): 8.8 B parameters, on GPUs with
+    # 16 GiB free each (tests/fake_nvidia_smi.py stands in for nvidia-smi: this machine has no GPU)
+    from tests.fake_nvidia_smi import fake_nvidia_smi
+
+    gpus = fake_nvidia_smi(tmp_path / "bin", free_mib=[16384, 16384])
+    line = error_line(scorer_cli("--model", "Qwen/Qwen3-VL-8B-Instruct", "--load-format", "dummy", "--device", "cuda",
+                                 env=gpus))
+    assert line.startswith(
+        "error: judge model Qwen/Qwen3-VL-8B-Instruct does not fit on cuda (GPU 0): its weights alone take 16.3 GiB "
+        "in bfloat16, and GPU 0 has 16.0 GiB free of 79.6 GiB (nvidia-smi): split it over 2 GPUs with --gpus 2 "
+        "(a run: --judge-gpus-per-replica 2); free GPU 0"), line
+    # a staged start holds the weights in host memory first (the GPU is the editors' until the go signal);
+    # EDITFLEET_MEMORY_CAP_BYTES caps the RAM the check sees (memory_fit's test knob)
+    line = error_line(scorer_cli("--model", "models/tiny-qwen3-vl", "--device", "cuda", "--stage-on-host",
+                                 env={**gpus, "EDITFLEET_MEMORY_CAP_BYTES": "100000"}))
+    assert line.startswith("error: judge model models/tiny-qwen3-vl does not fit on the host, where --stage-on-host "
+                           "holds it (RAM): its weights alone take 323 KiB in bfloat16, and RAM has 98 KiB free"), line
+    assert "(EDITFLEET_MEMORY_CAP_BYTES=100000): a staged start holds the weights in host memory" in line

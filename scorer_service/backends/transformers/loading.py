@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from editfleet_common.identity import ModelIdentity
+from editfleet_common.memory_fit import SPLIT_WEIGHTS_SHARE, module_bytes
 from editfleet_common.dtypes import torch_dtype as resolve_torch_dtype
 from editfleet_common.model_files import hash_files, model_snapshot
 from editfleet_common.stand_in_tokenizer import load_stand_in_tokenizer, special_token_ids
@@ -58,8 +59,9 @@ class NotEnoughGpus(ValueError):
 
 
 # A judge split over GPUs (gpus > 1): the share of each GPU's free memory its weights may take; the rest
-# is left for the batches' activations and KV cache.
-WEIGHTS_SHARE = 0.75
+# is left for the batches' activations and KV cache (defined with the start-up's memory check, which
+# suggests a split by it).
+WEIGHTS_SHARE = SPLIT_WEIGHTS_SHARE
 
 
 def plan_split(net, gpus: int, free_bytes: list[int], dtype) -> dict[str, int]:
@@ -185,6 +187,17 @@ def _from_pretrained(model: str, load_device: str, device_map, torch_dtype, revi
     identity = ModelIdentity(model=model, revision=commit, content_hash=hashed["h"], model_class=type(net).__name__,
                              dtype=str(torch_dtype).removeprefix("torch."), device=load_device, load_format="auto")
     return net, processor, identity
+
+
+def dummy_weight_bytes(model: str, torch_dtype) -> int:
+    """What build_dummy's model would take on its device in `torch_dtype`: built on the meta device from
+    the same configs (no memory, no weights drawn)."""
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    config = AutoConfig.from_pretrained(dummy_config_dir(model), trust_remote_code=False)
+    with torch.device("meta"):
+        net = AutoModelForImageTextToText.from_config(config, dtype=torch_dtype, **_experts_kwargs(config))
+    return module_bytes(net, str(torch_dtype).removeprefix("torch."))
 
 
 def build_dummy(model: str, device: str, torch_dtype, seed: int = 0):
