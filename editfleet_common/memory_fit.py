@@ -172,10 +172,23 @@ class Room:
         return f"{self.where} {verb} {gib(self.free)} free{of} ({self.how})"
 
 
-def _cap(room: Room) -> Room:
+def memory_cap() -> int | None:
+    """EDITFLEET_MEMORY_CAP_BYTES: the most free memory the check sees on any one device (None: unset)."""
     text = os.environ.get(CAP_ENV, "").strip()
-    if text.isdigit() and int(text) < room.free:
-        room.free, room.how = int(text), f"{CAP_ENV}={text}"
+    return int(text) if text.isdigit() else None
+
+
+def _capped(free: int) -> int:
+    cap = memory_cap()
+    return free if cap is None else min(free, cap)
+
+
+def _cap(room: Room) -> Room:
+    """Say so where the cap lowered what a device has free (each device's own is capped where read)."""
+    cap = memory_cap()
+    devices = room.where.count(",") + 1  # "GPUs 0,1": two capped devices
+    if cap is not None and room.free >= cap * devices:
+        room.how = f"{CAP_ENV}={cap}"
     return room
 
 
@@ -195,7 +208,7 @@ def gpu_memory() -> list[Gpu] | None:
         fields = [f.strip() for f in line.split(",")]
         if len(fields) != 4 or not (fields[0].isdigit() and fields[2].isdigit() and fields[3].isdigit()):
             return None  # [N/A] (a MIG device, say): not known
-        gpus.append(Gpu(int(fields[0]), fields[1], int(fields[2]) << 20, int(fields[3]) << 20))
+        gpus.append(Gpu(int(fields[0]), fields[1], _capped(int(fields[2]) << 20), int(fields[3]) << 20))
     return gpus
 
 
@@ -270,7 +283,7 @@ def _torch_room(indices: list[int]) -> tuple[int, int] | None:
         infos = [torch.cuda.mem_get_info(i) for i in indices]
     except Exception:  # noqa: BLE001 - an index torch lacks: let nvidia-smi say
         return None
-    return sum(f for f, _ in infos), sum(t for _, t in infos)
+    return sum(_capped(f) for f, _ in infos), sum(t for _, t in infos)
 
 
 def ram_room() -> Room:
@@ -292,7 +305,7 @@ def ram_room() -> Room:
             free, total, how = max(0, int(limit) - used), int(limit), "the cgroup's memory.max"
     except (OSError, ValueError):
         pass
-    return _cap(Room(free, total, "RAM", how))
+    return _cap(Room(_capped(free), total, "RAM", how))
 
 
 # -- the verdict ----------------------------------------------------------------------------------
