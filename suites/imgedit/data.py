@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
+from suites.shared.json_file import read_with_image_root
 from suites.shared.samples import Problem, Sample, resolve_inside
 
 # The edit types of Benchmark/Basic/prompts.json (one judge prompt each).
@@ -21,35 +23,42 @@ FIELDS = ("id", "prompt", "edit_type")
 
 
 def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        return [], [Problem(path.name, None, f"not UTF-8 ({exc.reason})")]
-    except json.JSONDecodeError as exc:
-        return [], [Problem(path.name, None, f"not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})")]
-    if not isinstance(data, dict):
-        return [], [Problem(path.name, None, f"expected a JSON object key -> {{id, prompt, edit_type}}, got {type(data).__name__}")]
-    root = Path(options.get("image_root") or path.parent)
-    if not root.is_dir():
-        return [], [Problem(path.name, None, f"image root {str(root)!r} is not a folder (benchmark.image_root)")]
-    samples, problems = [], []
+    return load_keyed(path, options, FIELDS, _edit_type)
+
+
+def _edit_type(item: dict) -> tuple[str | None, str | None]:
+    if item["edit_type"] not in EDIT_TYPES:
+        return None, f"edit_type {item['edit_type']!r} is not one of ImgEdit's {len(EDIT_TYPES)} ({', '.join(EDIT_TYPES)})"
+    return item["edit_type"], None
+
+
+def load_keyed(path: Path, options: dict, fields: tuple[str, ...],
+               category_of: Callable[[dict], tuple[str | None, str | None]]) -> tuple[list[Sample], list[Problem]]:
+    """An ImgEdit-Bench file (this basic set's, or UGE's: suites/imgedit_uge): key -> {fields}, every one a
+    string, the image of a key `<root>/<id>`. category_of(item): (the sample's category, None), or
+    (None, why the item is refused)."""
+    shape = "{" + ", ".join(fields) + "}"
+    data, root, problems = read_with_image_root(path, options, dict, f"a JSON object key -> {shape}")
+    if problems:
+        return [], problems
+    samples = []
     for order, (key, item) in enumerate(data.items()):
         where = f"{path.name}[{key!r}]"
         if not isinstance(item, dict):
-            problems.append(Problem(where, key, f"expected an object {{id, prompt, edit_type}}, got {type(item).__name__}", order))
+            problems.append(Problem(where, key, f"expected an object {shape}, got {type(item).__name__}", order))
             continue
-        missing = [f for f in FIELDS if not isinstance(item.get(f), str)]
+        missing = [f for f in fields if not isinstance(item.get(f), str)]
         if missing:
             problems.append(Problem(where, key, f"missing or non-string field(s): {', '.join(missing)}", order))
             continue
-        if item["edit_type"] not in EDIT_TYPES:
-            problems.append(Problem(where, key, f"edit_type {item['edit_type']!r} is not one of ImgEdit's "
-                                                f"{len(EDIT_TYPES)} ({', '.join(EDIT_TYPES)})", order))
+        category, why = category_of(item)
+        if why:
+            problems.append(Problem(where, key, why, order))
             continue
         image_path, issue = resolve_inside(root, item["id"])
         if issue:
             problems.append(Problem(where, key, f"id: {issue.replace('the benchmark folder', 'the image root')}", order))
-        samples.append(Sample(id=key, category=item["edit_type"], instruction=item["prompt"], image_path=image_path,
+        samples.append(Sample(id=key, category=category, instruction=item["prompt"], image_path=image_path,
                               language="en", where=where, order=order, extras={"image_id": item["id"]}))
     return samples, problems
 

@@ -38,20 +38,22 @@ for logical rows; the flags as "true") and reference images (Sample.reference_im
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from suites.seed import data as seed
+from suites.shared.json_file import read_with_image_root
 from suites.shared.samples import Problem, Sample, resolve_inside
 
 CATEGORIES = ("temporal_reasoning", "causal_reasoning", "spatial_reasoning", "logical_reasoning")
 REQUIRED = ("index", "category", "instruction", "image")
 FLAGS = ("reasoning_img", "reasoning_wo_ins", "consistency_free")
+ROWS = "a JSON list of rows {index, category, instruction, image, ...}"  # the file, as refused
 
 
 def flag_set(value) -> bool:
-    """gpt_eval.py's `not pd.isna(value)`: any value but null (JSON null, or NaN)."""
+    """gpt_eval.py's `not pd.isna(value)` (and RISEBench++'s gemini_eval.py's): any value but null (JSON
+    null, or NaN)."""
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
@@ -75,18 +77,9 @@ def _text(item: dict, key: str) -> str | None:
 
 
 def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        return [], [Problem(path.name, None, f"not UTF-8 ({exc.reason})")]
-    except json.JSONDecodeError as exc:
-        return [], [Problem(path.name, None, f"not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})")]
-    if not isinstance(rows, list):
-        return [], [Problem(path.name, None, f"expected a JSON list of rows {{index, category, instruction, image, ...}}, "
-                                             f"got {type(rows).__name__}")]
-    root = Path(options.get("image_root") or path.parent)
-    if not root.is_dir():
-        return [], [Problem(path.name, None, f"image root {str(root)!r} is not a folder (benchmark.image_root)")]
+    rows, root, problems = read_with_image_root(path, options, list, ROWS)
+    if problems:
+        return [], problems
     dicts = [r for r in rows if isinstance(r, dict)]
     # gpt_eval.py builds a DataFrame: a key on any row is a column of every row
     file_keys = {k for r in dicts for k in r}
@@ -97,7 +90,7 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
     free_any_missing = any("consistency_free" not in r for r in dicts)
     null_is_nan = _null_reads_as_nan(free_values) or (
         not any(flag_set(v) for v in free_values) and free_any_missing)
-    samples, problems = [], []
+    samples = []
     for order, item in enumerate(rows):
         where = f"{path.name}[{order}]"
         if not isinstance(item, dict):

@@ -36,11 +36,12 @@ qua_prompt: the prompt of each dimension as eval_vanilla picks it) and reference
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
+from suites.rise import data as rise
+from suites.rise.data import flag_set  # gemini_eval.py's `not pd.isna(value)`, as gpt_eval.py's
 from suites.seed import data as seed
+from suites.shared.json_file import read_with_image_root
 from suites.shared.samples import Problem, Sample, resolve_inside
 
 CATEGORIES = ("temporal_reasoning", "causal_reasoning", "spatial_reasoning", "logical_reasoning",
@@ -49,11 +50,6 @@ HYBRID = "hybrid_reasoning"   # multi-turn cases: their outputs folder and their
 REQUIRED = ("index", "category", "instruction", "image")
 FLAGS = ("multi_turn", "reasoning_img", "consistency_free", "multi_img")
 LANGUAGES = {"en": ("instruction", "reference_txt"), "cn": ("instruction_chinese", "reference_txt_chinese")}
-
-
-def flag_set(value) -> bool:
-    """gemini_eval.py's `not pd.isna(value)`: any value but null (JSON null, or NaN)."""
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def format_instruction(value) -> str:
@@ -91,19 +87,10 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
     if language not in LANGUAGES:
         return [], [Problem(path.name, None, f"language {language!r}: RISEBench++ has en and cn")]
     instruction_key, reference_key = LANGUAGES[language]
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        return [], [Problem(path.name, None, f"not UTF-8 ({exc.reason})")]
-    except json.JSONDecodeError as exc:
-        return [], [Problem(path.name, None, f"not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})")]
-    if not isinstance(rows, list):
-        return [], [Problem(path.name, None, f"expected a JSON list of rows {{index, category, instruction, image, ...}}, "
-                                             f"got {type(rows).__name__}")]
-    root = Path(options.get("image_root") or path.parent)
-    if not root.is_dir():
-        return [], [Problem(path.name, None, f"image root {str(root)!r} is not a folder (benchmark.image_root)")]
-    samples, problems = [], []
+    rows, root, problems = read_with_image_root(path, options, list, rise.ROWS)
+    if problems:
+        return [], problems
+    samples = []
     for order, item in enumerate(rows):
         where = f"{path.name}[{order}]"
         if not isinstance(item, dict):
