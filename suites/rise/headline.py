@@ -69,9 +69,13 @@ SUBTASKS = {
     "Logic": ["Pattern Prediction", "Mathematical Derivation", "Puzzle Solving"],
 }
 SETS = {64: "RISEBench-64", 360: "RISEBench-360"}
+FORMULA = ("complete = every judged dimension 5; Accuracy = mean complete; score = 0.3C+0.5R+0.2VP "
+           "(consistency_free: 0.2VP+0.8R; logical: 0.3C+0.7R), halved (at least 1) when R = 1; "
+           "Score-Percentage = 25*(score-1)")  # RISEBench++'s gemini_eval.py keeps gpt_eval.py's rule
 
 
-def _percent(value: float | None) -> float | None:
+def percent(value: float | None) -> float | None:
+    """Score-Percentage: 25*(Score-Origin - 1)."""
     return None if value is None else 25 * (value - 1)
 
 
@@ -119,14 +123,14 @@ def _row(entries: list[dict]) -> dict:
         "failures": sum(1 for e in entries if e["kind"] in ("edit", "score")),
         "pending": sum(1 for e in entries if e["kind"] == "pending"),
         "Score-Origin": origin,
-        "Score-Percentage": _percent(origin),
+        "Score-Percentage": percent(origin),
         "Accuracy": _mean([float(c) for c in completes]),
     }
 
 
 def _dimension(entries: list[dict], name: str) -> dict:
     mean = _mean([e["dims"][name] for e in entries if e["dims"] and name in e["dims"]])
-    return {"Score-Origin": mean, "Score-Percentage": _percent(mean)}
+    return {"Score-Origin": mean, "Score-Percentage": percent(mean)}
 
 
 def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude") -> dict:
@@ -175,9 +179,7 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
         "name": NAME,
         "set": SETS.get(len(samples), f"subset of {len(samples)} samples"),
         "source": SOURCE,
-        "formula": "complete = every judged dimension 5; Accuracy = mean complete; score = 0.3C+0.5R+0.2VP "
-                   "(consistency_free: 0.2VP+0.8R; logical: 0.3C+0.7R), halved (at least 1) when R = 1; "
-                   "Score-Percentage = 25*(score-1)",
+        "formula": FORMULA,
         "score_rule": (f"0.2*VP + 0.8*R also for {without_c} temporal/causal/spatial row(s) that are not "
                        "consistency_free: the file has consistency_free keys and gpt_eval.py's test is true for "
                        "their NaN") if without_c else
@@ -189,20 +191,21 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
     }
 
 
-def _pct(value) -> str:
+def pct(value) -> str:
+    """An Accuracy (0-1) as gpt_eval.py prints it: "62.5%"."""
     return f"{100 * value:.1f}%" if value is not None else "n/a"
 
 
 def console(block: dict) -> str:
     lines = [f"{NAME} ({block['set']}): Accuracy, Score-Origin (Score-Percentage)"]
     for label, row in block["rows"].items():
-        lines.append(f"  {label}: {_pct(row['Accuracy'])}, {_num(row['Score-Origin'])} "
+        lines.append(f"  {label}: {pct(row['Accuracy'])}, {_num(row['Score-Origin'])} "
                      f"({_num(row['Score-Percentage'], 1)})  {_counts(row)}")
     lines.append("  dimensions, mean (percentage): " + "; ".join(
         f"{name} {_num(d['Score-Origin'])} ({_num(d['Score-Percentage'], 1)})"
         for name, d in block["dimensions"].items() if name.startswith("Overall_")))
     for label, row in block["subtasks"].items():
-        lines.append(f"  {label}: {_pct(row['Accuracy'])}, {_num(row['Score-Origin'])}  {_counts(row)}")
+        lines.append(f"  {label}: {pct(row['Accuracy'])}, {_num(row['Score-Origin'])}  {_counts(row)}")
     lines.append(f"  score rule: {block['score_rule']}")
     return "\n".join(lines)
 
@@ -218,7 +221,7 @@ def report_html(block: dict) -> str:
     for label, row in [*block["rows"].items(), *block["subtasks"].items()]:
         cell = "th" if label == "Overall" else "td"
         parts.append(f"<tr><{cell}>{e(label)}</{cell}><td class='num'>{row['samples']}</td><td class='num'>{row['scored']}</td>"
-                     f"<td class='num'>{row['failures']}</td><td class='num'><b>{_pct(row['Accuracy'])}</b></td>"
+                     f"<td class='num'>{row['failures']}</td><td class='num'><b>{pct(row['Accuracy'])}</b></td>"
                      f"<td class='num'>{_num(row['Score-Origin'])}</td><td class='num'>{_num(row['Score-Percentage'], 1)}</td></tr>")
     parts.append("</table><table><tr><th>dimension</th><th>mean (1-5)</th><th>percentage</th></tr>")
     for name, d in block["dimensions"].items():

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import html
 
+from suites.rise.headline import FORMULA, pct, percent  # gpt_eval.py's, kept by gemini_eval.py
 from suites.risebench_pp.combine import DIMENSIONS, weighted
 from suites.shared.numbers import counts, mean, num, outcome
 
@@ -37,10 +38,6 @@ SOURCE = "PhoenixZ810/RISEBench RISEBench++/gemini_eval.py (main, calculate_scor
 LABELS = {"temporal_reasoning": "Temporal", "causal_reasoning": "Causal", "spatial_reasoning": "Spatial",
           "logical_reasoning": "Logical", "counterfactual_reasoning": "Counterfactual", "hybrid_reasoning": "Hybrid"}
 SHORT = {"Reasoning": "Reasoning", "ApprConsistency": "Consistency", "VisualPlausibility": "Quality"}  # main()'s order
-
-
-def _percent(value):
-    return None if value is None else 25 * (value - 1)
 
 
 def judged(sample) -> tuple[str, ...]:
@@ -68,7 +65,7 @@ def _entry(sample, edit, score, failures_as: str) -> dict:
 
 def _row(entries: list[dict]) -> dict:
     origin = mean([e["score"] for e in entries if e["score"] is not None])
-    return {"Score-Origin": origin, "Score-Percentage": _percent(origin),
+    return {"Score-Origin": origin, "Score-Percentage": percent(origin),
             "Accuracy": mean([float(e["complete"]) for e in entries if e["complete"] is not None]),
             "samples": len(entries), "scored": sum(e["kind"] == "" for e in entries),
             "failures": sum(e["kind"] in ("edit", "score") for e in entries),
@@ -77,7 +74,7 @@ def _row(entries: list[dict]) -> dict:
 
 def _dim(entries: list[dict], name: str) -> dict:
     value = mean([e["dims"][name] for e in entries if e["dims"] and name in e["dims"]])
-    return {"Score-Origin": value, "Score-Percentage": _percent(value), "Accuracy": None}
+    return {"Score-Origin": value, "Score-Percentage": percent(value), "Accuracy": None}
 
 
 def _group_key(value) -> tuple:
@@ -117,24 +114,18 @@ def headline(samples, edits: dict, scores: dict, *, failures_as: str = "exclude"
         "name": NAME,
         "source": SOURCE,
         "language": samples[0].language if samples else "en",
-        "formula": "complete = every judged dimension 5; Accuracy = mean complete; score = 0.3C+0.5R+0.2VP "
-                   "(consistency_free: 0.2VP+0.8R; logical: 0.3C+0.7R), halved (at least 1) when R = 1; "
-                   "Score-Percentage = 25*(score-1)",
+        "formula": FORMULA,
         "failures_as": failures_as,
         "rows": rows,
         "groups": groups,
     }
 
 
-def _pct(value) -> str:
-    return f"{100 * value:.1f}%" if value is not None else "n/a"
-
-
 def console(block: dict) -> str:
     lines = [f"{NAME} ({block['language'].upper()}): Accuracy, Score-Origin (Score-Percentage)"]
     for label, row in block["rows"].items():
         if row["Accuracy"] is not None or "samples" in row:
-            lines.append(f"  {label}: {_pct(row['Accuracy'])}, {num(row['Score-Origin'], 3)} "
+            lines.append(f"  {label}: {pct(row['Accuracy'])}, {num(row['Score-Origin'], 3)} "
                          f"({num(row['Score-Percentage'], 1)})  {counts(row)}")
     lines.append("  dimensions, mean (percentage): " + "; ".join(
         f"{label} {num(row['Score-Origin'], 3)} ({num(row['Score-Percentage'], 1)})"
@@ -154,7 +145,7 @@ def report_html(block: dict) -> str:
         cell = "th" if label == "Overall" else "td"
         n = (f"<td class='num'>{row['samples']}</td><td class='num'>{row['scored']}</td>"
              f"<td class='num'>{row['failures']}</td>") if "samples" in row else "<td></td><td></td><td></td>"
-        acc = f"<b>{_pct(row['Accuracy'])}</b>" if label == "Overall" else _pct(row["Accuracy"])
+        acc = f"<b>{pct(row['Accuracy'])}</b>" if label == "Overall" else pct(row["Accuracy"])
         parts.append(f"<tr><{cell}>{e(label)}</{cell}>{n}<td class='num'>{acc if row['Accuracy'] is not None else ''}</td>"
                      f"<td class='num'>{num(row['Score-Origin'], 3)}</td><td class='num'>{num(row['Score-Percentage'], 1)}</td></tr>")
     parts.append("</table>")
