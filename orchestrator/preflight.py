@@ -19,7 +19,8 @@ after the editing phase, or as a traceback of a service. For `run` and `score`:
     refused before it is edited, an edit size over a service's limit is refused;
   - the judge protocol exists where the run's own judge will look for it, and it can judge every
     sample (its categories, template variables and images); a reference-metrics protocol goes with
-    judge.backend metrics and no other protocol does (local fleet).
+    judge.backend metrics and no other protocol does (local fleet); judge.failures zero is refused
+    under a protocol whose score is better lower (MagicBrush's L1: a failure would count as the best).
 
 Every problem is listed at once (`PreflightError.problems`); warnings (samples the editors will refuse
 at once, recorded as failed edits) are returned for the console.
@@ -136,7 +137,17 @@ def judging_problems(config: RunConfig, samples: list[Sample]) -> list[str]:
     if problems:
         problems[-1] += ("\n(name a protocol for this data with --protocol; `orchestrator suites` lists "
                          "each suite's own)")
-    return problems
+    return [p for p in (failures_problem(config, protocol),) if p] + problems
+
+
+def failures_problem(config: RunConfig, protocol: Protocol) -> str | None:
+    """judge.failures zero counts a failure as 0: under a lower-is-better score (MagicBrush's L1) that
+    is the best value there is, so the combination is refused (compare warns of runs made before)."""
+    if config.judge.failures != "zero" or protocol.better != "lower":
+        return None
+    return (f"judge.failures zero (--failures) counts a failure as 0, and protocol {protocol.name!r}'s score "
+            f"{protocol.score_label} is better lower: a failed edit would count as the best value (leave "
+            f"judge.failures at exclude, the default, which leaves failures out of the means)")
 
 
 def check_judging(config: RunConfig, samples: list[Sample]) -> None:

@@ -209,3 +209,21 @@ def test_the_reply_that_failed_is_shown_not_the_one_that_parsed():
     # PQ failed, SC parsed after a re-ask: [SC, SC again, PQ, PQ again]
     record.update(error="PQ: no score found", raw_responses=["x", '{"score": [5]}', "pq first", "pq re-asked"])
     assert failed_reply(record, ["SC", "PQ"]) == "pq re-asked"
+
+
+def test_failures_zero_under_a_lower_is_better_score_is_refused(tmp_path):
+    # MagicBrush's headline is L1, better lower: a failure counted as 0 would be the best value there is
+    from test_suite_magicbrush import make_release
+
+    release, out = make_release(tmp_path / "test"), tmp_path / "out"
+    args = ["run", "--benchmark", str(release), "--editor-model", str(TINY_EDITOR), "--editors", "1",
+            "--judge-backend", "metrics", "--judge-model", str(REPO / "models/tiny-clip"),
+            "--judge-dino-model", str(REPO / "models/tiny-dino"), "--output", str(out), "--dry-run"]
+    code, output = cli(*args, "--failures", "zero")
+    assert code == EXIT_PREFLIGHT, output
+    assert output.strip().count("\n") == 0, output  # one line
+    assert ("judge.failures zero (--failures) counts a failure as 0, and protocol 'magicbrush''s score L1 is "
+            "better lower") in output
+    code, output = cli(*args)  # the default, exclude: the same run passes
+    assert code == 0 and output.startswith("Plan (dry run"), output
+    assert not out.exists()
