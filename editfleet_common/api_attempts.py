@@ -1,6 +1,6 @@
 """How an API editor's failure says how many requests it sent: "... (after N attempt(s))".
 
-The API editor (editor_service/api_editor.py) ends the message of every failure that reached the
+The API editor (editor_service/api_editor/) ends the message of every failure that reached the
 provider so; the orchestrator's run totals (orchestrator/api_usage.py) count the requests of the
 edits that brought no image from it. One pattern for both sides."""
 

@@ -146,7 +146,7 @@ MAX_RETRIES = Setting("max_retries", "--max-retries", type=int, service_default=
                       help="openai: retries of a request after 429, 5xx, a timeout or a dropped connection")
 API_SETTINGS = (BACKEND, BASE_URL, API_KEY_ENV, MAX_CONCURRENCY, REQUEST_TIMEOUT_S, MAX_RETRIES)
 
-# The editor behind an HTTP API (editor.backend openai-images / openai-chat-image; editor_service/api_editor.py):
+# The editor behind an HTTP API (editor.backend openai-images / openai-chat-image; editor_service/api_editor/):
 # the same base_url, api_key_env, max_concurrency, request_timeout_s and max_retries keys as the API judge's,
 # in the editor section; provider differences are the provider files of editor_service/providers/.
 EDITOR_BACKENDS = ("diffusers", "openai-images", "openai-chat-image")

@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="input images one edit may carry (default: 3 for multi-image pipelines such as "
                         "QwenImageEditPlusPipeline, 1 otherwise)")
     api = p.add_argument_group(
-        "API editors", "the model under test behind an HTTP API (editor_service/api_editor.py): no device, no torch; "
+        "API editors", "the model under test behind an HTTP API (editor_service/api_editor/): no device, no torch; "
                        "--model is the model id sent, each request slot an edit in flight")
     settings.EDITOR_BACKEND.add_to(api)
     settings.EDITOR_PROVIDER.add_to(api, metavar="NAME_OR_FILE")

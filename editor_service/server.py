@@ -7,7 +7,7 @@ the caller, so progress is sent as each denoise step finishes. The OpenAI Images
 (http_api.py) is a second adapter over the same `EditWorker.begin`: the same checks, limits and queue.
 
 The worker runs `slots` edits at once: 1 for a diffusers pipeline on a device, `max_concurrency`
-for an API editor (api_editor.py), whose edits are requests in flight to a provider.
+for an API editor (api_editor/), whose edits are requests in flight to a provider.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ class EditorConfig:
     max_attempts: int = 3           # per sample, over editors that die or answer UNAVAILABLE
     timeout_s: float = 1800.0       # deadline of one edit call
     tls: dict[str, Any] = field(default_factory=dict)  # {ca, cert, key, server_name}: (m)TLS to the editors
-    # An editor behind an API (backend openai-images / openai-chat-image; editor_service/api_editor.py):
+    # An editor behind an API (backend openai-images / openai-chat-image; editor_service/api_editor/):
     # model is then the model id sent; one editor process with max_concurrency request slots
     backend: str = "diffusers"      # diffusers | openai-images | openai-chat-image
     provider: str | None = None     # the provider's shape: editor_service/providers/<name>.json or a path

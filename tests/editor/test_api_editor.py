@@ -1,4 +1,4 @@
-"""API editors (editor_service/api_editor.py): the model under test behind an HTTP API. The editor core
+"""API editors (editor_service/api_editor/): the model under test behind an HTTP API. The editor core
 in-process against the tests' own endpoints (tests/openai_endpoint.py: an images/edits server and an
 image-replying chat server) behind the fault proxy, and the service itself started in API mode (no
 torch: it starts in about a second). No model is loaded here: the whole run against a real editfleet
