@@ -167,6 +167,25 @@ def _agree(candidates: list[list[float]]) -> list[float] | None:
 _LINE_VALUE = re.compile(r"[0-9]+")
 
 
+def _labelled_lines(text: str) -> tuple[list[float], list[str]]:
+    """ImgEdit-Bench's scripts' reading (step1_get_avgscore.py, UGE's get_average_score.py): every line
+    split on ": " into exactly two parts whose second part is all digits, in reply order: (its scores,
+    their labels)."""
+    scores, labels = [], []
+    for line in text.splitlines():
+        parts = line.strip().split(": ")
+        if len(parts) == 2 and _LINE_VALUE.fullmatch(parts[1]):
+            labels.append(parts[0])
+            scores.append(float(parts[1]))
+    return scores, labels
+
+
+def _brief_reasoning(text: str) -> str:
+    """The reply's "Brief reasoning:" line's text, else ""."""
+    return next((l.split(":", 1)[1].strip() for l in text.splitlines()
+                 if l.strip().lower().startswith("brief reasoning:")), "")
+
+
 def parse_labelled_lines(text: str, n_scores: int = 1, low: float = 0.0, high: float = 10.0) -> Parsed:
     """ImgEdit-Bench's rule (PKU-YuanGroup/ImgEdit Benchmark/Basic/step1_get_avgscore.py): every line
     split on ": " into exactly two parts whose second part is all digits is one score, in reply
@@ -174,20 +193,14 @@ def parse_labelled_lines(text: str, n_scores: int = 1, low: float = 0.0, high: f
     each in [low, high], else a failure naming what was found."""
     if not text or not text.strip():
         return _fail("empty reply")
-    scores, labels = [], []
-    for line in text.splitlines():
-        parts = line.strip().split(": ")
-        if len(parts) == 2 and _LINE_VALUE.fullmatch(parts[1]):
-            labels.append(parts[0])
-            scores.append(float(parts[1]))
+    scores, labels = _labelled_lines(text)
     if len(scores) != n_scores:
         return _fail(f"labelled lines: expected {n_scores} '<name>: <number>' line(s), found {len(scores)}"
                      + (f" ({', '.join(labels)})" if labels else ""))
     bad = _check_range(scores, low, high, "labelled lines")
     if bad:
         return bad
-    response = next((l.split(":", 1)[1].strip() for l in text.splitlines()
-                     if l.strip().lower().startswith("brief reasoning:")), "")
+    response = _brief_reasoning(text)
     return Parsed(ok=True, scores=scores, response=response, reason="labelled lines")
 
 
@@ -201,19 +214,13 @@ def parse_labelled_lines_mean(text: str, n_scores: int = 1, low: float = 0.0, hi
         return _fail(f"labelled-lines-mean gives one score, the question asks for {n_scores}")
     if not text or not text.strip():
         return _fail("empty reply")
-    scores, labels = [], []
-    for line in text.splitlines():
-        parts = line.strip().split(": ")
-        if len(parts) == 2 and _LINE_VALUE.fullmatch(parts[1]):
-            labels.append(parts[0])
-            scores.append(float(parts[1]))
+    scores, labels = _labelled_lines(text)
     if not scores:
         return _fail("labelled lines: no '<name>: <number>' line")
     bad = _check_range(scores, low, high, "labelled lines")
     if bad:
         return bad
-    response = next((l.split(":", 1)[1].strip() for l in text.splitlines()
-                     if l.strip().lower().startswith("brief reasoning:")), "")
+    response = _brief_reasoning(text)
     return Parsed(ok=True, scores=[sum(scores) / len(scores)], response=response,
                   reason=f"labelled lines, mean of {len(scores)} ({', '.join(labels)})")
 
