@@ -30,6 +30,7 @@ import struct
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 GIB = float(1 << 30)
 CAP_ENV = "EDITFLEET_MEMORY_CAP_BYTES"
@@ -138,6 +139,25 @@ def model_weights(folder: Path, dtype: str) -> Weights | None:
     if not parts or not sum(parts.values()):
         return None
     return Weights(parts, dtype, "safetensors headers")
+
+
+def service_weights(model: str, dtype: str, dummy_bytes: Callable | None = None) -> Weights | None:
+    """A service's weights at its start-up, in `dtype` (a resolved name: dtypes.resolve_dtype_name). For
+    --load-format dummy, dummy_bytes(torch dtype) -> {component: bytes} of its configs built on the meta
+    device (torch imported for that: the dummy load needs it next anyway); None where that fails (configs
+    the load cannot use either: it says so in its own words). Else the safetensors headers of the model's
+    folder or cached hub snapshot (model_checks.resolve_model); None for a hub id still to be downloaded."""
+    if dummy_bytes is not None:
+        import torch
+
+        try:
+            return Weights(dummy_bytes(getattr(torch, dtype)), dtype, "configs")
+        except Exception:  # noqa: BLE001 - see above
+            return None
+    from .model_checks import resolve_model
+
+    folder = resolve_model(model)
+    return model_weights(folder, dtype) if folder is not None else None
 
 
 def module_bytes(module, dtype: str) -> int:

@@ -170,24 +170,17 @@ def fit_problems(args: argparse.Namespace) -> list[str]:
     load needs them next anyway). A hub id still to be downloaded is not estimated. Sets
     args.weights (the estimate, or None) and args.room for the load's out-of-memory line."""
     from editfleet_common.dtypes import resolve_dtype_name
-    from editfleet_common.memory_fit import Weights, device_room, does_not_fit, fits, model_weights, service_remedies
-    from editfleet_common.model_checks import resolve_model
+    from editfleet_common.memory_fit import device_room, does_not_fit, fits, service_remedies, service_weights
 
     dtype = resolve_dtype_name(args.dtype, args.device)
     args.weights = args.room = None
+    dummy_bytes = None
     if args.load_format == "dummy":
-        import torch
-
         from .dummy_load import dummy_weight_bytes, resolve_config_dir
 
-        try:
-            args.weights = Weights(dummy_weight_bytes(resolve_config_dir(args.model), getattr(torch, dtype)), dtype,
-                                   "configs")
-        except Exception:  # noqa: BLE001 - configs the load cannot use either: it says so in its own words
-            args.weights = None
-    else:
-        folder = resolve_model(args.model)
-        args.weights = model_weights(folder, dtype) if folder is not None else None
+        def dummy_bytes(torch_dtype):
+            return dummy_weight_bytes(resolve_config_dir(args.model), torch_dtype)
+    args.weights = service_weights(args.model, dtype, dummy_bytes)
     if args.weights is None:
         return []
     args.room = device_room(args.device)

@@ -237,23 +237,17 @@ def fit_problems(args: argparse.Namespace) -> list[str]:
     --gpus K: the K GPUs together; a staged start (--stage-on-host): host memory, the GPU being the
     editors' until the go signal. Sets args.weights and args.room for the load's out-of-memory line."""
     from editfleet_common.dtypes import resolve_dtype_name
-    from editfleet_common.memory_fit import Weights, device_room, does_not_fit, fits, model_weights, service_remedies
-    from editfleet_common.model_checks import resolve_model
+    from editfleet_common.memory_fit import device_room, does_not_fit, fits, service_remedies, service_weights
 
     dtype = resolve_dtype_name(args.dtype, args.device)
     args.weights = args.room = None
+    dummy_bytes = None
     if args.load_format == "dummy":
-        import torch
-
         from .backends.transformers.loading import dummy_weight_bytes
 
-        try:
-            args.weights = Weights({"": dummy_weight_bytes(args.model, getattr(torch, dtype))}, dtype, "configs")
-        except Exception:  # noqa: BLE001 - configs the load cannot use either: it says so in its own words
-            args.weights = None
-    else:
-        folder = resolve_model(args.model)
-        args.weights = model_weights(folder, dtype) if folder is not None else None
+        def dummy_bytes(torch_dtype):
+            return {"": dummy_weight_bytes(args.model, torch_dtype)}
+    args.weights = service_weights(args.model, dtype, dummy_bytes)
     if args.weights is None:
         return []
     where = "cpu" if args.stage_on_host else args.device
