@@ -32,17 +32,24 @@ def _combine_rise(protocol, scores: dict[str, list[float]]) -> tuple[float, list
             dims[dim] = 4 * value + 1 if family[asked[0]] else value
     if "Reasoning" not in dims:
         raise ValueError("rise: no reasoning question was asked")
+    complete = 1.0 if all(v == 5 for v in dims.values()) else 0.0
+    return weighted(dims), [*dims.items(), ("complete", complete)]
+
+
+def weighted(dims: dict[str, float]) -> float:
+    """calculate_score on the dimensions judged (RISEBench++'s gemini_eval.py keeps it): 0.3C + 0.5R + 0.2VP;
+    0.2VP + 0.8R without consistency (consistency_free); 0.3C + 0.7R without plausibility (logical);
+    halved when R = 1, but at least 1."""
     r = dims["Reasoning"]
     if "VisualPlausibility" not in dims:       # logical
-        headline = 0.3 * dims["ApprConsistency"] + 0.7 * r
+        value = 0.3 * dims["ApprConsistency"] + 0.7 * r
     elif "ApprConsistency" not in dims:        # consistency_free
-        headline = 0.2 * dims["VisualPlausibility"] + 0.8 * r
+        value = 0.2 * dims["VisualPlausibility"] + 0.8 * r
     else:
-        headline = 0.3 * dims["ApprConsistency"] + 0.5 * r + 0.2 * dims["VisualPlausibility"]
+        value = 0.3 * dims["ApprConsistency"] + 0.5 * r + 0.2 * dims["VisualPlausibility"]
     if r == 1:
-        headline = max(1.0, headline * 0.5)
-    complete = 1.0 if all(v == 5 for v in dims.values()) else 0.0
-    return headline, [*dims.items(), ("complete", complete)]
+        value = max(1.0, value * 0.5)
+    return value
 
 
 def _check_rise(protocol) -> str | None:

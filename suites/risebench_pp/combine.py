@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from suites.rise.combine import weighted  # calculate_score, as RISEBench's
 from suites.shared.combine import Rule
 
 # question -> (dimension, a 0/1 answer read as 4*s + 1)
@@ -29,21 +30,6 @@ def dimensions_of(scores: dict[str, list[float]]) -> dict[str, float]:
             raise ValueError(f"risebench-pp: two questions give {dim}")
         dims[dim] = 4 * min(values[0], 1) + 1 if binary else values[0]
     return dims
-
-
-def weighted(dims: dict[str, float]) -> float:
-    """calculate_score: 0.3C + 0.5R + 0.2VP; 0.2VP + 0.8R without consistency (consistency_free);
-    0.3C + 0.7R without plausibility (logical); halved when R = 1, but at least 1."""
-    r = dims["Reasoning"]
-    if "VisualPlausibility" not in dims:
-        value = 0.3 * dims["ApprConsistency"] + 0.7 * r
-    elif "ApprConsistency" not in dims:
-        value = 0.2 * dims["VisualPlausibility"] + 0.8 * r
-    else:
-        value = 0.3 * dims["ApprConsistency"] + 0.5 * r + 0.2 * dims["VisualPlausibility"]
-    if r == 1:
-        value = max(1.0, value * 0.5)
-    return value
 
 
 def _parts(protocol, scores: dict[str, list[float]]) -> list[tuple[str, float]]:
