@@ -63,12 +63,18 @@ def load_keyed(path: Path, options: dict, fields: tuple[str, ...],
     return samples, problems
 
 
-def looks_like(path: Path, first: dict | None) -> bool:
+def first_value(path: Path):
+    """The first value of a .json file's top-level object, what detection looks at; None for another file,
+    one that cannot be read, or no non-empty object."""
     if path.suffix != ".json":
-        return False
+        return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    value = next(iter(data.values()), None) if isinstance(data, dict) and data else None
+        return None
+    return next(iter(data.values()), None) if isinstance(data, dict) and data else None
+
+
+def looks_like(path: Path, first: dict | None) -> bool:
+    value = first_value(path)
     return isinstance(value, dict) and all(f in value for f in FIELDS)

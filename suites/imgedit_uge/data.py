@@ -11,10 +11,9 @@ category is `uge` (the suite reports one number).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from suites.imgedit.data import load_keyed
+from suites.imgedit.data import first_value, load_keyed
 from suites.shared.samples import Problem, Sample
 
 CATEGORY = "uge"
@@ -27,11 +26,5 @@ def load(path: Path, options: dict) -> tuple[list[Sample], list[Problem]]:
 
 def looks_like(path: Path, first: dict | None) -> bool:
     """A .json object whose first value has id and prompt and no edit_type (the basic suite's has one)."""
-    if path.suffix != ".json":
-        return False
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    value = next(iter(data.values()), None) if isinstance(data, dict) and data else None
+    value = first_value(path)
     return isinstance(value, dict) and set(value) == set(FIELDS)
