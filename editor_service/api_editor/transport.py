@@ -8,10 +8,8 @@ the host."""
 from __future__ import annotations
 
 import base64
-import email.utils
 import json
 import logging
-import random
 import time
 from http.client import HTTPConnection, HTTPException, HTTPSConnection
 from typing import Any
@@ -19,6 +17,7 @@ from urllib.parse import urlencode
 
 from editfleet_common.api_attempts import note as attempts_note
 from editfleet_common.errors import Cancelled, InvalidInput, TooLarge
+from editfleet_common.retry import MAX_BACKOFF_S, MAX_RETRY_AFTER_S, backoff_delay, retry_after_seconds  # noqa: F401 - re-exported
 
 from ..server import EditorUnusable
 from .failures import ApiFailure, ProviderRefused
@@ -28,40 +27,6 @@ log = logging.getLogger(__package__)  # "editor_service.api_editor", the name it
 
 RETRY_STATUS = {408, 409, 429}  # plus every 5xx
 AUTH_STATUS = {401, 403}
-MAX_BACKOFF_S = 60.0
-MAX_RETRY_AFTER_S = 600.0
-
-
-def backoff_delay(retry: int, base_s: float, retry_after_s: float | None = None, rng=random) -> float:
-    """Seconds before retry number `retry` (0 for the first): exponential with jitter, at least the
-    server's Retry-After (as the scorer's API judge waits)."""
-    step = min(MAX_BACKOFF_S, base_s * (2 ** retry))
-    delay = step / 2 + rng.uniform(0, step / 2)
-    if retry_after_s is not None:
-        delay = max(delay, min(retry_after_s, MAX_RETRY_AFTER_S))
-    return delay
-
-
-def retry_after_seconds(headers: dict) -> float | None:
-    """Retry-After (seconds or an HTTP date) or retry-after-ms, from response headers (lower-case keys)."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
 
 
 class _Response:

@@ -35,13 +35,11 @@ A pairwise question's P(A), P(B), P(tie) likewise (pairwise_from_logprobs).
 from __future__ import annotations
 
 import base64
-import email.utils
 import io
 import json
 import logging
 import math
 import os
-import random
 import re
 import threading
 import time
@@ -51,6 +49,7 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from editfleet_common.identity import ModelIdentity
+from editfleet_common.retry import backoff_delay, retry_after_seconds  # noqa: F401 - imported from here by tests
 from editfleet_common.redact import redact_url, register_secret
 from editfleet_common.settings import reply_budget
 
@@ -62,8 +61,6 @@ log = logging.getLogger(__name__)
 RETRY_STATUS = {408, 409, 429}          # plus every 5xx
 AUTH_STATUS = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED"}
 FILTER_CODES = {"content_filter", "content_policy_violation", "content_filtered", "responsible_ai_policy_violation"}
-MAX_BACKOFF_S = 60.0
-MAX_RETRY_AFTER_S = 600.0
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -89,40 +86,6 @@ class ApiFailure(Exception):
     """A request that kept failing (or failed for good): the sample is ERROR."""
 
 
-
-
-def backoff_delay(retry: int, base_s: float, retry_after_s: float | None = None, rng=random) -> float:
-    """Seconds before retry number `retry` (0 for the first): exponential with jitter, at least the
-    server's Retry-After."""
-    step = min(MAX_BACKOFF_S, base_s * (2 ** retry))
-    delay = step / 2 + rng.uniform(0, step / 2)
-    if retry_after_s is not None:
-        delay = max(delay, min(retry_after_s, MAX_RETRY_AFTER_S))
-    return delay
-
-
-def retry_after_seconds(headers) -> float | None:
-    """Retry-After (seconds or an HTTP date) or retry-after-ms, from response headers."""
-    if headers is None:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def expected_yes_from_logprobs(content: list, prefix: str) -> float | None:
