@@ -530,7 +530,7 @@ def _judge_adaptive(arena, judging, players, samples, questions, orders, by_pair
 
 
 def _separated(judgments, names, fit: ArenaConfig, top_k) -> bool:
-    from .pairing import counts_from_matrices
+    from .pairing import count_outcomes, counts_from_matrices
 
     index = {m: i for i, m in enumerate(names)}
     k = len(names)
@@ -538,15 +538,7 @@ def _separated(judgments, names, fit: ArenaConfig, top_k) -> bool:
     ties = {d: np.zeros((k, k)) for d in fit.dimensions}
     for j in judgments:
         a, b = index[j.model_a], index[j.model_b]
-        for d, outcome in j.outcomes.items():
-            if d not in wins or outcome is None:
-                continue
-            if outcome == "A":
-                wins[d][a, b] += 1
-            elif outcome == "B":
-                wins[d][b, a] += 1
-            else:
-                ties[d][min(a, b), max(a, b)] += 1
+        count_outcomes(wins, ties, a, b, j.outcomes)
     stats = [counts_from_matrices(wins[d], ties[d]) for d in fit.dimensions]
     if all(s.total == 0 for s in stats):
         return False

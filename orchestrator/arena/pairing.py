@@ -151,6 +151,20 @@ def choose_model_pairs(theta: np.ndarray, cov: np.ndarray, info: np.ndarray, ava
     return chosen
 
 
+def count_outcomes(wins: dict, ties: dict, a: int, b: int, outcomes: dict) -> None:
+    """Add one judgment of model index a against b to the per-dimension win matrices (wins[d][i, j]: i
+    beat j) and tie matrices (upper triangle); a dimension not counted or without a verdict is skipped."""
+    for d, outcome in outcomes.items():
+        if d not in wins or outcome is None:
+            continue
+        if outcome == "A":
+            wins[d][a, b] += 1
+        elif outcome == "B":
+            wins[d][b, a] += 1
+        else:
+            ties[d][min(a, b), max(a, b)] += 1
+
+
 def next_pairs(judgments: Iterable[Judgment], models: Sequence[str], prompts: Sequence[str], n: int,
                config: ArenaConfig = ArenaConfig(), top_k: Optional[int] = None,
                rng: Optional[np.random.Generator] = None) -> list[Candidate]:
@@ -172,15 +186,7 @@ def next_pairs(judgments: Iterable[Judgment], models: Sequence[str], prompts: Se
         judged.add((j.prompt, min(a, b), max(a, b)))
         if j.prompt in per_prompt:
             per_prompt[j.prompt] += 1
-        for d, outcome in j.outcomes.items():
-            if d not in wins or outcome is None:
-                continue
-            if outcome == "A":
-                wins[d][a, b] += 1
-            elif outcome == "B":
-                wins[d][b, a] += 1
-            else:
-                ties[d][min(a, b), max(a, b)] += 1
+        count_outcomes(wins, ties, a, b, j.outcomes)
     stats = [counts_from_matrices(wins[d], ties[d]) for d in dims]
     if all(s.total == 0 for s in stats):
         # Nothing judged yet: every pair once, least-used prompts first
